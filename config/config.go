@@ -1,0 +1,144 @@
+// Package config defines the bot's configuration, loads it with viper from a
+// YAML file and SECOPS_* environment variables, and validates it, reporting
+// every problem at once with the key at fault and how to fix it.
+package config
+
+import "time"
+
+// Config is the whole configuration.
+type Config struct {
+	Slack           Slack           `mapstructure:"slack"`
+	SecOps          SecOps          `mapstructure:"secops"`
+	Teams           []Team          `mapstructure:"teams"`
+	Accounts        []Account       `mapstructure:"accounts"`
+	TrustedAccounts []TrustedAcct   `mapstructure:"trusted_accounts"`
+	Principals      Principals      `mapstructure:"principals"`
+	Roles           Roles           `mapstructure:"roles"`
+	Store           Store           `mapstructure:"store"`
+	Ingest          Ingest          `mapstructure:"ingest"`
+	Baseline        Baseline        `mapstructure:"baseline"`
+	Rules           map[string]Rule `mapstructure:"rules"`
+	Log             Log             `mapstructure:"log"`
+}
+
+// Slack configures the Slack connection. Tokens belong in the environment
+// (SECOPS_SLACK_APP_TOKEN, SECOPS_SLACK_BOT_TOKEN) or in files named by the
+// *_file keys, never in the YAML committed to a repository.
+type Slack struct {
+	AppToken         string `mapstructure:"app_token"`
+	AppTokenFile     string `mapstructure:"app_token_file"`
+	BotToken         string `mapstructure:"bot_token"`
+	BotTokenFile     string `mapstructure:"bot_token_file"`
+	APIURL           string `mapstructure:"api_url"`
+	SecOpsChannel    string `mapstructure:"secops_channel"`
+	ApproversChannel string `mapstructure:"approvers_channel"`
+}
+
+// SecOps holds the SecOps team's own settings; they are the defaults for
+// findings in accounts that no team owns.
+type SecOps struct {
+	Timezone      string `mapstructure:"timezone"`
+	BusinessHours string `mapstructure:"business_hours"`
+	JiraProject   string `mapstructure:"jira_project"`
+}
+
+// Team is a team that owns accounts.
+type Team struct {
+	Name          string   `mapstructure:"name"`
+	SlackChannel  string   `mapstructure:"slack_channel"`
+	Timezone      string   `mapstructure:"timezone"`
+	BusinessHours string   `mapstructure:"business_hours"`
+	JiraProject   string   `mapstructure:"jira_project"`
+	Holidays      []string `mapstructure:"holidays"`
+}
+
+// Account is one of the organisation's AWS accounts.
+type Account struct {
+	ID                    string   `mapstructure:"id"`
+	Name                  string   `mapstructure:"name"`
+	Team                  string   `mapstructure:"team"`
+	Environment           string   `mapstructure:"environment"`
+	ExpectedPublicBuckets []string `mapstructure:"expected_public_buckets"`
+	RoleARN               string   `mapstructure:"role_arn"`
+}
+
+// TrustedAcct is an external account approved as a share target.
+type TrustedAcct struct {
+	ID   string `mapstructure:"id"`
+	Name string `mapstructure:"name"`
+}
+
+// Principals classifies actors.
+type Principals struct {
+	// Contractors are ARN glob patterns; an assumed-role session matches
+	// through its role ARN.
+	Contractors []string `mapstructure:"contractors"`
+}
+
+// Roles lists who may do what: Slack user IDs (U…/W…) or user-group handles
+// (@handle) or IDs (S…).
+type Roles struct {
+	Responders []string `mapstructure:"responders"`
+	Approvers  []string `mapstructure:"approvers"`
+	Admins     []string `mapstructure:"admins"`
+}
+
+// Store selects the database.
+type Store struct {
+	Driver string `mapstructure:"driver"`
+	DSN    string `mapstructure:"dsn"`
+}
+
+// Ingest selects where events come from.
+type Ingest struct {
+	Dir          string        `mapstructure:"dir"`
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	SQSQueueURL  string        `mapstructure:"sqs_queue_url"`
+	SQSWorkers   int           `mapstructure:"sqs_workers"`
+}
+
+// Baseline tunes actor anomaly signals.
+type Baseline struct {
+	Window time.Duration `mapstructure:"window"`
+	// MinDays is how many distinct days of activity an actor needs before
+	// any anomaly signal is raised.
+	MinDays int `mapstructure:"min_days"`
+	// MinEvents is the least number of events for a baseline.
+	MinEvents int `mapstructure:"min_events"`
+	// UnusualHourShare: an hour holding less than this share of the
+	// actor's activity is unusual.
+	UnusualHourShare float64 `mapstructure:"unusual_hour_share"`
+	// Settle: a value first seen less than this long ago is still new.
+	Settle time.Duration `mapstructure:"settle"`
+}
+
+// Rule overrides a detection rule's defaults.
+type Rule struct {
+	Enabled  *bool  `mapstructure:"enabled"`
+	Severity string `mapstructure:"severity"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Default returns the embedded defaults: a configuration that runs replay
+// with no file and no credentials.
+func Default() Config {
+	return Config{
+		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops"},
+		SecOps: SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db"},
+		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4},
+		Baseline: Baseline{
+			Window:           30 * 24 * time.Hour,
+			MinDays:          14,
+			MinEvents:        50,
+			UnusualHourShare: 0.03,
+			Settle:           24 * time.Hour,
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	l, err := Load(filepath.Join("..", "config.example.yaml"), envMap(nil))
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if len(l.Teams) != 2 || len(l.Accounts) != 3 {
+		t.Fatalf("got %d teams and %d accounts, want 2 and 3", len(l.Teams), len(l.Accounts))
+	}
+	if l.Baseline.Window != 30*24*time.Hour {
+		t.Fatalf("baseline.window = %v, want 720h", l.Baseline.Window)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := envMap(map[string]string{
+		"SECOPS_SLACK_BOT_TOKEN":      "xoxb-123",
+		"SECOPS_STORE_DSN":            "/var/lib/secops/bot.db",
+		"SECOPS_INGEST_POLL_INTERVAL": "5s",
+		"SECOPS_SLACK_SECOPS_CHANNEL": "C0SECOPS",
+	})
+	cfg, err := Parse("store:\n  driver: sqlite\n", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack.BotToken != "xoxb-123" || cfg.Store.DSN != "/var/lib/secops/bot.db" || cfg.Ingest.PollInterval != 5*time.Second || cfg.Slack.SecOpsChannel != "C0SECOPS" {
+		t.Fatalf("environment not applied: %+v %+v %+v", cfg.Slack, cfg.Store, cfg.Ingest)
+	}
+}
+
+func TestTokenFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(f, []byte("xapp-1-abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("slack:\n  app_token_file: "+f+"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack.AppToken != "xapp-1-abc" {
+		t.Fatalf("app token = %q", cfg.Slack.AppToken)
+	}
+}
+
+func TestProblemsAreAllReported(t *testing.T) {
+	yaml := `
+slack:
+  secops_chanel: "#secops"
+teams:
+  - name: payments
+    slack_channel: "#team-payments"
+    timezone: Europe/Berln
+    business_hours: "Mon-Fri 9-18"
+accounts:
+  - id: 12345
+    name: prod
+    team: paymnts
+  - id: "111122223333"
+    name: other
+    team: payments
+    expected_public_buckets: ["[bad"]
+principals:
+  contractors: ["contractor-*"]
+store:
+  driver: mysql
+roles:
+  approvers: ["bob"]
+`
+	_, err := Parse(yaml, nil)
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Parse error = %v, want *Error", err)
+	}
+	want := []string{
+		"slack.secops_chanel: unknown key",
+		"teams[0].timezone: unknown time zone \"Europe/Berln\"",
+		"teams[0].business_hours:",
+		"accounts[0].id: \"12345\" is not a 12-digit AWS account ID",
+		"accounts[0].team: team \"paymnts\" is not defined",
+		"accounts[1].expected_public_buckets[0]: bad glob pattern",
+		"principals.contractors[0]:",
+		"store.driver: \"mysql\" is not supported",
+		"roles.approvers[0]:",
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("error does not mention %q:\n%s", w, got)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"30d", 30 * 24 * time.Hour, false},
+		{"2w", 14 * 24 * time.Hour, false},
+		{"90m", 90 * time.Minute, false},
+		{"x", 0, true},
+		{"-3d", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseDuration(tc.in)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("ParseDuration(%q) = %v, %v", tc.in, got, err)
+			}
+		})
+	}
+}

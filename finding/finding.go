@@ -1,0 +1,216 @@
+// Package finding holds the domain types for security findings: what was
+// exposed, by whom, how bad it is and where it was sent. It carries
+// everything later stages (Slack, tickets, containment) need, so none of
+// them has to go back to the raw event.
+package finding
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Severity orders findings from low to critical.
+type Severity int
+
+// Severities, in increasing order.
+const (
+	SeverityUnknown Severity = iota
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = [...]string{"unknown", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return "unknown"
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses a severity name.
+func ParseSeverity(v string) (Severity, error) {
+	for i, n := range severityNames {
+		if i > 0 && strings.EqualFold(v, n) {
+			return Severity(i), nil
+		}
+	}
+	return SeverityUnknown, fmt.Errorf("unknown severity %q (want low, medium, high or critical)", v)
+}
+
+// Raise returns the severity one level higher, capped at critical.
+func (s Severity) Raise() Severity {
+	if s >= SeverityCritical {
+		return SeverityCritical
+	}
+	return s + 1
+}
+
+// MarshalText writes the severity name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Status is where a finding is in its life.
+type Status string
+
+// Statuses. Acknowledgement is recorded separately (AckedBy) because an
+// acknowledged finding is still open.
+const (
+	StatusOpen       Status = "open"
+	StatusResolved   Status = "resolved"
+	StatusSuppressed Status = "suppressed"
+)
+
+// Resource identifies the exposed AWS resource. Type is a CloudFormation type
+// name such as AWS::S3::Bucket.
+type Resource struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	ARN  string `json:"arn"`
+}
+
+// Actor is who made the change.
+type Actor struct {
+	ARN         string `json:"arn"`
+	Type        string `json:"type"`
+	Name        string `json:"name"`
+	AccountID   string `json:"account_id,omitempty"`
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	SessionName string `json:"session_name,omitempty"`
+	// SourceIdentity is set on sessions started with one (break-glass).
+	SourceIdentity string `json:"source_identity,omitempty"`
+	Contractor     bool   `json:"contractor"`
+}
+
+// EventRef is the CloudTrail event that raised (or last touched) a finding.
+type EventRef struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Source    string    `json:"source,omitempty"`
+	Time      time.Time `json:"time"`
+	SourceIP  string    `json:"source_ip"`
+	UserAgent string    `json:"user_agent"`
+}
+
+// TargetClass says whether a share target is one of ours.
+type TargetClass string
+
+// Target classes. Public means shared with everyone ("all").
+const (
+	TargetKnown   TargetClass = "known"
+	TargetTrusted TargetClass = "trusted"
+	TargetUnknown TargetClass = "unknown"
+	TargetPublic  TargetClass = "public"
+)
+
+// Target is an account (or "all") a resource was shared with.
+type Target struct {
+	Account string      `json:"account"`
+	Class   TargetClass `json:"class"`
+	Name    string      `json:"name,omitempty"`
+}
+
+// Signal is an anomaly about the actor, with a reason a person can check.
+type Signal struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Change is the before and after of the exposed setting, as the event (or a
+// later state read) showed it.
+type Change struct {
+	Summary string          `json:"summary,omitempty"`
+	Before  json.RawMessage `json:"before,omitempty"`
+	After   json.RawMessage `json:"after,omitempty"`
+}
+
+// Finding is one exposure of one resource found by one rule.
+type Finding struct {
+	// ID is short, stable and opaque; it is what buttons and commands carry.
+	ID string `json:"id"`
+	// Key identifies the exposure (rule and resource); a repeat of the same
+	// rule on the same resource while open updates the same finding.
+	Key      string   `json:"key"`
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	Status   Status   `json:"status"`
+	Title    string   `json:"title"`
+	Detail   string   `json:"detail,omitempty"`
+
+	AccountID   string   `json:"account"`
+	AccountName string   `json:"account_name,omitempty"`
+	Region      string   `json:"region"`
+	Resource    Resource `json:"resource"`
+	Actor       Actor    `json:"actor"`
+	Event       EventRef `json:"event"`
+
+	Team        string `json:"team,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	OffHours    bool   `json:"off_hours"`
+
+	Signals []Signal `json:"signals"`
+	Routes  []string `json:"routes"`
+	Targets []Target `json:"targets,omitempty"`
+	// Vectors are the ways the resource is exposed (e.g. "policy", "acl");
+	// the finding resolves when none is left.
+	Vectors []string `json:"vectors,omitempty"`
+	Change  *Change  `json:"change,omitempty"`
+
+	Count     int       `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// DetectedAt is when the bot saw the event (not when it happened).
+	DetectedAt time.Time `json:"detected_at"`
+
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
+
+	ResolvedAt    time.Time     `json:"resolved_at,omitzero"`
+	ResolvedBy    string        `json:"resolved_by,omitempty"`
+	ResolvedEvent *EventRef     `json:"resolved_event,omitempty"`
+	ResolveReason string        `json:"resolve_reason,omitempty"`
+	OpenFor       time.Duration `json:"open_for_ns,omitempty"`
+
+	SuppressedReason string `json:"suppressed_reason,omitempty"`
+}
+
+// KeyFor builds the identity of an exposure from its rule and resource.
+func KeyFor(rule, accountID, region, resourceARN string) string {
+	return rule + "|" + accountID + "|" + region + "|" + resourceARN
+}
+
+// IDFor derives the short finding ID from a key. It is a hash, so it leaks
+// nothing and cannot be guessed from the resource name.
+func IDFor(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "F-" + strings.ToUpper(hex.EncodeToString(sum[:5]))
+}
+
+// UnknownTargets returns the share targets that are neither ours nor trusted.
+func (f *Finding) UnknownTargets() []Target {
+	var out []Target
+	for _, t := range f.Targets {
+		if t.Class == TargetUnknown || t.Class == TargetPublic {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Open reports whether the finding still needs attention.
+func (f *Finding) Open() bool { return f.Status == StatusOpen }
