@@ -1,0 +1,242 @@
+package cloudtrail
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+)
+
+// Resource types returned by ResourceOf, as CloudFormation names them.
+const (
+	TypeS3Bucket        = "AWS::S3::Bucket"
+	TypeRDSDBSnapshot   = "AWS::RDS::DBSnapshot"
+	TypeRDSClusterSnap  = "AWS::RDS::DBClusterSnapshot"
+	TypeEC2Snapshot     = "AWS::EC2::Snapshot"
+	TypeEC2Image        = "AWS::EC2::Image"
+	TypeSQSQueue        = "AWS::SQS::Queue"
+	TypeSNSTopic        = "AWS::SNS::Topic"
+	TypeKMSKey          = "AWS::KMS::Key"
+	TypeSecret          = "AWS::SecretsManager::Secret"
+	TypeECRRepository   = "AWS::ECR::Repository"
+	TypeLambdaFunction  = "AWS::Lambda::Function"
+	TypeCloudTrailTrail = "AWS::CloudTrail::Trail"
+	TypeIAMUser         = "AWS::IAM::User"
+	TypeIAMRole         = "AWS::IAM::Role"
+)
+
+// resourceParams holds only the request fields that name a primary
+// resource, so decoding skips everything else in requestParameters.
+type resourceParams struct {
+	BucketName                  string `json:"bucketName"`
+	DBSnapshotIdentifier        string `json:"dBSnapshotIdentifier"`
+	DBClusterSnapshotIdentifier string `json:"dBClusterSnapshotIdentifier"`
+	SnapshotID                  string `json:"snapshotId"`
+	ImageID                     string `json:"imageId"`
+	QueueURL                    string `json:"queueUrl"`
+	TopicARN                    string `json:"topicArn"`
+	KeyID                       string `json:"keyId"`
+	SecretID                    string `json:"secretId"`
+	RepositoryName              string `json:"repositoryName"`
+	FunctionName                string `json:"functionName"`
+	Name                        string `json:"name"`
+	TrailName                   string `json:"trailName"`
+	UserName                    string `json:"userName"`
+	RoleName                    string `json:"roleName"`
+}
+
+// ResourceOf returns a best-effort primary resource of any event, for
+// history: its CloudFormation type, short ID and ARN. It reads the service's
+// identifying request field and falls back to the first entry of the
+// record's resources list; all three are empty when nothing names one.
+//
+// It runs on every event, so it decodes requestParameters once into a small
+// struct and reads request fields only for the services it knows, keyed on
+// eventSource (a field such as "name" means different things elsewhere).
+func ResourceOf(r *Record) (typ, id, arn string) {
+	var p resourceParams
+	if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
+		// A field of an unexpected type is skipped by Unmarshal while the
+		// others still decode, which is what a best-effort reader wants.
+		_ = json.Unmarshal(r.RequestParameters, &p)
+	}
+	region, acct, part := r.AWSRegion, r.Account(), Partition(r.AWSRegion)
+
+	switch r.EventSource {
+	case "s3.amazonaws.com":
+		if p.BucketName != "" {
+			return TypeS3Bucket, p.BucketName, "arn:" + part + ":s3:::" + p.BucketName
+		}
+	case "rds.amazonaws.com":
+		if p.DBSnapshotIdentifier != "" {
+			return rdsARN(TypeRDSDBSnapshot, "snapshot", p.DBSnapshotIdentifier, part, region, acct)
+		}
+		if p.DBClusterSnapshotIdentifier != "" {
+			return rdsARN(TypeRDSClusterSnap, "cluster-snapshot", p.DBClusterSnapshotIdentifier, part, region, acct)
+		}
+	case "ec2.amazonaws.com":
+		// EC2 snapshot and image ARNs carry no account, as AWS writes them
+		// (arn:aws:ec2:region::snapshot/snap-...).
+		if p.SnapshotID != "" {
+			return TypeEC2Snapshot, p.SnapshotID, "arn:" + part + ":ec2:" + region + "::snapshot/" + p.SnapshotID
+		}
+		if p.ImageID != "" {
+			return TypeEC2Image, p.ImageID, "arn:" + part + ":ec2:" + region + "::image/" + p.ImageID
+		}
+	case "sqs.amazonaws.com":
+		if p.QueueURL != "" {
+			if name, qacct := queueFromURL(p.QueueURL); name != "" {
+				if qacct == "" {
+					qacct = acct
+				}
+				return TypeSQSQueue, name, "arn:" + part + ":sqs:" + region + ":" + qacct + ":" + name
+			}
+		}
+	case "sns.amazonaws.com":
+		if p.TopicARN != "" {
+			return TypeSNSTopic, lastPart(p.TopicARN, ':'), p.TopicARN
+		}
+	case "kms.amazonaws.com":
+		if p.KeyID != "" {
+			if strings.HasPrefix(p.KeyID, "arn:") {
+				return TypeKMSKey, lastPart(p.KeyID, '/'), p.KeyID
+			}
+			if strings.HasPrefix(p.KeyID, "alias/") {
+				return TypeKMSKey, p.KeyID, "arn:" + part + ":kms:" + region + ":" + acct + ":" + p.KeyID
+			}
+			return TypeKMSKey, p.KeyID, "arn:" + part + ":kms:" + region + ":" + acct + ":key/" + p.KeyID
+		}
+		if r.EventName == "CreateKey" {
+			// A new key's ID exists only in the response.
+			var resp struct {
+				KeyMetadata struct {
+					KeyID string `json:"keyId"`
+					ARN   string `json:"arn"`
+				} `json:"keyMetadata"`
+			}
+			if json.Unmarshal(r.ResponseElements, &resp) == nil && resp.KeyMetadata.ARN != "" {
+				return TypeKMSKey, lastPart(resp.KeyMetadata.ARN, '/'), resp.KeyMetadata.ARN
+			}
+		}
+	case "secretsmanager.amazonaws.com":
+		if p.SecretID != "" {
+			if strings.HasPrefix(p.SecretID, "arn:") {
+				return TypeSecret, secretName(p.SecretID), p.SecretID
+			}
+			return TypeSecret, p.SecretID, "arn:" + part + ":secretsmanager:" + region + ":" + acct + ":secret:" + p.SecretID
+		}
+	case "ecr.amazonaws.com":
+		if p.RepositoryName != "" {
+			return TypeECRRepository, p.RepositoryName, "arn:" + part + ":ecr:" + region + ":" + acct + ":repository/" + p.RepositoryName
+		}
+	case "lambda.amazonaws.com":
+		if p.FunctionName != "" {
+			return lambdaARN(p.FunctionName, part, region, acct)
+		}
+	case "cloudtrail.amazonaws.com":
+		name := p.Name
+		if name == "" {
+			name = p.TrailName
+		}
+		if name != "" {
+			if strings.HasPrefix(name, "arn:") {
+				return TypeCloudTrailTrail, lastPart(name, '/'), name
+			}
+			return TypeCloudTrailTrail, name, "arn:" + part + ":cloudtrail:" + region + ":" + acct + ":trail/" + name
+		}
+	case "iam.amazonaws.com":
+		if p.RoleName != "" {
+			return TypeIAMRole, p.RoleName, "arn:" + part + ":iam::" + acct + ":role/" + p.RoleName
+		}
+		if p.UserName != "" {
+			return TypeIAMUser, p.UserName, "arn:" + part + ":iam::" + acct + ":user/" + p.UserName
+		}
+	}
+
+	for _, res := range r.Resources {
+		if res.ARN != "" {
+			return res.Type, idFromARN(res.ARN), res.ARN
+		}
+	}
+	return "", "", ""
+}
+
+// Partition returns the ARN partition of a region.
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	default:
+		return "aws"
+	}
+}
+
+func rdsARN(typ, kind, ident, part, region, acct string) (string, string, string) {
+	// Shared snapshots are addressed by their full ARN.
+	if strings.HasPrefix(ident, "arn:") {
+		return typ, lastPart(ident, ':'), ident
+	}
+	return typ, ident, "arn:" + part + ":rds:" + region + ":" + acct + ":" + kind + ":" + ident
+}
+
+func lambdaARN(fn, part, region, acct string) (string, string, string) {
+	if strings.HasPrefix(fn, "arn:") {
+		// arn:aws:lambda:region:acct:function:name[:qualifier]
+		parts := strings.Split(fn, ":")
+		if len(parts) >= 7 {
+			return TypeLambdaFunction, parts[6], fn
+		}
+		return TypeLambdaFunction, lastPart(fn, ':'), fn
+	}
+	// A partial ARN: "123456789012:function:name".
+	if parts := strings.Split(fn, ":"); len(parts) >= 3 && parts[1] == "function" {
+		return TypeLambdaFunction, parts[2], "arn:" + part + ":lambda:" + region + ":" + parts[0] + ":function:" + parts[2]
+	}
+	return TypeLambdaFunction, fn, "arn:" + part + ":lambda:" + region + ":" + acct + ":function:" + fn
+}
+
+// queueFromURL splits https://sqs.region.amazonaws.com/123456789012/name.
+func queueFromURL(raw string) (name, acct string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", ""
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(segs) == 0 || segs[len(segs)-1] == "" {
+		return "", ""
+	}
+	name = segs[len(segs)-1]
+	if len(segs) >= 2 {
+		acct = segs[len(segs)-2]
+	}
+	return name, acct
+}
+
+// secretName strips the six-character suffix Secrets Manager appends to a
+// secret's ARN: ...:secret:prod/db-AbCdEf → prod/db.
+func secretName(arn string) string {
+	name := arn
+	if i := strings.Index(arn, ":secret:"); i >= 0 {
+		name = arn[i+len(":secret:"):]
+	}
+	if i := strings.LastIndexByte(name, '-'); i >= 0 && len(name)-i == 7 {
+		return name[:i]
+	}
+	return name
+}
+
+func lastPart(s string, sep byte) string {
+	if i := strings.LastIndexByte(s, sep); i >= 0 && i+1 < len(s) {
+		return s[i+1:]
+	}
+	return s
+}
+
+// idFromARN returns the resource part of an ARN after its last '/' or ':'.
+func idFromARN(arn string) string {
+	if i := strings.LastIndexAny(arn, "/:"); i >= 0 && i+1 < len(arn) {
+		return arn[i+1:]
+	}
+	return arn
+}

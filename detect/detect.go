@@ -1,0 +1,261 @@
+// Package detect turns one CloudTrail record into exposures (a resource
+// made public, shared with an unknown account, or no longer logged) and
+// remediations (the same exposure undone). Rules are plain functions chosen
+// by a switch on the event name, so the many events no rule cares about are
+// rejected before anything is decoded.
+//
+// Rules judge only what the event says. Whether the resource is still
+// exposed, who owns it and how bad it is belong to later stages.
+package detect
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/finding"
+)
+
+// Kind says whether a result opens (or adds to) an exposure or clears one.
+type Kind int
+
+// Kinds of result.
+const (
+	Exposure Kind = iota + 1
+	Remediation
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Exposure:
+		return "exposure"
+	case Remediation:
+		return "remediation"
+	default:
+		return "unknown"
+	}
+}
+
+// Exposure vectors: the ways a resource can be exposed. A finding resolves
+// when every vector it was opened with has been cleared.
+const (
+	VectorPolicy            = "policy"
+	VectorACL               = "acl"
+	VectorPublicAccessBlock = "public-access-block"
+	VectorShare             = "share"
+	VectorLogging           = "logging"
+)
+
+// Rule IDs. They are part of finding keys and configuration, so they never
+// change.
+const (
+	RuleS3BucketPublic          = "s3-bucket-public"
+	RulePublicAccessBlockRemove = "s3-public-access-block-removed"
+	RuleResourcePolicyPublic    = "resource-policy-public"
+	RuleSnapshotSharedExternal  = "snapshot-shared-external"
+	RuleSnapshotPublic          = "snapshot-public"
+	RuleLoggingDisabled         = "cloudtrail-logging-disabled"
+)
+
+// Result is what one rule concluded from one event.
+type Result struct {
+	Kind Kind
+	// Rule is the rule ID.
+	Rule string
+	// Severity is the rule's default severity; enrichment may raise it.
+	Severity finding.Severity
+	// Title names the exposure, e.g. "S3 bucket made public".
+	Title string
+	// Detail says in plain words what exactly exposes the resource, or what
+	// cleared the exposure.
+	Detail   string
+	Resource finding.Resource
+	// Vectors are the exposure vectors added (Exposure) or cleared
+	// (Remediation).
+	Vectors []string
+	// Targets are, for shares, the accounts added (Exposure) or removed
+	// (Remediation), each classified.
+	Targets []finding.Target
+	// Change is the before and after as far as the event shows them.
+	Change *finding.Change
+}
+
+// Accounts classifies a share target account. The caller implements it from
+// configuration (organisation accounts, approved list); the event's own
+// account is always known and is never asked about.
+type Accounts interface {
+	Classify(accountID string) finding.TargetClass
+}
+
+// RuleInfo describes a rule for help text and configuration checks.
+type RuleInfo struct {
+	ID          string
+	Severity    finding.Severity
+	Title       string
+	Description string
+	Events      []string
+}
+
+// Engine evaluates records against every rule. It is safe for concurrent
+// use: it holds no state besides the account classifier.
+type Engine struct {
+	accts Accounts
+}
+
+// NewEngine returns an engine that classifies share targets with accts,
+// which may be nil (then every foreign account is unknown).
+func NewEngine(accts Accounts) *Engine {
+	return &Engine{accts: accts}
+}
+
+// Evaluate runs the rules that apply to the record's event. Failed calls
+// never yield results. The errors are problems with this one event (such as
+// a policy that cannot be read) for the caller to log; they never stop other
+// rules from running.
+func (e *Engine) Evaluate(rec *cloudtrail.Record) ([]Result, []error) {
+	if rec == nil || rec.Failed() {
+		return nil, nil
+	}
+	var (
+		res []Result
+		err error
+	)
+	switch rec.EventName {
+	case "PutBucketPolicy":
+		res, err = e.putBucketPolicy(rec)
+	case "DeleteBucketPolicy":
+		res, err = e.deleteBucketPolicy(rec)
+	case "PutBucketAcl":
+		res, err = e.putBucketACL(rec)
+	case "PutBucketPublicAccessBlock":
+		res, err = e.putBucketPAB(rec)
+	case "DeleteBucketPublicAccessBlock":
+		res, err = e.deleteBucketPAB(rec)
+	case "PutAccountPublicAccessBlock":
+		res, err = e.putAccountPAB(rec)
+	case "DeleteAccountPublicAccessBlock":
+		res, err = e.deleteAccountPAB(rec)
+	case "SetQueueAttributes":
+		res, err = e.setQueueAttributes(rec)
+	case "SetTopicAttributes":
+		res, err = e.setTopicAttributes(rec)
+	case "PutKeyPolicy", "CreateKey":
+		res, err = e.keyPolicy(rec)
+	case "PutResourcePolicy", "DeleteResourcePolicy":
+		res, err = e.secretPolicy(rec)
+	case "SetRepositoryPolicy", "DeleteRepositoryPolicy":
+		res, err = e.repositoryPolicy(rec)
+	case "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute":
+		res, err = e.rdsSnapshotAttribute(rec)
+	case "ModifySnapshotAttribute", "ModifyImageAttribute":
+		res, err = e.ec2Permission(rec)
+	case "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "StartLogging":
+		res, err = e.trail(rec)
+	default:
+		// Lambda's event names carry the API version
+		// (AddPermission20150331v2), so they cannot be switch cases.
+		if strings.HasPrefix(rec.EventName, "AddPermission") || strings.HasPrefix(rec.EventName, "RemovePermission") {
+			res, err = e.lambdaPermission(rec)
+		}
+	}
+	if err != nil {
+		return res, []error{fmt.Errorf("event %s (%s): %w", rec.EventID, rec.EventName, err)}
+	}
+	return res, nil
+}
+
+// Rules describes every rule the engine runs.
+func (e *Engine) Rules() []RuleInfo {
+	return []RuleInfo{
+		{
+			ID: RuleS3BucketPublic, Severity: defaultSeverity(RuleS3BucketPublic),
+			Title:       "S3 bucket made public",
+			Description: "A bucket policy or ACL grants access to everyone (or to any AWS account). Cleared by deleting or fixing the policy or ACL, or by a public access block that overrides it.",
+			Events:      []string{"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutBucketPublicAccessBlock"},
+		},
+		{
+			ID: RulePublicAccessBlockRemove, Severity: defaultSeverity(RulePublicAccessBlockRemove),
+			Title:       "S3 public access block removed",
+			Description: "A bucket's or the account's public access block was deleted or has a setting turned off, so a public policy or ACL would take effect. Cleared when all four settings are on again.",
+			Events:      []string{"PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock", "PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"},
+		},
+		{
+			ID: RuleResourcePolicyPublic, Severity: defaultSeverity(RuleResourcePolicyPublic),
+			Title:       "Resource policy made public",
+			Description: "An SQS queue, SNS topic, KMS key, Secrets Manager secret, ECR repository or Lambda function policy grants access to everyone without a condition that pins the caller. Cleared by a non-public policy or by removing it.",
+			Events: []string{"SetQueueAttributes", "SetTopicAttributes", "PutKeyPolicy", "CreateKey", "PutResourcePolicy", "DeleteResourcePolicy",
+				"SetRepositoryPolicy", "DeleteRepositoryPolicy", "AddPermission", "RemovePermission"},
+		},
+		{
+			ID: RuleSnapshotSharedExternal, Severity: defaultSeverity(RuleSnapshotSharedExternal),
+			Title:       "Snapshot shared with an unknown account",
+			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with an account that is neither this organisation's nor approved. Cleared when the share is removed.",
+			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute"},
+		},
+		{
+			ID: RuleSnapshotPublic, Severity: defaultSeverity(RuleSnapshotPublic),
+			Title:       "Snapshot made public",
+			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with all AWS accounts. Cleared when \"all\" is removed.",
+			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute"},
+		},
+		{
+			ID: RuleLoggingDisabled, Severity: defaultSeverity(RuleLoggingDisabled),
+			Title:       "CloudTrail logging disabled",
+			Description: "A trail stopped logging, was deleted, or no longer records write management events (or global or other-region events). This also blinds the bot's own event feed. Cleared by StartLogging on the trail.",
+			Events:      []string{"StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "StartLogging"},
+		},
+	}
+}
+
+// defaultSeverity is each rule's severity before enrichment; Rules and
+// every result read it from here.
+func defaultSeverity(rule string) finding.Severity {
+	switch rule {
+	case RulePublicAccessBlockRemove:
+		return finding.SeverityMedium
+	case RuleSnapshotSharedExternal, RuleSnapshotPublic:
+		return finding.SeverityCritical
+	case RuleS3BucketPublic, RuleResourcePolicyPublic, RuleLoggingDisabled:
+		return finding.SeverityHigh
+	default:
+		return finding.SeverityUnknown
+	}
+}
+
+// result builds a result with the rule's default severity.
+func result(kind Kind, rule string, res finding.Resource, title, detail string, vectors ...string) Result {
+	return Result{
+		Kind:     kind,
+		Rule:     rule,
+		Severity: defaultSeverity(rule),
+		Title:    title,
+		Detail:   detail,
+		Resource: res,
+		Vectors:  vectors,
+	}
+}
+
+// resourceOf returns the record's primary resource, or an error when the
+// event does not name one (a rule cannot key a finding without it).
+func resourceOf(rec *cloudtrail.Record) (finding.Resource, error) {
+	typ, id, arn := cloudtrail.ResourceOf(rec)
+	if id == "" {
+		return finding.Resource{}, fmt.Errorf("no resource named in the request")
+	}
+	return finding.Resource{Type: typ, ID: id, ARN: arn}, nil
+}
+
+// classify says whose an account is. The event's own account is known
+// without asking.
+func (e *Engine) classify(rec *cloudtrail.Record, acct string) finding.TargetClass {
+	if acct == rec.Account() {
+		return finding.TargetKnown
+	}
+	if e.accts == nil {
+		return finding.TargetUnknown
+	}
+	if c := e.accts.Classify(acct); c != "" {
+		return c
+	}
+	return finding.TargetUnknown
+}

@@ -1,0 +1,445 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+
+	"github.com/secops-bot/secops-bot/cloudtrail"
+)
+
+// decodeRecord fills r from the JSON object raw, producing exactly what
+// json.Unmarshal(raw, r) produces (Raw aside). The hand-written path below
+// handles the shape CloudTrail actually emits several times faster than
+// encoding/json; anything unusual (duplicate or case-folded keys, escaped
+// keys, type mismatches, syntax errors) is handed to encoding/json so that
+// results and error messages stay identical.
+func decodeRecord(raw []byte, r *cloudtrail.Record) error {
+	d := newRecordDecoder(raw)
+	if end, ok := d.record(0, r); ok && skipSpace(raw, end) == len(raw) {
+		return nil
+	}
+	*r = cloudtrail.Record{}
+	return json.Unmarshal(raw, r)
+}
+
+type recordDecoder struct {
+	data []byte
+	// text is data as a string: every plain string field is a substring of
+	// it, one allocation per record instead of one per field.
+	text string
+	// envelope is set when the top-level object has a key that marks a log
+	// file or an EventBridge event, so the caller must not take it for a
+	// bare record.
+	envelope bool
+	// recordKey is set when the top-level object has eventID or eventName,
+	// what makes an object a record rather than unrelated JSON.
+	recordKey bool
+}
+
+// str decodes a string field value at i: a JSON string or null (which
+// leaves the field untouched, as encoding/json does).
+func newRecordDecoder(raw []byte) recordDecoder {
+	return recordDecoder{data: raw, text: string(raw)}
+}
+
+func (d *recordDecoder) str(i int, dst *string) (int, bool) {
+	data := d.data
+	switch {
+	case i < len(data) && data[i] == '"':
+		end, plain := scanString(data, i)
+		if end < 0 {
+			return -1, false
+		}
+		body := data[i+1 : end-1]
+		if plain || (bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body)) {
+			*dst = d.text[i+1 : end-1]
+			return end, true
+		}
+		// Escapes and invalid UTF-8 follow encoding/json's exact rules.
+		if err := json.Unmarshal(data[i:end], dst); err != nil {
+			return -1, false
+		}
+		return end, true
+	case i < len(data) && data[i] == 'n':
+		end := scanLiteral(data, i, "null")
+		return end, end >= 0
+	default:
+		return -1, false
+	}
+}
+
+// raw copies a value verbatim, as json.RawMessage does (null included).
+// The copy aliases the record's Raw, which is never written to.
+func (d *recordDecoder) raw(i int, dst *json.RawMessage) (int, bool) {
+	end := skipValue(d.data, i)
+	if end < 0 {
+		return -1, false
+	}
+	*dst = json.RawMessage(d.data[i:end:end])
+	return end, true
+}
+
+func (d *recordDecoder) time(i int, dst *time.Time) (int, bool) {
+	end := skipValue(d.data, i)
+	if end < 0 {
+		return -1, false
+	}
+	if err := dst.UnmarshalJSON(d.data[i:end]); err != nil {
+		return -1, false
+	}
+	return end, true
+}
+
+func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
+	data := d.data
+	if i >= len(data) {
+		return -1, false
+	}
+	switch data[i] {
+	case 't', 'f':
+		v := data[i] == 't'
+		lit := "false"
+		if v {
+			lit = "true"
+		}
+		end := scanLiteral(data, i, lit)
+		if end < 0 {
+			return -1, false
+		}
+		*dst = &v
+		return end, true
+	case 'n':
+		end := scanLiteral(data, i, "null")
+		*dst = nil
+		return end, end >= 0
+	}
+	return -1, false
+}
+
+// isNull reports whether a null literal starts at i, and where it ends.
+func (d *recordDecoder) isNull(i int) (int, bool) {
+	if i < len(d.data) && d.data[i] == 'n' {
+		end := scanLiteral(d.data, i, "null")
+		return end, end >= 0
+	}
+	return 0, false
+}
+
+// unknownKey checks a key that matched no field exactly. encoding/json would
+// still match it case-insensitively, so such keys, escaped keys and
+// non-ASCII keys send the record to encoding/json.
+func unknownKey(key []byte, plain bool, names []string) bool {
+	if !plain {
+		return false
+	}
+	for _, n := range names {
+		if len(n) == len(key) && bytes.EqualFold(key, []byte(n)) {
+			return false
+		}
+	}
+	return true
+}
+
+var recordNames = []string{"eventVersion", "eventID", "eventTime", "eventSource", "eventName", "eventType",
+	"awsRegion", "sourceIPAddress", "userAgent", "userIdentity", "requestParameters", "responseElements",
+	"additionalEventData", "errorCode", "errorMessage", "requestID", "readOnly", "recipientAccountId", "resources"}
+
+func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
+	it := newObjectIter(d.data, start, 1)
+	var seen uint32
+	for {
+		key, plain, v, ok := it.next()
+		if !ok {
+			break
+		}
+		var end, bit int
+		ok = true
+		switch string(key) {
+		case "eventVersion":
+			bit = 0
+			end, ok = d.str(v, &r.EventVersion)
+		case "eventID":
+			bit = 1
+			end, ok = d.str(v, &r.EventID)
+		case "eventTime":
+			bit = 2
+			end, ok = d.time(v, &r.EventTime)
+		case "eventSource":
+			bit = 3
+			end, ok = d.str(v, &r.EventSource)
+		case "eventName":
+			bit = 4
+			end, ok = d.str(v, &r.EventName)
+		case "eventType":
+			bit = 5
+			end, ok = d.str(v, &r.EventType)
+		case "awsRegion":
+			bit = 6
+			end, ok = d.str(v, &r.AWSRegion)
+		case "sourceIPAddress":
+			bit = 7
+			end, ok = d.str(v, &r.SourceIPAddress)
+		case "userAgent":
+			bit = 8
+			end, ok = d.str(v, &r.UserAgent)
+		case "userIdentity":
+			bit = 9
+			if e, null := d.isNull(v); null {
+				end = e
+			} else {
+				end, ok = d.identity(v, &r.UserIdentity)
+			}
+		case "requestParameters":
+			bit = 10
+			end, ok = d.raw(v, &r.RequestParameters)
+		case "responseElements":
+			bit = 11
+			end, ok = d.raw(v, &r.ResponseElements)
+		case "additionalEventData":
+			bit = 12
+			end, ok = d.raw(v, &r.AdditionalData)
+		case "errorCode":
+			bit = 13
+			end, ok = d.str(v, &r.ErrorCode)
+		case "errorMessage":
+			bit = 14
+			end, ok = d.str(v, &r.ErrorMessage)
+		case "requestID":
+			bit = 15
+			end, ok = d.str(v, &r.RequestID)
+		case "readOnly":
+			bit = 16
+			end, ok = d.boolPtr(v, &r.ReadOnly)
+		case "recipientAccountId":
+			bit = 17
+			end, ok = d.str(v, &r.RecipientAccountID)
+		case "resources":
+			bit = 18
+			end, ok = d.resources(v, &r.Resources)
+		default:
+			if !unknownKey(key, plain, recordNames) {
+				return -1, false
+			}
+			if isEnvelopeKey(key) {
+				d.envelope = true
+			}
+			it.advance(skipDepth(d.data, v, 2))
+			continue
+		}
+		if !ok || seen&(1<<bit) != 0 {
+			return -1, false
+		}
+		seen |= 1 << bit
+		it.advance(end)
+	}
+	if it.err {
+		return -1, false
+	}
+	d.recordKey = seen&(1<<1|1<<4) != 0
+	return it.end(), true
+}
+
+var identityNames = []string{"type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy", "sessionContext"}
+
+func (d *recordDecoder) identity(start int, u *cloudtrail.UserIdentity) (int, bool) {
+	it := newObjectIter(d.data, start, 2)
+	var seen uint32
+	for {
+		key, plain, v, ok := it.next()
+		if !ok {
+			break
+		}
+		var end, bit int
+		ok = true
+		switch string(key) {
+		case "type":
+			bit = 0
+			end, ok = d.str(v, &u.Type)
+		case "principalId":
+			bit = 1
+			end, ok = d.str(v, &u.PrincipalID)
+		case "arn":
+			bit = 2
+			end, ok = d.str(v, &u.ARN)
+		case "accountId":
+			bit = 3
+			end, ok = d.str(v, &u.AccountID)
+		case "accessKeyId":
+			bit = 4
+			end, ok = d.str(v, &u.AccessKeyID)
+		case "userName":
+			bit = 5
+			end, ok = d.str(v, &u.UserName)
+		case "invokedBy":
+			bit = 6
+			end, ok = d.str(v, &u.InvokedBy)
+		case "sessionContext":
+			bit = 7
+			if e, null := d.isNull(v); null {
+				end, u.SessionContext = e, nil
+			} else {
+				u.SessionContext = new(cloudtrail.SessionContext)
+				end, ok = d.session(v, u.SessionContext)
+			}
+		default:
+			if !unknownKey(key, plain, identityNames) {
+				return -1, false
+			}
+			it.advance(skipDepth(d.data, v, 3))
+			continue
+		}
+		if !ok || seen&(1<<bit) != 0 {
+			return -1, false
+		}
+		seen |= 1 << bit
+		it.advance(end)
+	}
+	if it.err {
+		return -1, false
+	}
+	return it.end(), true
+}
+
+var sessionNames = []string{"sessionIssuer", "attributes", "sourceIdentity"}
+
+func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, bool) {
+	it := newObjectIter(d.data, start, 3)
+	var seen uint32
+	for {
+		key, plain, v, ok := it.next()
+		if !ok {
+			break
+		}
+		var end, bit int
+		ok = true
+		switch string(key) {
+		case "sessionIssuer":
+			bit = 0
+			if e, null := d.isNull(v); null {
+				end = e
+			} else {
+				end, ok = d.issuer(v, &s.SessionIssuer)
+			}
+		case "attributes":
+			bit = 1
+			if e, null := d.isNull(v); null {
+				end = e
+			} else {
+				end, ok = d.attributes(v, &s.Attributes)
+			}
+		case "sourceIdentity":
+			bit = 2
+			end, ok = d.str(v, &s.SourceIdentity)
+		default:
+			if !unknownKey(key, plain, sessionNames) {
+				return -1, false
+			}
+			it.advance(skipDepth(d.data, v, 4))
+			continue
+		}
+		if !ok || seen&(1<<bit) != 0 {
+			return -1, false
+		}
+		seen |= 1 << bit
+		it.advance(end)
+	}
+	if it.err {
+		return -1, false
+	}
+	return it.end(), true
+}
+
+var issuerNames = []string{"type", "principalId", "arn", "accountId", "userName"}
+
+func (d *recordDecoder) issuer(start int, s *cloudtrail.SessionIssuer) (int, bool) {
+	return d.flat(start, 4, issuerNames, []*string{&s.Type, &s.PrincipalID, &s.ARN, &s.AccountID, &s.UserName})
+}
+
+var attributeNames = []string{"creationDate", "mfaAuthenticated"}
+
+func (d *recordDecoder) attributes(start int, a *cloudtrail.SessionAttributes) (int, bool) {
+	return d.flat(start, 4, attributeNames, []*string{&a.CreationDate, &a.MFAAuthenticated})
+}
+
+var resourceNames = []string{"ARN", "accountId", "type"}
+
+func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, bool) {
+	data := d.data
+	if e, null := d.isNull(start); null {
+		*dst = nil
+		return e, true
+	}
+	if start >= len(data) || data[start] != '[' {
+		return -1, false
+	}
+	out := make([]cloudtrail.Resource, 0, 2)
+	i := skipSpace(data, start+1)
+	if i < len(data) && data[i] == ']' {
+		*dst = out
+		return i + 1, true
+	}
+	for {
+		var res cloudtrail.Resource
+		end, ok := 0, true
+		if e, null := d.isNull(i); null {
+			end = e
+		} else {
+			end, ok = d.flat(i, 3, resourceNames, []*string{&res.ARN, &res.AccountID, &res.Type})
+		}
+		if !ok {
+			return -1, false
+		}
+		out = append(out, res)
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return -1, false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case ']':
+			*dst = out
+			return i + 1, true
+		default:
+			return -1, false
+		}
+	}
+}
+
+// flat decodes an object whose fields are all strings, in names order.
+func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (int, bool) {
+	it := newObjectIter(d.data, start, depth)
+	var seen uint32
+	for {
+		key, plain, v, ok := it.next()
+		if !ok {
+			break
+		}
+		idx := -1
+		for n, name := range names {
+			if string(key) == name {
+				idx = n
+				break
+			}
+		}
+		if idx < 0 {
+			if !unknownKey(key, plain, names) {
+				return -1, false
+			}
+			it.advance(skipDepth(d.data, v, depth+1))
+			continue
+		}
+		end, ok := d.str(v, dst[idx])
+		if !ok || seen&(1<<idx) != 0 {
+			return -1, false
+		}
+		seen |= 1 << idx
+		it.advance(end)
+	}
+	if it.err {
+		return -1, false
+	}
+	return it.end(), true
+}

@@ -1,0 +1,233 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/internal/clock"
+)
+
+// FileLedger remembers which files were ingested, so that each is
+// processed once across restarts. A file is identified by its path, size
+// and modification time (whole microseconds, UTC): a file rewritten in
+// place is new again.
+type FileLedger interface {
+	FileDone(ctx context.Context, path string, size int64, mtime time.Time) (bool, error)
+	MarkFileDone(ctx context.Context, path string, size int64, mtime time.Time) error
+}
+
+// Sink takes batches into the pipeline. Ingest returns nil only once the
+// batch is durably stored. A file that fails part way is sent again from
+// its start, so a sink must tolerate records it has already seen (the
+// event ID identifies them).
+type Sink interface {
+	Ingest(ctx context.Context, b Batch) error
+}
+
+// DirOptions tunes a DirSource; zero values mean the defaults.
+type DirOptions struct {
+	// Interval between polls, and how long a file must be left alone
+	// before it is read (default 2s).
+	Interval time.Duration
+	// MaxBackoff caps the wait before a file the sink refused is tried
+	// again (default 5m).
+	MaxBackoff time.Duration
+	// Clock is the time source (default the wall clock).
+	Clock clock.Clock
+}
+
+// DirSource feeds CloudTrail files that appear under a directory (log
+// files, EventBridge events, JSON Lines; plain or gzip) to a Sink.
+// Polling rather than file notifications keeps it portable and makes it
+// work on network file systems. One goroutine drives it: Scan and Run are
+// not to be called concurrently.
+type DirSource struct {
+	dir    string
+	ledger FileLedger
+	sink   Sink
+	log    zerolog.Logger
+	opts   DirOptions
+
+	// seen is each file's size and mtime at the last poll, to tell a file
+	// still being written from a finished one.
+	seen map[string]fileStamp
+	// failing holds files the sink refused, with when to try again.
+	failing map[string]retry
+}
+
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+}
+
+type retry struct {
+	failures int
+	next     time.Time
+}
+
+// NewDirSource returns a source for dir. Scan or Run start it.
+func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, opts DirOptions) *DirSource {
+	if opts.Interval <= 0 {
+		opts.Interval = 2 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	// The ledger outlives the process, so its keys must not depend on the
+	// working directory the process happened to start in.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return &DirSource{
+		dir:     dir,
+		ledger:  ledger,
+		sink:    sink,
+		log:     log.With().Str("source", "dir").Str("dir", dir).Logger(),
+		opts:    opts,
+		seen:    make(map[string]fileStamp),
+		failing: make(map[string]retry),
+	}
+}
+
+// Run polls the directory until ctx ends. Failures of one pass are logged
+// and the next pass tries again.
+func (d *DirSource) Run(ctx context.Context) error {
+	t := time.NewTicker(d.opts.Interval)
+	defer t.Stop()
+	for {
+		if _, err := d.Scan(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error().Err(err).Msg("scan directory")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Scan makes one pass over the directory and returns how many files it
+// ingested. Files still being written, already ingested or waiting out a
+// sink failure are left alone. The error is for failures of the
+// directory or the ledger; sink failures are retried on later passes.
+func (d *DirSource) Scan(ctx context.Context) (int, error) {
+	files, err := eventFiles(d.dir)
+	if err != nil {
+		return 0, err
+	}
+	now := d.opts.Clock.Now()
+	present := make(map[string]bool, len(files))
+	processed := 0
+	for _, path := range files {
+		if err := ctx.Err(); err != nil {
+			return processed, err
+		}
+		present[path] = true
+		info, err := os.Stat(path)
+		if err != nil {
+			// Removed or renamed since the listing: nothing to do.
+			continue
+		}
+		stamp := fileStamp{size: info.Size(), mtime: info.ModTime().UTC().Truncate(time.Microsecond)}
+		prev, known := d.seen[path]
+		d.seen[path] = stamp
+		if known && prev != stamp || now.Sub(stamp.mtime) < d.opts.Interval {
+			continue
+		}
+		if r, ok := d.failing[path]; ok && now.Before(r.next) {
+			continue
+		}
+		done, err := d.ledger.FileDone(ctx, path, stamp.size, stamp.mtime)
+		if err != nil {
+			return processed, fmt.Errorf("check ledger for %s: %w", path, err)
+		}
+		if done {
+			continue
+		}
+		ok, err := d.ingest(ctx, path, stamp, now)
+		if err != nil {
+			return processed, err
+		}
+		if ok {
+			processed++
+		}
+	}
+	for path := range d.seen {
+		if !present[path] {
+			delete(d.seen, path)
+			delete(d.failing, path)
+		}
+	}
+	return processed, nil
+}
+
+// errSink marks an error returned by the sink, as opposed to one reading
+// the file.
+type errSink struct{ err error }
+
+func (e errSink) Error() string { return e.err.Error() }
+func (e errSink) Unwrap() error { return e.err }
+
+// ingest sends one file to the sink and records it in the ledger. It
+// reports whether the file is done; the error is for ledger failures.
+func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, now time.Time) (bool, error) {
+	log := d.log.With().Str("file", path).Logger()
+	records, problems := 0, 0
+	err := streamFile(ctx, path, func(b Batch) error {
+		records += len(b.Records)
+		problems += len(b.Problems)
+		if err := d.sink.Ingest(ctx, b); err != nil {
+			return errSink{err}
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		d.fail(log, path, now, err)
+		return false, nil
+	}
+	if err := d.ledger.MarkFileDone(ctx, path, stamp.size, stamp.mtime); err != nil {
+		return false, fmt.Errorf("mark %s done: %w", path, err)
+	}
+	ev := log.Info()
+	if r, ok := d.failing[path]; ok {
+		ev = ev.Int("failed_attempts", r.failures)
+		delete(d.failing, path)
+	}
+	ev.Int("records", records).Int("problems", problems).Msg("ingested file")
+	return true, nil
+}
+
+// fail schedules a retry with exponential backoff. Only the first failure
+// of a file is logged as a warning, so a sink that is down for an hour does
+// not flood the log.
+func (d *DirSource) fail(log zerolog.Logger, path string, now time.Time, err error) {
+	r := d.failing[path]
+	r.failures++
+	wait := d.opts.Interval << min(r.failures, 20)
+	if wait <= 0 || wait > d.opts.MaxBackoff {
+		wait = d.opts.MaxBackoff
+	}
+	r.next = now.Add(wait)
+	d.failing[path] = r
+	what := "read file"
+	if errors.As(err, new(errSink)) {
+		what = "ingest file"
+	}
+	ev := log.Debug()
+	if r.failures == 1 {
+		ev = log.Warn()
+	}
+	ev.Err(err).Int("attempt", r.failures).Dur("retry_in", wait).Msg(what + " failed; will retry")
+}

@@ -1,0 +1,556 @@
+// Package ingest turns CloudTrail data in any of the shapes it arrives in
+// (log files, EventBridge events, bare records, JSON Lines of any of these,
+// plain or gzip) into cloudtrail.Records, and feeds the files that appear in
+// a local directory to the pipeline exactly once.
+//
+// Bad input never stops ingestion: each malformed line, file or record
+// becomes a Problem and the rest of the input is still read.
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/secops-bot/secops-bot/cloudtrail"
+)
+
+// MaxProblemRaw caps the bytes kept with a Problem, so one huge bad file
+// cannot bloat the store. It is at least the largest SQS message body
+// (1 MiB), so a malformed message is kept whole before it is deleted.
+const MaxProblemRaw = 1 << 20
+
+// Problem is input that could not be turned into a record.
+type Problem struct {
+	Source string // file path or message ID the input came from
+	Line   int    // 1-based line of the bad input; 0 when it concerns the whole payload
+	Reason string
+	Raw    []byte // the offending input, at most MaxProblemRaw bytes
+}
+
+// Batch is what one payload yielded, records in input order.
+type Batch struct {
+	Source   string
+	Records  []cloudtrail.Record
+	Problems []Problem
+	// Ignored counts well-formed input that is not CloudTrail data, such as
+	// other EventBridge events or CloudTrail digest files.
+	Ignored int
+}
+
+// eventBridgeTypes are the EventBridge detail-types whose detail is a
+// CloudTrail record.
+var eventBridgeTypes = map[string]bool{
+	"AWS API Call via CloudTrail":        true,
+	"AWS Console Sign In via CloudTrail": true,
+	"AWS Service Event via CloudTrail":   true,
+}
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// Parse reads every record in one payload: a file's contents or a queue
+// message body, in any supported shape, gzip detected by its magic bytes.
+// Records' Raw and RawMessage fields may share memory with each other but
+// never with data.
+func Parse(source string, data []byte) Batch {
+	b := Batch{Source: source}
+	var damaged *Problem
+	if bytes.HasPrefix(data, gzipMagic) {
+		plain, err := gunzip(data)
+		if err != nil {
+			pr := problem(source, 0, gzipReason(err), data)
+			damaged = &pr
+			// Keep what decompressed, minus the line the damage cut short:
+			// complete lines of a JSON Lines file are still good records.
+			if i := bytes.LastIndexByte(plain, '\n'); i >= 0 {
+				plain = plain[:i+1]
+			} else {
+				plain = nil
+			}
+		}
+		data = plain
+	}
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+
+	p := parser{source: source}
+	if units, whole := p.split(data); whole != nil {
+		b.Problems = append(b.Problems, *whole)
+	} else {
+		p.run(units, &b)
+	}
+	// The damage comes last, after what could still be read before it.
+	if damaged != nil {
+		b.Problems = append(b.Problems, *damaged)
+	}
+	return b
+}
+
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	// Compressed CloudTrail JSON shrinks about tenfold; guessing the size
+	// up front saves most of the buffer regrowth.
+	buf := bytes.NewBuffer(make([]byte, 0, 8*len(data)))
+	n, err := io.Copy(buf, io.LimitReader(zr, MaxDecompressed+1))
+	if err == nil && n > MaxDecompressed {
+		return nil, errTooLarge
+	}
+	if err == nil {
+		err = zr.Close()
+	}
+	return buf.Bytes(), err
+}
+
+// MaxDecompressed bounds what one gzip payload may expand to in Parse, so a
+// small hostile message cannot exhaust memory. Files read by Walk or a
+// DirSource are decoded in blocks and are not bound by it.
+const MaxDecompressed = 1 << 30
+
+var errTooLarge = errors.New("decompressed size exceeds 1 GiB")
+
+func problem(source string, line int, reason string, raw []byte) Problem {
+	if len(raw) > MaxProblemRaw {
+		raw = raw[:MaxProblemRaw]
+	}
+	return Problem{Source: source, Line: line, Reason: reason, Raw: bytes.Clone(raw)}
+}
+
+// unitKind says how much is known about a unit before it is decoded.
+type unitKind uint8
+
+const (
+	anyShape   unitKind = iota // a record, log file or EventBridge event
+	logElement                 // an element of a log file's Records
+)
+
+// unit is one JSON value to turn into records.
+type unit struct {
+	data []byte
+	line int // 1-based line the unit starts on
+	kind unitKind
+}
+
+type parser struct {
+	source string
+}
+
+// split cuts a payload into units. A payload whose first line holds a
+// complete JSON value is JSON Lines; otherwise it is one JSON document,
+// possibly pretty-printed. A document that is not valid JSON but has lines
+// that are complete objects is still read as JSON Lines, so one bad first
+// line does not lose the file.
+func (p *parser) split(data []byte) ([]unit, *Problem) {
+	start := skipSpace(data, 0)
+	if start == len(data) {
+		return nil, nil
+	}
+	first := firstLine(data[start:])
+	if skipSpace(data, start+len(first)) < len(data) && skipValue(first, 0) == len(first) {
+		return p.lines(data, 1), nil
+	}
+	if spans, ok := logFileRecords(data[start:]); ok {
+		return p.logUnits(data, start, spans), nil
+	}
+	if end := skipValue(data, start); end >= 0 && skipSpace(data, end) == len(data) {
+		return []unit{{data: data[start:end], line: lineOf(data, start)}}, nil
+	}
+	if json.Valid(data) {
+		// The fast scanner refused what encoding/json accepts; trust the
+		// latter rather than lose the payload.
+		return []unit{{data: bytes.TrimSpace(data[start:]), line: lineOf(data, start)}}, nil
+	}
+	if hasObjectLine(data) {
+		return p.lines(data, 1), nil
+	}
+	pr := problem(p.source, 0, "malformed JSON: "+syntaxReason(data), data)
+	return nil, &pr
+}
+
+func firstLine(data []byte) []byte {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[:i]
+	}
+	return bytes.TrimRight(data, " \t\r")
+}
+
+// hasObjectLine reports whether any of the first non-blank lines is a
+// complete JSON object by itself, the mark of JSON Lines.
+func hasObjectLine(data []byte) bool {
+	seen := 0
+	for len(data) > 0 && seen < 16 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		seen++
+		if line[0] == '{' && skipValue(line, 0) == len(line) {
+			return true
+		}
+	}
+	return false
+}
+
+// lines cuts JSON Lines into units; first is the number of data's first line.
+func (p *parser) lines(data []byte, first int) []unit {
+	units := make([]unit, 0, len(data)/512+1)
+	for n := first; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			units = append(units, unit{data: line, line: n})
+		}
+	}
+	return units
+}
+
+// lineOf is the 1-based line of data[off].
+func lineOf(data []byte, off int) int { return 1 + bytes.Count(data[:off], []byte{'\n'}) }
+
+// logUnits makes one unit per record of a single-document log file, so
+// that a large file is decoded in parallel. Their problems carry the line
+// each record starts on.
+func (p *parser) logUnits(data []byte, start int, spans []span) []unit {
+	units := make([]unit, 0, len(spans))
+	line, counted := 1, 0
+	for _, e := range spans {
+		at := start + e.start
+		line += bytes.Count(data[counted:at], []byte{'\n'})
+		counted = at
+		units = append(units, unit{data: data[at : start+e.end], line: line, kind: logElement})
+	}
+	return units
+}
+
+type span struct{ start, end int }
+
+// logFileRecords returns the spans of the records of a log file: doc must
+// be one valid object (and nothing else) with a Records array. It reads doc
+// once, and gives up on anything unusual (escaped keys, invalid JSON),
+// which the general path then explains.
+func logFileRecords(doc []byte) ([]span, bool) {
+	it := newObjectIter(doc, 0, 1)
+	var recs []span
+	found := false
+	for {
+		key, plain, v, ok := it.next()
+		if !ok {
+			break
+		}
+		if !plain {
+			return nil, false
+		}
+		var end int
+		if string(key) == "Records" && v < len(doc) && doc[v] == '[' {
+			recs, end = arrayElements(doc, v)
+			found = end >= 0
+		} else {
+			end = skipDepth(doc, v, 2)
+			if string(key) == "Records" {
+				found = false
+			}
+		}
+		it.advance(end)
+	}
+	if it.err || !found || skipSpace(doc, it.end()) != len(doc) {
+		return nil, false
+	}
+	return recs, true
+}
+
+// arrayElements returns the spans of the elements of the array at
+// doc[start], a member of a top-level object, and the index past it (-1 if
+// it is not valid JSON).
+func arrayElements(doc []byte, start int) ([]span, int) {
+	var out []span
+	i := skipSpace(doc, start+1)
+	if i < len(doc) && doc[i] == ']' {
+		return out, i + 1
+	}
+	for {
+		e := skipDepth(doc, i, 3)
+		if e < 0 {
+			return nil, -1
+		}
+		out = append(out, span{i, e})
+		i = skipSpace(doc, e)
+		if i >= len(doc) {
+			return nil, -1
+		}
+		switch doc[i] {
+		case ',':
+			i = skipSpace(doc, i+1)
+		case ']':
+			return out, i + 1
+		default:
+			return nil, -1
+		}
+	}
+}
+
+// syntaxReason is encoding/json's description of what is wrong with data.
+func syntaxReason(data []byte) string {
+	var v json.RawMessage
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	case err != nil:
+		return err.Error()
+	}
+	return "unsupported JSON"
+}
+
+// chunkBytes is roughly how much input one worker takes at a time: big
+// enough to amortise the hand-off, small enough to balance the cores.
+const chunkBytes = 256 << 10
+
+// run decodes the units on all cores and appends the results to b in input
+// order.
+func (p *parser) run(units []unit, b *Batch) {
+	var chunks [][]unit
+	for lo := 0; lo < len(units); {
+		size, hi := 0, lo
+		for hi < len(units) && (size < chunkBytes || hi == lo) {
+			size += len(units[hi].data)
+			hi++
+		}
+		chunks = append(chunks, units[lo:hi])
+		lo = hi
+	}
+	// Each chunk appends into its own window of one shared slice, so that
+	// in the common case (at most one record per unit) the results need no
+	// copying afterwards, only closing of the gaps.
+	all := make([]cloudtrail.Record, len(units))
+	out := make([]Batch, len(chunks))
+	lo := 0
+	for i, c := range chunks {
+		out[i].Records = all[lo : lo : lo+len(c)]
+		lo += len(c)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(chunks))
+	if workers <= 1 {
+		for i, c := range chunks {
+			p.chunk(c, &out[i])
+		}
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int, len(chunks))
+		for i := range chunks {
+			next <- i
+		}
+		close(next)
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					p.chunk(chunks[i], &out[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for i := range out {
+		b.Problems = append(b.Problems, out[i].Problems...)
+		b.Ignored += out[i].Ignored
+	}
+	if len(b.Records) == 0 && inPlace(all, out) {
+		n := 0
+		for i := range out {
+			n += copy(all[n:], out[i].Records)
+		}
+		clear(all[n:])
+		b.Records = all[:n:n]
+		return
+	}
+	n := len(b.Records)
+	for i := range out {
+		n += len(out[i].Records)
+	}
+	b.Records = append(make([]cloudtrail.Record, 0, n), b.Records...)
+	for i := range out {
+		b.Records = append(b.Records, out[i].Records...)
+	}
+}
+
+// inPlace reports whether every chunk's records still live in all.
+func inPlace(all []cloudtrail.Record, out []Batch) bool {
+	lo := 0
+	for i := range out {
+		recs := out[i].Records
+		if cap(recs) > 0 && &recs[:1][0] != &all[lo : lo+1][0] {
+			return false
+		}
+		lo += cap(recs)
+	}
+	return true
+}
+
+func (p *parser) chunk(units []unit, b *Batch) {
+	for _, u := range units {
+		if u.kind == logElement {
+			p.record(u.data, u.line, b)
+			continue
+		}
+		p.value(u, b)
+	}
+}
+
+// value handles a unit of unknown shape.
+func (p *parser) value(u unit, b *Batch) {
+	data := u.data
+	// Most units are bare records: decode them in one pass, and probe the
+	// shape only when that fails or finds a log file or EventBridge event.
+	// Envelopes that announce themselves by their first key skip the try.
+	if len(data) > 0 && data[0] == '{' && !startsLikeEnvelope(data) {
+		raw := own(data)
+		d := newRecordDecoder(raw)
+		r := b.next()
+		if end, ok := d.record(0, r); ok && d.recordKey && !d.envelope && skipSpace(raw, end) == len(raw) {
+			r.Raw = raw
+			p.validate(r, u.line, b)
+			return
+		}
+		b.drop()
+	}
+	s, ok := probe(data)
+	if !ok {
+		s = probeSlow(data)
+	}
+	switch {
+	case s.err != "":
+		b.Problems = append(b.Problems, problem(p.source, u.line, s.err, data))
+	case s.records != nil:
+		p.logFile(s.records, u.line, b)
+	case s.digest:
+		b.Ignored++
+	case s.detailType != nil:
+		p.eventBridge(s, u, b)
+	case s.record:
+		p.record(data, u.line, b)
+	default:
+		b.Problems = append(b.Problems, problem(p.source, u.line,
+			"not CloudTrail data: expected a record, a log file with Records or an EventBridge event", data))
+	}
+}
+
+func (p *parser) eventBridge(s shape, u unit, b *Batch) {
+	var dt string
+	if err := json.Unmarshal(s.detailType, &dt); err != nil {
+		b.Problems = append(b.Problems, problem(p.source, u.line, "EventBridge event: detail-type is not a string", u.data))
+		return
+	}
+	if !eventBridgeTypes[dt] {
+		b.Ignored++
+		return
+	}
+	if len(s.detail) == 0 || s.detail[0] != '{' {
+		b.Problems = append(b.Problems, problem(p.source, u.line,
+			fmt.Sprintf("EventBridge event %q: detail is not a CloudTrail record", dt), u.data))
+		return
+	}
+	p.record(s.detail, u.line, b)
+}
+
+func (p *parser) logFile(recs []byte, line int, b *Batch) {
+	if elems, end := arrayElements(recs, 0); end == len(recs) {
+		for _, e := range elems {
+			p.record(recs[e.start:e.end], line, b)
+		}
+		return
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(recs, &elems); err != nil {
+		b.Problems = append(b.Problems, problem(p.source, line, "log file: Records: "+err.Error(), recs))
+		return
+	}
+	for _, e := range elems {
+		p.record(e, line, b)
+	}
+}
+
+// record decodes one record candidate and checks it.
+func (p *parser) record(data []byte, line int, b *Batch) {
+	if len(data) == 0 || data[0] != '{' {
+		b.Problems = append(b.Problems, problem(p.source, line, "record is not a JSON object", data))
+		return
+	}
+	raw := own(data)
+	r := b.next()
+	if err := decodeRecord(raw, r); err != nil {
+		b.drop()
+		b.Problems = append(b.Problems, problem(p.source, line, "decode record: "+err.Error(), data))
+		return
+	}
+	r.Raw = raw
+	p.validate(r, line, b)
+}
+
+// next appends a zero record to decode into in place: records are large,
+// and copying each one twice on its way into the batch shows in profiles.
+func (b *Batch) next() *cloudtrail.Record {
+	b.Records = append(b.Records, cloudtrail.Record{})
+	return &b.Records[len(b.Records)-1]
+}
+
+// drop removes the record next added, which turned out not to be one.
+func (b *Batch) drop() {
+	b.Records[len(b.Records)-1] = cloudtrail.Record{}
+	b.Records = b.Records[:len(b.Records)-1]
+}
+
+// validate keeps the record last added by next if it carries what every
+// later stage relies on, and drops it as a problem otherwise.
+func (p *parser) validate(r *cloudtrail.Record, line int, b *Batch) {
+	var missing []string
+	if r.EventID == "" {
+		missing = append(missing, "eventID")
+	}
+	if r.EventName == "" {
+		missing = append(missing, "eventName")
+	}
+	if r.EventTime.IsZero() {
+		missing = append(missing, "eventTime")
+	}
+	if len(missing) > 0 {
+		b.Problems = append(b.Problems, problem(p.source, line, "record missing "+strings.Join(missing, ", "), r.Raw))
+		b.drop()
+	}
+}
+
+// startsLikeEnvelope reports whether an object's first key is one that
+// EventBridge events, log files and digest files start with.
+func startsLikeEnvelope(data []byte) bool {
+	i := skipSpace(data, 1)
+	for _, k := range []string{`"version"`, `"Records"`, `"id"`, `"detail-type"`, `"awsAccountId"`} {
+		if bytes.HasPrefix(data[i:], []byte(k)) {
+			return true
+		}
+	}
+	return false
+}
+
+// own copies a record's bytes. make+copy is compiled to an allocation
+// without zeroing, which bytes.Clone's append does not get.
+func own(data []byte) []byte {
+	raw := make([]byte, len(data))
+	copy(raw, data)
+	return raw
+}

@@ -1,0 +1,228 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/route"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+const systemActor = "system"
+
+func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detect.Result, key string) error {
+	now := p.opts.Clock.Now()
+	f := finding.Finding{
+		ID:         finding.IDFor(key),
+		Key:        key,
+		Rule:       res.Rule,
+		Severity:   res.Severity,
+		Status:     finding.StatusOpen,
+		Title:      res.Title,
+		Detail:     res.Detail,
+		AccountID:  rec.Account(),
+		Region:     rec.AWSRegion,
+		Resource:   res.Resource,
+		Event:      eventRef(rec),
+		Signals:    []finding.Signal{},
+		Vectors:    append([]string(nil), res.Vectors...),
+		Targets:    append([]finding.Target(nil), res.Targets...),
+		Change:     res.Change,
+		Count:      1,
+		FirstSeen:  rec.EventTime,
+		LastSeen:   rec.EventTime,
+		OpenedAt:   rec.EventTime,
+		DetectedAt: now,
+	}
+	p.nameTargets(&f)
+	if err := p.opts.Enricher.Enrich(ctx, &f, rec); err != nil {
+		// The finding goes out without the baseline rather than not at all.
+		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
+	}
+	if res.Rule == "s3-bucket-public" {
+		if pattern, ok := p.opts.Directory.ExpectedPublicBucket(f.AccountID, f.Resource.ID); ok {
+			f.Status = finding.StatusSuppressed
+			f.SuppressedReason = fmt.Sprintf("bucket %s matches expected_public_buckets pattern %q of account %s", f.Resource.ID, pattern, f.AccountID)
+		}
+	}
+	f.Routes = route.Strings(p.opts.Router.Route(&f))
+	f.MarkApplied(rec.EventID)
+	note := fmt.Sprintf("%s by %s", rec.EventName, f.Actor.ARN)
+	if f.Status == finding.StatusSuppressed {
+		note += "; " + f.SuppressedReason
+	}
+	if err := p.opts.Store.UpsertFinding(ctx, f, store.FindingEvent{FindingID: f.ID, Time: now, Status: f.Status, Actor: systemActor, Note: note}); err != nil {
+		return fmt.Errorf("store new finding %s: %w", f.ID, err)
+	}
+	p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Str("severity", f.Severity.String()).Str("status", string(f.Status)).Str("resource", f.Resource.ARN).Msg("finding raised")
+	p.notify(ctx, f, Created)
+	return nil
+}
+
+func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detect.Result, f finding.Finding) error {
+	now := p.opts.Clock.Now()
+	change := Repeated
+	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
+	if f.Status == finding.StatusResolved {
+		if f.ResolvedEvent != nil && !rec.EventTime.After(f.ResolvedEvent.Time) {
+			// An exposure older than the fix that was delivered late: it
+			// belongs in history, not in a reopened finding.
+			return nil
+		}
+		change = Reopened
+		f.Status = finding.StatusOpen
+		f.Vectors = nil
+		f.Targets = nil
+		f.OpenedAt = rec.EventTime
+		f.ResolvedAt, f.ResolvedBy, f.ResolvedEvent, f.ResolveReason, f.OpenFor = time.Time{}, "", nil, "", 0
+		f.AckedBy, f.AckedAt = "", time.Time{}
+		ev.Status = finding.StatusOpen
+		ev.Note = fmt.Sprintf("reopened: %s by %s", rec.EventName, rec.ActorARN())
+	}
+	f.Count++
+	if rec.EventTime.After(f.LastSeen) {
+		f.LastSeen = rec.EventTime
+		f.Event = eventRef(rec)
+		f.Detail = res.Detail
+		if res.Change != nil {
+			f.Change = res.Change
+		}
+		if change == Reopened {
+			if err := p.opts.Enricher.Enrich(ctx, &f, rec); err != nil {
+				p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
+			}
+		}
+	}
+	if res.Severity > f.Severity {
+		f.Severity = res.Severity
+	}
+	f.Vectors = union(f.Vectors, res.Vectors)
+	f.Targets = mergeTargets(f.Targets, res.Targets)
+	p.nameTargets(&f)
+	f.Routes = route.Strings(p.opts.Router.Route(&f))
+	f.MarkApplied(rec.EventID)
+	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
+		return fmt.Errorf("store finding %s: %w", f.ID, err)
+	}
+	p.notify(ctx, f, change)
+	return nil
+}
+
+func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res detect.Result, f finding.Finding) error {
+	if f.Status == finding.StatusResolved {
+		return nil
+	}
+	if rec.EventTime.Before(f.Event.Time) {
+		// A fix older than the latest exposure: it does not undo it.
+		return nil
+	}
+	now := p.opts.Clock.Now()
+	share := len(f.Targets) > 0
+	if share {
+		f.Targets = removeTargets(f.Targets, res.Targets)
+	}
+	f.Vectors = minus(f.Vectors, res.Vectors)
+	exposed := len(f.Vectors) > 0
+	if share {
+		exposed = len(f.UnknownTargets()) > 0
+	}
+	f.MarkApplied(rec.EventID)
+	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
+	change := Updated
+	if !exposed {
+		change = Resolved
+		f.Status = finding.StatusResolved
+		f.ResolvedAt = rec.EventTime
+		f.ResolvedBy = rec.ActorARN()
+		ref := eventRef(rec)
+		f.ResolvedEvent = &ref
+		f.ResolveReason = res.Detail
+		f.OpenFor = rec.EventTime.Sub(f.OpenedAt)
+		ev.Status = finding.StatusResolved
+		ev.Actor = f.ResolvedBy
+		ev.Note = fmt.Sprintf("remediated by %s (%s)", rec.EventName, res.Detail)
+	}
+	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
+		return fmt.Errorf("store finding %s: %w", f.ID, err)
+	}
+	if change == Resolved {
+		p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Dur("open_for", f.OpenFor).Str("resolved_by", f.ResolvedBy).Msg("finding resolved")
+	}
+	p.notify(ctx, f, change)
+	return nil
+}
+
+func (p *Pipeline) nameTargets(f *finding.Finding) {
+	for i := range f.Targets {
+		if f.Targets[i].Name == "" {
+			f.Targets[i].Name = p.opts.Directory.TargetName(f.Targets[i].Account)
+		}
+	}
+}
+
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, v := range b {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !contains(b, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func mergeTargets(a, b []finding.Target) []finding.Target {
+	out := append([]finding.Target(nil), a...)
+	for _, t := range b {
+		dup := false
+		for _, x := range out {
+			if x.Account == t.Account {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func removeTargets(a, remove []finding.Target) []finding.Target {
+	var out []finding.Target
+	for _, t := range a {
+		gone := false
+		for _, r := range remove {
+			if r.Account == t.Account {
+				gone = true
+				break
+			}
+		}
+		if !gone {
+			out = append(out, t)
+		}
+	}
+	return out
+}
