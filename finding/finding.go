@@ -176,6 +176,12 @@ type Finding struct {
 	LastSeen  time.Time `json:"last_seen"`
 	// DetectedAt is when the bot saw the event (not when it happened).
 	DetectedAt time.Time `json:"detected_at"`
+	// OpenedAt is when the current exposure began (the event time); it
+	// moves on reopen, FirstSeen does not.
+	OpenedAt time.Time `json:"opened_at"`
+	// EventIDs are the most recent events applied to the finding, so a
+	// redelivered event is applied once.
+	EventIDs []string `json:"event_ids,omitempty"`
 
 	AckedBy string    `json:"acked_by,omitempty"`
 	AckedAt time.Time `json:"acked_at,omitzero"`
@@ -214,3 +220,24 @@ func (f *Finding) UnknownTargets() []Target {
 
 // Open reports whether the finding still needs attention.
 func (f *Finding) Open() bool { return f.Status == StatusOpen }
+
+// maxEventIDs bounds the redelivery memory kept on a finding.
+const maxEventIDs = 32
+
+// Applied reports whether the event was already applied to the finding.
+func (f *Finding) Applied(eventID string) bool {
+	for _, id := range f.EventIDs {
+		if id == eventID {
+			return true
+		}
+	}
+	return false
+}
+
+// MarkApplied remembers an applied event, keeping the newest few.
+func (f *Finding) MarkApplied(eventID string) {
+	f.EventIDs = append(f.EventIDs, eventID)
+	if len(f.EventIDs) > maxEventIDs {
+		f.EventIDs = f.EventIDs[len(f.EventIDs)-maxEventIDs:]
+	}
+}

@@ -185,6 +185,9 @@ type Store interface {
 	// AddEvents stores events in history, ignoring event IDs already
 	// stored. It returns, for each input, whether it was new.
 	AddEvents(ctx context.Context, events []Event) ([]bool, error)
+	// HasEvents reports, for each event, whether it is already stored
+	// (matched as AddEvents deduplicates: by ID and time).
+	HasEvents(ctx context.Context, events []Event) ([]bool, error)
 	QueryEvents(ctx context.Context, q EventQuery) ([]Event, error)
 	ActorStats(ctx context.Context, actorARN string, since, until time.Time) (ActorStats, error)
 
@@ -196,7 +199,8 @@ type Store interface {
 	UpsertFinding(ctx context.Context, f finding.Finding, ev FindingEvent) error
 	// UpdateFinding reads the finding, applies fn and writes it back in one
 	// transaction; concurrent updates serialise. fn returning an error
-	// aborts without writing. The appended history event comes from fn.
+	// aborts without writing. The appended history event comes from fn
+	// and, as for UpsertFinding, is appended only if its Status is set.
 	UpdateFinding(ctx context.Context, id string, fn func(*finding.Finding) (FindingEvent, error)) (finding.Finding, error)
 	ListFindings(ctx context.Context, f FindingFilter) ([]finding.Finding, error)
 	FindingHistory(ctx context.Context, id string) ([]FindingEvent, error)

@@ -41,12 +41,12 @@ func New() *Store {
 }
 
 // HasEvents reports which event IDs are already stored.
-func (s *Store) HasEvents(_ context.Context, ids []string) ([]bool, error) {
+func (s *Store) HasEvents(_ context.Context, events []store.Event) ([]bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]bool, len(ids))
-	for i, id := range ids {
-		_, out[i] = s.ids[id]
+	out := make([]bool, len(events))
+	for i := range events {
+		_, out[i] = s.ids[events[i].EventID]
 	}
 	return out, nil
 }

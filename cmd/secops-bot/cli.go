@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/app"
+)
+
+// exitError carries a process exit code through cobra.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+type globalFlags struct {
+	config    string
+	logLevel  string
+	logFormat string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "secops-bot:", err)
+		return 1
+	}
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "secops-bot",
+		Short:         "Detect, investigate and contain AWS exposures from Slack",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
+	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
+	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout))
+	return root
+}
+
+// load reads and validates the configuration and builds the logger.
+func load(g *globalFlags, stderr io.Writer) (config.Loaded, zerolog.Logger, error) {
+	l, err := config.Load(g.config, nil)
+	if err != nil {
+		return l, zerolog.Nop(), err
+	}
+	level, format := l.Log.Level, l.Log.Format
+	if g.logLevel != "" {
+		level = g.logLevel
+	}
+	if g.logFormat != "" {
+		format = g.logFormat
+	}
+	log, err := app.NewLogger(stderr, level, format)
+	if err != nil {
+		return l, log, err
+	}
+	return l, log, nil
+}
+
+func newReplay(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var format string
+	var includeSuppressed bool
+	cmd := &cobra.Command{
+		Use:   "replay [flags] PATH...",
+		Short: "Run the detection pipeline offline over CloudTrail event files and print the findings",
+		Long: `Replay reads CloudTrail log files ({"Records":[...]}, plain or .gz), EventBridge
+events, bare records and JSON Lines of any of them, from files or directories,
+runs every rule in event-time order and prints each finding when it is raised
+and again when a later event resolves it. Malformed input is reported on
+stderr and skipped; the rest is processed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				// Findings go to stdout; only problems belong on stderr.
+				g.logLevel = "warn"
+			}
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			sum, err := app.Replay(cmd.Context(), app.ReplayOptions{
+				Config: l.Config, Paths: args, Format: format, IncludeSuppressed: includeSuppressed,
+				Out: stdout, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			var parts []string
+			for _, s := range []finding.Status{finding.StatusOpen, finding.StatusResolved, finding.StatusSuppressed} {
+				parts = append(parts, fmt.Sprintf("%d %s", sum.Findings[s], s))
+			}
+			fmt.Fprintf(stderr, "replayed %d events from %d files (%d duplicates, %d ignored, %d malformed set aside): findings %s\n",
+				sum.Records, sum.Files, sum.Duplicates, sum.Ignored, sum.Quarantined, strings.Join(parts, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&includeSuppressed, "include-suppressed", false, "also print findings suppressed as expected")
+	return cmd
+}
+
+func newCheckConfig(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config",
+		Short: "Validate the configuration and report every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := config.Load(g.config, nil)
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitError{code: 1}
+			}
+			src := l.File
+			if src == "" {
+				src = "embedded defaults"
+			}
+			fmt.Fprintf(stdout, "configuration OK (%s): %d teams, %d accounts, %d trusted accounts\n", src, len(l.Teams), len(l.Accounts), len(l.TrustedAccounts))
+			return nil
+		},
+	}
+}
+
+func newServe(g *globalFlags, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the bot: ingest events, raise findings and serve Slack",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			return app.Serve(cmd.Context(), app.ServeOptions{Config: l.Config, Logger: log})
+		},
+	}
+}
+
+func newVersion(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Fprintf(stdout, "secops-bot %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}

@@ -1,0 +1,180 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/config"
+)
+
+func exampleConfig(t *testing.T) config.Config {
+	t.Helper()
+	l, err := config.Load(filepath.Join("..", "..", "config.example.yaml"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Config
+}
+
+type replayLine struct {
+	ID       string `json:"id"`
+	Rule     string `json:"rule"`
+	Severity string `json:"severity"`
+	Status   string `json:"status"`
+	Resource struct {
+		Type, ID, ARN string
+	} `json:"resource"`
+	Actor struct {
+		ARN        string `json:"arn"`
+		Name       string `json:"name"`
+		Contractor bool   `json:"contractor"`
+	} `json:"actor"`
+	Event struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"event"`
+	Team     string   `json:"team"`
+	OffHours bool     `json:"off_hours"`
+	Routes   []string `json:"routes"`
+	Signals  []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"signals"`
+	Targets []struct {
+		Account string `json:"account"`
+		Class   string `json:"class"`
+	} `json:"targets"`
+	ResolvedBy  string   `json:"resolved_by"`
+	OpenForSecs *float64 `json:"open_for_seconds"`
+}
+
+func replayJSON(t *testing.T, cfg config.Config, includeSuppressed bool, paths ...string) ([]replayLine, ReplaySummary) {
+	t.Helper()
+	var out bytes.Buffer
+	sum, err := Replay(context.Background(), ReplayOptions{
+		Config: cfg, Paths: paths, Format: "json", IncludeSuppressed: includeSuppressed, Out: &out, Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []replayLine
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var r replayLine
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		lines = append(lines, r)
+	}
+	return lines, sum
+}
+
+func TestReplayStoryOne(t *testing.T) {
+	lines, _ := replayJSON(t, exampleConfig(t), true, filepath.Join("..", "..", "examples", "story-one"))
+	type key struct{ rule, resource, status string }
+	got := map[key]replayLine{}
+	for _, l := range lines {
+		got[key{l.Rule, l.Resource.ID, l.Status}] = l
+	}
+	public, ok := got[key{"s3-bucket-public", "payments-exports", "open"}]
+	if !ok {
+		t.Fatalf("no open s3-bucket-public finding for payments-exports in %+v", lines)
+	}
+	if !public.Actor.Contractor || public.Actor.ARN != "arn:aws:iam::111122223333:role/contractor-alice" {
+		t.Errorf("actor = %+v, want the contractor-alice role flagged as contractor", public.Actor)
+	}
+	want := []string{"slack:#secops", "slack:#team-payments", "jira:PAY"}
+	if strings.Join(public.Routes, ",") != strings.Join(want, ",") {
+		t.Errorf("routes = %v, want %v", public.Routes, want)
+	}
+	resolved, ok := got[key{"s3-bucket-public", "payments-exports", "resolved"}]
+	if !ok {
+		t.Fatalf("the DeleteBucketPolicy did not resolve the finding: %+v", lines)
+	}
+	if resolved.ID != public.ID || resolved.OpenForSecs == nil || *resolved.OpenForSecs != 17*60+33 {
+		t.Errorf("resolved = id %s open_for %v, want id %s open for 17m33s", resolved.ID, resolved.OpenForSecs, public.ID)
+	}
+	if !strings.Contains(resolved.ResolvedBy, "payments-admin") {
+		t.Errorf("resolved_by = %q, want the payments-admin role", resolved.ResolvedBy)
+	}
+	if _, ok := got[key{"s3-bucket-public", "payments-public-assets", "suppressed"}]; !ok {
+		t.Errorf("the expected public bucket was not suppressed: %+v", lines)
+	}
+	pab, ok := got[key{"s3-public-access-block-removed", "payments-exports", "open"}]
+	if !ok {
+		t.Fatalf("no public-access-block finding: %+v", lines)
+	}
+	if pab.Severity != "medium" || strings.Join(pab.Routes, ",") != "jira:PAY" {
+		t.Errorf("public access block finding: severity %s routes %v, want medium and a ticket only", pab.Severity, pab.Routes)
+	}
+	for _, l := range lines {
+		if l.Event.Name == "PutBucketPolicy" && l.Status == "open" && l.Event.ID == "" {
+			t.Errorf("finding without event id: %+v", l)
+		}
+	}
+	// The AccessDenied PutBucketPolicy must not be a finding of its own.
+	opened := 0
+	for _, l := range lines {
+		if l.Rule == "s3-bucket-public" && l.Resource.ID == "payments-exports" && l.Status == "open" {
+			opened++
+		}
+	}
+	if opened != 1 {
+		t.Errorf("payments-exports opened %d times, want once (the failed call is not a finding)", opened)
+	}
+}
+
+func TestReplayStoryTwo(t *testing.T) {
+	lines, sum := replayJSON(t, exampleConfig(t), false, filepath.Join("..", "..", "examples", "story-two"))
+	if len(lines) != 1 {
+		t.Fatalf("got %d findings, want exactly the unknown share (the weekly share with the trusted vendor is not a finding): %+v", len(lines), lines)
+	}
+	f := lines[0]
+	if f.Rule != "snapshot-shared-external" || f.Severity != "critical" || f.Status != "open" {
+		t.Fatalf("finding = %s %s %s", f.Rule, f.Severity, f.Status)
+	}
+	if len(f.Targets) != 1 || f.Targets[0].Account != "444455556666" || f.Targets[0].Class != "unknown" {
+		t.Errorf("targets = %+v, want 444455556666 unknown", f.Targets)
+	}
+	if f.Actor.Name != "BackupManager" || !f.OffHours || f.Team != "payments" {
+		t.Errorf("actor %q off_hours %v team %q", f.Actor.Name, f.OffHours, f.Team)
+	}
+	signals := map[string]string{}
+	for _, s := range f.Signals {
+		signals[s.Name] = s.Reason
+	}
+	for _, name := range []string{"unusual-hour", "new-source-ip", "new-user-agent"} {
+		if signals[name] == "" {
+			t.Errorf("signal %s missing; got %v", name, signals)
+		}
+	}
+	if _, ok := signals["new-api"]; ok {
+		t.Errorf("new-api raised although BackupManager shares snapshots every week")
+	}
+	if sum.Records < 400 {
+		t.Errorf("replayed %d records, want the whole history", sum.Records)
+	}
+}
+
+func TestReplayMalformedInputIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "mixed.jsonl"), `{"eventID":"a1","eventName":"DescribeInstances","eventTime":"2026-11-27T01:00:00Z","eventSource":"ec2.amazonaws.com","awsRegion":"eu-west-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/x","accountId":"111122223333"}}
+{"eventID": "broken
+{"eventID":"a2","eventName":"ModifyDBSnapshotAttribute","eventTime":"2026-11-27T01:01:00Z","eventSource":"rds.amazonaws.com","awsRegion":"eu-west-1","recipientAccountId":"111122223333","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/x","accountId":"111122223333"},"requestParameters":{"dBSnapshotIdentifier":"s1","attributeName":"restore","valuesToAdd":["999988887777"]}}
+`)
+	lines, sum := replayJSON(t, exampleConfig(t), false, dir)
+	if sum.Quarantined != 1 {
+		t.Errorf("quarantined = %d, want 1", sum.Quarantined)
+	}
+	if len(lines) != 1 || lines[0].Rule != "snapshot-shared-external" {
+		t.Errorf("the event after the malformed line was lost: %+v", lines)
+	}
+}

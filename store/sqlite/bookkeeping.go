@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// FileDone reports whether path was processed with exactly this size and
+// modification time; a file rewritten since then counts as not done.
+func (s *Store) FileDone(ctx context.Context, path string, size int64, mtime time.Time) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM files WHERE path = ? AND size = ? AND mtime = ?",
+		path, size, toMicros(mtime)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("file done %s: %w", path, err)
+	}
+	return n > 0, nil
+}
+
+// MarkFileDone records path as processed at this size and modification time.
+func (s *Store) MarkFileDone(ctx context.Context, path string, size int64, mtime time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO files (path, size, mtime, done_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, done_at = excluded.done_at`,
+		path, size, toMicros(mtime), toMicros(s.now()))
+	if err != nil {
+		return fmt.Errorf("mark file done %s: %w", path, err)
+	}
+	return nil
+}
+
+// Quarantine keeps an unreadable input; a zero Time is set to now.
+func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
+	if q.Time.IsZero() {
+		q.Time = s.now()
+	}
+	_, err := s.w.ExecContext(ctx, "INSERT INTO quarantine (t, source, line, reason, raw) VALUES (?, ?, ?, ?, ?)",
+		toMicros(q.Time), q.Source, q.Line, q.Reason, q.Raw)
+	if err != nil {
+		return fmt.Errorf("quarantine %s:%d: %w", q.Source, q.Line, err)
+	}
+	return nil
+}
+
+// ListQuarantined returns quarantined inputs newest first; limit <= 0 means
+// all.
+func (s *Store) ListQuarantined(ctx context.Context, limit int) ([]store.Quarantined, error) {
+	query := "SELECT id, t, source, line, reason, raw FROM quarantine ORDER BY id DESC"
+	var args []any
+	if limit > 0 {
+		query += " LIMIT ?"
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantined: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Quarantined
+	for rows.Next() {
+		var q store.Quarantined
+		var t int64
+		if err := rows.Scan(&q.ID, &t, &q.Source, &q.Line, &q.Reason, &q.Raw); err != nil {
+			return nil, fmt.Errorf("list quarantined: %w", err)
+		}
+		q.Time = fromMicros(t)
+		out = append(out, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list quarantined: %w", err)
+	}
+	return out, nil
+}
+
+// PutKV sets ns/key to value, replacing any previous value.
+func (s *Store) PutKV(ctx context.Context, ns, key string, value []byte) error {
+	if value == nil {
+		value = []byte{} // stored as an empty value, not as NULL
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO kv (ns, key, value, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		ns, key, value, toMicros(s.now()))
+	if err != nil {
+		return fmt.Errorf("put kv %s/%s: %w", ns, key, err)
+	}
+	return nil
+}
+
+// GetKV returns the value of ns/key, or store.ErrNotFound.
+func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	var v []byte
+	err := s.r.QueryRowContext(ctx, "SELECT value FROM kv WHERE ns = ? AND key = ?", ns, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get kv %s/%s: %w", ns, key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get kv %s/%s: %w", ns, key, err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}

@@ -1,0 +1,292 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// dict interns one kind of string (actor ARNs, IPs, resources...) into small
+// integer IDs. The IDs of recently used values are cached in memory so that
+// ingesting an event rarely touches the dictionary tables at all.
+type dict struct {
+	table string
+	// pair marks the API dictionary, whose value is (eventSource,
+	// eventName) rather than one string.
+	pair bool
+
+	mu    sync.Mutex
+	cache map[string]int64
+	limit int
+}
+
+func (d *dict) selectSQL() string {
+	if d.pair {
+		return "SELECT id FROM " + d.table + " WHERE source = ? AND name = ?"
+	}
+	return "SELECT id FROM " + d.table + " WHERE v = ?"
+}
+
+// args turns a cache key back into statement arguments.
+func (d *dict) args(key string) []any {
+	if d.pair {
+		source, name := splitAPIKey(key)
+		return []any{source, name}
+	}
+	return []any{key}
+}
+
+// apiKey joins an event source and name into one cache key. The separator
+// is a byte neither can contain in CloudTrail, but splitAPIKey does not rely
+// on that for correctness of the source (it splits at the first one).
+func apiKey(source, name string) string { return source + "\x00" + name }
+
+func splitAPIKey(key string) (source, name string) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0 {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, ""
+}
+
+func (d *dict) cached(key string) (int64, bool) {
+	d.mu.Lock()
+	id, ok := d.cache[key]
+	d.mu.Unlock()
+	return id, ok
+}
+
+// remember caches a committed ID. When the cache is full an arbitrary entry
+// makes room (Go's map iteration order is randomised), which is close enough
+// to random eviction and costs nothing to track.
+func (d *dict) remember(key string, id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.cache[key]; !ok && len(d.cache) >= d.limit {
+		for k := range d.cache {
+			delete(d.cache, k)
+			break
+		}
+	}
+	d.cache[key] = id
+}
+
+func (d *dict) rememberAll(m map[string]int64) {
+	for k, id := range m {
+		d.remember(k, id)
+	}
+}
+
+// lookup finds the ID of a committed value through the read pool; ok is
+// false when the value was never stored.
+func (d *dict) lookup(ctx context.Context, db *sql.DB, key string) (id int64, ok bool, err error) {
+	if key == "" {
+		return 0, false, nil
+	}
+	if id, ok := d.cached(key); ok {
+		return id, true, nil
+	}
+	err = db.QueryRowContext(ctx, d.selectSQL(), d.args(key)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up %s: %w", d.table, err)
+	}
+	d.remember(key, id)
+	return id, true, nil
+}
+
+// dicts holds every dictionary of the history tables.
+type dicts struct {
+	actor, actorType, account, region, api, ip, agent, resource, accessKey, sourceIdentity, errorCode *dict
+}
+
+func newDicts(limit int) dicts {
+	mk := func(table string, pair bool) *dict {
+		return &dict{table: table, pair: pair, cache: make(map[string]int64), limit: limit}
+	}
+	return dicts{
+		actor:          mk("dict_actor", false),
+		actorType:      mk("dict_actor_type", false),
+		account:        mk("dict_account", false),
+		region:         mk("dict_region", false),
+		api:            mk("dict_api", true),
+		ip:             mk("dict_ip", false),
+		agent:          mk("dict_agent", false),
+		resource:       mk("dict_resource", false),
+		accessKey:      mk("dict_access_key", false),
+		sourceIdentity: mk("dict_source_identity", false),
+		errorCode:      mk("dict_error", false),
+	}
+}
+
+func (ds *dicts) all() []*dict {
+	return []*dict{ds.actor, ds.actorType, ds.account, ds.region, ds.api, ds.ip, ds.agent, ds.resource, ds.accessKey, ds.sourceIdentity, ds.errorCode}
+}
+
+// dictField is one interned column of an event: its dictionary and value.
+type dictField struct {
+	d   *dict
+	key string
+}
+
+// fields lists the interned columns of e in the events table's column
+// order (actor through error).
+func (ds *dicts) fields(e *store.Event) [11]dictField {
+	return [11]dictField{
+		{ds.actor, e.ActorARN},
+		{ds.actorType, e.ActorType},
+		{ds.account, e.Account},
+		{ds.region, e.Region},
+		{ds.api, apiKeyOf(e)},
+		{ds.ip, e.SourceIP},
+		{ds.agent, e.UserAgent},
+		{ds.resource, e.ResourceARN},
+		{ds.accessKey, e.AccessKeyID},
+		{ds.sourceIdentity, e.SourceIdentity},
+		{ds.errorCode, e.ErrorCode},
+	}
+}
+
+// interner assigns IDs inside one write transaction, a batch at a time:
+// every value the batch needs is resolved up front, missing ones with a
+// few multi-row statements instead of one or two statements per value. IDs
+// stay local until the transaction commits: caching them earlier would
+// leave IDs of rolled-back rows in the cache.
+type interner struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	ids   map[*dict]map[string]int64
+	wants map[*dict][]string
+}
+
+func newInterner(ctx context.Context, tx *sql.Tx) *interner {
+	return &interner{ctx: ctx, tx: tx, ids: map[*dict]map[string]int64{}, wants: map[*dict][]string{}}
+}
+
+// want notes that the batch needs key's ID; resolve fetches them.
+func (in *interner) want(d *dict, key string) {
+	if key == "" {
+		return
+	}
+	m := in.ids[d]
+	if m == nil {
+		m = map[string]int64{}
+		in.ids[d] = m
+	}
+	if _, ok := m[key]; ok {
+		return
+	}
+	// Copy cached IDs now: a concurrent reader may evict them before use.
+	if id, ok := d.cached(key); ok {
+		m[key] = id
+		return
+	}
+	m[key] = 0 // placeholder: wanted once, resolved below
+	in.wants[d] = append(in.wants[d], key)
+}
+
+// internChunk bounds the values per statement, well under SQLite's limit
+// on bound parameters.
+const internChunk = 250
+
+// resolve assigns IDs to every wanted value, inserting the new ones.
+func (in *interner) resolve() error {
+	for d, keys := range in.wants {
+		for len(keys) > 0 {
+			chunk := keys[:min(internChunk, len(keys))]
+			keys = keys[len(chunk):]
+			if err := in.resolveChunk(d, chunk); err != nil {
+				return fmt.Errorf("intern %s: %w", d.table, err)
+			}
+		}
+		delete(in.wants, d)
+	}
+	return nil
+}
+
+func (in *interner) resolveChunk(d *dict, keys []string) error {
+	m := in.ids[d]
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, d.args(k)...)
+	}
+	tuple, cols := "(?)", "v"
+	if d.pair {
+		tuple, cols = "(?, ?)", "source, name"
+	}
+	tuples := strings.Repeat(tuple+", ", len(keys)-1) + tuple
+	// New values come back from the insert; values that already existed
+	// (the cache only forgot them) are looked up afterwards.
+	n, err := in.scanIDs(d, m, "INSERT OR IGNORE INTO "+d.table+" ("+cols+") VALUES "+tuples+
+		" RETURNING id, "+cols, args)
+	if err != nil || n == len(keys) {
+		return err
+	}
+	var where string
+	if d.pair {
+		where = "(source, name) IN (VALUES " + tuples + ")"
+	} else {
+		where = "v IN (" + strings.Repeat("?, ", len(keys)-1) + "?)"
+	}
+	_, err = in.scanIDs(d, m, "SELECT id, "+cols+" FROM "+d.table+" WHERE "+where, args)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if m[k] == 0 {
+			return fmt.Errorf("value %q has no id after insert", k)
+		}
+	}
+	return nil
+}
+
+// scanIDs runs query, which returns (id, value...) rows, into m.
+func (in *interner) scanIDs(d *dict, m map[string]int64, query string, args []any) (int, error) {
+	rows, err := in.tx.QueryContext(in.ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id int64
+		var a, b string
+		dest := []any{&id, &a}
+		if d.pair {
+			dest = append(dest, &b)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return n, err
+		}
+		if d.pair {
+			a = apiKey(a, b)
+		}
+		m[a] = id
+		n++
+	}
+	return n, rows.Err()
+}
+
+// id returns the resolved ID of key, NULL for an empty key.
+func (in *interner) id(d *dict, key string) any {
+	if key == "" {
+		return nil
+	}
+	return in.ids[d][key]
+}
+
+// commit publishes the batch's IDs to the caches; call it only after the
+// transaction committed.
+func (in *interner) commit() {
+	for d, m := range in.ids {
+		d.rememberAll(m)
+	}
+}

@@ -1,0 +1,237 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+func enqueue(t *testing.T, s store.Store, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		added, err := s.Enqueue(context.Background(), store.OutboxItem{Key: k, Kind: "slack.post", Payload: []byte(`{"key":"` + k + `"}`)})
+		if err != nil || !added {
+			t.Fatalf("Enqueue(%s) = %v, %v; want added", k, added, err)
+		}
+	}
+}
+
+func claim(t *testing.T, s store.Store, owner string, n int, lease time.Duration) []store.OutboxItem {
+	t.Helper()
+	items, err := s.Claim(context.Background(), owner, n, lease)
+	if err != nil {
+		t.Fatalf("Claim(%s, %d): %v", owner, n, err)
+	}
+	return items
+}
+
+func keys(items []store.OutboxItem) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.Key)
+	}
+	return out
+}
+
+func depth(t *testing.T, s store.Store) int {
+	t.Helper()
+	n, err := s.OutboxDepth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func testOutbox(t *testing.T, open Opener) {
+	ctx := context.Background()
+	const lease = time.Minute
+
+	t.Run("enqueue dedupes by key, even after completion", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "post/F-1")
+		added, err := e.s.Enqueue(ctx, store.OutboxItem{Key: "post/F-1", Kind: "slack.post", Payload: []byte(`{"other":true}`)})
+		if err != nil || added {
+			t.Fatalf("second Enqueue = %v, %v; want a no-op", added, err)
+		}
+		if d := depth(t, e.s); d != 1 {
+			t.Fatalf("OutboxDepth = %d, want 1", d)
+		}
+		items := claim(t, e.s, "a", 10, lease)
+		if len(items) != 1 || string(items[0].Payload) != `{"key":"post/F-1"}` || items[0].Kind != "slack.post" {
+			t.Fatalf("Claim = %+v, want the first payload", items)
+		}
+		if err := e.s.Complete(ctx, items[0].ID, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if d := depth(t, e.s); d != 0 {
+			t.Fatalf("OutboxDepth after Complete = %d, want 0", d)
+		}
+		if added, err := e.s.Enqueue(ctx, store.OutboxItem{Key: "post/F-1", Kind: "slack.post"}); err != nil || added {
+			t.Fatalf("Enqueue after Complete = %v, %v; want a no-op", added, err)
+		}
+		if got := claim(t, e.s, "a", 10, lease); len(got) != 0 {
+			t.Fatalf("Claim after Complete = %v, want nothing", keys(got))
+		}
+	})
+
+	t.Run("claim takes due items in order, n at a time, to one owner", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "k1", "k2", "k3", "k4", "k5")
+		a := claim(t, e.s, "a", 2, lease)
+		b := claim(t, e.s, "b", 10, lease)
+		c := claim(t, e.s, "c", 10, lease)
+		if !slices.Equal(keys(a), []string{"k1", "k2"}) || !slices.Equal(keys(b), []string{"k3", "k4", "k5"}) || len(c) != 0 {
+			t.Fatalf("claims a=%v b=%v c=%v; want [k1 k2] [k3 k4 k5] []", keys(a), keys(b), keys(c))
+		}
+		for _, it := range append(a, b...) {
+			if it.Attempts != 1 || !it.NotBefore.Equal(start) {
+				t.Fatalf("claimed %+v, want Attempts 1 and NotBefore %v", it, start)
+			}
+		}
+		if !(a[0].ID < a[1].ID && a[1].ID < b[0].ID) {
+			t.Fatalf("IDs not in enqueue order: %d %d %d", a[0].ID, a[1].ID, b[0].ID)
+		}
+		if d := depth(t, e.s); d != 5 {
+			t.Fatalf("OutboxDepth with everything leased = %d, want 5", d)
+		}
+	})
+
+	t.Run("concurrent claimers never share an item", func(t *testing.T) {
+		e := newEnv(t, open)
+		var want []string
+		for i := range 40 {
+			want = append(want, fmt.Sprintf("k%02d", i))
+		}
+		enqueue(t, e.s, want...)
+		var (
+			mu   sync.Mutex
+			got  []string
+			wg   sync.WaitGroup
+			errs = make(chan error, 4)
+		)
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					items, err := e.s.Claim(ctx, fmt.Sprintf("worker-%d", w), 3, lease)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if len(items) == 0 {
+						return
+					}
+					mu.Lock()
+					got = append(got, keys(items)...)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("Claim: %v", err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("claimed %v, want each of %v exactly once", got, want)
+		}
+	})
+
+	t.Run("an expired lease can be claimed by another owner", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "k1")
+		a := claim(t, e.s, "a", 1, lease)
+		if len(a) != 1 {
+			t.Fatalf("first claim = %v, want k1", keys(a))
+		}
+		e.clk.Advance(lease - time.Second)
+		if got := claim(t, e.s, "b", 1, lease); len(got) != 0 {
+			t.Fatalf("claim while leased = %v, want nothing", keys(got))
+		}
+		e.clk.Advance(time.Second)
+		b := claim(t, e.s, "b", 1, lease)
+		if len(b) != 1 || b[0].ID != a[0].ID || b[0].Attempts != 2 {
+			t.Fatalf("claim after expiry = %+v, want k1 on its second attempt", b)
+		}
+		if err := e.s.Complete(ctx, a[0].ID, "a"); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("Complete by the expired owner = %v, want ErrConflict", err)
+		}
+		if err := e.s.Complete(ctx, b[0].ID, "b"); err != nil {
+			t.Fatalf("Complete by the new owner: %v", err)
+		}
+	})
+
+	t.Run("only the lease holder settles an item", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "k1")
+		it := claim(t, e.s, "a", 1, lease)[0]
+		tests := []struct {
+			name string
+			do   func() error
+			want error
+		}{
+			{"complete by another owner", func() error { return e.s.Complete(ctx, it.ID, "b") }, store.ErrConflict},
+			{"retry by another owner", func() error { return e.s.Retry(ctx, it.ID, "b", start, "x") }, store.ErrConflict},
+			{"complete an unknown item", func() error { return e.s.Complete(ctx, it.ID+1000, "a") }, store.ErrNotFound},
+			{"retry an unknown item", func() error { return e.s.Retry(ctx, it.ID+1000, "a", start, "x") }, store.ErrNotFound},
+			{"complete by the holder", func() error { return e.s.Complete(ctx, it.ID, "a") }, nil},
+			{"complete twice", func() error { return e.s.Complete(ctx, it.ID, "a") }, store.ErrConflict},
+			{"retry after completion", func() error { return e.s.Retry(ctx, it.ID, "a", start, "x") }, store.ErrConflict},
+		}
+		for _, tc := range tests {
+			if err := tc.do(); !errors.Is(err, tc.want) {
+				t.Fatalf("%s: error = %v, want %v", tc.name, err, tc.want)
+			}
+		}
+	})
+
+	t.Run("retry waits for its not-before and records the error", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "k1")
+		it := claim(t, e.s, "a", 1, lease)[0]
+		again := start.Add(10 * time.Minute)
+		if err := e.s.Retry(ctx, it.ID, "a", again, "slack: rate_limited"); err != nil {
+			t.Fatal(err)
+		}
+		if d := depth(t, e.s); d != 1 {
+			t.Fatalf("OutboxDepth after Retry = %d, want 1", d)
+		}
+		e.clk.Advance(10*time.Minute - time.Second)
+		if got := claim(t, e.s, "b", 1, lease); len(got) != 0 {
+			t.Fatalf("claim before not-before = %v, want nothing", keys(got))
+		}
+		e.clk.Advance(time.Second)
+		got := claim(t, e.s, "b", 1, lease)
+		if len(got) != 1 || got[0].LastError != "slack: rate_limited" || got[0].Attempts != 2 || !got[0].NotBefore.Equal(again) {
+			t.Fatalf("claim at not-before = %+v, want k1 with the error, attempt 2, NotBefore %v", got, again)
+		}
+	})
+
+	t.Run("an item enqueued for later is not due before then", func(t *testing.T) {
+		e := newEnv(t, open)
+		later := start.Add(time.Hour)
+		if added, err := e.s.Enqueue(ctx, store.OutboxItem{Key: "followup/F-1", Kind: "slack.post", NotBefore: later}); err != nil || !added {
+			t.Fatalf("Enqueue = %v, %v", added, err)
+		}
+		enqueue(t, e.s, "now")
+		now := claim(t, e.s, "a", 10, lease)
+		if !slices.Equal(keys(now), []string{"now"}) {
+			t.Fatalf("claim before the follow-up is due = %v, want [now]", keys(now))
+		}
+		if err := e.s.Complete(ctx, now[0].ID, "a"); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Set(later)
+		if got := claim(t, e.s, "a", 10, lease); !slices.Equal(keys(got), []string{"followup/F-1"}) {
+			t.Fatalf("claim when due = %v, want [followup/F-1]", keys(got))
+		}
+	})
+}
