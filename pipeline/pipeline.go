@@ -28,7 +28,7 @@ import (
 
 // Store is the part of the store the pipeline writes to.
 type Store interface {
-	HasEvents(ctx context.Context, ids []string) ([]bool, error)
+	HasEvents(ctx context.Context, events []store.Event) ([]bool, error)
 	AddEvents(ctx context.Context, events []store.Event) ([]bool, error)
 	ActorStats(ctx context.Context, actorARN string, since, until time.Time) (store.ActorStats, error)
 	GetFindingByKey(ctx context.Context, key string) (finding.Finding, error)
@@ -126,11 +126,11 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	sort.SliceStable(order, func(a, b int) bool { return recs[order[a]].EventTime.Before(recs[order[b]].EventTime) })
 
-	ids := make([]string, len(recs))
+	hist := make([]store.Event, len(recs))
 	for i := range recs {
-		ids[i] = recs[i].EventID
+		hist[i] = HistoryEvent(&recs[i])
 	}
-	exists, err := p.opts.Store.HasEvents(ctx, ids)
+	exists, err := p.opts.Store.HasEvents(ctx, hist)
 	if err != nil {
 		return st, fmt.Errorf("check event history: %w", err)
 	}
@@ -173,7 +173,7 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 				}
 			}
 		}
-		pending = append(pending, HistoryEvent(rec))
+		pending = append(pending, hist[i])
 	}
 	if err := flush(); err != nil {
 		return st, err
