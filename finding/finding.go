@@ -143,6 +143,9 @@ type Change struct {
 type Finding struct {
 	// ID is short, stable and opaque; it is what buttons and commands carry.
 	ID string `json:"id"`
+	// Version grows by one with every stored change; delivery keys on it
+	// so each change is delivered once.
+	Version int `json:"version"`
 	// Key identifies the exposure (rule and resource); a repeat of the same
 	// rule on the same resource while open updates the same finding.
 	Key      string   `json:"key"`

@@ -106,6 +106,10 @@ type FindingEvent struct {
 	Status    finding.Status
 	Actor     string // Slack user ID, AWS principal, or "system"
 	Note      string
+	// Outbox items are enqueued in the same transaction as the change, so
+	// a stored change is never left without its Slack update or ticket.
+	// They are not part of the history.
+	Outbox []OutboxItem
 }
 
 // AuditRecord is one entry of the audit log: who did what, when, to what,

@@ -93,6 +93,11 @@ func (s *Store) putFinding(ctx context.Context, tx *sql.Tx, f finding.Finding) e
 }
 
 func (s *Store) appendFindingEvent(ctx context.Context, tx *sql.Tx, id string, ev store.FindingEvent) error {
+	for _, it := range ev.Outbox {
+		if _, err := s.enqueue(ctx, tx, it); err != nil {
+			return err
+		}
+	}
 	if ev.Status == "" {
 		return nil
 	}

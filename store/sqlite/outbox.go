@@ -15,6 +15,16 @@ import (
 // Enqueue adds it unless an item with the same key was ever enqueued,
 // completed ones included. A zero NotBefore means due now.
 func (s *Store) Enqueue(ctx context.Context, it store.OutboxItem) (bool, error) {
+	return s.enqueue(ctx, s.w, it)
+}
+
+// execer is what a connection and a transaction share, so items can be
+// enqueued inside the transaction that stores their cause.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) enqueue(ctx context.Context, db execer, it store.OutboxItem) (bool, error) {
 	if it.Key == "" {
 		return false, fmt.Errorf("enqueue %s: key is required", it.Kind)
 	}
@@ -23,7 +33,7 @@ func (s *Store) Enqueue(ctx context.Context, it store.OutboxItem) (bool, error) 
 	if nb.IsZero() {
 		nb = now
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO outbox (key, kind, payload, not_before, created_at)
+	res, err := db.ExecContext(ctx, `INSERT INTO outbox (key, kind, payload, not_before, created_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 		it.Key, it.Kind, it.Payload, toMicros(nb), toMicros(now))
 	if err != nil {

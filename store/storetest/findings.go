@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -259,6 +260,44 @@ func testUpdateFinding(t *testing.T, open Opener) {
 		sameFinding(t, stored, f)
 		if h := findingHistory(t, e.s, f.ID); len(h) != 1 {
 			t.Fatalf("history = %+v, want only the detection", h)
+		}
+	})
+
+	t.Run("outbox items are enqueued with the change and only with it", func(t *testing.T) {
+		e, f := seed(t)
+		item := func(key string) store.OutboxItem {
+			return store.OutboxItem{Key: key, Kind: "slack.sync", Payload: []byte(`{"finding":"` + f.ID + `"}`)}
+		}
+		_, err := e.s.UpdateFinding(ctx, f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
+			return store.FindingEvent{Outbox: []store.OutboxItem{item("refused")}}, errors.New("refused")
+		})
+		if err == nil {
+			t.Fatal("UpdateFinding succeeded, want the error from fn")
+		}
+		_, err = e.s.UpdateFinding(ctx, f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
+			f.Count++
+			return store.FindingEvent{Outbox: []store.OutboxItem{item("update-1")}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Count++
+		if err := e.s.UpsertFinding(ctx, f, store.FindingEvent{Outbox: []store.OutboxItem{item("upsert-1"), item("update-1")}}); err != nil {
+			t.Fatal(err)
+		}
+		items, err := e.s.Claim(ctx, "w", 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, it := range items {
+			keys = append(keys, it.Key)
+		}
+		if !reflect.DeepEqual(keys, []string{"update-1", "upsert-1"}) {
+			t.Fatalf("outbox = %v, want update-1 and upsert-1 once each, and nothing from the refused update", keys)
+		}
+		if h := findingHistory(t, e.s, f.ID); len(h) != 1 {
+			t.Fatalf("history = %+v, want only the detection (events without a status are not history)", h)
 		}
 	})
 
