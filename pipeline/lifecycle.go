@@ -55,7 +55,9 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 	if f.Status == finding.StatusSuppressed {
 		note += "; " + f.SuppressedReason
 	}
-	if err := p.opts.Store.UpsertFinding(ctx, f, store.FindingEvent{FindingID: f.ID, Time: now, Status: f.Status, Actor: systemActor, Note: note}); err != nil {
+	ev := store.FindingEvent{FindingID: f.ID, Time: now, Status: f.Status, Actor: systemActor, Note: note}
+	p.plan(&f, &ev, Created)
+	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store new finding %s: %w", f.ID, err)
 	}
 	p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Str("severity", f.Severity.String()).Str("status", string(f.Status)).Str("resource", f.Resource.ARN).Msg("finding raised")
@@ -105,6 +107,10 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 	p.nameTargets(&f)
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
 	f.MarkApplied(rec.EventID)
+	if change == Repeated {
+		ev.Note = fmt.Sprintf("seen again: %s by %s", rec.EventName, rec.ActorARN())
+	}
+	p.plan(&f, &ev, change)
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store finding %s: %w", f.ID, err)
 	}
@@ -145,7 +151,10 @@ func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res de
 		ev.Status = finding.StatusResolved
 		ev.Actor = f.ResolvedBy
 		ev.Note = fmt.Sprintf("remediated by %s (%s)", rec.EventName, res.Detail)
+	} else {
+		ev.Note = fmt.Sprintf("partly remediated by %s by %s (%s)", rec.EventName, rec.ActorARN(), res.Detail)
 	}
+	p.plan(&f, &ev, change)
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store finding %s: %w", f.ID, err)
 	}

@@ -53,6 +53,12 @@ const (
 	Resolved Change = "resolved"
 )
 
+// Planner plans the delivery of a change (Slack messages, tickets) as
+// outbox items stored with it.
+type Planner interface {
+	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+}
+
 // Notifier is told about every stored change of a finding, after it was
 // stored. Delivery (Slack, tickets) hangs off it.
 type Notifier interface {
@@ -67,6 +73,7 @@ type Options struct {
 	Enricher  *enrich.Enricher
 	Router    *route.Router
 	Notifier  Notifier // optional
+	Planner   Planner  // optional
 	Clock     clock.Clock
 	Logger    zerolog.Logger
 	// DisabledRules are rule IDs whose results are ignored.
@@ -236,6 +243,15 @@ func eventRef(rec *cloudtrail.Record) finding.EventRef {
 	return finding.EventRef{
 		ID: rec.EventID, Name: rec.EventName, Source: rec.EventSource, Time: rec.EventTime,
 		SourceIP: rec.SourceIPAddress, UserAgent: rec.UserAgent,
+	}
+}
+
+// plan attaches the delivery of a change to the history event that stores
+// it.
+func (p *Pipeline) plan(f *finding.Finding, ev *store.FindingEvent, c Change) {
+	f.Version++
+	if p.opts.Planner != nil {
+		ev.Outbox = p.opts.Planner.Plan(*f, string(c), ev.Actor, ev.Note)
 	}
 }
 

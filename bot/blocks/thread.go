@@ -1,0 +1,169 @@
+package blocks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/secops-bot/secops-bot/finding"
+)
+
+// Kinds of thread reply. The first five match the pipeline's change names
+// so a notifier can pass them through.
+const (
+	ReplyCreated      = "created"
+	ReplyRepeated     = "repeated"
+	ReplyUpdated      = "updated"
+	ReplyReopened     = "reopened"
+	ReplyResolved     = "resolved"
+	ReplyAcknowledged = "acknowledged"
+	ReplySuppressed   = "suppressed"
+	ReplyExpected     = "expected"
+)
+
+// ThreadReply builds the reply posted in a finding's thread when its state
+// changes. by is who caused the change (a Slack user ID, an IAM ARN or
+// "system"); note is free text from that party (a reason, what changed).
+// An unknown kind still produces a readable reply rather than nothing.
+func ThreadReply(kind string, f finding.Finding, by string, note string, loc *time.Location) (text string, blocks []slack.Block) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	note = strings.TrimSpace(note)
+	var lines []string
+	switch kind {
+	case ReplyCreated:
+		_, word := severityBadge(f.Severity)
+		lines = append(lines, fmt.Sprintf(":rotating_light: New %s finding: %s", word, esc(clip(titleOf(f), 150))))
+	case ReplyRepeated:
+		lines = append(lines, fmt.Sprintf(":repeat: Seen again (%s in all): %s", plural(f.Count, "time", "times"), eventLine(f, loc)))
+	case ReplyAcknowledged:
+		lines = append(lines, ":eyes: Acknowledged by "+who(by)+".")
+	case ReplyResolved:
+		lines = append(lines, resolvedLine(f, by, loc))
+		if reason := firstNonEmpty(note, f.ResolveReason); reason != "" {
+			lines = append(lines, quote(reason))
+		}
+		if f.Severity >= finding.SeverityHigh {
+			lines = append(lines, reviewPrompt(f))
+		}
+	case ReplyReopened:
+		_, word := severityBadge(f.Severity)
+		lines = append(lines, fmt.Sprintf(":rotating_light: Reopened (%s), exposed again: %s", word, eventLine(f, loc)))
+	case ReplySuppressed:
+		lines = append(lines, ":no_bell: Suppressed by "+who(by)+".")
+		if reason := firstNonEmpty(note, f.SuppressedReason); reason != "" {
+			lines = append(lines, quote(reason))
+		}
+	case ReplyExpected:
+		lines = append(lines, ":no_bell: Marked expected by "+who(by)+"; no further alerts for this exposure.")
+		if reason := firstNonEmpty(note, f.SuppressedReason); reason != "" {
+			lines = append(lines, quote(reason))
+		}
+	case ReplyUpdated:
+		lines = append(lines, ":pencil2: Updated by "+who(by)+".")
+		if note != "" {
+			lines = append(lines, esc(clip(note, 1000)))
+		}
+		if unknown := f.UnknownTargets(); len(unknown) > 0 {
+			names := make([]string, 0, len(unknown))
+			for _, t := range unknown {
+				names = append(names, "*"+esc(clip(t.Account, 60))+"*")
+			}
+			lines = append(lines, ":rotating_light: Still shared with "+strings.Join(names, ", ")+".")
+		}
+	default:
+		lines = append(lines, ":information_source: "+esc(clip(kind, 60))+" by "+who(by)+".")
+		if note != "" {
+			lines = append(lines, esc(clip(note, 1000)))
+		}
+	}
+	body := strings.Join(lines, "\n")
+	blocks = []slack.Block{
+		section(body),
+		contextBlock("Finding " + code(f.ID) + " · " + statusWord(f)),
+	}
+	return clip(lines[0], 500), blocks
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// quote renders a reason as a mrkdwn quote, line by line.
+func quote(s string) string {
+	s = clip(strings.TrimSpace(s), 1500)
+	return "> " + strings.ReplaceAll(esc(s), "\n", "\n> ")
+}
+
+// eventLine names the event that touched a finding: "PutBucketPolicy by
+// *contractor-alice* at Fri 27 Nov 04:04 CET (03:04 UTC)".
+func eventLine(f finding.Finding, loc *time.Location) string {
+	s := code(clip(f.Event.Name, 100))
+	if s == "" {
+		s = "an event"
+	}
+	if f.Actor.ARN != "" {
+		s += " by " + who(f.Actor.ARN)
+	} else if f.Actor.Name != "" {
+		s += " by *" + esc(clip(f.Actor.Name, 100)) + "*"
+	}
+	if !f.Event.Time.IsZero() {
+		s += " at " + when(f.Event.Time, loc)
+	}
+	return s
+}
+
+// resolvedLine says who fixed the exposure, when, and how long it lasted.
+func resolvedLine(f finding.Finding, by string, loc *time.Location) string {
+	by = firstNonEmpty(by, f.ResolvedBy)
+	s := ":white_check_mark: Resolved by " + who(by)
+	if f.ResolvedEvent != nil && f.ResolvedEvent.Name != "" {
+		s += " with " + code(clip(f.ResolvedEvent.Name, 100))
+	}
+	at := f.ResolvedAt
+	if at.IsZero() && f.ResolvedEvent != nil {
+		at = f.ResolvedEvent.Time
+	}
+	if !at.IsZero() {
+		s += " at " + when(at, loc)
+	}
+	if f.OpenFor > 0 {
+		s += "; exposed for " + duration(f.OpenFor)
+	}
+	return s + "."
+}
+
+// reviewPrompt asks SecOps to check what happened while a high or critical
+// exposure was open; fixing it does not undo any access in that window.
+func reviewPrompt(f finding.Finding) string {
+	what := code(clip(f.Resource.ID, 200))
+	if what == "" {
+		what = "the resource"
+	}
+	window := "while it was exposed"
+	if f.OpenFor > 0 {
+		window = "during the " + duration(f.OpenFor) + " it was exposed"
+	}
+	return ":mag: SecOps: review the access history of " + what + " " + window + " (access logs, CloudTrail data events)."
+}
+
+func statusWord(f finding.Finding) string {
+	switch f.Status {
+	case finding.StatusResolved:
+		return "resolved"
+	case finding.StatusSuppressed:
+		return "suppressed"
+	}
+	if f.AckedBy != "" {
+		return "open, acknowledged"
+	}
+	return "open"
+}

@@ -1,0 +1,86 @@
+// Package delivery plans the side effects of a finding change as outbox
+// items: a Slack message per routed channel kept in sync with the finding,
+// and a thread reply per change. The items are stored in the same
+// transaction as the change and carried out by workers (bot/ for Slack), so
+// a change is delivered exactly once even across crashes.
+package delivery
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// Outbox item kinds.
+const (
+	// KindSlackSync posts the finding's message in a channel, or updates it
+	// in place when it was posted before. The worker renders the finding as
+	// stored when it runs, so several syncs converge on the latest state.
+	KindSlackSync = "slack.sync"
+	// KindSlackReply adds a reply to the finding's thread in a channel.
+	KindSlackReply = "slack.reply"
+)
+
+// Changes that produce thread replies.
+const (
+	ChangeCreated      = "created"
+	ChangeRepeated     = "repeated"
+	ChangeUpdated      = "updated"
+	ChangeReopened     = "reopened"
+	ChangeResolved     = "resolved"
+	ChangeAcknowledged = "acknowledged"
+	ChangeSuppressed   = "suppressed"
+)
+
+// Payload is the JSON body of Slack outbox items. It names the finding, not
+// its content: the worker reads the finding when it runs.
+type Payload struct {
+	FindingID string `json:"finding_id"`
+	Channel   string `json:"channel"`
+	Change    string `json:"change,omitempty"`
+	Version   int    `json:"version"`
+	By        string `json:"by,omitempty"`
+	Note      string `json:"note,omitempty"`
+}
+
+// Planner turns finding changes into outbox items.
+type Planner struct{}
+
+// Plan returns the items for one change of f (whose Version must already be
+// the new one). Findings routed to no Slack channel produce nothing here.
+func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+	var out []store.OutboxItem
+	for _, r := range f.Routes {
+		channel, ok := strings.CutPrefix(r, "slack:")
+		if !ok {
+			continue
+		}
+		p := Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note}
+		body, _ := json.Marshal(p)
+		out = append(out, store.OutboxItem{
+			Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackSync, f.ID, channel, f.Version),
+			Kind:    KindSlackSync,
+			Payload: body,
+		})
+		if change != ChangeCreated {
+			out = append(out, store.OutboxItem{
+				Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackReply, f.ID, channel, f.Version),
+				Kind:    KindSlackReply,
+				Payload: body,
+			})
+		}
+	}
+	return out
+}
+
+// Decode reads an item's payload.
+func Decode(it store.OutboxItem) (Payload, error) {
+	var p Payload
+	if err := json.Unmarshal(it.Payload, &p); err != nil {
+		return p, fmt.Errorf("decode %s payload: %w", it.Kind, err)
+	}
+	return p, nil
+}
