@@ -1,6 +1,7 @@
 package cloudtrail
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -54,10 +55,8 @@ type resourceParams struct {
 // eventSource (a field such as "name" means different things elsewhere).
 func ResourceOf(r *Record) (typ, id, arn string) {
 	var p resourceParams
-	if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' {
-		// A field of an unexpected type is skipped by Unmarshal while the
-		// others still decode, which is what a best-effort reader wants.
-		_ = json.Unmarshal(r.RequestParameters, &p)
+	if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' && mayName(r.EventSource, r.RequestParameters) {
+		p = decodeResourceParams(r.RequestParameters)
 	}
 	region, acct, part := r.AWSRegion, r.Account(), Partition(r.AWSRegion)
 
@@ -158,6 +157,80 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 		}
 	}
 	return "", "", ""
+}
+
+// decodeResourceParams is apart from ResourceOf so that only events that
+// are decoded pay for the heap copy the decoder needs.
+func decodeResourceParams(raw []byte) resourceParams {
+	var p resourceParams
+	// A field of an unexpected type is skipped by Unmarshal while the
+	// others still decode, which is what a best-effort reader wants.
+	_ = json.Unmarshal(raw, &p)
+	return p
+}
+
+// paramKeys lists, per event source, the request fields ResourceOf reads
+// for it, in lower case.
+var paramKeys = map[string][]string{
+	"s3.amazonaws.com":             {"bucketname"},
+	"rds.amazonaws.com":            {"dbsnapshotidentifier", "dbclustersnapshotidentifier"},
+	"ec2.amazonaws.com":            {"snapshotid", "imageid"},
+	"sqs.amazonaws.com":            {"queueurl"},
+	"sns.amazonaws.com":            {"topicarn"},
+	"kms.amazonaws.com":            {"keyid"},
+	"secretsmanager.amazonaws.com": {"secretid"},
+	"ecr.amazonaws.com":            {"repositoryname"},
+	"lambda.amazonaws.com":         {"functionname"},
+	"cloudtrail.amazonaws.com":     {"name", "trailname"},
+	"iam.amazonaws.com":            {"rolename", "username"},
+}
+
+// mayName reports whether decoding params can yield a field ResourceOf
+// reads for source. Most events are reads whose parameters name no primary
+// resource, and decoding is most of ResourceOf's cost, so this cheap test
+// runs first. It must never say no when decoding would find a field:
+// encoding/json matches keys after unescaping and with Unicode case
+// folding, so any backslash or non-ASCII byte means yes, and otherwise keys
+// are matched ignoring ASCII case.
+func mayName(source string, params []byte) bool {
+	keys, ok := paramKeys[source]
+	if !ok {
+		return false
+	}
+	for _, c := range params {
+		if c == '\\' || c >= 0x80 {
+			return true
+		}
+	}
+	// Without escapes a key is its quoted bytes, so only the text after
+	// each quote needs comparing.
+	for i := 0; i < len(params); {
+		q := bytes.IndexByte(params[i:], '"')
+		if q < 0 {
+			break
+		}
+		i += q + 1
+		for _, k := range keys {
+			if hasPrefixFoldASCII(params[i:], k) && i+len(k) < len(params) && params[i+len(k)] == '"' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFoldASCII reports whether s starts with lower, an ASCII
+// lower-case string of letters, ignoring the case of ASCII letters.
+func hasPrefixFoldASCII(s []byte, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for j := 0; j < len(lower); j++ {
+		if s[j]|0x20 != lower[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // Partition returns the ARN partition of a region.

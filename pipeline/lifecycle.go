@@ -49,6 +49,16 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 			f.SuppressedReason = fmt.Sprintf("bucket %s matches expected_public_buckets pattern %q of account %s", f.Resource.ID, pattern, f.AccountID)
 		}
 	}
+	if f.Status == finding.StatusOpen && p.opts.Suppressor != nil {
+		reason, ok, err := p.opts.Suppressor.Suppressed(ctx, f)
+		if err != nil {
+			// Fail open: a finding nobody may have expected is raised.
+			p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("allowlist check failed; raising the finding")
+		} else if ok {
+			f.Status = finding.StatusSuppressed
+			f.SuppressedReason = reason
+		}
+	}
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
 	f.MarkApplied(rec.EventID)
 	note := fmt.Sprintf("%s by %s", rec.EventName, f.Actor.ARN)

@@ -59,6 +59,12 @@ type Planner interface {
 	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
 }
 
+// Suppressor says whether a person marked such a finding as expected (an
+// allowlist entry), and why.
+type Suppressor interface {
+	Suppressed(ctx context.Context, f finding.Finding) (reason string, ok bool, err error)
+}
+
 // Notifier is told about every stored change of a finding, after it was
 // stored. Delivery (Slack, tickets) hangs off it.
 type Notifier interface {
@@ -74,8 +80,10 @@ type Options struct {
 	Router    *route.Router
 	Notifier  Notifier // optional
 	Planner   Planner  // optional
-	Clock     clock.Clock
-	Logger    zerolog.Logger
+	// Suppressor, when set, is consulted for new findings.
+	Suppressor Suppressor
+	Clock      clock.Clock
+	Logger     zerolog.Logger
 	// DisabledRules are rule IDs whose results are ignored.
 	DisabledRules map[string]bool
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/deploy"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/app"
 )
@@ -57,7 +58,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
-	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout))
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr))
 	return root
 }
 
@@ -118,7 +119,7 @@ stderr and skipped; the rest is processed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json, or blocks (the Slack Block Kit payloads)")
 	cmd.Flags().BoolVar(&includeSuppressed, "include-suppressed", false, "also print findings suppressed as expected")
 	return cmd
 }
@@ -155,6 +156,18 @@ func newServe(g *globalFlags, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			return app.Serve(cmd.Context(), app.ServeOptions{Config: l.Config, Logger: log})
+		},
+	}
+}
+
+func newManifest(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "manifest",
+		Short: "Print the Slack app manifest (paste it at api.slack.com/apps → Create New App → From a manifest)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := stdout.Write(deploy.SlackManifest())
+			return err
 		},
 	}
 }

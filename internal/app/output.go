@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
 )
@@ -99,6 +100,23 @@ func writeJSON(w io.Writer, f finding.Finding) error {
 	}
 	b = append(b, '\n')
 	_, err = w.Write(b)
+	return err
+}
+
+// writeBlocks prints the Slack message of a finding as it would be posted
+// in the owning team's channel, one JSON object per line, ready for Block
+// Kit Builder.
+func writeBlocks(w io.Writer, f finding.Finding, dir *org.Directory) error {
+	loc := time.UTC
+	if team, ok := dir.OwnerOf(f.AccountID); ok && team.Location != nil {
+		loc = team.Location
+	}
+	text, blks := blocks.FindingMessage(f, blocks.FindingOptions{Location: loc})
+	b, err := json.Marshal(map[string]any{"text": text, "blocks": blks})
+	if err != nil {
+		return fmt.Errorf("encode blocks of %s: %w", f.ID, err)
+	}
+	_, err = w.Write(append(b, '\n'))
 	return err
 }
 

@@ -4,10 +4,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -28,7 +31,7 @@ import (
 type ReplayOptions struct {
 	Config            config.Config
 	Paths             []string
-	Format            string // text, json (blocks is added by the Slack layer)
+	Format            string // text, json or blocks
 	IncludeSuppressed bool
 	Out               io.Writer
 	Logger            zerolog.Logger
@@ -66,6 +69,8 @@ func (p *printer) FindingChanged(_ context.Context, f finding.Finding, c pipelin
 	switch p.opts.Format {
 	case "json":
 		err = writeJSON(p.opts.Out, f)
+	case "blocks":
+		err = writeBlocks(p.opts.Out, f, p.dir)
 	default:
 		err = writeText(p.opts.Out, f, p.dir)
 	}
@@ -77,70 +82,197 @@ func (p *printer) FindingChanged(_ context.Context, f finding.Finding, c pipelin
 
 // Replay runs the whole pipeline offline over event files in event-time
 // order and prints each finding when it is raised, reopened or resolved.
+//
+// Input that is already in time order (an export, a generated corpus, one
+// trail's JSON Lines) is replayed as it is read, decoding the next block
+// while the pipeline works on the last one, so memory stays flat however
+// large the input. Output is held until the end of such a run: if a record
+// turns up older than one already processed, the replay starts over, reading
+// everything into memory and sorting it first, so the result is always that
+// of a replay in event-time order.
 func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
-	sum := ReplaySummary{Findings: map[finding.Status]int{}}
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = 4096
 	}
 	switch opts.Format {
-	case "", "text", "json":
+	case "", "text", "json", "blocks":
 	default:
-		return sum, fmt.Errorf("unknown format %q: use text or json", opts.Format)
+		return ReplaySummary{Findings: map[finding.Status]int{}}, fmt.Errorf("unknown format %q: use text, json or blocks", opts.Format)
 	}
 	dir, err := org.New(opts.Config)
 	if err != nil {
-		return sum, err
+		return ReplaySummary{Findings: map[finding.Status]int{}}, err
 	}
-	st := memory.New()
-	pr := &printer{opts: opts, dir: dir}
-	p := pipeline.New(pipeline.Options{
-		Store:         st,
-		Detector:      detect.NewEngine(dir),
-		Directory:     dir,
-		Enricher:      enrich.New(dir, st, opts.Config.Baseline, opts.Config.Rules),
-		Router:        route.New(dir),
-		Notifier:      pr,
-		Clock:         clock.Real{},
-		Logger:        opts.Logger,
-		DisabledRules: DisabledRules(opts.Config),
-	})
+	var held bytes.Buffer
+	sum, err := replayStream(ctx, opts, dir, &held)
+	if errors.Is(err, errOutOfOrder) {
+		opts.Logger.Debug().Msg("input is not in time order; replaying it sorted")
+		return replaySorted(ctx, opts, dir)
+	}
+	if _, werr := opts.Out.Write(held.Bytes()); werr != nil && err == nil {
+		err = fmt.Errorf("write output: %w", werr)
+	}
+	return sum, err
+}
 
+// errOutOfOrder stops a streaming replay at the first record older than
+// one already processed.
+var errOutOfOrder = errors.New("records out of time order")
+
+// replayer is one run of the pipeline over an in-memory store.
+type replayer struct {
+	opts ReplayOptions
+	st   *memory.Store
+	pr   *printer
+	p    *pipeline.Pipeline
+	sum  ReplaySummary
+}
+
+func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replayer {
+	st := memory.New()
+	popts := opts
+	popts.Out = out
+	pr := &printer{opts: popts, dir: dir}
+	return &replayer{
+		opts: opts,
+		st:   st,
+		pr:   pr,
+		sum:  ReplaySummary{Findings: map[finding.Status]int{}},
+		p: pipeline.New(pipeline.Options{
+			Store:         st,
+			Detector:      detect.NewEngine(dir),
+			Directory:     dir,
+			Enricher:      enrich.New(dir, st, opts.Config.Baseline, opts.Config.Rules),
+			Router:        route.New(dir),
+			Notifier:      pr,
+			Clock:         clock.Real{},
+			Logger:        opts.Logger,
+			DisabledRules: DisabledRules(opts.Config),
+		}),
+	}
+}
+
+// quarantine sets malformed input aside. It does not depend on the
+// records, so when it happens relative to them changes nothing.
+func (r *replayer) quarantine(ctx context.Context, problems []ingest.Problem) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	st, err := r.p.IngestStats(ctx, ingest.Batch{Source: "replay", Problems: problems})
+	r.sum.Quarantined += st.Quarantined
+	return err
+}
+
+// records runs recs, already in time order, through the pipeline in
+// chunks.
+func (r *replayer) records(ctx context.Context, recs []cloudtrail.Record) error {
+	for start := 0; start < len(recs); start += r.opts.ChunkSize {
+		end := min(start+r.opts.ChunkSize, len(recs))
+		s, err := r.p.IngestStats(ctx, ingest.Batch{Source: "replay", Records: recs[start:end]})
+		if err != nil {
+			return err
+		}
+		r.sum.Records += s.Records
+		r.sum.Duplicates += s.Duplicates
+		if r.pr.err != nil {
+			return fmt.Errorf("write output: %w", r.pr.err)
+		}
+	}
+	return nil
+}
+
+func (r *replayer) finish() ReplaySummary {
+	for _, f := range r.st.Findings() {
+		r.sum.Findings[f.Status]++
+	}
+	return r.sum
+}
+
+// replayStream replays input that is in time order as it is read, writing
+// findings to out. It returns errOutOfOrder, having stopped reading, at the
+// first record older than one before it.
+func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, out io.Writer) (ReplaySummary, error) {
+	r := newReplayer(opts, dir, out)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One batch in the channel and one being processed: enough to keep
+	// the decoder busy while the pipeline works, and a bound on memory.
+	batches := make(chan ingest.Batch, 1)
+	done := make(chan error, 1)
+	var problems []ingest.Problem
+	go func() {
+		var err error
+		var last time.Time
+		for b := range batches {
+			if err != nil {
+				continue // drain, so that the reader never blocks
+			}
+			for i := range b.Records {
+				if t := b.Records[i].EventTime; t.Before(last) {
+					err = errOutOfOrder
+					break
+				} else {
+					last = t
+				}
+			}
+			if err == nil {
+				err = r.records(ctx, b.Records)
+			}
+			if err != nil {
+				cancel()
+			}
+		}
+		done <- err
+	}()
+	werr := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
+		r.sum.Files++
+		r.sum.Ignored += b.Ignored
+		problems = append(problems, b.Problems...)
+		select {
+		case batches <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(batches)
+	if err := <-done; err != nil {
+		return r.sum, err
+	}
+	if werr != nil {
+		return r.sum, werr
+	}
+	if err := r.quarantine(ctx, problems); err != nil {
+		return r.sum, err
+	}
+	return r.finish(), nil
+}
+
+// replaySorted reads every record into memory, sorts them by event time
+// (stable, so records of the same second keep their input order) and
+// replays them.
+func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (ReplaySummary, error) {
+	r := newReplayer(opts, dir, opts.Out)
 	var recs []cloudtrail.Record
 	var problems []ingest.Problem
-	err = ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
-		sum.Files++
-		sum.Ignored += b.Ignored
+	err := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
+		r.sum.Files++
+		r.sum.Ignored += b.Ignored
 		recs = append(recs, b.Records...)
 		problems = append(problems, b.Problems...)
 		return nil
 	})
 	if err != nil {
-		return sum, err
+		return r.sum, err
 	}
 	sort.SliceStable(recs, func(i, j int) bool { return recs[i].EventTime.Before(recs[j].EventTime) })
-	if len(problems) > 0 {
-		st, err := p.IngestStats(ctx, ingest.Batch{Source: "replay", Problems: problems})
-		if err != nil {
-			return sum, err
-		}
-		sum.Quarantined += st.Quarantined
+	if err := r.quarantine(ctx, problems); err != nil {
+		return r.sum, err
 	}
-	for start := 0; start < len(recs); start += opts.ChunkSize {
-		end := min(start+opts.ChunkSize, len(recs))
-		s, err := p.IngestStats(ctx, ingest.Batch{Source: "replay", Records: recs[start:end]})
-		if err != nil {
-			return sum, err
-		}
-		sum.Records += s.Records
-		sum.Duplicates += s.Duplicates
-		if pr.err != nil {
-			return sum, fmt.Errorf("write output: %w", pr.err)
-		}
+	if err := r.records(ctx, recs); err != nil {
+		return r.sum, err
 	}
-	for _, f := range st.Findings() {
-		sum.Findings[f.Status]++
-	}
-	return sum, nil
+	return r.finish(), nil
 }
 
 // DisabledRules lists the rules switched off in configuration.

@@ -178,3 +178,24 @@ func TestReplayMalformedInputIsSetAside(t *testing.T) {
 		t.Errorf("the event after the malformed line was lost: %+v", lines)
 	}
 }
+
+func TestReplayBlocks(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Replay(context.Background(), ReplayOptions{
+		Config: exampleConfig(t), Paths: []string{filepath.Join("..", "..", "examples", "story-two")},
+		Format: "blocks", Out: &out, Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg struct {
+		Text   string            `json:"text"`
+		Blocks []json.RawMessage `json:"blocks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &msg); err != nil {
+		t.Fatalf("blocks output %q: %v", out.String(), err)
+	}
+	if !strings.Contains(msg.Text, "CRITICAL") || len(msg.Blocks) < 3 {
+		t.Fatalf("blocks output: text %q with %d blocks", msg.Text, len(msg.Blocks))
+	}
+}

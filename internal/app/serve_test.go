@@ -4,10 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/store"
@@ -18,14 +16,8 @@ import (
 // directory of a running bot and checks the findings it stored, then
 // restarts the bot on the same store and checks nothing is counted twice.
 func TestServeIngestsDirectory(t *testing.T) {
-	cfg := exampleConfig(t)
-	work := t.TempDir()
-	cfg.Ingest.Dir = filepath.Join(work, "inbox")
-	cfg.Ingest.PollInterval = 50 * time.Millisecond
-	cfg.Store.DSN = filepath.Join(work, "bot.db")
-	if err := os.MkdirAll(cfg.Ingest.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	e := newSlackEnv(t)
+	cfg := e.cfg
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "story-one", "111122223333_CloudTrail_eu-central-1_20261126T1440Z_story-one.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -34,19 +26,14 @@ func TestServeIngestsDirectory(t *testing.T) {
 	// A file with a malformed line beside it must not stop anything.
 	writeFile(t, filepath.Join(cfg.Ingest.Dir, "bad.jsonl"), "{not json\n")
 
-	runFor := func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- Serve(ctx, ServeOptions{Config: cfg, Logger: zerolog.Nop()}) }()
-		// Two full polls are enough for a file that is older than one.
-		time.Sleep(600 * time.Millisecond)
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("serve: %v", err)
-		}
+	for run := 0; run < 2; run++ {
+		e.start(t)
+		e.wait(t, "the public bucket posted and resolved in place", func() bool {
+			msgs := topLevel(e.emu.Messages(e.secops))
+			return len(msgs) == 1 && strings.Contains(msgs[0].Text, "RESOLVED")
+		})
+		e.stop(t)
 	}
-	runFor()
-	runFor()
 
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{})

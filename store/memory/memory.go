@@ -6,6 +6,7 @@ package memory
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +22,17 @@ type histEvent struct {
 }
 
 // Store keeps history, findings and quarantined input in memory.
+//
+// Strings taken from events are copied, once per distinct value, before
+// they are kept: a decoded event's fields share one buffer with its whole
+// raw JSON, so keeping a field as is would keep the entire event alive.
 type Store struct {
-	mu          sync.Mutex
+	mu sync.Mutex
+	// uuids holds the event IDs in CloudTrail's UUID form as 16 bytes,
+	// a fraction of the string and cheaper to hash; ids holds the rest.
+	uuids       map[[16]byte]struct{}
 	ids         map[string]struct{}
+	strs        map[string]string // interned values
 	byActor     map[string][]histEvent
 	findings    map[string]finding.Finding // by key
 	history     map[string][]store.FindingEvent
@@ -33,12 +42,94 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
+		uuids:    map[[16]byte]struct{}{},
 		ids:      map[string]struct{}{},
+		strs:     map[string]string{},
 		byActor:  map[string][]histEvent{},
 		findings: map[string]finding.Finding{},
 		history:  map[string][]store.FindingEvent{},
 	}
 }
+
+// has reports whether an event ID is stored.
+func (s *Store) has(id string) bool {
+	if u, ok := parseUUID(id); ok {
+		_, found := s.uuids[u]
+		return found
+	}
+	_, found := s.ids[id]
+	return found
+}
+
+// add stores an event ID, reporting whether it is new.
+func (s *Store) add(id string) bool {
+	if u, ok := parseUUID(id); ok {
+		if _, dup := s.uuids[u]; dup {
+			return false
+		}
+		s.uuids[u] = struct{}{}
+		return true
+	}
+	if _, dup := s.ids[id]; dup {
+		return false
+	}
+	s.ids[strings.Clone(id)] = struct{}{}
+	return true
+}
+
+// reuse returns prev, an interned value, when it equals v, and interns v
+// otherwise.
+func (s *Store) reuse(prev, v string) string {
+	if prev == v {
+		return prev
+	}
+	return s.intern(v)
+}
+
+// intern returns a private copy of v, the same one for equal values.
+func (s *Store) intern(v string) string {
+	if c, ok := s.strs[v]; ok {
+		return c
+	}
+	c := strings.Clone(v)
+	s.strs[c] = c
+	return c
+}
+
+// parseUUID packs a UUID in canonical form (8-4-4-4-12 hex digits, either
+// case) into 16 bytes. Upper and lower case pack alike, so they must not
+// both be accepted as distinct IDs: only lowercase, CloudTrail's form, is.
+func parseUUID(s string) ([16]byte, bool) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, false
+	}
+	bad := byte(0)
+	for j, i := range uuidHexAt {
+		hi, lo := hexDigit[s[i]], hexDigit[s[i+1]]
+		bad |= hi | lo
+		u[j] = hi<<4 | lo&0x0f
+	}
+	return u, bad&0xf0 == 0
+}
+
+// uuidHexAt is where each byte's two hex digits start in a canonical UUID.
+var uuidHexAt = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexDigit maps a lower-case hex digit to its value and any other byte to
+// 0xff, so that one OR over a UUID's digits tells whether all were valid.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // HasEvents reports which event IDs are already stored.
 func (s *Store) HasEvents(_ context.Context, events []store.Event) ([]bool, error) {
@@ -46,7 +137,7 @@ func (s *Store) HasEvents(_ context.Context, events []store.Event) ([]bool, erro
 	defer s.mu.Unlock()
 	out := make([]bool, len(events))
 	for i := range events {
-		_, out[i] = s.ids[events[i].EventID]
+		out[i] = s.has(events[i].EventID)
 	}
 	return out, nil
 }
@@ -56,16 +147,29 @@ func (s *Store) AddEvents(_ context.Context, events []store.Event) ([]bool, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]bool, len(events))
-	for i, e := range events {
-		if _, dup := s.ids[e.EventID]; dup {
+	for i := range events {
+		e := &events[i]
+		if !s.add(e.EventID) {
 			continue
 		}
-		s.ids[e.EventID] = struct{}{}
 		out[i] = true
 		if e.ActorARN == "" {
 			continue
 		}
-		s.byActor[e.ActorARN] = append(s.byActor[e.ActorARN], histEvent{t: e.Time, ip: e.SourceIP, ua: e.UserAgent, region: e.Region, api: e.EventName})
+		hist, ok := s.byActor[e.ActorARN]
+		var prev histEvent
+		if len(hist) > 0 {
+			prev = hist[len(hist)-1]
+		}
+		// An actor mostly repeats its last IP, agent, region and API, and
+		// comparing with those is cheaper than hashing a long user agent.
+		h := histEvent{t: e.Time, ip: s.reuse(prev.ip, e.SourceIP), ua: s.reuse(prev.ua, e.UserAgent),
+			region: s.reuse(prev.region, e.Region), api: s.reuse(prev.api, e.EventName)}
+		if ok {
+			s.byActor[e.ActorARN] = append(hist, h)
+		} else {
+			s.byActor[strings.Clone(e.ActorARN)] = []histEvent{h}
+		}
 	}
 	return out, nil
 }

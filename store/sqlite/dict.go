@@ -223,12 +223,27 @@ func (in *interner) resolveChunk(d *dict, keys []string) error {
 		tuple, cols = "(?, ?)", "source, name"
 	}
 	tuples := strings.Repeat(tuple+", ", len(keys)-1) + tuple
-	// New values come back from the insert; values that already existed
-	// (the cache only forgot them) are looked up afterwards.
-	n, err := in.scanIDs(d, m, "INSERT OR IGNORE INTO "+d.table+" ("+cols+") VALUES "+tuples+
-		" RETURNING id, "+cols, args)
-	if err != nil || n == len(keys) {
+	// Values are inserted in order with rowids one past the largest, so
+	// when every one is new their IDs follow the largest ID before the
+	// insert and nothing needs reading back. Otherwise some already
+	// existed (the cache only forgot them) and all are looked up.
+	var top int64
+	if err := in.tx.QueryRowContext(in.ctx, "SELECT coalesce(max(id), 0) FROM "+d.table).Scan(&top); err != nil {
 		return err
+	}
+	res, err := in.tx.ExecContext(in.ctx, "INSERT OR IGNORE INTO "+d.table+" ("+cols+") VALUES "+tuples, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if int(n) == len(keys) {
+		for i, k := range keys {
+			m[k] = top + 1 + int64(i)
+		}
+		return nil
 	}
 	var where string
 	if d.pair {

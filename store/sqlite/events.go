@@ -47,6 +47,16 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 		if err := in.resolve(); err != nil {
 			return err
 		}
+		// Rows get rowids one past the largest, so the rows a statement
+		// inserted are exactly those above the largest rowid before it.
+		// When a statement inserts every row it was given (the usual
+		// case: redelivery is rare) nothing needs reading back, which is
+		// cheaper than RETURNING, whose rows SQLite gathers in a
+		// temporary table first.
+		var top int64
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM events").Scan(&top); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
 		full := tx.StmtContext(ctx, s.insertEvents)
 		args := make([]any, 0, insertChunk*eventParams)
 		for pending := rows; len(pending) > 0; {
@@ -61,19 +71,42 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 				}
 				args = append(args, e.ReadOnly)
 			}
-			var res *sql.Rows
+			var res sql.Result
 			var err error
 			if len(chunk) == insertChunk {
-				res, err = full.QueryContext(ctx, args...)
+				res, err = full.ExecContext(ctx, args...)
 			} else {
-				res, err = tx.QueryContext(ctx, insertEventsSQL(len(chunk)), args...)
+				res, err = tx.ExecContext(ctx, insertEventsSQL(len(chunk)), args...)
 			}
 			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
-			if err := markInserted(res, first, isNew); err != nil {
+			n, err := res.RowsAffected()
+			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
+			if int(n) == len(chunk) {
+				for _, i := range chunk {
+					isNew[i] = true
+				}
+				top += n
+				continue
+			}
+			if n == 0 {
+				continue
+			}
+			inserted, err := tx.QueryContext(ctx, "SELECT t, eid FROM events WHERE id > ? ORDER BY id", top)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			got, err := markInserted(inserted, first, isNew)
+			if err != nil {
+				return fmt.Errorf("insert events: %w", err)
+			}
+			if got != int(n) {
+				return fmt.Errorf("insert events: %d rows inserted but %d found above rowid %d", n, got, top)
+			}
+			top += n
 		}
 		return nil
 	})
@@ -100,8 +133,7 @@ func insertEventsSQL(n int) string {
 	// touches.
 	return `INSERT OR IGNORE INTO events
 		(eid, t, actor, actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error, read_only)
-		VALUES ` + strings.Repeat(row+", ", n-1) + row + `
-		RETURNING t, eid`
+		VALUES ` + strings.Repeat(row+", ", n-1) + row
 }
 
 // eventKey is the deduplication key: time and the stored form of the ID
@@ -121,14 +153,16 @@ func keyOf(e *store.Event) eventKey {
 	}
 }
 
-// markInserted sets isNew for each row the insert returned.
-func markInserted(rows *sql.Rows, first map[eventKey]int, isNew []bool) error {
+// markInserted sets isNew for each inserted row that rows lists, and
+// returns how many it listed.
+func markInserted(rows *sql.Rows, first map[eventKey]int, isNew []bool) (int, error) {
 	defer rows.Close()
+	n := 0
 	for rows.Next() {
 		var k eventKey
 		var id any
 		if err := rows.Scan(&k.t, &id); err != nil {
-			return err
+			return n, err
 		}
 		switch v := id.(type) {
 		case []byte:
@@ -136,15 +170,16 @@ func markInserted(rows *sql.Rows, first map[eventKey]int, isNew []bool) error {
 		case string:
 			k.id = v
 		default:
-			return fmt.Errorf("unexpected event id type %T", id)
+			return n, fmt.Errorf("unexpected event id type %T", id)
 		}
 		i, ok := first[k]
 		if !ok {
-			return fmt.Errorf("insert returned an event that was not in the batch")
+			return n, fmt.Errorf("inserted an event that was not in the batch")
 		}
 		isNew[i] = true
+		n++
 	}
-	return rows.Err()
+	return n, rows.Err()
 }
 
 func apiKeyOf(e *store.Event) string {

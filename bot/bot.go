@@ -1,0 +1,282 @@
+// Package bot is the Slack side of secops-bot, and the only package that
+// talks to Slack: it connects over Socket Mode, posts findings and keeps
+// their messages in sync through the outbox, and turns slash commands,
+// button presses and modal submissions into calls on the domain services,
+// after checking who is acting.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// Store is what the bot reads and writes.
+type Store interface {
+	GetFinding(ctx context.Context, id string) (finding.Finding, error)
+	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
+	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
+	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
+	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.OutboxItem, error)
+	Complete(ctx context.Context, id int64, owner string) error
+	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
+	PutKV(ctx context.Context, ns, key string, value []byte) error
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+}
+
+// Config is how to reach Slack and where findings go.
+type Config struct {
+	AppToken string
+	BotToken string
+	// APIURL is the Web API base, e.g. https://slack.com/api/.
+	APIURL string
+	// Channels are the configured channels (names such as "#secops" or
+	// IDs) the bot must be able to post to.
+	Channels []string
+	// Owner names this replica for outbox leases.
+	Owner string
+}
+
+// Bot is a connected Slack bot.
+type Bot struct {
+	cfg    Config
+	api    *slack.Client
+	sm     *socketmode.Client
+	log    zerolog.Logger
+	clock  clock.Clock
+	org    *org.Directory
+	dir    *slackDirectory
+	teamID string
+	userID string
+	url    string // workspace URL, for permalinks
+
+	channels map[string]string // configured name or ID → channel ID
+
+	svc      Services
+	seen     *seenSet
+	wake     chan struct{}
+	inflight sync.WaitGroup
+}
+
+// Connect checks the tokens (auth.test) and resolves every configured
+// channel, failing with a message that says what to fix when the bot could
+// not post to one.
+func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Clock, log zerolog.Logger) (*Bot, error) {
+	if !strings.HasPrefix(cfg.AppToken, "xapp-") {
+		return nil, errors.New("slack app token missing or malformed: set SECOPS_SLACK_APP_TOKEN to the app-level token (xapp-…, scope connections:write)")
+	}
+	if !strings.HasPrefix(cfg.BotToken, "xoxb-") {
+		return nil, errors.New("slack bot token missing or malformed: set SECOPS_SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…)")
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken)}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	api := slack.New(cfg.BotToken, opts...)
+	auth, err := api.AuthTestContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("slack auth.test: %w (check SECOPS_SLACK_BOT_TOKEN)", err)
+	}
+	b := &Bot{
+		cfg: cfg, api: api, log: log, clock: clk, org: dir,
+		teamID: auth.TeamID, userID: auth.UserID, url: auth.URL,
+		channels: map[string]string{},
+		seen:     newSeenSet(20000),
+		wake:     make(chan struct{}, 1),
+	}
+	b.dir = newSlackDirectory(api, clk, time.Minute)
+	if err := b.resolveChannels(ctx); err != nil {
+		return nil, err
+	}
+	log.Info().Str("team", auth.Team).Str("bot_user", auth.User).Int("channels", len(b.channels)).Msg("connected to Slack")
+	return b, nil
+}
+
+// TeamID is the workspace the bot belongs to; actions from other teams
+// (Slack Connect) are refused.
+func (b *Bot) TeamID() string { return b.teamID }
+
+// Directory answers user and user-group questions for authorisation.
+func (b *Bot) Directory() *slackDirectory { return b.dir }
+
+// Wake tells the outbox worker there is new work, so delivery does not wait
+// for the next poll.
+func (b *Bot) Wake() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run serves Socket Mode and delivers the outbox until ctx ends, then waits
+// for work in flight.
+func (b *Bot) Run(ctx context.Context, svc Services) error {
+	b.svc = svc
+	b.sm = socketmode.New(b.api)
+	h := socketmode.NewSocketmodeHandler(b.sm)
+	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)
+	h.Handle(socketmode.EventTypeInteractive, b.onInteractive)
+	h.Handle(socketmode.EventTypeEventsAPI, b.onEventsAPI)
+	h.HandleDefault(b.onOther)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.runOutbox(ctx)
+	}()
+	err := h.RunEventLoopContext(ctx)
+	<-done
+	b.inflight.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("slack socket mode: %w", err)
+	}
+	return nil
+}
+
+// resolveChannels maps every configured channel to its ID and checks the
+// bot can post there.
+func (b *Bot) resolveChannels(ctx context.Context) error {
+	var byName map[string]slack.Channel
+	var problems []string
+	for _, want := range b.cfg.Channels {
+		if want == "" {
+			continue
+		}
+		if _, done := b.channels[want]; done {
+			continue
+		}
+		var ch *slack.Channel
+		if isChannelID(want) {
+			c, err := b.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: want})
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v (check the ID and invite the bot)", want, err))
+				continue
+			}
+			ch = c
+		} else {
+			if byName == nil {
+				var err error
+				if byName, err = b.listChannels(ctx); err != nil {
+					return fmt.Errorf("list Slack channels: %w", err)
+				}
+			}
+			c, ok := byName[strings.TrimPrefix(want, "#")]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: no such channel visible to the bot (create it, or for a private channel invite the bot first)", want))
+				continue
+			}
+			ch = &c
+		}
+		switch {
+		case ch.IsArchived:
+			problems = append(problems, fmt.Sprintf("%s: the channel is archived", want))
+		case !ch.IsMember:
+			problems = append(problems, fmt.Sprintf("%s: the bot is not a member; invite it with /invite @secops-bot in that channel", want))
+		default:
+			b.channels[want] = ch.ID
+			b.channels[ch.ID] = ch.ID
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the bot cannot post to every configured channel:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+func (b *Bot) listChannels(ctx context.Context) (map[string]slack.Channel, error) {
+	out := map[string]slack.Channel{}
+	cursor := ""
+	for {
+		chans, next, err := b.api.GetConversationsContext(ctx, &slack.GetConversationsParameters{
+			Cursor: cursor, Limit: 1000, ExcludeArchived: false, Types: []string{"public_channel", "private_channel"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range chans {
+			out[c.Name] = c
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
+func isChannelID(s string) bool {
+	if len(s) < 9 || (s[0] != 'C' && s[0] != 'G') {
+		return false
+	}
+	for _, r := range s[1:] {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// channelID maps a configured channel to its ID.
+func (b *Bot) channelID(name string) (string, bool) {
+	id, ok := b.channels[name]
+	return id, ok
+}
+
+// permalink builds a link to a message without an API call.
+func (b *Bot) permalink(channelID, ts string) string {
+	base := strings.TrimSuffix(b.url, "/")
+	if base == "" {
+		base = "https://slack.com"
+	}
+	return base + "/archives/" + channelID + "/p" + strings.ReplaceAll(ts, ".", "")
+}
+
+// seenSet remembers recent envelope and event IDs, so Slack's redeliveries
+// are acknowledged but not acted on twice.
+type seenSet struct {
+	mu    sync.Mutex
+	max   int
+	order []string
+	set   map[string]struct{}
+}
+
+func newSeenSet(max int) *seenSet {
+	return &seenSet{max: max, set: make(map[string]struct{}, max)}
+}
+
+// add records id and reports whether it was new.
+func (s *seenSet) add(id string) bool {
+	if id == "" {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.set[id]; dup {
+		return false
+	}
+	s.set[id] = struct{}{}
+	s.order = append(s.order, id)
+	if len(s.order) > s.max {
+		drop := s.order[0]
+		s.order = s.order[1:]
+		delete(s.set, drop)
+	}
+	return true
+}

@@ -1,0 +1,367 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/triage"
+)
+
+// Triage is the finding-action service behind the buttons and commands.
+type Triage interface {
+	Ack(ctx context.Context, a triage.Actor, findingID, origin string) (finding.Finding, error)
+	Resolve(ctx context.Context, a triage.Actor, findingID, reason, origin string) (finding.Finding, error)
+	MarkExpected(ctx context.Context, a triage.Actor, findingID, reason string, scope triage.Scope, origin string) (finding.Finding, error)
+}
+
+// Checker decides whether a user holds a role, at the moment of asking.
+type Checker interface {
+	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+}
+
+// Services are the domain services the bot drives.
+type Services struct {
+	Store  Store
+	Authz  Checker
+	Triage Triage
+}
+
+// work runs slow work after the envelope was acknowledged, tracked so
+// shutdown can wait for it.
+func (b *Bot) work(fn func(ctx context.Context)) {
+	b.inflight.Add(1)
+	go func() {
+		defer b.inflight.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		b.ack(c, evt.Request, nil)
+	}
+}
+
+func (b *Bot) onEventsAPI(evt *socketmode.Event, c *socketmode.Client) {
+	// No event subscriptions are needed; acknowledge so Slack stops
+	// retrying anything delivered anyway.
+	b.ack(c, evt.Request, nil)
+}
+
+func (b *Bot) ack(c *socketmode.Client, req *socketmode.Request, payload any) {
+	if req == nil {
+		return
+	}
+	var err error
+	if payload == nil {
+		err = c.Ack(*req)
+	} else {
+		err = c.Ack(*req, payload)
+	}
+	if err != nil {
+		b.log.Error().Err(err).Str("envelope_id", req.EnvelopeID).Msg("acknowledge envelope")
+	}
+}
+
+// fresh reports whether the envelope is new; a redelivered envelope is
+// acknowledged again but not acted on.
+func (b *Bot) fresh(req *socketmode.Request) bool {
+	if req == nil {
+		return true
+	}
+	return b.seen.add("envelope:" + req.EnvelopeID)
+}
+
+func ephemeralPayload(text string, blks []slack.Block) map[string]any {
+	p := map[string]any{"response_type": "ephemeral", "text": text}
+	if len(blks) > 0 {
+		p["blocks"] = blks
+	}
+	return p
+}
+
+func (b *Bot) onSlashCommand(evt *socketmode.Event, c *socketmode.Client) {
+	cmd, ok := evt.Data.(slack.SlashCommand)
+	if !ok || !b.fresh(evt.Request) {
+		b.ack(c, evt.Request, nil)
+		return
+	}
+	// Slack escapes &, < and > in command text.
+	parsed, err := commands.Parse(unescape(cmd.Text))
+	if err != nil {
+		b.ack(c, evt.Request, ephemeralPayload(err.Error(), nil))
+		return
+	}
+	if parsed.Name == commands.Help {
+		text, blks := blocks.Help()
+		b.ack(c, evt.Request, ephemeralPayload(text, blks))
+		return
+	}
+	b.ack(c, evt.Request, nil)
+	b.work(func(ctx context.Context) { b.runCommand(ctx, cmd, parsed) })
+}
+
+func (b *Bot) actor(userID, teamID string) triage.Actor {
+	return triage.Actor{UserID: userID, TeamID: teamID}
+}
+
+func (b *Bot) runCommand(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
+	reply := func(text string, blks []slack.Block) {
+		b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, blks)
+	}
+	a := b.actor(cmd.UserID, cmd.TeamID)
+	origin := "command in " + cmd.ChannelID
+	switch parsed.Name {
+	case commands.Findings:
+		b.listFindings(ctx, a, parsed, reply)
+	case commands.Ack:
+		_, err := b.svc.Triage.Ack(ctx, a, parsed.FindingID, origin)
+		b.afterTriage(ctx, err, fmt.Sprintf("Acknowledged %s.", parsed.FindingID), reply)
+	case commands.Resolve:
+		_, err := b.svc.Triage.Resolve(ctx, a, parsed.FindingID, parsed.Reason, origin)
+		b.afterTriage(ctx, err, fmt.Sprintf("Resolved %s.", parsed.FindingID), reply)
+	case commands.Investigate:
+		b.investigate(ctx, a, parsed.Target, parsed.Since, origin, reply)
+	default:
+		reply(fmt.Sprintf("/secops %s is not enabled in this deployment.", parsed.Name), nil)
+	}
+}
+
+// afterTriage turns a triage result into words for the user.
+func (b *Bot) afterTriage(ctx context.Context, err error, ok string, reply func(string, []slack.Block)) {
+	switch {
+	case err == nil:
+		b.Wake()
+		reply(ok, nil)
+	case isUserError(err):
+		reply(userMessage(err), nil)
+	default:
+		b.log.Error().Err(err).Msg("finding action failed")
+		reply("Something went wrong; the action was not applied. Try again, and tell SecOps if it keeps failing.", nil)
+	}
+}
+
+// isUserError reports whether the error is an answer for the person who
+// acted (refused, already done, no such finding) rather than a failure.
+func isUserError(err error) bool {
+	var te *triage.Error
+	return errors.As(err, &te)
+}
+
+// userMessage is the part of an error meant for the person who acted.
+func userMessage(err error) string {
+	var te *triage.Error
+	if errors.As(err, &te) && te.Msg != "" {
+		if errors.Is(err, triage.ErrForbidden) {
+			return "Not allowed: " + te.Msg
+		}
+		return te.Msg
+	}
+	msg := err.Error()
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+func (b *Bot) ephemeral(ctx context.Context, channelID, userID, text string, blks []slack.Block) {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(blks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blks...))
+	}
+	if _, err := b.api.PostEphemeralContext(ctx, channelID, userID, opts...); err != nil {
+		b.log.Warn().Err(err).Str("channel", channelID).Msg("ephemeral reply failed; sending a direct message instead")
+		b.direct(ctx, userID, text, blks)
+	}
+}
+
+// direct sends a private message to the user (results of modal
+// submissions, which have no channel).
+func (b *Bot) direct(ctx context.Context, userID, text string, blks []slack.Block) {
+	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+	if err != nil {
+		b.log.Error().Err(err).Str("user", userID).Msg("open direct message")
+		return
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(blks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blks...))
+	}
+	if _, _, err := b.api.PostMessageContext(ctx, ch.ID, opts...); err != nil {
+		b.log.Error().Err(err).Str("user", userID).Msg("send direct message")
+	}
+}
+
+func (b *Bot) listFindings(ctx context.Context, a triage.Actor, parsed commands.Command, reply func(string, []slack.Block)) {
+	d, err := b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
+	if err != nil || !d.Allowed {
+		b.refuse(ctx, a, "command.findings", "", d, err, reply)
+		return
+	}
+	filter := store.FindingFilter{Team: parsed.Team, Limit: 200}
+	if parsed.Scope != commands.ScopeAll {
+		filter.Statuses = []finding.Status{finding.StatusOpen}
+	}
+	fs, err := b.svc.Store.ListFindings(ctx, filter)
+	if err != nil {
+		b.log.Error().Err(err).Msg("list findings")
+		reply("Could not read the findings; try again.", nil)
+		return
+	}
+	links := map[string]string{}
+	for _, f := range fs {
+		for _, r := range f.Routes {
+			name, ok := cutSlack(r)
+			if !ok {
+				continue
+			}
+			if id, ok := b.channelID(name); ok {
+				if ts, err := b.messageTS(ctx, f.ID, id); err == nil && ts != "" {
+					links[f.ID] = b.permalink(id, ts)
+					break
+				}
+			}
+		}
+	}
+	b.audit(ctx, a, "command.findings", "", "ok", "", nil)
+	text, blks := blocks.FindingsList(fs, links)
+	reply(text, blks)
+}
+
+// refuse tells the user why and records the refusal.
+func (b *Bot) refuse(ctx context.Context, a triage.Actor, action, target string, d authz.Decision, err error, reply func(string, []slack.Block)) {
+	reason := d.Reason
+	result := "refused"
+	if err != nil {
+		reason = "authorisation check failed: " + err.Error()
+		result = "error"
+	}
+	b.audit(ctx, a, action, target, result, reason, nil)
+	reply("Not allowed: "+reason, nil)
+}
+
+func (b *Bot) audit(ctx context.Context, a triage.Actor, action, target, result, reason string, detail []byte) {
+	_, err := b.svc.Store.AppendAudit(ctx, store.AuditRecord{
+		Time: b.clock.Now(), Actor: a.UserID + "@" + a.TeamID, Action: action, Target: target,
+		Result: result, Reason: reason, Detail: detail,
+	})
+	if err != nil {
+		b.log.Error().Err(err).Str("action", action).Msg("write audit record")
+	}
+}
+
+// investigate answers with the actor's recent activity from history,
+// grouped by API. (The full investigation lives in its own package.)
+func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target, since time.Duration, origin string, reply func(string, []slack.Block)) {
+	target := t.Value
+	d, err := b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
+	if err != nil || !d.Allowed {
+		b.refuse(ctx, a, "investigate", target, d, err, reply)
+		return
+	}
+	if since <= 0 {
+		since = 7 * 24 * time.Hour
+	}
+	q := store.EventQuery{Since: b.clock.Now().Add(-since), Limit: 5000}
+	switch t.Kind {
+	case commands.TargetARN:
+		q.ActorARN = target
+	case commands.TargetAccessKey:
+		q.AccessKeyID = target
+	case commands.TargetAccount:
+		q.Account = target
+	case commands.TargetResource:
+		q.ResourceARN = target
+	default:
+		q.ActorARN = b.actorARNByName(ctx, target)
+		if q.ActorARN == "" {
+			reply(fmt.Sprintf("No activity found for %q. Give an ARN, an access key ID or an account ID.", target), nil)
+			return
+		}
+	}
+	evs, err := b.svc.Store.QueryEvents(ctx, q)
+	if err != nil {
+		reply("Could not read the history; try again.", nil)
+		return
+	}
+	b.audit(ctx, a, "investigate", target, "ok", "", []byte(fmt.Sprintf(`{"origin":%q,"events":%d}`, origin, len(evs))))
+	type agg struct {
+		n           int
+		first, last time.Time
+	}
+	byAPI := map[string]*agg{}
+	for _, e := range evs {
+		g := byAPI[e.EventName]
+		if g == nil {
+			g = &agg{first: e.Time, last: e.Time}
+			byAPI[e.EventName] = g
+		}
+		g.n++
+		if e.Time.Before(g.first) {
+			g.first = e.Time
+		}
+		if e.Time.After(g.last) {
+			g.last = e.Time
+		}
+	}
+	names := make([]string, 0, len(byAPI))
+	for n := range byAPI {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return byAPI[names[i]].n > byAPI[names[j]].n })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "*Activity of %s in the last %s*: %d calls, %d APIs\n", target, since, len(evs), len(names))
+	for i, n := range names {
+		if i == 25 {
+			fmt.Fprintf(&sb, "… and %d more APIs\n", len(names)-25)
+			break
+		}
+		g := byAPI[n]
+		fmt.Fprintf(&sb, "• `%s` ×%d (first %s, last %s)\n", n, g.n, g.first.UTC().Format("Jan 2 15:04"), g.last.UTC().Format("Jan 2 15:04"))
+	}
+	text := sb.String()
+	reply(text, []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, 2900), false, false), nil, nil)})
+}
+
+// actorARNByName finds the IAM user of that name in one of our accounts
+// (the one with history), falling back to actors of recent findings.
+func (b *Bot) actorARNByName(ctx context.Context, name string) string {
+	for _, acct := range b.org.Accounts() {
+		arn := "arn:aws:iam::" + acct.ID + ":user/" + name
+		if evs, err := b.svc.Store.QueryEvents(ctx, store.EventQuery{ActorARN: arn, Limit: 1}); err == nil && len(evs) > 0 {
+			return arn
+		}
+	}
+	fs, err := b.svc.Store.ListFindings(ctx, store.FindingFilter{Limit: 500})
+	if err != nil {
+		return ""
+	}
+	for _, f := range fs {
+		if strings.EqualFold(f.Actor.Name, name) {
+			return f.Actor.ARN
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func unescape(s string) string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}

@@ -1,0 +1,260 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/delivery"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// KV namespaces for Slack delivery state. Message timestamps live in the
+// store, never read back from Slack's history (which is heavily rate
+// limited).
+const (
+	nsMessage = "slack.msg"    // finding|channel → ts of the finding's message
+	nsSynced  = "slack.synced" // finding|channel → version last rendered
+)
+
+const (
+	outboxPoll  = 500 * time.Millisecond
+	outboxLease = time.Minute
+	outboxBatch = 10
+	maxBackoff  = 5 * time.Minute
+)
+
+func (b *Bot) runOutbox(ctx context.Context) {
+	t := time.NewTicker(outboxPoll)
+	defer t.Stop()
+	for {
+		for b.drainOnce(ctx) > 0 && ctx.Err() == nil {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.wake:
+		}
+	}
+}
+
+// drainOnce claims a batch of due items and carries them out in order.
+func (b *Bot) drainOnce(ctx context.Context) int {
+	items, err := b.svc.Store.Claim(ctx, b.cfg.Owner, outboxBatch, outboxLease)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error().Err(err).Msg("claim outbox items")
+		}
+		return 0
+	}
+	for i, it := range items {
+		if ctx.Err() != nil {
+			b.release(items[i:])
+			return 0
+		}
+		b.deliver(ctx, it)
+	}
+	return len(items)
+}
+
+// release hands claimed items back at once on shutdown, so the next
+// replica (or this one restarted) need not wait for the lease to run out.
+func (b *Bot) release(items []store.OutboxItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, it := range items {
+		if err := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now(), "released at shutdown"); err != nil {
+			b.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release outbox item")
+		}
+	}
+}
+
+// retryLater is returned by a delivery that cannot happen yet.
+type retryLater struct {
+	after  time.Duration
+	reason string
+}
+
+func (r retryLater) Error() string { return r.reason }
+
+func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
+	log := b.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Logger()
+	var err error
+	switch it.Kind {
+	case delivery.KindSlackSync:
+		err = b.sync(ctx, it)
+	case delivery.KindSlackReply:
+		err = b.reply(ctx, it)
+	default:
+		// Not ours (tickets are delivered by their own worker).
+		return
+	}
+	if err == nil {
+		if cerr := b.svc.Store.Complete(ctx, it.ID, b.cfg.Owner); cerr != nil && ctx.Err() == nil {
+			log.Error().Err(cerr).Msg("complete outbox item")
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		// Shutting down mid-delivery: hand the item back.
+		b.release([]store.OutboxItem{it})
+		return
+	}
+	wait := backoff(it.Attempts)
+	var rl *slack.RateLimitedError
+	var later retryLater
+	switch {
+	case errors.As(err, &rl):
+		wait = rl.RetryAfter
+		log.Warn().Dur("retry_after", wait).Msg("Slack rate limit; delivery postponed")
+	case errors.As(err, &later):
+		wait = later.after
+		log.Debug().Str("reason", later.reason).Msg("delivery postponed")
+	default:
+		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("Slack delivery failed; will retry")
+	}
+	if rerr := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil && ctx.Err() == nil {
+		log.Error().Err(rerr).Msg("reschedule outbox item")
+	}
+}
+
+func backoff(attempts int) time.Duration {
+	d := time.Second
+	for i := 1; i < attempts && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+func refKey(findingID, channelID string) string { return findingID + "|" + channelID }
+
+// messageTS returns the ts of the finding's message in a channel, "" when
+// not posted yet.
+func (b *Bot) messageTS(ctx context.Context, findingID, channelID string) (string, error) {
+	v, err := b.svc.Store.GetKV(ctx, nsMessage, refKey(findingID, channelID))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (string, []slack.Block) {
+	opts := blocks.FindingOptions{Location: b.location(f), Channel: channelID}
+	// Link the thread of the other channel (SecOps ↔ owning team).
+	for _, r := range f.Routes {
+		name, ok := cutSlack(r)
+		if !ok {
+			continue
+		}
+		other, ok := b.channelID(name)
+		if !ok || other == channelID {
+			continue
+		}
+		if ts, err := b.messageTS(ctx, f.ID, other); err == nil && ts != "" {
+			opts.ThreadPermalink = b.permalink(other, ts)
+			opts.Channel = other
+			break
+		}
+	}
+	return blocks.FindingMessage(f, opts)
+}
+
+// sync posts the finding's message in a channel, or updates it in place.
+// Several pending syncs converge: each renders the finding as stored now,
+// and one older than what was already rendered is skipped.
+func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
+	p, err := delivery.Decode(it)
+	if err != nil {
+		return err
+	}
+	chID, ok := b.channelID(p.Channel)
+	if !ok {
+		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
+	}
+	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
+	}
+	key := refKey(f.ID, chID)
+	if v, err := b.svc.Store.GetKV(ctx, nsSynced, key); err == nil {
+		if done, _ := strconv.Atoi(string(v)); done >= f.Version {
+			return nil
+		}
+	}
+	ts, err := b.messageTS(ctx, f.ID, chID)
+	if err != nil {
+		return err
+	}
+	text, blks := b.render(ctx, f, chID)
+	if ts == "" {
+		_, ts, err = b.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...))
+		if err != nil {
+			return fmt.Errorf("post finding %s to %s: %w", f.ID, p.Channel, err)
+		}
+		if err := b.svc.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+			return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
+		}
+		b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("finding posted")
+	} else {
+		if _, _, _, err := b.api.UpdateMessageContext(ctx, chID, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+			return fmt.Errorf("update finding %s in %s: %w", f.ID, p.Channel, err)
+		}
+	}
+	return b.svc.Store.PutKV(ctx, nsSynced, key, []byte(strconv.Itoa(f.Version)))
+}
+
+// reply adds a change to the finding's thread.
+func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
+	p, err := delivery.Decode(it)
+	if err != nil {
+		return err
+	}
+	chID, ok := b.channelID(p.Channel)
+	if !ok {
+		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
+	}
+	ts, err := b.messageTS(ctx, p.FindingID, chID)
+	if err != nil {
+		return err
+	}
+	if ts == "" {
+		return retryLater{after: time.Second, reason: "thread parent not posted yet"}
+	}
+	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
+	}
+	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.location(f))
+	if _, _, err := b.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+		return fmt.Errorf("reply to %s in %s: %w", f.ID, p.Channel, err)
+	}
+	return nil
+}
+
+func (b *Bot) location(f finding.Finding) *time.Location {
+	if t, ok := b.org.OwnerOf(f.AccountID); ok && t.Location != nil {
+		return t.Location
+	}
+	if s := b.org.SecOps(); s.Location != nil {
+		return s.Location
+	}
+	return time.UTC
+}
+
+func cutSlack(route string) (string, bool) {
+	const p = "slack:"
+	if len(route) > len(p) && route[:len(p)] == p {
+		return route[len(p):], true
+	}
+	return "", false
+}

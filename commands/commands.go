@@ -1,0 +1,223 @@
+// Package commands parses the text of the /secops slash command into a typed
+// Command. Parsing is kept apart from running: this package knows the
+// grammar of every sub-command and nothing about Slack's API, the store or
+// AWS, so the grammar can be table-tested and fuzzed on its own, and the bot
+// runs a Command it can trust to be well formed.
+package commands
+
+import (
+	"strings"
+	"time"
+)
+
+// Kind is a /secops sub-command.
+type Kind int
+
+// Sub-commands. Help is the zero value, so an empty command is a request for
+// help.
+const (
+	Help Kind = iota
+	Findings
+	Ack
+	Resolve
+	Investigate
+	BreakGlass
+	Contain
+	Audit
+)
+
+// kinds describes every sub-command once; names, usage lines and help all
+// come from here so they cannot drift apart.
+var kinds = [...]struct {
+	name    string
+	usage   string
+	summary string
+}{
+	Help:        {"help", "/secops help [sub-command]", "Show what the bot can do, or how to use one sub-command."},
+	Findings:    {"findings", "/secops findings [open|all] [team]", "List findings, open ones by default, optionally for one team."},
+	Ack:         {"ack", "/secops ack <finding-id>", "Acknowledge a finding: you are looking at it."},
+	Resolve:     {"resolve", "/secops resolve <finding-id> <reason…>", "Resolve a finding by hand, saying why."},
+	Investigate: {"investigate", "/secops investigate <user|ARN|access-key|resource|account> [--since 7d]", "Show recent API activity and what is unusual about it."},
+	BreakGlass:  {"breakglass", "/secops breakglass [account] [duration] [reason…]", "Request time-boxed emergency access, approved by a manager."},
+	Contain:     {"contain", "/secops contain <action> <target>", "Preview and run a vetted containment action."},
+	Audit:       {"audit", "/secops audit breakglass [--since 7d]", "Show recent break-glass requests, approvals and sessions."},
+}
+
+// aliases are other spellings people type for a sub-command.
+var aliases = map[string]Kind{
+	"acknowledge": Ack,
+	"break-glass": BreakGlass,
+}
+
+// Kinds returns every sub-command in the order help lists them.
+func Kinds() []Kind {
+	out := make([]Kind, len(kinds))
+	for i := range kinds {
+		out[i] = Kind(i)
+	}
+	return out
+}
+
+func (k Kind) valid() bool { return k >= 0 && int(k) < len(kinds) }
+
+// String returns the sub-command's name as typed after /secops.
+func (k Kind) String() string {
+	if !k.valid() {
+		return "unknown"
+	}
+	return kinds[k].name
+}
+
+// Usage returns the one-line usage of the sub-command.
+func (k Kind) Usage() string {
+	if !k.valid() {
+		return kinds[Help].usage
+	}
+	return kinds[k].usage
+}
+
+// Summary returns one sentence saying what the sub-command does.
+func (k Kind) Summary() string {
+	if !k.valid() {
+		return ""
+	}
+	return kinds[k].summary
+}
+
+// lookupKind finds a sub-command by name or alias, ignoring case.
+func lookupKind(name string) (Kind, bool) {
+	name = strings.ToLower(name)
+	for i, k := range kinds {
+		if k.name == name {
+			return Kind(i), true
+		}
+	}
+	k, ok := aliases[name]
+	return k, ok
+}
+
+// Scope says which findings to list.
+type Scope string
+
+// Scopes of /secops findings.
+const (
+	ScopeOpen Scope = "open"
+	ScopeAll  Scope = "all"
+)
+
+// Defaults and bounds of the --since window.
+const (
+	DefaultSince = 7 * 24 * time.Hour
+	MaxSince     = 90 * 24 * time.Hour
+)
+
+// AuditBreakGlass is the only subject of /secops audit so far.
+const AuditBreakGlass = "breakglass"
+
+// Command is one parsed /secops invocation. Only the fields of its Name are
+// set; the others are zero.
+type Command struct {
+	Name Kind
+
+	// Topic is the sub-command help was asked about; Help for the
+	// overview.
+	Topic Kind
+
+	// Scope and Team filter findings; Scope is ScopeOpen unless "all" was
+	// asked for.
+	Scope Scope
+	Team  string
+
+	// FindingID (ack, resolve) is a well-formed finding ID in upper case.
+	FindingID string
+
+	// Reason (resolve, breakglass) is the rest of the line. Resolve
+	// requires one.
+	Reason string
+
+	// Target (investigate, contain) is classified by its shape.
+	Target Target
+
+	// Since (investigate, audit) is how far back to look: DefaultSince
+	// unless given, at most MaxSince.
+	Since time.Duration
+
+	// Account (breakglass) is a 12-digit account ID or an account name;
+	// empty when not given, as is Duration. Whether the account exists
+	// and the duration is allowed is for the break-glass policy to say.
+	Account  string
+	Duration time.Duration
+
+	// Action (contain) names a containment action in lower case.
+	Action string
+
+	// Subject (audit) is what to audit: AuditBreakGlass.
+	Subject string
+}
+
+// String renders the command as /secops text (without "/secops") in its
+// canonical form: Parse(c.String()) returns c for every c Parse returned.
+func (c Command) String() string {
+	parts := []string{c.Name.String()}
+	switch c.Name {
+	case Help:
+		if c.Topic != Help {
+			parts = append(parts, c.Topic.String())
+		}
+	case Findings:
+		parts = append(parts, string(c.Scope))
+		if c.Team != "" {
+			parts = append(parts, quote(c.Team))
+		}
+	case Ack:
+		parts = append(parts, quote(c.FindingID))
+	case Resolve:
+		parts = append(parts, quote(c.FindingID), quote(c.Reason))
+	case Investigate:
+		parts = append(parts, quote(c.Target.String()))
+		if c.Since != DefaultSince {
+			parts = append(parts, "--since", formatDuration(c.Since))
+		}
+	case BreakGlass:
+		if c.Account != "" {
+			parts = append(parts, quote(c.Account))
+		}
+		if c.Duration != 0 {
+			parts = append(parts, formatDuration(c.Duration))
+		}
+		if c.Reason != "" {
+			parts = append(parts, quote(c.Reason))
+		}
+	case Contain:
+		parts = append(parts, quote(c.Action), quote(c.Target.String()))
+	case Audit:
+		parts = append(parts, quote(c.Subject))
+		if c.Since != DefaultSince {
+			parts = append(parts, "--since", formatDuration(c.Since))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// UsageError is a command that does not follow its grammar. Its message is
+// written for the person who typed it.
+type UsageError struct {
+	// Kind is the sub-command whose grammar was broken; Help when the
+	// sub-command itself is unknown.
+	Kind Kind
+	// Usage is the one-line usage of Kind, or empty when the sub-command is
+	// unknown (the message then points at help).
+	Usage string
+	Msg   string
+}
+
+func (e *UsageError) Error() string {
+	if e.Usage == "" {
+		return e.Msg
+	}
+	return e.Msg + " (usage: " + e.Usage + ")"
+}
+
+func usageErr(k Kind, msg string) *UsageError {
+	return &UsageError{Kind: k, Usage: k.Usage(), Msg: msg}
+}

@@ -1,0 +1,299 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/store/sqlite"
+)
+
+const (
+	responder = "U0RESPOND1"
+	outsider  = "U0OUTSIDE1"
+	guest     = "U0GUESTUS1"
+	foreign   = "U0FOREIGN1"
+)
+
+type slackEnv struct {
+	emu      *slackemu.Server
+	cfg      config.Config
+	secops   string // channel IDs
+	payments string
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+func newSlackEnv(t *testing.T) *slackEnv {
+	t.Helper()
+	emu := slackemu.New(slackemu.Options{TeamID: "T0WORKSPACE", BotToken: "xoxb-test-bot", AppToken: "xapp-test-app"})
+	emu.Start()
+	t.Cleanup(emu.Close)
+	e := &slackEnv{emu: emu}
+	e.secops = emu.PutChannel(slackemu.Channel{Name: "secops"})
+	e.payments = emu.PutChannel(slackemu.Channel{Name: "team-payments"})
+	emu.PutChannel(slackemu.Channel{Name: "team-data"})
+	emu.PutUser(slackemu.User{ID: responder, Name: "rita"})
+	emu.PutUser(slackemu.User{ID: outsider, Name: "otto"})
+	emu.PutUser(slackemu.User{ID: guest, Name: "gus", IsRestricted: true})
+	emu.PutUser(slackemu.User{ID: foreign, Name: "fred", TeamID: "T0OTHERORG"})
+	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-responders", Users: []string{responder, guest, foreign}})
+	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-managers", Users: []string{}})
+	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-admins", Users: []string{}})
+
+	cfg := exampleConfig(t)
+	work := t.TempDir()
+	cfg.Slack.AppToken, cfg.Slack.BotToken, cfg.Slack.APIURL = "xapp-test-app", "xoxb-test-bot", emu.APIURL()
+	cfg.Ingest.Dir = filepath.Join(work, "inbox")
+	cfg.Ingest.PollInterval = 50 * time.Millisecond
+	cfg.Store.DSN = filepath.Join(work, "bot.db")
+	if err := os.MkdirAll(cfg.Ingest.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	return e
+}
+
+func (e *slackEnv) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	e.cancel, e.done = cancel, make(chan error, 1)
+	go func() {
+		e.done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Ready: ready})
+	}()
+	select {
+	case <-ready:
+	case err := <-e.done:
+		t.Fatalf("serve stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not become ready")
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := e.emu.WaitConnected(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *slackEnv) stop(t *testing.T) {
+	t.Helper()
+	e.cancel()
+	if err := <-e.done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
+func (e *slackEnv) drop(t *testing.T, name, src string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(e.cfg.Ingest.Dir, name), string(b))
+}
+
+func (e *slackEnv) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := e.emu.Wait(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func topLevel(msgs []slackemu.Message) []slackemu.Message {
+	var out []slackemu.Message
+	for _, m := range msgs {
+		if m.ThreadTS == "" || m.ThreadTS == m.TS {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+var incident = filepath.Join("..", "..", "examples", "story-two", "incident-2-ModifyDBSnapshotAttribute.json")
+
+func TestSlackFindingLifecycle(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.drop(t, "incident.json", incident)
+
+	e.wait(t, "the finding in both channels", func() bool {
+		return len(topLevel(e.emu.Messages(e.secops))) == 1 && len(topLevel(e.emu.Messages(e.payments))) == 1
+	})
+	msg := topLevel(e.emu.Messages(e.secops))[0]
+	for _, want := range []string{"CRITICAL", "prod-customers-2026-11-26", "444455556666", "BackupManager"} {
+		if !strings.Contains(msg.Text+string(msg.Blocks), want) {
+			t.Errorf("finding message lacks %q: %s", want, msg.Text)
+		}
+	}
+	for _, action := range []string{"finding.ack", "finding.investigate", "finding.contain", "finding.expected", "finding.resolve"} {
+		if !strings.Contains(string(msg.Blocks), `"action_id":"`+action+`"`) {
+			t.Errorf("finding message lacks the %s button", action)
+		}
+	}
+
+	ctx := context.Background()
+	click := func(user string) slackemu.Ack {
+		t.Helper()
+		ack, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: user, ChannelID: e.secops, MessageTS: msg.TS, ActionID: "finding.ack"})
+		if err != nil {
+			t.Fatalf("click: %v", err)
+		}
+		if ack.Latency > time.Second {
+			t.Errorf("acknowledged after %v", ack.Latency)
+		}
+		return ack
+	}
+	// Refused: an outsider, a guest, a user of another organisation.
+	for _, u := range []string{outsider, guest, foreign} {
+		click(u)
+		e.wait(t, "the refusal for "+u, func() bool {
+			for _, ep := range e.emu.Ephemerals() {
+				if ep.User == u && strings.Contains(ep.Text, "Not allowed") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if cur, _ := e.emu.Message(e.secops, msg.TS); strings.Contains(string(cur.Blocks), "cknowledged by") {
+		t.Fatalf("a refused click acknowledged the finding")
+	}
+	// Allowed, twice: one acknowledgement, the second click told who was first.
+	click(responder)
+	e.wait(t, "the message updated in place in both channels", func() bool {
+		a, _ := e.emu.Message(e.secops, msg.TS)
+		p := topLevel(e.emu.Messages(e.payments))
+		return strings.Contains(string(a.Blocks), responder) && len(p) == 1 && strings.Contains(string(p[0].Blocks), responder)
+	})
+	e.wait(t, "a thread reply about the acknowledgement", func() bool {
+		return len(e.emu.Replies(e.secops, msg.TS)) == 1
+	})
+	// A second acknowledgement (the button is gone, so by command) is told
+	// who was first.
+	id := regexp.MustCompile(`"value":"(F-[0-9A-F]{10})"`).FindStringSubmatch(string(msg.Blocks))
+	if id == nil {
+		t.Fatal("no finding ID in the message's buttons")
+	}
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "ack " + id[1], UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the second acknowledgement told it was already done", func() bool {
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == responder && strings.Contains(strings.ToLower(ep.Text), "already") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(topLevel(e.emu.Messages(e.secops))); n != 1 {
+		t.Errorf("%d messages in #secops, want 1 (updated in place)", n)
+	}
+
+	// Every action is audited, refusals included.
+	e.stop(t)
+	e.cancel = func() {}
+	e.done = make(chan error, 1)
+	e.done <- nil
+	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListAudit(ctx, store.AuditFilter{ActionPrefix: "finding.ack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]int{}
+	for _, r := range recs {
+		results[r.Result]++
+	}
+	if results["refused"] != 3 || results["ok"] != 1 || len(recs) != 5 {
+		t.Errorf("audit of finding.ack = %v (%d records), want 3 refused, 1 ok, 1 no-op", results, len(recs))
+	}
+}
+
+func TestSlashCommands(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	ctx := context.Background()
+	tests := []struct {
+		name, text, want string
+	}{
+		{"help", "help", "/secops findings"},
+		{"unknown sub-command", "frobnicate", "frobnicate"},
+		{"malformed finding id", "ack 42", "ack"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ack, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: tc.text, UserID: responder, ChannelID: e.secops})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(ack.Payload), tc.want) {
+				t.Errorf("ack payload %s does not mention %q", ack.Payload, tc.want)
+			}
+			if ack.Latency > time.Second {
+				t.Errorf("acknowledged after %v", ack.Latency)
+			}
+		})
+	}
+}
+
+func TestServeRefusesWithoutTokens(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Ingest.Dir = t.TempDir()
+	err := Serve(context.Background(), ServeOptions{Config: cfg, Logger: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "SECOPS_SLACK_APP_TOKEN") || !strings.Contains(err.Error(), "replay") {
+		t.Fatalf("Serve without tokens = %v, want a message naming the variables and replay", err)
+	}
+}
+
+func TestServeRefusesUnreachableChannel(t *testing.T) {
+	e := newSlackEnv(t)
+	e.emu.SetMember(e.payments, false)
+	err := Serve(context.Background(), ServeOptions{Config: e.cfg, Logger: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "#team-payments") || !strings.Contains(err.Error(), "invite") {
+		t.Fatalf("Serve = %v, want a message naming #team-payments and how to invite the bot", err)
+	}
+}
+
+// TestRestartWhilePosting stops the bot while Slack is refusing posts with
+// 429 Retry-After, then starts it again: the pending posts survive in the
+// outbox and every channel ends with exactly one message.
+func TestRestartWhilePosting(t *testing.T) {
+	e := newSlackEnv(t)
+	e.emu.RateLimit("chat.postMessage", 2, 2*time.Second)
+	e.start(t)
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the rate-limited posts", func() bool { return len(e.emu.CallsTo("chat.postMessage")) >= 2 })
+	e.stop(t)
+	if n := len(e.emu.Messages(e.secops)) + len(e.emu.Messages(e.payments)); n != 0 {
+		t.Fatalf("%d messages posted while Slack was refusing", n)
+	}
+	e.start(t)
+	e.wait(t, "one message per channel after the restart", func() bool {
+		return len(topLevel(e.emu.Messages(e.secops))) == 1 && len(topLevel(e.emu.Messages(e.payments))) == 1
+	})
+	// Give a duplicate every chance to appear before counting again.
+	time.Sleep(1500 * time.Millisecond)
+	e.stop(t)
+	for _, ch := range []string{e.secops, e.payments} {
+		if n := len(topLevel(e.emu.Messages(ch))); n != 1 {
+			t.Errorf("channel %s has %d messages, want exactly 1", ch, n)
+		}
+	}
+}

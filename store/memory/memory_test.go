@@ -1,0 +1,83 @@
+package memory
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+func TestEventIDs(t *testing.T) {
+	const id = "f9595781-8a7b-43ed-8a49-2f2b8a67697c"
+	tests := []struct {
+		name   string
+		stored []string
+		probe  string
+		want   bool
+	}{
+		{"same UUID", []string{id}, id, true},
+		{"other UUID", []string{id}, "f9595781-8a7b-43ed-8a49-2f2b8a67697d", false},
+		{"uppercase is another ID", []string{id}, "F9595781-8A7B-43ED-8A49-2F2B8A67697C", false},
+		{"uppercase stored", []string{"F9595781-8A7B-43ED-8A49-2F2B8A67697C"}, "F9595781-8A7B-43ED-8A49-2F2B8A67697C", true},
+		{"not a UUID", []string{"event-1"}, "event-1", true},
+		{"UUID without hyphens", []string{"f95957818a7b43ed8a492f2b8a67697c"}, id, false},
+		{"hyphens misplaced", []string{"f959578-18a7b-43ed-8a49-2f2b8a67697c"}, "f959578-18a7b-43ed-8a49-2f2b8a67697c", true},
+		{"nothing stored", nil, id, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := New()
+			var evs []store.Event
+			for _, id := range tt.stored {
+				evs = append(evs, store.Event{EventID: id, Time: time.Unix(1, 0)})
+			}
+			if _, err := s.AddEvents(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.HasEvents(ctx, []store.Event{{EventID: tt.probe}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0] != tt.want {
+				t.Errorf("HasEvents(%q) after storing %q = %v, want %v", tt.probe, tt.stored, got[0], tt.want)
+			}
+			again, err := s.AddEvents(ctx, evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, isNew := range again {
+				if isNew {
+					t.Errorf("event %q stored twice", tt.stored[i])
+				}
+			}
+		})
+	}
+}
+
+func TestActorStatsKeepsValues(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	day := time.Date(2024, 3, 5, 10, 0, 0, 0, time.UTC)
+	// Values cut from one buffer, as the decoder hands them out.
+	buf := "arn:aws:iam::111122223333:user/alice 198.51.100.7 aws-cli/2 us-east-1 GetObject"
+	evs := []store.Event{
+		{EventID: "a", Time: day, ActorARN: buf[:36], SourceIP: buf[37:49], UserAgent: buf[50:59], Region: buf[60:69], EventName: buf[70:]},
+		{EventID: "b", Time: day.Add(time.Hour), ActorARN: buf[:36], SourceIP: buf[37:49], UserAgent: buf[50:59], Region: "eu-west-1", EventName: buf[70:]},
+		{EventID: "a", Time: day.Add(2 * time.Hour), ActorARN: buf[:36], SourceIP: "203.0.113.1"},
+	}
+	if _, err := s.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ActorStats(ctx, "arn:aws:iam::111122223333:user/alice", day, day.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 2 || st.SourceIPs["198.51.100.7"].Count != 2 || len(st.SourceIPs) != 1 {
+		t.Errorf("total %d, IPs %v: want 2 events from 198.51.100.7 (the repeat of event a ignored)", st.Total, st.SourceIPs)
+	}
+	if st.Regions["us-east-1"].Count != 1 || st.Regions["eu-west-1"].Count != 1 || st.APIs["GetObject"].Count != 2 || st.UserAgents["aws-cli/2"].Count != 2 {
+		t.Errorf("regions %v, APIs %v, agents %v", st.Regions, st.APIs, st.UserAgents)
+	}
+}

@@ -1,0 +1,342 @@
+package triage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// The allowlist lives in the store's KV space: one key per entry (its ID)
+// and one index key per account listing the entries of that account, which
+// is all Suppressed needs to read for a finding.
+const (
+	kvNamespace    = "allowlist"
+	kvAccountIndex = "account:"
+)
+
+// Scope kinds of a "mark expected".
+const (
+	// ScopeResource matches the finding's resource only.
+	ScopeResource = "resource"
+	// ScopePattern matches resources whose ID matches a glob pattern
+	// (path.Match syntax: *, ?, [a-z]), e.g. "public-assets-*".
+	ScopePattern = "pattern"
+)
+
+// Scope says which exposures a "mark expected" covers: always the same rule
+// in the same account, and either the one resource or a name pattern.
+type Scope struct {
+	Kind    string
+	Pattern string // for ScopePattern
+}
+
+// AllowEntry is an expected exposure: findings of Rule in Account whose
+// resource ID matches are suppressed.
+type AllowEntry struct {
+	ID      string    `json:"id"`
+	Rule    string    `json:"rule"`
+	Account string    `json:"account"`
+	Kind    string    `json:"kind"`
+	Pattern string    `json:"pattern"`
+	Reason  string    `json:"reason"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	// Finding is the finding that was marked expected when the entry was
+	// made.
+	Finding string `json:"finding,omitempty"`
+
+	// The KV space cannot delete, so a removed entry stays as a record of
+	// who removed it; it no longer matches.
+	RemovedBy string    `json:"removed_by,omitempty"`
+	RemovedAt time.Time `json:"removed_at,omitzero"`
+}
+
+// Matches reports whether the entry covers f.
+func (e AllowEntry) Matches(f finding.Finding) bool {
+	if e.RemovedBy != "" || e.Rule != f.Rule || e.Account != f.AccountID || f.Resource.ID == "" {
+		return false
+	}
+	switch e.Kind {
+	case ScopeResource:
+		return e.Pattern == f.Resource.ID
+	case ScopePattern:
+		ok, err := path.Match(e.Pattern, f.Resource.ID)
+		return err == nil && ok
+	}
+	return false
+}
+
+// describe says in words what the entry covers.
+func (e AllowEntry) describe() string {
+	if e.Kind == ScopeResource {
+		return fmt.Sprintf("%s for rule %s in account %s", e.Pattern, e.Rule, e.Account)
+	}
+	return fmt.Sprintf("resources matching %q for rule %s in account %s", e.Pattern, e.Rule, e.Account)
+}
+
+// entryID is derived from what the entry covers, so marking the same scope
+// twice updates one entry instead of piling up duplicates.
+func entryID(rule, account, kind, pattern string) string {
+	sum := sha256.Sum256([]byte(rule + "|" + account + "|" + kind + "|" + pattern))
+	return "E-" + strings.ToUpper(hex.EncodeToString(sum[:5]))
+}
+
+// checkScope validates what a person typed as a scope.
+func checkScope(sc Scope) error {
+	switch sc.Kind {
+	case ScopeResource:
+		return nil
+	case ScopePattern:
+	default:
+		return &Error{ErrInvalid, fmt.Sprintf("%q is not a scope; choose %q or %q", clip(sc.Kind, 32), ScopeResource, ScopePattern)}
+	}
+	p := sc.Pattern
+	switch {
+	case strings.TrimSpace(p) == "":
+		return &Error{ErrInvalid, "a pattern is required, such as public-assets-*"}
+	case len(p) > maxPattern:
+		return &Error{ErrInvalid, fmt.Sprintf("the pattern is too long (%d bytes; at most %d)", len(p), maxPattern)}
+	case strings.Trim(p, "*?") == "":
+		// A pattern of wildcards alone would silence the rule for the
+		// whole account; that is a rule setting, not an expected
+		// exposure.
+		return &Error{ErrInvalid, fmt.Sprintf("the pattern %q matches everything; name part of the resource, such as public-assets-*", p)}
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return &Error{ErrInvalid, fmt.Sprintf("the pattern %q is malformed: %v", p, err)}
+	}
+	return nil
+}
+
+// MarkExpected suppresses the finding and records an allowlist entry so that
+// the same exposure (same rule and account, and the resource or any
+// resource matching the pattern) no longer alerts. The reason is required; a
+// pattern must match the finding's own resource. Marking a suppressed
+// finding returns ErrAlready; a resolved one, ErrState.
+func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason string, scope Scope, origin string) (finding.Finding, error) {
+	var out finding.Finding
+	err := s.run(ctx, a, ActionExpected, findingID, origin, func(dec authz.Decision, rec *auditNote) error {
+		reason = strings.TrimSpace(reason)
+		rec.reason = reason
+		if err := checkReason(reason, "marking a finding expected"); err != nil {
+			return err
+		}
+		if err := checkScope(scope); err != nil {
+			return err
+		}
+		var entry AllowEntry
+		f, err := s.update(ctx, findingID, func(f *finding.Finding) (store.FindingEvent, error) {
+			switch f.Status {
+			case finding.StatusResolved:
+				return store.FindingEvent{}, &Error{ErrState, fmt.Sprintf("%s is resolved; there is no exposure to mark expected", f.ID)}
+			case finding.StatusSuppressed:
+				msg := fmt.Sprintf("%s is already suppressed", f.ID)
+				if f.SuppressedReason != "" {
+					msg += ": " + f.SuppressedReason
+				}
+				return store.FindingEvent{}, &Error{ErrAlready, msg}
+			}
+			if f.Resource.ID == "" {
+				return store.FindingEvent{}, &Error{ErrState, fmt.Sprintf("%s names no resource to mark expected", f.ID)}
+			}
+			pattern := f.Resource.ID
+			if scope.Kind == ScopePattern {
+				pattern = scope.Pattern
+				if ok, _ := path.Match(pattern, f.Resource.ID); !ok {
+					return store.FindingEvent{}, &Error{ErrInvalid, fmt.Sprintf("the pattern %q does not match %s, the resource of %s", pattern, f.Resource.ID, f.ID)}
+				}
+			}
+			now := s.clk.Now()
+			entry = AllowEntry{
+				ID:      entryID(f.Rule, f.AccountID, scope.Kind, pattern),
+				Rule:    f.Rule,
+				Account: f.AccountID,
+				Kind:    scope.Kind,
+				Pattern: pattern,
+				Reason:  reason,
+				By:      a.UserID,
+				At:      now,
+				Finding: f.ID,
+			}
+			f.Status = finding.StatusSuppressed
+			f.SuppressedReason = fmt.Sprintf("marked expected: %s (%s)", reason, entry.describe())
+			f.Version++
+			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID,
+				Note: fmt.Sprintf("marked expected by %s: %s (%s)", mention(a.UserID), reason, entry.describe())}
+			ev.Outbox = s.plan.Plan(*f, ChangeExpected, a.UserID, reason)
+			return ev, nil
+		})
+		out = f
+		rec.finding(f)
+		if err != nil {
+			return err
+		}
+		rec.detail.Entry = &entry
+		// The entry is written after the finding so that of two people
+		// marking at once, the one whose change was stored also owns the
+		// entry. Should this write fail, the finding stays suppressed
+		// and later findings still alert: the safe side.
+		if err := s.putEntry(ctx, entry); err != nil {
+			return fmt.Errorf("%s is marked expected but the allowlist entry was not saved: %w", f.ID, err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RemoveExpected removes an allowlist entry, so that its exposures alert
+// again. Findings it suppressed stay as they are. Removing a removed entry
+// returns ErrAlready.
+func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin string) error {
+	return s.run(ctx, a, ActionExpectedRemove, entryID, origin, func(dec authz.Decision, rec *auditNote) error {
+		rec.reason = dec.Reason
+		if entryID == "" || len(entryID) > maxID || strings.HasPrefix(entryID, kvAccountIndex) {
+			return &Error{ErrNotFound, fmt.Sprintf("there is no allowlist entry %q", clip(entryID, maxID))}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e, err := s.getEntry(ctx, entryID)
+		if errors.Is(err, store.ErrNotFound) {
+			return &Error{ErrNotFound, fmt.Sprintf("there is no allowlist entry %s", entryID)}
+		}
+		if err != nil {
+			return err
+		}
+		if e.RemovedBy != "" {
+			return &Error{ErrAlready, fmt.Sprintf("allowlist entry %s (%s) was already removed by %s at %s", e.ID, e.describe(), mention(e.RemovedBy), stamp(e.RemovedAt))}
+		}
+		// Out of the index first: once that is written the entry no
+		// longer suppresses anything, whatever happens next.
+		ids, err := s.index(ctx, e.Account)
+		if err != nil {
+			return err
+		}
+		ids = slices.DeleteFunc(ids, func(id string) bool { return id == e.ID })
+		if err := s.putIndex(ctx, e.Account, ids); err != nil {
+			return err
+		}
+		e.RemovedBy, e.RemovedAt = a.UserID, s.clk.Now()
+		rec.detail.Entry = &e
+		rec.reason = "removed allowlist entry: " + e.describe()
+		return s.writeEntry(ctx, e)
+	})
+}
+
+// Suppressed reports whether a live allowlist entry covers f: the same rule,
+// the same account, and f's resource ID equal to the entry's resource or
+// matching its pattern.
+func (s *Service) Suppressed(ctx context.Context, f finding.Finding) (AllowEntry, bool, error) {
+	entries, err := s.Entries(ctx, f.AccountID)
+	if err != nil {
+		return AllowEntry{}, false, err
+	}
+	for _, e := range entries {
+		if e.Matches(f) {
+			return e, true, nil
+		}
+	}
+	return AllowEntry{}, false, nil
+}
+
+// Entries lists the live allowlist entries of an account, oldest first.
+func (s *Service) Entries(ctx context.Context, account string) ([]AllowEntry, error) {
+	ids, err := s.index(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AllowEntry, 0, len(ids))
+	for _, id := range ids {
+		e, err := s.getEntry(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // indexed by a write that did not finish
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.RemovedBy == "" && e.Account == account {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// putEntry writes the entry, then adds it to its account's index: an entry
+// is live only once indexed, so a half-done write suppresses nothing.
+func (s *Service) putEntry(ctx context.Context, e AllowEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writeEntry(ctx, e); err != nil {
+		return err
+	}
+	ids, err := s.index(ctx, e.Account)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(ids, e.ID) {
+		return nil
+	}
+	return s.putIndex(ctx, e.Account, append(ids, e.ID))
+}
+
+func (s *Service) writeEntry(ctx context.Context, e AllowEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode allowlist entry %s: %w", e.ID, err)
+	}
+	if err := s.st.PutKV(ctx, kvNamespace, e.ID, b); err != nil {
+		return fmt.Errorf("save allowlist entry %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+func (s *Service) getEntry(ctx context.Context, id string) (AllowEntry, error) {
+	b, err := s.st.GetKV(ctx, kvNamespace, id)
+	if err != nil {
+		return AllowEntry{}, fmt.Errorf("read allowlist entry %s: %w", id, err)
+	}
+	var e AllowEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return AllowEntry{}, fmt.Errorf("decode allowlist entry %s: %w", id, err)
+	}
+	return e, nil
+}
+
+func (s *Service) index(ctx context.Context, account string) ([]string, error) {
+	b, err := s.st.GetKV(ctx, kvNamespace, kvAccountIndex+account)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read allowlist of account %s: %w", account, err)
+	}
+	var ids []string
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return nil, fmt.Errorf("decode allowlist of account %s: %w", account, err)
+	}
+	return ids, nil
+}
+
+func (s *Service) putIndex(ctx context.Context, account string, ids []string) error {
+	if ids == nil {
+		ids = []string{}
+	}
+	b, _ := json.Marshal(ids) // a []string cannot fail to marshal
+	if err := s.st.PutKV(ctx, kvNamespace, kvAccountIndex+account, b); err != nil {
+		return fmt.Errorf("save allowlist of account %s: %w", account, err)
+	}
+	return nil
+}
