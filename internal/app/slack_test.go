@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -295,5 +296,149 @@ func TestRestartWhilePosting(t *testing.T) {
 		if n := len(topLevel(e.emu.Messages(ch))); n != 1 {
 			t.Errorf("channel %s has %d messages, want exactly 1", ch, n)
 		}
+	}
+}
+
+// TestMarkExpectedModal marks a share as expected with a name pattern: an
+// outsider's submission is refused, a responder's suppresses the finding
+// (the message and thread say so), and a later matching share in the same
+// account is suppressed without a post.
+func TestMarkExpectedModal(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	ctx := context.Background()
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+	msg := topLevel(e.emu.Messages(e.secops))[0]
+
+	// The modal opens for anyone; who may mark is checked when it is
+	// submitted.
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: outsider, ChannelID: e.secops, MessageTS: msg.TS, ActionID: "finding.expected"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the mark-expected modal", func() bool {
+		for _, v := range e.emu.Views() {
+			if v.CallbackID == "finding.expected" {
+				return true
+			}
+		}
+		return false
+	})
+	// An outsider cannot submit it (the check is at submission, not when the modal opened).
+	sub := slackemu.ViewSubmission{CallbackID: "finding.expected", UserID: outsider, Values: map[string]map[string]string{
+		"expected.reason":  {"reason": "nightly restore test by the data team"},
+		"expected.scope":   {"scope": "pattern"},
+		"expected.pattern": {"pattern": "prod-customers-*"},
+	}}
+	if _, err := e.emu.SubmitView(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the refusal sent privately", func() bool {
+		for _, m := range e.emu.CallsTo("chat.postMessage") {
+			if strings.Contains(m.Params.Get("text"), "Not allowed") {
+				return true
+			}
+		}
+		return false
+	})
+	if cur, _ := e.emu.Message(e.secops, msg.TS); strings.Contains(cur.Text, "SUPPRESSED") {
+		t.Fatal("an outsider's submission suppressed the finding")
+	}
+
+	// Reopen the modal for the responder and submit.
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: responder, ChannelID: e.secops, MessageTS: msg.TS, ActionID: "finding.expected"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "a second modal", func() bool {
+		n := 0
+		for _, v := range e.emu.Views() {
+			if v.CallbackID == "finding.expected" {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	sub.UserID = responder
+	if _, err := e.emu.SubmitView(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the message marked suppressed and a thread reply", func() bool {
+		cur, _ := e.emu.Message(e.secops, msg.TS)
+		return strings.Contains(cur.Text, "SUPPRESSED") && len(e.emu.Replies(e.secops, msg.TS)) >= 1
+	})
+
+	// A new share of another snapshot matching the pattern is suppressed: no new post.
+	b, err := os.ReadFile(incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := strings.NewReplacer("prod-customers-2026-11-26", "prod-customers-2026-11-27", "2026-11-27T03:04:12Z", "2026-11-27T05:10:00Z").Replace(string(b))
+	later = regexp.MustCompile(`"eventID": "[^"]+"`).ReplaceAllString(later, `"eventID": "5f0c7c8e-0000-4000-8000-000000000001"`)
+	writeFile(t, filepath.Join(e.cfg.Ingest.Dir, "later.json"), later)
+	time.Sleep(500 * time.Millisecond)
+	e.stop(t)
+	e.cancel = func() {}
+	e.done = make(chan error, 1)
+	e.done <- nil
+	if n := len(topLevel(e.emu.Messages(e.secops))); n != 1 {
+		t.Fatalf("%d messages in #secops, want 1: the second share matches the allowlist", n)
+	}
+	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fs, err := st.ListFindings(ctx, store.FindingFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	suppressed := 0
+	for _, f := range fs {
+		if f.Status == "suppressed" {
+			suppressed++
+		}
+	}
+	if len(fs) != 2 || suppressed != 2 {
+		t.Fatalf("findings: %d, suppressed %d; want both suppressed", len(fs), suppressed)
+	}
+}
+
+func TestResolveModal(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	ctx := context.Background()
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.payments))) == 1 })
+	msg := topLevel(e.emu.Messages(e.payments))[0]
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: responder, ChannelID: e.payments, MessageTS: msg.TS, ActionID: "finding.resolve"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the resolve modal", func() bool {
+		for _, v := range e.emu.Views() {
+			if v.CallbackID == "finding.resolve" {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := e.emu.SubmitView(ctx, slackemu.ViewSubmission{CallbackID: "finding.resolve", UserID: responder, Values: map[string]map[string]string{
+		"resolve.reason": {"reason": "share removed by the on-call DBA"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "both messages resolved, with a reply in each thread", func() bool {
+		for _, ch := range []string{e.secops, e.payments} {
+			m := topLevel(e.emu.Messages(ch))
+			if len(m) != 1 || !strings.Contains(m[0].Text, "RESOLVED") || len(e.emu.Replies(ch, m[0].TS)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	m := topLevel(e.emu.Messages(e.payments))[0]
+	if !strings.Contains(string(m.Blocks), "share removed by the on-call DBA") && !strings.Contains(fmt.Sprint(e.emu.Replies(e.payments, m.TS)), "share removed by the on-call DBA") {
+		t.Errorf("the reason is neither on the message nor in the thread")
 	}
 }

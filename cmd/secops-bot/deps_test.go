@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportBoundaries keeps the architecture honest: only bot/ talks to
+// Slack, only providers/ talk to AWS or Jira, and domain types import
+// nothing internal. Test files may import what their fakes need.
+func TestImportBoundaries(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "github.com/secops-bot/secops-bot/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/secops-bot/secops-bot/"
+	rules := []struct {
+		name      string
+		forbidden string
+		allowed   func(pkg string) bool
+	}{
+		{"slack-go outside bot/", "github.com/slack-go/slack", func(p string) bool {
+			return strings.HasPrefix(p, mod+"bot")
+		}},
+		{"the AWS SDK outside providers/", "github.com/aws/aws-sdk-go-v2", func(p string) bool {
+			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/awsfake")
+		}},
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			if r.allowed(p.ImportPath) {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, r.forbidden) {
+					t.Errorf("%s: %s imports %s", r.name, p.ImportPath, imp)
+				}
+			}
+		}
+		if p.ImportPath == mod+"finding" || p.ImportPath == mod+"cloudtrail" {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, mod) {
+					t.Errorf("domain package %s imports %s", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+}
