@@ -254,6 +254,27 @@ func TestSlashCommands(t *testing.T) {
 	}
 }
 
+// TestReconnect: Slack asks the bot to reconnect (disconnect), and later
+// drops the socket without a word; commands keep working.
+func TestReconnect(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	ctx := context.Background()
+	for i, cut := range []func(){e.emu.Disconnect, e.emu.DropConnections} {
+		before := e.emu.ConnectionsOpened()
+		cut()
+		e.wait(t, "a new connection", func() bool { return e.emu.ConnectionsOpened() > before && len(e.emu.Connections()) >= 1 })
+		ack, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "help", UserID: responder, ChannelID: e.secops})
+		if err != nil {
+			t.Fatalf("after cut %d: %v", i, err)
+		}
+		if !strings.Contains(string(ack.Payload), "/secops findings") {
+			t.Fatalf("after cut %d: help answered %s", i, ack.Payload)
+		}
+	}
+}
+
 func TestServeRefusesWithoutTokens(t *testing.T) {
 	cfg := exampleConfig(t)
 	cfg.Ingest.Dir = t.TempDir()
