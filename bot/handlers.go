@@ -24,6 +24,8 @@ type Triage interface {
 	Ack(ctx context.Context, a triage.Actor, findingID, origin string) (finding.Finding, error)
 	Resolve(ctx context.Context, a triage.Actor, findingID, reason, origin string) (finding.Finding, error)
 	MarkExpected(ctx context.Context, a triage.Actor, findingID, reason string, scope triage.Scope, origin string) (finding.Finding, error)
+	RemoveExpected(ctx context.Context, a triage.Actor, entryID, origin string) error
+	Suppressed(ctx context.Context, f finding.Finding) (triage.AllowEntry, bool, error)
 }
 
 // Checker decides whether a user holds a role, at the moment of asking.

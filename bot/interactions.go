@@ -106,6 +106,21 @@ func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction)
 			}
 			reply(ctx)("No containment actions are enabled in this deployment.", nil)
 		})
+	case actionRemoveExpected:
+		b.work(func(ctx context.Context) {
+			err := b.svc.Triage.RemoveExpected(ctx, a, act.Value, origin)
+			if err == nil && msgTS != "" {
+				thread := cb.Message.ThreadTimestamp
+				if thread == "" {
+					thread = msgTS
+				}
+				text := fmt.Sprintf(":bell: <@%s> removed allowlist entry %s: matching exposures alert again.", a.UserID, act.Value)
+				if _, _, perr := b.api.PostMessageContext(ctx, channelID, slack.MsgOptionTS(thread), slack.MsgOptionText(text, false)); perr != nil {
+					b.log.Warn().Err(perr).Msg("announce allowlist removal")
+				}
+			}
+			b.afterTriage(ctx, err, "Allowlist entry removed; matching exposures alert again.", reply(ctx))
+		})
 	default:
 		b.log.Debug().Str("action_id", act.ActionID).Msg("unknown action ignored")
 	}

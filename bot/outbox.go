@@ -235,6 +235,13 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
 	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.location(f))
+	if p.Change == blocks.ReplyExpected {
+		// The allowlist entry can be taken back from the thread.
+		if e, ok, err := b.svc.Triage.Suppressed(ctx, f); err == nil && ok {
+			btn := slack.NewButtonBlockElement(actionRemoveExpected, e.ID, slack.NewTextBlockObject(slack.PlainTextType, "Remove from allowlist", false, false))
+			blks = append(blks, slack.NewActionBlock("expected.actions", btn))
+		}
+	}
 	if _, _, err := b.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
 		return fmt.Errorf("reply to %s in %s: %w", f.ID, p.Channel, err)
 	}
@@ -250,6 +257,10 @@ func (b *Bot) location(f finding.Finding) *time.Location {
 	}
 	return time.UTC
 }
+
+// actionRemoveExpected is the button on a "marked expected" reply; its
+// value is the opaque allowlist entry ID.
+const actionRemoveExpected = "expected.remove"
 
 func cutSlack(route string) (string, bool) {
 	const p = "slack:"

@@ -389,6 +389,18 @@ func TestMarkExpectedModal(t *testing.T) {
 		return strings.Contains(cur.Text, "SUPPRESSED") && len(e.emu.Replies(e.secops, msg.TS)) >= 1
 	})
 
+	// The entry can be taken back from the thread (tested after the
+	// suppression of the next share below).
+	var removeTS string
+	for _, r := range e.emu.Replies(e.secops, msg.TS) {
+		if strings.Contains(string(r.Blocks), `"action_id":"expected.remove"`) {
+			removeTS = r.TS
+		}
+	}
+	if removeTS == "" {
+		t.Fatal("no Remove from allowlist button in the thread")
+	}
+
 	// A new share of another snapshot matching the pattern is suppressed: no new post.
 	b, err := os.ReadFile(incident)
 	if err != nil {
@@ -398,13 +410,27 @@ func TestMarkExpectedModal(t *testing.T) {
 	later = regexp.MustCompile(`"eventID": "[^"]+"`).ReplaceAllString(later, `"eventID": "5f0c7c8e-0000-4000-8000-000000000001"`)
 	writeFile(t, filepath.Join(e.cfg.Ingest.Dir, "later.json"), later)
 	time.Sleep(500 * time.Millisecond)
+	if n := len(topLevel(e.emu.Messages(e.secops))); n != 1 {
+		t.Fatalf("%d messages in #secops, want 1: the second share matches the allowlist", n)
+	}
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: responder, ChannelID: e.secops, MessageTS: removeTS, ActionID: "expected.remove"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the removal announced in the thread", func() bool {
+		for _, r := range e.emu.Replies(e.secops, msg.TS) {
+			if strings.Contains(r.Text, "removed allowlist entry") {
+				return true
+			}
+		}
+		return false
+	})
+	third := strings.NewReplacer("2026-11-27", "2026-11-28", "5f0c7c8e-0000-4000-8000-000000000001", "5f0c7c8e-0000-4000-8000-000000000002").Replace(later)
+	writeFile(t, filepath.Join(e.cfg.Ingest.Dir, "third.json"), third)
+	e.wait(t, "a matching share alerting again after the removal", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 2 })
 	e.stop(t)
 	e.cancel = func() {}
 	e.done = make(chan error, 1)
 	e.done <- nil
-	if n := len(topLevel(e.emu.Messages(e.secops))); n != 1 {
-		t.Fatalf("%d messages in #secops, want 1: the second share matches the allowlist", n)
-	}
 	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -420,8 +446,8 @@ func TestMarkExpectedModal(t *testing.T) {
 			suppressed++
 		}
 	}
-	if len(fs) != 2 || suppressed != 2 {
-		t.Fatalf("findings: %d, suppressed %d; want both suppressed", len(fs), suppressed)
+	if len(fs) != 3 || suppressed != 2 {
+		t.Fatalf("findings: %d, suppressed %d; want 3 of which the first two suppressed", len(fs), suppressed)
 	}
 }
 
