@@ -33,6 +33,9 @@ const (
 	ChangeResolved     = "resolved"
 	ChangeAcknowledged = "acknowledged"
 	ChangeSuppressed   = "suppressed"
+	// ChangeAssessed (the resource's state was read) updates the message
+	// without a reply.
+	ChangeAssessed = "assessed"
 )
 
 // Payload is the JSON body of Slack outbox items. It names the finding, not
@@ -44,6 +47,21 @@ type Payload struct {
 	Version   int    `json:"version"`
 	By        string `json:"by,omitempty"`
 	Note      string `json:"note,omitempty"`
+}
+
+// Combined plans a change with several planners (Slack, tickets,
+// assessment) so all their items are stored with the change.
+type Combined []interface {
+	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+}
+
+// Plan returns every planner's items.
+func (c Combined) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+	var out []store.OutboxItem
+	for _, p := range c {
+		out = append(out, p.Plan(f, change, by, note)...)
+	}
+	return out
 }
 
 // Planner turns finding changes into outbox items.
@@ -65,7 +83,7 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 			Kind:    KindSlackSync,
 			Payload: body,
 		})
-		if change != ChangeCreated {
+		if change != ChangeCreated && change != ChangeAssessed {
 			out = append(out, store.OutboxItem{
 				Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackReply, f.ID, channel, f.Version),
 				Kind:    KindSlackReply,

@@ -196,6 +196,28 @@ type Finding struct {
 	OpenFor       time.Duration `json:"open_for_ns,omitempty"`
 
 	SuppressedReason string `json:"suppressed_reason,omitempty"`
+
+	// Assessment is what the bot found when it read the resource's actual
+	// state in AWS (nil until read).
+	Assessment *Assessment `json:"assessment,omitempty"`
+	// Sensitivity lists why the data is sensitive (tags, name patterns,
+	// environment); a sensitive finding is raised one severity level.
+	Sensitivity []string `json:"sensitivity,omitempty"`
+}
+
+// Assessment is the resource's actual state as read from AWS, compared
+// with the last state known before the change.
+type Assessment struct {
+	ReadAt time.Time `json:"read_at"`
+	// Exposed is AWS's verdict (e.g. GetBucketPolicyStatus.IsPublic, the
+	// snapshot's share list).
+	Exposed bool   `json:"exposed"`
+	Reason  string `json:"reason,omitempty"`
+	// Unavailable says why the state could not be read ("access denied
+	// (AccessDenied)"); the finding is still raised and read again later.
+	Unavailable string            `json:"unavailable,omitempty"`
+	Diff        []string          `json:"diff,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
 }
 
 // KeyFor builds the identity of an exposure from its rule and resource.

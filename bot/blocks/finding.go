@@ -77,6 +77,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	for _, s := range changeSections(f.Change) {
 		blocks = append(blocks, section(s))
 	}
+	if a := assessmentText(f); a != "" {
+		blocks = append(blocks, section(a))
+	}
 	if len(f.Targets) > 0 {
 		blocks = append(blocks, section(targetsText(f.Targets)))
 	}
@@ -610,4 +613,40 @@ func actionsBlock(f finding.Finding) *slack.ActionBlock {
 		els = append(els, button(ActionResolve, "Resolve…", id, slack.StyleDefault))
 	}
 	return slack.NewActionBlock(BlockFindingActions, els...)
+}
+
+// maxDiffLines keeps the state diff to what a reader takes in at a glance.
+const maxDiffLines = 12
+
+// assessmentText says what the bot found when it read the resource's
+// actual state, and why the data counts as sensitive.
+func assessmentText(f finding.Finding) string {
+	var lines []string
+	if a := f.Assessment; a != nil {
+		switch {
+		case a.Unavailable != "" && a.ReadAt.IsZero():
+			lines = append(lines, ":grey_question: *AWS state:* "+esc(a.Unavailable)+" (will read again)")
+		case a.Exposed:
+			lines = append(lines, ":rotating_light: *AWS state confirms the exposure:* "+esc(a.Reason))
+		default:
+			lines = append(lines, ":white_check_mark: *AWS state shows no exposure now:* "+esc(a.Reason))
+		}
+		if a.Unavailable != "" && !a.ReadAt.IsZero() {
+			lines = append(lines, "_latest read failed: "+esc(a.Unavailable)+"_")
+		}
+		for i, d := range a.Diff {
+			if i == maxDiffLines {
+				lines = append(lines, fmt.Sprintf("_… and %d more changes_", len(a.Diff)-maxDiffLines))
+				break
+			}
+			lines = append(lines, "`"+strings.ReplaceAll(clip(d, 300), "`", "'")+"`")
+		}
+	}
+	if len(f.Sensitivity) > 0 {
+		lines = append(lines, ":lock: *Sensitive data:* "+esc(strings.Join(f.Sensitivity, "; ")))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return clip(strings.Join(lines, "\n"), maxSectionText)
 }

@@ -122,6 +122,21 @@ func messageCases() []messageCase {
 		{"help", func(t *testing.T) (string, []slack.Block) {
 			return Help()
 		}},
+		{"story-one-assessed", func(t *testing.T) (string, []slack.Block) {
+			f := storyOne()
+			f.Assessment = &finding.Assessment{
+				ReadAt: utc(11, 26, 14, 21, 9), Exposed: true, Reason: "GetBucketPolicyStatus reports IsPublic",
+				Diff: []string{"+ statement ShareWithPartner: s3:GetObject to everyone", "public access block: BlockPublicPolicy true → (deleted)"},
+				Tags: map[string]string{"data-classification": "internal"},
+			}
+			f.Sensitivity = []string{"tag data-classification=internal"}
+			return FindingMessage(f, FindingOptions{Location: mustZone(t, "Europe/Berlin")})
+		}},
+		{"story-two-state-unavailable", func(t *testing.T) (string, []slack.Block) {
+			f := storyTwo()
+			f.Assessment = &finding.Assessment{Unavailable: "state unavailable: access denied (AccessDenied)"}
+			return FindingMessage(f, storyTwoOptions(t))
+		}},
 	}
 }
 

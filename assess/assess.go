@@ -1,0 +1,386 @@
+// Package assess reads the actual state of an exposed resource from AWS
+// when a finding is raised, confirms (or refutes) the exposure, records the
+// before → after change and the data's sensitivity, and re-checks open
+// findings periodically so a fix that no event reported still resolves them.
+// An AWS failure never drops a finding: it is marked "state unavailable"
+// and read again later.
+package assess
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// Outbox kinds handled here.
+const (
+	// KindAssess reads the state of one finding's resource.
+	KindAssess = "aws.assess"
+	// KindRecheck is the periodic sweep of open findings; one item per
+	// interval, so only one replica sweeps.
+	KindRecheck = "aws.recheck"
+)
+
+// State is a resource's state as a provider read it.
+type State struct {
+	ReadAt  time.Time
+	Exposed bool
+	Reason  string
+	Tags    map[string]string
+	// Raw is the provider's full state, kept as the "last known state"
+	// for the next diff.
+	Raw json.RawMessage
+}
+
+// Reader reads the state of a finding's resource.
+type Reader interface {
+	Read(ctx context.Context, f finding.Finding) (State, error)
+	// Diff describes the change between two raw states in lines a person
+	// can read.
+	Diff(before, after json.RawMessage) []string
+	// Explain turns an AWS error into plain words ("access denied").
+	Explain(err error) string
+}
+
+// ChangeAssessed is the change recorded when the state was read; it
+// updates messages in place without a thread reply.
+const ChangeAssessed = "assessed"
+
+// ErrUnsupported is returned by a Reader for resource types it cannot read.
+var ErrUnsupported = errors.New("resource type not supported")
+
+// Store is what assessment reads and writes.
+type Store interface {
+	GetFinding(ctx context.Context, id string) (finding.Finding, error)
+	UpdateFinding(ctx context.Context, id string, fn func(*finding.Finding) (store.FindingEvent, error)) (finding.Finding, error)
+	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
+	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	PutKV(ctx context.Context, ns, key string, value []byte) error
+	Enqueue(ctx context.Context, it store.OutboxItem) (bool, error)
+	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
+	Complete(ctx context.Context, id int64, owner string) error
+	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
+}
+
+// Delivery plans the delivery of a change (Slack, tickets).
+type Delivery interface {
+	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+}
+
+// Sensitivity configures what makes data sensitive.
+type Sensitivity struct {
+	// TagValues maps a tag key to the values that mark sensitive data
+	// ("*" for any value).
+	TagValues map[string][]string
+	// NamePatterns are glob patterns of resource names holding sensitive
+	// data.
+	NamePatterns []string
+	// Environments are account environments that count as sensitive
+	// (e.g. production).
+	Environments []string
+}
+
+// Options configure the worker.
+type Options struct {
+	Owner       string
+	Interval    time.Duration // periodic re-check, default 5m
+	Concurrency int           // parallel reads in a sweep, default 4
+	Sensitivity Sensitivity
+	Clock       clock.Clock
+	Logger      zerolog.Logger
+}
+
+// Worker carries out assessments and re-checks.
+type Worker struct {
+	st   Store
+	rd   Reader
+	plan Delivery
+	opts Options
+	log  zerolog.Logger
+}
+
+// New returns a worker.
+func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Minute
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	return &Worker{st: st, rd: rd, plan: plan, opts: opts, log: opts.Logger}
+}
+
+// Planner asks for an assessment of every new, repeated or reopened
+// finding; it is one of the pipeline's planners. The zero value is ready.
+type Planner struct{}
+
+// Plan returns the assessment item for a change.
+func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+	switch change {
+	case "created", "reopened", "repeated":
+	default:
+		return nil
+	}
+	if f.Status == finding.StatusSuppressed {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]string{"finding_id": f.ID})
+	return []store.OutboxItem{{Key: fmt.Sprintf("%s|%s|v%d", KindAssess, f.ID, f.Version), Kind: KindAssess, Payload: body}}
+}
+
+// Run claims assessment items until ctx ends and keeps one re-check
+// scheduled.
+func (w *Worker) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		w.schedule(ctx)
+		for w.drain(ctx) > 0 && ctx.Err() == nil {
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// schedule enqueues the re-check of the current interval; the key makes
+// every replica agree on one item per interval.
+func (w *Worker) schedule(ctx context.Context) {
+	now := w.opts.Clock.Now()
+	slot := now.Truncate(w.opts.Interval).Add(w.opts.Interval)
+	_, err := w.st.Enqueue(ctx, store.OutboxItem{Key: fmt.Sprintf("%s|%d", KindRecheck, slot.Unix()), Kind: KindRecheck, NotBefore: slot})
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn().Err(err).Msg("schedule re-check")
+	}
+}
+
+func (w *Worker) drain(ctx context.Context) int {
+	items, err := w.st.ClaimKinds(ctx, w.opts.Owner, []string{"aws."}, 8, 2*time.Minute)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error().Err(err).Msg("claim assessment items")
+		}
+		return 0
+	}
+	for _, it := range items {
+		var err error
+		switch it.Kind {
+		case KindAssess:
+			var p struct {
+				FindingID string `json:"finding_id"`
+			}
+			if err = json.Unmarshal(it.Payload, &p); err == nil {
+				err = w.Assess(ctx, p.FindingID)
+			}
+		case KindRecheck:
+			err = w.Recheck(ctx)
+		}
+		if err == nil {
+			_ = w.st.Complete(ctx, it.ID, w.opts.Owner)
+			continue
+		}
+		wait := time.Duration(1<<min(it.Attempts, 8)) * 2 * time.Second
+		w.log.Warn().Err(err).Str("kind", it.Kind).Dur("retry_in", wait).Msg("assessment postponed")
+		_ = w.st.Retry(ctx, it.ID, w.opts.Owner, w.opts.Clock.Now().Add(wait), err.Error())
+	}
+	return len(items)
+}
+
+const nsState = "aws.state" // resource ARN → last known raw state
+
+// Assess reads the finding's resource, records what it found on the
+// finding and returns an error only when it should be tried again (the
+// finding is updated with "state unavailable" in the meantime).
+func (w *Worker) Assess(ctx context.Context, id string) error {
+	f, err := w.st.GetFinding(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", id, err)
+	}
+	st, rerr := w.rd.Read(ctx, f)
+	if errors.Is(rerr, ErrUnsupported) {
+		return nil
+	}
+	now := w.opts.Clock.Now()
+	var before json.RawMessage
+	if b, err := w.st.GetKV(ctx, nsState, f.Resource.ARN); err == nil {
+		before = b
+	}
+	a := &finding.Assessment{ReadAt: now}
+	if rerr != nil {
+		a.Unavailable = "state unavailable: " + w.rd.Explain(rerr)
+	} else {
+		a.ReadAt, a.Exposed, a.Reason, a.Tags = st.ReadAt, st.Exposed, st.Reason, st.Tags
+		if before != nil {
+			a.Diff = w.rd.Diff(before, st.Raw)
+		}
+		if err := w.st.PutKV(ctx, nsState, f.Resource.ARN, st.Raw); err != nil {
+			return fmt.Errorf("remember state of %s: %w", f.Resource.ARN, err)
+		}
+	}
+	sens := w.sensitivity(f, a.Tags)
+	_, err = w.st.UpdateFinding(ctx, id, func(f *finding.Finding) (store.FindingEvent, error) {
+		ev := store.FindingEvent{Time: now, Actor: "system"}
+		// Keep the last good read when this one failed.
+		if a.Unavailable != "" && f.Assessment != nil && f.Assessment.Unavailable == "" {
+			f.Assessment.Unavailable = a.Unavailable
+		} else {
+			f.Assessment = a
+		}
+		if len(sens) > 0 && len(f.Sensitivity) == 0 {
+			f.Sensitivity = sens
+			if f.Severity < finding.SeverityCritical {
+				f.Severity = f.Severity.Raise()
+				ev.Note = "severity raised: sensitive data (" + strings.Join(sens, "; ") + ")"
+			}
+		}
+		f.Version++
+		ev.Outbox = w.plan.Plan(*f, ChangeAssessed, "system", ev.Note)
+		return ev, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record assessment of %s: %w", id, err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("read state of %s: %w", f.Resource.ARN, rerr)
+	}
+	if !st.Exposed && f.Status == finding.StatusOpen {
+		return w.resolveFixed(ctx, f, st)
+	}
+	return nil
+}
+
+// Recheck reads every open finding's resource and resolves those no longer
+// exposed.
+func (w *Worker) Recheck(ctx context.Context) error {
+	fs, err := w.st.ListFindings(ctx, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
+	if err != nil {
+		return fmt.Errorf("list open findings: %w", err)
+	}
+	sem := make(chan struct{}, w.opts.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for _, f := range fs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(f finding.Finding) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			st, err := w.rd.Read(ctx, f)
+			if errors.Is(err, ErrUnsupported) {
+				return
+			}
+			if err != nil {
+				w.log.Warn().Err(err).Str("finding_id", f.ID).Msg("re-check could not read state")
+				return
+			}
+			if st.Exposed {
+				return
+			}
+			if err := w.resolveFixed(ctx, f, st); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}(f)
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// resolveFixed resolves a finding whose resource is no longer exposed,
+// naming the last writer of the resource since it opened as who fixed it.
+func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) error {
+	by, via := "", ""
+	evs, err := w.st.QueryEvents(ctx, store.EventQuery{ResourceARN: f.Resource.ARN, Since: f.OpenedAt, Limit: 50})
+	if err == nil {
+		for _, e := range evs { // newest first
+			if !e.ReadOnly && e.ErrorCode == "" && e.EventID != f.Event.ID {
+				by, via = e.ActorARN, e.EventName
+				break
+			}
+		}
+	}
+	now := w.opts.Clock.Now()
+	_, err = w.st.UpdateFinding(ctx, f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
+		if f.Status != finding.StatusOpen {
+			return store.FindingEvent{}, errNoop
+		}
+		f.Status = finding.StatusResolved
+		f.ResolvedAt = now
+		f.ResolvedBy = by
+		if by == "" {
+			f.ResolvedBy = "unknown (no write event in history)"
+		}
+		f.ResolveReason = "state re-check: " + st.Reason
+		if via != "" {
+			f.ResolveReason = fmt.Sprintf("state re-check after %s: %s", via, st.Reason)
+		}
+		f.OpenFor = now.Sub(f.OpenedAt)
+		f.Version++
+		ev := store.FindingEvent{Time: now, Status: finding.StatusResolved, Actor: "system", Note: f.ResolveReason}
+		ev.Outbox = w.plan.Plan(*f, "resolved", f.ResolvedBy, f.ResolveReason)
+		return ev, nil
+	})
+	if errors.Is(err, errNoop) {
+		return nil
+	}
+	if err == nil {
+		w.log.Info().Str("finding_id", f.ID).Str("resolved_by", by).Msg("finding resolved by state re-check")
+	}
+	return err
+}
+
+var errNoop = errors.New("no change")
+
+// sensitivity says why the resource's data is sensitive, if it is.
+func (w *Worker) sensitivity(f finding.Finding, tags map[string]string) []string {
+	var out []string
+	cfg := w.opts.Sensitivity
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, want := range cfg.TagValues[k] {
+			if want == "*" || strings.EqualFold(want, tags[k]) {
+				out = append(out, fmt.Sprintf("tag %s=%s", k, tags[k]))
+				break
+			}
+		}
+	}
+	for _, p := range cfg.NamePatterns {
+		if ok, _ := path.Match(p, f.Resource.ID); ok {
+			out = append(out, fmt.Sprintf("name matches %q", p))
+			break
+		}
+	}
+	for _, env := range cfg.Environments {
+		if env != "" && strings.EqualFold(env, f.Environment) {
+			out = append(out, "account environment "+f.Environment)
+			break
+		}
+	}
+	return out
+}
