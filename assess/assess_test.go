@@ -115,8 +115,8 @@ func TestAssess(t *testing.T) {
 			},
 		},
 		{
-			name:  "already fixed when read resolves, naming the last writer",
-			state: &State{ReadAt: t0.Add(time.Minute), Exposed: false, Reason: "policy no longer public", Raw: json.RawMessage(`"private"`)},
+			name:       "already fixed when read resolves, naming the last writer",
+			state:      &State{ReadAt: t0.Add(time.Minute), Exposed: false, Reason: "policy no longer public", Raw: json.RawMessage(`"private"`)},
 			wantStatus: finding.StatusResolved, wantSeverity: finding.SeverityHigh,
 			check: func(t *testing.T, f finding.Finding) {
 				if f.ResolvedBy != "arn:aws:iam::111122223333:role/payments-admin" || !strings.Contains(f.ResolveReason, "DeleteBucketPolicy") {
