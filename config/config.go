@@ -17,6 +17,8 @@ type Config struct {
 	Store           Store           `mapstructure:"store"`
 	Ingest          Ingest          `mapstructure:"ingest"`
 	Baseline        Baseline        `mapstructure:"baseline"`
+	AWS             AWS             `mapstructure:"aws"`
+	Sensitivity     Sensitivity     `mapstructure:"sensitivity"`
 	Rules           map[string]Rule `mapstructure:"rules"`
 	Log             Log             `mapstructure:"log"`
 }
@@ -112,6 +114,38 @@ type Baseline struct {
 	Settle time.Duration `mapstructure:"settle"`
 }
 
+// AWS configures how the bot reads state in the member accounts.
+type AWS struct {
+	// Enabled turns on reading resource state (confirmation, before and
+	// after, re-checks). Credentials come from the standard chain.
+	Enabled bool `mapstructure:"enabled"`
+	// Region for the bot's own calls (default from the environment).
+	Region string `mapstructure:"region"`
+	// MemberRoleName is the role assumed in each member account
+	// (accounts[].role_arn overrides it); empty uses the bot's own
+	// credentials everywhere.
+	MemberRoleName string `mapstructure:"member_role_name"`
+	// ExternalID is passed to AssumeRole when set.
+	ExternalID string `mapstructure:"external_id"`
+	// OrgAccounts merges AWS Organizations ListAccounts into the known
+	// accounts (share targets in the organisation are not unknown).
+	OrgAccounts bool `mapstructure:"org_accounts"`
+	// RecheckInterval is how often open findings are re-checked.
+	RecheckInterval time.Duration `mapstructure:"recheck_interval"`
+}
+
+// Sensitivity says which data is sensitive; a sensitive finding is raised
+// one severity level.
+type Sensitivity struct {
+	// TagValues maps a tag key to the values that mark sensitive data
+	// ("*" for any value).
+	TagValues map[string][]string `mapstructure:"tag_values"`
+	// NamePatterns are glob patterns of resource names.
+	NamePatterns []string `mapstructure:"name_patterns"`
+	// Environments are account environments whose data is sensitive.
+	Environments []string `mapstructure:"environments"`
+}
+
 // Rule overrides a detection rule's defaults.
 type Rule struct {
 	Enabled  *bool  `mapstructure:"enabled"`
@@ -139,6 +173,8 @@ func Default() Config {
 			UnusualHourShare: 0.03,
 			Settle:           24 * time.Hour,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		AWS:         AWS{Enabled: true, RecheckInterval: 5 * time.Minute},
+		Sensitivity: Sensitivity{Environments: []string{"production"}},
+		Log:         Log{Level: "info", Format: "json"},
 	}
 }

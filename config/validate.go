@@ -170,6 +170,17 @@ func (c *Config) Validate() []Problem {
 	if c.Baseline.UnusualHourShare <= 0 || c.Baseline.UnusualHourShare >= 1 {
 		add("baseline.unusual_hour_share", "must be between 0 and 1 (e.g. 0.03 for 3%%)")
 	}
+	if c.AWS.RecheckInterval < time.Minute {
+		add("aws.recheck_interval", "must be at least 1m (e.g. 5m)")
+	}
+	if c.AWS.MemberRoleName != "" && strings.ContainsAny(c.AWS.MemberRoleName, ":/ ") {
+		add("aws.member_role_name", "%q must be a role name, not an ARN (use accounts[].role_arn for full ARNs)", c.AWS.MemberRoleName)
+	}
+	for i, p := range c.Sensitivity.NamePatterns {
+		if _, err := path.Match(p, ""); err != nil {
+			add(fmt.Sprintf("sensitivity.name_patterns[%d]", i), "bad glob pattern %q: %v", p, err)
+		}
+	}
 	known := map[string]bool{}
 	for _, r := range KnownRules {
 		known[r] = true

@@ -57,6 +57,9 @@ func newSlackEnv(t *testing.T) *slackEnv {
 	cfg.Ingest.Dir = filepath.Join(work, "inbox")
 	cfg.Ingest.PollInterval = 50 * time.Millisecond
 	cfg.Store.DSN = filepath.Join(work, "bot.db")
+	// These tests are about Slack; reading AWS state is tested with the
+	// AWS fakes.
+	cfg.AWS.Enabled = false
 	if err := os.MkdirAll(cfg.Ingest.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
