@@ -29,7 +29,7 @@ type Store interface {
 	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
 	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
-	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.OutboxItem, error)
+	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
 	Complete(ctx context.Context, id int64, owner string) error
 	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	PutKV(ctx context.Context, ns, key string, value []byte) error
@@ -47,6 +47,8 @@ type Config struct {
 	Channels []string
 	// Owner names this replica for outbox leases.
 	Owner string
+	// TicketBaseURL is the Jira base URL, to link tickets from messages.
+	TicketBaseURL string
 }
 
 // Bot is a connected Slack bot.
@@ -123,10 +125,13 @@ func (b *Bot) Wake() {
 	}
 }
 
+// Attach gives the bot the services it drives; call it before Run and
+// before anything else uses the bot.
+func (b *Bot) Attach(svc Services) { b.svc = svc }
+
 // Run serves Socket Mode and delivers the outbox until ctx ends, then waits
 // for work in flight.
-func (b *Bot) Run(ctx context.Context, svc Services) error {
-	b.svc = svc
+func (b *Bot) Run(ctx context.Context) error {
 	b.sm = socketmode.New(b.api)
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)

@@ -13,6 +13,7 @@ import (
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // KV namespaces for Slack delivery state. Message timestamps live in the
@@ -47,7 +48,7 @@ func (b *Bot) runOutbox(ctx context.Context) {
 
 // drainOnce claims a batch of due items and carries them out in order.
 func (b *Bot) drainOnce(ctx context.Context) int {
-	items, err := b.svc.Store.Claim(ctx, b.cfg.Owner, outboxBatch, outboxLease)
+	items, err := b.svc.Store.ClaimKinds(ctx, b.cfg.Owner, []string{"slack."}, outboxBatch, outboxLease)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.log.Error().Err(err).Msg("claim outbox items")
@@ -150,6 +151,11 @@ func (b *Bot) messageTS(ctx context.Context, findingID, channelID string) (strin
 
 func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (string, []slack.Block) {
 	opts := blocks.FindingOptions{Location: b.location(f), Channel: channelID}
+	if b.cfg.TicketBaseURL != "" {
+		if t, ok, err := tickets.Lookup(ctx, b.svc.Store, f.ID); err == nil && ok {
+			opts.TicketKey, opts.TicketURL = t.Key, tickets.BrowseURL(b.cfg.TicketBaseURL, t.Key)
+		}
+	}
 	// Link the thread of the other channel (SecOps ↔ owning team).
 	for _, r := range f.Routes {
 		name, ok := cutSlack(r)
@@ -268,4 +274,25 @@ func cutSlack(route string) (string, bool) {
 		return route[len(p):], true
 	}
 	return "", false
+}
+
+// Permalink links the finding's message in the first routed channel where
+// it was posted ("" when not posted yet); tickets link back with it.
+func (b *Bot) Permalink(ctx context.Context, findingID string) string {
+	f, err := b.svc.Store.GetFinding(ctx, findingID)
+	if err != nil {
+		return ""
+	}
+	for _, r := range f.Routes {
+		name, ok := cutSlack(r)
+		if !ok {
+			continue
+		}
+		if id, ok := b.channelID(name); ok {
+			if ts, err := b.messageTS(ctx, f.ID, id); err == nil && ts != "" {
+				return b.permalink(id, ts)
+			}
+		}
+	}
+	return ""
 }

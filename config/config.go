@@ -18,6 +18,7 @@ type Config struct {
 	Ingest          Ingest          `mapstructure:"ingest"`
 	Baseline        Baseline        `mapstructure:"baseline"`
 	AWS             AWS             `mapstructure:"aws"`
+	Jira            Jira            `mapstructure:"jira"`
 	Sensitivity     Sensitivity     `mapstructure:"sensitivity"`
 	Rules           map[string]Rule `mapstructure:"rules"`
 	Log             Log             `mapstructure:"log"`
@@ -134,6 +135,24 @@ type AWS struct {
 	RecheckInterval time.Duration `mapstructure:"recheck_interval"`
 }
 
+// Jira configures tickets. The API token comes from the environment
+// (SECOPS_JIRA_API_TOKEN) or api_token_file.
+type Jira struct {
+	Enabled            bool              `mapstructure:"enabled"`
+	Flavor             string            `mapstructure:"flavor"`
+	BaseURL            string            `mapstructure:"base_url"`
+	Email              string            `mapstructure:"email"`
+	APIToken           string            `mapstructure:"api_token"`
+	APITokenFile       string            `mapstructure:"api_token_file"`
+	IssueType          string            `mapstructure:"issue_type"`
+	Priorities         map[string]string `mapstructure:"priorities"`
+	Labels             []string          `mapstructure:"labels"`
+	ResolveTransitions []string          `mapstructure:"resolve_transitions"`
+	ReopenTransitions  []string          `mapstructure:"reopen_transitions"`
+	LinkSecOps         bool              `mapstructure:"link_secops"`
+	ReopenMode         string            `mapstructure:"reopen_mode"`
+}
+
 // Sensitivity says which data is sensitive; a sensitive finding is raised
 // one severity level.
 type Sensitivity struct {
@@ -174,6 +193,7 @@ func Default() Config {
 			Settle:           24 * time.Hour,
 		},
 		AWS:         AWS{Enabled: true, RecheckInterval: 5 * time.Minute},
+		Jira:        Jira{Flavor: "cloud", IssueType: "Task", ReopenMode: "reopen"},
 		Sensitivity: Sensitivity{Environments: []string{"production"}},
 		Log:         Log{Level: "info", Format: "json"},
 	}

@@ -103,6 +103,14 @@ func decode(v *viper.Viper, env func(string) (string, bool)) (Config, error) {
 		problems = append(problems, Problem{Key: k, Msg: "unknown key; remove it or check its spelling against config.example.yaml"})
 	}
 	problems = append(problems, readSecretFiles(&cfg.Slack)...)
+	if cfg.Jira.APITokenFile != "" && cfg.Jira.APIToken == "" {
+		b, err := os.ReadFile(cfg.Jira.APITokenFile)
+		if err != nil {
+			problems = append(problems, Problem{Key: "jira.api_token_file", Msg: fmt.Sprintf("cannot read the token file: %v", err)})
+		} else {
+			cfg.Jira.APIToken = strings.TrimSpace(string(b))
+		}
+	}
 	problems = append(problems, cfg.Validate()...)
 	if len(problems) > 0 {
 		return cfg, &Error{Problems: problems}

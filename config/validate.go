@@ -181,6 +181,35 @@ func (c *Config) Validate() []Problem {
 			add(fmt.Sprintf("sensitivity.name_patterns[%d]", i), "bad glob pattern %q: %v", p, err)
 		}
 	}
+	if c.Jira.Enabled {
+		if u, err := url.Parse(c.Jira.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("jira.base_url", "%q is not a URL; use e.g. https://example.atlassian.net", c.Jira.BaseURL)
+		}
+		switch c.Jira.Flavor {
+		case "cloud":
+			if c.Jira.Email == "" {
+				add("jira.email", "required for Jira Cloud (the account the API token belongs to)")
+			}
+		case "datacenter":
+		default:
+			add("jira.flavor", "%q: use cloud or datacenter", c.Jira.Flavor)
+		}
+		if c.Jira.APIToken == "" {
+			add("jira.api_token", "required when jira.enabled is true; set SECOPS_JIRA_API_TOKEN (an API token for Cloud, a personal access token for Data Center) or jira.api_token_file")
+		}
+		switch c.Jira.ReopenMode {
+		case "reopen", "new":
+		default:
+			add("jira.reopen_mode", "%q: use reopen or new", c.Jira.ReopenMode)
+		}
+		for sev := range c.Jira.Priorities {
+			switch sev {
+			case "low", "medium", "high", "critical":
+			default:
+				add("jira.priorities."+sev, "unknown severity; keys are low, medium, high, critical")
+			}
+		}
+	}
 	known := map[string]bool{}
 	for _, r := range KnownRules {
 		known[r] = true

@@ -36,6 +36,8 @@ const (
 	// ChangeAssessed (the resource's state was read) updates the message
 	// without a reply.
 	ChangeAssessed = "assessed"
+	// ChangeTicketed (a ticket was created) adds the link to the message.
+	ChangeTicketed = "ticketed"
 )
 
 // Payload is the JSON body of Slack outbox items. It names the finding, not
@@ -83,7 +85,7 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 			Kind:    KindSlackSync,
 			Payload: body,
 		})
-		if change != ChangeCreated && change != ChangeAssessed {
+		if change != ChangeCreated && change != ChangeAssessed && change != ChangeTicketed {
 			out = append(out, store.OutboxItem{
 				Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackReply, f.ID, channel, f.Version),
 				Kind:    KindSlackReply,

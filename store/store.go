@@ -225,6 +225,11 @@ type Store interface {
 	// Claim leases up to n due items to owner until now+lease; an item whose
 	// lease expired can be claimed again.
 	Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]OutboxItem, error)
+	// ClaimKinds is Claim restricted to items whose Kind starts with one of
+	// the prefixes (e.g. "slack.", "jira."), so that each worker takes only
+	// its own items and never holds, or delays, another worker's. No
+	// prefixes claims nothing.
+	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]OutboxItem, error)
 	// Complete removes a claimed item (its key stays taken); Retry releases
 	// it to run again at notBefore with the error recorded. Both return
 	// ErrConflict unless owner still holds an unexpired lease, and
@@ -238,6 +243,11 @@ type Store interface {
 	// GetKV returns ErrNotFound when the key is absent.
 	PutKV(ctx context.Context, ns, key string, value []byte) error
 	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	// CompareAndSwapKV sets ns/key to new only if it currently holds old
+	// (byte for byte), or, with a nil old, only if it is absent. It reports
+	// whether it wrote; losing the race is false with a nil error, so that
+	// state machines kept in the KV move with compare-and-set.
+	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
 
 	Close() error
 }

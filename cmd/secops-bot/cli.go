@@ -160,6 +160,35 @@ func newServe(g *globalFlags, stderr io.Writer) *cobra.Command {
 	}
 }
 
+func newReport(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var since, format string
+	cmd := &cobra.Command{
+		Use:   "report [--since 30d] [--format text|csv]",
+		Short: "Time to detect, acknowledge and resolve findings, per team and rule",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				g.logLevel = "warn"
+			}
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			d, err := config.ParseDuration(since)
+			if err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			if format != "text" && format != "csv" {
+				return fmt.Errorf("--format %q: use text or csv", format)
+			}
+			return app.Report(cmd.Context(), l.Config, log, d, format, stdout)
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "30d", "how far back (e.g. 7d, 30d, 12h)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or csv")
+	return cmd
+}
+
 func newManifest(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "manifest",

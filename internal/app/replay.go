@@ -89,7 +89,8 @@ func (p *printer) FindingChanged(_ context.Context, f finding.Finding, c pipelin
 // large the input. Output is held until the end of such a run: if a record
 // turns up older than one already processed, the replay starts over, reading
 // everything into memory and sorting it first, so the result is always that
-// of a replay in event-time order.
+// of a replay in event-time order. (Warnings logged before such a restart,
+// about events that could not be fully evaluated, are logged again.)
 func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = 4096

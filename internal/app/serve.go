@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/secops-bot/secops-bot/assess"
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
 	"github.com/secops-bot/secops-bot/config"
@@ -24,9 +25,14 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/pipeline"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/sqsource"
+	"github.com/secops-bot/secops-bot/providers/aws/state"
+	"github.com/secops-bot/secops-bot/providers/jira"
 	"github.com/secops-bot/secops-bot/route"
+	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
+	"github.com/secops-bot/secops-bot/tickets"
 	"github.com/secops-bot/secops-bot/triage"
 )
 
@@ -81,8 +87,19 @@ func replicaName() string {
 	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), nonce)
 }
 
-// Serve runs ingestion (directory and SQS), the pipeline and delivery until
-// ctx ends.
+// TicketConfig maps the jira block of the configuration.
+func TicketConfig(cfg config.Config) tickets.Config {
+	j := cfg.Jira
+	return tickets.Config{
+		Enabled: j.Enabled, Flavor: j.Flavor, BaseURL: j.BaseURL, Email: j.Email, Token: j.APIToken,
+		IssueType: j.IssueType, Priorities: j.Priorities, Labels: j.Labels,
+		ResolveTransitions: j.ResolveTransitions, ReopenTransitions: j.ReopenTransitions,
+		SecOpsProject: cfg.SecOps.JiraProject, LinkSecOps: j.LinkSecOps, ReopenMode: j.ReopenMode,
+	}
+}
+
+// Serve runs ingestion (directory and SQS), the pipeline, Slack, tickets
+// and state assessment until ctx ends.
 func Serve(ctx context.Context, opts ServeOptions) error {
 	cfg := opts.Config
 	log := opts.Logger
@@ -103,28 +120,56 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-
 	dir, err := org.New(cfg)
 	if err != nil {
 		return err
 	}
+	owner := replicaName()
 	b, err := bot.Connect(ctx, bot.Config{
 		AppToken: cfg.Slack.AppToken, BotToken: cfg.Slack.BotToken, APIURL: cfg.Slack.APIURL,
-		Channels: channels(cfg), Owner: replicaName(),
+		Channels: channels(cfg), Owner: owner, TicketBaseURL: ticketBase(cfg),
 	}, dir, opts.Clock, log.With().Str("component", "slack").Logger())
 	if err != nil {
 		return err
 	}
+
+	// Every change of a finding plans its Slack messages, its ticket and a
+	// read of the resource's state, stored with the change.
+	planners := delivery.Combined{delivery.Planner{}}
+	if cfg.Jira.Enabled {
+		planners = append(planners, tickets.NewPlanner(TicketConfig(cfg)))
+	}
+	var awsBase *aws.Config
+	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" {
+		if awsBase, err = loadAWS(ctx, cfg, opts.AWS); err != nil {
+			return err
+		}
+	}
+	var clients *awsclient.Clients
+	if cfg.AWS.Enabled {
+		if clients, err = awsClients(ctx, cfg, *awsBase, opts.Clock); err != nil {
+			return err
+		}
+		if cfg.AWS.OrgAccounts {
+			if accts, err := clients.OrgAccounts(ctx); err != nil {
+				log.Warn().Err(err).Msg("AWS Organizations accounts unavailable; only configured accounts count as known (check organizations:ListAccounts for the bot's role)")
+			} else {
+				dir.SetOrgAccounts(accts)
+			}
+		}
+		planners = append(planners, assess.Planner{})
+	}
+
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
-	planner := delivery.Planner{}
-	tri := triage.New(st, az, planner, opts.Clock)
+	tri := triage.New(st, az, planners, opts.Clock)
+	b.Attach(bot.Services{Store: st, Authz: az, Triage: tri})
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
 		Detector:      detect.NewEngine(dir),
 		Directory:     dir,
 		Enricher:      enrich.New(dir, st, cfg.Baseline, cfg.Rules),
 		Router:        route.New(dir),
-		Planner:       planner,
+		Planner:       planners,
 		Suppressor:    allowlist{tri},
 		Notifier:      waker{b},
 		Clock:         opts.Clock,
@@ -133,24 +178,31 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return b.Run(gctx, bot.Services{Store: st, Authz: az, Triage: tri})
-	})
+	g.Go(func() error { return b.Run(gctx) })
+	if cfg.Jira.Enabled {
+		w, err := ticketWorker(ctx, cfg, st, b, owner, opts.Clock, log.With().Str("component", "jira").Logger())
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { w.Run(gctx); return nil })
+	}
+	if clients != nil {
+		aw := assess.New(st, stateReader{state.NewReader(clients, opts.Clock)}, planners, assess.Options{
+			Owner: owner, Interval: cfg.AWS.RecheckInterval, Clock: opts.Clock,
+			Logger: log.With().Str("component", "assess").Logger(),
+			Sensitivity: assess.Sensitivity{
+				TagValues: cfg.Sensitivity.TagValues, NamePatterns: cfg.Sensitivity.NamePatterns, Environments: cfg.Sensitivity.Environments,
+			},
+		})
+		g.Go(func() error { aw.Run(gctx); return nil })
+	}
 	if cfg.Ingest.Dir != "" {
 		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, Clock: opts.Clock})
 		g.Go(func() error { return ds.Run(gctx) })
 		log.Info().Str("dir", cfg.Ingest.Dir).Msg("watching directory for CloudTrail files")
 	}
 	if cfg.Ingest.SQSQueueURL != "" {
-		awsCfg := opts.AWS
-		if awsCfg == nil {
-			c, err := awsconfig.LoadDefaultConfig(ctx)
-			if err != nil {
-				return fmt.Errorf("load AWS configuration: %w", err)
-			}
-			awsCfg = &c
-		}
-		src := sqsource.New(*awsCfg, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{Concurrency: cfg.Ingest.SQSWorkers})
+		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{Concurrency: cfg.Ingest.SQSWorkers})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")
 	}
@@ -162,4 +214,85 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return nil
 	}
 	return err
+}
+
+func ticketBase(cfg config.Config) string {
+	if cfg.Jira.Enabled {
+		return cfg.Jira.BaseURL
+	}
+	return ""
+}
+
+func loadAWS(ctx context.Context, cfg config.Config, override *aws.Config) (*aws.Config, error) {
+	if override != nil {
+		return override, nil
+	}
+	var lo []func(*awsconfig.LoadOptions) error
+	if cfg.AWS.Region != "" {
+		lo = append(lo, awsconfig.WithRegion(cfg.AWS.Region))
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return &c, nil
+}
+
+func awsClients(ctx context.Context, cfg config.Config, base aws.Config, clk clock.Clock) (*awsclient.Clients, error) {
+	roles := map[string]string{}
+	for _, a := range cfg.Accounts {
+		if a.RoleARN != "" {
+			roles[a.ID] = a.RoleARN
+		}
+	}
+	c, err := awsclient.New(ctx, base, awsclient.Options{
+		MemberRoleName: cfg.AWS.MemberRoleName, RoleARNs: roles, ExternalID: cfg.AWS.ExternalID, Clock: clk,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("aws: %w", err)
+	}
+	return c, nil
+}
+
+// ticketWorker builds the Jira worker and checks the settings; a Jira that
+// is unreachable or misconfigured is a warning, never a reason not to
+// start: findings still flow to Slack and tickets wait in the outbox.
+func ticketWorker(ctx context.Context, cfg config.Config, st *sqlite.Store, b *bot.Bot, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
+	tc := TicketConfig(cfg)
+	if err := tc.Validate(); err != nil {
+		return nil, fmt.Errorf("jira: %w", err)
+	}
+	flavor := jira.Cloud
+	if cfg.Jira.Flavor == "datacenter" {
+		flavor = jira.DataCenter
+	}
+	client, err := jira.New(jira.Config{Flavor: flavor, BaseURL: cfg.Jira.BaseURL, Email: cfg.Jira.Email, Token: cfg.Jira.APIToken})
+	if err != nil {
+		return nil, fmt.Errorf("jira: %w", err)
+	}
+	w := tickets.NewWorker(st, client, tc, owner, clk, log,
+		tickets.WithPermalink(b.Permalink),
+		tickets.WithOnRecord(func(ctx context.Context, findingID string, _ tickets.Ticket) {
+			// Link the new ticket from the Slack messages.
+			_, err := st.UpdateFinding(ctx, findingID, func(f *finding.Finding) (store.FindingEvent, error) {
+				f.Version++
+				return store.FindingEvent{Outbox: delivery.Planner{}.Plan(*f, delivery.ChangeTicketed, "system", "")}, nil
+			})
+			if err != nil {
+				log.Warn().Err(err).Str("finding_id", findingID).Msg("link ticket from Slack")
+			}
+			b.Wake()
+		}))
+	var projects []string
+	for _, t := range cfg.Teams {
+		if t.JiraProject != "" {
+			projects = append(projects, t.JiraProject)
+		}
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Check(checkCtx, projects...); err != nil {
+		log.Warn().Err(err).Msg("Jira is not reachable or not configured correctly; findings still go to Slack and tickets wait until it is")
+	}
+	return w, nil
 }

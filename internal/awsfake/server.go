@@ -7,7 +7,9 @@
 package awsfake
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -20,6 +22,7 @@ type Call struct {
 	Service   string
 	Action    string // query Action, X-Amz-Target operation, or "METHOD path" for S3
 	AccessKey string // from the SigV4 credential, to tell which role called
+	Account   string // the caller's account, as Identities resolved the key
 	At        time.Time
 	Status    int
 }
@@ -37,6 +40,8 @@ type Fault struct {
 type Server struct {
 	srv *httptest.Server
 
+	ids *Identities
+
 	mu       sync.Mutex
 	services map[string]http.Handler
 	calls    []Call
@@ -44,14 +49,34 @@ type Server struct {
 }
 
 // New starts a server with no services; register them with Handle.
+// Callers whose access key is unknown belong to DefaultAccount.
 func New() *Server {
-	s := &Server{services: map[string]http.Handler{}}
+	s := &Server{services: map[string]http.Handler{}, ids: NewIdentities(DefaultAccount)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
 
 // URL is the endpoint to give the SDK clients.
 func (s *Server) URL() string { return s.srv.URL }
+
+// Identities is the access key registry the server resolves callers with.
+func (s *Server) Identities() *Identities { return s.ids }
+
+// HTTPClient returns a client that connects to the server whatever host a
+// request names. S3 Control puts the account ID in front of the endpoint's
+// host (111122223333.127.0.0.1), which no resolver knows; with this client
+// such requests still reach the fake, as they would reach AWS.
+func (s *Server) HTTPClient() *http.Client {
+	addr := s.srv.Listener.Addr().String()
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: 16,
+	}
+	return &http.Client{Transport: tr}
+}
 
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
@@ -122,6 +147,8 @@ func (r *recorder) WriteHeader(code int) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	key, service := Signer(r)
 	action := ActionOf(service, r)
+	caller := s.ids.Lookup(key)
+	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, caller))
 	s.mu.Lock()
 	h := s.services[service]
 	var fault *Fault
@@ -145,6 +172,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(rec, r)
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Service: service, Action: action, AccessKey: key, At: time.Now(), Status: rec.status})
+	s.calls = append(s.calls, Call{Service: service, Action: action, AccessKey: key, Account: caller.Account, At: time.Now(), Status: rec.status})
 	s.mu.Unlock()
 }

@@ -14,12 +14,21 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
+// histEvent is one event of an actor's history. It holds no pointers
+// (values are indexes into the store's tables), so the garbage collector
+// never scans the millions of them a long replay keeps, and it is a third
+// of the size of the strings and time it stands for.
 type histEvent struct {
-	t      time.Time
-	ip, ua string
-	region string
-	api    string
+	sec                 int64
+	nsec                int32
+	loc                 uint32 // index into Store.locs
+	ip, ua, region, api uint32 // indexes into Store.vals
 }
+
+// histBlock is how many events an actor's history grows by at a time, so
+// that a long history is never copied as it grows (only a first block that
+// is not yet full is).
+const histBlock = 4096
 
 // Store keeps history, findings and quarantined input in memory.
 //
@@ -32,8 +41,10 @@ type Store struct {
 	// a fraction of the string and cheaper to hash; ids holds the rest.
 	uuids       map[[16]byte]struct{}
 	ids         map[string]struct{}
-	strs        map[string]string // interned values
-	byActor     map[string][]histEvent
+	vals        []string          // interned values; vals[0] is ""
+	valIndex    map[string]uint32 // value to index in vals
+	locs        []*time.Location  // time zones of event times
+	byActor     map[string][][]histEvent
 	findings    map[string]finding.Finding // by key
 	history     map[string][]store.FindingEvent
 	quarantined []store.Quarantined
@@ -44,8 +55,9 @@ func New() *Store {
 	return &Store{
 		uuids:    map[[16]byte]struct{}{},
 		ids:      map[string]struct{}{},
-		strs:     map[string]string{},
-		byActor:  map[string][]histEvent{},
+		vals:     []string{""},
+		valIndex: map[string]uint32{"": 0},
+		byActor:  map[string][][]histEvent{},
 		findings: map[string]finding.Finding{},
 		history:  map[string][]store.FindingEvent{},
 	}
@@ -77,28 +89,52 @@ func (s *Store) add(id string) bool {
 	return true
 }
 
-// reuse returns prev, an interned value, when it equals v, and interns v
-// otherwise.
-func (s *Store) reuse(prev, v string) string {
-	if prev == v {
+// reuse returns prev, the index of an interned value, when that value is
+// v, and interns v otherwise.
+func (s *Store) reuse(prev uint32, v string) uint32 {
+	if s.vals[prev] == v {
 		return prev
 	}
 	return s.intern(v)
 }
 
-// intern returns a private copy of v, the same one for equal values.
-func (s *Store) intern(v string) string {
-	if c, ok := s.strs[v]; ok {
-		return c
+// intern returns the index of v in vals, adding a private copy of it when
+// it is new.
+func (s *Store) intern(v string) uint32 {
+	if i, ok := s.valIndex[v]; ok {
+		return i
 	}
 	c := strings.Clone(v)
-	s.strs[c] = c
-	return c
+	i := uint32(len(s.vals))
+	s.vals = append(s.vals, c)
+	s.valIndex[c] = i
+	return i
 }
 
-// parseUUID packs a UUID in canonical form (8-4-4-4-12 hex digits, either
-// case) into 16 bytes. Upper and lower case pack alike, so they must not
-// both be accepted as distinct IDs: only lowercase, CloudTrail's form, is.
+// locIndex returns the index of a time's zone in locs. Zones are told apart
+// by name and offset, so the fixed zones that parsing a numeric offset
+// creates anew each time are kept once.
+func (s *Store) locIndex(t time.Time) uint32 {
+	name, off := t.Zone()
+	for i, l := range s.locs {
+		if l == t.Location() {
+			return uint32(i)
+		}
+		if n, o := t.In(l).Zone(); n == name && o == off {
+			return uint32(i)
+		}
+	}
+	s.locs = append(s.locs, t.Location())
+	return uint32(len(s.locs) - 1)
+}
+
+func (s *Store) timeOf(e *histEvent) time.Time {
+	return time.Unix(e.sec, int64(e.nsec)).In(s.locs[e.loc])
+}
+
+// parseUUID packs a UUID in CloudTrail's form (8-4-4-4-12 lower-case hex
+// digits) into 16 bytes. Upper case is refused: it would pack like lower
+// case, and the two are different event IDs; such IDs stay strings.
 func parseUUID(s string) ([16]byte, bool) {
 	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
@@ -156,19 +192,24 @@ func (s *Store) AddEvents(_ context.Context, events []store.Event) ([]bool, erro
 		if e.ActorARN == "" {
 			continue
 		}
-		hist, ok := s.byActor[e.ActorARN]
+		blocks, ok := s.byActor[e.ActorARN]
 		var prev histEvent
-		if len(hist) > 0 {
-			prev = hist[len(hist)-1]
+		if ok {
+			last := blocks[len(blocks)-1]
+			prev = last[len(last)-1]
 		}
 		// An actor mostly repeats its last IP, agent, region and API, and
 		// comparing with those is cheaper than hashing a long user agent.
-		h := histEvent{t: e.Time, ip: s.reuse(prev.ip, e.SourceIP), ua: s.reuse(prev.ua, e.UserAgent),
+		h := histEvent{sec: e.Time.Unix(), nsec: int32(e.Time.Nanosecond()), loc: s.locIndex(e.Time),
+			ip: s.reuse(prev.ip, e.SourceIP), ua: s.reuse(prev.ua, e.UserAgent),
 			region: s.reuse(prev.region, e.Region), api: s.reuse(prev.api, e.EventName)}
-		if ok {
-			s.byActor[e.ActorARN] = append(hist, h)
-		} else {
-			s.byActor[strings.Clone(e.ActorARN)] = []histEvent{h}
+		switch {
+		case !ok:
+			s.byActor[strings.Clone(e.ActorARN)] = [][]histEvent{append(make([]histEvent, 0, 16), h)}
+		case len(blocks[len(blocks)-1]) == histBlock:
+			s.byActor[e.ActorARN] = append(blocks, append(make([]histEvent, 0, histBlock), h))
+		default:
+			blocks[len(blocks)-1] = append(blocks[len(blocks)-1], h)
 		}
 	}
 	return out, nil
@@ -203,24 +244,28 @@ func (s *Store) ActorStats(_ context.Context, actorARN string, since, until time
 		}
 		m[v] = vs
 	}
-	for _, e := range s.byActor[actorARN] {
-		if e.t.Before(since) || !e.t.Before(until) {
-			continue
+	for _, block := range s.byActor[actorARN] {
+		for i := range block {
+			e := &block[i]
+			t := s.timeOf(e)
+			if t.Before(since) || !t.Before(until) {
+				continue
+			}
+			st.Total++
+			day := t.UTC().Format("2006-01-02")
+			days[day] = true
+			if st.FirstSeen.IsZero() || t.Before(st.FirstSeen) {
+				st.FirstSeen = t
+			}
+			if t.After(st.LastSeen) {
+				st.LastSeen = t
+			}
+			st.ByHourUTC[t.UTC().Hour()]++
+			bump("ip", st.SourceIPs, s.vals[e.ip], t, day)
+			bump("ua", st.UserAgents, s.vals[e.ua], t, day)
+			bump("region", st.Regions, s.vals[e.region], t, day)
+			bump("api", st.APIs, s.vals[e.api], t, day)
 		}
-		st.Total++
-		day := e.t.UTC().Format("2006-01-02")
-		days[day] = true
-		if st.FirstSeen.IsZero() || e.t.Before(st.FirstSeen) {
-			st.FirstSeen = e.t
-		}
-		if e.t.After(st.LastSeen) {
-			st.LastSeen = e.t
-		}
-		st.ByHourUTC[e.t.UTC().Hour()]++
-		bump("ip", st.SourceIPs, e.ip, e.t, day)
-		bump("ua", st.UserAgents, e.ua, e.t, day)
-		bump("region", st.Regions, e.region, e.t, day)
-		bump("api", st.APIs, e.api, e.t, day)
 	}
 	st.Days = len(days)
 	return st, nil

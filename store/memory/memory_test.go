@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,57 @@ func TestActorStatsKeepsValues(t *testing.T) {
 	}
 	if st.Regions["us-east-1"].Count != 1 || st.Regions["eu-west-1"].Count != 1 || st.APIs["GetObject"].Count != 2 || st.UserAgents["aws-cli/2"].Count != 2 {
 		t.Errorf("regions %v, APIs %v, agents %v", st.Regions, st.APIs, st.UserAgents)
+	}
+}
+
+func TestActorStatsKeepsTimes(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	plus2 := time.FixedZone("", 2*3600)
+	times := []time.Time{
+		time.Date(2024, 3, 5, 10, 0, 0, 123, time.UTC),
+		time.Date(2024, 3, 5, 13, 30, 0, 0, plus2),
+		// A zone parsed again is a new *Location with the same offset.
+		time.Date(2024, 3, 6, 9, 0, 0, 0, time.FixedZone("", 2*3600)),
+	}
+	for i, tm := range times {
+		ev := store.Event{EventID: fmt.Sprint(i), Time: tm, ActorARN: "arn:aws:iam::111122223333:user/bob"}
+		if _, err := s.AddEvents(ctx, []store.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.ActorStats(ctx, "arn:aws:iam::111122223333:user/bob", time.Time{}, times[2].Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FirstSeen != times[0] {
+		t.Errorf("first seen %v, want %v", st.FirstSeen, times[0])
+	}
+	if !st.LastSeen.Equal(times[2]) || st.LastSeen.Format(time.RFC3339) != times[2].Format(time.RFC3339) {
+		t.Errorf("last seen %v, want %v in the same zone", st.LastSeen, times[2])
+	}
+	if st.Total != 3 || st.Days != 2 || st.ByHourUTC[10] != 1 || st.ByHourUTC[11] != 1 || st.ByHourUTC[7] != 1 {
+		t.Errorf("total %d, days %d, hours %v", st.Total, st.Days, st.ByHourUTC)
+	}
+}
+
+func TestActorStatsAcrossBlocks(t *testing.T) {
+	ctx := context.Background()
+	s := New()
+	start := time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	n := 2*histBlock + 1
+	evs := make([]store.Event, n)
+	for i := range evs {
+		evs[i] = store.Event{EventID: fmt.Sprint(i), Time: start.Add(time.Duration(i) * time.Second), ActorARN: "arn:aws:iam::111122223333:user/carol", SourceIP: fmt.Sprint("10.0.0.", i%3)}
+	}
+	if _, err := s.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.ActorStats(ctx, evs[0].ActorARN, start.Add(time.Second), start.Add(time.Duration(n)*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != n-1 || !st.LastSeen.Equal(evs[n-1].Time) || len(st.SourceIPs) != 3 {
+		t.Errorf("total %d, last seen %v, %d IPs; want %d events up to %v from 3 IPs", st.Total, st.LastSeen, len(st.SourceIPs), n-1, evs[n-1].Time)
 	}
 }

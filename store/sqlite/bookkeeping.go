@@ -105,3 +105,30 @@ func (s *Store) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// CompareAndSwapKV writes ns/key only if it holds old (absent for a nil
+// old). One statement decides, so no transaction is needed: the writer
+// connection runs statements one at a time.
+func (s *Store) CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error) {
+	if new == nil {
+		new = []byte{}
+	}
+	var res sql.Result
+	var err error
+	if old == nil {
+		res, err = s.w.ExecContext(ctx, `INSERT INTO kv (ns, key, value, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (ns, key) DO NOTHING`, ns, key, new, toMicros(s.now()))
+	} else {
+		res, err = s.w.ExecContext(ctx, `UPDATE kv SET value = ?1, updated_at = ?2 WHERE ns = ?3 AND key = ?4
+			AND (value = ?5 OR (value IS NULL AND length(?5) = 0))`,
+			new, toMicros(s.now()), ns, key, old)
+	}
+	if err != nil {
+		return false, fmt.Errorf("compare and swap kv %s/%s: %w", ns, key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("compare and swap kv %s/%s: %w", ns, key, err)
+	}
+	return n == 1, nil
+}

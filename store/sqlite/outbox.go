@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/secops-bot/secops-bot/store"
@@ -49,6 +50,24 @@ func (s *Store) enqueue(ctx context.Context, db execer, it store.OutboxItem) (bo
 // Claim leases up to n due items, oldest first, to owner. An item is due
 // when its NotBefore has passed and nobody holds an unexpired lease on it.
 func (s *Store) Claim(ctx context.Context, owner string, n int, lease time.Duration) ([]store.OutboxItem, error) {
+	return s.claim(ctx, owner, nil, n, lease)
+}
+
+// ClaimKinds is Claim for items whose kind starts with one of the prefixes.
+// Prefixes are compared literally (not as LIKE patterns), so a "_" or "%"
+// in a kind means itself.
+func (s *Store) ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error) {
+	if len(kinds) == 0 {
+		if owner == "" {
+			return nil, fmt.Errorf("claim: owner is required")
+		}
+		return nil, nil
+	}
+	return s.claim(ctx, owner, kinds, n, lease)
+}
+
+// claim leases due items; nil kinds means any kind.
+func (s *Store) claim(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error) {
 	if owner == "" {
 		return nil, fmt.Errorf("claim: owner is required")
 	}
@@ -57,16 +76,26 @@ func (s *Store) Claim(ctx context.Context, owner string, n int, lease time.Durat
 	}
 	t := s.now()
 	now, until := toMicros(t), toMicros(t.Add(lease))
+	args := []any{owner, until, now, n}
+	filter := ""
+	if len(kinds) > 0 {
+		var ors []string
+		for _, k := range kinds {
+			args = append(args, k)
+			ors = append(ors, fmt.Sprintf("substr(kind, 1, length(?%d)) = ?%d", len(args), len(args)))
+		}
+		filter = " AND (" + strings.Join(ors, " OR ") + ")"
+	}
 	var out []store.OutboxItem
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET owner = ?1, lease_until = ?2, attempts = attempts + 1
 			WHERE id IN (
 				SELECT id FROM outbox
-				WHERE done_at IS NULL AND not_before <= ?3 AND (owner IS NULL OR lease_until <= ?3)
+				WHERE done_at IS NULL AND not_before <= ?3 AND (owner IS NULL OR lease_until <= ?3)`+filter+`
 				ORDER BY id LIMIT ?4
 			)
 			RETURNING id, key, kind, payload, attempts, not_before, last_error`,
-			owner, until, now, n)
+			args...)
 		if err != nil {
 			return err
 		}

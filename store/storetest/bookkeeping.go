@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,4 +142,85 @@ func testKV(t *testing.T, open Opener) {
 			t.Fatalf("%s: GetKV = %q, %v; want %q", s.name, got, err, s.want)
 		}
 	}
+	t.Run("CompareAndSwap", func(t *testing.T) { testCompareAndSwapKV(t, open) })
+}
+
+func testCompareAndSwapKV(t *testing.T, open Opener) {
+	ctx := context.Background()
+	e := newEnv(t, open)
+	steps := []struct {
+		name     string
+		key      string
+		old, new []byte
+		want     bool
+		after    string // the value held afterwards
+	}{
+		{"create when absent", "r1", nil, []byte("v1"), true, "v1"},
+		{"create again loses", "r1", nil, []byte("other"), false, "v1"},
+		{"swap from the current value", "r1", []byte("v1"), []byte("v2"), true, "v2"},
+		{"swap from a stale value loses", "r1", []byte("v1"), []byte("v3"), false, "v2"},
+		{"a prefix of the value is not the value", "r1", []byte("v"), []byte("v3"), false, "v2"},
+		{"swap to empty", "r1", []byte("v2"), []byte{}, true, ""},
+		{"swap from empty", "r1", []byte{}, []byte("v4"), true, "v4"},
+		{"swap on an absent key loses", "r2", []byte("v1"), []byte("v2"), false, ""},
+	}
+	for _, s := range steps {
+		got, err := e.s.CompareAndSwapKV(ctx, "cas", s.key, s.old, s.new)
+		if err != nil || got != s.want {
+			t.Fatalf("%s: CompareAndSwapKV = %v, %v; want %v", s.name, got, err, s.want)
+		}
+		v, err := e.s.GetKV(ctx, "cas", s.key)
+		if s.key == "r2" {
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: GetKV = %q, %v; want ErrNotFound", s.name, v, err)
+			}
+			continue
+		}
+		if err != nil || string(v) != s.after {
+			t.Fatalf("%s: GetKV = %q, %v; want %q", s.name, v, err, s.after)
+		}
+	}
+
+	t.Run("a value written with PutKV can be swapped", func(t *testing.T) {
+		if err := e.s.PutKV(ctx, "cas", "p", nil); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := e.s.CompareAndSwapKV(ctx, "cas", "p", []byte{}, []byte("x")); err != nil || !ok {
+			t.Fatalf("CompareAndSwapKV from an empty PutKV value = %v, %v; want true", ok, err)
+		}
+	})
+
+	t.Run("concurrent swaps from one value: exactly one wins", func(t *testing.T) {
+		if ok, err := e.s.CompareAndSwapKV(ctx, "cas", "race", nil, []byte("pending")); err != nil || !ok {
+			t.Fatalf("create = %v, %v", ok, err)
+		}
+		const n = 8
+		var wg sync.WaitGroup
+		wins := make([]bool, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wins[i], errs[i] = e.s.CompareAndSwapKV(ctx, "cas", "race", []byte("pending"), fmt.Appendf(nil, "decided by %d", i))
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("swap %d: %v", i, errs[i])
+			}
+			if wins[i] {
+				if winner >= 0 {
+					t.Fatalf("swaps %d and %d both won", winner, i)
+				}
+				winner = i
+			}
+		}
+		v, err := e.s.GetKV(ctx, "cas", "race")
+		if winner < 0 || err != nil || string(v) != fmt.Sprintf("decided by %d", winner) {
+			t.Fatalf("winner %d, value %q, %v", winner, v, err)
+		}
+	})
 }

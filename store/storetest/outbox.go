@@ -215,6 +215,54 @@ func testOutbox(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("claim by kind takes only items of the given prefixes", func(t *testing.T) {
+		e := newEnv(t, open)
+		for _, it := range []struct{ key, kind string }{
+			{"s1", "slack.sync"}, {"j1", "jira.create"}, {"s2", "slack.reply"},
+			{"j2", "jira.comment"}, {"x1", "jiraX.create"}, {"u1", "slack_sync"},
+		} {
+			if added, err := e.s.Enqueue(ctx, store.OutboxItem{Key: it.key, Kind: it.kind}); err != nil || !added {
+				t.Fatalf("Enqueue(%s) = %v, %v", it.key, added, err)
+			}
+		}
+		tests := []struct {
+			name  string
+			owner string
+			kinds []string
+			n     int
+			want  []string
+		}{
+			{"no prefixes claims nothing", "n", nil, 10, []string{}},
+			{"one prefix, n at a time", "j", []string{"jira."}, 1, []string{"j1"}},
+			{"the rest of that prefix", "j", []string{"jira."}, 10, []string{"j2"}},
+			{"prefixes are literal, not patterns", "u", []string{"slack_"}, 10, []string{"u1"}},
+			{"several prefixes", "o", []string{"jiraX", "slack."}, 10, []string{"s1", "s2", "x1"}},
+			{"nothing left", "o", []string{"jira.", "slack."}, 10, []string{}},
+		}
+		for _, tc := range tests {
+			got, err := e.s.ClaimKinds(ctx, tc.owner, tc.kinds, tc.n, lease)
+			if err != nil {
+				t.Fatalf("%s: ClaimKinds: %v", tc.name, err)
+			}
+			if !slices.Equal(keys(got), tc.want) {
+				t.Fatalf("%s: ClaimKinds(%v) = %v, want %v", tc.name, tc.kinds, keys(got), tc.want)
+			}
+		}
+		// Items of other kinds stay due for their own worker, and a kind
+		// claim's lease is settled like any other.
+		e.clk.Advance(lease)
+		again, err := e.s.ClaimKinds(ctx, "j2", []string{"jira."}, 10, lease)
+		if err != nil || !slices.Equal(keys(again), []string{"j1", "j2"}) || again[0].Attempts != 2 {
+			t.Fatalf("ClaimKinds after the lease expired = %+v, %v; want j1 and j2 on their second attempt", again, err)
+		}
+		if err := e.s.Complete(ctx, again[0].ID, "j2"); err != nil {
+			t.Fatalf("Complete a kind-claimed item: %v", err)
+		}
+		if d := depth(t, e.s); d != 5 {
+			t.Fatalf("OutboxDepth = %d, want 5", d)
+		}
+	})
+
 	t.Run("an item enqueued for later is not due before then", func(t *testing.T) {
 		e := newEnv(t, open)
 		later := start.Add(time.Hour)

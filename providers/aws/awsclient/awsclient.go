@@ -1,0 +1,254 @@
+// Package awsclient gives the bot an AWS configuration for each member
+// account: it assumes the account's member role with STS and keeps the
+// session until shortly before it expires, so every reader and containment
+// action acts inside the account it concerns. It also lists the
+// organization's accounts, which decide whether a share target is one of
+// ours.
+//
+// Endpoints are never overridden here: the base configuration (loaded by
+// the caller, honouring AWS_ENDPOINT_URL*) decides where calls go.
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/secops-bot/secops-bot/internal/clock"
+)
+
+// ErrAssumeRole is wrapped by every failure to assume a member role.
+var ErrAssumeRole = errors.New("role cannot be assumed")
+
+// RefreshBefore is how long before expiry a member-role session is renewed,
+// so no call starts with credentials about to lapse.
+const RefreshBefore = 5 * time.Minute
+
+const (
+	defaultSessionName = "secops-bot"
+	defaultDuration    = time.Hour
+	defaultOrgTTL      = 15 * time.Minute
+	// Organizations is a global service served from us-east-1.
+	organizationsRegion = "us-east-1"
+)
+
+// Options configures how member accounts are reached.
+type Options struct {
+	// MemberRoleName is the role assumed in every member account
+	// (arn:aws:iam::<account>:role/<name>). Empty, and without RoleARNs,
+	// the base configuration is used for every account.
+	MemberRoleName string
+	// RoleARNs overrides the role per account (accounts[].role_arn).
+	RoleARNs map[string]string
+	// ExternalID is sent with every AssumeRole when set.
+	ExternalID string
+	// SessionName names the role sessions (CloudTrail shows it); the
+	// default is "secops-bot".
+	SessionName string
+	// Duration of each role session; one hour by default.
+	Duration time.Duration
+	// OrgTTL is how long the organization's account list is kept; 15
+	// minutes by default.
+	OrgTTL time.Duration
+	// Clock decides when sessions and the account list are stale.
+	Clock clock.Clock
+}
+
+// Clients hands out per-account AWS configurations.
+type Clients struct {
+	base aws.Config
+	opts Options
+	clk  clock.Clock
+
+	mu    sync.Mutex
+	roles map[string]*roleCredentials // by role ARN
+
+	orgMu sync.Mutex
+	org   map[string]string
+	orgAt time.Time
+}
+
+var (
+	accountRe = regexp.MustCompile(`^\d{12}$`)
+	roleARNRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$`)
+)
+
+// New checks the options and returns the clients. The base configuration
+// holds the bot's own credentials, region, retryer and endpoint.
+func New(_ context.Context, base aws.Config, opts Options) (*Clients, error) {
+	var problems []string
+	if strings.ContainsAny(opts.MemberRoleName, ": ") {
+		problems = append(problems, fmt.Sprintf("member role name %q must be a role name, not an ARN", opts.MemberRoleName))
+	}
+	for _, acct := range sortedKeys(opts.RoleARNs) {
+		arn := opts.RoleARNs[acct]
+		m := roleARNRe.FindStringSubmatch(arn)
+		switch {
+		case !accountRe.MatchString(acct):
+			problems = append(problems, fmt.Sprintf("account %q is not a 12-digit account ID", acct))
+		case m == nil:
+			problems = append(problems, fmt.Sprintf("role ARN %q of account %s is not an IAM role ARN", arn, acct))
+		case m[1] != acct:
+			problems = append(problems, fmt.Sprintf("role ARN %q is in account %s, not %s", arn, m[1], acct))
+		}
+	}
+	if opts.Duration != 0 && (opts.Duration < 15*time.Minute || opts.Duration > 12*time.Hour) {
+		problems = append(problems, fmt.Sprintf("session duration %s is outside 15m to 12h", opts.Duration))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("aws clients: %s", strings.Join(problems, "; "))
+	}
+	if opts.SessionName == "" {
+		opts.SessionName = defaultSessionName
+	}
+	if opts.Duration == 0 {
+		opts.Duration = defaultDuration
+	}
+	if opts.OrgTTL <= 0 {
+		opts.OrgTTL = defaultOrgTTL
+	}
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Clients{base: base.Copy(), opts: opts, clk: clk, roles: map[string]*roleCredentials{}}, nil
+}
+
+// RoleARN returns the role assumed for an account, or "" when the base
+// credentials are used.
+func (c *Clients) RoleARN(accountID string) string {
+	if arn := c.opts.RoleARNs[accountID]; arn != "" {
+		return arn
+	}
+	if c.opts.MemberRoleName == "" {
+		return ""
+	}
+	partition := "aws"
+	if strings.HasPrefix(c.base.Region, "cn-") {
+		partition = "aws-cn"
+	} else if strings.HasPrefix(c.base.Region, "us-gov-") {
+		partition = "aws-us-gov"
+	}
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, accountID, c.opts.MemberRoleName)
+}
+
+// For returns the configuration to act in an account. It assumes the
+// member role now (or reuses the cached session) so a role that cannot be
+// assumed is reported here, as ErrAssumeRole, rather than as a confusing
+// failure of the first call made with it.
+func (c *Clients) For(ctx context.Context, accountID string) (aws.Config, error) {
+	if !accountRe.MatchString(accountID) {
+		return aws.Config{}, fmt.Errorf("account %q is not a 12-digit account ID", accountID)
+	}
+	arn := c.RoleARN(accountID)
+	if arn == "" {
+		return c.base.Copy(), nil
+	}
+	c.mu.Lock()
+	rc := c.roles[arn]
+	if rc == nil {
+		rc = &roleCredentials{c: c, arn: arn}
+		c.roles[arn] = rc
+	}
+	c.mu.Unlock()
+	if _, err := rc.Retrieve(ctx); err != nil {
+		return aws.Config{}, fmt.Errorf("account %s: %w", accountID, err)
+	}
+	cfg := c.base.Copy()
+	cfg.Credentials = rc
+	return cfg, nil
+}
+
+// roleCredentials is a member-role session renewed RefreshBefore its
+// expiry, judged by the injected clock.
+type roleCredentials struct {
+	c   *Clients
+	arn string
+
+	mu    sync.Mutex
+	creds aws.Credentials
+}
+
+// Retrieve returns the cached session or assumes the role again.
+func (r *roleCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.creds.HasKeys() && r.c.clk.Now().Before(r.creds.Expires.Add(-RefreshBefore)) {
+		return r.creds, nil
+	}
+	in := &sts.AssumeRoleInput{
+		RoleArn:         aws.String(r.arn),
+		RoleSessionName: aws.String(r.c.opts.SessionName),
+		DurationSeconds: aws.Int32(int32(r.c.opts.Duration / time.Second)),
+	}
+	if r.c.opts.ExternalID != "" {
+		in.ExternalId = aws.String(r.c.opts.ExternalID)
+	}
+	out, err := sts.NewFromConfig(r.c.base).AssumeRole(ctx, in)
+	if err != nil {
+		return aws.Credentials{}, fmt.Errorf("assume role %s: %w: %w", r.arn, ErrAssumeRole, err)
+	}
+	if out.Credentials == nil {
+		return aws.Credentials{}, fmt.Errorf("assume role %s: %w: no credentials in the reply", r.arn, ErrAssumeRole)
+	}
+	r.creds = aws.Credentials{
+		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
+		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+		SessionToken:    aws.ToString(out.Credentials.SessionToken),
+		Source:          "secops-bot member role " + r.arn,
+		CanExpire:       true,
+		Expires:         aws.ToTime(out.Credentials.Expiration),
+	}
+	return r.creds, nil
+}
+
+// OrgAccounts returns the organization's accounts (ID to name), read with
+// the base credentials and kept for OrgTTL. Concurrent callers share one
+// listing.
+func (c *Clients) OrgAccounts(ctx context.Context) (map[string]string, error) {
+	c.orgMu.Lock()
+	defer c.orgMu.Unlock()
+	if c.org != nil && c.clk.Now().Before(c.orgAt.Add(c.opts.OrgTTL)) {
+		return cloneMap(c.org), nil
+	}
+	client := organizations.NewFromConfig(c.base, func(o *organizations.Options) { o.Region = organizationsRegion })
+	accounts := map[string]string{}
+	p := organizations.NewListAccountsPaginator(client, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list organization accounts: %w", err)
+		}
+		for _, a := range page.Accounts {
+			accounts[aws.ToString(a.Id)] = aws.ToString(a.Name)
+		}
+	}
+	c.org, c.orgAt = accounts, c.clk.Now()
+	return cloneMap(accounts), nil
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
