@@ -1,0 +1,372 @@
+package breakglass
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// maxCASAttempts bounds the retries of a compare-and-set that keeps losing;
+// each loss means another writer moved the request, so a handful is plenty.
+const maxCASAttempts = 20
+
+// create stores a new request and adds it to the index of open requests.
+func (s *Service) create(ctx context.Context, r Request) error {
+	r.Version = 1
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode request %s: %w", r.ID, err)
+	}
+	ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, "req/"+r.ID, nil, raw)
+	if err != nil {
+		return fmt.Errorf("store request %s: %w", r.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("store request %s: %w", r.ID, store.ErrConflict)
+	}
+	return s.editIndex(ctx, func(ids []string) []string {
+		if slices.Contains(ids, r.ID) {
+			return ids
+		}
+		return append(ids, r.ID)
+	})
+}
+
+// load reads a request and the exact bytes it was read from, for a later
+// compare-and-set.
+func (s *Service) load(ctx context.Context, id string) (Request, []byte, error) {
+	raw, err := s.Store.GetKV(ctx, kvNS, "req/"+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Request{}, nil, fmt.Errorf("load %s: %w", clipText(id, 40), ErrNotFound)
+	}
+	if err != nil {
+		return Request{}, nil, fmt.Errorf("load request %s: %w", id, err)
+	}
+	var r Request
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Request{}, nil, fmt.Errorf("decode request %s: %w", id, err)
+	}
+	return r, raw, nil
+}
+
+// update applies fn to the current request and writes it back only if
+// nobody else wrote in between; otherwise it re-reads and applies fn
+// again, so fn always decides on the latest state. fn returning an error
+// aborts; the request as last read is returned with it.
+func (s *Service) update(ctx context.Context, id string, fn func(*Request) error) (Request, error) {
+	for range maxCASAttempts {
+		cur, raw, err := s.load(ctx, id)
+		if err != nil {
+			return Request{}, err
+		}
+		next := cur
+		next.Approvals = slices.Clone(cur.Approvals)
+		next.Messages = slices.Clone(cur.Messages)
+		if err := fn(&next); err != nil {
+			return cur, err
+		}
+		next.Version = cur.Version + 1
+		out, err := json.Marshal(next)
+		if err != nil {
+			return cur, fmt.Errorf("encode request %s: %w", id, err)
+		}
+		ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, "req/"+id, raw, out)
+		if err != nil {
+			return cur, fmt.Errorf("store request %s: %w", id, err)
+		}
+		if ok {
+			return next, nil
+		}
+	}
+	return Request{}, fmt.Errorf("update request %s: %w", id, store.ErrConflict)
+}
+
+// editIndex changes the list of open request IDs with compare-and-set.
+func (s *Service) editIndex(ctx context.Context, fn func([]string) []string) error {
+	for range maxCASAttempts {
+		raw, err := s.Store.GetKV(ctx, kvNS, openKey)
+		var ids []string
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			raw = nil
+		case err != nil:
+			return fmt.Errorf("load open requests: %w", err)
+		default:
+			if err := json.Unmarshal(raw, &ids); err != nil {
+				return fmt.Errorf("decode open requests: %w", err)
+			}
+		}
+		next, err := json.Marshal(fn(slices.Clone(ids)))
+		if err != nil {
+			return fmt.Errorf("encode open requests: %w", err)
+		}
+		if raw != nil && bytes.Equal(raw, next) {
+			return nil
+		}
+		ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, openKey, raw, next)
+		if err != nil {
+			return fmt.Errorf("store open requests: %w", err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("update open requests: %w", store.ErrConflict)
+}
+
+// openIDs lists the requests that are not final or still need cleanup.
+func (s *Service) openIDs(ctx context.Context) ([]string, error) {
+	raw, err := s.Store.GetKV(ctx, kvNS, openKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load open requests: %w", err)
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("decode open requests: %w", err)
+	}
+	return ids, nil
+}
+
+// forget drops a request from the open index once nothing more will
+// happen to it.
+func (s *Service) forget(ctx context.Context, id string) {
+	err := s.editIndex(ctx, func(ids []string) []string {
+		return slices.DeleteFunc(ids, func(x string) bool { return x == id })
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", id).Msg("drop request from the open index")
+	}
+}
+
+// activate grants access to an approved request. The expiry timer is
+// stored before AWS is called, so a grant is never left without its end.
+func (s *Service) activate(ctx context.Context, r Request) Request {
+	now := s.Clock.Now().UTC()
+	r, err := s.update(ctx, r.ID, func(r *Request) error {
+		if r.State != StateApproved {
+			return &DecidedError{State: r.State, By: r.DecidedBy, At: r.DecidedAt}
+		}
+		if r.EndsAt.IsZero() {
+			r.StartedAt, r.EndsAt = now, now.Add(r.Duration)
+		}
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("start break-glass window")
+		return r
+	}
+	s.schedule(ctx, r.ID, kindExpire, r.EndsAt)
+	acc, gerr := s.Granter.Grant(ctx, s.grantOf(r))
+	if gerr != nil {
+		s.Log.Error().Err(gerr).Str("request", r.ID).Str("account", r.Account).Msg("grant break-glass access")
+		// Whatever part of the grant happened is taken back.
+		out, err := s.end(ctx, r.ID, StateFailed, "system", "the grant failed: "+gerr.Error())
+		if err != nil {
+			return r
+		}
+		return out
+	}
+	r, err = s.update(ctx, r.ID, func(r *Request) error {
+		if r.State != StateApproved {
+			return &DecidedError{State: r.State, By: r.EndedBy, At: r.EndedAt}
+		}
+		r.State, r.PrincipalID = StateActive, acc.PrincipalID
+		return nil
+	})
+	if err != nil {
+		// Revoked while the grant was under way: the revocation may have
+		// run before the grant landed, so take it back again.
+		g := s.grantOf(r)
+		g.PrincipalID = acc.PrincipalID
+		if rerr := s.Granter.Revoke(ctx, g); rerr != nil {
+			s.Log.Error().Err(rerr).Str("request", r.ID).Msg("take back a grant that raced its revocation")
+			if out, err := s.update(ctx, r.ID, func(r *Request) error { r.CleanupPending = true; return nil }); err == nil {
+				s.scheduleCleanup(ctx, out, now)
+			}
+		}
+		return r
+	}
+	s.audit(ctx, "system", ActGrant, r.ID, "ok", fmt.Sprintf("%s in %s until %s", r.Level, r.Account, r.EndsAt.Format(time.RFC3339)), map[string]any{
+		"mode": r.Mode, "level": r.Level, "account": r.Account, "ends_at": r.EndsAt, "principal_id": acc.PrincipalID,
+	})
+	if err := s.sendAccess(ctx, r, acc, false); err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("send break-glass access")
+	} else {
+		r, _ = s.Get(ctx, r.ID)
+	}
+	s.sync(ctx, r)
+	return r
+}
+
+// sendAccess sends (or replaces) the private access message.
+func (s *Service) sendAccess(ctx context.Context, r Request, acc Access, cli bool) error {
+	msg := Message{Kind: KindAccess, Request: r, Access: &acc, ShowCLI: cli}
+	if ref, ok := r.Message(PlaceDM); ok {
+		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, msg); err != nil {
+			return fmt.Errorf("update access message: %w", err)
+		}
+		return nil
+	}
+	ch, ts, err := s.Notify.DM(ctx, r.Requester, msg)
+	if err != nil {
+		return fmt.Errorf("send access message: %w", err)
+	}
+	_, err = s.update(ctx, r.ID, func(r *Request) error {
+		r.Messages = append(r.Messages, MessageRef{Place: PlaceDM, Channel: ch, TS: ts})
+		return nil
+	})
+	return err
+}
+
+// end moves an active (or being granted) request to a final state and
+// takes the access back. Of an expiry and a revocation racing, one wins;
+// the other gets ErrNotActive.
+func (s *Service) end(ctx context.Context, id string, final State, by string, why ...string) (Request, error) {
+	now := s.Clock.Now().UTC()
+	r, err := s.update(ctx, id, func(r *Request) error {
+		if r.State != StateActive && r.State != StateApproved {
+			return fmt.Errorf("%w (it is %s)", ErrNotActive, strings.ReplaceAll(string(r.State), "_", " "))
+		}
+		r.State, r.EndedAt, r.EndedBy, r.CleanupPending = final, now, by, true
+		if len(why) > 0 {
+			r.Error = clipText(strings.Join(why, "; "), 500)
+		}
+		return nil
+	})
+	if err != nil {
+		return r, err
+	}
+	switch final {
+	case StateFailed:
+		s.audit(ctx, by, ActGrant, id, "error", r.Error, nil)
+	case StateRevoked:
+		s.audit(ctx, by, ActRevoke, id, "ok", "", map[string]any{"started_at": r.StartedAt, "ends_at": r.EndsAt})
+	default:
+		s.audit(ctx, by, ActExpire, id, "ok", "", map[string]any{"started_at": r.StartedAt, "ends_at": r.EndsAt})
+	}
+	out, ok := s.cleanup(ctx, r)
+	if !ok {
+		s.scheduleCleanup(ctx, out, now)
+	}
+	return out, nil
+}
+
+// cleanup takes access back in AWS, then closes the request's messages.
+// It reports false when AWS refused; the caller arranges a retry. The
+// request is already final by then, so nobody can use the bot to extend
+// it while the retries run.
+func (s *Service) cleanup(ctx context.Context, r Request) (Request, bool) {
+	if err := s.Granter.Revoke(ctx, s.grantOf(r)); err != nil {
+		s.audit(ctx, "system", ActCleanup, r.ID, "error", err.Error(), nil)
+		s.Log.Error().Err(err).Str("request", r.ID).Str("account", r.Account).Msg("take back break-glass access; will retry")
+		s.sync(ctx, r)
+		return r, false
+	}
+	var sum *Summary
+	if r.Mode == ModeAssumeRole && !r.StartedAt.IsZero() && r.State != StateFailed {
+		sum = s.summarise(ctx, r)
+	}
+	out, err := s.update(ctx, r.ID, func(r *Request) error {
+		r.CleanupPending, r.Summary = false, sum
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("record break-glass cleanup")
+		return r, true
+	}
+	if sum != nil && !sum.FirstUse.IsZero() {
+		s.audit(ctx, r.Requester, ActUse, r.ID, "ok", fmt.Sprintf("%d events, first at %s", sum.Events, sum.FirstUse.Format(time.RFC3339)), nil)
+	}
+	s.forget(ctx, r.ID)
+	if ref, ok := out.Message(PlaceDM); ok {
+		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, Message{Kind: KindAccessEnded, Request: out}); err != nil {
+			s.Log.Warn().Err(err).Str("request", r.ID).Msg("mark the access message ended")
+		}
+	}
+	if ref, ok := out.Message(PlaceApprovers); ok && out.Summary != nil {
+		if _, err := s.Notify.Post(ctx, ref.Channel, ref.TS, Message{Kind: KindSummary, Request: out}); err != nil {
+			s.Log.Warn().Err(err).Str("request", r.ID).Msg("post break-glass session summary")
+		}
+	}
+	s.sync(ctx, out)
+	return out, true
+}
+
+// maxSummaryWrites bounds the write calls listed in a summary.
+const maxSummaryWrites = 20
+
+// summarise counts the session's events by API and lists its writes.
+func (s *Service) summarise(ctx context.Context, r Request) *Summary {
+	until := r.EndedAt
+	if until.IsZero() || until.After(r.EndsAt) {
+		until = r.EndsAt
+	}
+	// CloudTrail delivers minutes late and to the second; a margin keeps
+	// the last calls of the window.
+	evs, err := s.Store.QueryEvents(ctx, store.EventQuery{
+		SourceIdentity: r.Requester,
+		Account:        r.Account,
+		Since:          r.StartedAt.Truncate(time.Second),
+		Until:          until.Add(time.Minute),
+	})
+	sum := &Summary{ByAPI: map[string]int{}}
+	if err != nil {
+		s.Log.Warn().Err(err).Str("request", r.ID).Msg("read the session's events")
+		sum.Partial = true
+		return sum
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
+	for _, e := range evs {
+		sum.Events++
+		api := strings.TrimSuffix(e.EventSource, ".amazonaws.com") + ":" + e.EventName
+		sum.ByAPI[api]++
+		if e.ErrorCode != "" {
+			sum.Errors++
+		}
+		if sum.FirstUse.IsZero() {
+			sum.FirstUse = e.Time
+		}
+		if !e.ReadOnly {
+			if len(sum.Writes) < maxSummaryWrites {
+				sum.Writes = append(sum.Writes, Call{Time: e.Time, API: api, Resource: e.ResourceARN, ErrorCode: e.ErrorCode})
+			} else {
+				sum.MoreWrites++
+			}
+		}
+	}
+	return sum
+}
+
+// sync edits every request message to show the current state. A failure
+// is retried by the worker; it reports whether every edit went through.
+func (s *Service) sync(ctx context.Context, r Request) bool {
+	msg := Message{Kind: KindRequest, Request: r, SelfApproveAt: s.selfApproveAt(r)}
+	var failed bool
+	for _, ref := range r.Messages {
+		if ref.Place == PlaceDM {
+			continue
+		}
+		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, msg); err != nil {
+			s.Log.Warn().Err(err).Str("request", r.ID).Str("channel", ref.Channel).Msg("update break-glass message; will retry")
+			failed = true
+		}
+	}
+	if failed {
+		s.enqueue(ctx, store.OutboxItem{
+			Key: fmt.Sprintf("%s/%s/%d", kindSync, r.ID, r.Version), Kind: kindSync,
+			Payload: payload(r.ID), NotBefore: s.Clock.Now().Add(retryDelay),
+		})
+	}
+	return !failed
+}

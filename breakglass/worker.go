@@ -1,0 +1,373 @@
+package breakglass
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// Outbox kinds of the break-glass timers. Each item's NotBefore is its due
+// time, which makes the outbox a durable timer.
+const (
+	kindRemind  = "breakglass.remind"
+	kindTimeout = "breakglass.timeout"
+	kindExpire  = "breakglass.expire"
+	kindCleanup = "breakglass.cleanup"
+	kindSync    = "breakglass.sync"
+)
+
+// KindPrefix is the prefix of every outbox kind the Worker handles.
+const KindPrefix = "breakglass."
+
+// retryDelay is how soon a failed step is tried again.
+const retryDelay = 30 * time.Second
+
+// grantGrace is longer than any grant takes (an Identity Center assignment
+// is polled for two minutes at most); a request still being granted after
+// it was interrupted.
+const grantGrace = 5 * time.Minute
+
+// maxSyncAttempts bounds the retries of a message edit: a message someone
+// deleted can never be edited, and the next state change tries again
+// anyway. Taking access back, by contrast, is retried until it succeeds.
+const maxSyncAttempts = 10
+
+type itemPayload struct {
+	ID string `json:"id"`
+}
+
+func payload(id string) []byte {
+	raw, _ := json.Marshal(itemPayload{ID: id}) // a struct of one string cannot fail
+	return raw
+}
+
+// schedule stores a timer; its key makes scheduling the same timer twice
+// (on reconciliation, say) a no-op.
+func (s *Service) schedule(ctx context.Context, id, kind string, at time.Time) {
+	s.enqueue(ctx, store.OutboxItem{Key: kind + "/" + id, Kind: kind, Payload: payload(id), NotBefore: at})
+}
+
+func (s *Service) scheduleCleanup(ctx context.Context, r Request, now time.Time) {
+	s.enqueue(ctx, store.OutboxItem{
+		Key: fmt.Sprintf("%s/%s/%d", kindCleanup, r.ID, r.Version), Kind: kindCleanup,
+		Payload: payload(r.ID), NotBefore: now.Add(retryDelay),
+	})
+}
+
+func (s *Service) enqueue(ctx context.Context, it store.OutboxItem) {
+	if _, err := s.Store.Enqueue(ctx, it); err != nil {
+		// Reconcile at the next start schedules the timers again.
+		s.Log.Error().Err(err).Str("key", it.Key).Msg("schedule break-glass timer")
+	}
+}
+
+// Worker runs the break-glass timers from the outbox. Several replicas may
+// each run one: the outbox leases every item to one of them.
+type Worker struct {
+	svc   *Service
+	owner string
+	lease time.Duration
+	batch int
+}
+
+// NewWorker returns a worker claiming items as owner (unique per replica).
+func (s *Service) NewWorker(owner string) *Worker {
+	return &Worker{svc: s, owner: owner, lease: time.Minute, batch: 20}
+}
+
+// Run reconciles, then runs due timers every interval and sweeps stray
+// assignments every sweepEvery, until ctx ends.
+func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) error {
+	if err := w.svc.Reconcile(ctx); err != nil {
+		w.svc.Log.Error().Err(err).Msg("reconcile break-glass grants")
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	lastSweep := time.Time{}
+	for {
+		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			w.svc.Log.Error().Err(err).Msg("run break-glass timers")
+		}
+		if sweepEvery > 0 && time.Since(lastSweep) >= sweepEvery {
+			lastSweep = time.Now()
+			if err := w.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
+				w.svc.Log.Error().Err(err).Msg("sweep break-glass assignments")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// RunOnce handles the due timers and returns how many it completed.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	items, err := w.svc.Store.ClaimKinds(ctx, w.owner, []string{KindPrefix}, w.batch, w.lease)
+	if err != nil {
+		return 0, fmt.Errorf("claim break-glass timers: %w", err)
+	}
+	done := 0
+	var errs []error
+	for _, it := range items {
+		retryAt, herr := w.svc.handle(ctx, it)
+		switch {
+		case herr == nil && retryAt.IsZero():
+			if err := w.svc.Store.Complete(ctx, it.ID, w.owner); err != nil {
+				errs = append(errs, fmt.Errorf("complete %s: %w", it.Key, err))
+				continue
+			}
+			done++
+		default:
+			msg := ""
+			if herr != nil {
+				msg = herr.Error()
+			}
+			if retryAt.IsZero() {
+				retryAt = w.svc.Clock.Now().Add(retryDelay)
+			}
+			if err := w.svc.Store.Retry(ctx, it.ID, w.owner, retryAt, msg); err != nil {
+				errs = append(errs, fmt.Errorf("retry %s: %w", it.Key, err))
+			}
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// handle runs one timer. A non-zero time asks to run it again then.
+func (s *Service) handle(ctx context.Context, it store.OutboxItem) (time.Time, error) {
+	var p itemPayload
+	if err := json.Unmarshal(it.Payload, &p); err != nil || p.ID == "" {
+		// A malformed item can never succeed; dropping it is logged.
+		s.Log.Error().Str("key", it.Key).Msg("drop a break-glass timer without a request ID")
+		return time.Time{}, nil
+	}
+	r, _, err := s.load(ctx, p.ID)
+	if errors.Is(err, ErrNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := s.Clock.Now()
+	switch it.Kind {
+	case kindRemind:
+		return time.Time{}, s.remind(ctx, r)
+	case kindTimeout:
+		if r.State != StatePending {
+			return time.Time{}, nil
+		}
+		if now.Before(r.DecideBy) {
+			return r.DecideBy, nil
+		}
+		return time.Time{}, s.timeout(ctx, r.ID)
+	case kindExpire:
+		if r.State != StateActive && r.State != StateApproved {
+			return time.Time{}, nil
+		}
+		if now.Before(r.EndsAt) {
+			return r.EndsAt, nil
+		}
+		_, err := s.end(ctx, r.ID, StateExpired, "system")
+		if errors.Is(err, ErrNotActive) {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	case kindCleanup:
+		if !r.CleanupPending {
+			return time.Time{}, nil
+		}
+		if _, ok := s.cleanup(ctx, r); !ok {
+			return now.Add(retryDelay), nil
+		}
+		return time.Time{}, nil
+	case kindSync:
+		if !s.sync(ctx, r) && it.Attempts < maxSyncAttempts {
+			return now.Add(retryDelay), nil
+		}
+		return time.Time{}, nil
+	}
+	s.Log.Warn().Str("kind", it.Kind).Msg("drop a break-glass timer of unknown kind")
+	return time.Time{}, nil
+}
+
+// remind nudges the approvers halfway through the decision time, in the
+// request's thread (posting the request again if it never made it).
+func (s *Service) remind(ctx context.Context, r Request) error {
+	if r.State != StatePending || r.Reminded {
+		return nil
+	}
+	r, err := s.update(ctx, r.ID, func(r *Request) error {
+		if r.State != StatePending || r.Reminded {
+			return errAlreadyDone
+		}
+		r.Reminded = true
+		return nil
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "system", ActRemind, r.ID, "ok", fmt.Sprintf("undecided; expires at %s", r.DecideBy.Format(time.RFC3339)), nil)
+	ref, ok := r.Message(PlaceApprovers)
+	if !ok {
+		s.postRequest(ctx, r)
+		return nil
+	}
+	if _, err := s.Notify.Post(ctx, ref.Channel, ref.TS, Message{Kind: KindReminder, Request: r, Mentions: s.approvers(ctx)}); err != nil {
+		s.Log.Warn().Err(err).Str("request", r.ID).Msg("post break-glass reminder")
+	}
+	return nil
+}
+
+var errAlreadyDone = errors.New("already done")
+
+// timeout expires an undecided request.
+func (s *Service) timeout(ctx context.Context, id string) error {
+	r, err := s.update(ctx, id, func(r *Request) error {
+		if r.State != StatePending {
+			return errAlreadyDone
+		}
+		r.State, r.DecidedAt = StateTimedOut, s.Clock.Now().UTC()
+		return nil
+	})
+	if errors.Is(err, errAlreadyDone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, "system", ActTimeout, id, "ok", fmt.Sprintf("no decision within %s", s.cfg.RequestTTL), nil)
+	s.forget(ctx, id)
+	s.sync(ctx, r)
+	return nil
+}
+
+// Reconcile brings every open request in line with the clock, at start:
+// overdue grants end now, grants interrupted mid-way are taken back
+// (failing closed), undecided requests past their time expire, and the
+// timers of the rest are scheduled again in case they were lost.
+func (s *Service) Reconcile(ctx context.Context) error {
+	ids, err := s.openIDs(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		r, _, err := s.load(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			s.forget(ctx, id)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		now := s.Clock.Now()
+		switch {
+		case r.State == StatePending && !now.Before(r.DecideBy):
+			errs = append(errs, s.timeout(ctx, id))
+		case r.State == StatePending:
+			s.schedule(ctx, id, kindRemind, r.CreatedAt.Add(s.cfg.RequestTTL/2))
+			s.schedule(ctx, id, kindTimeout, r.DecideBy)
+		case r.State == StateApproved && now.Sub(r.DecidedAt) < grantGrace:
+			// Another replica may be granting right now; the expiry timer
+			// ends the window if it never finishes.
+			s.schedule(ctx, id, kindExpire, r.EndsAt)
+		case r.State == StateApproved:
+			// The bot stopped between the approval and the delivery of the
+			// access: nobody received it, so take back whatever was granted.
+			_, err := s.end(ctx, id, StateFailed, "system", "the bot restarted while granting access; ask again")
+			errs = append(errs, ignoreNotActive(err))
+		case r.State == StateActive && !now.Before(r.EndsAt):
+			_, err := s.end(ctx, id, StateExpired, "system")
+			errs = append(errs, ignoreNotActive(err))
+		case r.State == StateActive:
+			s.schedule(ctx, id, kindExpire, r.EndsAt)
+		case r.CleanupPending:
+			if _, ok := s.cleanup(ctx, r); !ok {
+				s.scheduleCleanup(ctx, r, now)
+			}
+		default:
+			s.forget(ctx, id)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreNotActive(err error) error {
+	if errors.Is(err, ErrNotActive) {
+		return nil
+	}
+	return err
+}
+
+// Sweep removes Identity Center assignments of the break-glass permission
+// sets that no active grant explains: left behind by a failed cleanup, or
+// made by hand.
+func (s *Service) Sweep(ctx context.Context) error {
+	sw, ok := s.Granter.(Sweeper)
+	if !ok {
+		return nil
+	}
+	ids, err := s.openIDs(ctx)
+	if err != nil {
+		return err
+	}
+	// keep maps account/level to the principals active grants explain.
+	keep := map[string][]string{}
+	for _, id := range ids {
+		r, _, err := s.load(ctx, id)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		if r.State == StateActive || r.State == StateApproved {
+			k := r.Account + "/" + r.Level
+			// A grant in flight has no principal yet: skip its level
+			// rather than remove what it is creating.
+			if r.PrincipalID == "" {
+				keep[k] = append(keep[k], "*")
+			}
+			keep[k] = append(keep[k], r.PrincipalID)
+		}
+	}
+	var errs []error
+	for _, account := range sortedKeys(s.cfg.Accounts) {
+		pol := s.cfg.Accounts[account]
+		if pol.Mode != ModeIdentityCenter {
+			continue
+		}
+		for _, l := range pol.Levels {
+			k := account + "/" + l.Name
+			if slices.Contains(keep[k], "*") {
+				continue
+			}
+			assigned, err := sw.Assigned(ctx, account, pol, l)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sweep %s: %w", k, err))
+				continue
+			}
+			for _, p := range assigned {
+				if slices.Contains(keep[k], p) {
+					continue
+				}
+				g := Grant{Account: account, Policy: pol, Level: l, PrincipalID: p, Now: s.Clock.Now().UTC()}
+				if err := s.Granter.Revoke(ctx, g); err != nil {
+					s.audit(ctx, "system", ActSweep, account, "error", fmt.Sprintf("remove %s from %s: %v", p, l.Name, err), nil)
+					errs = append(errs, fmt.Errorf("sweep %s: remove %s: %w", k, p, err))
+					continue
+				}
+				s.audit(ctx, "system", ActSweep, account, "ok", fmt.Sprintf("removed stray assignment of %s to %s", l.Name, p), nil)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
