@@ -17,6 +17,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/org"
@@ -66,8 +67,13 @@ type Bot struct {
 
 	channels map[string]string // configured name or ID → channel ID
 
-	svc      Services
-	seen     *seenSet
+	svc  Services
+	seen *seenSet
+	// Handlers of features beyond findings (break-glass, containment,
+	// playbooks), registered by their own files in this package.
+	actions  map[string]func(cb slack.InteractionCallback, act slack.BlockAction)
+	views    map[string]func(cb slack.InteractionCallback)
+	commands map[commands.Kind]func(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command)
 	wake     chan struct{}
 	inflight sync.WaitGroup
 }
@@ -99,6 +105,9 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 		teamID: auth.TeamID, userID: auth.UserID, url: auth.URL,
 		channels: map[string]string{},
 		seen:     newSeenSet(20000),
+		actions:  map[string]func(slack.InteractionCallback, slack.BlockAction){},
+		views:    map[string]func(slack.InteractionCallback){},
+		commands: map[commands.Kind]func(context.Context, slack.SlashCommand, commands.Command){},
 		wake:     make(chan struct{}, 1),
 	}
 	b.dir = newSlackDirectory(api, clk, time.Minute)

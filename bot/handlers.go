@@ -139,6 +139,10 @@ func (b *Bot) runCommand(ctx context.Context, cmd slack.SlashCommand, parsed com
 	case commands.Investigate:
 		b.investigate(ctx, a, parsed.Target, parsed.Since, origin, reply)
 	default:
+		if h, ok := b.commands[parsed.Name]; ok {
+			h(ctx, cmd, parsed)
+			return
+		}
 		reply(fmt.Sprintf("/secops %s is not enabled in this deployment.", parsed.Name), nil)
 	}
 }

@@ -122,6 +122,10 @@ func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction)
 			b.afterTriage(ctx, err, "Allowlist entry removed; matching exposures alert again.", reply(ctx))
 		})
 	default:
+		if h, ok := b.actions[act.ActionID]; ok {
+			h(cb, act)
+			return
+		}
 		b.log.Debug().Str("action_id", act.ActionID).Msg("unknown action ignored")
 	}
 }
@@ -131,6 +135,10 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback) {
 	origin := "modal " + cb.View.ID
 	dm := func(ctx context.Context) func(string, []slack.Block) {
 		return func(text string, blks []slack.Block) { b.direct(ctx, a.UserID, text, blks) }
+	}
+	if h, ok := b.views[cb.View.CallbackID]; ok {
+		h(cb)
+		return
 	}
 	switch cb.View.CallbackID {
 	case blocks.CallbackResolve:
