@@ -45,6 +45,12 @@ func (b *Bot) onInteractive(evt *socketmode.Event, c *socketmode.Client) {
 }
 
 func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction) {
+	// Registered handlers come first, so a feature can take over a button
+	// (Contain… once containment is configured).
+	if h, ok := b.actions[act.ActionID]; ok {
+		h(cb, act)
+		return
+	}
 	a := triage.Actor{UserID: cb.User.ID, TeamID: userTeam(cb)}
 	channelID := cb.Channel.ID
 	if channelID == "" {
@@ -122,10 +128,6 @@ func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction)
 			b.afterTriage(ctx, err, "Allowlist entry removed; matching exposures alert again.", reply(ctx))
 		})
 	default:
-		if h, ok := b.actions[act.ActionID]; ok {
-			h(cb, act)
-			return
-		}
 		b.log.Debug().Str("action_id", act.ActionID).Msg("unknown action ignored")
 	}
 }
