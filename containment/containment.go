@@ -1,0 +1,239 @@
+// Package containment runs vetted containment actions on the resources and
+// identities behind findings: preview (the exact API calls and policy
+// documents), confirmation, authorisation (re-checked at the moment of the
+// action), the run itself in the target account, an audit record holding the
+// state before the change, and undo from that state.
+//
+// The package knows neither Slack nor the AWS SDK. The actions and their
+// calls come from a Provider (providers/aws/contain implements it); the bot
+// shows previews and results.
+package containment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/secops-bot/secops-bot/finding"
+)
+
+// Action IDs of the catalogue. They appear in commands, buttons, playbooks
+// and the audit log, so they never change.
+const (
+	S3BlockPublicAccess      = "s3-block-public-access"
+	S3RemovePublicStatements = "s3-remove-public-statements"
+	SnapshotUnshare          = "snapshot-unshare"
+	IAMUserRestrictIP        = "iam-user-restrict-ip"
+	IAMUserDeactivateKeys    = "iam-user-deactivate-keys"
+	IAMRoleRevokeSessions    = "iam-role-revoke-sessions"
+)
+
+// Resource types a Target names, as CloudFormation names them.
+const (
+	TypeS3Bucket       = "AWS::S3::Bucket"
+	TypeRDSSnapshot    = "AWS::RDS::DBSnapshot"
+	TypeRDSClusterSnap = "AWS::RDS::DBClusterSnapshot"
+	TypeEC2Snapshot    = "AWS::EC2::Snapshot"
+	TypeEC2Image       = "AWS::EC2::Image"
+	TypeIAMUser        = "AWS::IAM::User"
+	TypeIAMRole        = "AWS::IAM::Role"
+)
+
+// Config is the containment section of the configuration.
+type Config struct {
+	// CorporateCIDRs are the ranges iam-user-restrict-ip keeps a user to.
+	CorporateCIDRs []string `mapstructure:"corporate_cidrs" yaml:"corporate_cidrs"`
+	// VPCEndpoints (vpce-…) are exempted from the IP lock: requests through
+	// them carry no aws:SourceIp.
+	VPCEndpoints []string `mapstructure:"vpc_endpoints" yaml:"vpc_endpoints"`
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	for i, cidr := range c.CorporateCIDRs {
+		if !validCIDR(cidr) {
+			errs = append(errs, fmt.Errorf("containment.corporate_cidrs[%d]: %q is not a CIDR range such as 198.51.100.0/24", i, cidr))
+		}
+	}
+	for i, v := range c.VPCEndpoints {
+		if !strings.HasPrefix(v, "vpce-") {
+			errs = append(errs, fmt.Errorf("containment.vpc_endpoints[%d]: %q is not a VPC endpoint ID (vpce-…)", i, v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Action describes one action of the catalogue.
+type Action struct {
+	ID    string
+	Title string
+	// Summary says in one sentence what the action does and what undo does.
+	Summary string
+	// Permissions are the IAM actions the bot's role in the target account
+	// needs to preview and run the action; UndoPermissions those for undo.
+	Permissions     []string
+	UndoPermissions []string
+	// UndoAdminOnly restricts undo to admins: re-sharing a snapshot with an
+	// unknown account is not a responder's decision.
+	UndoAdminOnly bool
+	// Fit returns the target the action would act on for a finding, or
+	// false when the action does not apply to it.
+	Fit func(f finding.Finding) (Target, bool)
+}
+
+// Target is what an action acts on.
+type Target struct {
+	AccountID string `json:"account"`
+	Region    string `json:"region"`
+	Type      string `json:"type"`
+	// ID is the bucket, snapshot, image, user or role name.
+	ID  string `json:"id"`
+	ARN string `json:"arn,omitempty"`
+	// AccessKeyID limits iam-user-deactivate-keys to one key; empty means
+	// every key of the user.
+	AccessKeyID string `json:"access_key_id,omitempty"`
+	// Accounts are the accounts snapshot-unshare removes ("all" for a
+	// public share); empty means every account the resource is shared with.
+	Accounts []string `json:"accounts,omitempty"`
+}
+
+// String names the target for people: "AWS::IAM::User BackupManager in
+// 111122223333 (eu-central-1)".
+func (t Target) String() string {
+	s := t.Type + " " + t.ID + " in " + t.AccountID
+	if t.Region != "" {
+		s += " (" + t.Region + ")"
+	}
+	return s
+}
+
+// Param is one parameter of an API call, in the order the preview shows it.
+type Param struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Call is one API call an action makes, exactly as it will be sent.
+type Call struct {
+	// API is "service:Operation", e.g. "iam:PutUserPolicy".
+	API    string  `json:"api"`
+	Params []Param `json:"params,omitempty"`
+	// Document is a policy or configuration document sent with the call,
+	// as indented JSON.
+	Document string `json:"document,omitempty"`
+}
+
+// Plan is a preview: the calls an action would make, from the state read
+// when it was previewed.
+type Plan struct {
+	Action string `json:"action"`
+	Target Target `json:"target"`
+	Calls  []Call `json:"calls"`
+	// Before is the state read at preview time.
+	Before json.RawMessage `json:"before,omitempty"`
+	// NoOp is set when the target is already contained; running it is
+	// harmless and changes nothing.
+	NoOp bool `json:"no_op,omitempty"`
+	// Notes are caveats a responder should read before confirming.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Outcome is what a run or an undo did.
+type Outcome struct {
+	Calls []Call `json:"calls"`
+	// Before is the state read just before the change, which undo restores.
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+	// Changed is false when the target was already in the wanted state.
+	Changed bool `json:"changed"`
+	// Summary says in plain words what changed.
+	Summary string `json:"summary"`
+}
+
+// Provider runs the catalogue against a cloud. Preview only reads; Apply
+// re-reads the state (it may have moved since the preview) and changes it;
+// Undo restores a record's before-state.
+type Provider interface {
+	Catalogue() []Action
+	Preview(ctx context.Context, action string, t Target) (Plan, error)
+	Apply(ctx context.Context, p Plan) (Outcome, error)
+	Undo(ctx context.Context, r Record) (Outcome, error)
+}
+
+// ProviderError is an error from the cloud, kept in a form that can be told
+// to a responder.
+type ProviderError struct {
+	API     string // "iam:PutUserPolicy"
+	Account string
+	Code    string // "AccessDenied"
+	Message string
+	Err     error
+}
+
+func (e *ProviderError) Error() string {
+	return fmt.Sprintf("%s in %s: %s: %s", e.API, e.Account, e.Code, e.Message)
+}
+
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+// hints turn the commonest AWS error codes into what to do about them.
+var hints = map[string]string{
+	"AccessDenied":                   "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
+	"AccessDeniedException":          "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
+	"UnauthorizedOperation":          "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
+	"NoSuchEntity":                   "the user or role no longer exists",
+	"NoSuchBucket":                   "the bucket no longer exists",
+	"DBSnapshotNotFound":             "the snapshot no longer exists",
+	"DBClusterSnapshotNotFoundFault": "the cluster snapshot no longer exists",
+	"InvalidSnapshot.NotFound":       "the snapshot no longer exists",
+	"InvalidAMIID.NotFound":          "the image no longer exists",
+	"Throttling":                     "AWS is throttling the bot; try again in a minute",
+	"ThrottlingException":            "AWS is throttling the bot; try again in a minute",
+	"LimitExceeded":                  "the user or role has too many inline policies; remove one and try again",
+	"MalformedPolicyDocument":        "AWS rejected the policy document; check the corporate ranges in the configuration",
+	"ExpiredToken":                   "the bot's credentials for that account expired; try again",
+}
+
+// PlainError says what went wrong in words fit for the thread.
+func PlainError(err error) string {
+	if err == nil {
+		return ""
+	}
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		s := fmt.Sprintf("AWS refused %s in account %s: %s", pe.API, pe.Account, pe.Code)
+		if pe.Message != "" {
+			s += " (" + pe.Message + ")"
+		}
+		if h := hints[pe.Code]; h != "" {
+			s += ". Likely cause: " + h + "."
+		}
+		return s
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "AWS did not answer in time; nothing is known to have changed, so check the state before trying again"
+	case errors.Is(err, ErrNotApplicable), errors.Is(err, ErrUnknownAction), errors.Is(err, ErrState), errors.Is(err, ErrNotFound), errors.Is(err, ErrRefused):
+		return err.Error()
+	}
+	return "the action failed: " + err.Error()
+}
+
+// Sentinel errors.
+var (
+	ErrUnknownAction = errors.New("no such containment action")
+	ErrNotApplicable = errors.New("action does not apply")
+	ErrNotFound      = errors.New("no such containment record")
+	ErrState         = errors.New("containment record is not in a state that allows this")
+	ErrRefused       = errors.New("not authorised")
+)
+
+// validCIDR accepts an IPv4 or IPv6 prefix.
+func validCIDR(s string) bool {
+	_, err := netip.ParsePrefix(s)
+	return err == nil
+}

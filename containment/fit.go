@@ -1,0 +1,117 @@
+package containment
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/secops-bot/secops-bot/finding"
+)
+
+// The Fit functions decide which actions a finding offers. They live here,
+// not with the provider, because they read only the finding.
+
+// FitBucket fits the S3 actions to a finding about a bucket.
+func FitBucket(f finding.Finding) (Target, bool) {
+	if f.Resource.Type != TypeS3Bucket || f.Resource.ID == "" {
+		return Target{}, false
+	}
+	return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeS3Bucket, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+}
+
+// FitBucketPolicy fits s3-remove-public-statements: a bucket whose exposure
+// comes from its policy (or whose vectors are not known).
+func FitBucketPolicy(f finding.Finding) (Target, bool) {
+	t, ok := FitBucket(f)
+	if !ok || (len(f.Vectors) > 0 && !slices.Contains(f.Vectors, "policy")) {
+		return Target{}, false
+	}
+	return t, true
+}
+
+// FitSnapshot fits snapshot-unshare to a shared RDS, RDS cluster or EBS
+// snapshot or AMI. The accounts removed are the unknown ones (and "all" for
+// a public share); when the finding lists none, every account is removed.
+func FitSnapshot(f finding.Finding) (Target, bool) {
+	switch f.Resource.Type {
+	case TypeRDSSnapshot, TypeRDSClusterSnap, TypeEC2Snapshot, TypeEC2Image:
+	default:
+		return Target{}, false
+	}
+	if f.Resource.ID == "" {
+		return Target{}, false
+	}
+	t := Target{AccountID: f.AccountID, Region: f.Region, Type: f.Resource.Type, ID: f.Resource.ID, ARN: f.Resource.ARN}
+	for _, u := range f.UnknownTargets() {
+		t.Accounts = append(t.Accounts, u.Account)
+	}
+	return t, true
+}
+
+// FitUser fits the IAM user actions to a finding whose actor (or resource)
+// is an IAM user.
+func FitUser(f finding.Finding) (Target, bool) {
+	if f.Resource.Type == TypeIAMUser && f.Resource.ID != "" {
+		return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeIAMUser, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+	}
+	if f.Actor.Type != "IAMUser" {
+		return Target{}, false
+	}
+	name := f.Actor.Name
+	if name == "" {
+		name = lastSegment(f.Actor.ARN)
+	}
+	if name == "" {
+		return Target{}, false
+	}
+	acct := f.Actor.AccountID
+	if acct == "" {
+		acct = f.AccountID
+	}
+	return Target{AccountID: acct, Region: f.Region, Type: TypeIAMUser, ID: name, ARN: f.Actor.ARN}, true
+}
+
+// FitUserKeys fits iam-user-deactivate-keys: the long-term key used in the
+// event when there is one (AKIA…; temporary ASIA… keys cannot be
+// deactivated), else every key of the user.
+func FitUserKeys(f finding.Finding) (Target, bool) {
+	t, ok := FitUser(f)
+	if !ok {
+		return Target{}, false
+	}
+	if strings.HasPrefix(f.Actor.AccessKeyID, "AKIA") && f.Resource.Type != TypeIAMUser {
+		t.AccessKeyID = f.Actor.AccessKeyID
+	}
+	return t, true
+}
+
+// FitRole fits iam-role-revoke-sessions to a finding made with an
+// assumed-role session (or about a role).
+func FitRole(f finding.Finding) (Target, bool) {
+	if f.Resource.Type == TypeIAMRole && f.Resource.ID != "" {
+		return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeIAMRole, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+	}
+	if f.Actor.Type != "AssumedRole" {
+		return Target{}, false
+	}
+	// arn:aws:sts::111122223333:assumed-role/Role/session
+	parts := strings.SplitN(f.Actor.ARN, ":", 6)
+	if len(parts) < 6 || !strings.HasPrefix(parts[5], "assumed-role/") {
+		return Target{}, false
+	}
+	role, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
+	if role == "" {
+		return Target{}, false
+	}
+	acct := parts[4]
+	return Target{
+		AccountID: acct, Region: f.Region, Type: TypeIAMRole, ID: role,
+		ARN: "arn:" + parts[1] + ":iam::" + acct + ":role/" + role,
+	}, true
+}
+
+func lastSegment(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	return ""
+}

@@ -1,0 +1,414 @@
+package containment
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// State is where a containment record is in its life.
+type State string
+
+// States. A failed run keeps its record so it can be retried or inspected.
+const (
+	StatePreviewed State = "previewed"
+	StateRunning   State = "running"
+	StateApplied   State = "applied"
+	StateFailed    State = "failed"
+	StateUndone    State = "undone"
+)
+
+// Record is one containment from preview to undo. It is kept in the store so
+// that a confirmation or an undo days later acts on exactly what was
+// previewed and run, whatever a button carries.
+type Record struct {
+	ID        string `json:"id"`
+	Action    string `json:"action"`
+	FindingID string `json:"finding_id,omitempty"`
+	Target    Target `json:"target"`
+	Plan      Plan   `json:"plan"`
+	State     State  `json:"state"`
+
+	PreviewedBy string    `json:"previewed_by"`
+	PreviewedAt time.Time `json:"previewed_at"`
+	RanBy       string    `json:"ran_by,omitempty"`
+	RanAt       time.Time `json:"ran_at,omitzero"`
+	UndoneBy    string    `json:"undone_by,omitempty"`
+	UndoneAt    time.Time `json:"undone_at,omitzero"`
+
+	// Outcome is the run's result, holding the before-state undo restores.
+	Outcome     *Outcome `json:"outcome,omitempty"`
+	UndoOutcome *Outcome `json:"undo_outcome,omitempty"`
+	// Error is the last failure in plain words.
+	Error string `json:"error,omitempty"`
+}
+
+// Undoable reports whether the record can be undone now.
+func (r Record) Undoable() bool { return r.State == StateApplied && r.Outcome != nil }
+
+// User is who acts, as Slack identified them.
+type User struct {
+	ID     string
+	TeamID string
+}
+
+// Authorizer decides whether a user holds a role (authz.Authorizer).
+type Authorizer interface {
+	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+}
+
+// Store is the part of store.Store containment uses.
+type Store interface {
+	PutKV(ctx context.Context, ns, key string, value []byte) error
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
+	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
+}
+
+// KVNamespace holds containment records keyed by record ID.
+const KVNamespace = "containment.record"
+
+// Audit actions written by the service.
+const (
+	AuditPreview = "containment.preview"
+	AuditRun     = "containment.run"
+	AuditUndo    = "containment.undo"
+)
+
+// Service runs the preview → confirm → authorise → run → audit → undo flow.
+type Service struct {
+	provider Provider
+	store    Store
+	authz    Authorizer
+	clk      clock.Clock
+	log      zerolog.Logger
+	actions  map[string]Action
+	order    []string
+
+	mu       sync.Mutex
+	inFlight map[string]bool
+}
+
+// New returns a Service over the provider's catalogue. A nil clock is the
+// wall clock.
+func New(p Provider, st Store, az Authorizer, clk clock.Clock, log zerolog.Logger) *Service {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	s := &Service{provider: p, store: st, authz: az, clk: clk, log: log, actions: map[string]Action{}, inFlight: map[string]bool{}}
+	for _, a := range p.Catalogue() {
+		s.actions[a.ID] = a
+		s.order = append(s.order, a.ID)
+	}
+	return s
+}
+
+// Offer is an action that fits a finding, with the target it would act on.
+type Offer struct {
+	Action Action
+	Target Target
+}
+
+// Offers lists the actions that fit the finding, in catalogue order. This
+// is what the Contain… button shows.
+func (s *Service) Offers(f finding.Finding) []Offer {
+	var out []Offer
+	for _, id := range s.order {
+		a := s.actions[id]
+		if a.Fit == nil {
+			continue
+		}
+		if t, ok := a.Fit(f); ok {
+			out = append(out, Offer{Action: a, Target: t})
+		}
+	}
+	return out
+}
+
+// Action returns a catalogue entry.
+func (s *Service) Action(id string) (Action, bool) {
+	a, ok := s.actions[id]
+	return a, ok
+}
+
+// Actions lists the catalogue in order.
+func (s *Service) Actions() []Action {
+	out := make([]Action, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, s.actions[id])
+	}
+	return out
+}
+
+// authorise re-checks the user at the moment of the action; a refusal is
+// audited and returned wrapping ErrRefused with the reason in plain words.
+func (s *Service) authorise(ctx context.Context, u User, role authz.Role, action, target string) error {
+	d, err := s.authz.Check(ctx, u.ID, u.TeamID, role)
+	if err == nil && d.Allowed {
+		return nil
+	}
+	reason := d.Reason
+	if reason == "" {
+		reason = "you are not allowed to do this"
+	}
+	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: action, Target: target, Result: "refused", Reason: reason})
+	if err != nil {
+		return fmt.Errorf("%s: %w: %w", reason, ErrRefused, err)
+	}
+	return fmt.Errorf("%s: %w", reason, ErrRefused)
+}
+
+// Preview authorises the user, fits the action to the finding and asks the
+// provider for the exact calls. The record it stores is what a confirmation
+// later runs.
+func (s *Service) Preview(ctx context.Context, u User, actionID string, f finding.Finding) (Record, error) {
+	a, ok := s.actions[actionID]
+	if !ok {
+		return Record{}, fmt.Errorf("%q: %w", actionID, ErrUnknownAction)
+	}
+	if err := s.authorise(ctx, u, authz.Responder, AuditPreview, f.ID); err != nil {
+		return Record{}, err
+	}
+	t, ok := a.Fit(f)
+	if !ok {
+		return Record{}, fmt.Errorf("%s on finding %s (%s %s): %w", actionID, f.ID, f.Resource.Type, f.Resource.ID, ErrNotApplicable)
+	}
+	return s.preview(ctx, u, a, t, f.ID)
+}
+
+// PreviewTarget previews an action named in a command: target is a
+// resource ID or ARN, or an IAM user or role name or ARN, and must belong
+// to an open finding, which supplies the account and region. The newest
+// such finding wins.
+func (s *Service) PreviewTarget(ctx context.Context, u User, actionID, target string) (Record, error) {
+	a, ok := s.actions[actionID]
+	if !ok {
+		return Record{}, fmt.Errorf("%q: %w", actionID, ErrUnknownAction)
+	}
+	if err := s.authorise(ctx, u, authz.Responder, AuditPreview, target); err != nil {
+		return Record{}, err
+	}
+	open, err := s.store.ListFindings(ctx, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
+	if err != nil {
+		return Record{}, fmt.Errorf("list open findings: %w", err)
+	}
+	for _, f := range open {
+		t, ok := a.Fit(f)
+		if ok && targetMatches(t, target) {
+			return s.preview(ctx, u, a, t, f.ID)
+		}
+	}
+	return Record{}, fmt.Errorf("%s %q: no open finding names this target: %w", actionID, target, ErrNotApplicable)
+}
+
+func targetMatches(t Target, text string) bool {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return false
+	}
+	return strings.EqualFold(t.ID, text) || (t.ARN != "" && t.ARN == text)
+}
+
+func (s *Service) preview(ctx context.Context, u User, a Action, t Target, findingID string) (Record, error) {
+	p, err := s.provider.Preview(ctx, a.ID, t)
+	if err != nil {
+		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditPreview, Target: targetRef(t), Result: "error", Reason: PlainError(err)})
+		return Record{}, fmt.Errorf("preview %s on %s: %w", a.ID, t, err)
+	}
+	r := Record{
+		ID: newID(), Action: a.ID, FindingID: findingID, Target: t, Plan: p,
+		State: StatePreviewed, PreviewedBy: u.ID, PreviewedAt: s.clk.Now().UTC(),
+	}
+	if err := s.save(ctx, r); err != nil {
+		return Record{}, err
+	}
+	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditPreview, Target: targetRef(t), Result: "ok", Detail: auditDetail(r, nil)})
+	return r, nil
+}
+
+// Get loads a record.
+func (s *Service) Get(ctx context.Context, id string) (Record, error) {
+	raw, err := s.store.GetKV(ctx, KVNamespace, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Record{}, fmt.Errorf("%s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("load containment %s: %w", id, err)
+	}
+	var r Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Record{}, fmt.Errorf("decode containment %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (s *Service) save(ctx context.Context, r Record) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode containment %s: %w", r.ID, err)
+	}
+	if err := s.store.PutKV(ctx, KVNamespace, r.ID, raw); err != nil {
+		return fmt.Errorf("save containment %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// claim marks a record as being worked on in this process, so a double
+// click runs it once.
+func (s *Service) claim(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight[id] {
+		return false
+	}
+	s.inFlight[id] = true
+	return true
+}
+
+func (s *Service) release(id string) {
+	s.mu.Lock()
+	delete(s.inFlight, id)
+	s.mu.Unlock()
+}
+
+// ErrBusy is returned when the same record is already being run or undone.
+var ErrBusy = errors.New("this containment is already in progress")
+
+// Run re-checks the user's authorisation and runs a confirmed preview in the
+// target account. Running an applied record again does nothing and returns
+// it unchanged; a failed one is retried. An error from AWS leaves the record
+// in StateFailed with the error in plain words, and is returned as well.
+func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
+	if !s.claim(id) {
+		return Record{}, fmt.Errorf("run %s: %w", id, ErrBusy)
+	}
+	defer s.release(id)
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := s.authorise(ctx, u, authz.Responder, AuditRun, targetRef(r.Target)); err != nil {
+		return r, err
+	}
+	switch r.State {
+	case StateApplied:
+		return r, nil
+	case StatePreviewed, StateFailed, StateRunning:
+		// StateRunning is only seen after a crash mid-run; the provider
+		// re-reads the state, so running again is safe.
+	default:
+		return r, fmt.Errorf("run %s (%s): preview the action again: %w", id, r.State, ErrState)
+	}
+	r.State, r.RanBy, r.RanAt = StateRunning, u.ID, s.clk.Now().UTC()
+	if err := s.save(ctx, r); err != nil {
+		return r, err
+	}
+	out, runErr := s.provider.Apply(ctx, r.Plan)
+	if runErr != nil {
+		r.State, r.Error = StateFailed, PlainError(runErr)
+		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
+		if err := s.save(ctx, r); err != nil {
+			return r, errors.Join(runErr, err)
+		}
+		return r, fmt.Errorf("run %s on %s: %w", r.Action, r.Target, runErr)
+	}
+	r.State, r.Error, r.Outcome = StateApplied, "", &out
+	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
+	return r, s.save(ctx, r)
+}
+
+// Undo restores an applied record's before-state. Undo of an action marked
+// UndoAdminOnly needs the admin role. Undoing twice does nothing.
+func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
+	if !s.claim(id) {
+		return Record{}, fmt.Errorf("undo %s: %w", id, ErrBusy)
+	}
+	defer s.release(id)
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return Record{}, err
+	}
+	role := authz.Responder
+	if a, ok := s.actions[r.Action]; ok && a.UndoAdminOnly {
+		role = authz.Admin
+	}
+	if err := s.authorise(ctx, u, role, AuditUndo, targetRef(r.Target)); err != nil {
+		return r, err
+	}
+	if r.State == StateUndone {
+		return r, nil
+	}
+	if !r.Undoable() {
+		return r, fmt.Errorf("undo %s (%s): only an applied containment can be undone: %w", id, r.State, ErrState)
+	}
+	out, undoErr := s.provider.Undo(ctx, r)
+	if undoErr != nil {
+		r.Error = PlainError(undoErr)
+		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
+		if err := s.save(ctx, r); err != nil {
+			return r, errors.Join(undoErr, err)
+		}
+		return r, fmt.Errorf("undo %s on %s: %w", r.Action, r.Target, undoErr)
+	}
+	r.State, r.Error, r.UndoOutcome = StateUndone, "", &out
+	r.UndoneBy, r.UndoneAt = u.ID, s.clk.Now().UTC()
+	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
+	return r, s.save(ctx, r)
+}
+
+// audit appends to the audit log. A failure is logged, not returned: the
+// change in AWS has happened and must still be reported to the responder.
+func (s *Service) audit(ctx context.Context, rec store.AuditRecord) {
+	rec.Time = s.clk.Now().UTC()
+	if _, err := s.store.AppendAudit(ctx, rec); err != nil {
+		s.log.Error().Err(err).Str("action", rec.Action).Str("target", rec.Target).Msg("append containment audit record")
+	}
+}
+
+// auditDetail is what the audit log keeps of a containment: enough to
+// answer "what exactly was changed, and what was it before?".
+func auditDetail(r Record, out *Outcome) []byte {
+	d := struct {
+		Record    string          `json:"record"`
+		Action    string          `json:"action"`
+		FindingID string          `json:"finding_id,omitempty"`
+		Target    Target          `json:"target"`
+		Calls     []Call          `json:"calls"`
+		Before    json.RawMessage `json:"before,omitempty"`
+		After     json.RawMessage `json:"after,omitempty"`
+		Changed   *bool           `json:"changed,omitempty"`
+	}{Record: r.ID, Action: r.Action, FindingID: r.FindingID, Target: r.Target, Calls: r.Plan.Calls, Before: r.Plan.Before}
+	if out != nil && (len(out.Calls) > 0 || len(out.Before) > 0) {
+		d.Calls, d.Before, d.After, d.Changed = out.Calls, out.Before, out.After, &out.Changed
+	}
+	raw, _ := json.Marshal(d) // plain structs of strings and raw JSON
+	return raw
+}
+
+func targetRef(t Target) string {
+	if t.ARN != "" {
+		return t.ARN
+	}
+	return t.AccountID + ":" + t.Type + ":" + t.ID
+}
+
+// newID returns an opaque record ID; buttons carry it, and it must not be
+// guessable from the target.
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "C-" + strings.ToUpper(hex.EncodeToString(b[:]))
+}

@@ -1,0 +1,314 @@
+package containment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/store/sqlite"
+)
+
+// fakeProvider keeps one share list per target, the way a snapshot would.
+type fakeProvider struct {
+	shared  []string
+	applies int
+	fail    error
+}
+
+func (p *fakeProvider) Catalogue() []Action {
+	return []Action{
+		{ID: SnapshotUnshare, Title: "Unshare the snapshot", UndoAdminOnly: true, Fit: FitSnapshot},
+		{ID: IAMUserRestrictIP, Title: "Lock the user", Fit: FitUser},
+		{ID: IAMUserDeactivateKeys, Title: "Deactivate keys", Fit: FitUserKeys},
+		{ID: IAMRoleRevokeSessions, Title: "Revoke sessions", Fit: FitRole},
+		{ID: S3BlockPublicAccess, Title: "Block public access", Fit: FitBucket},
+	}
+}
+
+func (p *fakeProvider) remaining(remove []string) []string {
+	return slices.DeleteFunc(slices.Clone(p.shared), func(v string) bool { return slices.Contains(remove, v) })
+}
+
+func (p *fakeProvider) Preview(_ context.Context, action string, t Target) (Plan, error) {
+	before, _ := json.Marshal(p.shared)
+	return Plan{Action: action, Target: t, Before: before, Calls: []Call{{API: "rds:ModifyDBSnapshotAttribute",
+		Params: []Param{{Name: "ValuesToRemove", Value: strings.Join(t.Accounts, ",")}}}}}, nil
+}
+
+func (p *fakeProvider) Apply(_ context.Context, plan Plan) (Outcome, error) {
+	p.applies++
+	if p.fail != nil {
+		return Outcome{}, p.fail
+	}
+	before, _ := json.Marshal(p.shared)
+	p.shared = p.remaining(plan.Target.Accounts)
+	after, _ := json.Marshal(p.shared)
+	return Outcome{Before: before, After: after, Changed: string(before) != string(after), Calls: plan.Calls, Summary: "unshared"}, nil
+}
+
+func (p *fakeProvider) Undo(_ context.Context, r Record) (Outcome, error) {
+	var before []string
+	if err := json.Unmarshal(r.Outcome.Before, &before); err != nil {
+		return Outcome{}, err
+	}
+	p.shared = before
+	return Outcome{Changed: true, Summary: "re-shared"}, nil
+}
+
+// fakeAuthz grants roles by user ID.
+type fakeAuthz map[string][]authz.Role
+
+func (a fakeAuthz) Check(_ context.Context, user, _ string, role authz.Role) (authz.Decision, error) {
+	roles := a[user]
+	if slices.Contains(roles, role) || slices.Contains(roles, authz.Admin) {
+		return authz.Decision{Allowed: true, Roles: roles}, nil
+	}
+	return authz.Decision{Reason: "you do not hold the " + string(role) + " role"}, nil
+}
+
+var (
+	responder = User{ID: "U0RESPOND", TeamID: "T0ACME"}
+	admin     = User{ID: "U0ADMIN", TeamID: "T0ACME"}
+	outsider  = User{ID: "U0OUTSIDE", TeamID: "T0ACME"}
+	roles     = fakeAuthz{responder.ID: {authz.Responder}, admin.ID: {authz.Admin}}
+)
+
+func storyTwo() finding.Finding {
+	arn := "arn:aws:rds:eu-central-1:111122223333:snapshot:prod-customers-2026-11-26"
+	return finding.Finding{
+		ID: "F-STORY2", Key: "snapshot-shared-external|111122223333|eu-central-1|" + arn, Rule: "snapshot-shared-external", Severity: finding.SeverityCritical, Status: finding.StatusOpen,
+		AccountID: "111122223333", Region: "eu-central-1",
+		Resource: finding.Resource{Type: TypeRDSSnapshot, ID: "prod-customers-2026-11-26", ARN: arn},
+		Actor:    finding.Actor{ARN: "arn:aws:iam::111122223333:user/BackupManager", Type: "IAMUser", Name: "BackupManager", AccountID: "111122223333", AccessKeyID: "AKIAIOSFODNN7EXAMPLE"},
+		Targets: []finding.Target{
+			{Account: "555566667777", Class: finding.TargetKnown},
+			{Account: "444455556666", Class: finding.TargetUnknown},
+		},
+		FirstSeen: time.Date(2026, 11, 27, 3, 4, 0, 0, time.UTC),
+	}
+}
+
+func newService(t *testing.T) (*Service, *fakeProvider, store.Store) {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 27, 3, 20, 0, 0, time.UTC))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), sqlite.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := &fakeProvider{shared: []string{"555566667777", "444455556666"}}
+	return New(p, st, roles, clk, zerolog.Nop()), p, st
+}
+
+func audit(t *testing.T, st store.Store) []store.AuditRecord {
+	t.Helper()
+	recs, err := st.ListAudit(context.Background(), store.AuditFilter{ActionPrefix: "containment."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(recs) // oldest first
+	return recs
+}
+
+func TestOffers(t *testing.T) {
+	s, _, _ := newService(t)
+	bucket := storyTwo()
+	bucket.Resource = finding.Resource{Type: TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
+	bucket.Actor = finding.Actor{ARN: "arn:aws:sts::222233334444:assumed-role/contractor-alice/alice", Type: "AssumedRole"}
+	tests := []struct {
+		name string
+		f    finding.Finding
+		want []string
+	}{
+		{"shared snapshot by an IAM user", storyTwo(), []string{SnapshotUnshare, IAMUserRestrictIP, IAMUserDeactivateKeys}},
+		{"public bucket by an assumed role", bucket, []string{IAMRoleRevokeSessions, S3BlockPublicAccess}},
+		{"nothing fits", finding.Finding{ID: "F-0"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, o := range s.Offers(tc.f) {
+				got = append(got, o.Action.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("offers = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	offers := s.Offers(storyTwo())
+	if got := offers[0].Target.Accounts; !slices.Equal(got, []string{"444455556666"}) {
+		t.Errorf("unshare would remove %v, want only the unknown account", got)
+	}
+	if got := offers[2].Target.AccessKeyID; got != "AKIAIOSFODNN7EXAMPLE" {
+		t.Errorf("deactivate-keys targets key %q, want the event's key", got)
+	}
+	for _, o := range s.Offers(bucket) {
+		if o.Action.ID == IAMRoleRevokeSessions && (o.Target.ID != "contractor-alice" || o.Target.ARN != "arn:aws:iam::222233334444:role/contractor-alice") {
+			t.Errorf("revoke-sessions target = %+v, want role contractor-alice", o.Target)
+		}
+	}
+}
+
+func TestFlow(t *testing.T) {
+	ctx := context.Background()
+	s, p, st := newService(t)
+
+	rec, err := s.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatalf("preview: %v", err)
+	}
+	if rec.State != StatePreviewed || p.applies != 0 {
+		t.Fatalf("after preview: state %s, %d applies; a preview must change nothing", rec.State, p.applies)
+	}
+	rec, err = s.Run(ctx, responder, rec.ID)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rec.State != StateApplied || !slices.Equal(p.shared, []string{"555566667777"}) {
+		t.Fatalf("after run: state %s, shared %v", rec.State, p.shared)
+	}
+	if _, err := s.Run(ctx, responder, rec.ID); err != nil || p.applies != 1 {
+		t.Errorf("second run: err %v, %d applies; running twice must be harmless", err, p.applies)
+	}
+
+	if _, err := s.Undo(ctx, responder, rec.ID); !errors.Is(err, ErrRefused) {
+		t.Errorf("undo of an unshare by a responder: %v, want a refusal (admins only)", err)
+	}
+	rec, err = s.Undo(ctx, admin, rec.ID)
+	if err != nil || rec.State != StateUndone || len(p.shared) != 2 {
+		t.Fatalf("undo by admin: err %v state %s shared %v", err, rec.State, p.shared)
+	}
+	if _, err := s.Undo(ctx, admin, rec.ID); err != nil {
+		t.Errorf("second undo: %v, want harmless", err)
+	}
+
+	var got []string
+	for _, a := range audit(t, st) {
+		got = append(got, a.Action+" "+a.Result)
+	}
+	want := []string{"containment.preview ok", "containment.run ok", "containment.undo refused", "containment.undo ok"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit = %v, want %v", got, want)
+	}
+	run := audit(t, st)[1]
+	var detail struct {
+		Before json.RawMessage `json:"before"`
+		Calls  []Call          `json:"calls"`
+	}
+	if err := json.Unmarshal(run.Detail, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if string(detail.Before) != `["555566667777","444455556666"]` || len(detail.Calls) != 1 {
+		t.Errorf("run audit detail = %s, want the before-state and the calls", run.Detail)
+	}
+	if run.Actor != responder.ID || run.Target != storyTwo().Resource.ARN {
+		t.Errorf("run audit actor/target = %s/%s", run.Actor, run.Target)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	ctx := context.Background()
+	s, p, st := newService(t)
+	if _, err := s.Preview(ctx, outsider, SnapshotUnshare, storyTwo()); !errors.Is(err, ErrRefused) {
+		t.Errorf("preview by a non-responder: %v, want refused", err)
+	}
+	rec, err := s.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whoever previewed, the one who confirms is checked again.
+	if _, err := s.Run(ctx, outsider, rec.ID); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "responder role") {
+		t.Errorf("run by a non-responder: %v, want a refusal saying why", err)
+	}
+	if p.applies != 0 {
+		t.Error("a refused run reached AWS")
+	}
+	recs := audit(t, st)
+	if last := recs[len(recs)-1]; last.Action != AuditRun || last.Result != "refused" || last.Actor != outsider.ID {
+		t.Errorf("last audit = %+v, want the refused run", last)
+	}
+	if _, err := s.Preview(ctx, responder, S3BlockPublicAccess, storyTwo()); !errors.Is(err, ErrNotApplicable) {
+		t.Errorf("bucket action on a snapshot finding: %v, want not applicable", err)
+	}
+	if _, err := s.Preview(ctx, responder, "rm-rf", storyTwo()); !errors.Is(err, ErrUnknownAction) {
+		t.Errorf("unknown action: %v", err)
+	}
+}
+
+func TestProviderErrorKeepsRecord(t *testing.T) {
+	ctx := context.Background()
+	s, p, st := newService(t)
+	rec, err := s.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fail = &ProviderError{API: "rds:ModifyDBSnapshotAttribute", Account: "111122223333", Code: "AccessDenied", Message: "not authorized"}
+	got, err := s.Run(ctx, responder, rec.ID)
+	if err == nil || got.State != StateFailed || !strings.Contains(got.Error, "AWS refused rds:ModifyDBSnapshotAttribute in account 111122223333: AccessDenied") {
+		t.Fatalf("failed run: err %v, record %+v", err, got)
+	}
+	stored, err := s.Get(ctx, rec.ID)
+	if err != nil || stored.State != StateFailed {
+		t.Fatalf("stored record after failure: %+v, %v", stored, err)
+	}
+	if _, err := s.Undo(ctx, admin, rec.ID); !errors.Is(err, ErrState) {
+		t.Errorf("undo of a failed run: %v, want a state error", err)
+	}
+	p.fail = nil
+	if got, err := s.Run(ctx, responder, rec.ID); err != nil || got.State != StateApplied {
+		t.Errorf("retry after the error: %v, %s", err, got.State)
+	}
+	if recs := audit(t, st); recs[1].Result != "error" || !strings.Contains(recs[1].Reason, "AccessDenied") {
+		t.Errorf("audit of the failure = %+v", recs[1])
+	}
+}
+
+func TestPreviewTarget(t *testing.T) {
+	ctx := context.Background()
+	s, _, st := newService(t)
+	if err := st.UpsertFinding(ctx, storyTwo(), store.FindingEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, action, target string
+		wantErr              error
+		wantID               string
+	}{
+		{"user by name", IAMUserRestrictIP, "BackupManager", nil, "BackupManager"},
+		{"user by arn", IAMUserRestrictIP, "arn:aws:iam::111122223333:user/BackupManager", nil, "BackupManager"},
+		{"snapshot by id", SnapshotUnshare, "prod-customers-2026-11-26", nil, "prod-customers-2026-11-26"},
+		{"unknown user", IAMUserRestrictIP, "Mallory", ErrNotApplicable, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, err := s.PreviewTarget(ctx, responder, tc.action, tc.target)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && (rec.Target.ID != tc.wantID || rec.Target.AccountID != "111122223333" || rec.FindingID != "F-STORY2") {
+				t.Errorf("target = %+v (finding %s)", rec.Target, rec.FindingID)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	err := Config{CorporateCIDRs: []string{"198.51.100.0/24", "10.0.0.300/8"}, VPCEndpoints: []string{"endpoint-1"}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "corporate_cidrs[1]") || !strings.Contains(err.Error(), "vpc_endpoints[0]") {
+		t.Errorf("Validate = %v, want both problems named by key", err)
+	}
+	if err := (Config{CorporateCIDRs: []string{"198.51.100.0/24"}}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}

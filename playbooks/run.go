@@ -1,0 +1,630 @@
+package playbooks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/store"
+)
+
+// StepStatus is where a step of a run is.
+type StepStatus string
+
+// Step statuses. Running means an automation was started and awaits its end
+// (a confirmation, an approval); Failed keeps the error for a retry.
+const (
+	StepPending StepStatus = "pending"
+	StepRunning StepStatus = "running"
+	StepDone    StepStatus = "done"
+	StepSkipped StepStatus = "skipped"
+	StepFailed  StepStatus = "failed"
+)
+
+// StepState is a step's progress in a run.
+type StepState struct {
+	ID     string     `json:"id"`
+	Status StepStatus `json:"status"`
+	By     string     `json:"by,omitempty"`
+	At     time.Time  `json:"at,omitzero"`
+	// Note says what happened, in plain words (an error, a schedule).
+	Note string `json:"note,omitempty"`
+	// Record is the containment record of a contain step.
+	Record string `json:"record,omitempty"`
+	// Escalated is set when the step's escalation fired.
+	Escalated bool `json:"escalated,omitempty"`
+}
+
+// Closed reports whether the step needs nothing more.
+func (s StepState) Closed() bool { return s.Status == StepDone || s.Status == StepSkipped }
+
+// Thread is where a run is posted: the finding's thread.
+type Thread struct {
+	Channel   string `json:"channel"`
+	TS        string `json:"ts"`
+	Permalink string `json:"permalink,omitempty"`
+}
+
+// Run is one playbook being worked through for one finding.
+type Run struct {
+	ID        string    `json:"id"`
+	Playbook  string    `json:"playbook"`
+	FindingID string    `json:"finding_id"`
+	Title     string    `json:"title"` // the finding's title, for the checklist
+	Team      string    `json:"team,omitempty"`
+	OffHours  bool      `json:"off_hours"`
+	Thread    Thread    `json:"thread"`
+	MessageTS string    `json:"message_ts,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	// OnCallSecOps and OnCallTeam are who was on call when the run started.
+	OnCallSecOps []string    `json:"on_call_secops,omitempty"`
+	OnCallTeam   []string    `json:"on_call_team,omitempty"`
+	Steps        []StepState `json:"steps"`
+	// Emergency is set once an escalation fired.
+	Emergency   bool      `json:"emergency,omitempty"`
+	EmergencyAt time.Time `json:"emergency_at,omitzero"`
+}
+
+// Step returns the state of a step.
+func (r *Run) Step(id string) (*StepState, bool) {
+	for i := range r.Steps {
+		if r.Steps[i].ID == id {
+			return &r.Steps[i], true
+		}
+	}
+	return nil, false
+}
+
+// Complete reports whether every step is done or skipped.
+func (r Run) Complete() bool {
+	for _, s := range r.Steps {
+		if !s.Closed() {
+			return false
+		}
+	}
+	return true
+}
+
+// Notifier posts runs in Slack; bot/ implements it with the blocks of
+// bot/blocks (PlaybookChecklist).
+type Notifier interface {
+	// PostChecklist posts the run's checklist in its thread and returns
+	// the message's ts.
+	PostChecklist(ctx context.Context, pb Playbook, run Run) (string, error)
+	// UpdateChecklist edits the checklist (run.MessageTS) in place.
+	UpdateChecklist(ctx context.Context, pb Playbook, run Run) error
+	// Reply posts mrkdwn text in a thread.
+	Reply(ctx context.Context, channel, threadTS, text string) error
+	// Schedule has Slack post text in channel at a later time
+	// (chat.scheduleMessage) and returns the scheduled message's ID.
+	Schedule(ctx context.Context, channel string, at time.Time, text string) (string, error)
+}
+
+// OnCall says who is on call for a team ("secops" for SecOps); oncall.Schedule
+// implements it.
+type OnCall interface {
+	OnCall(ctx context.Context, team string, at time.Time) ([]string, error)
+}
+
+// Teams resolves teams and their schedules (org.Directory).
+type Teams interface {
+	Team(name string) (org.Team, bool)
+	SecOps() org.Team
+}
+
+// Containment previews and runs containment actions (containment.Service).
+type Containment interface {
+	Preview(ctx context.Context, u containment.User, action string, f finding.Finding) (containment.Record, error)
+	Run(ctx context.Context, u containment.User, id string) (containment.Record, error)
+}
+
+// Authorizer decides whether a user holds a role (authz.Authorizer).
+type Authorizer interface {
+	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+}
+
+// Store is the part of store.Store runs use.
+type Store interface {
+	PutKV(ctx context.Context, ns, key string, value []byte) error
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
+	Enqueue(ctx context.Context, it store.OutboxItem) (bool, error)
+	GetFinding(ctx context.Context, id string) (finding.Finding, error)
+}
+
+// KV namespaces and the outbox kind of escalation timers.
+const (
+	KVRuns        = "playbook.run"
+	KVFindingRun  = "playbook.finding"
+	KindEscalate  = "playbook.escalate"
+	AuditStart    = "playbook.start"
+	AuditStep     = "playbook.step"
+	AuditEscalate = "playbook.escalate"
+)
+
+// Deps are what a Runner works with.
+type Deps struct {
+	Library     *Library
+	Store       Store
+	Notifier    Notifier
+	OnCall      OnCall // nil: nobody is mentioned
+	Teams       Teams
+	Containment Containment
+	Authz       Authorizer
+	Clock       clock.Clock
+	Log         zerolog.Logger
+}
+
+// Runner starts runs and moves their steps.
+type Runner struct {
+	d Deps
+	// mu serialises read-modify-write of runs in this process; the KV has
+	// no compare-and-set.
+	mu sync.Mutex
+}
+
+// NewRunner returns a Runner. A nil clock is the wall clock.
+func NewRunner(d Deps) *Runner {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	return &Runner{d: d}
+}
+
+// Sentinel errors.
+var (
+	ErrNoPlaybook = errors.New("no playbook matches the finding")
+	ErrNoRun      = errors.New("no such playbook run")
+	ErrNoStep     = errors.New("no such step")
+	ErrRefused    = errors.New("not authorised")
+	ErrStepState  = errors.New("step cannot do this now")
+)
+
+// User is who pressed a button, as Slack identified them.
+type User = containment.User
+
+// Start selects the playbook for the finding and posts its run in the
+// thread, mentioning who is on call (paging them when it is off hours) and
+// arming the escalation timers. A finding has one run: starting again
+// returns the existing one.
+func (r *Runner) Start(ctx context.Context, f finding.Finding, th Thread) (Run, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id, err := r.d.Store.GetKV(ctx, KVFindingRun, f.ID); err == nil {
+		return r.load(ctx, string(id))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Run{}, fmt.Errorf("look up run of finding %s: %w", f.ID, err)
+	}
+	pb, ok := r.d.Library.Select(f)
+	if !ok {
+		return Run{}, fmt.Errorf("finding %s (%s, %s): %w", f.ID, f.Rule, f.Severity, ErrNoPlaybook)
+	}
+	now := r.d.Clock.Now().UTC()
+	run := Run{
+		ID: newID(), Playbook: pb.ID, FindingID: f.ID, Title: f.Title, Team: f.Team, OffHours: f.OffHours,
+		Thread: th, StartedAt: now,
+	}
+	for _, s := range pb.Steps {
+		run.Steps = append(run.Steps, StepState{ID: s.ID, Status: StepPending})
+	}
+	if r.d.OnCall != nil {
+		run.OnCallSecOps = r.onCall(ctx, "secops", now)
+		if f.Team != "" {
+			run.OnCallTeam = r.onCall(ctx, f.Team, now)
+		}
+	}
+	ts, err := r.d.Notifier.PostChecklist(ctx, pb, run)
+	if err != nil {
+		return Run{}, fmt.Errorf("post checklist of run %s: %w", run.ID, err)
+	}
+	run.MessageTS = ts
+	if err := r.save(ctx, run); err != nil {
+		return Run{}, err
+	}
+	if err := r.d.Store.PutKV(ctx, KVFindingRun, f.ID, []byte(run.ID)); err != nil {
+		return Run{}, fmt.Errorf("index run %s: %w", run.ID, err)
+	}
+	if text := onCallText(run, f); text != "" {
+		if err := r.d.Notifier.Reply(ctx, th.Channel, th.TS, text); err != nil {
+			r.d.Log.Error().Err(err).Str("run", run.ID).Msg("mention on-call")
+		}
+	}
+	for _, s := range pb.Steps {
+		if s.Escalation == nil {
+			continue
+		}
+		payload, _ := json.Marshal(escalation{Run: run.ID, Step: s.ID}) // two strings
+		if _, err := r.d.Store.Enqueue(ctx, store.OutboxItem{
+			Key: KindEscalate + "/" + run.ID + "/" + s.ID, Kind: KindEscalate, Payload: payload,
+			NotBefore: now.Add(s.Escalation.After),
+		}); err != nil {
+			return run, fmt.Errorf("arm escalation of step %s: %w", s.ID, err)
+		}
+	}
+	r.audit(ctx, store.AuditRecord{Actor: "system", Action: AuditStart, Target: f.ID, Result: "ok",
+		Reason: "playbook " + pb.ID, Detail: mustJSON(map[string]any{"run": run.ID, "playbook": pb.ID, "on_call_secops": run.OnCallSecOps, "on_call_team": run.OnCallTeam})})
+	return run, nil
+}
+
+func (r *Runner) onCall(ctx context.Context, team string, at time.Time) []string {
+	ids, err := r.d.OnCall.OnCall(ctx, team, at)
+	if err != nil {
+		r.d.Log.Warn().Err(err).Str("team", team).Msg("on-call lookup")
+	}
+	return ids
+}
+
+// onCallText mentions who is on call. Off hours it is a page: Slack
+// notifies a mentioned user even when they are away.
+func onCallText(run Run, f finding.Finding) string {
+	var parts []string
+	if len(run.OnCallSecOps) > 0 {
+		parts = append(parts, "SecOps "+mentions(run.OnCallSecOps))
+	}
+	if len(run.OnCallTeam) > 0 {
+		parts = append(parts, esc(run.Team)+" "+mentions(run.OnCallTeam))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if run.OffHours {
+		return fmt.Sprintf(":rotating_light: Paging on-call: %s. A %s finding arrived outside %s's business hours; the playbook has started below.",
+			strings.Join(parts, ", "), f.Severity, esc(teamName(run.Team)))
+	}
+	return "On call: " + strings.Join(parts, ", ") + "."
+}
+
+func teamName(t string) string {
+	if t == "" {
+		return "the owning team"
+	}
+	return t
+}
+
+func mentions(ids []string) string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, "<@"+id+">")
+	}
+	return strings.Join(out, " ")
+}
+
+// Get loads a run.
+func (r *Runner) Get(ctx context.Context, id string) (Run, error) { return r.load(ctx, id) }
+
+// RunFor returns the run of a finding.
+func (r *Runner) RunFor(ctx context.Context, findingID string) (Run, error) {
+	id, err := r.d.Store.GetKV(ctx, KVFindingRun, findingID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Run{}, fmt.Errorf("finding %s: %w", findingID, ErrNoRun)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("look up run of finding %s: %w", findingID, err)
+	}
+	return r.load(ctx, string(id))
+}
+
+// Playbook returns the playbook of a run.
+func (r *Runner) Playbook(run Run) (Playbook, bool) { return r.d.Library.Get(run.Playbook) }
+
+// Done marks a step done; Skip marks it skipped. Steps owned by the team
+// may be acknowledged by anyone in the workspace (the bot has checked the
+// user is a member); every other step needs a responder.
+func (r *Runner) Done(ctx context.Context, u User, runID, stepID, note string) (Run, error) {
+	return r.close(ctx, u, runID, stepID, StepDone, note)
+}
+
+// Skip marks a step skipped.
+func (r *Runner) Skip(ctx context.Context, u User, runID, stepID string) (Run, error) {
+	return r.close(ctx, u, runID, stepID, StepSkipped, "")
+}
+
+func (r *Runner) close(ctx context.Context, u User, runID, stepID string, to StepStatus, note string) (Run, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, pb, step, st, err := r.step(ctx, runID, stepID)
+	if err != nil {
+		return run, err
+	}
+	if step.Owner != OwnerTeam || to != StepDone {
+		if err := r.authorise(ctx, u, runID+"/"+stepID); err != nil {
+			return run, err
+		}
+	}
+	if st.Closed() {
+		return run, nil // a second click changes nothing
+	}
+	st.Status, st.By, st.At = to, u.ID, r.d.Clock.Now().UTC()
+	if note != "" {
+		st.Note = note
+	}
+	return run, r.commit(ctx, pb, run, u.ID, *st)
+}
+
+// StepResult tells the bot what a Run button started.
+type StepResult struct {
+	Kind string
+	// Preview is the containment to confirm (kind contain): the bot shows
+	// the confirmation dialog and then calls Confirm.
+	Preview *containment.Record
+	// Actor is who to investigate (kind investigate): the bot posts the
+	// investigation in the thread.
+	Actor string
+	// Text is what was posted or scheduled, for the bot's ephemeral reply.
+	Text string
+}
+
+// RunStep runs a step's automation. Containment and break-glass need more
+// from the bot (a confirmation dialog, an approval); the others finish here.
+func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (StepResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, pb, step, st, err := r.step(ctx, runID, stepID)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if step.Automation == nil {
+		return StepResult{}, fmt.Errorf("step %s has nothing to run: %w", stepID, ErrStepState)
+	}
+	if err := r.authorise(ctx, u, runID+"/"+stepID); err != nil {
+		return StepResult{}, err
+	}
+	if st.Closed() && step.Automation.Kind != AutoInvestigate {
+		return StepResult{Kind: step.Automation.Kind}, fmt.Errorf("step %s is already %s: %w", stepID, st.Status, ErrStepState)
+	}
+	f, err := r.d.Store.GetFinding(ctx, run.FindingID)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("load finding %s: %w", run.FindingID, err)
+	}
+	now := r.d.Clock.Now().UTC()
+	res := StepResult{Kind: step.Automation.Kind}
+	switch step.Automation.Kind {
+	case AutoContain:
+		rec, err := r.d.Containment.Preview(ctx, u, step.Automation.Action, f)
+		if errors.Is(err, containment.ErrRefused) {
+			return res, err
+		}
+		if err != nil {
+			st.Status, st.Note, st.By, st.At = StepFailed, containment.PlainError(err), u.ID, now
+			return res, errors.Join(err, r.commit(ctx, pb, run, u.ID, *st))
+		}
+		res.Preview = &rec
+		st.Status, st.Record, st.By, st.At, st.Note = StepRunning, rec.ID, u.ID, now, "previewed; awaiting confirmation"
+	case AutoInvestigate:
+		res.Actor = f.Actor.ARN
+		st.Status, st.By, st.At, st.Note = StepDone, u.ID, now, "investigation posted in the thread"
+	case AutoAbuseReport:
+		rep, ok := AbuseReport(f, now)
+		if !ok {
+			st.Status, st.By, st.At, st.Note = StepSkipped, u.ID, now, "no unknown account to report"
+			break
+		}
+		res.Text = rep.Message()
+		if err := r.d.Notifier.Reply(ctx, run.Thread.Channel, run.Thread.TS, res.Text); err != nil {
+			return res, fmt.Errorf("post abuse report: %w", err)
+		}
+		st.Status, st.By, st.At, st.Note = StepDone, u.ID, now, "report for "+strings.Join(rep.Accounts, ", ")+" posted in the thread"
+	case AutoBreakGlass:
+		st.Status, st.By, st.At, st.Note = StepRunning, u.ID, now, "break-glass requested; awaiting approval"
+	case AutoFollowUp:
+		at, channel, text, err := r.followUp(run, f, now)
+		if err != nil {
+			return res, err
+		}
+		if _, err := r.d.Notifier.Schedule(ctx, channel, at, text); err != nil {
+			return res, fmt.Errorf("schedule follow-up: %w", err)
+		}
+		res.Text = text
+		st.Status, st.By, st.At = StepDone, u.ID, now
+		st.Note = "follow-up scheduled for " + at.In(locOf(r.team(run.Team))).Format("Mon 2 Jan 15:04 MST") + " in " + channel
+	}
+	return res, r.commit(ctx, pb, run, u.ID, *st)
+}
+
+// Confirm runs the containment a contain step previewed, after the
+// responder confirmed it. An AWS error fails the step with the error in
+// plain words and leaves every other step as it was; the step can be run
+// again.
+func (r *Runner) Confirm(ctx context.Context, u User, runID, stepID string) (containment.Record, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, pb, _, st, err := r.step(ctx, runID, stepID)
+	if err != nil {
+		return containment.Record{}, err
+	}
+	if st.Record == "" {
+		return containment.Record{}, fmt.Errorf("step %s has no previewed containment: %w", stepID, ErrStepState)
+	}
+	rec, runErr := r.d.Containment.Run(ctx, u, st.Record)
+	if errors.Is(runErr, containment.ErrRefused) {
+		return rec, runErr
+	}
+	st.By, st.At = u.ID, r.d.Clock.Now().UTC()
+	if runErr != nil {
+		st.Status, st.Note = StepFailed, containment.PlainError(runErr)
+	} else {
+		st.Status = StepDone
+		if rec.Outcome != nil {
+			st.Note = rec.Outcome.Summary
+		}
+	}
+	return rec, errors.Join(runErr, r.commit(ctx, pb, run, u.ID, *st))
+}
+
+// escalation is the payload of an escalation timer.
+type escalation struct {
+	Run  string `json:"run"`
+	Step string `json:"step"`
+}
+
+// Escalate handles a due escalation timer (an outbox item of KindEscalate).
+// If the step was acknowledged (done or skipped) nothing happens; otherwise
+// the run switches to the emergency path, SecOps on-call is mentioned, and
+// the checklist shows it. Handling the same timer twice posts once.
+func (r *Runner) Escalate(ctx context.Context, payload []byte) error {
+	var e escalation
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return fmt.Errorf("decode escalation: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	run, pb, step, st, err := r.step(ctx, e.Run, e.Step)
+	if err != nil {
+		return err
+	}
+	if st.Closed() || st.Escalated || step.Escalation == nil {
+		return nil
+	}
+	now := r.d.Clock.Now().UTC()
+	st.Escalated = true
+	run.Emergency, run.EmergencyAt = true, now
+	if err := r.commit(ctx, pb, run, "system", *st); err != nil {
+		return err
+	}
+	var next []string
+	for _, s := range pb.Steps {
+		if s.Path == PathEmergency {
+			next = append(next, s.Title)
+		}
+	}
+	text := fmt.Sprintf(":rotating_light: *%s* was not acknowledged within %s. %s", esc(step.Title), step.Escalation.After, esc(step.Escalation.Then))
+	if len(run.OnCallSecOps) > 0 {
+		text += " " + mentions(run.OnCallSecOps) + ", please take over."
+	}
+	if len(next) > 0 {
+		text += "\nEmergency path: " + esc(strings.Join(next, " → ")) + "."
+	}
+	if err := r.d.Notifier.Reply(ctx, run.Thread.Channel, run.Thread.TS, text); err != nil {
+		return fmt.Errorf("post escalation of run %s: %w", run.ID, err)
+	}
+	r.audit(ctx, store.AuditRecord{Actor: "system", Action: AuditEscalate, Target: run.FindingID, Result: "ok",
+		Reason: "step " + step.ID + " not acknowledged within " + step.Escalation.After.String(), Detail: mustJSON(e)})
+	return nil
+}
+
+// step loads a run, its playbook and a step.
+func (r *Runner) step(ctx context.Context, runID, stepID string) (Run, Playbook, Step, *StepState, error) {
+	run, err := r.load(ctx, runID)
+	if err != nil {
+		return Run{}, Playbook{}, Step{}, nil, err
+	}
+	pb, ok := r.d.Library.Get(run.Playbook)
+	if !ok {
+		return run, Playbook{}, Step{}, nil, fmt.Errorf("run %s: playbook %s is no longer defined", runID, run.Playbook)
+	}
+	step, ok := pb.Step(stepID)
+	st, ok2 := run.Step(stepID)
+	if !ok || !ok2 {
+		return run, pb, Step{}, nil, fmt.Errorf("run %s step %q: %w", runID, stepID, ErrNoStep)
+	}
+	// st points into a copy the caller holds through run; hand back the
+	// same copy so changes to st are seen in run.
+	return run, pb, step, st, nil
+}
+
+// commit saves the run, refreshes the checklist and audits the step. A
+// failed checklist update is logged: the state is saved and the next update
+// shows it.
+func (r *Runner) commit(ctx context.Context, pb Playbook, run Run, actor string, st StepState) error {
+	if err := r.save(ctx, run); err != nil {
+		return err
+	}
+	if err := r.d.Notifier.UpdateChecklist(ctx, pb, run); err != nil {
+		r.d.Log.Error().Err(err).Str("run", run.ID).Msg("update checklist")
+	}
+	r.audit(ctx, store.AuditRecord{Actor: actor, Action: AuditStep + "." + string(st.Status), Target: run.FindingID, Result: "ok",
+		Reason: st.Note, Detail: mustJSON(map[string]any{"run": run.ID, "playbook": run.Playbook, "step": st.ID, "record": st.Record})})
+	return nil
+}
+
+func (r *Runner) authorise(ctx context.Context, u User, target string) error {
+	d, err := r.d.Authz.Check(ctx, u.ID, u.TeamID, authz.Responder)
+	if err == nil && d.Allowed {
+		return nil
+	}
+	reason := d.Reason
+	if reason == "" {
+		reason = "you are not allowed to do this"
+	}
+	r.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditStep, Target: target, Result: "refused", Reason: reason})
+	return fmt.Errorf("%s: %w", reason, ErrRefused)
+}
+
+func (r *Runner) load(ctx context.Context, id string) (Run, error) {
+	raw, err := r.d.Store.GetKV(ctx, KVRuns, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Run{}, fmt.Errorf("run %s: %w", id, ErrNoRun)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("load run %s: %w", id, err)
+	}
+	var run Run
+	if err := json.Unmarshal(raw, &run); err != nil {
+		return Run{}, fmt.Errorf("decode run %s: %w", id, err)
+	}
+	return run, nil
+}
+
+func (r *Runner) save(ctx context.Context, run Run) error {
+	raw, err := json.Marshal(run)
+	if err != nil {
+		return fmt.Errorf("encode run %s: %w", run.ID, err)
+	}
+	if err := r.d.Store.PutKV(ctx, KVRuns, run.ID, raw); err != nil {
+		return fmt.Errorf("save run %s: %w", run.ID, err)
+	}
+	return nil
+}
+
+func (r *Runner) audit(ctx context.Context, rec store.AuditRecord) {
+	rec.Time = r.d.Clock.Now().UTC()
+	if _, err := r.d.Store.AppendAudit(ctx, rec); err != nil {
+		r.d.Log.Error().Err(err).Str("action", rec.Action).Msg("append playbook audit record")
+	}
+}
+
+func (r *Runner) team(name string) org.Team {
+	if r.d.Teams == nil {
+		return org.Team{Location: time.UTC}
+	}
+	if t, ok := r.d.Teams.Team(name); ok {
+		return t
+	}
+	return r.d.Teams.SecOps()
+}
+
+func locOf(t org.Team) *time.Location {
+	if t.Location == nil {
+		return time.UTC
+	}
+	return t.Location
+}
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "P-" + strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+func mustJSON(v any) []byte {
+	raw, _ := json.Marshal(v) // maps and structs of strings
+	return raw
+}
+
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// esc makes text from AWS or configuration safe in mrkdwn.
+func esc(s string) string { return mrkdwnEscaper.Replace(s) }

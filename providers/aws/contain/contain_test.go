@@ -1,0 +1,439 @@
+package contain
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+)
+
+const (
+	payments = "111122223333"
+	other    = "999988887777"
+)
+
+// fakes is the AWS fakes behind one server, with one access key per
+// account so calls land in the account the provider asked for.
+type fakes struct {
+	srv *awsfake.Server
+	s3  *awsfake.S3
+	iam *awsfake.IAM
+	rds *awsfake.RDS
+	ec2 *awsfake.EC2
+	clk *clock.Fake
+}
+
+func newFakes(t *testing.T) *fakes {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 27, 3, 20, 0, 0, time.UTC))
+	f := &fakes{srv: awsfake.New(), s3: awsfake.NewS3(), iam: awsfake.NewIAM(clk), rds: awsfake.NewRDS(clk), ec2: awsfake.NewEC2(clk), clk: clk}
+	t.Cleanup(f.srv.Close)
+	f.srv.Handle("s3", f.s3)
+	f.srv.Handle("iam", f.iam)
+	f.srv.Handle("rds", f.rds)
+	f.srv.Handle("ec2", f.ec2)
+	for _, acct := range []string{payments, other} {
+		f.srv.Identities().Add("AKIDBOT"+acct, "arn:aws:iam::"+acct+":role/secops-bot-containment")
+	}
+	return f
+}
+
+// For gives the bot's configuration for an account, as awsclient does
+// after assuming the account's role.
+func (f *fakes) For(_ context.Context, account string) (aws.Config, error) {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDBOT"+account, "secret", ""),
+		BaseEndpoint: aws.String(f.srv.URL()),
+		HTTPClient:   f.srv.HTTPClient(),
+	}, nil
+}
+
+func (f *fakes) provider(cfg containment.Config) *Provider {
+	return New(f, cfg, f.clk, Options{S3PathStyle: true})
+}
+
+var corp = containment.Config{CorporateCIDRs: []string{"198.51.100.0/24", "2001:db8::/32"}}
+
+const publicPolicy = `{"Version":"2012-10-17","Statement":[` +
+	`{"Sid":"AnalyticsRead","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222233334444:role/analytics-reader"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::acme-exports/*"},` +
+	`{"Sid":"ShareWithVendor","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::acme-exports/*"}]}`
+
+// TestActions runs every action through preview, run, a second run, and
+// undo against the fakes, checking the state AWS would hold after each.
+func TestActions(t *testing.T) {
+	bucket := containment.Target{AccountID: payments, Region: "eu-west-1", Type: containment.TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
+	tests := []struct {
+		name    string
+		action  string
+		target  containment.Target
+		setup   func(f *fakes)
+		calls   []string // the preview's APIs
+		applied func(t *testing.T, f *fakes)
+		undone  func(t *testing.T, f *fakes)
+	}{
+		{
+			name: "block public access", action: containment.S3BlockPublicAccess, target: bucket,
+			setup: func(f *fakes) {
+				f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy,
+					PublicAccessBlock: &awsfake.S3PublicAccessBlock{BlockPublicAcls: true}})
+			},
+			calls: []string{"s3:PutPublicAccessBlock"},
+			applied: func(t *testing.T, f *fakes) {
+				b, _ := f.s3.Bucket("acme-exports")
+				want := awsfake.S3PublicAccessBlock{BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true}
+				if b.PublicAccessBlock == nil || *b.PublicAccessBlock != want {
+					t.Errorf("public access block = %+v, want all four on", b.PublicAccessBlock)
+				}
+				if b.Policy != publicPolicy {
+					t.Error("the policy changed; it must stay as evidence")
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				b, _ := f.s3.Bucket("acme-exports")
+				if b.PublicAccessBlock == nil || *b.PublicAccessBlock != (awsfake.S3PublicAccessBlock{BlockPublicAcls: true}) {
+					t.Errorf("public access block after undo = %+v, want only BlockPublicAcls", b.PublicAccessBlock)
+				}
+			},
+		},
+		{
+			name: "block public access where none was set", action: containment.S3BlockPublicAccess, target: bucket,
+			setup: func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports"}) },
+			calls: []string{"s3:PutPublicAccessBlock"},
+			applied: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); b.PublicAccessBlock == nil {
+					t.Error("no public access block after the run")
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); b.PublicAccessBlock != nil {
+					t.Errorf("public access block after undo = %+v, want none", b.PublicAccessBlock)
+				}
+			},
+		},
+		{
+			name: "remove public statements", action: containment.S3RemovePublicStatements, target: bucket,
+			setup: func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			calls: []string{"s3:PutBucketPolicy"},
+			applied: func(t *testing.T, f *fakes) {
+				b, _ := f.s3.Bucket("acme-exports")
+				if strings.Contains(b.Policy, "ShareWithVendor") || !strings.Contains(b.Policy, "AnalyticsRead") {
+					t.Errorf("policy after the run = %s, want only AnalyticsRead", b.Policy)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); !sameJSON(b.Policy, publicPolicy) {
+					t.Errorf("policy after undo = %s, want the saved one", b.Policy)
+				}
+			},
+		},
+		{
+			name: "unshare rds snapshot", action: containment.SnapshotUnshare,
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "prod-customers-2026-11-26", Accounts: []string{"444455556666"}},
+			setup: func(f *fakes) {
+				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers-2026-11-26", Region: "eu-central-1", SharedWith: []string{"555566667777", "444455556666"}})
+			},
+			calls: []string{"rds:ModifyDBSnapshotAttribute"},
+			applied: func(t *testing.T, f *fakes) {
+				s, _ := f.rds.Snapshot(payments, false, "prod-customers-2026-11-26")
+				if !reflect.DeepEqual(s.SharedWith, []string{"555566667777"}) {
+					t.Errorf("shared with %v, want only the known account 555566667777", s.SharedWith)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				s, _ := f.rds.Snapshot(payments, false, "prod-customers-2026-11-26")
+				if len(s.SharedWith) != 2 {
+					t.Errorf("shared with %v after undo, want both accounts again", s.SharedWith)
+				}
+			},
+		},
+		{
+			name: "unshare rds cluster snapshot from everyone", action: containment.SnapshotUnshare,
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSClusterSnap, ID: "orders-cluster-final"},
+			setup: func(f *fakes) {
+				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "orders-cluster-final", Cluster: true, Region: "eu-central-1", SharedWith: []string{"all", "444455556666"}})
+			},
+			calls: []string{"rds:ModifyDBClusterSnapshotAttribute"},
+			applied: func(t *testing.T, f *fakes) {
+				if s, _ := f.rds.Snapshot(payments, true, "orders-cluster-final"); len(s.SharedWith) != 0 {
+					t.Errorf("shared with %v, want nobody", s.SharedWith)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if s, _ := f.rds.Snapshot(payments, true, "orders-cluster-final"); len(s.SharedWith) != 2 {
+					t.Errorf("shared with %v after undo, want all and 444455556666", s.SharedWith)
+				}
+			},
+		},
+		{
+			name: "unshare ebs snapshot", action: containment.SnapshotUnshare,
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeEC2Snapshot, ID: "snap-0123456789abcdef0", Accounts: []string{"all"}},
+			setup: func(f *fakes) {
+				f.ec2.AddSnapshot(payments, awsfake.EC2Snapshot{ID: "snap-0123456789abcdef0", SharedWith: []string{"all", "555566667777"}})
+			},
+			calls: []string{"ec2:ModifySnapshotAttribute"},
+			applied: func(t *testing.T, f *fakes) {
+				if s, _ := f.ec2.Snapshot(payments, "snap-0123456789abcdef0"); !reflect.DeepEqual(s.SharedWith, []string{"555566667777"}) {
+					t.Errorf("shared with %v, want 555566667777 only", s.SharedWith)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if s, _ := f.ec2.Snapshot(payments, "snap-0123456789abcdef0"); len(s.SharedWith) != 2 {
+					t.Errorf("shared with %v after undo, want public again", s.SharedWith)
+				}
+			},
+		},
+		{
+			name: "unshare ami", action: containment.SnapshotUnshare,
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeEC2Image, ID: "ami-0abcdef1234567890", Accounts: []string{"444455556666"}},
+			setup: func(f *fakes) {
+				f.ec2.AddImage(payments, awsfake.EC2Image{ID: "ami-0abcdef1234567890", SharedWith: []string{"444455556666"}})
+			},
+			calls: []string{"ec2:ModifyImageAttribute"},
+			applied: func(t *testing.T, f *fakes) {
+				if img, _ := f.ec2.Image(payments, "ami-0abcdef1234567890"); len(img.SharedWith) != 0 {
+					t.Errorf("shared with %v, want nobody", img.SharedWith)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if img, _ := f.ec2.Image(payments, "ami-0abcdef1234567890"); !reflect.DeepEqual(img.SharedWith, []string{"444455556666"}) {
+					t.Errorf("shared with %v after undo", img.SharedWith)
+				}
+			},
+		},
+		{
+			name: "restrict user to corporate ranges", action: containment.IAMUserRestrictIP,
+			target: containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager"},
+			setup:  func(f *fakes) { f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"}) },
+			calls:  []string{"iam:PutUserPolicy"},
+			applied: func(t *testing.T, f *fakes) {
+				u, _ := f.iam.User(payments, "BackupManager")
+				want := `{"Version":"2012-10-17","Statement":[{"Sid":"SecOpsBotRestrictToCorporateNetwork","Effect":"Deny","Action":"*","Resource":"*",` +
+					`"Condition":{"NotIpAddress":{"aws:SourceIp":["198.51.100.0/24","2001:db8::/32"]},"Bool":{"aws:ViaAWSService":"false"}}}]}`
+				if got := u.Policies[RestrictIPPolicyName]; !sameJSON(got, want) {
+					t.Errorf("policy %s = %s, want %s", RestrictIPPolicyName, got, want)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if u, _ := f.iam.User(payments, "BackupManager"); len(u.Policies) != 0 {
+					t.Errorf("user policies after undo = %v, want none", u.Policies)
+				}
+			},
+		},
+		{
+			name: "deactivate the event's key", action: containment.IAMUserDeactivateKeys,
+			target: containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager", AccessKeyID: "AKIAIOSFODNN7EXAMPLE"},
+			setup: func(f *fakes) {
+				f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAIOSFODNN7EXAMPLE", User: "BackupManager", Status: "Active"})
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAI44QH8DHBEXAMPLE", User: "BackupManager", Status: "Active"})
+			},
+			calls: []string{"iam:UpdateAccessKey"},
+			applied: func(t *testing.T, f *fakes) {
+				if k, _ := f.iam.AccessKey(payments, "AKIAIOSFODNN7EXAMPLE"); k.Status != "Inactive" {
+					t.Errorf("event key is %s, want Inactive", k.Status)
+				}
+				if k, _ := f.iam.AccessKey(payments, "AKIAI44QH8DHBEXAMPLE"); k.Status != "Active" {
+					t.Errorf("other key is %s, want it left Active", k.Status)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if k, _ := f.iam.AccessKey(payments, "AKIAIOSFODNN7EXAMPLE"); k.Status != "Active" {
+					t.Errorf("event key is %s after undo, want Active", k.Status)
+				}
+			},
+		},
+		{
+			name: "revoke role sessions", action: containment.IAMRoleRevokeSessions,
+			target: containment.Target{AccountID: payments, Type: containment.TypeIAMRole, ID: "contractor-alice"},
+			setup:  func(f *fakes) { f.iam.AddRole(payments, awsfake.IAMRole{Name: "contractor-alice"}) },
+			calls:  []string{"iam:PutRolePolicy"},
+			applied: func(t *testing.T, f *fakes) {
+				r, _ := f.iam.Role(payments, "contractor-alice")
+				if got := r.Policies[RevokeSessionsPolicyName]; !strings.Contains(got, `"aws:TokenIssueTime":"2026-11-27T03:20:00Z"`) {
+					t.Errorf("policy = %s, want a TokenIssueTime cut-off at the run time", got)
+				}
+			},
+			undone: func(t *testing.T, f *fakes) {
+				if r, _ := f.iam.Role(payments, "contractor-alice"); len(r.Policies) != 0 {
+					t.Errorf("role policies after undo = %v", r.Policies)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakes(t)
+			tc.setup(f)
+			p := f.provider(corp)
+			ctx := context.Background()
+
+			plan, err := p.Preview(ctx, tc.action, tc.target)
+			if err != nil {
+				t.Fatalf("preview: %v", err)
+			}
+			var apis []string
+			for _, c := range plan.Calls {
+				apis = append(apis, c.API)
+			}
+			if plan.NoOp || !reflect.DeepEqual(apis, tc.calls) {
+				t.Fatalf("preview calls = %v (no-op %t), want %v", apis, plan.NoOp, tc.calls)
+			}
+			out, err := p.Apply(ctx, plan)
+			if err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if !out.Changed || len(out.Before) == 0 {
+				t.Fatalf("apply changed=%t before=%s; want a change with its before-state", out.Changed, out.Before)
+			}
+			tc.applied(t, f)
+
+			again, err := p.Apply(ctx, plan)
+			if err != nil {
+				t.Fatalf("second apply: %v", err)
+			}
+			if again.Changed || len(again.Calls) != 0 {
+				t.Errorf("second apply changed=%t calls=%v; running twice must change nothing", again.Changed, again.Calls)
+			}
+			tc.applied(t, f)
+
+			rec := containment.Record{ID: "C-TEST", Action: tc.action, Target: tc.target, Plan: plan, State: containment.StateApplied, Outcome: &out}
+			if _, err := p.Undo(ctx, rec); err != nil {
+				t.Fatalf("undo: %v", err)
+			}
+			tc.undone(t, f)
+		})
+	}
+}
+
+func TestRestrictIPWithVPCEndpoints(t *testing.T) {
+	doc := RestrictIPPolicy([]string{"198.51.100.0/24"}, []string{"vpce-0a1b2c3d"})
+	var v struct {
+		Statement []struct {
+			Condition map[string]map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatal(err)
+	}
+	cond := v.Statement[0].Condition
+	if cond["StringNotEquals"]["aws:SourceVpce"] == nil || cond["Bool"]["aws:ViaAWSService"] != "false" {
+		t.Errorf("conditions = %v, want a SourceVpce exception and the ViaAWSService guard", cond)
+	}
+}
+
+func TestRestrictIPNeedsRanges(t *testing.T) {
+	f := newFakes(t)
+	f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
+	_, err := f.provider(containment.Config{}).Preview(context.Background(), containment.IAMUserRestrictIP,
+		containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager"})
+	if !errors.Is(err, containment.ErrNotApplicable) || !strings.Contains(err.Error(), "corporate_cidrs") {
+		t.Errorf("preview without ranges: %v, want a refusal naming containment.corporate_cidrs", err)
+	}
+}
+
+// TestAWSErrors checks that a refusal from AWS reaches the responder in
+// plain words and that the target's state is untouched.
+func TestAWSErrors(t *testing.T) {
+	f := newFakes(t)
+	f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers", Region: "eu-central-1", SharedWith: []string{"444455556666"}})
+	p := f.provider(corp)
+	target := containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "prod-customers"}
+	plan, err := p.Preview(context.Background(), containment.SnapshotUnshare, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.Inject(awsfake.Fault{Service: "rds", Action: "ModifyDBSnapshotAttribute", Code: "AccessDenied", Status: 403, Times: 1})
+	_, err = p.Apply(context.Background(), plan)
+	var pe *containment.ProviderError
+	if !errors.As(err, &pe) || pe.Code != "AccessDenied" || pe.API != "rds:ModifyDBSnapshotAttribute" {
+		t.Fatalf("apply error = %v, want AccessDenied from rds:ModifyDBSnapshotAttribute", err)
+	}
+	if msg := containment.PlainError(err); !strings.Contains(msg, "lacks this permission") {
+		t.Errorf("plain error = %q, want the likely cause", msg)
+	}
+	if s, _ := f.rds.Snapshot(payments, false, "prod-customers"); len(s.SharedWith) != 1 {
+		t.Errorf("shared with %v after a failed run, want it unchanged", s.SharedWith)
+	}
+}
+
+// TestCallsLandInTargetAccount checks that the bot acts with the target
+// account's credentials: the same snapshot name in another account is not
+// touched.
+func TestCallsLandInTargetAccount(t *testing.T) {
+	f := newFakes(t)
+	for _, acct := range []string{payments, other} {
+		f.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "nightly", Region: "eu-central-1", SharedWith: []string{"444455556666"}})
+	}
+	p := f.provider(corp)
+	target := containment.Target{AccountID: other, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "nightly"}
+	plan, err := p.Preview(context.Background(), containment.SnapshotUnshare, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Apply(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := f.rds.Snapshot(other, false, "nightly"); len(s.SharedWith) != 0 {
+		t.Errorf("target account's snapshot still shared with %v", s.SharedWith)
+	}
+	if s, _ := f.rds.Snapshot(payments, false, "nightly"); len(s.SharedWith) != 1 {
+		t.Errorf("another account's snapshot was changed: %v", s.SharedWith)
+	}
+}
+
+// The bot wires awsclient's per-account configurations in directly.
+var _ ConfigSource = (*awsclient.Clients)(nil)
+
+// TestPermissionsCoverCalls checks that every API an action calls is in
+// the permissions the catalogue documents, so the documented role policy
+// is enough.
+func TestPermissionsCoverCalls(t *testing.T) {
+	p := New(nil, corp, nil, Options{})
+	have := map[string]bool{}
+	for _, perm := range p.RequiredPermissions() {
+		have[perm] = true
+	}
+	// S3 names the permission for the public access block calls
+	// differently from the operations.
+	alias := map[string]string{"s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock", "s3:DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock"}
+	f := newFakes(t)
+	f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy})
+	f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
+	f.iam.AddRole(payments, awsfake.IAMRole{Name: "ops"})
+	p = f.provider(corp)
+	for _, tc := range []struct{ action, typ, id string }{
+		{containment.S3BlockPublicAccess, containment.TypeS3Bucket, "acme-exports"},
+		{containment.S3RemovePublicStatements, containment.TypeS3Bucket, "acme-exports"},
+		{containment.IAMUserRestrictIP, containment.TypeIAMUser, "BackupManager"},
+		{containment.IAMRoleRevokeSessions, containment.TypeIAMRole, "ops"},
+	} {
+		plan, err := p.Preview(context.Background(), tc.action, containment.Target{AccountID: payments, Type: tc.typ, ID: tc.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range plan.Calls {
+			api := c.API
+			if a, ok := alias[api]; ok {
+				api = a
+			}
+			if !have[api] {
+				t.Errorf("%s calls %s, which the documented permissions lack", tc.action, c.API)
+			}
+		}
+	}
+	if !have["s3:DeleteBucketPolicy"] || !have["ec2:ModifyImageAttribute"] {
+		t.Errorf("permissions = %v", p.RequiredPermissions())
+	}
+}
