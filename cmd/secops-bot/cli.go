@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -58,7 +59,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
-	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr))
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr))
 	return root
 }
 
@@ -186,6 +187,60 @@ func newReport(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "30d", "how far back (e.g. 7d, 30d, 12h)")
 	cmd.Flags().StringVar(&format, "format", "text", "text or csv")
+	return cmd
+}
+
+func newAudit(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Check or export the tamper-evident audit log"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit log's hash chain and name the first broken record",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				g.logLevel = "warn"
+			}
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			if err := app.AuditVerify(cmd.Context(), l.Config, log, stdout); err != nil {
+				var broken app.ErrAuditBroken
+				if errors.As(err, &broken) {
+					fmt.Fprintln(stderr, err)
+					return exitError{code: 2}
+				}
+				return err
+			}
+			return nil
+		},
+	})
+	var since string
+	export := &cobra.Command{
+		Use:   "export [--since 30d]",
+		Short: "Write the audit log as JSON Lines (for a SIEM), oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				g.logLevel = "warn"
+			}
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			var from time.Time
+			if since != "" {
+				d, err := config.ParseDuration(since)
+				if err != nil {
+					return fmt.Errorf("--since: %w", err)
+				}
+				from = time.Now().Add(-d)
+			}
+			return app.AuditExport(cmd.Context(), l.Config, log, from, stdout)
+		},
+	}
+	export.Flags().StringVar(&since, "since", "", "only records newer than this (e.g. 7d); default all")
+	cmd.AddCommand(export)
 	return cmd
 }
 

@@ -106,11 +106,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	if cfg.Ingest.Dir == "" && cfg.Ingest.SQSQueueURL == "" {
-		return errors.New("no event source: set ingest.sqs_queue_url (SECOPS_INGEST_SQS_QUEUE_URL) or ingest.dir (SECOPS_INGEST_DIR)")
-	}
 	if cfg.Slack.AppToken == "" || cfg.Slack.BotToken == "" {
 		return errors.New("serve needs Slack tokens: set SECOPS_SLACK_APP_TOKEN (xapp-…, app-level token with connections:write) and SECOPS_SLACK_BOT_TOKEN (xoxb-…); to try the bot without Slack, run: secops-bot replay --config config.example.yaml examples/")
+	}
+	if cfg.Ingest.Dir == "" && cfg.Ingest.SQSQueueURL == "" {
+		return errors.New("no event source: set ingest.sqs_queue_url (SECOPS_INGEST_SQS_QUEUE_URL) or ingest.dir (SECOPS_INGEST_DIR)")
 	}
 	if cfg.Store.Driver != "sqlite" {
 		return fmt.Errorf("store.driver %q is not available in this build; use sqlite", cfg.Store.Driver)
