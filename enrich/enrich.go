@@ -160,7 +160,13 @@ func (e *Enricher) Signals(ctx context.Context, rec *cloudtrail.Record, loc *tim
 			"first use of %s (%s); usual %s (%d calls in %d days)", fam, truncate(rec.UserAgent, 60), top, n, days)})
 	}
 
-	if _, known := st.APIs[rec.EventName]; !known {
+	// Stores key APIs as "eventSource:eventName"; a bare name is accepted
+	// too for summaries built without the source.
+	_, known := st.APIs[rec.EventSource+":"+rec.EventName]
+	if !known {
+		_, known = st.APIs[rec.EventName]
+	}
+	if !known {
 		out = append(out, finding.Signal{Name: SignalNewAPI, Reason: fmt.Sprintf(
 			"first call to %s in %d days (%d distinct APIs used before)", rec.EventName, days, len(st.APIs))})
 	}

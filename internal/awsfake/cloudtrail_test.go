@@ -1,9 +1,11 @@
 package awsfake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -56,7 +58,7 @@ func TestCloudTrailLookupEvents(t *testing.T) {
 		BaseEndpoint: aws.String(srv.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDPAYMENTS", "secret", ""),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Transport: &http.Transport{}},
+		HTTPClient:   &http.Client{Transport: ctBufferedTransport{next: &http.Transport{}}},
 	})
 	ctx := context.Background()
 
@@ -167,4 +169,25 @@ func ctCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// ctBufferedTransport reads each response body whole before handing the
+// response on. The standard library can fail a read of a large body the
+// SDK makes after the round trip with "use of closed network connection"
+// (aws-sdk-go-v2 issue 2737). The SDK retries that; these tests use no
+// retries, so that each request seen is one the test made.
+type ctBufferedTransport struct{ next http.RoundTripper }
+
+func (t ctBufferedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
