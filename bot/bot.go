@@ -136,7 +136,10 @@ func (b *Bot) Wake() {
 
 // Attach gives the bot the services it drives; call it before Run and
 // before anything else uses the bot.
-func (b *Bot) Attach(svc Services) { b.svc = svc }
+func (b *Bot) Attach(svc Services) {
+	b.svc = svc
+	b.registerInvestigate()
+}
 
 // Run serves Socket Mode and delivers the outbox until ctx ends, then waits
 // for work in flight.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/investigate"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/triage"
 )
@@ -33,11 +33,17 @@ type Checker interface {
 	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
 }
 
+// Investigator answers /secops investigate.
+type Investigator interface {
+	Investigate(ctx context.Context, q investigate.Query) (investigate.Report, error)
+}
+
 // Services are the domain services the bot drives.
 type Services struct {
-	Store  Store
-	Authz  Checker
-	Triage Triage
+	Store        Store
+	Authz        Checker
+	Triage       Triage
+	Investigator Investigator
 }
 
 // work runs slow work after the envelope was acknowledged, tracked so
@@ -267,98 +273,35 @@ func (b *Bot) audit(ctx context.Context, a triage.Actor, action, target, result,
 	}
 }
 
-// investigate answers with the actor's recent activity from history,
-// grouped by API. (The full investigation lives in its own package.)
+// investigate answers with the activity of an actor, key, account or
+// resource: who it is, its API timeline, what is unusual against its
+// baseline, what it touched and the findings involving it.
 func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target, since time.Duration, origin string, reply func(string, []slack.Block)) {
-	target := t.Value
 	d, err := b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
 	if err != nil || !d.Allowed {
-		b.refuse(ctx, a, "investigate", target, d, err, reply)
+		b.refuse(ctx, a, "investigate", t.Value, d, err, reply)
 		return
 	}
 	if since <= 0 {
-		since = 7 * 24 * time.Hour
+		since = commands.DefaultSince
 	}
-	q := store.EventQuery{Since: b.clock.Now().Add(-since), Limit: 5000}
-	switch t.Kind {
-	case commands.TargetARN:
-		q.ActorARN = target
-	case commands.TargetAccessKey:
-		q.AccessKeyID = target
-	case commands.TargetAccount:
-		q.Account = target
-	case commands.TargetResource:
-		q.ResourceARN = target
-	default:
-		q.ActorARN = b.actorARNByName(ctx, target)
-		if q.ActorARN == "" {
-			reply(fmt.Sprintf("No activity found for %q. Give an ARN, an access key ID or an account ID.", target), nil)
-			return
-		}
-	}
-	evs, err := b.svc.Store.QueryEvents(ctx, q)
-	if err != nil {
-		reply("Could not read the history; try again.", nil)
+	if b.svc.Investigator == nil {
+		reply("Investigation is not available in this deployment.", nil)
 		return
 	}
-	b.audit(ctx, a, "investigate", target, "ok", "", []byte(fmt.Sprintf(`{"origin":%q,"events":%d}`, origin, len(evs))))
-	type agg struct {
-		n           int
-		first, last time.Time
-	}
-	byAPI := map[string]*agg{}
-	for _, e := range evs {
-		g := byAPI[e.EventName]
-		if g == nil {
-			g = &agg{first: e.Time, last: e.Time}
-			byAPI[e.EventName] = g
-		}
-		g.n++
-		if e.Time.Before(g.first) {
-			g.first = e.Time
-		}
-		if e.Time.After(g.last) {
-			g.last = e.Time
-		}
-	}
-	names := make([]string, 0, len(byAPI))
-	for n := range byAPI {
-		names = append(names, n)
-	}
-	sort.Slice(names, func(i, j int) bool { return byAPI[names[i]].n > byAPI[names[j]].n })
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "*Activity of %s in the last %s*: %d calls, %d APIs\n", target, since, len(evs), len(names))
-	for i, n := range names {
-		if i == 25 {
-			fmt.Fprintf(&sb, "… and %d more APIs\n", len(names)-25)
-			break
-		}
-		g := byAPI[n]
-		fmt.Fprintf(&sb, "• `%s` ×%d (first %s, last %s)\n", n, g.n, g.first.UTC().Format("Jan 2 15:04"), g.last.UTC().Format("Jan 2 15:04"))
-	}
-	text := sb.String()
-	reply(text, []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, 2900), false, false), nil, nil)})
-}
-
-// actorARNByName finds the IAM user of that name in one of our accounts
-// (the one with history), falling back to actors of recent findings.
-func (b *Bot) actorARNByName(ctx context.Context, name string) string {
-	for _, acct := range b.org.Accounts() {
-		arn := "arn:aws:iam::" + acct.ID + ":user/" + name
-		if evs, err := b.svc.Store.QueryEvents(ctx, store.EventQuery{ActorARN: arn, Limit: 1}); err == nil && len(evs) > 0 {
-			return arn
-		}
-	}
-	fs, err := b.svc.Store.ListFindings(ctx, store.FindingFilter{Limit: 500})
+	r, err := b.svc.Investigator.Investigate(ctx, investigate.Query{Kind: t.Kind, Value: t.Value, Since: since})
 	if err != nil {
-		return ""
+		b.log.Warn().Err(err).Str("target", t.Value).Msg("investigate")
+		reply(fmt.Sprintf("Could not investigate %s: %v", t.Value, err), nil)
+		return
 	}
-	for _, f := range fs {
-		if strings.EqualFold(f.Actor.Name, name) {
-			return f.Actor.ARN
-		}
+	b.audit(ctx, a, "investigate", t.Value, "ok", "", []byte(fmt.Sprintf(`{"origin":%q,"events":%d}`, origin, r.Total)))
+	loc := time.UTC
+	if s := b.org.SecOps(); s.Location != nil {
+		loc = s.Location
 	}
-	return ""
+	text, blks := blocks.InvestigateReport(r, loc)
+	reply(text, blks)
 }
 
 func truncate(s string, n int) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/secops-bot/secops-bot/assess"
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
+	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/detect"
@@ -23,6 +24,7 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/investigate"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
@@ -75,6 +77,9 @@ func channels(cfg config.Config) []string {
 	out := []string{cfg.Slack.SecOpsChannel}
 	for _, t := range cfg.Teams {
 		out = append(out, t.SlackChannel)
+	}
+	if cfg.BreakGlass.Enabled {
+		out = append(out, cfg.Slack.ApproversChannel)
 	}
 	return out
 }
@@ -140,7 +145,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		planners = append(planners, tickets.NewPlanner(TicketConfig(cfg)))
 	}
 	var awsBase *aws.Config
-	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" {
+	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" || cfg.BreakGlass.Enabled {
 		if awsBase, err = loadAWS(ctx, cfg, opts.AWS); err != nil {
 			return err
 		}
@@ -162,7 +167,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
-	b.Attach(bot.Services{Store: st, Authz: az, Triage: tri})
+	inv := investigate.New(st, dir, enrich.New(dir, st, cfg.Baseline, cfg.Rules), opts.Clock)
+	b.Attach(bot.Services{Store: st, Authz: az, Triage: tri, Investigator: inv})
+	var breakGlass *breakglass.Worker
+	if cfg.BreakGlass.Enabled {
+		if breakGlass, err = serveBreakGlass(ctx, cfg, st, az, b, clients, *awsBase, owner, opts.Clock, log); err != nil {
+			return err
+		}
+	}
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
 		Detector:      detect.NewEngine(dir),
@@ -179,6 +191,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
+	if breakGlass != nil {
+		g.Go(func() error {
+			return breakGlass.Run(gctx, cfg.BreakGlass.TimerInterval, cfg.BreakGlass.SweepInterval)
+		})
+	}
 	if cfg.Jira.Enabled {
 		w, err := ticketWorker(ctx, cfg, st, b, owner, opts.Clock, log.With().Str("component", "jira").Logger())
 		if err != nil {

@@ -492,3 +492,49 @@ func TestResolveModal(t *testing.T) {
 		t.Errorf("the reason is neither on the message nor in the thread")
 	}
 }
+
+// TestInvestigateStoryTwo: with BackupManager's month of history and the
+// 3 a.m. share ingested, /secops investigate BackupManager shows what is
+// unusual, with reasons, and the finding involving it.
+func TestInvestigateStoryTwo(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.drop(t, "history.jsonl", filepath.Join("..", "..", "examples", "story-two", "backupmanager-history.jsonl"))
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+	ack, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager --since 30d", UserID: responder, ChannelID: e.secops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.Latency > time.Second {
+		t.Errorf("acknowledged after %v", ack.Latency)
+	}
+	var report string
+	e.wait(t, "the investigation", func() bool {
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == responder && strings.Contains(string(ep.Blocks), "BackupManager") {
+				report = string(ep.Blocks)
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{"198.51.100.77", "aws-cli", "04:04", "ModifyDBSnapshotAttribute", "prod-customers-2026-11-26"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("investigation lacks %q", want)
+		}
+	}
+	// An outsider may not investigate.
+	if _, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager", UserID: outsider, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the refusal", func() bool {
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == outsider && strings.Contains(ep.Text, "Not allowed") {
+				return true
+			}
+		}
+		return false
+	})
+}
