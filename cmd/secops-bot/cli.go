@@ -59,7 +59,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
-	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr))
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr))
 	return root
 }
 
@@ -241,6 +241,34 @@ func newAudit(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	}
 	export.Flags().StringVar(&since, "since", "", "only records newer than this (e.g. 7d); default all")
 	cmd.AddCommand(export)
+	return cmd
+}
+
+func newBackfill(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var since string
+	var accounts, regions []string
+	cmd := &cobra.Command{
+		Use:   "backfill [--since 30d] [--account ID]... [--region R]...",
+		Short: "Seed event history (baselines, resource history) from CloudTrail LookupEvents",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, log, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			d, err := config.ParseDuration(since)
+			if err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			if d > 90*24*time.Hour {
+				return fmt.Errorf("--since %s: CloudTrail keeps 90 days of management events", since)
+			}
+			return app.Backfill(cmd.Context(), l.Config, log, app.BackfillOptions{Since: d, Accounts: accounts, Regions: regions, Out: stderr})
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "30d", "how far back (at most 90d)")
+	cmd.Flags().StringSliceVar(&accounts, "account", nil, "account IDs (default: every configured account)")
+	cmd.Flags().StringSliceVar(&regions, "region", nil, "regions (default: aws.region)")
 	return cmd
 }
 
