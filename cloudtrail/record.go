@@ -31,7 +31,8 @@ type Record struct {
 	RecipientAccountID string          `json:"recipientAccountId,omitempty"`
 	Resources          []Resource      `json:"resources,omitempty"`
 
-	// Raw is the record exactly as it was read.
+	// Raw is the record exactly as it was read. It is read-only: the
+	// decoder's string fields may share its memory.
 	Raw json.RawMessage `json:"-"`
 }
 

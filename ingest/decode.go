@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
 )
@@ -42,6 +43,16 @@ type recordDecoder struct {
 // leaves the field untouched, as encoding/json does).
 func newRecordDecoder(raw []byte) recordDecoder {
 	return recordDecoder{data: raw, text: string(raw)}
+}
+
+// newOwnedRecordDecoder decodes a record whose bytes belong to it alone and
+// are never written again (they become Record.Raw, which is read-only): its
+// string fields share that memory instead of a second copy.
+func newOwnedRecordDecoder(raw []byte) recordDecoder {
+	if len(raw) == 0 {
+		return recordDecoder{data: raw}
+	}
+	return recordDecoder{data: raw, text: unsafe.String(&raw[0], len(raw))}
 }
 
 func (d *recordDecoder) str(i int, dst *string) (int, bool) {

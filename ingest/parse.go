@@ -421,7 +421,7 @@ func (p *parser) value(u unit, b *Batch) {
 	// Envelopes that announce themselves by their first key skip the try.
 	if len(data) > 0 && data[0] == '{' && !startsLikeEnvelope(data) {
 		raw := own(data)
-		d := newRecordDecoder(raw)
+		d := newOwnedRecordDecoder(raw)
 		r := b.next()
 		if end, ok := d.record(0, r); ok && d.recordKey && !d.envelope && skipSpace(raw, end) == len(raw) {
 			r.Raw = raw
