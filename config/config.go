@@ -19,6 +19,10 @@ type Config struct {
 	Baseline        Baseline        `mapstructure:"baseline"`
 	AWS             AWS             `mapstructure:"aws"`
 	Jira            Jira            `mapstructure:"jira"`
+	BreakGlass      BreakGlass      `mapstructure:"breakglass"`
+	Containment     Containment     `mapstructure:"containment"`
+	Playbooks       Playbooks       `mapstructure:"playbooks"`
+	OnCall          OnCall          `mapstructure:"on_call"`
 	Sensitivity     Sensitivity     `mapstructure:"sensitivity"`
 	Rules           map[string]Rule `mapstructure:"rules"`
 	Log             Log             `mapstructure:"log"`
@@ -194,6 +198,7 @@ func Default() Config {
 		},
 		AWS:         AWS{Enabled: true, RecheckInterval: 5 * time.Minute},
 		Jira:        Jira{Flavor: "cloud", IssueType: "Task", ReopenMode: "reopen"},
+		BreakGlass:  defaultBreakGlass(),
 		Sensitivity: Sensitivity{Environments: []string{"production"}},
 		Log:         Log{Level: "info", Format: "json"},
 	}

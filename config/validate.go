@@ -227,6 +227,8 @@ func (c *Config) Validate() []Problem {
 			}
 		}
 	}
+	ps = append(ps, c.validateBreakGlass()...)
+	ps = append(ps, c.validateOps()...)
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:

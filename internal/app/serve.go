@@ -162,13 +162,21 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 				dir.SetOrgAccounts(accts)
 			}
 		}
-		planners = append(planners, assess.Planner{})
+		planners = append(planners, assess.Planner{}, playbookPlanner{})
 	}
 
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
 	inv := investigate.New(st, dir, enrich.New(dir, st, cfg.Baseline, cfg.Rules), opts.Clock)
 	b.Attach(bot.Services{Store: st, Authz: az, Triage: tri, Investigator: inv})
+	// Containment and playbooks act in the member accounts, so they need
+	// AWS.
+	var playbookWorker *bot.PlaybookWorker
+	if clients != nil {
+		if playbookWorker, err = enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log}); err != nil {
+			return err
+		}
+	}
 	var breakGlass *breakglass.Worker
 	if cfg.BreakGlass.Enabled {
 		if breakGlass, err = serveBreakGlass(ctx, cfg, st, az, b, clients, *awsBase, owner, opts.Clock, log); err != nil {
@@ -191,6 +199,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
+	if playbookWorker != nil {
+		g.Go(func() error { playbookWorker.Run(gctx); return nil })
+	}
 	if breakGlass != nil {
 		g.Go(func() error {
 			return breakGlass.Run(gctx, cfg.BreakGlass.TimerInterval, cfg.BreakGlass.SweepInterval)

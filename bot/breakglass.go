@@ -1,0 +1,500 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/triage"
+)
+
+// BreakGlassSlack is the Slack side of break-glass access: it implements
+// breakglass.Notifier, Threads, Emails and OnCall, so the service can be
+// built before the bot routes any click to it.
+type BreakGlassSlack struct {
+	b   *Bot
+	opt BreakGlassOptions
+}
+
+// BreakGlassOptions say where a request's copies go and whom to mention.
+type BreakGlassOptions struct {
+	// SecOpsChannel (a configured name or an ID) holds the finding thread
+	// that a request made for a finding is copied to; the first routed
+	// channel where the finding was posted is used otherwise.
+	SecOpsChannel string
+	// Approvers are roles.approvers: user IDs, user-group IDs (S…) or
+	// handles (@handle), mentioned as their members.
+	Approvers []string
+}
+
+var (
+	_ breakglass.Notifier = (*BreakGlassSlack)(nil)
+	_ breakglass.Threads  = (*BreakGlassSlack)(nil)
+	_ breakglass.Emails   = (*BreakGlassSlack)(nil)
+	_ breakglass.OnCall   = (*BreakGlassSlack)(nil)
+)
+
+// BreakGlassSlack returns the break-glass adapter of this bot.
+func (b *Bot) BreakGlassSlack(opt BreakGlassOptions) *BreakGlassSlack {
+	return &BreakGlassSlack{b: b, opt: opt}
+}
+
+// location renders break-glass times in the SecOps team's time zone: the
+// approvers and responders are SecOps.
+func (s *BreakGlassSlack) location() *time.Location {
+	if s.b.org != nil {
+		if l := s.b.org.SecOps().Location; l != nil {
+			return l
+		}
+	}
+	return time.UTC
+}
+
+// resolve maps a configured channel name to its ID; IDs (and the IM
+// channels of DMs) pass through.
+func (s *BreakGlassSlack) resolve(channel string) string {
+	if id, ok := s.b.channelID(channel); ok {
+		return id
+	}
+	return channel
+}
+
+func (s *BreakGlassSlack) render(m breakglass.Message) []slack.MsgOption {
+	text, blks := blocks.BreakglassMessage(m, s.location())
+	return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)}
+}
+
+// Post posts a break-glass message, in a thread when threadTS is set.
+func (s *BreakGlassSlack) Post(ctx context.Context, channel, threadTS string, m breakglass.Message) (string, error) {
+	opts := s.render(m)
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	_, ts, err := s.b.api.PostMessageContext(ctx, s.resolve(channel), opts...)
+	if err != nil {
+		return "", fmt.Errorf("post break-glass %s to %s: %w", m.Kind, channel, err)
+	}
+	return ts, nil
+}
+
+// Update edits a break-glass message in place.
+func (s *BreakGlassSlack) Update(ctx context.Context, channel, ts string, m breakglass.Message) error {
+	if _, _, _, err := s.b.api.UpdateMessageContext(ctx, s.resolve(channel), ts, s.render(m)...); err != nil {
+		return fmt.Errorf("update break-glass %s in %s: %w", m.Kind, channel, err)
+	}
+	return nil
+}
+
+// DM sends a private message to user and returns its IM channel and ts.
+func (s *BreakGlassSlack) DM(ctx context.Context, user string, m breakglass.Message) (string, string, error) {
+	ch, _, _, err := s.b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err != nil {
+		return "", "", fmt.Errorf("open a direct message with %s: %w", user, err)
+	}
+	_, ts, err := s.b.api.PostMessageContext(ctx, ch.ID, s.render(m)...)
+	if err != nil {
+		return "", "", fmt.Errorf("send break-glass %s to %s: %w", m.Kind, user, err)
+	}
+	return ch.ID, ts, nil
+}
+
+// FindingThread returns the finding's message in the SecOps channel, or
+// in the first routed channel where it was posted. A finding never posted
+// has no thread ("" and no error).
+func (s *BreakGlassSlack) FindingThread(ctx context.Context, findingID string) (string, string, error) {
+	if s.b.svc.Store == nil {
+		return "", "", nil
+	}
+	f, err := s.b.svc.Store.GetFinding(ctx, findingID)
+	if err != nil {
+		return "", "", fmt.Errorf("finding thread of %s: %w", findingID, err)
+	}
+	var candidates []string
+	if id, ok := s.b.channelID(s.opt.SecOpsChannel); ok {
+		candidates = append(candidates, id)
+	}
+	for _, r := range f.Routes {
+		if name, ok := cutSlack(r); ok {
+			if id, ok := s.b.channelID(name); ok && !slices.Contains(candidates, id) {
+				candidates = append(candidates, id)
+			}
+		}
+	}
+	for _, ch := range candidates {
+		ts, err := s.b.messageTS(ctx, f.ID, ch)
+		if err != nil {
+			return "", "", fmt.Errorf("finding thread of %s: %w", findingID, err)
+		}
+		if ts != "" {
+			return ch, ts, nil
+		}
+	}
+	return "", "", nil
+}
+
+// Email is the user's Slack profile email (users.info, scope
+// users:read.email), which identifies them in IAM Identity Center.
+func (s *BreakGlassSlack) Email(ctx context.Context, userID string) (string, error) {
+	u, err := s.b.api.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("users.info %s: %w", userID, err)
+	}
+	return u.Profile.Email, nil
+}
+
+// Approvers lists the user IDs of roles.approvers, groups expanded. A
+// group that cannot be read is skipped and reported, so the others are
+// still mentioned.
+func (s *BreakGlassSlack) Approvers(ctx context.Context) ([]string, error) {
+	var out []string
+	var errs []error
+	for _, a := range s.opt.Approvers {
+		if strings.HasPrefix(a, "@") || strings.HasPrefix(a, "S") {
+			members, err := s.b.dir.GroupMembers(ctx, a)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, m := range members {
+				if !slices.Contains(out, m) {
+					out = append(out, m)
+				}
+			}
+			continue
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// breakGlassHandlers routes break-glass commands, buttons and modals to
+// the service.
+type breakGlassHandlers struct {
+	b   *Bot
+	svc *breakglass.Service
+	loc *time.Location
+}
+
+// EnableBreakGlass registers the break-glass commands (/secops breakglass,
+// /secops audit breakglass), buttons and modals. Call it after Attach and
+// before Run.
+func (b *Bot) EnableBreakGlass(svc *breakglass.Service, notify *BreakGlassSlack) {
+	h := &breakGlassHandlers{b: b, svc: svc, loc: time.UTC}
+	if notify != nil {
+		h.loc = notify.location()
+	}
+	b.commands[commands.BreakGlass] = h.onCommand
+	b.commands[commands.Audit] = h.onAudit
+	b.views[blocks.CallbackBreakglassRequest] = h.onRequestSubmitted
+	b.views[blocks.CallbackBreakglassDeny] = h.onDenySubmitted
+	b.actions[blocks.ActionBreakglassApprove] = h.button(h.approve)
+	b.actions[blocks.ActionBreakglassSelfApprove] = h.button(h.selfApprove)
+	b.actions[blocks.ActionBreakglassRevoke] = h.button(h.revoke)
+	b.actions[blocks.ActionBreakglassReview] = h.button(h.review)
+	b.actions[blocks.ActionBreakglassCLI] = h.button(h.cli)
+	b.actions[blocks.ActionBreakglassConsole] = h.button(h.console)
+	b.actions[blocks.ActionBreakglassDeny] = h.onDenyClicked
+}
+
+// bgClick is one press of a break-glass button. The value is only ever an
+// opaque request ID; the service reloads the request and checks the user.
+type bgClick struct {
+	requestID, user, team string
+	reply                 func(text string)
+}
+
+func (h *breakGlassHandlers) button(fn func(ctx context.Context, c bgClick)) func(slack.InteractionCallback, slack.BlockAction) {
+	return func(cb slack.InteractionCallback, act slack.BlockAction) {
+		channel := cb.Channel.ID
+		if channel == "" {
+			channel = cb.Container.ChannelID
+		}
+		h.b.work(func(ctx context.Context) {
+			c := bgClick{requestID: act.Value, user: cb.User.ID, team: userTeam(cb)}
+			c.reply = func(text string) { h.b.ephemeral(ctx, channel, c.user, text, nil) }
+			fn(ctx, c)
+		})
+	}
+}
+
+func (h *breakGlassHandlers) approve(ctx context.Context, c bgClick) {
+	r, err := h.svc.Approve(ctx, c.requestID, c.user, c.team)
+	switch {
+	case err != nil:
+		h.answer(ctx, err, c.reply)
+	case r.State == breakglass.StatePending:
+		c.reply(fmt.Sprintf("Your approval of %s is recorded; a second, different approver is needed.", r.ID))
+	case r.State == breakglass.StateFailed:
+		c.reply(fmt.Sprintf("Approved, but access to %s could not be granted; the request message says why.", accountLabel(r)))
+	}
+}
+
+func (h *breakGlassHandlers) selfApprove(ctx context.Context, c bgClick) {
+	if _, err := h.svc.SelfApprove(ctx, c.requestID, c.user, c.team); err != nil {
+		h.answer(ctx, err, c.reply)
+	}
+}
+
+func (h *breakGlassHandlers) revoke(ctx context.Context, c bgClick) {
+	if _, err := h.svc.Revoke(ctx, c.requestID, c.user, c.team); err != nil {
+		h.answer(ctx, err, c.reply)
+		return
+	}
+	c.reply("Access revoked: the session's credentials and sign-in link no longer work.")
+}
+
+func (h *breakGlassHandlers) review(ctx context.Context, c bgClick) {
+	if _, err := h.svc.CloseReview(ctx, c.requestID, c.user, c.team, "closed from Slack"); err != nil {
+		h.answer(ctx, err, c.reply)
+	}
+}
+
+func (h *breakGlassHandlers) cli(ctx context.Context, c bgClick) {
+	if err := h.svc.Deliver(ctx, c.requestID, c.user, c.team, true); err != nil {
+		h.answer(ctx, err, c.reply)
+	}
+}
+
+// console follows a press of the sign-in link button, which Slack reports
+// as well as opening the link. A federation sign-in token is good for 15
+// minutes, so a fresh link replaces the used one for the next press.
+func (h *breakGlassHandlers) console(ctx context.Context, c bgClick) {
+	if err := h.svc.Deliver(ctx, c.requestID, c.user, c.team, false); err != nil && !errors.Is(err, breakglass.ErrNotActive) {
+		h.answer(ctx, err, c.reply)
+	}
+}
+
+// onDenyClicked asks the approver why; trigger_id lives 3 seconds, so the
+// modal opens first and who may deny is checked on submission.
+func (h *breakGlassHandlers) onDenyClicked(cb slack.InteractionCallback, act slack.BlockAction) {
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	h.b.work(func(ctx context.Context) {
+		if _, err := h.b.api.OpenViewContext(ctx, cb.TriggerID, blocks.BreakglassDenyModal(act.Value)); err != nil {
+			h.b.log.Warn().Err(err).Str("request", act.Value).Msg("open break-glass deny modal")
+			h.b.ephemeral(ctx, channel, cb.User.ID, "Could not open the form; press Deny again.", nil)
+		}
+	})
+}
+
+func (h *breakGlassHandlers) onDenySubmitted(cb slack.InteractionCallback) {
+	id, reason, rerr := blocks.ReadBreakglassDeny(cb.View)
+	user, team := cb.User.ID, userTeam(cb)
+	h.b.work(func(ctx context.Context) {
+		dm := func(text string) { h.b.direct(ctx, user, text, nil) }
+		if rerr != nil {
+			dm("The deny form was incomplete: " + rerr.Error())
+			return
+		}
+		if _, err := h.svc.Deny(ctx, id, user, team, reason); err != nil {
+			h.answer(ctx, err, dm)
+		}
+	})
+}
+
+// onCommand opens the request modal, prefilled from the command line. The
+// modal opens before anything slow (trigger_id lives 3 seconds); who may
+// request is checked when it is submitted.
+func (h *breakGlassHandlers) onCommand(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
+	reply := func(text string) { h.b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, nil) }
+	cfg := h.svc.Config()
+	p := blocks.BreakglassPrefill{Duration: parsed.Duration, Reason: parsed.Reason, FindingID: findingIn(parsed.Reason)}
+	var unknown string
+	if parsed.Account != "" {
+		if id, ok := cfg.Lookup(parsed.Account); ok {
+			p.Account = id
+		} else {
+			unknown = parsed.Account
+		}
+	}
+	if _, err := h.b.api.OpenViewContext(ctx, cmd.TriggerID, blocks.BreakglassRequestModal(cfg, p)); err != nil {
+		h.b.log.Warn().Err(err).Msg("open break-glass request modal")
+		reply("Could not open the request form; run the command again.")
+		return
+	}
+	if unknown != "" {
+		reply(fmt.Sprintf("Break-glass access is not configured for %q; choose one of the configured accounts in the form.", unknown))
+	}
+}
+
+// findingIn returns the first finding ID mentioned in text, so
+// `/secops breakglass prod 30m removing the share of F-…` links the
+// request to its finding.
+func findingIn(text string) string {
+	for _, w := range strings.Fields(text) {
+		w = strings.ToUpper(strings.Trim(w, ".,;:()[]\"'`"))
+		if commands.IsFindingID(w) {
+			return w
+		}
+	}
+	return ""
+}
+
+func (h *breakGlassHandlers) onRequestSubmitted(cb slack.InteractionCallback) {
+	sub, rerr := blocks.ReadBreakglassRequest(cb.View)
+	user, team := cb.User.ID, userTeam(cb)
+	h.b.work(func(ctx context.Context) {
+		dm := func(text string) { h.b.direct(ctx, user, text, nil) }
+		if rerr != nil {
+			dm("The break-glass form was incomplete: " + rerr.Error() + ". Run /secops breakglass again.")
+			return
+		}
+		var note string
+		if sub.FindingID != "" {
+			id := strings.ToUpper(sub.FindingID)
+			if _, err := h.b.svc.Store.GetFinding(ctx, id); err != nil {
+				// In an emergency a mistyped finding ID must not hold the
+				// request up: it is filed without the link.
+				note = fmt.Sprintf(" No finding %s was found, so the request is not linked to one.", id)
+				id = ""
+			}
+			sub.FindingID = id
+		}
+		r, err := h.svc.Request(ctx, breakglass.NewRequest{
+			User: user, TeamID: team, Account: sub.Account, Level: sub.Level,
+			Duration: sub.Duration, Reason: sub.Reason, FindingID: sub.FindingID,
+		})
+		if err != nil {
+			h.answer(ctx, err, dm)
+			return
+		}
+		text := fmt.Sprintf("Your break-glass request %s for %s in %s is waiting for approval until %s. The access will arrive here.",
+			r.ID, r.Level, accountLabel(r), r.DecideBy.In(h.loc).Format("15:04 MST"))
+		if ref, ok := r.Message(breakglass.PlaceApprovers); ok {
+			ch := ref.Channel
+			if id, ok := h.b.channelID(ch); ok {
+				ch = id
+			}
+			text += " Request: " + h.b.permalink(ch, ref.TS)
+		}
+		dm(text + note)
+	})
+}
+
+// onAudit answers /secops audit breakglass, for approvers and admins.
+func (h *breakGlassHandlers) onAudit(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
+	reply := func(text string, blks []slack.Block) { h.b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, blks) }
+	a := triage.Actor{UserID: cmd.UserID, TeamID: cmd.TeamID}
+	d, err := h.b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Approver)
+	if err != nil || !d.Allowed {
+		h.b.refuse(ctx, a, "command.audit", parsed.Subject, d, err, reply)
+		return
+	}
+	since := parsed.Since
+	if since <= 0 {
+		since = commands.DefaultSince
+	}
+	from := h.b.clock.Now().Add(-since)
+	recs, err := h.svc.AuditLog(ctx, from, 0)
+	if err != nil {
+		h.b.log.Error().Err(err).Msg("read break-glass audit")
+		reply("Could not read the audit log; try again.", nil)
+		return
+	}
+	h.b.audit(ctx, a, "command.audit", parsed.Subject, "ok", "", nil)
+	text, blks := blocks.BreakglassAudit(recs, from, h.loc)
+	reply(text, blks)
+}
+
+// answer tells the user, in plain words, why the service said no; a
+// failure is logged and reported without its internals.
+func (h *breakGlassHandlers) answer(ctx context.Context, err error, reply func(string)) {
+	if msg, ok := breakGlassMessage(err); ok {
+		reply(msg)
+		return
+	}
+	h.b.log.Error().Err(err).Msg("break-glass action failed")
+	reply("Something went wrong; nothing was changed. Try again, and tell SecOps if it keeps failing.")
+}
+
+// breakGlassMessage turns the service's answers into words for the user.
+// Refusals and decisions are answers; anything wrapping a cause (the store,
+// AWS, Slack) is a failure.
+func breakGlassMessage(err error) (string, bool) {
+	var refused *breakglass.RefusedError
+	var decided *breakglass.DecidedError
+	switch {
+	case errors.As(err, &refused):
+		return "Not allowed: " + refused.Reason, true
+	case errors.As(err, &decided):
+		// Whatever happened since (granted, expired, revoked), the
+		// decision the user collided with was an approval or a denial.
+		decision := "approved"
+		switch decided.State {
+		case breakglass.StateTimedOut:
+			return "This request expired undecided; ask the requester to file a new one.", true
+		case breakglass.StateDenied:
+			decision = "denied"
+		}
+		if decided.By == "" || decided.By == "system" {
+			return "This request was already " + decision + ".", true
+		}
+		return fmt.Sprintf("This request was already %s by <@%s> at %s.", decision, decided.By, decided.At.UTC().Format("15:04 UTC")), true
+	case errors.Is(err, breakglass.ErrNotFound):
+		return "No such break-glass request.", true
+	case errors.Is(err, breakglass.ErrSelfApproval), errors.Is(err, breakglass.ErrAlreadyApproved),
+		errors.Is(err, breakglass.ErrNotActive), errors.Is(err, breakglass.ErrReasonRequired),
+		errors.Is(err, breakglass.ErrUnknownAccount), errors.Is(err, breakglass.ErrUnknownLevel),
+		errors.Is(err, breakglass.ErrSelfApproveOff), errors.Is(err, store.ErrConflict):
+		return asSentence(bgCause(err)), true
+	case errors.Unwrap(err) == nil:
+		// The state machine's own refusals (no open review, reviewing
+		// one's own self-approval) are plain errors without a cause.
+		return asSentence(err.Error()), true
+	}
+	return "", false
+}
+
+// bgCause is the message of the sentinel at the bottom of err, without
+// the request IDs and account numbers the service wrapped it in — except
+// where the wrapping adds the state ("(it is expired)").
+func bgCause(err error) string {
+	msg := err.Error()
+	for _, s := range []error{breakglass.ErrNotActive} {
+		if i := strings.Index(msg, s.Error()); i >= 0 {
+			return msg[i:]
+		}
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == nil {
+			if errors.Is(e, store.ErrConflict) {
+				return "someone else changed this request at the same moment; try again"
+			}
+			return e.Error()
+		}
+	}
+	return msg
+}
+
+func asSentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// accountLabel is the account's name, or its ID when it has none.
+func accountLabel(r breakglass.Request) string {
+	if r.AccountName != "" {
+		return r.AccountName
+	}
+	return r.Account
+}

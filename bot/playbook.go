@@ -1,0 +1,392 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/triage"
+)
+
+// KindPlaybookStart is the outbox item that starts a finding's playbook
+// once its SecOps message exists (the checklist goes in that thread). Its
+// payload is PlaybookStart.
+const KindPlaybookStart = "playbook.start"
+
+// PlaybookStart is the payload of a KindPlaybookStart item.
+type PlaybookStart struct {
+	FindingID string `json:"finding_id"`
+}
+
+// startPatience is how many claims of a start item may find the thread
+// parent not posted yet before the retries back off: the Slack worker
+// usually posts within a poll or two.
+const startPatience = 20
+
+// EnablePlaybooks turns on the checklist buttons and returns the worker
+// that starts runs and fires their escalations (run it beside Run). svc is
+// the containment service the runner uses, or nil; with it the containment
+// buttons are registered too, knowing the runs, so call this after
+// EnableContainment (or instead of it).
+func (b *Bot) EnablePlaybooks(r *playbooks.Runner, lib *playbooks.Library, svc *containment.Service) *PlaybookWorker {
+	h := &ops{b: b, svc: svc, runner: r, lib: lib}
+	h.register()
+	return &PlaybookWorker{h: h}
+}
+
+// PlaybookWorker carries out the playbook outbox items: KindPlaybookStart
+// and playbooks.KindEscalate.
+type PlaybookWorker struct{ h *ops }
+
+// PlaybookNotifier posts playbook runs in Slack, for playbooks.Deps.
+func (b *Bot) PlaybookNotifier() playbooks.Notifier { return playbookNotifier{b} }
+
+type playbookNotifier struct{ b *Bot }
+
+func (n playbookNotifier) loc(team string) *time.Location {
+	if t, ok := n.b.org.Team(team); ok && t.Location != nil {
+		return t.Location
+	}
+	if s := n.b.org.SecOps(); s.Location != nil {
+		return s.Location
+	}
+	return time.UTC
+}
+
+func (n playbookNotifier) PostChecklist(ctx context.Context, pb playbooks.Playbook, run playbooks.Run) (string, error) {
+	text, blks := blocks.PlaybookChecklist(pb, run, n.loc(run.Team))
+	_, ts, err := n.b.api.PostMessageContext(ctx, run.Thread.Channel, slack.MsgOptionTS(run.Thread.TS), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...))
+	if err != nil {
+		return "", fmt.Errorf("post checklist: %w", err)
+	}
+	return ts, nil
+}
+
+func (n playbookNotifier) UpdateChecklist(ctx context.Context, pb playbooks.Playbook, run playbooks.Run) error {
+	text, blks := blocks.PlaybookChecklist(pb, run, n.loc(run.Team))
+	if _, _, _, err := n.b.api.UpdateMessageContext(ctx, run.Thread.Channel, run.MessageTS, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+		return fmt.Errorf("update checklist: %w", err)
+	}
+	return nil
+}
+
+func (n playbookNotifier) Reply(ctx context.Context, channel, threadTS, text string) error {
+	if _, _, err := n.b.api.PostMessageContext(ctx, n.channel(channel), slack.MsgOptionTS(threadTS), slack.MsgOptionText(text, false)); err != nil {
+		return fmt.Errorf("reply in thread: %w", err)
+	}
+	return nil
+}
+
+func (n playbookNotifier) Schedule(ctx context.Context, channel string, at time.Time, text string) (string, error) {
+	_, id, err := n.b.api.ScheduleMessageContext(ctx, n.channel(channel), strconv.FormatInt(at.Unix(), 10), slack.MsgOptionText(text, false))
+	if err != nil {
+		return "", fmt.Errorf("schedule message: %w", err)
+	}
+	return id, nil
+}
+
+// channel maps a configured channel name to its ID; an unknown one is
+// passed on as given.
+func (n playbookNotifier) channel(name string) string {
+	if id, ok := n.b.channelID(name); ok {
+		return id
+	}
+	return name
+}
+
+// stepOf finds the open playbook step that previewed a record.
+func (h *ops) stepOf(ctx context.Context, rec containment.Record) (runID, stepID string) {
+	if h.runner == nil || rec.FindingID == "" {
+		return "", ""
+	}
+	run, err := h.runner.RunFor(ctx, rec.FindingID)
+	if err != nil {
+		return "", ""
+	}
+	for _, s := range run.Steps {
+		if s.Record == rec.ID && !s.Closed() {
+			return run.ID, s.ID
+		}
+	}
+	return "", ""
+}
+
+// tickStep marks done the open contain step of the finding's run that asks
+// for the action just run from the picker or a command, so the checklist
+// shows what happened.
+func (h *ops) tickStep(ctx context.Context, u containment.User, rec containment.Record) {
+	if h.runner == nil || rec.State != containment.StateApplied {
+		return
+	}
+	run, err := h.runner.RunFor(ctx, rec.FindingID)
+	if err != nil {
+		return
+	}
+	pb, ok := h.runner.Playbook(run)
+	if !ok {
+		return
+	}
+	for _, s := range pb.Steps {
+		st, ok := run.Step(s.ID)
+		if !ok || st.Closed() || s.Automation == nil || s.Automation.Kind != playbooks.AutoContain || s.Automation.Action != rec.Action {
+			continue
+		}
+		note := "run outside the checklist (record " + rec.ID + ")"
+		if rec.Outcome != nil && rec.Outcome.Summary != "" {
+			note = rec.Outcome.Summary + " (record " + rec.ID + ")"
+		}
+		if _, err := h.runner.Done(ctx, u, run.ID, s.ID, note); err != nil {
+			h.b.log.Warn().Err(err).Str("run", run.ID).Str("step", s.ID).Msg("tick playbook step")
+		}
+		return
+	}
+}
+
+// onStep handles the Done, Skip and Run buttons of a checklist.
+func (h *ops) onStep(cb slack.InteractionCallback, act slack.BlockAction) {
+	c := clickOf(cb, act)
+	kind, stepID, ok := blocks.StepAction(c.action)
+	runID, valueStep, err := blocks.ParseStepValue(c.value)
+	if !ok || err != nil || valueStep != stepID {
+		h.b.log.Warn().Str("action_id", c.action).Msg("malformed playbook button ignored")
+		return
+	}
+	reply := h.replyTo(c)
+	thread := cb.Container.ThreadTs
+	if thread == "" {
+		thread = cb.Message.ThreadTimestamp
+	}
+	switch kind {
+	case blocks.ActionPlaybookDone, blocks.ActionPlaybookSkip:
+		h.b.work(func(ctx context.Context) {
+			// Team steps may be ticked by any member of the workspace;
+			// the runner checks roles for the others.
+			if reason, ok := h.b.member(ctx, c.user); !ok {
+				reply(ctx)("Not allowed: "+reason, nil)
+				return
+			}
+			var err error
+			if kind == blocks.ActionPlaybookDone {
+				_, err = h.runner.Done(ctx, c.user, runID, stepID, "")
+			} else {
+				_, err = h.runner.Skip(ctx, c.user, runID, stepID)
+			}
+			if err != nil {
+				reply(ctx)(stepError(err), nil)
+			}
+		})
+	case blocks.ActionPlaybookRun:
+		h.b.work(func(ctx context.Context) { h.runStep(ctx, c, runID, stepID, thread) })
+	}
+}
+
+// runStep runs a step's automation. A containment opens the confirmation
+// modal first (the trigger expires in three seconds), then previews.
+func (h *ops) runStep(ctx context.Context, c click, runID, stepID, thread string) {
+	reply := func(text string) { h.b.ephemeral(ctx, c.channel, c.user.ID, text, nil) }
+	run, err := h.runner.Get(ctx, runID)
+	if err != nil {
+		reply(stepError(err))
+		return
+	}
+	pb, _ := h.runner.Playbook(run)
+	step, _ := pb.Step(stepID)
+	if step.Automation != nil && step.Automation.Kind == playbooks.AutoContain && h.svc != nil {
+		h.previewInModal(ctx, c, func(ctx context.Context) (containment.Record, error) {
+			res, err := h.runner.RunStep(ctx, c.user, runID, stepID)
+			if err != nil {
+				return containment.Record{}, err
+			}
+			if res.Preview == nil {
+				return containment.Record{}, errors.New("the step previewed nothing")
+			}
+			return *res.Preview, nil
+		})
+		return
+	}
+	res, err := h.runner.RunStep(ctx, c.user, runID, stepID)
+	if err != nil {
+		reply(stepError(err))
+		return
+	}
+	switch res.Kind {
+	case playbooks.AutoInvestigate:
+		if thread == "" {
+			thread = run.Thread.TS
+		}
+		post := func(text string, blks []slack.Block) {
+			if _, _, err := h.b.api.PostMessageContext(ctx, run.Thread.Channel, slack.MsgOptionTS(thread), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+				h.b.log.Warn().Err(err).Msg("post investigation in thread")
+			}
+		}
+		a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
+		h.b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, "playbook "+runID+"/"+stepID, post)
+	case playbooks.AutoAbuseReport:
+		reply("The prefilled abuse report is in the thread.")
+	case playbooks.AutoBreakGlass:
+		f, _ := h.b.svc.Store.GetFinding(ctx, run.FindingID)
+		reply(fmt.Sprintf("Request access with `/secops breakglass %s 30m <reason>`; a manager approves it. Mark this step done once access is granted.", f.AccountID))
+	case playbooks.AutoFollowUp:
+		reply("Follow-up scheduled: " + res.Text)
+	default:
+		reply("Done.")
+	}
+}
+
+// stepError says in plain words why a step did not move.
+func stepError(err error) string {
+	switch {
+	case isRefusal(err):
+		return containError(err)
+	case errors.Is(err, playbooks.ErrNoRun), errors.Is(err, playbooks.ErrNoStep):
+		return "This playbook step no longer exists."
+	case errors.Is(err, playbooks.ErrStepState):
+		return "This step cannot do that now: " + err.Error()
+	}
+	return "The step failed: " + containment.PlainError(err)
+}
+
+// member reports whether the user is a current, full member of the
+// workspace (not a guest, bot or Slack Connect outsider).
+func (b *Bot) member(ctx context.Context, u containment.User) (string, bool) {
+	if u.TeamID != b.teamID {
+		return "only members of this workspace may act here", false
+	}
+	info, err := b.dir.User(ctx, u.ID)
+	switch {
+	case err != nil:
+		return "your Slack account could not be looked up; try again in a minute", false
+	case info.TeamID != "" && info.TeamID != b.teamID:
+		return "only members of this workspace may act here", false
+	case info.Deleted, info.IsBot, info.Restricted, info.UltraRestricted:
+		return "guests, bots and deactivated accounts may not tick playbook steps", false
+	}
+	return "", true
+}
+
+// Run starts playbooks and fires their escalation timers from the outbox
+// until ctx ends.
+func (w *PlaybookWorker) Run(ctx context.Context) {
+	h, b := w.h, w.h.b
+	t := time.NewTicker(outboxPoll)
+	defer t.Stop()
+	for {
+		items, err := b.svc.Store.ClaimKinds(ctx, b.cfg.Owner, []string{"playbook."}, outboxBatch, outboxLease)
+		if err != nil && ctx.Err() == nil {
+			b.log.Error().Err(err).Msg("claim playbook items")
+		}
+		for _, it := range items {
+			if ctx.Err() != nil {
+				b.release([]store.OutboxItem{it})
+				continue
+			}
+			h.handle(ctx, it)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *ops) handle(ctx context.Context, it store.OutboxItem) {
+	b := h.b
+	log := b.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Logger()
+	var err error
+	switch it.Kind {
+	case KindPlaybookStart:
+		err = h.start(ctx, it)
+	case playbooks.KindEscalate:
+		err = h.runner.Escalate(ctx, it.Payload)
+	default:
+		log.Warn().Msg("unknown playbook item dropped")
+	}
+	if err == nil {
+		if cerr := b.svc.Store.Complete(ctx, it.ID, b.cfg.Owner); cerr != nil && ctx.Err() == nil {
+			log.Error().Err(cerr).Msg("complete playbook item")
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		b.release([]store.OutboxItem{it})
+		return
+	}
+	wait := backoff(it.Attempts)
+	var later retryLater
+	var rl *slack.RateLimitedError
+	switch {
+	case errors.As(err, &later):
+		wait = later.after
+	case errors.As(err, &rl):
+		wait = rl.RetryAfter
+	default:
+		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("playbook item failed; will retry")
+	}
+	if rerr := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil && ctx.Err() == nil {
+		log.Error().Err(rerr).Msg("reschedule playbook item")
+	}
+}
+
+// start starts the finding's playbook in its SecOps thread once the
+// message is posted.
+func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
+	var p PlaybookStart
+	if err := json.Unmarshal(it.Payload, &p); err != nil {
+		h.b.log.Error().Err(err).Msg("undecodable playbook start dropped")
+		return nil
+	}
+	f, err := h.b.svc.Store.GetFinding(ctx, p.FindingID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
+	}
+	if f.Status != finding.StatusOpen {
+		return nil // resolved or suppressed before the thread existed
+	}
+	var th playbooks.Thread
+	for _, name := range h.b.routedChannels(f) {
+		if id, ok := h.b.channelID(name); ok {
+			th.Channel = id
+			break
+		}
+	}
+	if th.Channel == "" {
+		h.b.log.Info().Str("finding_id", f.ID).Msg("finding has no Slack thread; playbook not started")
+		return nil
+	}
+	ts, err := h.b.messageTS(ctx, f.ID, th.Channel)
+	if err != nil {
+		return err
+	}
+	if ts == "" {
+		wait := time.Duration(0)
+		if it.Attempts > startPatience {
+			wait = backoff(it.Attempts - startPatience)
+		}
+		return retryLater{after: wait, reason: "finding not posted yet"}
+	}
+	th.TS, th.Permalink = ts, h.b.permalink(th.Channel, ts)
+	run, err := h.runner.Start(ctx, f, th)
+	if errors.Is(err, playbooks.ErrNoPlaybook) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.b.log.Info().Str("finding_id", f.ID).Str("run", run.ID).Str("playbook", run.Playbook).Msg("playbook started")
+	return nil
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/bot"
+	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+	"github.com/secops-bot/secops-bot/providers/aws/grant"
+)
+
+// BreakGlassConfig maps the breakglass block (and the Slack channels it
+// posts to) to the service's configuration. Account names default to the
+// names under accounts:.
+func BreakGlassConfig(cfg config.Config) breakglass.Config {
+	bg := cfg.BreakGlass
+	names := map[string]string{}
+	for _, a := range cfg.Accounts {
+		names[a.ID] = a.Name
+	}
+	out := breakglass.Config{
+		ApproversChannel: cfg.Slack.ApproversChannel,
+		SecOpsChannel:    cfg.Slack.SecOpsChannel,
+		DefaultDuration:  bg.DefaultDuration,
+		MaxDuration:      bg.MaxDuration,
+		RequestTTL:       bg.RequestTTL,
+		SelfApproveAfter: bg.SelfApproveAfter,
+		PortalURL:        bg.PortalURL,
+		Accounts:         map[string]breakglass.AccountPolicy{},
+	}
+	for _, a := range bg.Accounts {
+		p := breakglass.AccountPolicy{
+			Name: a.Name, Mode: breakglass.Mode(a.Mode), TwoApprovers: a.TwoApprovers,
+			InstanceARN: a.InstanceARN, IdentityStoreID: a.IdentityStoreID,
+		}
+		if p.Name == "" {
+			p.Name = names[a.ID]
+		}
+		for _, l := range a.Levels {
+			p.Levels = append(p.Levels, breakglass.Level{
+				Name: l.Name, RoleARN: l.RoleARN, PermissionSetARN: l.PermissionSetARN, MaxDuration: l.MaxDuration,
+			})
+		}
+		out.Accounts[a.ID] = p
+	}
+	return out
+}
+
+// serveBreakGlass builds the break-glass service on the bot's Slack side
+// and the AWS grant provider, and registers its commands, buttons and
+// modals. Grants act through the member role of each account, as state
+// reads do; the clients are built here when aws.enabled is off. The
+// returned worker runs the timers (reminders, expiry, cleanup).
+func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store, az *authz.Authorizer, b *bot.Bot,
+	clients *awsclient.Clients, base aws.Config, owner string, clk clock.Clock, log zerolog.Logger) (*breakglass.Worker, error) {
+	if clients == nil {
+		var err error
+		if clients, err = awsClients(ctx, cfg, base, clk); err != nil {
+			return nil, fmt.Errorf("break-glass: %w", err)
+		}
+	}
+	slackSide := b.BreakGlassSlack(bot.BreakGlassOptions{SecOpsChannel: cfg.Slack.SecOpsChannel, Approvers: cfg.Roles.Approvers})
+	provider := grant.New(clients, clk, grant.Options{
+		FederationURL:         cfg.BreakGlass.FederationURL,
+		Destination:           cfg.BreakGlass.ConsoleDestination,
+		PortalURL:             cfg.BreakGlass.PortalURL,
+		IdentityCenterAccount: cfg.BreakGlass.IdentityCenterAccount,
+	})
+	svc, err := breakglass.New(BreakGlassConfig(cfg), breakglass.Deps{
+		Store:   st,
+		Auth:    az,
+		Notify:  slackSide,
+		Granter: provider,
+		Threads: slackSide,
+		OnCall:  slackSide,
+		Emails:  slackSide,
+		Clock:   clk,
+		Log:     log.With().Str("component", "breakglass").Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("break-glass: %w", err)
+	}
+	b.EnableBreakGlass(svc, slackSide)
+	log.Info().Int("accounts", len(cfg.BreakGlass.Accounts)).Msg("break-glass access enabled")
+	return svc.NewWorker(owner), nil
+}
