@@ -36,7 +36,12 @@ type slackEnv struct {
 
 func newSlackEnv(t *testing.T) *slackEnv {
 	t.Helper()
-	emu := slackemu.New(slackemu.Options{TeamID: "T0WORKSPACE", BotToken: "xoxb-test-bot", AppToken: "xapp-test-app"})
+	return newSlackEnvTokens(t, "xapp-test-app", "xoxb-test-bot")
+}
+
+func newSlackEnvTokens(t *testing.T, appToken, botToken string) *slackEnv {
+	t.Helper()
+	emu := slackemu.New(slackemu.Options{TeamID: "T0WORKSPACE", BotToken: botToken, AppToken: appToken})
 	emu.Start()
 	t.Cleanup(emu.Close)
 	e := &slackEnv{emu: emu}
@@ -53,7 +58,7 @@ func newSlackEnv(t *testing.T) *slackEnv {
 
 	cfg := exampleConfig(t)
 	work := t.TempDir()
-	cfg.Slack.AppToken, cfg.Slack.BotToken, cfg.Slack.APIURL = "xapp-test-app", "xoxb-test-bot", emu.APIURL()
+	cfg.Slack.AppToken, cfg.Slack.BotToken, cfg.Slack.APIURL = appToken, botToken, emu.APIURL()
 	cfg.Ingest.Dir = filepath.Join(work, "inbox")
 	cfg.Ingest.PollInterval = 50 * time.Millisecond
 	cfg.Store.DSN = filepath.Join(work, "bot.db")
