@@ -132,7 +132,7 @@ func (c *Config) validateBreakGlass() []Problem {
 		add("breakglass.self_approve_after", "%v is not shorter than request_ttl %v: the request would expire before its requester could approve it", bg.SelfApproveAfter, bg.RequestTTL)
 	}
 	if bg.TimerInterval <= 0 || bg.TimerInterval > time.Minute {
-		add("breakglass.timer_interval", "must be between 1s and 1m (e.g. 5s): access ends at most this late")
+		add("breakglass.timer_interval", "must be positive and at most 1m (e.g. 5s): access ends at most this late")
 	}
 	for _, u := range []struct{ key, v string }{
 		{"federation_url", bg.FederationURL}, {"console_destination", bg.ConsoleDestination}, {"portal_url", bg.PortalURL},

@@ -10,7 +10,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/store/postgres"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
@@ -22,22 +24,40 @@ func (e ErrAuditBroken) Error() string {
 	return fmt.Sprintf("audit log broken at record %d: its hash or its link to the record before does not match (edited, removed or inserted)", e.Seq)
 }
 
-func openStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (*sqlite.Store, error) {
-	if cfg.Store.Driver != "sqlite" {
-		return nil, fmt.Errorf("store.driver %q is not available in this build; use sqlite", cfg.Store.Driver)
+// Store is the store as the commands use it: every store operation plus
+// the audit chain check, for SQLite and PostgreSQL alike.
+type Store interface {
+	store.Store
+	VerifyAudit(ctx context.Context) (brokenSeq int64, err error)
+}
+
+// openStore opens the configured store: SQLite (a file) or PostgreSQL (a
+// DSN, usually from SECOPS_STORE_DSN), migrated to the current schema.
+func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, log zerolog.Logger) (Store, error) {
+	if clk == nil {
+		clk = clock.Real{}
 	}
-	st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	switch cfg.Store.Driver {
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{Clock: clk, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store (store.dsn / SECOPS_STORE_DSN): %w", err)
+		}
+		return st, nil
+	default:
+		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Clock: clk, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open SQLite store %s: %w", cfg.Store.DSN, err)
+		}
+		return st, nil
 	}
-	return st, nil
 }
 
 // AuditVerify checks the audit log's hash chain and says how many records
 // it covers; a broken chain is an ErrAuditBroken naming the first bad
 // record.
 func AuditVerify(ctx context.Context, cfg config.Config, log zerolog.Logger, w io.Writer) error {
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, nil, log)
 	if err != nil {
 		return err
 	}
@@ -78,7 +98,7 @@ type auditLine struct {
 // AuditExport writes audit records since a time as JSON Lines, oldest
 // first.
 func AuditExport(ctx context.Context, cfg config.Config, log zerolog.Logger, since time.Time, w io.Writer) error {
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, nil, log)
 	if err != nil {
 		return err
 	}

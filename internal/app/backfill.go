@@ -14,14 +14,13 @@ import (
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/backfill"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
 // historySink stores events in history only: backfilled events seed
 // baselines and resource history; they do not raise findings about the
 // past.
 type historySink struct {
-	st    *sqlite.Store
+	st    Store
 	clock clock.Clock
 	n     int
 }
@@ -59,7 +58,7 @@ type BackfillOptions struct {
 // Backfill seeds history from CloudTrail LookupEvents in every account and
 // region, at CloudTrail's 2 requests per second per account and region.
 func Backfill(ctx context.Context, cfg config.Config, log zerolog.Logger, opts BackfillOptions) error {
-	st, err := openStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, nil, log)
 	if err != nil {
 		return err
 	}

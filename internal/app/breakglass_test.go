@@ -430,6 +430,17 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 			}
 			return false
 		})
+		// The note to the requester goes out once the request is fully
+		// recorded; approvers are people and never click sooner.
+		e.wait(t, "the requester's note", func() bool {
+			n := 0
+			for _, m := range e.dms(responder) {
+				if strings.Contains(m.Text, "waiting for approval") {
+					n++
+				}
+			}
+			return n == before+1
+		})
 		return msg
 	}
 	press := func(user, channel, ts, action string) {
@@ -438,6 +449,25 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 			t.Fatalf("press %s as %s: %v", action, user, err)
 		}
 	}
+
+	defer func() {
+		if t.Failed() {
+			for _, ep := range e.emu.Ephemerals() {
+				t.Logf("ephemeral to %s: %s", ep.User, ep.Text)
+			}
+			for _, u := range []string{responder, manager, manager2} {
+				for _, m := range e.dms(u) {
+					t.Logf("dm to %s: %s", u, m.Text)
+				}
+			}
+			for _, v := range e.emu.Views() {
+				t.Logf("view %s %s open=%v user=%s meta=%s", v.ID, v.CallbackID, v.Open, v.UserID, v.PrivateMetadata)
+			}
+			for _, m := range e.emu.Messages(e.approvals) {
+				t.Logf("approvals: %s", m.Text)
+			}
+		}
+	}()
 
 	// Denied, with the reason on the request.
 	first := request("checking the restore")
@@ -508,16 +538,6 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 
 	// CLI credentials only on request, in the same private message.
 	press(responder, access.Channel, access.TS, "breakglass.cli")
-	defer func() {
-		if t.Failed() {
-			for _, ep := range e.emu.Ephemerals() {
-				t.Logf("ephemeral to %s: %s", ep.User, ep.Text)
-			}
-			for _, m := range e.dms(responder) {
-				t.Logf("dm: %s", shown(m))
-			}
-		}
-	}()
 	e.wait(t, "CLI credentials in the access message", func() bool {
 		cur, _ := e.emu.Message(access.Channel, access.TS)
 		return strings.Contains(shown(cur), "AWS_SECRET_ACCESS_KEY")

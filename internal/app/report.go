@@ -11,18 +11,14 @@ import (
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/report"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
 // Report prints time to detect, acknowledge and resolve per team and rule
 // for findings first seen within since.
 func Report(ctx context.Context, cfg config.Config, log zerolog.Logger, since time.Duration, format string, w io.Writer) error {
-	if cfg.Store.Driver != "sqlite" {
-		return fmt.Errorf("store.driver %q is not available in this build; use sqlite", cfg.Store.Driver)
-	}
-	st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Logger: log})
+	st, err := openStore(ctx, cfg, nil, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
 	from := time.Now().Add(-since)

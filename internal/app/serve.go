@@ -33,7 +33,6 @@ import (
 	"github.com/secops-bot/secops-bot/providers/jira"
 	"github.com/secops-bot/secops-bot/route"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/store/sqlite"
 	"github.com/secops-bot/secops-bot/tickets"
 	"github.com/secops-bot/secops-bot/triage"
 )
@@ -117,12 +116,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.Dir == "" && cfg.Ingest.SQSQueueURL == "" {
 		return errors.New("no event source: set ingest.sqs_queue_url (SECOPS_INGEST_SQS_QUEUE_URL) or ingest.dir (SECOPS_INGEST_DIR)")
 	}
-	if cfg.Store.Driver != "sqlite" {
-		return fmt.Errorf("store.driver %q is not available in this build; use sqlite", cfg.Store.Driver)
-	}
-	st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Clock: opts.Clock, Logger: log})
+	st, err := openStore(ctx, cfg, opts.Clock, log)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
 	dir, err := org.New(cfg)
@@ -285,7 +281,7 @@ func awsClients(ctx context.Context, cfg config.Config, base aws.Config, clk clo
 // ticketWorker builds the Jira worker and checks the settings; a Jira that
 // is unreachable or misconfigured is a warning, never a reason not to
 // start: findings still flow to Slack and tickets wait in the outbox.
-func ticketWorker(ctx context.Context, cfg config.Config, st *sqlite.Store, b *bot.Bot, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
+func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
 	tc := TicketConfig(cfg)
 	if err := tc.Validate(); err != nil {
 		return nil, fmt.Errorf("jira: %w", err)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/store"
@@ -32,6 +33,11 @@ func TestServeIngestsDirectory(t *testing.T) {
 			msgs := topLevel(e.emu.Messages(e.secops))
 			return len(msgs) == 1 && strings.Contains(msgs[0].Text, "RESOLVED")
 		})
+		// The file is done once all of it is in history.
+		deadline := time.Now().Add(10 * time.Second)
+		for historySize(t, cfg.Store.DSN) < 8 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
 		e.stop(t)
 	}
 
@@ -69,4 +75,20 @@ func TestServeIngestsDirectory(t *testing.T) {
 	if len(evs) != 8 {
 		t.Errorf("history holds %d events, want the 8 of the file once", len(evs))
 	}
+}
+
+// historySize counts the events of the story's account in the store, read
+// beside the running bot.
+func historySize(t *testing.T, dsn string) int {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), dsn, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.QueryEvents(context.Background(), store.EventQuery{Account: "111122223333"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
 }
