@@ -336,6 +336,11 @@ func (s *Service) postRequest(ctx context.Context, r Request) Request {
 		s.Log.Error().Err(err).Str("request", r.ID).Msg("record break-glass message references")
 		return r
 	}
+	// A decision taken between posting and recording where we posted found
+	// no message to update: bring the messages up to date now.
+	if out.State != StatePending {
+		s.sync(ctx, out)
+	}
 	return out
 }
 

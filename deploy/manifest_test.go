@@ -20,6 +20,7 @@ var wantBotScopes = []string{
 	"im:write",
 	"usergroups:read",
 	"users:read",
+	"users:read.email",
 }
 
 // parse decodes the manifest into slack-go's type, rejecting keys the type
