@@ -200,9 +200,20 @@ type Finding struct {
 	// Assessment is what the bot found when it read the resource's actual
 	// state in AWS (nil until read).
 	Assessment *Assessment `json:"assessment,omitempty"`
+	// History is the resource's earlier changes from the event history,
+	// newest first (who, when, what), for context.
+	History []HistoryEntry `json:"history,omitempty"`
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+}
+
+// HistoryEntry is one earlier change of the resource.
+type HistoryEntry struct {
+	Time      time.Time `json:"time"`
+	EventName string    `json:"event_name"`
+	Actor     string    `json:"actor"`
+	Failed    bool      `json:"failed,omitempty"`
 }
 
 // Assessment is the resource's actual state as read from AWS, compared

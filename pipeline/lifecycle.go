@@ -39,6 +39,7 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 		DetectedAt: now,
 	}
 	p.nameTargets(&f)
+	f.History = p.history(ctx, f.Resource.ARN, rec.EventTime)
 	if err := p.opts.Enricher.Enrich(ctx, &f, rec); err != nil {
 		// The finding goes out without the baseline rather than not at all.
 		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
@@ -241,6 +242,33 @@ func removeTargets(a, remove []finding.Target) []finding.Target {
 		}
 		if !gone {
 			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// maxHistory bounds the earlier changes shown on a finding.
+const maxHistory = 10
+
+// history lists the resource's earlier changes (writes, including failed
+// attempts), newest first.
+func (p *Pipeline) history(ctx context.Context, resourceARN string, before time.Time) []finding.HistoryEntry {
+	if resourceARN == "" {
+		return nil
+	}
+	evs, err := p.opts.Store.QueryEvents(ctx, store.EventQuery{ResourceARN: resourceARN, Until: before, Limit: 200})
+	if err != nil {
+		p.log.Warn().Err(err).Str("resource", resourceARN).Msg("resource history unavailable")
+		return nil
+	}
+	var out []finding.HistoryEntry
+	for _, e := range evs {
+		if e.ReadOnly {
+			continue
+		}
+		out = append(out, finding.HistoryEntry{Time: e.Time, EventName: e.EventName, Actor: e.ActorARN, Failed: e.ErrorCode != ""})
+		if len(out) == maxHistory {
+			break
 		}
 	}
 	return out

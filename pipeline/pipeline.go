@@ -30,6 +30,7 @@ import (
 type Store interface {
 	HasEvents(ctx context.Context, events []store.Event) ([]bool, error)
 	AddEvents(ctx context.Context, events []store.Event) ([]bool, error)
+	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
 	ActorStats(ctx context.Context, actorARN string, since, until time.Time) (store.ActorStats, error)
 	GetFindingByKey(ctx context.Context, key string) (finding.Finding, error)
 	UpsertFinding(ctx context.Context, f finding.Finding, ev store.FindingEvent) error

@@ -214,3 +214,13 @@ func TestProblemsAreQuarantined(t *testing.T) {
 		t.Fatalf("quarantine = %+v", q)
 	}
 }
+
+func TestFindingCarriesResourceHistory(t *testing.T) {
+	e := newEnv(t)
+	e.ingest(t, share("e1", 1, []string{"777788889999"}, nil))
+	e.ingest(t, share("e2", 4, []string{"444455556666"}, nil))
+	f := e.only(t)
+	if len(f.History) != 1 || f.History[0].EventName != "ModifyDBSnapshotAttribute" || !f.History[0].Time.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("history = %+v, want the earlier share with the trusted vendor", f.History)
+	}
+}

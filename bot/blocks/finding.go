@@ -80,6 +80,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	if a := assessmentText(f); a != "" {
 		blocks = append(blocks, section(a))
 	}
+	if h := historyText(f, loc); h != "" {
+		blocks = append(blocks, section(h))
+	}
 	if len(f.Targets) > 0 {
 		blocks = append(blocks, section(targetsText(f.Targets)))
 	}
@@ -647,6 +650,23 @@ func assessmentText(f finding.Finding) string {
 	}
 	if len(lines) == 0 {
 		return ""
+	}
+	return clip(strings.Join(lines, "\n"), maxSectionText)
+}
+
+// historyText lists the resource's earlier changes, so a reader sees
+// whether this is new or the latest of a series.
+func historyText(f finding.Finding, loc *time.Location) string {
+	if len(f.History) == 0 {
+		return ""
+	}
+	lines := []string{"*Earlier changes to this resource:*"}
+	for _, h := range f.History {
+		failed := ""
+		if h.Failed {
+			failed = " _(failed)_"
+		}
+		lines = append(lines, fmt.Sprintf("• %s `%s` by %s%s", h.Time.In(loc).Format("Jan 2 15:04 MST"), esc(h.EventName), esc(h.Actor), failed))
 	}
 	return clip(strings.Join(lines, "\n"), maxSectionText)
 }

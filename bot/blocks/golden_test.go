@@ -130,6 +130,10 @@ func messageCases() []messageCase {
 				Tags: map[string]string{"data-classification": "internal"},
 			}
 			f.Sensitivity = []string{"tag data-classification=internal"}
+			f.History = []finding.HistoryEntry{
+				{Time: utc(11, 26, 14, 20, 58), EventName: "DeleteBucketPublicAccessBlock", Actor: "arn:aws:iam::111122223333:role/contractor-alice"},
+				{Time: utc(11, 26, 14, 20, 33), EventName: "PutBucketPolicy", Actor: "arn:aws:iam::111122223333:role/contractor-alice", Failed: true},
+			}
 			return FindingMessage(f, FindingOptions{Location: mustZone(t, "Europe/Berlin")})
 		}},
 		{"story-two-state-unavailable", func(t *testing.T) (string, []slack.Block) {

@@ -14,31 +14,32 @@ import (
 
 // jsonFinding is the stable JSON shape replay prints, one object per line.
 type jsonFinding struct {
-	ID          string           `json:"id"`
-	Rule        string           `json:"rule"`
-	Severity    string           `json:"severity"`
-	Status      string           `json:"status"`
-	Title       string           `json:"title"`
-	Detail      string           `json:"detail,omitempty"`
-	Account     string           `json:"account"`
-	AccountName string           `json:"account_name,omitempty"`
-	Region      string           `json:"region"`
-	Resource    finding.Resource `json:"resource"`
-	Actor       jsonActor        `json:"actor"`
-	Event       jsonEvent        `json:"event"`
-	Team        string           `json:"team"`
-	Environment string           `json:"environment"`
-	OffHours    bool             `json:"off_hours"`
-	Signals     []finding.Signal `json:"signals"`
-	Routes      []string         `json:"routes"`
-	Targets     []jsonTarget     `json:"targets,omitempty"`
-	Vectors     []string         `json:"vectors,omitempty"`
-	Count       int              `json:"count"`
-	Suppressed  string           `json:"suppressed_reason,omitempty"`
-	ResolvedAt  *time.Time       `json:"resolved_at,omitempty"`
-	ResolvedBy  string           `json:"resolved_by,omitempty"`
-	OpenFor     string           `json:"open_for,omitempty"`
-	OpenForSecs *float64         `json:"open_for_seconds,omitempty"`
+	ID          string                 `json:"id"`
+	Rule        string                 `json:"rule"`
+	Severity    string                 `json:"severity"`
+	Status      string                 `json:"status"`
+	Title       string                 `json:"title"`
+	Detail      string                 `json:"detail,omitempty"`
+	Account     string                 `json:"account"`
+	AccountName string                 `json:"account_name,omitempty"`
+	Region      string                 `json:"region"`
+	Resource    finding.Resource       `json:"resource"`
+	Actor       jsonActor              `json:"actor"`
+	Event       jsonEvent              `json:"event"`
+	Team        string                 `json:"team"`
+	Environment string                 `json:"environment"`
+	OffHours    bool                   `json:"off_hours"`
+	Signals     []finding.Signal       `json:"signals"`
+	Routes      []string               `json:"routes"`
+	Targets     []jsonTarget           `json:"targets,omitempty"`
+	Vectors     []string               `json:"vectors,omitempty"`
+	History     []finding.HistoryEntry `json:"history,omitempty"`
+	Count       int                    `json:"count"`
+	Suppressed  string                 `json:"suppressed_reason,omitempty"`
+	ResolvedAt  *time.Time             `json:"resolved_at,omitempty"`
+	ResolvedBy  string                 `json:"resolved_by,omitempty"`
+	OpenFor     string                 `json:"open_for,omitempty"`
+	OpenForSecs *float64               `json:"open_for_seconds,omitempty"`
 }
 
 type jsonActor struct {
@@ -71,7 +72,7 @@ func toJSON(f finding.Finding) jsonFinding {
 		Actor: jsonActor{ARN: f.Actor.ARN, Type: f.Actor.Type, Name: f.Actor.Name, Contractor: f.Actor.Contractor, AccessKeyID: f.Actor.AccessKeyID, SessionName: f.Actor.SessionName},
 		Event: jsonEvent{ID: f.Event.ID, Name: f.Event.Name, Time: f.Event.Time, SourceIP: f.Event.SourceIP, UserAgent: f.Event.UserAgent},
 		Team:  f.Team, Environment: f.Environment, OffHours: f.OffHours,
-		Signals: f.Signals, Routes: f.Routes, Vectors: f.Vectors, Count: f.Count, Suppressed: f.SuppressedReason,
+		Signals: f.Signals, Routes: f.Routes, Vectors: f.Vectors, History: f.History, Count: f.Count, Suppressed: f.SuppressedReason,
 	}
 	if out.Signals == nil {
 		out.Signals = []finding.Signal{}
@@ -160,6 +161,17 @@ func writeText(w io.Writer, f finding.Finding, dir *org.Directory) error {
 		row("off hours", "yes, outside the owning team's business hours")
 	}
 	row("detail", f.Detail)
+	for i, h := range f.History {
+		k := ""
+		if i == 0 {
+			k = "history"
+		}
+		failed := ""
+		if h.Failed {
+			failed = " (failed)"
+		}
+		row(k, fmt.Sprintf("%s %s by %s%s", h.Time.In(loc).Format("2006-01-02 15:04 MST"), h.EventName, h.Actor, failed))
+	}
 	for i, t := range f.Targets {
 		k := ""
 		if i == 0 {

@@ -50,7 +50,11 @@ type replayLine struct {
 		Account string `json:"account"`
 		Class   string `json:"class"`
 	} `json:"targets"`
-	ResolvedBy  string   `json:"resolved_by"`
+	ResolvedBy string `json:"resolved_by"`
+	History    []struct {
+		EventName string `json:"event_name"`
+		Failed    bool   `json:"failed"`
+	} `json:"history"`
 	OpenForSecs *float64 `json:"open_for_seconds"`
 }
 
@@ -94,6 +98,9 @@ func TestReplayStoryOne(t *testing.T) {
 	want := []string{"slack:#secops", "slack:#team-payments", "jira:PAY"}
 	if strings.Join(public.Routes, ",") != strings.Join(want, ",") {
 		t.Errorf("routes = %v, want %v", public.Routes, want)
+	}
+	if len(public.History) != 2 || public.History[0].EventName != "DeleteBucketPublicAccessBlock" || !public.History[1].Failed {
+		t.Errorf("history = %+v, want the removed public access block and the failed first attempt", public.History)
 	}
 	resolved, ok := got[key{"s3-bucket-public", "payments-exports", "resolved"}]
 	if !ok {

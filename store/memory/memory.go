@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -39,12 +40,15 @@ type Store struct {
 	mu sync.Mutex
 	// uuids holds the event IDs in CloudTrail's UUID form as 16 bytes,
 	// a fraction of the string and cheaper to hash; ids holds the rest.
-	uuids       map[[16]byte]struct{}
-	ids         map[string]struct{}
-	vals        []string          // interned values; vals[0] is ""
-	valIndex    map[string]uint32 // value to index in vals
-	locs        []*time.Location  // time zones of event times
-	byActor     map[string][][]histEvent
+	uuids    map[[16]byte]struct{}
+	ids      map[string]struct{}
+	vals     []string          // interned values; vals[0] is ""
+	valIndex map[string]uint32 // value to index in vals
+	locs     []*time.Location  // time zones of event times
+	byActor  map[string][][]histEvent
+	// writes keeps the write events of each resource (few, next to the
+	// reads), for the resource history on findings.
+	writes      map[string][]store.Event
 	findings    map[string]finding.Finding // by key
 	history     map[string][]store.FindingEvent
 	quarantined []store.Quarantined
@@ -58,6 +62,7 @@ func New() *Store {
 		vals:     []string{""},
 		valIndex: map[string]uint32{"": 0},
 		byActor:  map[string][][]histEvent{},
+		writes:   map[string][]store.Event{},
 		findings: map[string]finding.Finding{},
 		history:  map[string][]store.FindingEvent{},
 	}
@@ -189,6 +194,11 @@ func (s *Store) AddEvents(_ context.Context, events []store.Event) ([]bool, erro
 			continue
 		}
 		out[i] = true
+		if !e.ReadOnly && e.ResourceARN != "" {
+			w := store.Event{EventID: strings.Clone(e.EventID), Time: e.Time, ActorARN: strings.Clone(e.ActorARN),
+				EventName: strings.Clone(e.EventName), ErrorCode: strings.Clone(e.ErrorCode), ResourceARN: strings.Clone(e.ResourceARN)}
+			s.writes[w.ResourceARN] = append(s.writes[w.ResourceARN], w)
+		}
 		if e.ActorARN == "" {
 			continue
 		}
@@ -210,6 +220,29 @@ func (s *Store) AddEvents(_ context.Context, events []store.Event) ([]bool, erro
 			s.byActor[e.ActorARN] = append(blocks, append(make([]histEvent, 0, histBlock), h))
 		default:
 			blocks[len(blocks)-1] = append(blocks[len(blocks)-1], h)
+		}
+	}
+	return out, nil
+}
+
+// QueryEvents answers resource queries from the kept write events, newest
+// first; replay needs nothing else (reads are summarised per actor).
+func (s *Store) QueryEvents(_ context.Context, q store.EventQuery) ([]store.Event, error) {
+	if q.ResourceARN == "" || q.ActorARN != "" || q.AccessKeyID != "" || q.SourceIdentity != "" || q.Account != "" {
+		return nil, fmt.Errorf("memory store: only resource queries are kept")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := s.writes[q.ResourceARN]
+	var out []store.Event
+	for i := len(all) - 1; i >= 0; i-- {
+		e := all[i]
+		if (!q.Since.IsZero() && e.Time.Before(q.Since)) || (!q.Until.IsZero() && !e.Time.Before(q.Until)) {
+			continue
+		}
+		out = append(out, e)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
 		}
 	}
 	return out, nil
