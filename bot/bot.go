@@ -34,6 +34,7 @@ type Store interface {
 	Complete(ctx context.Context, id int64, owner string) error
 	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	PutKV(ctx context.Context, ns, key string, value []byte) error
+	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
 	GetKV(ctx context.Context, ns, key string) ([]byte, error)
 }
 
@@ -139,6 +140,7 @@ func (b *Bot) Wake() {
 func (b *Bot) Attach(svc Services) {
 	b.svc = svc
 	b.registerInvestigate()
+	b.registerReview()
 }
 
 // Run serves Socket Mode and delivers the outbox until ctx ends, then waits

@@ -241,6 +241,9 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
 	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.location(f))
+	if needsReview(p.Change, f) {
+		blks = append(blks, reviewButton(f))
+	}
 	if p.Change == blocks.ReplyExpected {
 		// The allowlist entry can be taken back from the thread.
 		if e, ok, err := b.svc.Triage.Suppressed(ctx, f); err == nil && ok {

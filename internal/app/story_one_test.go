@@ -12,6 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/jirafake"
+	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
@@ -81,6 +82,43 @@ func TestStoryOneWithTickets(t *testing.T) {
 		t.Errorf("closing comment %q does not say who fixed it", last.Text)
 	}
 
+	// The resolution asks SecOps to review the exposure window; one click
+	// closes the review, a second is told it was done.
+	var reviewTS string
+	e.wait(t, "the review prompt with its button", func() bool {
+		s := topLevel(e.emu.Messages(e.secops))
+		if len(s) != 1 {
+			return false
+		}
+		for _, r := range e.emu.Replies(e.secops, s[0].TS) {
+			if strings.Contains(string(r.Blocks), `"action_id":"finding.review"`) {
+				reviewTS = r.TS
+				return true
+			}
+		}
+		return false
+	})
+	for i := 0; i < 2; i++ {
+		if _, err := e.emu.ClickButton(context.Background(), slackemu.BlockAction{UserID: responder, ChannelID: e.secops, MessageTS: reviewTS, ActionID: "finding.review"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.wait(t, "the review closed once and the second click told so", func() bool {
+		closed := 0
+		s := topLevel(e.emu.Messages(e.secops))
+		for _, r := range e.emu.Replies(e.secops, s[0].TS) {
+			if strings.Contains(r.Text, "Exposure review of") {
+				closed++
+			}
+		}
+		told := false
+		for _, ep := range e.emu.Ephemerals() {
+			if strings.Contains(ep.Text, "already closed") {
+				told = true
+			}
+		}
+		return closed == 1 && told
+	})
 	e.wait(t, "the ticket linked from the Slack message", func() bool {
 		s := topLevel(e.emu.Messages(e.secops))
 		return len(s) == 1 && strings.Contains(string(s[0].Blocks), public.Key)
