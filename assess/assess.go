@@ -52,6 +52,9 @@ type Reader interface {
 	Diff(before, after json.RawMessage) []string
 	// Explain turns an AWS error into plain words ("access denied").
 	Explain(err error) string
+	// Profile reads the actor's IAM user or role (tags, the access key of
+	// the event). It returns nil for identities IAM cannot describe.
+	Profile(ctx context.Context, f finding.Finding) (*finding.Profile, error)
 }
 
 // ChangeAssessed is the change recorded when the state was read; it
@@ -236,6 +239,10 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 		}
 	}
 	sens := w.sensitivity(f, a.Tags)
+	profile, perr := w.rd.Profile(ctx, f)
+	if perr != nil {
+		w.log.Debug().Err(perr).Str("actor", f.Actor.ARN).Msg("actor profile unavailable")
+	}
 	_, err = w.st.UpdateFinding(ctx, id, func(f *finding.Finding) (store.FindingEvent, error) {
 		ev := store.FindingEvent{Time: now, Actor: "system"}
 		// Keep the last good read when this one failed.
@@ -243,6 +250,9 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 			f.Assessment.Unavailable = a.Unavailable
 		} else {
 			f.Assessment = a
+		}
+		if profile != nil {
+			f.Actor.Profile = profile
 		}
 		if len(sens) > 0 && len(f.Sensitivity) == 0 {
 			f.Sensitivity = sens

@@ -41,6 +41,10 @@ func (r *fakeReader) Diff(before, after json.RawMessage) []string {
 
 func (r *fakeReader) Explain(err error) string { return "access denied (AccessDenied)" }
 
+func (r *fakeReader) Profile(context.Context, finding.Finding) (*finding.Profile, error) {
+	return &finding.Profile{Tags: map[string]string{"team": "payments"}, Keys: 1}, nil
+}
+
 var t0 = time.Date(2026, 11, 26, 14, 21, 7, 0, time.UTC)
 
 type env struct {
@@ -99,6 +103,9 @@ func TestAssess(t *testing.T) {
 			check: func(t *testing.T, f finding.Finding) {
 				if f.Assessment == nil || !f.Assessment.Exposed || len(f.Assessment.Diff) != 1 || f.Assessment.Diff[0] != `"private" → "public"` {
 					t.Errorf("assessment = %+v", f.Assessment)
+				}
+				if f.Actor.Profile == nil || f.Actor.Profile.Tags["team"] != "payments" {
+					t.Errorf("actor profile = %+v", f.Actor.Profile)
 				}
 				if len(f.Sensitivity) != 1 || f.Sensitivity[0] != "tag data-classification=confidential" {
 					t.Errorf("sensitivity = %v", f.Sensitivity)

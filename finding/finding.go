@@ -95,6 +95,18 @@ type Actor struct {
 	// SourceIdentity is set on sessions started with one (break-glass).
 	SourceIdentity string `json:"source_identity,omitempty"`
 	Contractor     bool   `json:"contractor"`
+	// Profile is what IAM says about the identity (nil until read).
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+// Profile is the IAM view of an actor: its tags and, for a user, the
+// access key used in the event with its age and last use.
+type Profile struct {
+	Tags          map[string]string `json:"tags,omitempty"`
+	KeyStatus     string            `json:"key_status,omitempty"`
+	KeyCreatedAt  time.Time         `json:"key_created_at,omitzero"`
+	KeyLastUsedAt time.Time         `json:"key_last_used_at,omitzero"`
+	Keys          int               `json:"keys,omitempty"`
 }
 
 // EventRef is the CloudTrail event that raised (or last touched) a finding.

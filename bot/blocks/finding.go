@@ -244,7 +244,27 @@ func actorText(a finding.Actor) string {
 		lines = append(lines, "source identity "+code(clip(a.SourceIdentity, 100)))
 	}
 	if a.AccessKeyID != "" {
-		lines = append(lines, "access key "+code(clip(a.AccessKeyID, 40)))
+		key := "access key " + code(clip(a.AccessKeyID, 40))
+		if p := a.Profile; p != nil && !p.KeyCreatedAt.IsZero() {
+			key += fmt.Sprintf(" (%s, created %s", strings.ToLower(p.KeyStatus), p.KeyCreatedAt.UTC().Format("2006-01-02"))
+			if !p.KeyLastUsedAt.IsZero() {
+				key += ", last used " + p.KeyLastUsedAt.UTC().Format("2006-01-02")
+			}
+			key += ")"
+		}
+		lines = append(lines, key)
+	}
+	if p := a.Profile; p != nil && len(p.Tags) > 0 {
+		keys := make([]string, 0, len(p.Tags))
+		for k := range p.Tags {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var tags []string
+		for _, k := range keys {
+			tags = append(tags, k+"="+p.Tags[k])
+		}
+		lines = append(lines, "tags "+esc(clip(strings.Join(tags, ", "), 300)))
 	}
 	return strings.Join(lines, "\n")
 }

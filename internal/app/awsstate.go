@@ -37,3 +37,22 @@ func (a stateReader) Diff(before, after json.RawMessage) []string {
 }
 
 func (a stateReader) Explain(err error) string { return state.Classify(err) }
+
+func (a stateReader) Profile(ctx context.Context, f finding.Finding) (*finding.Profile, error) {
+	switch f.Actor.Type {
+	case "IAMUser", "AssumedRole":
+	default:
+		return nil, nil
+	}
+	p, err := a.r.Principal(ctx, f.AccountID, f.Actor.ARN)
+	if err != nil {
+		return nil, err
+	}
+	out := &finding.Profile{Tags: p.Tags, Keys: len(p.AccessKeys)}
+	for _, k := range p.AccessKeys {
+		if k.ID == f.Actor.AccessKeyID {
+			out.KeyStatus, out.KeyCreatedAt, out.KeyLastUsedAt = k.Status, k.CreatedAt, k.LastUsed
+		}
+	}
+	return out, nil
+}
