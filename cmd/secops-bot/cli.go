@@ -60,7 +60,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
-	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr))
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr), newIAMPolicy(g, stdout, stderr))
 	return root
 }
 

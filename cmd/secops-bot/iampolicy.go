@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secops-bot/secops-bot/internal/iampolicy"
+)
+
+func newIAMPolicy(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
+	var member bool
+	cmd := &cobra.Command{
+		Use:   "iam-policy [--member]",
+		Short: "Print the IAM policy the bot's role (or, with --member, the member-account role) needs for this configuration",
+		Long: `iam-policy prints the least-privilege IAM policy for the features the
+configuration turns on: by default the policy of the bot's own role (the
+event queue, CloudTrail log objects, the organisation's account list,
+assuming the member roles); with --member the policy of the role it assumes
+in each member account (reading state, containment, backfill, break-glass).
+deploy/cloudformation holds the same policies as templates.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				g.logLevel = "warn"
+			}
+			l, _, err := load(g, stderr)
+			if err != nil {
+				return err
+			}
+			opts, err := iampolicy.FromConfig(l.Config)
+			if err != nil {
+				return err
+			}
+			bot, memberDoc := iampolicy.Policies(opts)
+			doc := bot
+			if member {
+				doc = memberDoc
+			}
+			if len(doc.Statement) == 0 {
+				// IAM refuses an empty policy; say why it is empty.
+				fmt.Fprintln(stderr, "this configuration makes no AWS calls with this role: it needs no policy")
+			}
+			_, err = stdout.Write(doc.JSON())
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&member, "member", false, "print the member-account role's policy instead of the bot's")
+	return cmd
+}

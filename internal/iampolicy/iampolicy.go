@@ -1,0 +1,361 @@
+// Package iampolicy writes the IAM policies the bot needs, derived from the
+// AWS calls the providers make: one for the bot's own role (the event queue,
+// the CloudTrail log objects, the organisation's account list, assuming the
+// member roles) and one for the role it assumes in every member account
+// (reading resource state, containment, backfill and break-glass grants).
+// The features switched on decide which statements appear, so a deployment
+// that never contains anything grants no write access.
+//
+// A test scans the providers' source for every AWS call and fails when one
+// is not covered, and another compares the CloudFormation templates under
+// deploy/ with these documents, so neither can drift from the code.
+package iampolicy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/providers/aws/contain"
+)
+
+// Version is the IAM policy language version every document uses.
+const Version = "2012-10-17"
+
+// Document is an IAM policy document.
+type Document struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Statement is one Allow statement. Action and Resource are always lists,
+// which IAM accepts and which keeps the JSON stable for diffs.
+type Statement struct {
+	Sid      string   `json:"Sid"`
+	Effect   string   `json:"Effect"`
+	Action   []string `json:"Action"`
+	Resource []string `json:"Resource"`
+}
+
+// Actions returns every action the document allows, sorted and without
+// duplicates.
+func (d Document) Actions() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range d.Statement {
+		for _, a := range s.Action {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// JSON is the document indented for people, with a trailing newline.
+func (d Document) JSON() []byte {
+	raw, _ := json.MarshalIndent(d, "", "  ") // strings and slices only: cannot fail
+	return append(raw, '\n')
+}
+
+// Options are the features a deployment uses and the resources they touch.
+// An empty resource name widens the statement to every resource of its kind
+// (documented per field), so a policy can be written before every name is
+// known.
+type Options struct {
+	// SQS: events arrive on an SQS queue (EventBridge, or S3 notifications
+	// of new CloudTrail log files, which the bot then reads).
+	SQS bool
+	// QueueARN is the queue's ARN; any queue when empty.
+	QueueARN string
+	// TrailBucket is the bucket CloudTrail writes log files to; any
+	// bucket's AWSLogs/ objects when empty.
+	TrailBucket string
+	// KMSKeyARN is the key that encrypts the log files or the queue; no
+	// kms:Decrypt statement when empty.
+	KMSKeyARN string
+
+	// StateReads: the bot reads resource state in member accounts to
+	// confirm exposures and record before and after (aws.enabled).
+	StateReads bool
+	// Containment: responders run the containment catalogue.
+	Containment bool
+	// BreakGlassAssumeRole and BreakGlassIdentityCenter: break-glass
+	// access is granted in either mode.
+	BreakGlassAssumeRole     bool
+	BreakGlassIdentityCenter bool
+	// OrgAccounts: the organisation's accounts are listed so that shares
+	// inside it are not unknown.
+	OrgAccounts bool
+	// Backfill: history is read back from CloudTrail LookupEvents.
+	Backfill bool
+
+	// MemberRoleName is the role assumed in every member account, and
+	// MemberRoleARNs are per-account overrides. With neither, the bot
+	// uses its own credentials everywhere, so the member statements are
+	// added to the bot's policy.
+	MemberRoleName string
+	MemberRoleARNs []string
+	// BreakGlassRoleARNs are the roles break-glass sessions assume; any
+	// role when empty.
+	BreakGlassRoleARNs []string
+}
+
+// Statement IDs, stable so that people and the CloudFormation templates can
+// refer to them.
+const (
+	SidEventQueue       = "EventQueue"
+	SidTrailLogs        = "TrailLogObjects"
+	SidTrailKey         = "DecryptTrailLogs"
+	SidOrgAccounts      = "ListOrganizationAccounts"
+	SidAssumeMember     = "AssumeMemberRoles"
+	SidStateReads       = "ReadResourceState"
+	SidContainment      = "Containment"
+	SidBackfill         = "LookupEvents"
+	SidBreakGlassRole   = "BreakGlassAssumeRole"
+	SidBreakGlassRevoke = "BreakGlassRevokeSessions"
+	SidIdentityCenter   = "BreakGlassIdentityCenter"
+)
+
+// Action lists per statement, exactly what the providers call: the
+// describe calls return tags with the resource, so no tag-listing action is
+// needed, and the queue is named by its URL in the configuration, so
+// neither GetQueueUrl nor GetQueueAttributes is. Batch SQS calls (DeleteMessageBatch,
+// ChangeMessageVisibilityBatch) have no IAM action of their own: they are
+// authorised by the single-message actions listed here.
+var (
+	queueActions = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}
+
+	stateReadActions = []string{
+		"s3:GetAccountPublicAccessBlock", "s3:GetBucketAcl", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus",
+		"s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging",
+		"rds:DescribeDBClusterSnapshotAttributes", "rds:DescribeDBClusterSnapshots",
+		"rds:DescribeDBSnapshotAttributes", "rds:DescribeDBSnapshots",
+		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeSnapshotAttribute",
+		"ec2:DescribeSnapshots",
+		"iam:GetAccessKeyLastUsed", "iam:GetRole", "iam:GetUser", "iam:ListAccessKeys",
+		"iam:ListRoleTags", "iam:ListUserTags",
+	}
+
+	// A break-glass session carries the requester as SourceIdentity and
+	// the request in session tags, which need their own STS actions.
+	breakGlassAssumeActions = []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}
+	// Revocation puts a deny policy on the role; GetRole reads the role's
+	// maximum session length.
+	breakGlassRevokeActions = []string{"iam:GetRole", "iam:PutRolePolicy"}
+
+	identityCenterActions = []string{
+		"identitystore:GetUserId",
+		"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
+		"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
+		"sso:ListAccountAssignments",
+	}
+)
+
+// ContainmentActions are the actions the containment catalogue declares,
+// read from the provider so that a new action's permissions appear here
+// without an edit.
+func ContainmentActions() []string {
+	return contain.New(nil, containment.Config{}, nil, contain.Options{}).RequiredPermissions()
+}
+
+// Policies returns the bot role's policy and the member-account role's
+// policy for the features in opts. A document may have no statements when
+// no feature needs it.
+func Policies(opts Options) (bot, member Document) {
+	bot = Document{Version: Version, Statement: []Statement{}}
+	member = Document{Version: Version, Statement: []Statement{}}
+	part := partition(opts.QueueARN)
+
+	if opts.SQS {
+		bot.add(SidEventQueue, queueActions, or(opts.QueueARN, "arn:"+part+":sqs:*:*:*"))
+		logs := "arn:" + part + ":s3:::*/AWSLogs/*"
+		if opts.TrailBucket != "" {
+			logs = "arn:" + part + ":s3:::" + opts.TrailBucket + "/*"
+		}
+		bot.add(SidTrailLogs, []string{"s3:GetObject"}, logs)
+		if opts.KMSKeyARN != "" {
+			bot.add(SidTrailKey, []string{"kms:Decrypt"}, opts.KMSKeyARN)
+		}
+	}
+	if opts.OrgAccounts {
+		// ListAccounts has no resource-level permissions.
+		bot.add(SidOrgAccounts, []string{"organizations:ListAccounts"}, "*")
+	}
+
+	if opts.StateReads {
+		member.add(SidStateReads, stateReadActions, "*")
+	}
+	if opts.Containment {
+		member.add(SidContainment, ContainmentActions(), "*")
+	}
+	if opts.Backfill {
+		// The backfill reads each account's events with that account's
+		// credentials; LookupEvents has no resource-level permissions.
+		member.add(SidBackfill, []string{"cloudtrail:LookupEvents"}, "*")
+	}
+	if opts.BreakGlassAssumeRole {
+		roles := opts.BreakGlassRoleARNs
+		if len(roles) == 0 {
+			roles = []string{"arn:" + part + ":iam::*:role/*"}
+		}
+		member.add(SidBreakGlassRole, breakGlassAssumeActions, roles...)
+		member.add(SidBreakGlassRevoke, breakGlassRevokeActions, roles...)
+	}
+	if opts.BreakGlassIdentityCenter {
+		// Assignments name the instance, permission set and account;
+		// scoping them needs the ARNs of all three, which vary per
+		// deployment, so the statement is account-wide and the member
+		// role carrying it belongs only in the Identity Center account.
+		member.add(SidIdentityCenter, identityCenterActions, "*")
+	}
+
+	if len(member.Statement) == 0 {
+		return bot, member
+	}
+	roles := append([]string(nil), opts.MemberRoleARNs...)
+	if opts.MemberRoleName != "" {
+		roles = append([]string{"arn:" + part + ":iam::*:role/" + opts.MemberRoleName}, roles...)
+	}
+	if len(roles) == 0 {
+		// No member role: the bot acts with its own credentials.
+		bot.Statement = append(bot.Statement, member.Statement...)
+		return bot, member
+	}
+	bot.add(SidAssumeMember, []string{"sts:AssumeRole"}, roles...)
+	return bot, member
+}
+
+func (d *Document) add(sid string, actions []string, resources ...string) {
+	a := append([]string(nil), actions...)
+	sort.Strings(a)
+	d.Statement = append(d.Statement, Statement{Sid: sid, Effect: "Allow", Action: a, Resource: resources})
+}
+
+// partition is the queue's partition (aws-cn, aws-us-gov), so that the
+// other ARNs match the deployment's; aws when unknown.
+func partition(queueARN string) string {
+	if rest, ok := strings.CutPrefix(queueARN, "arn:"); ok {
+		if p, _, ok := strings.Cut(rest, ":"); ok && p != "" {
+			return p
+		}
+	}
+	return "aws"
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// FromConfig maps the configuration to the features it turns on. State
+// reads, containment and backfill come with aws.enabled (the bot offers
+// containment whenever it can reach the accounts); break-glass modes come
+// from the accounts listed under breakglass.
+func FromConfig(cfg config.Config) (Options, error) {
+	o := Options{
+		StateReads:     cfg.AWS.Enabled,
+		Containment:    cfg.AWS.Enabled,
+		Backfill:       cfg.AWS.Enabled,
+		OrgAccounts:    cfg.AWS.Enabled && cfg.AWS.OrgAccounts,
+		MemberRoleName: cfg.AWS.MemberRoleName,
+	}
+	if u := cfg.Ingest.SQSQueueURL; u != "" {
+		arn, err := QueueARN(u)
+		if err != nil {
+			return Options{}, fmt.Errorf("ingest.sqs_queue_url: %w", err)
+		}
+		o.SQS, o.QueueARN = true, arn
+	}
+	for _, a := range cfg.Accounts {
+		if a.RoleARN != "" {
+			o.MemberRoleARNs = append(o.MemberRoleARNs, a.RoleARN)
+		}
+	}
+	if cfg.BreakGlass.Enabled {
+		for _, a := range cfg.BreakGlass.Accounts {
+			switch a.Mode {
+			case config.BreakGlassIdentityCenter:
+				o.BreakGlassIdentityCenter = true
+			default:
+				o.BreakGlassAssumeRole = true
+				for _, l := range a.Levels {
+					if l.RoleARN != "" {
+						o.BreakGlassRoleARNs = append(o.BreakGlassRoleARNs, l.RoleARN)
+					}
+				}
+			}
+		}
+	}
+	o.MemberRoleARNs = dedupe(o.MemberRoleARNs)
+	o.BreakGlassRoleARNs = dedupe(o.BreakGlassRoleARNs)
+	return o, nil
+}
+
+func dedupe(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	n := 1
+	for _, s := range out[1:] {
+		if s != out[n-1] {
+			out[n] = s
+			n++
+		}
+	}
+	return out[:n]
+}
+
+// QueueARN turns an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME,
+// or the legacy REGION.queue.amazonaws.com form) into the queue's ARN.
+func QueueARN(queueURL string) (string, error) {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return "", fmt.Errorf("queue URL %q: %w", queueURL, err)
+	}
+	host := u.Hostname()
+	var region, partition string
+	switch {
+	case strings.HasSuffix(host, ".amazonaws.com.cn"):
+		partition, host = "aws-cn", strings.TrimSuffix(host, ".amazonaws.com.cn")
+	case strings.HasSuffix(host, ".amazonaws.com"):
+		partition, host = "aws", strings.TrimSuffix(host, ".amazonaws.com")
+	default:
+		return "", fmt.Errorf("queue URL %q is not an AWS SQS endpoint", queueURL)
+	}
+	if r, ok := strings.CutPrefix(host, "sqs."); ok {
+		region = r
+	} else if r, ok := strings.CutSuffix(host, ".queue"); ok {
+		region = r
+	}
+	if strings.HasPrefix(region, "us-gov-") {
+		partition = "aws-us-gov"
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if region == "" || strings.Contains(region, ".") || len(parts) != 2 || !isAccountID(parts[0]) || parts[1] == "" {
+		return "", fmt.Errorf("queue URL %q: want https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", queueURL)
+	}
+	return fmt.Sprintf("arn:%s:sqs:%s:%s:%s", partition, region, parts[0], parts[1]), nil
+}
+
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,248 @@
+package iampolicy
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/secops-bot/secops-bot/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func sids(d Document) []string {
+	out := []string{}
+	for _, s := range d.Statement {
+		out = append(out, s.Sid)
+	}
+	return out
+}
+
+func TestPoliciesFeatures(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       Options
+		bot        []string
+		member     []string
+		notGranted []string // actions neither document may allow
+	}{
+		{
+			name:       "replay only needs nothing",
+			opts:       Options{MemberRoleName: "m"},
+			bot:        []string{},
+			member:     []string{},
+			notGranted: []string{"sts:AssumeRole", "sqs:ReceiveMessage"},
+		},
+		{
+			name:       "read-only deployment grants no writes",
+			opts:       Options{SQS: true, StateReads: true, MemberRoleName: "m"},
+			bot:        []string{SidEventQueue, SidTrailLogs, SidAssumeMember},
+			member:     []string{SidStateReads},
+			notGranted: []string{"s3:PutBucketPolicy", "iam:PutUserPolicy", "rds:ModifyDBSnapshotAttribute", "sso:CreateAccountAssignment"},
+		},
+		{
+			name:   "everything",
+			opts:   allFeatures(),
+			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidAssumeMember},
+			member: []string{SidStateReads, SidContainment, SidBackfill, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter},
+		},
+		{
+			name:   "no member role: the bot holds the member statements",
+			opts:   Options{SQS: true, StateReads: true, Containment: true},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidStateReads, SidContainment},
+			member: []string{SidStateReads, SidContainment},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bot, member := Policies(tt.opts)
+			if got := sids(bot); !reflect.DeepEqual(got, tt.bot) {
+				t.Errorf("bot statements = %v, want %v", got, tt.bot)
+			}
+			if got := sids(member); !reflect.DeepEqual(got, tt.member) {
+				t.Errorf("member statements = %v, want %v", got, tt.member)
+			}
+			for _, a := range tt.notGranted {
+				for _, d := range []Document{bot, member} {
+					for _, g := range d.Actions() {
+						if g == a {
+							t.Errorf("%s is granted", a)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPoliciesResources(t *testing.T) {
+	bot, member := Policies(Options{
+		SQS: true, QueueARN: "arn:aws-cn:sqs:cn-north-1:111122223333:events", TrailBucket: "trail",
+		StateReads: true, BreakGlassAssumeRole: true, BreakGlassRoleARNs: []string{"arn:aws-cn:iam::111122223333:role/bg"},
+		MemberRoleName: "member", MemberRoleARNs: []string{"arn:aws-cn:iam::444455556666:role/other"},
+	})
+	res := map[string][]string{}
+	for _, s := range append(bot.Statement, member.Statement...) {
+		res[s.Sid] = s.Resource
+	}
+	want := map[string][]string{
+		SidEventQueue:       {"arn:aws-cn:sqs:cn-north-1:111122223333:events"},
+		SidTrailLogs:        {"arn:aws-cn:s3:::trail/*"},
+		SidAssumeMember:     {"arn:aws-cn:iam::*:role/member", "arn:aws-cn:iam::444455556666:role/other"},
+		SidStateReads:       {"*"},
+		SidBreakGlassRole:   {"arn:aws-cn:iam::111122223333:role/bg"},
+		SidBreakGlassRevoke: {"arn:aws-cn:iam::111122223333:role/bg"},
+	}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("resources\n got %v\nwant %v", res, want)
+	}
+}
+
+func TestContainmentActionsAreTheCatalogues(t *testing.T) {
+	_, member := Policies(Options{Containment: true})
+	if got := member.Statement[0].Action; !reflect.DeepEqual(got, ContainmentActions()) || len(got) == 0 {
+		t.Errorf("containment statement = %v, want the catalogue's %v", got, ContainmentActions())
+	}
+}
+
+func TestQueueARN(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+		wantErr         bool
+	}{
+		{name: "current form", url: "https://sqs.eu-west-1.amazonaws.com/111122223333/secops-events", want: "arn:aws:sqs:eu-west-1:111122223333:secops-events"},
+		{name: "legacy form", url: "https://us-east-2.queue.amazonaws.com/111122223333/q.fifo", want: "arn:aws:sqs:us-east-2:111122223333:q.fifo"},
+		{name: "china", url: "https://sqs.cn-north-1.amazonaws.com.cn/111122223333/q", want: "arn:aws-cn:sqs:cn-north-1:111122223333:q"},
+		{name: "govcloud", url: "https://sqs.us-gov-west-1.amazonaws.com/111122223333/q", want: "arn:aws-us-gov:sqs:us-gov-west-1:111122223333:q"},
+		{name: "local server", url: "http://localhost:4100/111122223333/q", wantErr: true},
+		{name: "no account", url: "https://sqs.eu-west-1.amazonaws.com/q", wantErr: true},
+		{name: "not a URL", url: "://", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := QueueARN(tt.url)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("QueueARN(%q) = %q, %v; want %q (error %v)", tt.url, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	base := func() config.Config {
+		c := config.Default()
+		c.AWS.MemberRoleName = "secops-bot-member"
+		return c
+	}
+	tests := []struct {
+		name    string
+		cfg     func() config.Config
+		want    Options
+		wantErr string
+	}{
+		{
+			name: "defaults: state, containment and backfill",
+			cfg:  base,
+			want: Options{StateReads: true, Containment: true, Backfill: true, MemberRoleName: "secops-bot-member"},
+		},
+		{
+			name: "aws off leaves the member role empty",
+			cfg: func() config.Config {
+				c := base()
+				c.AWS.Enabled, c.AWS.OrgAccounts = false, true
+				return c
+			},
+			want: Options{MemberRoleName: "secops-bot-member"},
+		},
+		{
+			name: "queue, organization, overrides and both break-glass modes",
+			cfg: func() config.Config {
+				c := base()
+				c.Ingest.SQSQueueURL = "https://sqs.eu-west-1.amazonaws.com/111122223333/events"
+				c.AWS.OrgAccounts = true
+				c.Accounts = []config.Account{{ID: "1", RoleARN: "arn:aws:iam::1:role/x"}, {ID: "2"}, {ID: "3", RoleARN: "arn:aws:iam::1:role/x"}}
+				c.BreakGlass.Enabled = true
+				c.BreakGlass.Accounts = []config.BreakGlassAccount{
+					{Mode: config.BreakGlassAssumeRole, Levels: []config.BreakGlassLevel{{RoleARN: "arn:aws:iam::1:role/bg"}}},
+					{Mode: config.BreakGlassIdentityCenter, Levels: []config.BreakGlassLevel{{PermissionSetARN: "ps"}}},
+				}
+				return c
+			},
+			want: Options{
+				SQS: true, QueueARN: "arn:aws:sqs:eu-west-1:111122223333:events",
+				StateReads: true, Containment: true, Backfill: true, OrgAccounts: true,
+				BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
+				MemberRoleName: "secops-bot-member", MemberRoleARNs: []string{"arn:aws:iam::1:role/x"},
+				BreakGlassRoleARNs: []string{"arn:aws:iam::1:role/bg"},
+			},
+		},
+		{
+			name: "break-glass accounts ignored while disabled",
+			cfg: func() config.Config {
+				c := base()
+				c.BreakGlass.Enabled = false
+				c.BreakGlass.Accounts = []config.BreakGlassAccount{{Mode: config.BreakGlassIdentityCenter}}
+				return c
+			},
+			want: Options{StateReads: true, Containment: true, Backfill: true, MemberRoleName: "secops-bot-member"},
+		},
+		{
+			name: "a queue URL that is not SQS",
+			cfg: func() config.Config {
+				c := base()
+				c.Ingest.SQSQueueURL = "http://localhost:4100/111122223333/q"
+				return c
+			},
+			wantErr: "ingest.sqs_queue_url",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FromConfig(tt.cfg())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("options\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestGolden pins the printed documents: `secops-bot iam-policy` prints
+// exactly these for a configuration with every feature on.
+func TestGolden(t *testing.T) {
+	opts := allFeatures()
+	opts.QueueARN = "arn:aws:sqs:eu-west-1:111122223333:secops-bot-events"
+	opts.TrailBucket = "org-trail"
+	opts.BreakGlassRoleARNs = []string{"arn:aws:iam::111122223333:role/secops-breakglass"}
+	bot, member := Policies(opts)
+	for name, d := range map[string]Document{"bot": bot, "member": member} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name+".golden.json")
+			got := d.JSON()
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", name, path, got)
+			}
+		})
+	}
+}
