@@ -7,6 +7,14 @@ import (
 	"testing"
 )
 
+// domain lists the packages of pure domain logic.
+var domain = map[string]bool{
+	"finding": true, "cloudtrail": true, "detect": true, "detect/policy": true, "enrich": true, "route": true,
+	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
+	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
+	"report": true, "bizhours": true,
+}
+
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to
 // Slack, only providers/ talk to AWS or Jira, and domain types import
 // nothing internal. Test files may import what their fakes need.
@@ -33,6 +41,7 @@ func TestImportBoundaries(t *testing.T) {
 		var p struct {
 			ImportPath string
 			Imports    []string
+			Deps       []string
 		}
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
@@ -44,6 +53,16 @@ func TestImportBoundaries(t *testing.T) {
 			for _, imp := range p.Imports {
 				if strings.HasPrefix(imp, r.forbidden) {
 					t.Errorf("%s: %s imports %s", r.name, p.ImportPath, imp)
+				}
+			}
+		}
+		// Domain packages stay testable without Slack or AWS, even
+		// indirectly.
+		if domain[strings.TrimPrefix(p.ImportPath, mod)] {
+			for _, dep := range p.Deps {
+				if strings.HasPrefix(dep, "github.com/slack-go/") || strings.HasPrefix(dep, "github.com/aws/") ||
+					strings.HasPrefix(dep, mod+"bot") || strings.HasPrefix(dep, mod+"providers") {
+					t.Errorf("domain package %s depends on %s", p.ImportPath, dep)
 				}
 			}
 		}
