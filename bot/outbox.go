@@ -211,6 +211,7 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 			return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
 		}
 		b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("finding posted")
+		b.observePosted(f)
 	} else {
 		if _, _, _, err := b.api.UpdateMessageContext(ctx, chID, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
 			return fmt.Errorf("update finding %s in %s: %w", f.ID, p.Channel, err)

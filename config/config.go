@@ -26,6 +26,8 @@ type Config struct {
 	Sensitivity     Sensitivity     `mapstructure:"sensitivity"`
 	Rules           map[string]Rule `mapstructure:"rules"`
 	Log             Log             `mapstructure:"log"`
+	Metrics         Metrics         `mapstructure:"metrics"`
+	FeedHealth      FeedHealth      `mapstructure:"feed_health"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment
@@ -201,5 +203,7 @@ func Default() Config {
 		BreakGlass:  defaultBreakGlass(),
 		Sensitivity: Sensitivity{Environments: []string{"production"}},
 		Log:         Log{Level: "info", Format: "json"},
+		Metrics:     Metrics{Listen: ":9090"},
+		FeedHealth:  FeedHealth{MaxSilence: 30 * time.Minute},
 	}
 }

@@ -229,6 +229,7 @@ func (c *Config) Validate() []Problem {
 	}
 	ps = append(ps, c.validateBreakGlass()...)
 	ps = append(ps, c.validateOps()...)
+	ps = append(ps, c.validateObserve()...)
 	switch c.Log.Level {
 	case "trace", "debug", "info", "warn", "error":
 	default:

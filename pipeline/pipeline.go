@@ -87,6 +87,31 @@ type Options struct {
 	Logger     zerolog.Logger
 	// DisabledRules are rule IDs whose results are ignored.
 	DisabledRules map[string]bool
+	// Metrics, when set, is told about every new event and finding
+	// (metrics, feed health).
+	Metrics Metrics
+}
+
+// Metrics observes what flows through the pipeline. Its methods are called
+// on the ingest path, so they must not block.
+type Metrics interface {
+	// EventIngested is called once per new (not duplicate) event; source
+	// is the kind of input: "dir", "sqs" or "replay".
+	EventIngested(source, account, region string, eventTime time.Time)
+	// FindingCreated is called after a new finding was stored.
+	FindingCreated(f finding.Finding)
+}
+
+// SourceKind names the kind of input a batch came from, for metrics.
+func SourceKind(source string) string {
+	switch {
+	case source == "replay":
+		return "replay"
+	case strings.HasPrefix(source, "sqs:"), strings.HasPrefix(source, "s3://"):
+		return "sqs"
+	default:
+		return "dir"
+	}
 }
 
 // Pipeline is the event-to-finding path.
@@ -170,6 +195,9 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 		}
 		seen[rec.EventID] = true
 		st.Records++
+		if p.opts.Metrics != nil {
+			p.opts.Metrics.EventIngested(SourceKind(b.Source), rec.Account(), rec.AWSRegion, rec.EventTime)
+		}
 		results, problems := p.opts.Detector.Evaluate(rec)
 		for _, perr := range problems {
 			p.log.Warn().Err(perr).Str("event_id", rec.EventID).Str("event_name", rec.EventName).Msg("event could not be fully evaluated")
@@ -265,6 +293,9 @@ func (p *Pipeline) plan(f *finding.Finding, ev *store.FindingEvent, c Change) {
 }
 
 func (p *Pipeline) notify(ctx context.Context, f finding.Finding, c Change) {
+	if c == Created && p.opts.Metrics != nil {
+		p.opts.Metrics.FindingCreated(f)
+	}
 	if p.opts.Notifier == nil {
 		return
 	}

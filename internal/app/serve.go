@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -133,6 +134,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	obs := newObservability(cfg, st, b, opts.Clock, log)
 
 	// Every change of a finding plans its Slack messages, its ticket and a
 	// read of the resource's state, stored with the change.
@@ -145,6 +147,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		if awsBase, err = loadAWS(ctx, cfg, opts.AWS); err != nil {
 			return err
 		}
+		awsBase = obs.instrumentAWS(awsBase)
 	}
 	var clients *awsclient.Clients
 	if cfg.AWS.Enabled {
@@ -164,7 +167,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
 	inv := investigate.New(st, dir, enrich.New(dir, st, cfg.Baseline, cfg.Rules), opts.Clock)
-	b.Attach(bot.Services{Store: st, Authz: az, Triage: tri, Investigator: inv})
+	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv})
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
 	var playbookWorker *bot.PlaybookWorker
@@ -191,10 +194,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		Clock:         opts.Clock,
 		Logger:        log,
 		DisabledRules: DisabledRules(cfg),
+		Metrics:       obs.pipelineMetrics(),
 	})
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
+	g.Go(func() error {
+		return obs.run(gctx, cfg.Metrics.Listen, st, b, log.With().Str("component", "metrics").Logger())
+	})
 	if playbookWorker != nil {
 		g.Go(func() error { playbookWorker.Run(gctx); return nil })
 	}
@@ -204,7 +211,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		})
 	}
 	if cfg.Jira.Enabled {
-		w, err := ticketWorker(ctx, cfg, st, b, owner, opts.Clock, log.With().Str("component", "jira").Logger())
+		w, err := ticketWorker(ctx, cfg, st, b, obs.jiraHTTP(), owner, opts.Clock, log.With().Str("component", "jira").Logger())
 		if err != nil {
 			return err
 		}
@@ -230,6 +237,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")
 	}
+	obs.started.Store(true)
 	if opts.Ready != nil {
 		close(opts.Ready)
 	}
@@ -281,7 +289,7 @@ func awsClients(ctx context.Context, cfg config.Config, base aws.Config, clk clo
 // ticketWorker builds the Jira worker and checks the settings; a Jira that
 // is unreachable or misconfigured is a warning, never a reason not to
 // start: findings still flow to Slack and tickets wait in the outbox.
-func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
+func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, httpClient *http.Client, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
 	tc := TicketConfig(cfg)
 	if err := tc.Validate(); err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
@@ -290,7 +298,7 @@ func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, 
 	if cfg.Jira.Flavor == "datacenter" {
 		flavor = jira.DataCenter
 	}
-	client, err := jira.New(jira.Config{Flavor: flavor, BaseURL: cfg.Jira.BaseURL, Email: cfg.Jira.Email, Token: cfg.Jira.APIToken})
+	client, err := jira.New(jira.Config{Flavor: flavor, BaseURL: cfg.Jira.BaseURL, Email: cfg.Jira.Email, Token: cfg.Jira.APIToken, HTTPClient: httpClient})
 	if err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
 	}
