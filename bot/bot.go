@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ type Config struct {
 	Owner string
 	// TicketBaseURL is the Jira base URL, to link tickets from messages.
 	TicketBaseURL string
+	// HTTPClient carries the Web API calls (metrics wrap it); nil uses
+	// the default client.
+	HTTPClient *http.Client
 }
 
 // Bot is a connected Slack bot.
@@ -93,6 +97,9 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 		clk = clock.Real{}
 	}
 	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken)}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, slack.OptionHTTPClient(cfg.HTTPClient))
+	}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}

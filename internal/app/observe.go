@@ -32,7 +32,7 @@ type observability struct {
 	started atomic.Bool
 }
 
-func newObservability(cfg config.Config, st Store, b *bot.Bot, clk clock.Clock, log zerolog.Logger) *observability {
+func newObservability(cfg config.Config, m *metrics.Metrics, st Store, b *bot.Bot, clk clock.Clock, log zerolog.Logger) *observability {
 	var watch []feedhealth.Target
 	for _, a := range cfg.FeedHealth.AccountsRegions {
 		if len(a.Regions) == 0 {
@@ -43,7 +43,7 @@ func newObservability(cfg config.Config, st Store, b *bot.Bot, clk clock.Clock, 
 		}
 	}
 	return &observability{
-		metrics: metrics.New(clk),
+		metrics: m,
 		feed: feedhealth.New(st, slackNotifier{b}, feedhealth.Options{
 			Channel: cfg.Slack.SecOpsChannel, MaxSilence: cfg.FeedHealth.MaxSilence, Watch: watch,
 			Clock: clk, Logger: log.With().Str("component", "feedhealth").Logger(),

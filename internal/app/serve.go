@@ -26,6 +26,7 @@ import (
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/metrics"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
@@ -127,14 +128,16 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 	owner := replicaName()
+	mets := metrics.New(opts.Clock)
 	b, err := bot.Connect(ctx, bot.Config{
 		AppToken: cfg.Slack.AppToken, BotToken: cfg.Slack.BotToken, APIURL: cfg.Slack.APIURL,
 		Channels: channels(cfg), Owner: owner, TicketBaseURL: ticketBase(cfg),
+		HTTPClient: &http.Client{Transport: mets.SlackTransport(http.DefaultTransport), Timeout: 30 * time.Second},
 	}, dir, opts.Clock, log.With().Str("component", "slack").Logger())
 	if err != nil {
 		return err
 	}
-	obs := newObservability(cfg, st, b, opts.Clock, log)
+	obs := newObservability(cfg, mets, st, b, opts.Clock, log)
 
 	// Every change of a finding plans its Slack messages, its ticket and a
 	// read of the resource's state, stored with the change.
