@@ -225,7 +225,10 @@ func (h *ops) onReview(cb slack.InteractionCallback, act slack.BlockAction) {
 		// the run checks again.
 		d, err := h.b.svc.Authz.Check(ctx, c.user.ID, c.user.TeamID, authz.Responder)
 		if err != nil || !d.Allowed {
-			h.b.ephemeral(ctx, c.channel, c.user.ID, "Not allowed: "+d.Reason, nil)
+			a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
+			h.b.refuse(ctx, a, actionContainReview, c.value, d, err, func(text string, blks []slack.Block) {
+				h.b.ephemeral(ctx, c.channel, c.user.ID, text, blks)
+			})
 			return
 		}
 		rec, err := h.svc.Get(ctx, c.value)

@@ -259,6 +259,10 @@ func (b *Bot) refuse(ctx context.Context, a triage.Actor, action, target string,
 		reason = "authorisation check failed: " + err.Error()
 		result = "error"
 	}
+	// The target may come from a button value: keep the record small.
+	if len(target) > 128 {
+		target = target[:128] + "…"
+	}
 	b.audit(ctx, a, action, target, result, reason, nil)
 	reply("Not allowed: "+reason, nil)
 }

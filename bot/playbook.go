@@ -173,6 +173,9 @@ func (h *ops) onStep(cb slack.InteractionCallback, act slack.BlockAction) {
 			// Team steps may be ticked by any member of the workspace;
 			// the runner checks roles for the others.
 			if reason, ok := h.b.member(ctx, c.user); !ok {
+				// Recorded like the runner's own refusals: every refusal
+				// is in the audit log.
+				h.b.audit(ctx, triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}, playbooks.AuditStep, runID+"/"+stepID, "refused", reason, nil)
 				reply(ctx)("Not allowed: "+reason, nil)
 				return
 			}
