@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -351,6 +352,21 @@ type BreakglassPrefill struct {
 // durationChoices are the window lengths offered, cut to the maximum.
 var durationChoices = []time.Duration{15 * time.Minute, 30 * time.Minute, 45 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 12 * time.Hour}
 
+// windowChoices are the durations the form offers: the usual ones up to
+// the maximum, plus the configured default and maximum themselves, so that
+// a deployment whose maximum is below the shortest usual choice still
+// offers one (a select without options cannot be submitted).
+func windowChoices(cfg breakglass.Config) []time.Duration {
+	var out []time.Duration
+	for _, d := range append(slices.Clone(durationChoices), cfg.DefaultDuration, cfg.MaxDuration) {
+		if d > 0 && (cfg.MaxDuration <= 0 || d <= cfg.MaxDuration) && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // BreakglassRequestModal asks for an account and access level (one choice,
 // grouped by account), a duration, a reason and the finding served.
 func BreakglassRequestModal(cfg breakglass.Config, p BreakglassPrefill) slack.ModalViewRequest {
@@ -388,10 +404,7 @@ func BreakglassRequestModal(cfg breakglass.Config, p BreakglassPrefill) slack.Mo
 	}
 	var durs []*slack.OptionBlockObject
 	var initialDur *slack.OptionBlockObject
-	for _, d := range durationChoices {
-		if cfg.MaxDuration > 0 && d > cfg.MaxDuration {
-			break
-		}
+	for _, d := range windowChoices(cfg) {
 		o := slack.NewOptionBlockObject(d.String(), plain(duration(d)), nil)
 		durs = append(durs, o)
 		if d <= def {
