@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -20,8 +21,9 @@ import (
 // store, never read back from Slack's history (which is heavily rate
 // limited).
 const (
-	nsMessage = "slack.msg"    // finding|channel → ts of the finding's message
-	nsSynced  = "slack.synced" // finding|channel → version last rendered
+	nsPosting = "slack.posting" // finding|channel → who is posting the first message, and since when
+	nsMessage = "slack.msg"     // finding|channel → ts of the finding's message
+	nsSynced  = "slack.synced"  // finding|channel → version last rendered
 )
 
 const (
@@ -203,8 +205,23 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	}
 	text, blks := b.render(ctx, f, chID)
 	if ts == "" {
+		// Only one replica posts a finding's first message in a channel:
+		// others wait and then update it.
+		if err := b.claimPosting(ctx, key); err != nil {
+			return err
+		}
+		if ts, err = b.messageTS(ctx, f.ID, chID); err != nil {
+			return err
+		}
+	}
+	if ts == "" {
 		_, ts, err = b.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...))
 		if err != nil {
+			if refused(err) {
+				// Slack answered and posted nothing: let whoever retries
+				// post at once.
+				b.releasePosting(ctx, key)
+			}
 			return fmt.Errorf("post finding %s to %s: %w", f.ID, p.Channel, err)
 		}
 		if err := b.svc.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
@@ -299,4 +316,67 @@ func (b *Bot) Permalink(ctx context.Context, findingID string) string {
 		}
 	}
 	return ""
+}
+
+// postingStale is how long a posting claim holds: past the outbox lease,
+// the replica that took it is gone or gave up.
+const postingStale = 2 * outboxLease
+
+// claimPosting takes the right to post the first message of a finding in a
+// channel (compare-and-set in the store), so two replicas carrying two
+// changes of one new finding do not both post it. A claim older than
+// postingStale belonged to a replica that died and is taken over.
+func (b *Bot) claimPosting(ctx context.Context, key string) error {
+	now := b.clock.Now()
+	mine := []byte(b.cfg.Owner + " " + now.UTC().Format(time.RFC3339Nano))
+	ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, nil, mine)
+	if err != nil {
+		return fmt.Errorf("claim posting of %s: %w", key, err)
+	}
+	if ok {
+		return nil
+	}
+	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
+	if err != nil {
+		return fmt.Errorf("read posting claim of %s: %w", key, err)
+	}
+	owner, at, _ := strings.Cut(string(cur), " ")
+	if owner == b.cfg.Owner {
+		return nil
+	}
+	since, perr := time.Parse(time.RFC3339Nano, at)
+	if owner != released && perr == nil && now.Sub(since) < postingStale {
+		return retryLater{after: 2 * time.Second, reason: "another replica is posting this finding"}
+	}
+	if ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, cur, mine); err != nil || !ok {
+		return retryLater{after: 2 * time.Second, reason: "posting claim changed hands"}
+	}
+	b.log.Warn().Str("key", key).Str("previous", owner).Msg("took over posting from a replica that stopped; if it had posted, the message may appear twice")
+	return nil
+}
+
+// released marks a posting claim given back after Slack refused the post.
+const released = "-"
+
+func (b *Bot) releasePosting(ctx context.Context, key string) {
+	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
+	if err != nil {
+		return
+	}
+	if owner, _, _ := strings.Cut(string(cur), " "); owner != b.cfg.Owner {
+		return
+	}
+	free := []byte(released + " " + b.clock.Now().UTC().Format(time.RFC3339Nano))
+	if _, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, cur, free); err != nil {
+		b.log.Warn().Err(err).Str("key", key).Msg("release posting claim")
+	}
+}
+
+// refused reports whether Slack answered a call without carrying it out
+// (rate limited, or an error response), as opposed to a transport failure
+// after which the call may or may not have happened.
+func refused(err error) bool {
+	var rl *slack.RateLimitedError
+	var se slack.SlackErrorResponse
+	return errors.As(err, &rl) || errors.As(err, &se)
 }
