@@ -89,24 +89,27 @@ func (r retryLater) Error() string { return r.reason }
 
 func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
 	log := b.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Logger()
+	// Finish what is in flight even when shutdown starts.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+	defer cancel()
 	var err error
 	switch it.Kind {
 	case delivery.KindSlackSync:
-		err = b.sync(ctx, it)
+		err = b.sync(dctx, it)
 	case delivery.KindSlackReply:
-		err = b.reply(ctx, it)
+		err = b.reply(dctx, it)
 	default:
 		// Not ours (tickets are delivered by their own worker).
 		return
 	}
 	if err == nil {
-		if cerr := b.svc.Store.Complete(ctx, it.ID, b.cfg.Owner); cerr != nil && ctx.Err() == nil {
+		if cerr := b.svc.Store.Complete(dctx, it.ID, b.cfg.Owner); cerr != nil {
 			log.Error().Err(cerr).Msg("complete outbox item")
 		}
 		return
 	}
 	if ctx.Err() != nil {
-		// Shutting down mid-delivery: hand the item back.
+		// Shutting down: hand the item back for whoever runs next.
 		b.release([]store.OutboxItem{it})
 		return
 	}
@@ -123,7 +126,7 @@ func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
 	default:
 		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("Slack delivery failed; will retry")
 	}
-	if rerr := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil && ctx.Err() == nil {
+	if rerr := b.svc.Store.Retry(dctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil {
 		log.Error().Err(rerr).Msg("reschedule outbox item")
 	}
 }
@@ -318,9 +321,14 @@ func (b *Bot) Permalink(ctx context.Context, findingID string) string {
 	return ""
 }
 
-// postingStale is how long a posting claim holds: past the outbox lease,
-// the replica that took it is gone or gave up.
-const postingStale = 2 * outboxLease
+// postingStale is how long a posting claim holds. A post is one Web API
+// call, bounded by deliveryTimeout, so a claim older than this belongs to
+// a replica that died mid-call.
+const postingStale = deliveryTimeout + 15*time.Second
+
+// deliveryTimeout bounds one delivery. Deliveries run to the end even when
+// shutdown begins, so a stopping bot never leaves a post half done.
+const deliveryTimeout = 30 * time.Second
 
 // claimPosting takes the right to post the first message of a finding in a
 // channel (compare-and-set in the store), so two replicas carrying two
@@ -359,6 +367,8 @@ func (b *Bot) claimPosting(ctx context.Context, key string) error {
 const released = "-"
 
 func (b *Bot) releasePosting(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
 	if err != nil {
 		return
