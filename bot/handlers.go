@@ -15,6 +15,7 @@ import (
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/report"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/triage"
 )
@@ -248,7 +249,46 @@ func (b *Bot) listFindings(ctx context.Context, a triage.Actor, parsed commands.
 	}
 	b.audit(ctx, a, "command.findings", "", "ok", "", nil)
 	text, blks := blocks.FindingsList(fs, links)
+	if summary := b.timesSummary(ctx, parsed.Team); summary != "" && len(blks) < 49 {
+		blks = append(blks, slack.NewContextBlock("findings.times", slack.NewTextBlockObject(slack.MarkdownType, summary, false, false)))
+	}
 	reply(text, blks)
+}
+
+// timesSummary is the last 30 days' median time to detect, acknowledge
+// and resolve, per team (or for the team asked about), as `secops-bot
+// report` computes it.
+func (b *Bot) timesSummary(ctx context.Context, team string) string {
+	since := b.clock.Now().Add(-30 * 24 * time.Hour)
+	all, err := b.svc.Store.ListFindings(ctx, store.FindingFilter{Team: team, Limit: 5000})
+	if err != nil {
+		return ""
+	}
+	// Judged by when the bot saw them, so replayed or backfilled old
+	// events count when they were found.
+	var fs []finding.Finding
+	for _, f := range all {
+		if !f.DetectedAt.Before(since) {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return ""
+	}
+	r := report.Compute(fs, time.Time{})
+	line := func(name string, st report.Stats) string {
+		return fmt.Sprintf("*%s*: %d findings, median detect %s, acknowledge %s, resolve %s",
+			name, st.Count, report.Duration(st.Detect.Median), report.Duration(st.Ack.Median), report.Duration(st.Resolve.Median))
+	}
+	lines := []string{"Last 30 days — " + line("all", r.Total)}
+	for i, row := range r.ByTeam {
+		if i == 8 {
+			lines = append(lines, fmt.Sprintf("… and %d more teams (secops-bot report)", len(r.ByTeam)-8))
+			break
+		}
+		lines = append(lines, line(row.Name, row.Stats))
+	}
+	return truncate(strings.Join(lines, "\n"), 2900)
 }
 
 // refuse tells the user why and records the refusal.

@@ -543,3 +543,25 @@ func TestInvestigateStoryTwo(t *testing.T) {
 		return false
 	})
 }
+
+// TestFindingsListShowsTimes: /secops findings lists the open findings with
+// links to their threads and the last 30 days' times per team.
+func TestFindingsListShowsTimes(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+	if _, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "findings all", UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the list with times", func() bool {
+		for _, ep := range e.emu.Ephemerals() {
+			b := string(ep.Blocks)
+			if ep.User == responder && strings.Contains(b, "prod-customers-2026-11-26") && strings.Contains(b, "median detect") && strings.Contains(b, "payments") {
+				return true
+			}
+		}
+		return false
+	})
+}
