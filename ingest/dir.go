@@ -170,6 +170,9 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 	return processed, nil
 }
 
+// batchTimeout bounds how long one batch may take to store once started.
+const batchTimeout = time.Minute
+
 // errSink marks an error returned by the sink, as opposed to one reading
 // the file.
 type errSink struct{ err error }
@@ -185,10 +188,14 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 	err := streamFile(ctx, path, func(b Batch) error {
 		records += len(b.Records)
 		problems += len(b.Problems)
-		if err := d.sink.Ingest(ctx, b); err != nil {
+		// A batch that started is finished even when shutdown begins, so
+		// a stop never leaves one half applied; the file stops after it.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		defer cancel()
+		if err := d.sink.Ingest(bctx, b); err != nil {
 			return errSink{err}
 		}
-		return nil
+		return ctx.Err()
 	})
 	if err != nil {
 		if ctx.Err() != nil {
