@@ -33,7 +33,7 @@ func TestImportBoundaries(t *testing.T) {
 			return strings.HasPrefix(p, mod+"bot")
 		}},
 		{"the AWS SDK outside providers/", "github.com/aws/aws-sdk-go-v2", func(p string) bool {
-			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/awsfake")
+			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/awsfake") || p == mod+"internal/testserver"
 		}},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))

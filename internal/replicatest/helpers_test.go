@@ -1,213 +1,39 @@
 package replicatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/secops-bot/secops-bot/internal/testserver"
 )
 
 // dsnEnv names the PostgreSQL the test runs against; scripts/test.sh sets
 // it from scripts/start-postgres.sh.
 const dsnEnv = "SECOPS_TEST_POSTGRES_DSN"
 
-// findGoaws locates the goaws binary on PATH or where go install puts it,
-// skipping the test when it is not installed.
-func findGoaws(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("goaws"); err == nil {
-		return p
-	}
-	out, err := exec.Command("go", "env", "GOBIN", "GOPATH").Output()
-	if err == nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		var dirs []string
-		if len(lines) > 0 && strings.TrimSpace(lines[0]) != "" {
-			dirs = append(dirs, strings.TrimSpace(lines[0]))
-		}
-		if len(lines) > 1 {
-			for _, p := range filepath.SplitList(strings.TrimSpace(lines[1])) {
-				dirs = append(dirs, filepath.Join(p, "bin"))
-			}
-		}
-		for _, d := range dirs {
-			p := filepath.Join(d, "goaws")
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-				return p
-			}
-		}
-	}
-	t.Skip("goaws is not installed: run .ci/install-goaws.sh")
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// tailBuffer keeps the last bytes a server wrote, to show when a test fails.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - 8<<10; over > 0 {
-		b.buf = b.buf[over:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(bytes.Clone(b.buf))
-}
-
-// sqsServer is a goaws process with a client for the test's own calls.
-type sqsServer struct {
-	endpoint string
-	client   *sqs.Client
-}
-
 // startSQS runs goaws until the test ends.
-func startSQS(t *testing.T) *sqsServer {
+func startSQS(t *testing.T) *testserver.SQS {
 	t.Helper()
-	bin := findGoaws(t)
-	port := freePort(t)
-	// Without a Region goaws builds queue URLs on Host:Port directly.
-	conf := fmt.Sprintf(`Local:
-  Host: 127.0.0.1
-  Port: "%d"
-  AccountId: "100010001000"
-  LogToFile: false
-  QueueAttributeDefaults:
-    VisibilityTimeout: 30
-    ReceiveMessageWaitTimeSeconds: 0
-  Queues: []
-  Topics: []
-`, port)
-	path := filepath.Join(t.TempDir(), "goaws.yaml")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := &tailBuffer{}
-	cmd := exec.Command(bin, "-config", path, "-loglevel", "warn", "Local")
-	cmd.Dir = t.TempDir()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start goaws: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("goaws output (tail):\n%s", out)
+	return testserver.StartSQS(t, func(endpoint string) aws.Config {
+		return aws.Config{
+			Region:       awsRegion,
+			Credentials:  credentials.NewStaticCredentialsProvider(botAccessKey, botSecretKey, ""),
+			BaseEndpoint: aws.String(endpoint),
 		}
 	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("goaws exited early (%v):\n%s", err, out)
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goaws did not listen on %s:\n%s", addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	endpoint := "http://" + addr
-	return &sqsServer{endpoint: endpoint, client: sqs.NewFromConfig(aws.Config{
-		Region:       awsRegion,
-		Credentials:  credentials.NewStaticCredentialsProvider(botAccessKey, botSecretKey, ""),
-		BaseEndpoint: aws.String(endpoint),
-	})}
-}
-
-func (s *sqsServer) createQueue(t *testing.T, name string, visibility int) string {
-	t.Helper()
-	out, err := s.client.CreateQueue(context.Background(), &sqs.CreateQueueInput{
-		QueueName:  aws.String(name),
-		Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(visibility)},
-	})
-	if err != nil {
-		t.Fatalf("create queue %s: %v", name, err)
-	}
-	return aws.ToString(out.QueueUrl)
-}
-
-func (s *sqsServer) send(t *testing.T, queueURL, body string) {
-	t.Helper()
-	if _, err := s.client.SendMessage(context.Background(), &sqs.SendMessageInput{
-		QueueUrl: aws.String(queueURL), MessageBody: aws.String(body),
-	}); err != nil {
-		t.Fatalf("send message: %v", err)
-	}
-}
-
-// depth counts the queue's messages, visible or in flight.
-func (s *sqsServer) depth(t *testing.T, queueURL string) int {
-	t.Helper()
-	out, err := s.client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	if err != nil {
-		t.Fatalf("get queue attributes: %v", err)
-	}
-	total := 0
-	for _, k := range []sqstypes.QueueAttributeName{
-		sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-	} {
-		if v, ok := out.Attributes[string(k)]; ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("%s = %q: %v", k, v, err)
-			}
-			total += n
-		}
-	}
-	return total
 }
 
 // freshSchema creates an empty schema for the test, dropped when it ends,

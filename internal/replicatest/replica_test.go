@@ -180,7 +180,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	}
 	dsn := freshSchema(t)
 	sqsSrv := startSQS(t)
-	queueURL := sqsSrv.createQueue(t, "secops-events", visibility)
+	queueURL := sqsSrv.CreateQueue(t, "secops-events", visibility)
 	bin := buildBot(t)
 
 	ws := newWorkspace(t)
@@ -202,7 +202,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 		"SECOPS_SLACK_BOT_TOKEN=" + botToken,
 		"SECOPS_STORE_DSN=" + dsn,
 		"AWS_ENDPOINT_URL=" + awsSrv.URL(),
-		"AWS_ENDPOINT_URL_SQS=" + sqsSrv.endpoint,
+		"AWS_ENDPOINT_URL_SQS=" + sqsSrv.Endpoint,
 		"AWS_ACCESS_KEY_ID=" + botAccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + botSecretKey,
 		"AWS_REGION=" + awsRegion,
@@ -269,7 +269,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	// The events arrive; one replica dies while findings are being posted.
 	bodies, planted := plant(rand.New(rand.NewPCG(1, 2)), events, exposures, time.Now())
 	for _, body := range bodies {
-		sqsSrv.send(t, queueURL, body)
+		sqsSrv.Send(t, queueURL, body)
 	}
 	postedSoFar := func() int {
 		n := 0
@@ -401,7 +401,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	// the ones whose lease the killed replica held.
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		q, pending := sqsSrv.depth(t, queueURL), pendingSlack(t, dsn)
+		q, pending := sqsSrv.Depth(t, queueURL, true), pendingSlack(t, dsn)
 		if q == 0 && pending == 0 {
 			break
 		}

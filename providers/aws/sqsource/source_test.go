@@ -20,6 +20,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/ingest"
+
+	"github.com/secops-bot/secops-bot/internal/testserver"
 )
 
 // Event IDs of the records in testdata.
@@ -123,8 +125,8 @@ func runSource(t *testing.T, src *Source) (stop func() error) {
 	return stop
 }
 
-func newTestSource(t *testing.T, sqsSrv *sqsServer, queueURL string, sink ingest.Sink, opts Options) *Source {
-	return New(testConfig(sqsSrv.endpoint), queueURL, sink, zerolog.New(zerolog.NewTestWriter(t)), opts)
+func newTestSource(t *testing.T, sqsSrv *testserver.SQS, queueURL string, sink ingest.Sink, opts Options) *Source {
+	return New(testConfig(sqsSrv.Endpoint), queueURL, sink, zerolog.New(zerolog.NewTestWriter(t)), opts)
 }
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -194,7 +196,7 @@ func s3Event(t *testing.T, eventName, bucket, encodedKey string) string {
 }
 
 func TestSourceIngestsEachKindOfMessage(t *testing.T) {
-	sqsSrv := startSQS(t)
+	sqsSrv := testserver.StartSQS(t, testConfig)
 	s3srv := startS3(t)
 
 	const bucket = "org-cloudtrail"
@@ -269,12 +271,12 @@ func TestSourceIngestsEachKindOfMessage(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			queueURL := sqsSrv.createQueue(t, "kinds-"+string(rune('a'+i)), 30)
-			messageID := sqsSrv.send(t, queueURL, tt.body)
+			queueURL := sqsSrv.CreateQueue(t, "kinds-"+string(rune('a'+i)), 30)
+			messageID := sqsSrv.Send(t, queueURL, tt.body)
 			sink := &testSink{}
 			stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, testOptions(s3srv)))
 
-			sqsSrv.waitEmpty(t, queueURL, 10*time.Second)
+			waitEmpty(t, sqsSrv, queueURL, 10*time.Second)
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -315,7 +317,7 @@ func TestSourceIngestsEachKindOfMessage(t *testing.T) {
 }
 
 func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
-	sqsSrv := startSQS(t)
+	sqsSrv := testserver.StartSQS(t, testConfig)
 	body := string(readTestdata(t, "eventbridge.json"))
 
 	tests := []struct {
@@ -330,8 +332,8 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			queueURL := sqsSrv.createQueue(t, "failing-"+string(rune('a'+i)), 30)
-			sqsSrv.send(t, queueURL, body)
+			queueURL := sqsSrv.CreateQueue(t, "failing-"+string(rune('a'+i)), 30)
+			sqsSrv.Send(t, queueURL, body)
 
 			var mu sync.Mutex
 			var calls []time.Time
@@ -349,7 +351,7 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 			opts.RetryBackoff = tt.retryBackoff
 			stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, opts))
 
-			sqsSrv.waitEmpty(t, queueURL, 20*time.Second)
+			waitEmpty(t, sqsSrv, queueURL, 20*time.Second)
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -374,9 +376,9 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 }
 
 func TestSourceKeepsSlowMessageHidden(t *testing.T) {
-	sqsSrv := startSQS(t)
-	queueURL := sqsSrv.createQueue(t, "slow", 30)
-	sqsSrv.send(t, queueURL, string(readTestdata(t, "eventbridge.json")))
+	sqsSrv := testserver.StartSQS(t, testConfig)
+	queueURL := sqsSrv.CreateQueue(t, "slow", 30)
+	sqsSrv.Send(t, queueURL, string(readTestdata(t, "eventbridge.json")))
 
 	// The sink takes three visibility timeouts; only the heartbeat keeps
 	// the message from another consumer meanwhile.
@@ -402,7 +404,7 @@ func TestSourceKeepsSlowMessageHidden(t *testing.T) {
 	}
 	deadline := time.Now().Add(work - time.Second)
 	for time.Now().Before(deadline) {
-		out, err := sqsSrv.client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		out, err := sqsSrv.Client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 			QueueUrl:            aws.String(queueURL),
 			MaxNumberOfMessages: 10,
 			WaitTimeSeconds:     1,
@@ -416,7 +418,7 @@ func TestSourceKeepsSlowMessageHidden(t *testing.T) {
 		}
 	}
 
-	sqsSrv.waitEmpty(t, queueURL, 10*time.Second)
+	waitEmpty(t, sqsSrv, queueURL, 10*time.Second)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -426,7 +428,7 @@ func TestSourceKeepsSlowMessageHidden(t *testing.T) {
 }
 
 func TestSourceShutdown(t *testing.T) {
-	sqsSrv := startSQS(t)
+	sqsSrv := testserver.StartSQS(t, testConfig)
 	body := string(readTestdata(t, "eventbridge.json"))
 
 	tests := []struct {
@@ -442,8 +444,8 @@ func TestSourceShutdown(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			queueURL := sqsSrv.createQueue(t, "shutdown-"+string(rune('a'+i)), 30)
-			sqsSrv.send(t, queueURL, body)
+			queueURL := sqsSrv.CreateQueue(t, "shutdown-"+string(rune('a'+i)), 30)
+			sqsSrv.Send(t, queueURL, body)
 			started := make(chan struct{})
 			sink := &testSink{hook: func(ctx context.Context, b ingest.Batch) error {
 				close(started)
@@ -476,11 +478,11 @@ func TestSourceShutdown(t *testing.T) {
 			if got := len(sink.storedBatches()); got != tt.wantStored {
 				t.Errorf("stored %d batches, want %d", got, tt.wantStored)
 			}
-			if got := sqsSrv.messagesOnQueue(t, queueURL); got != tt.wantOnQueue {
+			if got := sqsSrv.Depth(t, queueURL, false); got != tt.wantOnQueue {
 				t.Fatalf("%d messages on the queue after shutdown, want %d", got, tt.wantOnQueue)
 			}
 			if tt.wantOnQueue > 0 {
-				out, err := sqsSrv.client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+				out, err := sqsSrv.Client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 					QueueUrl:            aws.String(queueURL),
 					MaxNumberOfMessages: 10,
 					WaitTimeSeconds:     2,
@@ -497,8 +499,8 @@ func TestSourceShutdown(t *testing.T) {
 }
 
 func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
-	sqsSrv := startSQS(t)
-	queueURL := sqsSrv.createQueue(t, "concurrent", 30)
+	sqsSrv := testserver.StartSQS(t, testConfig)
+	queueURL := sqsSrv.CreateQueue(t, "concurrent", 30)
 	var template map[string]any
 	if err := json.Unmarshal(readTestdata(t, "eventbridge.json"), &template); err != nil {
 		t.Fatal(err)
@@ -512,7 +514,7 @@ func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sqsSrv.send(t, queueURL, string(b))
+		sqsSrv.Send(t, queueURL, string(b))
 		want = append(want, id)
 	}
 
@@ -558,7 +560,7 @@ func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	close(release)
 
-	sqsSrv.waitEmpty(t, queueURL, 15*time.Second)
+	waitEmpty(t, sqsSrv, queueURL, 15*time.Second)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -571,8 +573,8 @@ func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
 }
 
 func TestSourceRunFailsForMissingQueue(t *testing.T) {
-	sqsSrv := startSQS(t)
-	queueURL := sqsSrv.endpoint + "/100010001000/no-such-queue"
+	sqsSrv := testserver.StartSQS(t, testConfig)
+	queueURL := sqsSrv.Endpoint + "/100010001000/no-such-queue"
 	src := newTestSource(t, sqsSrv, queueURL, &testSink{}, testOptions(nil))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
