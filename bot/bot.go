@@ -18,6 +18,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -131,7 +132,7 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 func (b *Bot) TeamID() string { return b.teamID }
 
 // Directory answers user and user-group questions for authorisation.
-func (b *Bot) Directory() *slackDirectory { return b.dir }
+func (b *Bot) Directory() authz.Directory { return b.dir }
 
 // Wake tells the outbox worker there is new work, so delivery does not wait
 // for the next poll.
@@ -160,21 +161,23 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.Handle(socketmode.EventTypeEventsAPI, b.onEventsAPI)
 	h.HandleDefault(b.onOther)
 
+	// The outbox stops with the socket: a fatal Slack error (revoked
+	// token) ends Run instead of leaving delivery running alone.
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.runOutbox(ctx)
+		b.runOutbox(octx)
 	}()
 	err := h.RunEventLoopContext(ctx)
+	stop()
 	<-done
 	b.inflight.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("slack socket mode: %w", err)
-	}
-	return nil
+	return fmt.Errorf("slack socket mode: %w", err)
 }
 
 // resolveChannels maps every configured channel to its ID and checks the

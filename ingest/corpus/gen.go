@@ -101,10 +101,9 @@ var readCalls = []readCall{
 }
 
 type generator struct {
-	rng   *rand.Rand
-	now   time.Time
-	gap   time.Duration
-	reqNo int
+	rng *rand.Rand
+	now time.Time
+	gap time.Duration
 }
 
 func newGenerator(seed int64, opts Options) *generator {

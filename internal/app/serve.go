@@ -169,7 +169,8 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
-	inv := investigate.New(st, dir, enrich.New(dir, st, cfg.Baseline, cfg.Rules), opts.Clock)
+	enr := enrich.New(dir, st, cfg.Baseline, cfg.Rules)
+	inv := investigate.New(st, dir, enr, opts.Clock)
 	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv})
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
@@ -189,7 +190,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		Store:         st,
 		Detector:      detect.NewEngine(dir),
 		Directory:     dir,
-		Enricher:      enrich.New(dir, st, cfg.Baseline, cfg.Rules),
+		Enricher:      enr,
 		Router:        route.New(dir),
 		Planner:       planners,
 		Suppressor:    allowlist{tri},

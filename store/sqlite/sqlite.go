@@ -279,13 +279,6 @@ func toMicros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
-func fromNullMicros(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return fromMicros(v.Int64)
-}
-
 // ceilSeconds is the first whole second at or after t, which turns a bound
 // on times into the same bound on stored seconds.
 func ceilSeconds(t time.Time) int64 {
