@@ -210,15 +210,30 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	if ts == "" {
 		// Only one replica posts a finding's first message in a channel:
 		// others wait and then update it.
-		if err := b.claimPosting(ctx, key); err != nil {
+		tookOver, err := b.claimPosting(ctx, key)
+		if err != nil {
 			return err
 		}
 		if ts, err = b.messageTS(ctx, f.ID, chID); err != nil {
 			return err
 		}
+		if ts == "" && tookOver {
+			// The replica before us may have posted and died before
+			// recording it: adopt that message rather than post again.
+			if ts, err = b.findPosted(ctx, chID, f.ID); err != nil {
+				return err
+			}
+			if ts != "" {
+				if err := b.svc.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+					return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
+				}
+				b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("adopted the message an earlier replica posted")
+			}
+		}
 	}
 	if ts == "" {
-		_, ts, err = b.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...))
+		_, ts, err = b.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: findingEventType, EventPayload: map[string]any{"finding_id": f.ID}}))
 		if err != nil {
 			if refused(err) {
 				// Slack answered and posted nothing: let whoever retries
@@ -333,34 +348,61 @@ const deliveryTimeout = 30 * time.Second
 // claimPosting takes the right to post the first message of a finding in a
 // channel (compare-and-set in the store), so two replicas carrying two
 // changes of one new finding do not both post it. A claim older than
-// postingStale belonged to a replica that died and is taken over.
-func (b *Bot) claimPosting(ctx context.Context, key string) error {
+// postingStale belonged to a replica that died and is taken over; tookOver
+// says so, since that replica may have posted before dying.
+func (b *Bot) claimPosting(ctx context.Context, key string) (tookOver bool, err error) {
 	now := b.clock.Now()
 	mine := []byte(b.cfg.Owner + " " + now.UTC().Format(time.RFC3339Nano))
 	ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, nil, mine)
 	if err != nil {
-		return fmt.Errorf("claim posting of %s: %w", key, err)
+		return false, fmt.Errorf("claim posting of %s: %w", key, err)
 	}
 	if ok {
-		return nil
+		return false, nil
 	}
 	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
 	if err != nil {
-		return fmt.Errorf("read posting claim of %s: %w", key, err)
+		return false, fmt.Errorf("read posting claim of %s: %w", key, err)
 	}
 	owner, at, _ := strings.Cut(string(cur), " ")
 	if owner == b.cfg.Owner {
-		return nil
+		return false, nil
 	}
 	since, perr := time.Parse(time.RFC3339Nano, at)
 	if owner != released && perr == nil && now.Sub(since) < postingStale {
-		return retryLater{after: 2 * time.Second, reason: "another replica is posting this finding"}
+		return false, retryLater{after: 2 * time.Second, reason: "another replica is posting this finding"}
 	}
 	if ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, cur, mine); err != nil || !ok {
-		return retryLater{after: 2 * time.Second, reason: "posting claim changed hands"}
+		return false, retryLater{after: 2 * time.Second, reason: "posting claim changed hands"}
 	}
-	b.log.Warn().Str("key", key).Str("previous", owner).Msg("took over posting from a replica that stopped; if it had posted, the message may appear twice")
-	return nil
+	if owner == released {
+		return false, nil
+	}
+	b.log.Warn().Str("key", key).Str("previous", owner).Msg("took over posting from a replica that stopped")
+	return true, nil
+}
+
+// findingEventType marks the bot's finding messages with the finding ID in
+// Slack message metadata, so one posted by a replica that died before
+// recording it can be found again.
+const findingEventType = "secops_finding"
+
+// findPosted looks through the channel's recent messages (one
+// conversations.history call, only after a takeover) for the finding's
+// message.
+func (b *Bot) findPosted(ctx context.Context, channelID, findingID string) (string, error) {
+	h, err := b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+		ChannelID: channelID, Limit: 100, IncludeAllMetadata: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("look for an earlier post of %s: %w", findingID, err)
+	}
+	for _, m := range h.Messages {
+		if m.Metadata.EventType == findingEventType && fmt.Sprint(m.Metadata.EventPayload["finding_id"]) == findingID {
+			return m.Timestamp, nil
+		}
+	}
+	return "", nil
 }
 
 // released marks a posting claim given back after Slack refused the post.

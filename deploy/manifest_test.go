@@ -13,9 +13,11 @@ import (
 // wantBotScopes is the whole set of bot scopes: adding one is a decision
 // (a wider grant to review), so it has to be made here too.
 var wantBotScopes = []string{
+	"channels:history",
 	"channels:read",
 	"chat:write",
 	"commands",
+	"groups:history",
 	"groups:read",
 	"im:write",
 	"usergroups:read",

@@ -418,6 +418,39 @@ func copyMessage(m *Message) Message {
 	return out
 }
 
+// conversationsHistory lists a channel's top-level messages newest first,
+// those after oldest (a ts) when given, up to limit (default 100). Slack
+// includes message metadata only when include_all_metadata is set.
+func (s *Server) conversationsHistory(r *apiRequest) reply {
+	c := s.resolveChannelLocked(r.params.Get("channel"))
+	if c == nil {
+		return failure("channel_not_found")
+	}
+	if c.NotMember {
+		return failure("not_in_channel")
+	}
+	oldest := r.params.Get("oldest")
+	limit := 100
+	if v, err := strconv.Atoi(r.params.Get("limit")); err == nil && v > 0 && v < limit {
+		limit = v
+	}
+	withMeta := r.params.Get("include_all_metadata") == "true" || r.params.Get("include_all_metadata") == "1"
+	msgs := s.messages[c.ID]
+	var out []map[string]any
+	for i := len(msgs) - 1; i >= 0 && len(out) < limit; i-- {
+		m := msgs[i]
+		if m.ThreadTS != "" || m.Deleted || (oldest != "" && m.TS <= oldest) {
+			continue
+		}
+		w := s.wireMessage(m)
+		if !withMeta {
+			delete(w, "metadata")
+		}
+		out = append(out, w)
+	}
+	return reply{"messages": out, "has_more": false}
+}
+
 // Messages returns the top-level messages of a channel that still exist,
 // oldest first, each in its current version.
 func (s *Server) Messages(channel string) []Message {

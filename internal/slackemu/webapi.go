@@ -82,6 +82,8 @@ func lookupMethod(name string) (apiMethod, bool) {
 		return apiMethod{botToken, (*Server).viewsPush}, true
 	case "conversations.info":
 		return apiMethod{botToken, (*Server).conversationsInfo}, true
+	case "conversations.history":
+		return apiMethod{botToken, (*Server).conversationsHistory}, true
 	case "conversations.list":
 		return apiMethod{botToken, (*Server).conversationsList}, true
 	case "conversations.join":
