@@ -8,16 +8,20 @@
 // again it edits the same message to say so.
 //
 // Warnings are kept in the store, so a restart neither repeats a warning
-// nor forgets to clear one.
+// nor forgets to clear one. Several replicas share the work through the
+// store as well: each sees only part of the events (they share one queue),
+// so each merges the newest event times it saw into the store, and only the
+// replica holding a lease in the store posts and edits warnings, judging
+// from the merged times (see shared.go).
 package feedhealth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,7 +29,6 @@ import (
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/store"
 )
 
 // Notifier posts and edits a plain message in a channel.
@@ -34,18 +37,16 @@ type Notifier interface {
 	Update(ctx context.Context, channel, ts, text string) error
 }
 
-// KV is where warnings are remembered across restarts.
+// KV is where the monitor's state is shared between replicas and kept
+// across restarts. Every write is a compare-and-set, because several
+// replicas write the same keys.
 type KV interface {
-	PutKV(ctx context.Context, ns, key string, value []byte) error
 	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
 }
 
 // Namespace is the KV namespace of the monitor's state.
 const Namespace = "feedhealth"
-
-// warningsKey holds every active warning in one value: there are few, and
-// the KV has no listing.
-const warningsKey = "warnings"
 
 // Target is an account, or one region of it, whose events are watched. An
 // empty Region stands for any region.
@@ -74,8 +75,17 @@ type Options struct {
 	// well; single regions are watched only when listed here, because
 	// many regions are quiet for hours in a healthy account.
 	Watch []Target
-	// Interval between checks in Run; default one minute.
+	// Interval between checks in Run; default one minute. Every check
+	// also shares this replica's newest event times, so the lease
+	// holder's view lags by up to one Interval.
 	Interval time.Duration
+	// Owner names this replica in the lease (unique per replica); default
+	// a random name.
+	Owner string
+	// LeaseTTL is how long the lease to post warnings lasts unless
+	// renewed; the holder renews it at every check. Default three
+	// Intervals, so one slow check does not hand it over.
+	LeaseTTL time.Duration
 	Clock    clock.Clock
 	Logger   zerolog.Logger
 }
@@ -106,11 +116,17 @@ func (w warning) target() Target { return Target{Account: w.Account, Region: w.R
 
 func key(k kind, t Target) string { return string(k) + "|" + t.Account + "|" + t.Region }
 
-// stopped is a logging-disabled finding not yet warned about.
+// stopped is a logging-disabled finding not yet warned about. It waits in
+// the store (pendingKey) until the lease holder posts its warning, so that
+// a report seen by any replica is warned about once.
 type stopped struct {
-	findingID string
-	since     time.Time
+	Account   string    `json:"account"`
+	Region    string    `json:"region,omitempty"`
+	FindingID string    `json:"finding_id"`
+	Since     time.Time `json:"since"`
 }
+
+func (s stopped) target() Target { return Target{Account: s.Account, Region: s.Region} }
 
 // Monitor watches the event feed. Observe and LoggingDisabled are cheap and
 // safe to call from the pipeline; Check does the I/O.
@@ -120,17 +136,18 @@ type Monitor struct {
 	opts  Options
 	start time.Time
 	wake  chan struct{}
+	poll  time.Duration // how often Run looks for other replicas' reports
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// newest and pending are what this replica saw; Check shares them
+	// through the store.
 	newest  map[Target]time.Time
-	watched map[Target]bool
 	pending map[Target]stopped
 
-	// checkMu serialises checks; the fields below belong to Check.
-	checkMu  sync.Mutex
-	loaded   bool
-	dirty    bool
-	warnings map[string]*warning
+	// checkMu serialises checks; holding says whether the last check held
+	// the lease.
+	checkMu sync.Mutex
+	holding atomic.Bool
 }
 
 // New returns a monitor; time starts counting at its creation, so a
@@ -142,15 +159,16 @@ func New(kv KV, n Notifier, opts Options) *Monitor {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
-	m := &Monitor{
-		kv: kv, n: n, opts: opts, start: opts.Clock.Now(), wake: make(chan struct{}, 1),
-		newest: map[Target]time.Time{}, watched: map[Target]bool{}, pending: map[Target]stopped{},
-		warnings: map[string]*warning{},
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 3 * opts.Interval
 	}
-	for _, t := range opts.Watch {
-		m.watched[t] = true
+	if opts.Owner == "" {
+		opts.Owner = randomOwner()
 	}
-	return m
+	return &Monitor{
+		kv: kv, n: n, opts: opts, start: opts.Clock.Now(), wake: make(chan struct{}, 1), poll: pendingPoll,
+		newest: map[Target]time.Time{}, pending: map[Target]stopped{},
+	}
 }
 
 // Observe records an event of an account in a region.
@@ -160,26 +178,29 @@ func (m *Monitor) Observe(account, region string, eventTime time.Time) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// The account-wide entry also makes the account watched: every
+	// replica learns of it from the shared times.
 	for _, t := range []Target{{account, region}, {account, ""}} {
 		if eventTime.After(m.newest[t]) {
 			m.newest[t] = eventTime
 		}
 	}
-	m.watched[Target{Account: account}] = true
 }
 
 // LoggingDisabled reports that CloudTrail logging was stopped in an
 // account and region; the warning is posted by the next check, which it
 // brings forward.
 func (m *Monitor) LoggingDisabled(account, region, findingID string) {
+	if account == "" {
+		return
+	}
 	t := Target{Account: account, Region: region}
 	m.mu.Lock()
 	since, ok := m.newest[t]
 	if !ok {
 		since = m.opts.Clock.Now()
 	}
-	m.pending[t] = stopped{findingID: findingID, since: since}
-	m.watched[Target{Account: account}] = true
+	m.pending[t] = stopped{Account: account, Region: region, FindingID: findingID, Since: since}
 	m.mu.Unlock()
 	select {
 	case m.wake <- struct{}{}:
@@ -201,79 +222,103 @@ func (m *Monitor) FindingCreated(f finding.Finding) {
 }
 
 // Run checks every Interval, and right after a stopped-logging report,
-// until ctx ends.
+// until ctx ends; then it gives the lease up, so that another replica takes
+// over at its next check rather than when the lease runs out.
 func (m *Monitor) Run(ctx context.Context) {
+	defer m.release(ctx)
 	t := time.NewTicker(m.opts.Interval)
 	defer t.Stop()
+	// A stopped-logging report seen by another replica reaches the lease
+	// holder through the store, so the holder looks for one more often
+	// than it checks.
+	poll := time.NewTicker(min(m.opts.Interval, m.poll))
+	defer poll.Stop()
+	check := true
 	for {
-		if err := m.Check(ctx); err != nil && ctx.Err() == nil {
-			m.opts.Logger.Error().Err(err).Msg("feed health check")
+		if check {
+			if err := m.Check(ctx); err != nil && ctx.Err() == nil {
+				m.opts.Logger.Error().Err(err).Msg("feed health check")
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			check = true
 		case <-m.wake:
+			check = true
+		case <-poll.C:
+			check = m.reportsWaiting(ctx)
 		}
 	}
 }
 
-// Check posts the warnings that are due and clears the ones whose events
-// flow again. A failed post or edit is retried by the next check.
+// Check shares this replica's newest event times and stopped-logging
+// reports through the store and, if this replica holds the lease (taking
+// it when it is free or has run out), posts the warnings that are due and
+// clears the ones whose events flow again, judging from every replica's
+// times. A failed post or edit is retried by the next check.
 func (m *Monitor) Check(ctx context.Context) error {
 	m.checkMu.Lock()
 	defer m.checkMu.Unlock()
-	if !m.loaded {
-		if err := m.load(ctx); err != nil {
-			return err
-		}
-	}
 	now := m.opts.Clock.Now()
-	m.mu.Lock()
-	newest := make(map[Target]time.Time, len(m.newest))
-	for t, v := range m.newest {
-		newest[t] = v
+	newest, err := m.share(ctx)
+	if err != nil {
+		return err
 	}
-	var watched []Target
-	for t := range m.watched {
-		watched = append(watched, t)
+	held, err := m.acquire(ctx, now)
+	if err != nil {
+		return err
 	}
-	pending := make(map[Target]stopped, len(m.pending))
-	for t, s := range m.pending {
-		pending[t] = s
+	m.holding.Store(held)
+	if !held {
+		return nil
 	}
-	m.mu.Unlock()
-	sort.Slice(watched, func(i, j int) bool { return watched[i].String() < watched[j].String() })
+	return m.warn(ctx, now, newest)
+}
+
+// warn is the lease holder's part of a check. The warnings are read from
+// the store every time: another replica may have held the lease since.
+func (m *Monitor) warn(ctx context.Context, now time.Time, newest map[Target]time.Time) error {
+	ws, err := m.warnings(ctx)
+	if err != nil {
+		return err
+	}
+	pending, err := m.reports(ctx)
+	if err != nil {
+		return err
+	}
+	watched := m.watched(newest, ws)
 
 	var errs []error
+	added := map[string]*warning{}
+	var cleared []string
+	var handled []stopped
 	// Stopped logging first: it is the more urgent and specific news.
-	for t, s := range pending {
-		k := key(kindLogging, t)
-		if _, ok := m.warnings[k]; !ok {
-			w := &warning{Kind: kindLogging, Account: t.Account, Region: t.Region, Channel: m.opts.Channel, Raised: now, Since: s.since, FindingID: s.findingID}
-			if err := m.raise(ctx, k, w, loggingText(w)); err != nil {
+	for _, s := range pending {
+		k := key(kindLogging, s.target())
+		if _, ok := ws[k]; !ok {
+			w := &warning{Kind: kindLogging, Account: s.Account, Region: s.Region, Channel: m.opts.Channel, Raised: now, Since: s.Since, FindingID: s.FindingID}
+			if err := m.raise(ctx, w, loggingText(w)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
+			ws[k], added[k] = w, w
 		}
-		m.mu.Lock()
-		if cur, ok := m.pending[t]; ok && cur == s {
-			delete(m.pending, t)
-		}
-		m.mu.Unlock()
+		handled = append(handled, s)
 	}
 	if m.opts.MaxSilence > 0 {
 		// Stopped logging already explains an account's silence; a
 		// second warning for it would be noise.
 		stoppedAccounts := map[string]bool{}
-		for _, w := range m.warnings {
+		for _, w := range ws {
 			if w.Kind == kindLogging {
 				stoppedAccounts[w.Account] = true
 			}
 		}
 		for _, t := range watched {
 			k := key(kindSilence, t)
-			if _, ok := m.warnings[k]; ok || stoppedAccounts[t.Account] {
+			if _, ok := ws[k]; ok || stoppedAccounts[t.Account] {
 				continue
 			}
 			last := newest[t]
@@ -281,13 +326,15 @@ func (m *Monitor) Check(ctx context.Context) error {
 				continue
 			}
 			w := &warning{Kind: kindSilence, Account: t.Account, Region: t.Region, Channel: m.opts.Channel, Raised: now, Since: last}
-			if err := m.raise(ctx, k, w, silenceText(w, now, m.start)); err != nil {
+			if err := m.raise(ctx, w, silenceText(w, now, m.start)); err != nil {
 				errs = append(errs, err)
+				continue
 			}
+			ws[k], added[k] = w, w
 		}
 	}
-	for _, k := range sortedKeys(m.warnings) {
-		w := m.warnings[k]
+	for _, k := range sortedKeys(ws) {
+		w := ws[k]
 		last, seen := newest[w.target()]
 		if !seen || !flowing(w, last, now, m.opts.MaxSilence) {
 			continue
@@ -296,16 +343,53 @@ func (m *Monitor) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("clear warning for %s: %w", w.target(), err))
 			continue
 		}
-		delete(m.warnings, k)
-		m.dirty = true
+		delete(ws, k)
+		delete(added, k)
+		cleared = append(cleared, k)
 		m.opts.Logger.Info().Str("account", w.Account).Str("region", w.Region).Str("kind", string(w.Kind)).Msg("events flowing again; feed warning cleared")
 	}
-	if m.dirty {
-		if err := m.save(ctx); err != nil {
+	if len(added) > 0 || len(cleared) > 0 {
+		if err := m.saveWarnings(ctx, added, cleared); err != nil {
+			// The reports stay pending: their warnings are not on
+			// record.
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if len(handled) > 0 {
+		if err := m.settle(ctx, handled); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// watched are the targets whose silence is warned about: the configured
+// ones, every account any replica has seen an event from, and those
+// already warned about (so that a restart keeps watching them).
+func (m *Monitor) watched(newest map[Target]time.Time, ws map[string]*warning) []Target {
+	set := map[Target]bool{}
+	for _, t := range m.opts.Watch {
+		set[t] = true
+	}
+	for t := range newest {
+		if t.Region == "" {
+			set[t] = true
+		}
+	}
+	for _, w := range ws {
+		switch w.Kind {
+		case kindSilence:
+			set[w.target()] = true
+		case kindLogging:
+			set[Target{Account: w.Account}] = true
+		}
+	}
+	out := make([]Target, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // flowing says whether the events seen since a warning put an end to it.
@@ -321,55 +405,13 @@ func flowing(w *warning, last, now time.Time, maxSilence time.Duration) bool {
 	return true
 }
 
-func (m *Monitor) raise(ctx context.Context, k string, w *warning, text string) error {
+func (m *Monitor) raise(ctx context.Context, w *warning, text string) error {
 	ts, err := m.n.Post(ctx, w.Channel, text)
 	if err != nil {
 		return fmt.Errorf("post feed warning for %s: %w", w.target(), err)
 	}
 	w.TS = ts
-	m.warnings[k] = w
-	m.dirty = true
 	m.opts.Logger.Warn().Str("account", w.Account).Str("region", w.Region).Str("kind", string(w.Kind)).Str("finding_id", w.FindingID).Msg("feed warning posted: the bot may be blind")
-	return nil
-}
-
-func (m *Monitor) load(ctx context.Context) error {
-	v, err := m.kv.GetKV(ctx, Namespace, warningsKey)
-	if errors.Is(err, store.ErrNotFound) {
-		m.loaded = true
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("load feed warnings: %w", err)
-	}
-	ws := map[string]*warning{}
-	if err := json.Unmarshal(v, &ws); err != nil {
-		// Unreadable state must not stop the monitor; at worst a warning
-		// is posted again.
-		m.opts.Logger.Error().Err(err).Msg("feed warnings in the store are unreadable; starting afresh")
-		ws = map[string]*warning{}
-	}
-	m.warnings = ws
-	m.mu.Lock()
-	for _, w := range ws {
-		if w.Kind == kindSilence {
-			m.watched[w.target()] = true
-		}
-	}
-	m.mu.Unlock()
-	m.loaded = true
-	return nil
-}
-
-func (m *Monitor) save(ctx context.Context) error {
-	v, err := json.Marshal(m.warnings)
-	if err != nil {
-		return fmt.Errorf("encode feed warnings: %w", err)
-	}
-	if err := m.kv.PutKV(ctx, Namespace, warningsKey, v); err != nil {
-		return fmt.Errorf("store feed warnings: %w", err)
-	}
-	m.dirty = false
 	return nil
 }
 

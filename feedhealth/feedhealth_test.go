@@ -37,11 +37,15 @@ type notifier struct {
 	msgs    map[string]*message // ts → message
 	order   []string
 	failing int // the next failing posts return an error
+	// slow delays every post, as Slack's latency does, so that checks
+	// running at the same time overlap.
+	slow time.Duration
 }
 
 func newNotifier() *notifier { return &notifier{msgs: map[string]*message{}} }
 
 func (n *notifier) Post(_ context.Context, channel, text string) (string, error) {
+	time.Sleep(n.slow)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.failing > 0 {

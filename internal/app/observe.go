@@ -44,9 +44,11 @@ func newObservability(cfg config.Config, m *metrics.Metrics, st Store, b *bot.Bo
 	}
 	return &observability{
 		metrics: m,
+		// Replicas share the newest event times through the store; the
+		// one holding the feed health lease posts the warnings.
 		feed: feedhealth.New(st, slackNotifier{b}, feedhealth.Options{
 			Channel: cfg.Slack.SecOpsChannel, MaxSilence: cfg.FeedHealth.MaxSilence, Watch: watch,
-			Clock: clk, Logger: log.With().Str("component", "feedhealth").Logger(),
+			Owner: replicaName(), Clock: clk, Logger: log.With().Str("component", "feedhealth").Logger(),
 		}),
 	}
 }
