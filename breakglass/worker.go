@@ -32,6 +32,11 @@ const retryDelay = 30 * time.Second
 // it was interrupted.
 const grantGrace = 5 * time.Minute
 
+// shutdownGrace bounds how long a timer in flight at shutdown may take to
+// finish: taking access back must not be cut off halfway, and it still
+// ends before an orchestrator's usual 30s between SIGTERM and SIGKILL.
+const shutdownGrace = 20 * time.Second
+
 // maxSyncAttempts bounds the retries of a message edit: a message someone
 // deleted can never be edited, and the next state change tries again
 // anyway. Taking access back, by contrast, is retried until it succeeds.
@@ -73,16 +78,22 @@ type Worker struct {
 	owner string
 	lease time.Duration
 	batch int
+	grace time.Duration
 }
 
 // NewWorker returns a worker claiming items as owner (unique per replica).
 func (s *Service) NewWorker(owner string) *Worker {
-	return &Worker{svc: s, owner: owner, lease: time.Minute, batch: 20}
+	return &Worker{svc: s, owner: owner, lease: time.Minute, batch: 20, grace: shutdownGrace}
 }
 
 // Run reconciles, then runs due timers every interval and sweeps stray
-// assignments every sweepEvery, until ctx ends.
+// assignments every sweepEvery, until ctx ends. Then it starts no more
+// timers, hands the ones it claimed but has not started back at once (an
+// expiry must not wait out a lease on another replica), and lets the one
+// in flight finish within a grace period.
 func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) error {
+	work, stop := afterGrace(ctx, w.grace)
+	defer stop()
 	if err := w.svc.Reconcile(ctx); err != nil {
 		w.svc.Log.Error().Err(err).Msg("reconcile break-glass grants")
 	}
@@ -90,7 +101,7 @@ func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) er
 	defer tick.Stop()
 	lastSweep := time.Time{}
 	for {
-		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		if _, err := w.runOnce(ctx, work); err != nil && ctx.Err() == nil {
 			w.svc.Log.Error().Err(err).Msg("run break-glass timers")
 		}
 		if sweepEvery > 0 && time.Since(lastSweep) >= sweepEvery {
@@ -107,19 +118,31 @@ func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) er
 	}
 }
 
-// RunOnce handles the due timers and returns how many it completed.
-func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+// RunOnce handles the due timers and returns how many it completed. The
+// end of ctx ends the timer in flight too; Run gives it a grace period.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.runOnce(ctx, ctx) }
+
+// runOnce is RunOnce with the timers run under work, which may outlive
+// ctx: the end of ctx only stops it from starting the next timer.
+func (w *Worker) runOnce(ctx, work context.Context) (int, error) {
 	items, err := w.svc.Store.ClaimKinds(ctx, w.owner, []string{KindPrefix}, w.batch, w.lease)
 	if err != nil {
 		return 0, fmt.Errorf("claim break-glass timers: %w", err)
 	}
 	done := 0
 	var errs []error
-	for _, it := range items {
-		retryAt, herr := w.svc.handle(ctx, it)
+	for i, it := range items {
+		if ctx.Err() != nil {
+			w.release(items[i:])
+			break
+		}
+		retryAt, herr := w.svc.handle(work, it)
 		switch {
+		case herr != nil && work.Err() != nil:
+			w.svc.Log.Warn().Err(herr).Str("key", it.Key).Msg("shutdown grace period over; break-glass timer handed back")
+			w.release([]store.OutboxItem{it})
 		case herr == nil && retryAt.IsZero():
-			if err := w.svc.Store.Complete(ctx, it.ID, w.owner); err != nil {
+			if err := w.svc.Store.Complete(work, it.ID, w.owner); err != nil {
 				errs = append(errs, fmt.Errorf("complete %s: %w", it.Key, err))
 				continue
 			}
@@ -132,12 +155,41 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 			if retryAt.IsZero() {
 				retryAt = w.svc.Clock.Now().Add(retryDelay)
 			}
-			if err := w.svc.Store.Retry(ctx, it.ID, w.owner, retryAt, msg); err != nil {
+			if err := w.svc.Store.Retry(work, it.ID, w.owner, retryAt, msg); err != nil {
 				errs = append(errs, fmt.Errorf("retry %s: %w", it.Key, err))
 			}
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// release hands claimed timers back at once on shutdown, so that another
+// replica runs them without waiting for the lease to run out.
+func (w *Worker) release(items []store.OutboxItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, it := range items {
+		if err := w.svc.Store.Retry(ctx, it.ID, w.owner, w.svc.Clock.Now(), "released at shutdown"); err != nil {
+			w.svc.Log.Warn().Err(err).Str("key", it.Key).Msg("release break-glass timer")
+		}
+	}
+}
+
+// afterGrace returns a context for the work in flight: it ignores the end
+// of ctx for grace longer, so a shutdown lets that work finish, and then
+// ends it.
+func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-work.Done():
+		}
+	})
+	return work, func() { stop(); cancel() }
 }
 
 // handle runs one timer. A non-zero time asks to run it again then.

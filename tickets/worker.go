@@ -84,6 +84,10 @@ const (
 	defaultPoll  = time.Second
 	defaultLease = time.Minute
 	defaultBatch = 10
+	// defaultGrace lets a Jira call in flight at shutdown finish (the
+	// client's own timeout is 30s), and still ends before an orchestrator's
+	// usual 30s between SIGTERM and SIGKILL.
+	defaultGrace = 20 * time.Second
 	maxBackoff   = 10 * time.Minute
 	// waitTicket is how soon a comment or transition looks again for a
 	// ticket still being created.
@@ -108,6 +112,10 @@ func WithOnRecord(fn func(ctx context.Context, findingID string, t Ticket)) Opti
 // WithPoll sets how often the worker looks for due items (default 1s).
 func WithPoll(d time.Duration) Option { return func(w *Worker) { w.poll = d } }
 
+// WithShutdownGrace sets how long, once Run's context ends, the item in
+// flight may take to finish (default 20s).
+func WithShutdownGrace(d time.Duration) Option { return func(w *Worker) { w.grace = d } }
+
 // Worker carries out jira.* outbox items.
 type Worker struct {
 	st        Store
@@ -121,6 +129,7 @@ type Worker struct {
 	poll      time.Duration
 	lease     time.Duration
 	batch     int
+	grace     time.Duration
 	wake      chan struct{}
 }
 
@@ -133,7 +142,7 @@ func NewWorker(st Store, client Client, cfg Config, owner string, clk clock.Cloc
 	w := &Worker{
 		st: st, jira: client, cfg: cfg.withDefaults(), owner: owner, clk: clk,
 		log:  log.With().Str("component", "tickets").Logger(),
-		poll: defaultPoll, lease: defaultLease, batch: defaultBatch,
+		poll: defaultPoll, lease: defaultLease, batch: defaultBatch, grace: defaultGrace,
 		wake: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -151,12 +160,18 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run carries out items until ctx ends.
+// Run carries out items until ctx ends. Then it claims nothing more, hands
+// the items it claimed but has not started back at once, and lets the one
+// in flight finish within the shutdown grace period: abandoning a Jira
+// call halfway would leave its item to wait out the lease on another
+// replica, and a created ticket to be found by its label.
 func (w *Worker) Run(ctx context.Context) {
+	work, stop := afterGrace(ctx, w.grace)
+	defer stop()
 	t := time.NewTicker(w.poll)
 	defer t.Stop()
 	for {
-		for w.Drain(ctx) > 0 && ctx.Err() == nil {
+		for w.drain(ctx, work) > 0 && ctx.Err() == nil {
 		}
 		select {
 		case <-ctx.Done():
@@ -168,8 +183,13 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // Drain claims one batch of due items and carries them out in order,
-// returning how many it claimed.
-func (w *Worker) Drain(ctx context.Context) int {
+// returning how many it claimed. The end of ctx ends the item in flight
+// too; Run gives it a grace period instead.
+func (w *Worker) Drain(ctx context.Context) int { return w.drain(ctx, ctx) }
+
+// drain is Drain with the items carried out under work, which may outlive
+// ctx: ctx only stops it from starting the next item.
+func (w *Worker) drain(ctx, work context.Context) int {
 	items, err := w.st.ClaimKinds(ctx, w.owner, []string{KindPrefix}, w.batch, w.lease)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -182,9 +202,26 @@ func (w *Worker) Drain(ctx context.Context) int {
 			w.release(items[i:])
 			return 0
 		}
-		w.deliver(ctx, it)
+		w.deliver(work, it)
 	}
 	return len(items)
+}
+
+// afterGrace returns a context for the work in flight: it ignores the end
+// of ctx for grace longer, so a shutdown lets that work finish, and then
+// ends it.
+func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-work.Done():
+		}
+	})
+	return work, func() { stop(); cancel() }
 }
 
 // release hands claimed items back at once on shutdown, so the next worker
@@ -210,6 +247,8 @@ type errDrop struct{ err error }
 func (e errDrop) Error() string { return e.err.Error() }
 func (e errDrop) Unwrap() error { return e.err }
 
+// deliver carries out one item; ctx ends only when the work must stop
+// (the shutdown grace period is over), and the item is then handed back.
 func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 	log := w.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Int("attempt", it.Attempts).Logger()
 	p, err := Decode(it)
@@ -242,6 +281,7 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 		return
 	}
 	if ctx.Err() != nil {
+		log.Warn().Err(err).Msg("shutdown grace period over; ticket item handed back")
 		w.release([]store.OutboxItem{it})
 		return
 	}

@@ -122,11 +122,12 @@ func newEnv(t *testing.T, flavor string, adjust ...func(*Config)) *env {
 	return &env{t: t, st: st, srv: srv, client: client, clk: clk, cfg: cfg, planner: NewPlanner(cfg), logs: &syncBuffer{}}
 }
 
-func (e *env) worker(owner string) *Worker {
+func (e *env) worker(owner string, opts ...Option) *Worker {
 	log := zerolog.New(e.logs).Level(zerolog.DebugLevel)
-	return NewWorker(e.st, e.client, e.cfg, owner, e.clk, log, WithPermalink(func(_ context.Context, id string) string {
+	opts = append([]Option{WithPermalink(func(_ context.Context, id string) string {
 		return "https://acme.slack.com/archives/C0SECOPS/p1764166329000100"
-	}))
+	})}, opts...)
+	return NewWorker(e.st, e.client, e.cfg, owner, e.clk, log, opts...)
 }
 
 // raise stores a new finding with its planned items, as the pipeline does.
