@@ -101,9 +101,13 @@ type Options struct {
 	Owner       string
 	Interval    time.Duration // periodic re-check, default 5m
 	Concurrency int           // parallel reads in a sweep, default 4
-	Sensitivity Sensitivity
-	Clock       clock.Clock
-	Logger      zerolog.Logger
+	// ShutdownGrace is how long, once Run's context ends, the reads in
+	// flight may take to finish; default 20s, within an orchestrator's
+	// usual 30s between SIGTERM and SIGKILL.
+	ShutdownGrace time.Duration
+	Sensitivity   Sensitivity
+	Clock         clock.Clock
+	Logger        zerolog.Logger
 }
 
 // Worker carries out assessments and re-checks.
@@ -122,6 +126,9 @@ func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 20 * time.Second
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
@@ -148,13 +155,18 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 }
 
 // Run claims assessment items until ctx ends and keeps one re-check
-// scheduled.
+// scheduled. Then it claims nothing more, hands the items it claimed but
+// has not started back at once, and lets the reads in flight finish within
+// the shutdown grace period: an abandoned item would otherwise wait out
+// its lease before another replica reads the resource.
 func (w *Worker) Run(ctx context.Context) {
+	work, stop := afterGrace(ctx, w.opts.ShutdownGrace)
+	defer stop()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		w.schedule(ctx)
-		for w.drain(ctx) > 0 && ctx.Err() == nil {
+		for w.drain(ctx, work) > 0 && ctx.Err() == nil {
 		}
 		select {
 		case <-ctx.Done():
@@ -175,7 +187,10 @@ func (w *Worker) schedule(ctx context.Context) {
 	}
 }
 
-func (w *Worker) drain(ctx context.Context) int {
+// drain claims a batch of due items and carries them out under work,
+// which may outlive ctx: the end of ctx only stops it from starting the
+// next item (or, in a re-check, the next read).
+func (w *Worker) drain(ctx, work context.Context) int {
 	items, err := w.st.ClaimKinds(ctx, w.opts.Owner, []string{"aws."}, 8, 2*time.Minute)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -183,7 +198,11 @@ func (w *Worker) drain(ctx context.Context) int {
 		}
 		return 0
 	}
-	for _, it := range items {
+	for i, it := range items {
+		if ctx.Err() != nil {
+			w.release(items[i:])
+			return 0
+		}
 		var err error
 		switch it.Kind {
 		case KindAssess:
@@ -191,21 +210,61 @@ func (w *Worker) drain(ctx context.Context) int {
 				FindingID string `json:"finding_id"`
 			}
 			if err = json.Unmarshal(it.Payload, &p); err == nil {
-				err = w.Assess(ctx, p.FindingID)
+				err = w.Assess(work, p.FindingID)
 			}
 		case KindRecheck:
-			err = w.Recheck(ctx)
+			err = w.recheck(ctx, work)
 		}
 		if err == nil {
-			_ = w.st.Complete(ctx, it.ID, w.opts.Owner)
+			if cerr := w.st.Complete(work, it.ID, w.opts.Owner); cerr != nil {
+				w.log.Warn().Err(cerr).Str("kind", it.Kind).Msg("complete assessment item")
+			}
+			continue
+		}
+		if work.Err() != nil || errors.Is(err, errInterrupted) {
+			w.log.Warn().Err(err).Str("kind", it.Kind).Msg("assessment interrupted by shutdown; handed back")
+			w.release([]store.OutboxItem{it})
 			continue
 		}
 		wait := time.Duration(1<<min(it.Attempts, 8)) * 2 * time.Second
 		w.log.Warn().Err(err).Str("kind", it.Kind).Dur("retry_in", wait).Msg("assessment postponed")
-		_ = w.st.Retry(ctx, it.ID, w.opts.Owner, w.opts.Clock.Now().Add(wait), err.Error())
+		_ = w.st.Retry(work, it.ID, w.opts.Owner, w.opts.Clock.Now().Add(wait), err.Error())
 	}
 	return len(items)
 }
+
+// release hands claimed items back at once on shutdown, so that another
+// replica takes them without waiting for the lease to run out.
+func (w *Worker) release(items []store.OutboxItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, it := range items {
+		if err := w.st.Retry(ctx, it.ID, w.opts.Owner, w.opts.Clock.Now(), "released at shutdown"); err != nil {
+			w.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release assessment item")
+		}
+	}
+}
+
+// afterGrace returns a context for the work in flight: it ignores the end
+// of ctx for grace longer, so a shutdown lets that work finish, and then
+// ends it.
+func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-work.Done():
+		}
+	})
+	return work, func() { stop(); cancel() }
+}
+
+// errInterrupted is a re-check cut short by shutdown; it is handed back
+// whole, since reading a state again does no harm.
+var errInterrupted = errors.New("re-check interrupted by shutdown")
 
 const nsState = "aws.state" // resource ARN → last known raw state
 
@@ -226,7 +285,9 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	if b, err := w.st.GetKV(ctx, nsState, f.Resource.ARN); err == nil {
 		before = b
 	}
-	a := &finding.Assessment{ReadAt: now}
+	// A failed read leaves ReadAt zero: the message then says the state is
+	// unavailable instead of judging an exposure from a state never read.
+	a := &finding.Assessment{}
 	if rerr != nil {
 		a.Unavailable = "state unavailable: " + w.rd.Explain(rerr)
 	} else {
@@ -279,8 +340,13 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 
 // Recheck reads every open finding's resource and resolves those no longer
 // exposed.
-func (w *Worker) Recheck(ctx context.Context) error {
-	fs, err := w.st.ListFindings(ctx, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
+func (w *Worker) Recheck(ctx context.Context) error { return w.recheck(ctx, ctx) }
+
+// recheck is Recheck with the reads done under work; once ctx ends it
+// starts no more reads, lets those in flight finish and returns
+// errInterrupted.
+func (w *Worker) recheck(ctx, work context.Context) error {
+	fs, err := w.st.ListFindings(work, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
 	if err != nil {
 		return fmt.Errorf("list open findings: %w", err)
 	}
@@ -288,13 +354,21 @@ func (w *Worker) Recheck(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	interrupted := false
 	for _, f := range fs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			interrupted = true
+			break
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func(f finding.Finding) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			st, err := w.rd.Read(ctx, f)
+			st, err := w.rd.Read(work, f)
 			if errors.Is(err, ErrUnsupported) {
 				return
 			}
@@ -305,7 +379,7 @@ func (w *Worker) Recheck(ctx context.Context) error {
 			if st.Exposed {
 				return
 			}
-			if err := w.resolveFixed(ctx, f, st); err != nil {
+			if err := w.resolveFixed(work, f, st); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
@@ -315,6 +389,9 @@ func (w *Worker) Recheck(ctx context.Context) error {
 		}(f)
 	}
 	wg.Wait()
+	if interrupted && firstErr == nil {
+		return errInterrupted
+	}
 	return firstErr
 }
 

@@ -119,6 +119,11 @@ func TestAssess(t *testing.T) {
 				if f.Assessment == nil || !strings.Contains(f.Assessment.Unavailable, "state unavailable: access denied") {
 					t.Errorf("assessment = %+v", f.Assessment)
 				}
+				// Never read: the message must not show a verdict (a zero
+				// ReadAt is what tells it so).
+				if f.Assessment != nil && (!f.Assessment.ReadAt.IsZero() || f.Assessment.Exposed) {
+					t.Errorf("a failed first read is recorded as a read at %v (exposed %v)", f.Assessment.ReadAt, f.Assessment.Exposed)
+				}
 			},
 		},
 		{
