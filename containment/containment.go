@@ -180,19 +180,25 @@ func (e *ProviderError) Error() string {
 
 func (e *ProviderError) Unwrap() error { return e.Err }
 
+// APIAssumeRole is the API of a ProviderError raised when the bot could not
+// assume its role in the target account, so nothing was called there.
+const APIAssumeRole = "sts:AssumeRole"
+
+// deniedHint is the likely cause of an access denied; %s is the API, which
+// is also the IAM permission's name.
+const deniedHint = "the bot's role in that account lacks this permission (%s); add it to the role (see the action's permissions)"
+
 // hints turn the commonest AWS error codes into what to do about them.
 var hints = map[string]string{
-	"AccessDenied":                   "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
-	"AccessDeniedException":          "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
-	"UnauthorizedOperation":          "the bot's role in that account lacks this permission; add it to the role (see the action's permissions)",
+	"AccessDenied":                   deniedHint,
+	"AccessDeniedException":          deniedHint,
+	"UnauthorizedOperation":          deniedHint,
 	"NoSuchEntity":                   "the user or role no longer exists",
 	"NoSuchBucket":                   "the bucket no longer exists",
 	"DBSnapshotNotFound":             "the snapshot no longer exists",
 	"DBClusterSnapshotNotFoundFault": "the cluster snapshot no longer exists",
 	"InvalidSnapshot.NotFound":       "the snapshot no longer exists",
 	"InvalidAMIID.NotFound":          "the image no longer exists",
-	"Throttling":                     "AWS is throttling the bot; try again in a minute",
-	"ThrottlingException":            "AWS is throttling the bot; try again in a minute",
 	"LimitExceeded":                  "the user or role has too many inline policies; remove one and try again",
 	"MalformedPolicyDocument":        "AWS rejected the policy document; check the corporate ranges in the configuration",
 	"ExpiredToken":                   "the bot's credentials for that account expired; try again",
@@ -205,11 +211,21 @@ func PlainError(err error) string {
 	}
 	var pe *ProviderError
 	if errors.As(err, &pe) {
+		switch {
+		case throttled(pe.Code):
+			return fmt.Sprintf("AWS is throttling the bot in account %s (%s answered %s); try again in a minute", pe.Account, pe.API, pe.Code)
+		case pe.API == APIAssumeRole:
+			return fmt.Sprintf("the bot cannot assume its role in account %s (AWS answered %s), so nothing was changed there. "+
+				"Likely cause: the member role is missing in that account or its trust policy does not allow the bot; fix the role, then try again", pe.Account, pe.Code)
+		}
 		s := fmt.Sprintf("AWS refused %s in account %s: %s", pe.API, pe.Account, pe.Code)
 		if pe.Message != "" {
 			s += " (" + pe.Message + ")"
 		}
 		if h := hints[pe.Code]; h != "" {
+			if strings.Contains(h, "%s") {
+				h = fmt.Sprintf(h, pe.API)
+			}
 			s += ". Likely cause: " + h + "."
 		}
 		return s
@@ -221,6 +237,18 @@ func PlainError(err error) string {
 		return err.Error()
 	}
 	return "the action failed: " + err.Error()
+}
+
+// throttled reports whether an AWS error code means the call was
+// throttled (the codes the SDK itself treats as throttling).
+func throttled(code string) bool {
+	switch code {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+		"TooManyRequestsException", "RequestLimitExceeded", "SlowDown", "ProvisionedThroughputExceededException",
+		"BandwidthLimitExceeded", "LimitExceededException", "PriorRequestNotComplete", "EC2ThrottledException":
+		return true
+	}
+	return false
 }
 
 // Sentinel errors.

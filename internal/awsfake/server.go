@@ -7,12 +7,18 @@
 package awsfake
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,18 +29,66 @@ type Call struct {
 	Action    string // query Action, X-Amz-Target operation, or "METHOD path" for S3
 	AccessKey string // from the SigV4 credential, to tell which role called
 	Account   string // the caller's account, as Identities resolved the key
-	At        time.Time
-	Status    int
+	// Target is the account the call acts in: the caller's, or for STS
+	// AssumeRole the role's.
+	Target string
+	At     time.Time
+	Status int
+	// Attempt is the SDK's attempt number of this request (1 for the first
+	// try, 2 for its first retry…) and Invocation the ID the SDK gives one
+	// operation across its attempts (the amz-sdk-request and
+	// amz-sdk-invocation-id headers), so tests can tell retries from new
+	// work. Zero and empty for clients that do not send them.
+	Attempt    int
+	Invocation string
+	// Injected is the error code of the fault that answered, "" when the
+	// service fake did.
+	Injected string
+}
+
+// Reply is one error answer of a fault.
+type Reply struct {
+	Code   string // e.g. "Throttling", "AccessDenied"
+	Status int    // HTTP status, e.g. 400, 403, 503
 }
 
 // Fault is an injected failure.
 type Fault struct {
 	Service string // "" for any
 	Action  string // "" for any
+	// Account limits the fault to calls acting in one account: the
+	// caller's account, or for STS AssumeRole the account of the role
+	// asked for (a member role that cannot be assumed). "" for any.
+	Account string
 	Code    string // e.g. "Throttling", "AccessDenied"
 	Status  int    // HTTP status, e.g. 400, 403, 503
-	Times   int    // how many calls fail; <0 for every call until cleared
+	// Times is how many calls fail; <0 for every call until cleared. With
+	// a Rate, only the calls that fail count.
+	Times int
+	// Rate is the share of matching calls that fail (0 < Rate < 1), drawn
+	// from the server's seeded generator (see Seed) so a run can be
+	// repeated; 0 or 1 fails every matching call.
+	Rate float64
+	// Alternate are further answers given in turn with Code and Status:
+	// {Code: "Throttling", Alternate: [{AccessDenied 403}]} answers
+	// Throttling, then AccessDenied, then Throttling…
+	Alternate []Reply
+
+	fired int // failures so far, to take turns with Alternate
 }
+
+// reply is the answer of the fault's next failure.
+func (f *Fault) reply() Reply {
+	n := f.fired % (1 + len(f.Alternate))
+	f.fired++
+	if n == 0 {
+		return Reply{Code: f.Code, Status: f.Status}
+	}
+	return f.Alternate[n-1]
+}
+
+// DefaultSeed seeds the fault generator of a new Server.
+const DefaultSeed = 1
 
 // Server routes requests to the registered service fakes.
 type Server struct {
@@ -46,12 +100,13 @@ type Server struct {
 	services map[string]http.Handler
 	calls    []Call
 	faults   []*Fault
+	rng      *rand.Rand
 }
 
 // New starts a server with no services; register them with Handle.
 // Callers whose access key is unknown belong to DefaultAccount.
 func New() *Server {
-	s := &Server{services: map[string]http.Handler{}, ids: NewIdentities(DefaultAccount)}
+	s := &Server{services: map[string]http.Handler{}, ids: NewIdentities(DefaultAccount), rng: newRand(DefaultSeed)}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -89,13 +144,37 @@ func (s *Server) Handle(service string, h http.Handler) {
 	s.services[service] = h
 }
 
-// Inject adds a failure; later faults are checked after earlier ones.
-func (s *Server) Inject(f Fault) {
+// Inject adds a failure; later faults are checked after earlier ones (a
+// fault whose Rate spared a call leaves it to the next). The returned
+// function removes this fault alone.
+func (s *Server) Inject(f Fault) (remove func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fc := f
+	fc.fired = 0
 	s.faults = append(s.faults, &fc)
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, g := range s.faults {
+			if g == &fc {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+				return
+			}
+		}
+	}
 }
+
+// Seed restarts the generator that decides which calls a fault with a
+// Rate fails. The same seed and the same sequence of calls fail the same
+// calls.
+func (s *Server) Seed(seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rng = newRand(seed)
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
 
 // ClearFaults removes every injected failure.
 func (s *Server) ClearFaults() {
@@ -148,30 +227,69 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	key, service := Signer(r)
 	action := ActionOf(service, r)
 	caller := s.ids.Lookup(key)
+	target := targetAccount(service, action, r, caller.Account)
 	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, caller))
 	s.mu.Lock()
 	h := s.services[service]
-	var fault *Fault
+	var injected *Reply
 	for _, f := range s.faults {
-		if (f.Service == "" || f.Service == service) && (f.Action == "" || f.Action == action) && f.Times != 0 {
-			fault = f
-			if f.Times > 0 {
-				f.Times--
-			}
-			break
+		if (f.Service != "" && f.Service != service) || (f.Action != "" && f.Action != action) ||
+			(f.Account != "" && f.Account != target) || f.Times == 0 {
+			continue
 		}
+		if f.Rate > 0 && f.Rate < 1 && s.rng.Float64() >= f.Rate {
+			continue
+		}
+		if f.Times > 0 {
+			f.Times--
+		}
+		rp := f.reply()
+		injected = &rp
+		break
 	}
 	s.mu.Unlock()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	switch {
 	case h == nil:
 		WriteError(rec, service, http.StatusBadRequest, "UnknownService", fmt.Sprintf("no fake for service %q", service))
-	case fault != nil:
-		WriteError(rec, service, fault.Status, fault.Code, "injected fault")
+	case injected != nil:
+		WriteError(rec, service, injected.Status, injected.Code, "injected fault")
 	default:
 		h.ServeHTTP(rec, r)
 	}
+	call := Call{Service: service, Action: action, AccessKey: key, Account: caller.Account, Target: target, At: time.Now(), Status: rec.status,
+		Attempt: sdkAttempt(r), Invocation: r.Header.Get("Amz-Sdk-Invocation-Id")}
+	if injected != nil {
+		call.Injected = injected.Code
+	}
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Service: service, Action: action, AccessKey: key, Account: caller.Account, At: time.Now(), Status: rec.status})
+	s.calls = append(s.calls, call)
 	s.mu.Unlock()
+}
+
+// targetAccount is the account a call acts in: the caller's, except for
+// AssumeRole, which acts on the role's account.
+func targetAccount(service, action string, r *http.Request, caller string) string {
+	if service != "sts" || action != "AssumeRole" || r.Body == nil {
+		return caller
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return caller
+	}
+	return accountOfARN(form.Get("RoleArn"))
+}
+
+// sdkAttempt reads the attempt number from the SDK's
+// "amz-sdk-request: attempt=2; max=3" header.
+func sdkAttempt(r *http.Request) int {
+	for _, part := range strings.Split(r.Header.Get("Amz-Sdk-Request"), ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "attempt="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
 // ConfigSource gives the AWS configuration for an account (the awsclient
@@ -268,6 +269,13 @@ func (p *Provider) config(ctx context.Context, t containment.Target) (aws.Config
 	}
 	c, err := p.src.For(ctx, t.AccountID)
 	if err != nil {
+		// A refused or throttled AssumeRole is told to the responder like
+		// any other AWS answer, naming the account, not as the SDK's dump.
+		if errors.Is(err, awsclient.ErrAssumeRole) {
+			if pe, ok := awsErr(containment.APIAssumeRole, t.AccountID, err).(*containment.ProviderError); ok {
+				return aws.Config{}, fmt.Errorf("credentials for account %s: %w", t.AccountID, pe)
+			}
+		}
 		return aws.Config{}, fmt.Errorf("credentials for account %s: %w", t.AccountID, err)
 	}
 	c = c.Copy()

@@ -18,9 +18,14 @@ func Classify(err error) string {
 		return ""
 	}
 	// A member role failure comes first: whatever STS said, the fix is the
-	// role's trust policy, not the resource.
+	// role's trust policy, not the resource. A throttled AssumeRole is
+	// not that: the role is fine and the next read will do.
 	if errors.Is(err, awsclient.ErrAssumeRole) {
-		if code := apiCode(err); code != "" && !isAccessDenied(code) && !isThrottle(code) {
+		code := apiCode(err)
+		switch {
+		case isThrottle(code):
+			return "throttled"
+		case code != "" && !isAccessDenied(code):
 			return "role cannot be assumed (" + code + ")"
 		}
 		return "role cannot be assumed"

@@ -321,6 +321,14 @@ func TestReadFailures(t *testing.T) {
 			wantClass: "role cannot be assumed", wantErr: "assume role arn:aws:iam::111122223333:role/secops-member",
 		},
 		{
+			name: "member role throttled is not a role problem",
+			setup: func(e *env) {
+				e.srv.Inject(awsfake.Fault{Service: "sts", Action: "AssumeRole", Code: "Throttling", Status: 400, Times: -1})
+			},
+			finding:   findingFor(TypeEBSSnapshot, "snap-1"),
+			wantClass: "throttled", wantErr: "assume role arn:aws:iam::111122223333:role/secops-member",
+		},
+		{
 			name: "throttled without end",
 			setup: func(e *env) {
 				e.ec2.AddImage(acct, awsfake.EC2Image{ID: "ami-1"})

@@ -1,0 +1,92 @@
+package contain
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+)
+
+// TestTroubleInPlainWords: when the member role cannot be assumed or AWS
+// throttles, the responder reads what happened and what to do, not the
+// SDK's error dump, and nothing changes in the account.
+func TestTroubleInPlainWords(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault awsfake.Fault
+		want  []string
+	}{
+		{
+			name:  "member role refused",
+			fault: awsfake.Fault{Service: "sts", Action: "AssumeRole", Account: payments, Code: "AccessDenied", Status: 403, Times: -1},
+			want:  []string{"cannot assume its role in account " + payments, "AccessDenied", "trust policy"},
+		},
+		{
+			name:  "member role throttled",
+			fault: awsfake.Fault{Service: "sts", Action: "AssumeRole", Code: "Throttling", Status: 400, Times: -1},
+			want:  []string{"AWS is throttling the bot in account " + payments, "sts:AssumeRole answered Throttling", "try again"},
+		},
+		{
+			name:  "bucket calls throttled",
+			fault: awsfake.Fault{Service: "s3", Code: "SlowDown", Status: 503, Times: -1},
+			want:  []string{"AWS is throttling the bot in account " + payments, "s3:GetBucketPublicAccessBlock answered SlowDown"},
+		},
+		{
+			name:  "permission missing",
+			fault: awsfake.Fault{Service: "s3", Action: "GET ?publicAccessBlock", Code: "AccessDenied", Status: 403, Times: -1},
+			want:  []string{"AWS refused s3:GetBucketPublicAccessBlock in account " + payments, "lacks this permission (s3:GetBucketPublicAccessBlock)"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakes(t)
+			f.srv.Handle("sts", awsfake.NewSTS(f.srv.Identities(), f.clk))
+			f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy})
+			base := aws.Config{
+				Region: "eu-west-1", BaseEndpoint: aws.String(f.srv.URL()), HTTPClient: f.srv.HTTPClient(),
+				Credentials: credentials.NewStaticCredentialsProvider("AKIDBOTHOME", "secret", ""),
+				// The SDK's retries without their backoff, to keep the test fast.
+				Retryer: func() aws.Retryer {
+					return retry.NewStandard(func(o *retry.StandardOptions) {
+						o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+					})
+				},
+			}
+			clients, err := awsclient.New(context.Background(), base, awsclient.Options{MemberRoleName: "secops-bot-member", Clock: f.clk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.srv.Inject(tc.fault)
+			p := New(clients, corp, f.clk, Options{S3PathStyle: true})
+			target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: containment.TypeS3Bucket, ID: "acme-exports"}
+			_, err = p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
+			var pe *containment.ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("preview error %v is not an AWS answer the responder can be told", err)
+			}
+			msg := containment.PlainError(err)
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q does not say %q", msg, w)
+				}
+			}
+			for _, raw := range []string{"operation error", "https response error", "StatusCode", "api error"} {
+				if strings.Contains(msg, raw) {
+					t.Errorf("%q shows the SDK's error dump (%s)", msg, raw)
+				}
+			}
+			if b, _ := f.s3.Bucket("acme-exports"); b.PublicAccessBlock != nil {
+				t.Errorf("the bucket changed: %+v", b.PublicAccessBlock)
+			}
+		})
+	}
+}
