@@ -28,6 +28,7 @@ type Config struct {
 	Log             Log             `mapstructure:"log"`
 	Metrics         Metrics         `mapstructure:"metrics"`
 	FeedHealth      FeedHealth      `mapstructure:"feed_health"`
+	Canary          Canary          `mapstructure:"canary"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment
@@ -205,5 +206,6 @@ func Default() Config {
 		Log:         Log{Level: "info", Format: "json"},
 		Metrics:     Metrics{Listen: ":9090"},
 		FeedHealth:  FeedHealth{MaxSilence: 30 * time.Minute},
+		Canary:      Canary{Interval: 15 * time.Minute, Timeout: 10 * time.Minute},
 	}
 }

@@ -34,9 +34,26 @@ type WatchedAccount struct {
 	Regions []string `mapstructure:"regions"`
 }
 
+// Canary configures the bot's canary: on a schedule it tags its own IAM
+// role (iam:TagRole, or iam:TagUser when it runs as a user) and expects the
+// call's CloudTrail event back through its event feed within Timeout; a
+// canary that does not come back is a high finding (canary-missing),
+// resolved by the bot when one does.
+type Canary struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Interval between canary calls.
+	Interval time.Duration `mapstructure:"interval"`
+	// Timeout is how long the event may take to come back; shorter than
+	// Interval. EventBridge usually delivers within a minute.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Accounts are member accounts where a canary is made too, through the
+	// member role, which tags itself.
+	Accounts []string `mapstructure:"accounts"`
+}
+
 var regionRe = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
-// validateObserve checks metrics and feed_health.
+// validateObserve checks metrics, feed_health and canary.
 func (c *Config) validateObserve() []Problem {
 	var ps []Problem
 	if l := c.Metrics.Listen; l != "" {
@@ -59,6 +76,45 @@ func (c *Config) validateObserve() []Problem {
 				ps = append(ps, Problem{Key: fmt.Sprintf("%s.regions[%d]", key, j), Msg: fmt.Sprintf("%q is not an AWS region such as us-east-1", r)})
 			}
 		}
+	}
+	ps = append(ps, c.validateCanary()...)
+	return ps
+}
+
+func (c *Config) validateCanary() []Problem {
+	var ps []Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	k := c.Canary
+	if !k.Enabled {
+		return nil
+	}
+	if !c.AWS.Enabled && c.Ingest.SQSQueueURL == "" {
+		add("canary.enabled", "the canary calls AWS with the bot's credentials; set aws.enabled: true or ingest.sqs_queue_url, or turn the canary off")
+	}
+	if k.Interval <= 0 {
+		add("canary.interval", "must be positive; use e.g. 15m")
+	}
+	switch {
+	case k.Timeout <= 0:
+		add("canary.timeout", "must be positive; use e.g. 10m (EventBridge delivers within a minute, CloudTrail log files within 15)")
+	case k.Interval > 0 && k.Timeout >= k.Interval:
+		add("canary.timeout", "%v is not shorter than canary.interval (%v): each canary must be judged before the next; lower the timeout or raise the interval", k.Timeout, k.Interval)
+	}
+	if len(k.Accounts) > 0 && !c.AWS.Enabled {
+		add("canary.accounts", "canaries in member accounts go through the member role; set aws.enabled: true (with aws.member_role_name or accounts[].role_arn) or remove the list")
+	}
+	seen := map[string]bool{}
+	for i, a := range k.Accounts {
+		key := fmt.Sprintf("canary.accounts[%d]", i)
+		switch {
+		case !accountIDRe.MatchString(a):
+			add(key, "%q is not a 12-digit account ID (quote it in YAML)", a)
+		case seen[a]:
+			add(key, "account %s is listed twice", a)
+		}
+		seen[a] = true
 	}
 	return ps
 }

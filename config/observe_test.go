@@ -44,6 +44,35 @@ feed_health:
 `, keys: []string{"metrics.listen", "feed_health.max_silence", "feed_health.accounts_regions[0].account", "feed_health.accounts_regions[0].regions[0]"}},
 		{name: "negative silence", yaml: "feed_health: {max_silence: -5m}\n", keys: []string{"feed_health.max_silence"}},
 		{name: "unknown key", yaml: "feed_health: {max_silent: 30m}\n", keys: []string{"feed_health.max_silent"}},
+		{name: "canary off by default", yaml: "log: {level: info}\n",
+			want: func(c Config) bool {
+				return !c.Canary.Enabled && c.Canary.Interval == 15*time.Minute && c.Canary.Timeout == 10*time.Minute && len(c.Canary.Accounts) == 0
+			}},
+		{name: "canary on", yaml: `
+canary:
+  enabled: true
+  interval: 30m
+  timeout: 5m
+  accounts: ["444455556666"]
+`, want: func(c Config) bool {
+			k := c.Canary
+			return k.Enabled && k.Interval == 30*time.Minute && k.Timeout == 5*time.Minute && slices.Equal(k.Accounts, []string{"444455556666"})
+		}},
+		{name: "canary from the environment", yaml: "log: {level: info}\n", env: map[string]string{"SECOPS_CANARY_ENABLED": "true", "SECOPS_CANARY_INTERVAL": "1h"},
+			want: func(c Config) bool { return c.Canary.Enabled && c.Canary.Interval == time.Hour }},
+		{name: "canary settings ignored while off", yaml: "canary: {enabled: false, interval: 1m, timeout: 5m}\n"},
+		{name: "canary without AWS credentials", yaml: "aws: {enabled: false}\ncanary: {enabled: true, accounts: [\"444455556666\"]}\n",
+			keys: []string{"canary.enabled", "canary.accounts"}},
+		{name: "canary with SQS only", yaml: "aws: {enabled: false}\ningest: {sqs_queue_url: \"https://sqs.eu-west-1.amazonaws.com/111122223333/events\"}\ncanary: {enabled: true}\n"},
+		{name: "canary timeout not shorter than interval", yaml: "canary: {enabled: true, interval: 10m, timeout: 10m}\n", keys: []string{"canary.timeout"}},
+		{name: "canary bad values", yaml: `
+canary:
+  enabled: true
+  interval: 0s
+  timeout: -1m
+  accounts: ["4444", "444455556666", "444455556666"]
+`, keys: []string{"canary.interval", "canary.timeout", "canary.accounts[0]", "canary.accounts[2]"}},
+		{name: "canary unknown key", yaml: "canary: {enabled: true, every: 5m}\n", keys: []string{"canary.every"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,7 +91,7 @@ feed_health:
 				t.Fatalf("problems at %q, want %q (%v)", got, tc.keys, err)
 			}
 			if tc.want != nil && !tc.want(cfg) {
-				t.Errorf("decoded %+v %+v", cfg.Metrics, cfg.FeedHealth)
+				t.Errorf("decoded %+v %+v %+v", cfg.Metrics, cfg.FeedHealth, cfg.Canary)
 			}
 		})
 	}

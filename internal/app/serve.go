@@ -231,6 +231,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		})
 		g.Go(func() error { aw.Run(gctx); return nil })
 	}
+	if cn := newCanary(cfg, st, p, awsBase, clients, owner, opts.Clock, log); cn != nil {
+		g.Go(func() error { cn.Run(gctx); return nil })
+	}
 	if cfg.Ingest.Dir != "" {
 		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, Clock: opts.Clock})
 		g.Go(func() error { return ds.Run(gctx) })

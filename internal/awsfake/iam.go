@@ -393,9 +393,57 @@ func (f *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			PolicyNames []string `xml:"PolicyNames>member"`
 			IsTruncated bool     `xml:"IsTruncated"`
 		}{PolicyNames: names})
+	case "TagRole":
+		if ro, ok := role(); ok {
+			if tags, ok := tagsOf(w, form, ro.Tags); ok {
+				ro.Tags = tags
+				WriteQuery(w, nsIAM, action, nil)
+			}
+		}
+	case "TagUser":
+		if u, ok := user(); ok {
+			if tags, ok := tagsOf(w, form, u.Tags); ok {
+				u.Tags = tags
+				WriteQuery(w, nsIAM, action, nil)
+			}
+		}
 	default:
 		WriteError(w, "iam", http.StatusBadRequest, "InvalidAction", "unsupported action "+action)
 	}
+}
+
+// maxIAMTags is IAM's limit of tags on a role or user.
+const maxIAMTags = 50
+
+// tagsOf merges the request's Tags.member.N into existing ones, as
+// TagRole and TagUser do (a key given again is overwritten), refusing
+// what IAM refuses: no tags, an empty or aws: key, more than 50 tags.
+func tagsOf(w http.ResponseWriter, form url.Values, existing map[string]string) (map[string]string, bool) {
+	keys, vals := indexed(form, "Tags.member", "Key"), indexed(form, "Tags.member", "Value")
+	if len(keys) == 0 {
+		WriteError(w, "iam", http.StatusBadRequest, "ValidationError", "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null")
+		return nil, false
+	}
+	out := cloneMap(existing)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for i, k := range keys {
+		if k == "" || strings.HasPrefix(strings.ToLower(k), "aws:") {
+			WriteError(w, "iam", http.StatusBadRequest, "InvalidInput", fmt.Sprintf("Tag key %q is not allowed.", k))
+			return nil, false
+		}
+		v := ""
+		if i < len(vals) {
+			v = vals[i]
+		}
+		out[k] = v
+	}
+	if len(out) > maxIAMTags {
+		WriteError(w, "iam", http.StatusConflict, "LimitExceeded", fmt.Sprintf("The number of tags has reached the maximum limit of %d.", maxIAMTags))
+		return nil, false
+	}
+	return out, true
 }
 
 func (f *IAM) userXML(acct string, u *IAMUser) iamUserXML {

@@ -181,7 +181,7 @@ func allFeatures() Options {
 	return Options{
 		SQS: true, KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k",
 		StateReads: true, Containment: true, BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
-		OrgAccounts: true, Backfill: true, MemberRoleName: "secops-bot-member",
+		OrgAccounts: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
 	}
 }
 
@@ -204,7 +204,7 @@ func TestPoliciesCoverEveryAWSCall(t *testing.T) {
 	for _, c := range calls {
 		byPkg[path.Base(c.Pkg)]++
 	}
-	for _, pkg := range []string{"awsclient", "backfill", "contain", "grant", "sqsource", "state"} {
+	for _, pkg := range []string{"awsclient", "backfill", "canary", "contain", "grant", "sqsource", "state"} {
 		if byPkg[pkg] == 0 {
 			t.Errorf("found no AWS calls in providers/aws/%s; the scan is broken", pkg)
 		}

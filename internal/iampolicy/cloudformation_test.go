@@ -324,6 +324,9 @@ func TestMemberRoleTemplateMatchesPolicy(t *testing.T) {
 		{"identity center account", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "BreakGlassIdentityCenter": "true"},
 			Options{BreakGlassIdentityCenter: true}},
 		{"nothing", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false"}, Options{}},
+		{"canary", map[string]string{"Canary": "true"}, Options{StateReads: true, Containment: true, Backfill: true, CanaryMembers: true}},
+		{"canary only", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "Canary": "true"},
+			Options{CanaryMembers: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,6 +383,7 @@ func TestBotRoleTemplateMatchesPolicy(t *testing.T) {
 		{"defaults", nil, Options{}},
 		{"organization and key", map[string]string{"OrgAccounts": "true", "KMSKeyArn": "arn:aws:kms:eu-west-1:111122223333:key/k"},
 			Options{OrgAccounts: true, KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k"}},
+		{"canary", map[string]string{"Canary": "true"}, Options{Canary: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,4 +538,81 @@ func TestQueueSetup(t *testing.T) {
 			t.Errorf("rule %s targets the queue but the queue policy does not allow it", name)
 		}
 	}
+}
+
+// TestCanaryEventReachesTheQueue: the canary's own event (IAM TagRole or
+// TagUser, emitted in us-east-1 only) must be forwarded from us-east-1 by
+// default and matched by a rule that targets the queue, or every canary
+// would go missing in a healthy deployment.
+func TestCanaryEventReachesTheQueue(t *testing.T) {
+	fwd := loadTemplate(t, "global-forwarder.yaml", map[string]string{"TargetEventBusArn": "arn:aws:events:eu-west-1:111122223333:event-bus/default"})
+	forwarded := false
+	for _, s := range strings.Split(fwd.params["ForwardSources"].(string), ",") {
+		forwarded = forwarded || s == "aws.iam"
+	}
+	if !forwarded {
+		t.Errorf("global-forwarder.yaml does not forward aws.iam by default (ForwardSources = %v)", fwd.params["ForwardSources"])
+	}
+
+	for _, forwardAll := range []string{"false", "true"} {
+		tpl := loadTemplate(t, "secops-bot.yaml", map[string]string{"ForwardAllWriteEvents": forwardAll})
+		for _, event := range []string{"TagRole", "TagUser"} {
+			matched := false
+			for name, r := range asMap(tpl.raw["Resources"]) {
+				if asMap(r)["Type"] != "AWS::Events::Rule" {
+					continue
+				}
+				props := tpl.resource(t, name)
+				if targetsQueue(props) && patternMatches(asMap(props["EventPattern"]), "aws.iam", "AWS API Call via CloudTrail", event) {
+					matched = true
+				}
+			}
+			if !matched {
+				t.Errorf("ForwardAllWriteEvents=%s: no rule sends IAM %s (the canary's event) to the queue", forwardAll, event)
+			}
+		}
+	}
+}
+
+func targetsQueue(rule map[string]any) bool {
+	for _, tg := range rule["Targets"].([]any) {
+		if reflect.DeepEqual(asMap(tg)["Arn"], map[string]any{"Fn::GetAtt": []any{"EventQueue", "Arn"}}) {
+			return true
+		}
+	}
+	return false
+}
+
+// patternMatches evaluates the parts of an EventBridge pattern these
+// templates use: source, detail-type, and detail.eventName (exact values
+// and prefixes) and detail.readOnly, for a write management event.
+func patternMatches(p map[string]any, source, detailType, eventName string) bool {
+	in := func(list any, v string) bool {
+		l, ok := list.([]any)
+		if !ok {
+			return list == nil
+		}
+		for _, e := range l {
+			switch x := e.(type) {
+			case string:
+				if x == v {
+					return true
+				}
+			case map[string]any:
+				if pre, ok := x["prefix"].(string); ok && strings.HasPrefix(v, pre) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	detail := asMap(p["detail"])
+	readOnly := true
+	if ro, ok := detail["readOnly"].([]any); ok {
+		readOnly = false
+		for _, v := range ro {
+			readOnly = readOnly || v == "false"
+		}
+	}
+	return in(p["source"], source) && in(p["detail-type"], detailType) && in(detail["eventName"], eventName) && readOnly
 }

@@ -1,8 +1,9 @@
 // Package iampolicy writes the IAM policies the bot needs, derived from the
 // AWS calls the providers make: one for the bot's own role (the event queue,
 // the CloudTrail log objects, the organisation's account list, assuming the
-// member roles) and one for the role it assumes in every member account
-// (reading resource state, containment, backfill and break-glass grants).
+// member roles, tagging itself for the canary) and one for the role it
+// assumes in every member account (reading resource state, containment,
+// backfill, break-glass grants and its own canary).
 // The features switched on decide which statements appear, so a deployment
 // that never contains anything grants no write access.
 //
@@ -20,6 +21,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/containment"
+	awscanary "github.com/secops-bot/secops-bot/providers/aws/canary"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
 )
 
@@ -39,6 +41,9 @@ type Statement struct {
 	Effect   string   `json:"Effect"`
 	Action   []string `json:"Action"`
 	Resource []string `json:"Resource"`
+	// Condition is operator → condition key → values; most statements
+	// have none.
+	Condition map[string]map[string][]string `json:"Condition,omitempty"`
 }
 
 // Actions returns every action the document allows, sorted and without
@@ -95,6 +100,12 @@ type Options struct {
 	OrgAccounts bool
 	// Backfill: history is read back from CloudTrail LookupEvents.
 	Backfill bool
+	// Canary: the bot tags its own role (or user) on a schedule and waits
+	// for the event (canary.enabled).
+	Canary bool
+	// CanaryMembers: the member roles tag themselves as well
+	// (canary.accounts).
+	CanaryMembers bool
 
 	// MemberRoleName is the role assumed in every member account, and
 	// MemberRoleARNs are per-account overrides. With neither, the bot
@@ -121,6 +132,8 @@ const (
 	SidBreakGlassRole   = "BreakGlassAssumeRole"
 	SidBreakGlassRevoke = "BreakGlassRevokeSessions"
 	SidIdentityCenter   = "BreakGlassIdentityCenter"
+	SidCanaryTag        = "CanaryTagSelf"
+	SidCanaryIdentity   = "CanaryCallerIdentity"
 )
 
 // Action lists per statement, exactly what the providers call: the
@@ -150,6 +163,12 @@ var (
 	// maximum session length.
 	breakGlassRevokeActions = []string{"iam:GetRole", "iam:PutRolePolicy"}
 
+	// The canary tags the principal it runs as: a role, or an IAM user.
+	// sts:GetCallerIdentity says which; AWS allows it without a grant, and
+	// it is listed so that the policy names every call.
+	canaryTagActions      = []string{"iam:TagRole", "iam:TagUser"}
+	canaryIdentityActions = []string{"sts:GetCallerIdentity"}
+
 	identityCenterActions = []string{
 		"identitystore:GetUserId",
 		"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
@@ -172,6 +191,7 @@ func Policies(opts Options) (bot, member Document) {
 	bot = Document{Version: Version, Statement: []Statement{}}
 	member = Document{Version: Version, Statement: []Statement{}}
 	part := partition(opts.QueueARN)
+	hasMemberRole := opts.MemberRoleName != "" || len(opts.MemberRoleARNs) > 0
 
 	if opts.SQS {
 		bot.add(SidEventQueue, queueActions, or(opts.QueueARN, "arn:"+part+":sqs:*:*:*"))
@@ -187,6 +207,14 @@ func Policies(opts Options) (bot, member Document) {
 	if opts.OrgAccounts {
 		// ListAccounts has no resource-level permissions.
 		bot.add(SidOrgAccounts, []string{"organizations:ListAccounts"}, "*")
+	}
+	if opts.Canary {
+		// The bot's own role name is not known here (CloudFormation
+		// generates it), so any role or user of the account may be
+		// tagged, with the canary's tag only.
+		bot.add(SidCanaryTag, canaryTagActions, "arn:"+part+":iam::*:role/*", "arn:"+part+":iam::*:user/*")
+		bot.Statement[len(bot.Statement)-1].Condition = canaryCondition()
+		bot.add(SidCanaryIdentity, canaryIdentityActions, "*")
 	}
 
 	if opts.StateReads {
@@ -215,14 +243,18 @@ func Policies(opts Options) (bot, member Document) {
 		// role carrying it belongs only in the Identity Center account.
 		member.add(SidIdentityCenter, identityCenterActions, "*")
 	}
+	if opts.CanaryMembers && hasMemberRole {
+		// Each member role tags itself; without member roles the bot's
+		// own canary statements serve.
+		member.add(SidCanaryTag, []string{"iam:TagRole"}, memberRoles(opts, part)...)
+		member.Statement[len(member.Statement)-1].Condition = canaryCondition()
+		member.add(SidCanaryIdentity, canaryIdentityActions, "*")
+	}
 
 	if len(member.Statement) == 0 {
 		return bot, member
 	}
-	roles := append([]string(nil), opts.MemberRoleARNs...)
-	if opts.MemberRoleName != "" {
-		roles = append([]string{"arn:" + part + ":iam::*:role/" + opts.MemberRoleName}, roles...)
-	}
+	roles := memberRoles(opts, part)
 	if len(roles) == 0 {
 		// No member role: the bot acts with its own credentials.
 		bot.Statement = append(bot.Statement, member.Statement...)
@@ -230,6 +262,21 @@ func Policies(opts Options) (bot, member Document) {
 	}
 	bot.add(SidAssumeMember, []string{"sts:AssumeRole"}, roles...)
 	return bot, member
+}
+
+// memberRoles are the roles the bot assumes in member accounts.
+func memberRoles(opts Options, part string) []string {
+	roles := append([]string(nil), opts.MemberRoleARNs...)
+	if opts.MemberRoleName != "" {
+		roles = append([]string{"arn:" + part + ":iam::*:role/" + opts.MemberRoleName}, roles...)
+	}
+	return roles
+}
+
+// canaryCondition allows writing the canary's tag and no other, so the
+// permission to tag a role cannot change the tags other policies key on.
+func canaryCondition() map[string]map[string][]string {
+	return map[string]map[string][]string{"ForAllValues:StringEquals": {"aws:TagKeys": {awscanary.TagKey}}}
 }
 
 func (d *Document) add(sid string, actions []string, resources ...string) {
@@ -267,6 +314,8 @@ func FromConfig(cfg config.Config) (Options, error) {
 		Backfill:       cfg.AWS.Enabled,
 		OrgAccounts:    cfg.AWS.Enabled && cfg.AWS.OrgAccounts,
 		MemberRoleName: cfg.AWS.MemberRoleName,
+		Canary:         cfg.Canary.Enabled,
+		CanaryMembers:  cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
 	}
 	if u := cfg.Ingest.SQSQueueURL; u != "" {
 		arn, err := QueueARN(u)

@@ -47,8 +47,27 @@ func TestPoliciesFeatures(t *testing.T) {
 		{
 			name:   "everything",
 			opts:   allFeatures(),
-			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidAssumeMember},
-			member: []string{SidStateReads, SidContainment, SidBackfill, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidCanaryTag, SidCanaryIdentity, SidAssumeMember},
+			member: []string{SidStateReads, SidContainment, SidBackfill, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter, SidCanaryTag, SidCanaryIdentity},
+		},
+		{
+			name:       "canary in the bot's account only",
+			opts:       Options{SQS: true, Canary: true, MemberRoleName: "m"},
+			bot:        []string{SidEventQueue, SidTrailLogs, SidCanaryTag, SidCanaryIdentity},
+			member:     []string{},
+			notGranted: []string{"sts:AssumeRole", "iam:PutRolePolicy"},
+		},
+		{
+			name:   "canary in member accounts needs the member role",
+			opts:   Options{SQS: true, Canary: true, CanaryMembers: true, MemberRoleName: "m"},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidCanaryTag, SidCanaryIdentity, SidAssumeMember},
+			member: []string{SidCanaryTag, SidCanaryIdentity},
+		},
+		{
+			name:   "canary in member accounts without member roles: the bot's statements serve",
+			opts:   Options{SQS: true, Canary: true, CanaryMembers: true},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidCanaryTag, SidCanaryIdentity},
+			member: []string{},
 		},
 		{
 			name:   "no member role: the bot holds the member statements",
@@ -191,6 +210,25 @@ func TestFromConfig(t *testing.T) {
 			want: Options{StateReads: true, Containment: true, Backfill: true, MemberRoleName: "secops-bot-member"},
 		},
 		{
+			name: "canary in the bot's account and two member accounts",
+			cfg: func() config.Config {
+				c := base()
+				c.Canary.Enabled = true
+				c.Canary.Accounts = []string{"444455556666", "555566667777"}
+				return c
+			},
+			want: Options{StateReads: true, Containment: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member"},
+		},
+		{
+			name: "canary accounts ignored while the canary is off",
+			cfg: func() config.Config {
+				c := base()
+				c.Canary.Accounts = []string{"444455556666"}
+				return c
+			},
+			want: Options{StateReads: true, Containment: true, Backfill: true, MemberRoleName: "secops-bot-member"},
+		},
+		{
 			name: "a queue URL that is not SQS",
 			cfg: func() config.Config {
 				c := base()
@@ -242,6 +280,43 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from %s (run go test -update and review the diff):\n%s", name, path, got)
+			}
+		})
+	}
+}
+
+// TestCanaryStatementsWriteOnlyTheCanaryTag: the canary may tag the bot's
+// own principal (and each member role itself) with its tag, and nothing
+// else.
+func TestCanaryStatementsWriteOnlyTheCanaryTag(t *testing.T) {
+	bot, member := Policies(Options{Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
+		MemberRoleARNs: []string{"arn:aws:iam::444455556666:role/custom"}})
+	want := map[string][]string{"aws:TagKeys": {"secops-bot:canary"}}
+	tests := []struct {
+		name      string
+		doc       Document
+		actions   []string
+		resources []string
+	}{
+		{"bot", bot, []string{"iam:TagRole", "iam:TagUser"}, []string{"arn:aws:iam::*:role/*", "arn:aws:iam::*:user/*"}},
+		{"member", member, []string{"iam:TagRole"}, []string{"arn:aws:iam::*:role/secops-bot-member", "arn:aws:iam::444455556666:role/custom"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st *Statement
+			for i := range tt.doc.Statement {
+				if tt.doc.Statement[i].Sid == SidCanaryTag {
+					st = &tt.doc.Statement[i]
+				}
+			}
+			if st == nil {
+				t.Fatalf("no %s statement", SidCanaryTag)
+			}
+			if !reflect.DeepEqual(st.Action, tt.actions) || !reflect.DeepEqual(st.Resource, tt.resources) {
+				t.Errorf("statement = %v on %v, want %v on %v", st.Action, st.Resource, tt.actions, tt.resources)
+			}
+			if got := st.Condition["ForAllValues:StringEquals"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("condition = %v, want only the canary tag key", st.Condition)
 			}
 		})
 	}
