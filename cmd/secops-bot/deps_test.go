@@ -12,7 +12,7 @@ var domain = map[string]bool{
 	"finding": true, "cloudtrail": true, "detect": true, "detect/policy": true, "enrich": true, "route": true,
 	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
 	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
-	"report": true, "bizhours": true,
+	"report": true, "bizhours": true, "canary": true, "feedhealth": true,
 }
 
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to
