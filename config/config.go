@@ -105,6 +105,13 @@ type Ingest struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	SQSQueueURL  string        `mapstructure:"sqs_queue_url"`
 	SQSWorkers   int           `mapstructure:"sqs_workers"`
+	// RetryBackoff is the first wait before a message or file whose events
+	// could not be stored (store locked or unreachable) is tried again; it
+	// doubles with each failure up to MaxRetryBackoff. Waiting spares a
+	// struggling store and keeps a short outage from using up the queue's
+	// maxReceiveCount, which would send events to the dead-letter queue.
+	RetryBackoff    time.Duration `mapstructure:"retry_backoff"`
+	MaxRetryBackoff time.Duration `mapstructure:"max_retry_backoff"`
 }
 
 // Baseline tunes actor anomaly signals.
@@ -191,7 +198,7 @@ func Default() Config {
 		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops"},
 		SecOps: SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
 		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db"},
-		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4},
+		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute},
 		Baseline: Baseline{
 			Window:           30 * 24 * time.Hour,
 			MinDays:          14,

@@ -161,6 +161,16 @@ func (c *Config) Validate() []Problem {
 	if c.Ingest.SQSWorkers < 1 {
 		add("ingest.sqs_workers", "must be at least 1")
 	}
+	// SQS hides a message for whole seconds, at most 12 hours.
+	if c.Ingest.RetryBackoff < time.Second {
+		add("ingest.retry_backoff", "must be at least 1s (e.g. 5s)")
+	}
+	if c.Ingest.MaxRetryBackoff > 12*time.Hour {
+		add("ingest.max_retry_backoff", "must be at most 12h, the longest SQS can hide a message")
+	}
+	if c.Ingest.MaxRetryBackoff < c.Ingest.RetryBackoff {
+		add("ingest.max_retry_backoff", "must be at least ingest.retry_backoff (%s), e.g. 5m", c.Ingest.RetryBackoff)
+	}
 	if c.Baseline.Window <= 0 {
 		add("baseline.window", "must be positive (e.g. 30d)")
 	}

@@ -35,8 +35,12 @@ type DirOptions struct {
 	// Interval between polls, and how long a file must be left alone
 	// before it is read (default 2s).
 	Interval time.Duration
-	// MaxBackoff caps the wait before a file the sink refused is tried
-	// again (default 5m).
+	// RetryBackoff is the first wait before a file the sink refused is
+	// tried again, doubled with each further failure (default twice the
+	// Interval). Run waits the same way between passes while the ledger
+	// cannot be read.
+	RetryBackoff time.Duration
+	// MaxBackoff caps those waits (default 5m).
 	MaxBackoff time.Duration
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
@@ -76,6 +80,9 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
 	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = 2 * opts.Interval
+	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
@@ -98,27 +105,59 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 	}
 }
 
-// Run polls the directory until ctx ends. Failures of one pass are logged
-// and the next pass tries again.
+// Run polls the directory until ctx ends. A pass that fails (the
+// directory or the ledger cannot be read, typically because the store is
+// locked or unreachable) is tried again after a backoff rather than at the
+// next poll, and only the first failure of a streak is logged as an error,
+// so that an outage of an hour neither hammers the store nor floods the
+// log.
 func (d *DirSource) Run(ctx context.Context) error {
-	t := time.NewTicker(d.opts.Interval)
-	defer t.Stop()
+	failures := 0
 	for {
-		if _, err := d.Scan(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error().Err(err).Msg("scan directory")
+		wait := d.opts.Interval
+		_, err := d.Scan(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			failures++
+			wait = d.backoff(failures)
+			ev := d.log.Debug()
+			if failures == 1 {
+				ev = d.log.Error()
+			}
+			ev.Err(err).Int("attempt", failures).Dur("retry_in", wait).Msg("scan directory failed; will retry")
+		case failures > 0:
+			d.log.Info().Int("failed_attempts", failures).Msg("scan directory recovered")
+			failures = 0
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}
 	}
 }
 
+// backoff is the wait after the given number of consecutive failures:
+// RetryBackoff doubled each time, at most MaxBackoff.
+func (d *DirSource) backoff(failures int) time.Duration {
+	wait := d.opts.RetryBackoff << min(failures-1, 30)
+	if wait <= 0 || wait > d.opts.MaxBackoff {
+		wait = d.opts.MaxBackoff
+	}
+	return wait
+}
+
 // Scan makes one pass over the directory and returns how many files it
 // ingested. Files still being written, already ingested or waiting out a
 // sink failure are left alone. The error is for failures of the
-// directory or the ledger; sink failures are retried on later passes.
+// directory or the ledger; sink failures are retried on later passes. A
+// sink failure ends the pass: when the store is down every file would
+// fail the same way, and each attempt can take as long as the store's
+// lock timeout, so one attempt per pass is enough to notice it is back.
 func (d *DirSource) Scan(ctx context.Context) (int, error) {
 	files, err := eventFiles(d.dir)
 	if err != nil {
@@ -127,7 +166,7 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 	now := d.opts.Clock.Now()
 	present := make(map[string]bool, len(files))
 	processed := 0
-	for _, path := range files {
+	for i, path := range files {
 		if err := ctx.Err(); err != nil {
 			return processed, err
 		}
@@ -153,11 +192,19 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 		if done {
 			continue
 		}
-		ok, err := d.ingest(ctx, path, stamp, now)
+		res, err := d.ingest(ctx, path, stamp, now)
 		if err != nil {
 			return processed, err
 		}
-		if ok {
+		if res == sinkFailed {
+			// The files not reached keep their place (and their
+			// backoff) for the next pass.
+			for _, p := range files[i+1:] {
+				present[p] = true
+			}
+			break
+		}
+		if res == ingested {
 			processed++
 		}
 	}
@@ -180,9 +227,18 @@ type errSink struct{ err error }
 func (e errSink) Error() string { return e.err.Error() }
 func (e errSink) Unwrap() error { return e.err }
 
+// outcome is what became of one file in a pass.
+type outcome int
+
+const (
+	ingested   outcome = iota
+	readFailed         // the file could not be read; retried later
+	sinkFailed         // the sink refused a batch; retried later
+)
+
 // ingest sends one file to the sink and records it in the ledger. It
-// reports whether the file is done; the error is for ledger failures.
-func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, now time.Time) (bool, error) {
+// reports what became of the file; the error is for ledger failures.
+func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, now time.Time) (outcome, error) {
 	log := d.log.With().Str("file", path).Logger()
 	records, problems := 0, 0
 	err := streamFile(ctx, path, func(b Batch) error {
@@ -199,13 +255,16 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return readFailed, ctx.Err()
 		}
 		d.fail(log, path, now, err)
-		return false, nil
+		if errors.As(err, new(errSink)) {
+			return sinkFailed, nil
+		}
+		return readFailed, nil
 	}
 	if err := d.ledger.MarkFileDone(ctx, path, stamp.size, stamp.mtime); err != nil {
-		return false, fmt.Errorf("mark %s done: %w", path, err)
+		return readFailed, fmt.Errorf("mark %s done: %w", path, err)
 	}
 	ev := log.Info()
 	if r, ok := d.failing[path]; ok {
@@ -213,7 +272,7 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 		delete(d.failing, path)
 	}
 	ev.Int("records", records).Int("problems", problems).Msg("ingested file")
-	return true, nil
+	return ingested, nil
 }
 
 // fail schedules a retry with exponential backoff. Only the first failure
@@ -222,10 +281,7 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 func (d *DirSource) fail(log zerolog.Logger, path string, now time.Time, err error) {
 	r := d.failing[path]
 	r.failures++
-	wait := d.opts.Interval << min(r.failures, 20)
-	if wait <= 0 || wait > d.opts.MaxBackoff {
-		wait = d.opts.MaxBackoff
-	}
+	wait := d.backoff(r.failures)
 	r.next = now.Add(wait)
 	d.failing[path] = r
 	what := "read file"

@@ -18,9 +18,10 @@ import (
 
 // memLedger is a FileLedger in a map.
 type memLedger struct {
-	mu   sync.Mutex
-	done map[string]fileStamp
-	err  error
+	mu    sync.Mutex
+	done  map[string]fileStamp
+	err   error
+	reads int
 }
 
 func newMemLedger() *memLedger { return &memLedger{done: make(map[string]fileStamp)} }
@@ -28,6 +29,7 @@ func newMemLedger() *memLedger { return &memLedger{done: make(map[string]fileSta
 func (l *memLedger) FileDone(_ context.Context, path string, size int64, mtime time.Time) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads++
 	if l.err != nil {
 		return false, l.err
 	}
