@@ -70,3 +70,26 @@ func TestSourceKind(t *testing.T) {
 		})
 	}
 }
+
+// A batch whose events could not be stored is retried by its source; its
+// events count once, when they are stored, or events_in_total would grow
+// with every retry during a store outage.
+func TestMetricsCountEventsOnceStored(t *testing.T) {
+	e := newEnv(t)
+	rec := &recorder{}
+	e.p.opts.Metrics = rec
+	b := ingest.Batch{Source: "sqs:m-1", Records: []cloudtrail.Record{share("e1", 0, []string{"444455556666"}, nil)}}
+	e.wrap.failAdd = 1
+	if err := e.p.Ingest(context.Background(), b); err == nil {
+		t.Fatal("Ingest succeeded with a failing store")
+	}
+	if len(rec.events) != 0 {
+		t.Fatalf("events observed before they were stored: %q", rec.events)
+	}
+	if err := e.p.Ingest(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 {
+		t.Errorf("events observed after the retry = %q, want one", rec.events)
+	}
+}

@@ -177,6 +177,10 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	seen := make(map[string]bool, len(recs))
 	pending := make([]store.Event, 0, len(recs))
+	// stored are the new events, reported to Metrics only once the whole
+	// batch is stored: a batch that fails is retried and must not count
+	// its events twice.
+	stored := make([]int, 0, len(recs))
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -195,9 +199,7 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 		}
 		seen[rec.EventID] = true
 		st.Records++
-		if p.opts.Metrics != nil {
-			p.opts.Metrics.EventIngested(SourceKind(b.Source), rec.Account(), rec.AWSRegion, rec.EventTime)
-		}
+		stored = append(stored, i)
 		results, problems := p.opts.Detector.Evaluate(rec)
 		for _, perr := range problems {
 			p.log.Warn().Err(perr).Str("event_id", rec.EventID).Str("event_name", rec.EventName).Msg("event could not be fully evaluated")
@@ -221,6 +223,12 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	if err := flush(); err != nil {
 		return st, err
+	}
+	if p.opts.Metrics != nil {
+		src := SourceKind(b.Source)
+		for _, i := range stored {
+			p.opts.Metrics.EventIngested(src, recs[i].Account(), recs[i].AWSRegion, recs[i].EventTime)
+		}
 	}
 	return st, nil
 }

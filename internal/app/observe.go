@@ -20,7 +20,6 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/metrics"
 	"github.com/secops-bot/secops-bot/pipeline"
-	"github.com/secops-bot/secops-bot/store"
 )
 
 // observability is what serve adds so that operators can see the bot
@@ -28,6 +27,7 @@ import (
 type observability struct {
 	metrics *metrics.Metrics
 	feed    *feedhealth.Monitor
+	clock   clock.Clock
 	// started is set once every worker runs; until then /readyz says so.
 	started atomic.Bool
 }
@@ -44,6 +44,7 @@ func newObservability(cfg config.Config, m *metrics.Metrics, st Store, b *bot.Bo
 	}
 	return &observability{
 		metrics: m,
+		clock:   clk,
 		// Replicas share the newest event times through the store; the
 		// one holding the feed health lease posts the warnings.
 		feed: feedhealth.New(st, slackNotifier{b}, feedhealth.Options{
@@ -115,7 +116,13 @@ func (o *observability) ready(st Store, b *bot.Bot) metrics.ReadyFunc {
 		if !o.started.Load() {
 			return errors.New("starting")
 		}
-		if _, err := st.GetKV(ctx, "health", "probe"); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// A write, not a read: a locked SQLite file still serves reads
+		// while every event the bot receives fails to be stored.
+		// Bounded well inside a probe's timeout, so a store that makes
+		// writers wait answers "not ready: store", not a timeout.
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := st.PutKV(sctx, "health", "probe", []byte(o.clock.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 		return slack(ctx)

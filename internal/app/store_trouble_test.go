@@ -484,7 +484,7 @@ func sqliteOutage(e *outageEnv) outage {
 	l := &sqliteLock{}
 	// In WAL mode an exclusive transaction blocks writers only; readers,
 	// /readyz's probe among them, carry on.
-	return outage{cut: func(t *testing.T) { l.cut(t, e.cfg.Store.DSN) }, restore: l.restore}
+	return outage{cut: func(t *testing.T) { l.cut(t, e.cfg.Store.DSN) }, restore: l.restore, storeNotReady: true}
 }
 
 func openSQLiteView(t *testing.T, path string) storeView {
