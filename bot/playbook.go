@@ -294,7 +294,11 @@ func (w *PlaybookWorker) Run(ctx context.Context) {
 				b.release([]store.OutboxItem{it})
 				continue
 			}
-			h.handle(ctx, it)
+			// A step in flight (a Slack post, an escalation) finishes
+			// even when shutdown starts, as Slack deliveries do.
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
+			h.handle(hctx, it)
+			cancel()
 		}
 		select {
 		case <-ctx.Done():
