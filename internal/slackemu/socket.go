@@ -3,6 +3,7 @@ package slackemu
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -27,6 +28,12 @@ type Delivery struct {
 	ConnID       int
 	RetryAttempt int
 	SentAt       time.Time
+	// AckedAt is when an ack answering this delivery arrived, zero while
+	// none did; AckLatency is the time from SentAt to it. An ack names only
+	// the envelope, so it is credited to the newest unanswered delivery on
+	// the connection it came from, or else to the newest unanswered one.
+	AckedAt    time.Time
+	AckLatency time.Duration
 }
 
 // Ack is the bot's acknowledgement of an envelope.
@@ -75,6 +82,8 @@ type ConnInfo struct {
 	Draining bool
 	// Pongs counts answers to the emulator's WebSocket pings.
 	Pongs int
+	// Stalled is set once the connection went half-open (see Stall).
+	Stalled bool
 }
 
 type wsConn struct {
@@ -88,7 +97,14 @@ type wsConn struct {
 	ready    bool
 	draining bool
 	pongs    int
+	// stalled connections are half-open: nothing is sent on them and
+	// whatever arrives is dropped unread.
+	stalled bool
 }
+
+// usable reports whether envelopes may be routed to the connection. The
+// caller holds Server.mu.
+func (c *wsConn) usable() bool { return c.ready && !c.draining && !c.stalled }
 
 func (c *wsConn) write(b []byte) error {
 	c.wmu.Lock()
@@ -163,7 +179,10 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetPongHandler(func(string) error {
 		s.mu.Lock()
-		c.pongs++
+		if !c.stalled {
+			c.pongs++
+			s.notifyLocked()
+		}
 		s.mu.Unlock()
 		return nil
 	})
@@ -182,6 +201,13 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		stalled := c.stalled
+		s.mu.Unlock()
+		if stalled {
+			// A half-open socket: the bytes never reach Slack.
+			continue
+		}
 		s.handleAck(c, data, time.Now())
 	}
 }
@@ -199,6 +225,12 @@ func (s *Server) ping(c *wsConn, stop <-chan struct{}) {
 		case <-s.done:
 			return
 		case <-t.C:
+			s.mu.Lock()
+			stalled := c.stalled
+			s.mu.Unlock()
+			if stalled {
+				continue
+			}
 			if err := c.ws.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(writeTimeout)); err != nil {
 				return
 			}
@@ -226,24 +258,42 @@ func (s *Server) handleAck(c *wsConn, data []byte, now time.Time) {
 		s.strayAcks = append(s.strayAcks, ack)
 		return
 	}
+	if d := answeredDelivery(env.Deliveries, c.id); d != nil {
+		d.AckedAt, d.AckLatency = now, now.Sub(d.SentAt)
+		ack.RetryAttempt, ack.Latency = d.RetryAttempt, d.AckLatency
+	}
 	if env.Ack != nil {
 		env.ExtraAcks++
 		return
 	}
 	ack.Type = env.Type
-	for i := len(env.Deliveries) - 1; i >= 0; i-- {
-		if d := env.Deliveries[i]; d.ConnID == c.id {
-			ack.RetryAttempt = d.RetryAttempt
-			ack.Latency = now.Sub(d.SentAt)
-			break
-		}
-	}
 	ack.Late = env.expired
 	env.Ack = &ack
 	close(env.acked)
 	if env.onAck != nil && !ack.Late {
 		env.onAck(ack)
 	}
+}
+
+// answeredDelivery picks the delivery an ack from connection connID
+// answers: the newest unanswered one sent on that connection, else (the
+// client reconnected between receiving and acknowledging) the newest
+// unanswered one. Newest, because an earlier attempt that got no ack was
+// most likely lost.
+func answeredDelivery(ds []Delivery, connID int) *Delivery {
+	var newest *Delivery
+	for i := len(ds) - 1; i >= 0; i-- {
+		if !ds[i].AckedAt.IsZero() {
+			continue
+		}
+		if ds[i].ConnID == connID {
+			return &ds[i]
+		}
+		if newest == nil {
+			newest = &ds[i]
+		}
+	}
+	return newest
 }
 
 // SendEnvelope delivers an envelope of any type with payload (marshalled to
@@ -287,14 +337,7 @@ func (s *Server) send(ctx context.Context, typ string, payload any, onAck func(A
 		if attempt > 0 {
 			reason = "timeout"
 		}
-		wire, err := json.Marshal(map[string]any{
-			"envelope_id":              env.ID,
-			"type":                     typ,
-			"accepts_response_payload": typ != EnvelopeEventsAPI,
-			"retry_attempt":            attempt,
-			"retry_reason":             reason,
-			"payload":                  raw,
-		})
+		wire, err := wireEnvelope(env.ID, typ, attempt, reason, raw)
 		if err != nil {
 			return Ack{}, fmt.Errorf("encode envelope %s: %w", env.ID, err)
 		}
@@ -329,6 +372,66 @@ func (s *Server) send(ctx context.Context, typ string, payload any, onAck func(A
 	return Ack{}, fmt.Errorf("%s envelope %s after %d attempt(s): %w", typ, env.ID, attempts, ErrAckTimeout)
 }
 
+func wireEnvelope(id, typ string, attempt int, reason string, payload json.RawMessage) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"envelope_id":              id,
+		"type":                     typ,
+		"accepts_response_payload": typ != EnvelopeEventsAPI,
+		"retry_attempt":            attempt,
+		"retry_reason":             reason,
+		"payload":                  payload,
+	})
+}
+
+// Redeliver sends an envelope that was already sent once more, under the
+// same envelope_id and payload with retry_attempt increased, as Slack does
+// when an ack did not reach it in time (an ack lost with a dropped socket,
+// or one that arrived just after Slack's timeout). It does so whether or
+// not the envelope was acknowledged, and waits for an ack to this delivery
+// for the ack timeout. The bot must acknowledge it again and act on it at
+// most once.
+func (s *Server) Redeliver(ctx context.Context, envelopeID string) (Delivery, error) {
+	s.mu.Lock()
+	env, ok := s.envelopes[envelopeID]
+	s.mu.Unlock()
+	if !ok {
+		return Delivery{}, fmt.Errorf("redeliver envelope %s: %w", envelopeID, ErrNotFound)
+	}
+	c, err := s.pickConn(ctx)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("redeliver envelope %s: %w", envelopeID, err)
+	}
+	s.mu.Lock()
+	idx := len(env.Deliveries)
+	wire, err := wireEnvelope(env.ID, env.Type, idx, "timeout", env.Payload)
+	if err != nil {
+		s.mu.Unlock()
+		return Delivery{}, fmt.Errorf("encode envelope %s: %w", env.ID, err)
+	}
+	env.Deliveries = append(env.Deliveries, Delivery{ConnID: c.id, RetryAttempt: idx, SentAt: time.Now()})
+	s.notifyLocked()
+	s.mu.Unlock()
+	_ = c.write(wire)
+
+	wctx, cancel := context.WithTimeout(ctx, s.opts.AckTimeout)
+	defer cancel()
+	var d Delivery
+	err = s.Wait(wctx, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		d = env.Deliveries[idx]
+		return !d.AckedAt.IsZero()
+	})
+	switch {
+	case err == nil:
+		return d, nil
+	case ctx.Err() != nil || errors.Is(err, ErrClosed):
+		return d, fmt.Errorf("redeliver envelope %s: %w", env.ID, err)
+	default:
+		return d, fmt.Errorf("redelivery %d of envelope %s: %w", idx, env.ID, ErrAckTimeout)
+	}
+}
+
 func (s *Server) ackOf(env *envelope) Ack {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -346,7 +449,7 @@ func (s *Server) pickConn(ctx context.Context) (*wsConn, error) {
 		}
 		var ready []*wsConn
 		for _, c := range s.conns {
-			if c.ready && !c.draining {
+			if c.usable() {
 				ready = append(ready, c)
 			}
 		}
@@ -374,14 +477,20 @@ func (s *Server) pickConn(ctx context.Context) (*wsConn, error) {
 // "refresh_requested"}, stops routing envelopes to those connections and
 // closes them after the grace period unless the client does first.
 func (s *Server) Disconnect() {
+	s.DisconnectCount()
+}
+
+// DisconnectCount is Disconnect, and says how many connections were sent
+// the disconnect message (a half-open connection cannot be told anything).
+func (s *Server) DisconnectCount() int {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return 0
 	}
 	var targets []*wsConn
 	for _, c := range s.conns {
-		if c.ready && !c.draining {
+		if c.usable() {
 			c.draining = true
 			targets = append(targets, c)
 		}
@@ -409,6 +518,7 @@ func (s *Server) Disconnect() {
 			_ = c.ws.Close()
 		}(c)
 	}
+	return len(targets)
 }
 
 // DropConnections closes every socket without a close frame, like a
@@ -425,6 +535,28 @@ func (s *Server) DropConnections() {
 	}
 }
 
+// Stall makes every open connection half-open, as when a NAT or load
+// balancer forgets the flow: the TCP connection stays up, but the emulator
+// stops sending pings and drops whatever the client sends (acks, pongs)
+// unread, so the client is told nothing and must notice by its own ping
+// timeout (slack-go: no ping for its ping interval, 30 s by default). Slack
+// notices the missing pongs on its side and routes no envelope there, so
+// envelopes wait for the client's next connection. It returns how many
+// connections went half-open.
+func (s *Server) Stall() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.conns {
+		if c.ready && !c.stalled {
+			c.stalled = true
+			n++
+		}
+	}
+	s.notifyLocked()
+	return n
+}
+
 // Connections describes the open Socket Mode connections.
 func (s *Server) Connections() []ConnInfo {
 	s.mu.Lock()
@@ -432,7 +564,7 @@ func (s *Server) Connections() []ConnInfo {
 	var out []ConnInfo
 	for _, c := range s.conns {
 		if c.ready {
-			out = append(out, ConnInfo{ID: c.id, OpenedAt: c.openedAt, Draining: c.draining, Pongs: c.pongs})
+			out = append(out, ConnInfo{ID: c.id, OpenedAt: c.openedAt, Draining: c.draining, Pongs: c.pongs, Stalled: c.stalled})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -447,8 +579,8 @@ func (s *Server) ConnectionsOpened() int {
 }
 
 // WaitConnected waits until at least n connections have been accepted in
-// total and one of them is greeted and not draining, so that envelopes can
-// be delivered.
+// total and one of them is greeted, not draining and not stalled, so that
+// envelopes can be delivered.
 func (s *Server) WaitConnected(ctx context.Context, n int) error {
 	return s.Wait(ctx, func() bool {
 		s.mu.Lock()
@@ -457,7 +589,7 @@ func (s *Server) WaitConnected(ctx context.Context, n int) error {
 			return false
 		}
 		for _, c := range s.conns {
-			if c.ready && !c.draining {
+			if c.usable() {
 				return true
 			}
 		}

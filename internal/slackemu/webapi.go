@@ -133,8 +133,16 @@ func (s *Server) dispatchLocked(method string, params url.Values, token string, 
 	}
 	if f := s.takeFaultLocked(method, now); f != nil {
 		if f.rateLimited {
-			secs := int((f.retryAfter + time.Second - 1) / time.Second)
+			wait := f.retryAfter
+			if !f.until.IsZero() {
+				// Inside a window Slack says how long is left of it.
+				wait = f.until.Sub(now)
+			}
+			secs := max(1, int((wait+time.Second-1)/time.Second))
 			return http.StatusTooManyRequests, failure("ratelimited"), secs
+		}
+		if f.status != 0 {
+			return f.status, failure(f.err), 0
 		}
 		if code := s.authLocked(m.token, token); code != "" {
 			return http.StatusOK, failure(code), 0
@@ -226,6 +234,8 @@ type fault struct {
 	err         string
 	rateLimited bool
 	retryAfter  time.Duration
+	// status, when set, is the HTTP status answered instead of 200.
+	status int
 }
 
 // FailNext makes the next n calls to method answer {"ok":false,"error":err}.
@@ -256,6 +266,25 @@ func (s *Server) RateLimit(method string, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = append(s.faults[method], &fault{remaining: n, rateLimited: true, retryAfter: retryAfter})
+}
+
+// RateLimitFor answers every call to method with HTTP 429 for the next d,
+// the way Slack does once an app exceeds a method's limit: each answer's
+// Retry-After header gives the whole seconds left of the window (at
+// least 1), so a client that honours it calls again when the window ends.
+func (s *Server) RateLimitFor(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], &fault{until: time.Now().Add(d), rateLimited: true})
+}
+
+// FailHTTPFor answers every call to method with the HTTP status (500,
+// 502, 503 …) and {"ok":false,"error":err} for the next d, as when Slack
+// itself has an outage. The call has no effect.
+func (s *Server) FailHTTPFor(method string, d time.Duration, status int, err string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], &fault{until: time.Now().Add(d), err: err, status: status})
 }
 
 // ClearFaults removes every injected failure.
