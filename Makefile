@@ -3,7 +3,7 @@ GO ?= go
 GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN_DIR):$(PATH)
 
-.PHONY: build test test-servers vet fmt bench fuzz
+.PHONY: build test test-servers vet fmt bench opsbench fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o secops-bot ./cmd/secops-bot
@@ -19,6 +19,11 @@ vet:
 
 bench:
 	./scripts/bench.sh
+
+# Latency, replica throughput and memory with real serve processes
+# (docs/benchmarks.md); minutes at full size.
+opsbench:
+	./scripts/opsbench.sh
 
 FUZZTIME ?= 30s
 fuzz:

@@ -31,7 +31,7 @@ func (s *Source) handle(ctx context.Context, m types.Message, deletes chan<- del
 	log := s.log.With().Str("message_id", id).Int("receive_count", receives).Logger()
 
 	stopHeartbeat := s.startHeartbeat(ctx, m.ReceiptHandle, log)
-	stats, err := s.process(ctx, m, log)
+	stats, err := s.process(ctx, m, receives > 1, log)
 	if err != nil {
 		stopHeartbeat()
 		s.retryLater(ctx, m.ReceiptHandle, receives, log, err)
@@ -72,8 +72,9 @@ func (st *stats) add(b ingest.Batch) {
 
 // process hands everything the message carries to the sink. An error means
 // a transient failure: nothing malformed makes process fail, since the sink
-// keeps the raw bytes of every problem.
-func (s *Source) process(ctx context.Context, m types.Message, log zerolog.Logger) (stats, error) {
+// keeps the raw bytes of every problem. With alone set its batches are not
+// combined with other messages'.
+func (s *Source) process(ctx context.Context, m types.Message, alone bool, log zerolog.Logger) (stats, error) {
 	source := "sqs:" + aws.ToString(m.MessageId)
 	c := decodeBody(source, []byte(aws.ToString(m.Body)))
 	st := stats{skip: c.skip, ignored: c.ignored, objects: len(c.objects)}
@@ -82,21 +83,30 @@ func (s *Source) process(ctx context.Context, m types.Message, log zerolog.Logge
 		return st, nil
 	}
 	if c.events != nil {
-		if err := s.ingest(ctx, ingest.Parse(source, c.events), &st); err != nil {
+		if err := s.ingest(ctx, ingest.Parse(source, c.events), alone, &st); err != nil {
 			return st, err
 		}
 	}
 	if len(c.problems) > 0 {
-		if err := s.ingest(ctx, ingest.Batch{Source: source, Problems: c.problems}, &st); err != nil {
+		if err := s.ingest(ctx, ingest.Batch{Source: source, Problems: c.problems}, alone, &st); err != nil {
 			return st, err
 		}
+	}
+	if len(c.objects) == 0 {
+		return st, nil
+	}
+	select {
+	case s.fetches <- struct{}{}:
+		defer func() { <-s.fetches }()
+	case <-ctx.Done():
+		return st, ctx.Err()
 	}
 	for _, obj := range c.objects {
 		b, err := s.fetch(ctx, obj)
 		if err != nil {
 			return st, err
 		}
-		if err := s.ingest(ctx, b, &st); err != nil {
+		if err := s.ingest(ctx, b, alone, &st); err != nil {
 			return st, err
 		}
 	}
@@ -104,12 +114,12 @@ func (s *Source) process(ctx context.Context, m types.Message, log zerolog.Logge
 }
 
 // ingest stores one batch; a batch with nothing to store is not sent.
-func (s *Source) ingest(ctx context.Context, b ingest.Batch, st *stats) error {
+func (s *Source) ingest(ctx context.Context, b ingest.Batch, alone bool, st *stats) error {
 	st.add(b)
 	if len(b.Records) == 0 && len(b.Problems) == 0 {
 		return nil
 	}
-	if err := s.sink.Ingest(ctx, b); err != nil {
+	if err := s.combined.ingest(ctx, b, alone); err != nil {
 		return fmt.Errorf("ingest %s: %w", b.Source, err)
 	}
 	return nil

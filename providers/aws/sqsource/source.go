@@ -7,6 +7,11 @@
 // queue only once the sink has durably stored everything it carried, so a
 // crash or a failing sink never loses an event: the message becomes visible
 // again and, after the queue's maxReceiveCount, moves to its dead-letter queue.
+//
+// Messages worked on together share sink calls (group commit): while the sink
+// is busy, the records of the messages waiting for it are stored in one call,
+// and each of those messages is deleted only if that call succeeded. A
+// message that comes back after a failure is stored on its own.
 package sqsource
 
 import (
@@ -42,8 +47,19 @@ type Options struct {
 	// every half of it while the message is being worked on (default 30s).
 	// Whole seconds only, from one second to 12 hours.
 	VisibilityTimeout time.Duration
-	// Concurrency is how many messages are worked on at once (default 4).
+	// Concurrency is how many sink calls (store transactions) run at once,
+	// and how many messages fetch log files from S3 at once (default 4).
 	Concurrency int
+	// MaxInFlight is how many messages are held at once, received and not
+	// yet deleted or handed back (default 100, and never below
+	// Concurrency). Messages whose records wait for a busy sink are stored
+	// together in one sink call, so this also bounds how many messages
+	// share a transaction.
+	MaxInFlight int
+	// MaxBatch is the most records and problems one sink call carries when
+	// batches of several messages are combined (default 5,000); a message
+	// that carries more is stored on its own.
+	MaxBatch int
 	// ShutdownGrace bounds how long Run waits for in-flight messages once its
 	// context is cancelled (default 30s). Work still running then is
 	// cancelled and its messages are left on the queue.
@@ -79,6 +95,13 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 100
+	}
+	o.MaxInFlight = max(o.MaxInFlight, o.Concurrency)
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 5000
+	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 30 * time.Second
 	}
@@ -96,21 +119,27 @@ type Source struct {
 	sqs      *sqs.Client
 	s3       *s3.Client
 	queueURL string
-	sink     ingest.Sink
 	log      zerolog.Logger
 	opts     Options
+	// combined stores the batches of concurrent messages together.
+	combined *combiner
+	// fetches bounds the messages reading log files from S3 at once, since
+	// each holds a whole decoded file until it is stored.
+	fetches chan struct{}
 }
 
 // New returns a Source for queueURL. Endpoints and credentials come from cfg
 // (the SDK honours AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_S3 itself).
 func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, opts Options) *Source {
+	opts = opts.withDefaults()
 	return &Source{
 		sqs:      sqs.NewFromConfig(cfg, opts.SQSOptions...),
 		s3:       s3.NewFromConfig(cfg, opts.S3Options...),
 		queueURL: queueURL,
-		sink:     sink,
 		log:      log.With().Str("queue", queueURL).Logger(),
-		opts:     opts.withDefaults(),
+		opts:     opts,
+		combined: newCombiner(sink, opts.Concurrency, opts.MaxBatch),
+		fetches:  make(chan struct{}, opts.Concurrency),
 	}
 }
 
@@ -132,7 +161,7 @@ func (s *Source) Run(ctx context.Context) error {
 	}()
 
 	var inflight sync.WaitGroup
-	s.log.Info().Int("concurrency", s.opts.Concurrency).Msg("sqs source started")
+	s.log.Info().Int("concurrency", s.opts.Concurrency).Int("max_in_flight", s.opts.MaxInFlight).Msg("sqs source started")
 	err := s.receiveLoop(ctx, workCtx, deletes, &inflight)
 
 	finished := make(chan struct{})
@@ -155,11 +184,11 @@ func (s *Source) Run(ctx context.Context) error {
 	return err
 }
 
-// receiveLoop asks for as many messages as there are idle workers, so that
-// no message sits received but untouched while its visibility runs out and
-// other consumers of the queue could have taken it.
+// receiveLoop asks for as many messages as there is room for in flight, so
+// that no message sits received but untouched while its visibility runs out
+// and other consumers of the queue could have taken it.
 func (s *Source) receiveLoop(ctx, workCtx context.Context, deletes chan<- deleteRequest, inflight *sync.WaitGroup) error {
-	slots := make(chan struct{}, s.opts.Concurrency)
+	slots := make(chan struct{}, s.opts.MaxInFlight)
 	var failures int
 	for {
 		select {

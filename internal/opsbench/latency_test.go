@@ -1,0 +1,212 @@
+package opsbench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// TestEventToPostLatency measures how long a public bucket takes from its
+// CloudTrail event entering the queue to the finding's message in #secops,
+// while benign events flow at SECOPS_OPSBENCH_RATE per second (default
+// 1,000) for SECOPS_OPSBENCH_DURATION (default 60s). A probe event, each
+// for its own bucket, is sent every SECOPS_OPSBENCH_PROBE_INTERVAL (default
+// 200ms); the latency of a probe runs from just before its SendMessage to
+// the moment the emulator recorded the chat.postMessage. One replica on
+// SQLite, as the default deployment runs. Target: p99 under 100 ms.
+func TestEventToPostLatency(t *testing.T) {
+	heavy(t)
+	rate := envInt(t, "SECOPS_OPSBENCH_RATE", 1000)
+	duration := envDuration(t, "SECOPS_OPSBENCH_DURATION", 60*time.Second)
+	probeEvery := envDuration(t, "SECOPS_OPSBENCH_PROBE_INTERVAL", 200*time.Millisecond)
+
+	sqsSrv := startSQS(t)
+	queueURL := sqsSrv.CreateQueue(t, "secops-events", 30)
+	ws := newWorkspace(t)
+	config := writeConfig(t, ws.emu, queueURL, "sqlite")
+	bot := startReplica(t, buildBot(t), "bot", config, botEnv(sqsSrv.Endpoint, filepath.Join(t.TempDir(), "secops-bot.db")))
+	waitConnected(t, ws.emu, 1, bot)
+
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	var wg sync.WaitGroup
+
+	// Background traffic: a pacer hands out batches of ten as they fall
+	// due and four senders put them on the queue, so that one slow call
+	// does not hold the rate back.
+	var sent, sendErrors atomic.Int64
+	due := make(chan []string, 64)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(due)
+		r := rand.New(rand.NewPCG(1, 1))
+		start := time.Now()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		queued := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for want := int(time.Since(start).Seconds() * float64(rate)); queued+10 <= want; queued += 10 {
+				batch := make([]string, 10)
+				now := time.Now()
+				for i := range batch {
+					batch[i] = benign(r, now)
+				}
+				select {
+				case due <- batch:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range due {
+				if err := sendBatch(context.Background(), sqsSrv.Client, queueURL, batch); err != nil {
+					sendErrors.Add(1)
+					continue
+				}
+				sent.Add(int64(len(batch)))
+			}
+		}()
+	}
+
+	// Queue depth, sampled twice a second.
+	var depthMu sync.Mutex
+	var depths []int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if d, err := queueDepth(context.Background(), sqsSrv.Client, queueURL); err == nil {
+				depthMu.Lock()
+				depths = append(depths, d)
+				depthMu.Unlock()
+			}
+		}
+	}()
+
+	// Probes.
+	run := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
+	type probe struct {
+		bucket string
+		sentAt time.Time
+	}
+	var probes []probe
+	r := rand.New(rand.NewPCG(2, 2))
+	began := time.Now()
+	tick := time.NewTicker(probeEvery)
+probing:
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			break probing
+		case <-tick.C:
+		}
+		bucket := fmt.Sprintf("opsbench-probe-%s-%06d", run, i)
+		body := publicBucketPolicy(r, bucket, time.Now())
+		at := time.Now()
+		if _, err := sqsSrv.Client.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
+			t.Errorf("send probe %d: %v", i, err)
+			continue
+		}
+		probes = append(probes, probe{bucket: bucket, sentAt: at})
+	}
+	tick.Stop()
+	elapsed := time.Since(began)
+	wg.Wait()
+
+	// Every probe's finding, however late.
+	posted := func() map[string]time.Time {
+		out := map[string]time.Time{}
+		for _, m := range ws.emu.Messages(ws.secops) {
+			if m.ThreadTS != "" && m.ThreadTS != m.TS {
+				continue
+			}
+			text := m.Text + string(m.Blocks)
+			i := strings.Index(text, "opsbench-probe-"+run+"-")
+			if i < 0 {
+				continue
+			}
+			bucket := text[i : i+len("opsbench-probe-"+run+"-")+6]
+			if _, ok := out[bucket]; !ok {
+				out[bucket] = m.PostedAt
+			}
+		}
+		return out
+	}
+	waitCtx, waitCancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer waitCancel()
+	_ = ws.emu.Wait(waitCtx, func() bool { return len(posted()) >= len(probes) })
+	drained := time.Now()
+	for {
+		d, err := queueDepth(context.Background(), sqsSrv.Client, queueURL)
+		if err != nil || d == 0 || time.Since(drained) > 60*time.Second {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	drainTime := time.Since(drained)
+
+	got := posted()
+	var lat []time.Duration
+	missing := 0
+	for _, p := range probes {
+		at, ok := got[p.bucket]
+		if !ok {
+			missing++
+			continue
+		}
+		lat = append(lat, at.Sub(p.sentAt))
+	}
+	depthMu.Lock()
+	maxDepth, sumDepth := 0, 0
+	for _, d := range depths {
+		maxDepth = max(maxDepth, d)
+		sumDepth += d
+	}
+	meanDepth := 0.0
+	if len(depths) > 0 {
+		meanDepth = float64(sumDepth) / float64(len(depths))
+	}
+	depthMu.Unlock()
+
+	achieved := float64(sent.Load()) / elapsed.Seconds()
+	result(t, "latency: background %d events/s asked, %.0f/s sent (%d events in %v, %d failed batches)", rate, achieved, sent.Load(), elapsed.Round(time.Millisecond), sendErrors.Load())
+	result(t, "latency: queue depth (messages not yet deleted) mean %.0f, max %d; drained %v after the load stopped", meanDepth, maxDepth, drainTime.Round(time.Millisecond))
+	result(t, "latency: %d probes, %d posted, %d missing; p50 %v, p99 %v, max %v (target p99 < 100ms)",
+		len(probes), len(lat), missing, percentile(lat, 50).Round(100*time.Microsecond), percentile(lat, 99).Round(100*time.Microsecond), percentile(lat, 100).Round(100*time.Microsecond))
+	if missing > 0 {
+		t.Errorf("%d of %d probes never reached #secops", missing, len(probes))
+	}
+	if !bot.alive() {
+		t.Errorf("the bot exited:\n%s", tail(bot.log, 4<<10))
+	}
+	if achieved < 0.95*float64(rate) {
+		t.Logf("the generator fell short of %d events/s; the latency was measured under less load", rate)
+	}
+}

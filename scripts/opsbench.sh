@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the operations benchmarks of docs/benchmarks.md (internal/opsbench)
+# against real `secops-bot serve` processes, goaws and the Slack emulator,
+# and prints the measured figures. Sizes default to the issue's targets;
+# every one can be made smaller to try the harness on a busy machine:
+#
+#   SECOPS_OPSBENCH_RATE=1000 SECOPS_OPSBENCH_DURATION=60s   latency under background traffic
+#   SECOPS_OPSBENCH_EVENTS=100000 SECOPS_OPSBENCH_REPLICAS=1,2  throughput on PostgreSQL
+#   SECOPS_OPSBENCH_STORED=10000000 SECOPS_OPSBENCH_DB=/tmp/opsbench-10m.db  memory
+#
+# ONLY=latency|throughput|memory runs one of them. PostgreSQL is started with
+# scripts/start-postgres.sh unless SECOPS_TEST_POSTGRES_DSN is already set;
+# SECOPS_OPSBENCH_BIN runs a prebuilt binary (to compare two versions).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${ONLY:-all}" in
+latency) run='^TestEventToPostLatency$' ;;
+throughput) run='^TestThroughput$' ;;
+memory) run='^TestResidentMemory$' ;;
+all) run='^(TestEventToPostLatency|TestThroughput|TestResidentMemory)$' ;;
+*) echo "opsbench: ONLY=$ONLY: want latency, throughput or memory" >&2; exit 2 ;;
+esac
+
+for server in goaws; do
+	command -v "$server" >/dev/null || [ -x "$(go env GOPATH)/bin/$server" ] || ./.ci/install-$server.sh
+done
+if [ -z "${SECOPS_TEST_POSTGRES_DSN:-}" ] && [[ "${ONLY:-all}" =~ ^(all|throughput)$ ]] && [ "${SECOPS_OPSBENCH_DRIVER:-postgres}" = postgres ]; then
+	eval "$(./scripts/start-postgres.sh)"
+fi
+
+echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+status=0
+SECOPS_OPSBENCH=1 go test ./internal/opsbench -run "$run" -v -count 1 -timeout "${TIMEOUT:-90m}" >"$out" 2>&1 || status=$?
+grep -E 'RESULT|^(=== RUN|--- (PASS|FAIL|SKIP))' "$out" | sed 's/^ *[a-z_]*_test.go:[0-9]*: //'
+if [ "$status" != 0 ]; then
+	tail -50 "$out" >&2
+fi
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit "$status"
