@@ -35,6 +35,7 @@ type Store interface {
 	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
 	Complete(ctx context.Context, id int64, owner string) error
 	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
+	PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error)
 	PutKV(ctx context.Context, ns, key string, value []byte) error
 	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
 	GetKV(ctx context.Context, ns, key string) ([]byte, error)

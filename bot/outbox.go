@@ -272,6 +272,16 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 	if ts == "" {
 		return retryLater{after: time.Second, reason: "thread parent not posted yet"}
 	}
+	// A reply whose delivery failed and waits for its retry must not be
+	// overtaken by the next one: the thread would say "resolved" before
+	// "acknowledged".
+	pending, err := b.svc.Store.PendingOutboxKeys(ctx, delivery.ReplyKeyPrefix(p.FindingID, p.Channel))
+	if err != nil {
+		return fmt.Errorf("look for earlier replies to %s: %w", p.FindingID, err)
+	}
+	if delivery.EarlierReply(pending, p.Version) {
+		return retryLater{after: time.Second, reason: "an earlier reply in this thread is not posted yet"}
+	}
 	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)

@@ -87,13 +87,36 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 		})
 		if change != ChangeCreated && change != ChangeAssessed && change != ChangeTicketed {
 			out = append(out, store.OutboxItem{
-				Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackReply, f.ID, channel, f.Version),
+				Key:     ReplyKeyPrefix(f.ID, channel) + fmt.Sprintf("v%d", f.Version),
 				Kind:    KindSlackReply,
 				Payload: body,
 			})
 		}
 	}
 	return out
+}
+
+// ReplyKeyPrefix starts the keys of every thread reply of a finding in a
+// channel; the key ends with the finding's version at the change.
+func ReplyKeyPrefix(findingID, channel string) string {
+	return KindSlackReply + "|" + findingID + "|" + channel + "|"
+}
+
+// EarlierReply reports whether one of keys (reply keys of one thread, as
+// PendingOutboxKeys lists them) is for a change before version: replies
+// are posted in the order of the changes, so a reply waits for those.
+func EarlierReply(keys []string, version int) bool {
+	for _, k := range keys {
+		i := strings.LastIndex(k, "|v")
+		if i < 0 {
+			continue
+		}
+		var v int
+		if _, err := fmt.Sscanf(k[i+2:], "%d", &v); err == nil && v < version {
+			return true
+		}
+	}
+	return false
 }
 
 // Decode reads an item's payload.

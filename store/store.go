@@ -237,6 +237,10 @@ type Store interface {
 	Complete(ctx context.Context, id int64, owner string) error
 	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	OutboxDepth(ctx context.Context) (int, error)
+	// PendingOutboxKeys lists the keys of items not yet completed (leased
+	// or not) that start with prefix, oldest first; deliveries that must
+	// keep their order look for earlier ones with it.
+	PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error)
 
 	// KV is a small key-value space for bookkeeping such as Slack message
 	// references (finding/channel → ts) and resource state.

@@ -565,3 +565,48 @@ func TestFindingsListShowsTimes(t *testing.T) {
 		return false
 	})
 }
+
+// A thread reply whose post failed waits for its retry; the reply of a
+// later change must not overtake it, or the thread says "resolved" before
+// "acknowledged".
+func TestThreadRepliesKeepTheirOrder(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding in both channels", func() bool {
+		return len(topLevel(e.emu.Messages(e.secops))) == 1 && len(topLevel(e.emu.Messages(e.payments))) == 1
+	})
+	msg := topLevel(e.emu.Messages(e.secops))[0]
+	id := regexp.MustCompile(`"value":"(F-[0-9A-F]{10})"`).FindStringSubmatch(string(msg.Blocks))
+	if id == nil {
+		t.Fatal("no finding ID in the message's buttons")
+	}
+	ctx := context.Background()
+	// The acknowledgement's replies (one per channel) fail once; their
+	// retry comes a second later.
+	e.emu.FailNext("chat.postMessage", 2, "internal_error")
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "ack " + id[1], UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the failed reply posts", func() bool {
+		n := 0
+		for _, c := range e.emu.CallsTo("chat.postMessage") {
+			if c.Error == "internal_error" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "resolve " + id[1] + " policy reverted", UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]string{"#secops": e.secops, "#team-payments": e.payments} {
+		parent := topLevel(e.emu.Messages(ch))[0]
+		e.wait(t, "two replies in "+name, func() bool { return len(e.emu.Replies(ch, parent.TS)) == 2 })
+		r := e.emu.Replies(ch, parent.TS)
+		if !strings.Contains(strings.ToLower(r[0].Text), "acknowledged") || !strings.Contains(strings.ToLower(r[1].Text), "resolved") {
+			t.Errorf("%s thread = %q then %q, want the acknowledgement then the resolution", name, r[0].Text, r[1].Text)
+		}
+	}
+}

@@ -156,3 +156,17 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// PendingOutboxKeys lists the keys of items not yet completed whose key
+// starts with prefix. It reads the pending rows only, which are few.
+func (s *Store) PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, "SELECT key FROM outbox WHERE done_at IS NULL AND left(key, length($1)) = $1 ORDER BY id", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox keys %q: %w", prefix, err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox keys %q: %w", prefix, err)
+	}
+	return keys, nil
+}

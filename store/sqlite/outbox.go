@@ -177,3 +177,25 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// PendingOutboxKeys lists the keys of items not yet completed whose key
+// starts with prefix. It reads the pending rows only, which are few.
+func (s *Store) PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT key FROM outbox WHERE done_at IS NULL AND substr(key, 1, length(?1)) = ?1 ORDER BY id", prefix)
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox keys %q: %w", prefix, err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("pending outbox keys %q: %w", prefix, err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending outbox keys %q: %w", prefix, err)
+	}
+	return keys, nil
+}

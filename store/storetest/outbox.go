@@ -52,6 +52,39 @@ func testOutbox(t *testing.T, open Opener) {
 	ctx := context.Background()
 	const lease = time.Minute
 
+	t.Run("pending keys by prefix, leased or not, oldest first", func(t *testing.T) {
+		e := newEnv(t, open)
+		enqueue(t, e.s, "reply|F-1|C1|v2", "reply|F-1|C1|v5", "reply|F-1|C2|v3", "reply|F-10|C1|v1", "sync|F-1|C1|v2", "reply|F-1|C1|v7")
+		got := func() []string {
+			t.Helper()
+			k, err := e.s.PendingOutboxKeys(ctx, "reply|F-1|C1|")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return k
+		}
+		if want := []string{"reply|F-1|C1|v2", "reply|F-1|C1|v5", "reply|F-1|C1|v7"}; !slices.Equal(got(), want) {
+			t.Fatalf("PendingOutboxKeys = %q, want %q", got(), want)
+		}
+		// Claimed items are still pending; completed ones are not.
+		items := claim(t, e.s, "a", 1, lease)
+		if len(items) != 1 || items[0].Key != "reply|F-1|C1|v2" {
+			t.Fatalf("Claim = %v, want the oldest item", keys(items))
+		}
+		if want := []string{"reply|F-1|C1|v2", "reply|F-1|C1|v5", "reply|F-1|C1|v7"}; !slices.Equal(got(), want) {
+			t.Fatalf("PendingOutboxKeys with one leased = %q, want %q", got(), want)
+		}
+		if err := e.s.Complete(ctx, items[0].ID, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"reply|F-1|C1|v5", "reply|F-1|C1|v7"}; !slices.Equal(got(), want) {
+			t.Fatalf("PendingOutboxKeys after Complete = %q, want %q", got(), want)
+		}
+		if k, err := e.s.PendingOutboxKeys(ctx, "nothing|"); err != nil || len(k) != 0 {
+			t.Fatalf("PendingOutboxKeys(no match) = %q, %v; want none", k, err)
+		}
+	})
+
 	t.Run("enqueue dedupes by key, even after completion", func(t *testing.T) {
 		e := newEnv(t, open)
 		enqueue(t, e.s, "post/F-1")

@@ -1,0 +1,52 @@
+package delivery
+
+import (
+	"testing"
+
+	"github.com/secops-bot/secops-bot/finding"
+)
+
+func TestEarlierReply(t *testing.T) {
+	prefix := ReplyKeyPrefix("F-0A1B2C3D4E", "#secops")
+	tests := []struct {
+		name    string
+		keys    []string
+		version int
+		want    bool
+	}{
+		{"no pending reply", nil, 3, false},
+		{"only itself", []string{prefix + "v3"}, 3, false},
+		{"an earlier change", []string{prefix + "v2", prefix + "v3"}, 3, true},
+		{"only later changes", []string{prefix + "v3", prefix + "v4", prefix + "v12"}, 3, false},
+		{"numbers, not text", []string{prefix + "v10"}, 9, false},
+		{"unreadable key ignored", []string{prefix + "vx", "garbage"}, 3, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := EarlierReply(tc.keys, tc.version); got != tc.want {
+				t.Errorf("EarlierReply(%q, %d) = %v, want %v", tc.keys, tc.version, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplyKeysShareThePrefix(t *testing.T) {
+	f := struct{ id, ch string }{"F-0A1B2C3D4E", "#secops"}
+	items := Planner{}.Plan(findingFor(f.id, 7, "slack:"+f.ch), ChangeAcknowledged, "U1", "")
+	var found bool
+	for _, it := range items {
+		if it.Kind == KindSlackReply {
+			found = true
+			if want := ReplyKeyPrefix(f.id, f.ch) + "v7"; it.Key != want {
+				t.Errorf("reply key = %q, want %q", it.Key, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("an acknowledgement planned no reply")
+	}
+}
+
+func findingFor(id string, version int, routes ...string) finding.Finding {
+	return finding.Finding{ID: id, Version: version, Routes: routes}
+}
