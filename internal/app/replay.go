@@ -225,8 +225,13 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 		}
 		done <- err
 	}()
+	var lastSource string
 	werr := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
-		r.sum.Files++
+		// A large file comes in several batches with the same Source.
+		if b.Source != lastSource {
+			r.sum.Files++
+			lastSource = b.Source
+		}
 		r.sum.Ignored += b.Ignored
 		problems = append(problems, b.Problems...)
 		select {
@@ -256,8 +261,12 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 	r := newReplayer(opts, dir, opts.Out)
 	var recs []cloudtrail.Record
 	var problems []ingest.Problem
+	var lastSource string
 	err := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
-		r.sum.Files++
+		if b.Source != lastSource {
+			r.sum.Files++
+			lastSource = b.Source
+		}
 		r.sum.Ignored += b.Ignored
 		recs = append(recs, b.Records...)
 		problems = append(problems, b.Problems...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/ingest/corpus"
 )
 
 func exampleConfig(t *testing.T) config.Config {
@@ -204,5 +206,25 @@ func TestReplayBlocks(t *testing.T) {
 	}
 	if !strings.Contains(msg.Text, "CRITICAL") || len(msg.Blocks) < 3 {
 		t.Fatalf("blocks output: text %q with %d blocks", msg.Text, len(msg.Blocks))
+	}
+}
+
+// A JSON Lines file larger than the reader's block is handed over in
+// several batches; the summary still counts files, not blocks.
+func TestReplayCountsFilesNotBlocks(t *testing.T) {
+	dir := t.TempDir()
+	var big bytes.Buffer
+	if _, err := corpus.Generate(&big, 14000, 7, corpus.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if big.Len() <= 8<<20 {
+		t.Fatalf("corpus of %d bytes is not larger than one 8 MiB block", big.Len())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.jsonl"), big.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, sum := replayJSON(t, config.Default(), false, filepath.Join(dir, "big.jsonl"), filepath.Join("..", "..", "examples", "story-one"))
+	if sum.Files != 2 {
+		t.Errorf("summary counts %d files, want 2", sum.Files)
 	}
 }
