@@ -98,9 +98,11 @@ type Sensitivity struct {
 
 // Options configure the worker.
 type Options struct {
-	Owner       string
-	Interval    time.Duration // periodic re-check, default 5m
-	Concurrency int           // parallel reads in a sweep, default 4
+	Owner    string
+	Interval time.Duration // periodic re-check, default 5m
+	// Concurrency is how many items (and, within a re-check, reads) run
+	// at once; default 4.
+	Concurrency int
 	// ShutdownGrace is how long, once Run's context ends, the reads in
 	// flight may take to finish; default 20s, within an orchestrator's
 	// usual 30s between SIGTERM and SIGKILL.
@@ -117,6 +119,10 @@ type Worker struct {
 	plan Delivery
 	opts Options
 	log  zerolog.Logger
+
+	slots   chan struct{} // one per item being carried out
+	serial  serial        // keeps the items of one finding in order
+	running sync.WaitGroup
 }
 
 // New returns a worker.
@@ -133,7 +139,8 @@ func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	return &Worker{st: st, rd: rd, plan: plan, opts: opts, log: opts.Logger}
+	return &Worker{st: st, rd: rd, plan: plan, opts: opts, log: opts.Logger,
+		slots: make(chan struct{}, opts.Concurrency), serial: serial{busy: map[string]*inFlight{}}}
 }
 
 // Planner asks for an assessment of every new, repeated or reopened
@@ -154,114 +161,6 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 	return []store.OutboxItem{{Key: fmt.Sprintf("%s|%s|v%d", KindAssess, f.ID, f.Version), Kind: KindAssess, Payload: body}}
 }
 
-// Run claims assessment items until ctx ends and keeps one re-check
-// scheduled. Then it claims nothing more, hands the items it claimed but
-// has not started back at once, and lets the reads in flight finish within
-// the shutdown grace period: an abandoned item would otherwise wait out
-// its lease before another replica reads the resource.
-func (w *Worker) Run(ctx context.Context) {
-	work, stop := afterGrace(ctx, w.opts.ShutdownGrace)
-	defer stop()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		w.schedule(ctx)
-		for w.drain(ctx, work) > 0 && ctx.Err() == nil {
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// schedule enqueues the re-check of the current interval; the key makes
-// every replica agree on one item per interval.
-func (w *Worker) schedule(ctx context.Context) {
-	now := w.opts.Clock.Now()
-	slot := now.Truncate(w.opts.Interval).Add(w.opts.Interval)
-	_, err := w.st.Enqueue(ctx, store.OutboxItem{Key: fmt.Sprintf("%s|%d", KindRecheck, slot.Unix()), Kind: KindRecheck, NotBefore: slot})
-	if err != nil && ctx.Err() == nil {
-		w.log.Warn().Err(err).Msg("schedule re-check")
-	}
-}
-
-// drain claims a batch of due items and carries them out under work,
-// which may outlive ctx: the end of ctx only stops it from starting the
-// next item (or, in a re-check, the next read).
-func (w *Worker) drain(ctx, work context.Context) int {
-	items, err := w.st.ClaimKinds(ctx, w.opts.Owner, []string{"aws."}, 8, 2*time.Minute)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error().Err(err).Msg("claim assessment items")
-		}
-		return 0
-	}
-	for i, it := range items {
-		if ctx.Err() != nil {
-			w.release(items[i:])
-			return 0
-		}
-		var err error
-		switch it.Kind {
-		case KindAssess:
-			var p struct {
-				FindingID string `json:"finding_id"`
-			}
-			if err = json.Unmarshal(it.Payload, &p); err == nil {
-				err = w.Assess(work, p.FindingID)
-			}
-		case KindRecheck:
-			err = w.recheck(ctx, work)
-		}
-		if err == nil {
-			if cerr := w.st.Complete(work, it.ID, w.opts.Owner); cerr != nil {
-				w.log.Warn().Err(cerr).Str("kind", it.Kind).Msg("complete assessment item")
-			}
-			continue
-		}
-		if work.Err() != nil || errors.Is(err, errInterrupted) {
-			w.log.Warn().Err(err).Str("kind", it.Kind).Msg("assessment interrupted by shutdown; handed back")
-			w.release([]store.OutboxItem{it})
-			continue
-		}
-		wait := time.Duration(1<<min(it.Attempts, 8)) * 2 * time.Second
-		w.log.Warn().Err(err).Str("kind", it.Kind).Dur("retry_in", wait).Msg("assessment postponed")
-		_ = w.st.Retry(work, it.ID, w.opts.Owner, w.opts.Clock.Now().Add(wait), err.Error())
-	}
-	return len(items)
-}
-
-// release hands claimed items back at once on shutdown, so that another
-// replica takes them without waiting for the lease to run out.
-func (w *Worker) release(items []store.OutboxItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, it := range items {
-		if err := w.st.Retry(ctx, it.ID, w.opts.Owner, w.opts.Clock.Now(), "released at shutdown"); err != nil {
-			w.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release assessment item")
-		}
-	}
-}
-
-// afterGrace returns a context for the work in flight: it ignores the end
-// of ctx for grace longer, so a shutdown lets that work finish, and then
-// ends it.
-func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-work.Done():
-		}
-	})
-	return work, func() { stop(); cancel() }
-}
-
 // errInterrupted is a re-check cut short by shutdown; it is handed back
 // whole, since reading a state again does no harm.
 var errInterrupted = errors.New("re-check interrupted by shutdown")
@@ -280,6 +179,28 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	if errors.Is(rerr, ErrUnsupported) {
 		return nil
 	}
+	profile, perr := w.rd.Profile(ctx, f)
+	if perr != nil {
+		w.log.Debug().Err(perr).Str("actor", f.Actor.ARN).Msg("actor profile unavailable")
+	}
+	if err := w.record(ctx, f, st, rerr, profile, false); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return fmt.Errorf("read state of %s: %w", f.Resource.ARN, rerr)
+	}
+	if !st.Exposed && f.Status == finding.StatusOpen {
+		return w.resolveFixed(ctx, f, st)
+	}
+	return nil
+}
+
+// record writes a read of the finding's resource (or its failure, rerr) on
+// the finding, remembers the state for the next diff, and plans the update
+// of its messages. With onlyUnavailable it records nothing unless the
+// finding still says its state is unavailable, so a re-check never
+// replaces a read an assessment recorded in the meantime.
+func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr error, profile *finding.Profile, onlyUnavailable bool) error {
 	now := w.opts.Clock.Now()
 	var before json.RawMessage
 	if b, err := w.st.GetKV(ctx, nsState, f.Resource.ARN); err == nil {
@@ -300,11 +221,10 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 		}
 	}
 	sens := w.sensitivity(f, a.Tags)
-	profile, perr := w.rd.Profile(ctx, f)
-	if perr != nil {
-		w.log.Debug().Err(perr).Str("actor", f.Actor.ARN).Msg("actor profile unavailable")
-	}
-	_, err = w.st.UpdateFinding(ctx, id, func(f *finding.Finding) (store.FindingEvent, error) {
+	_, err := w.st.UpdateFinding(ctx, f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
+		if onlyUnavailable && (f.Assessment == nil || f.Assessment.Unavailable == "") {
+			return store.FindingEvent{}, errNoop
+		}
 		ev := store.FindingEvent{Time: now, Actor: "system"}
 		// Keep the last good read when this one failed.
 		if a.Unavailable != "" && f.Assessment != nil && f.Assessment.Unavailable == "" {
@@ -326,25 +246,23 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 		ev.Outbox = w.plan.Plan(*f, ChangeAssessed, "system", ev.Note)
 		return ev, nil
 	})
-	if err != nil {
-		return fmt.Errorf("record assessment of %s: %w", id, err)
-	}
-	if rerr != nil {
-		return fmt.Errorf("read state of %s: %w", f.Resource.ARN, rerr)
-	}
-	if !st.Exposed && f.Status == finding.StatusOpen {
-		return w.resolveFixed(ctx, f, st)
+	if err != nil && !errors.Is(err, errNoop) {
+		return fmt.Errorf("record assessment of %s: %w", f.ID, err)
 	}
 	return nil
 }
 
-// Recheck reads every open finding's resource and resolves those no longer
-// exposed.
+// Recheck reads every open finding's resource, resolves those no longer
+// exposed and records the state of those still marked "state
+// unavailable".
 func (w *Worker) Recheck(ctx context.Context) error { return w.recheck(ctx, ctx) }
 
 // recheck is Recheck with the reads done under work; once ctx ends it
 // starts no more reads, lets those in flight finish and returns
-// errInterrupted.
+// errInterrupted. A finding with an assessment in flight is read once that
+// assessment is done (a read started before AWS recovered may just have
+// failed), and assessments of a finding that arrive while it is read here
+// wait until this read is recorded.
 func (w *Worker) recheck(ctx, work context.Context) error {
 	fs, err := w.st.ListFindings(work, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
 	if err != nil {
@@ -361,25 +279,24 @@ func (w *Worker) recheck(ctx, work context.Context) error {
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			mu.Lock()
 			interrupted = true
+			mu.Unlock()
 			break
 		}
 		wg.Add(1)
 		go func(f finding.Finding) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			st, err := w.rd.Read(work, f)
-			if errors.Is(err, ErrUnsupported) {
+			if !w.serial.hold(ctx, f.ID) {
+				mu.Lock()
+				interrupted = true
+				mu.Unlock()
 				return
 			}
+			err := w.recheckOne(work, f.ID)
+			w.carryOutQueued(ctx, work, f.ID)
 			if err != nil {
-				w.log.Warn().Err(err).Str("finding_id", f.ID).Msg("re-check could not read state")
-				return
-			}
-			if st.Exposed {
-				return
-			}
-			if err := w.resolveFixed(work, f, st); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
@@ -393,6 +310,41 @@ func (w *Worker) recheck(ctx, work context.Context) error {
 		return errInterrupted
 	}
 	return firstErr
+}
+
+// recheckOne reads one open finding's resource again. A finding whose
+// first read failed gets this read recorded as that read would have been
+// (the exposure confirmed, its message updated), without waiting for its
+// assessment's next retry; the actor's profile is left to that retry, so
+// the sweep makes no calls beyond the state read.
+func (w *Worker) recheckOne(ctx context.Context, id string) error {
+	// As it is now, not as listed: an assessment may have recorded a read
+	// (or a failure) or resolved it since.
+	f, err := w.st.GetFinding(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", id, err)
+	}
+	if f.Status != finding.StatusOpen {
+		return nil
+	}
+	st, err := w.rd.Read(ctx, f)
+	if errors.Is(err, ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		w.log.Warn().Err(err).Str("finding_id", f.ID).Msg("re-check could not read state")
+		return nil
+	}
+	if f.Assessment != nil && f.Assessment.Unavailable != "" {
+		if err := w.record(ctx, f, st, nil, nil, true); err != nil {
+			return err
+		}
+		w.log.Info().Str("finding_id", f.ID).Bool("exposed", st.Exposed).Msg("state read by re-check after it was unavailable")
+	}
+	if st.Exposed {
+		return nil
+	}
+	return w.resolveFixed(ctx, f, st)
 }
 
 // resolveFixed resolves a finding whose resource is no longer exposed,

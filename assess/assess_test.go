@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,13 +19,27 @@ import (
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
-// fakeReader answers from a map of resource ARN to state or error.
+// fakeReader answers from a map of resource ARN to state or error, and
+// counts the calls it answers (each would be a call to AWS).
 type fakeReader struct {
 	states map[string]State
 	errs   map[string]error
+
+	mu       sync.Mutex
+	reads    int
+	profiles int
+}
+
+func (r *fakeReader) calls() (reads, profiles int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads, r.profiles
 }
 
 func (r *fakeReader) Read(_ context.Context, f finding.Finding) (State, error) {
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
 	if err := r.errs[f.Resource.ARN]; err != nil {
 		return State{}, err
 	}
@@ -42,6 +57,9 @@ func (r *fakeReader) Diff(before, after json.RawMessage) []string {
 func (r *fakeReader) Explain(err error) string { return "access denied (AccessDenied)" }
 
 func (r *fakeReader) Profile(context.Context, finding.Finding) (*finding.Profile, error) {
+	r.mu.Lock()
+	r.profiles++
+	r.mu.Unlock()
 	return &finding.Profile{Tags: map[string]string{"team": "payments"}, Keys: 1}, nil
 }
 
@@ -203,5 +221,101 @@ func TestRecheckResolvesOnlyFixedFindings(t *testing.T) {
 	}
 	if len(items) != 2 { // the sync and the reply of the resolution
 		t.Errorf("outbox has %d items after the re-check, want the resolution's sync and reply", len(items))
+	}
+}
+
+// A finding whose first read failed ("state unavailable") has its state
+// recorded by the next re-check that reads it, as the first read would
+// have: the exposure confirmed (or the finding resolved) and its messages
+// updated, with no AWS call beyond the state read. A finding whose state
+// was read is left as it is.
+func TestRecheckRecordsStateOfUnavailableFindings(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		firstFails  bool  // the assessment's read failed
+		now         State // what the re-check reads
+		wantStatus  finding.Status
+		wantVersion int // after the re-check; 2 after the assessment
+		wantReadAt  time.Time
+		wantExposed bool
+		wantChanges []string
+	}{
+		{
+			name: "state unavailable, still exposed: the exposure is confirmed", firstFails: true,
+			now:        State{ReadAt: t0.Add(5 * time.Minute), Exposed: true, Reason: "bucket policy is public", Raw: json.RawMessage(`"public"`), Tags: map[string]string{"data-classification": "pii"}},
+			wantStatus: finding.StatusOpen, wantVersion: 3, wantReadAt: t0.Add(5 * time.Minute), wantExposed: true, wantChanges: []string{ChangeAssessed},
+		},
+		{
+			name: "state unavailable, fixed meanwhile: recorded and resolved", firstFails: true,
+			now:        State{ReadAt: t0.Add(5 * time.Minute), Exposed: false, Reason: "policy no longer public", Raw: json.RawMessage(`"private"`)},
+			wantStatus: finding.StatusResolved, wantVersion: 4, wantReadAt: t0.Add(5 * time.Minute), wantChanges: []string{ChangeAssessed, "resolved"},
+		},
+		{
+			name:       "state read: nothing to record",
+			now:        State{ReadAt: t0.Add(5 * time.Minute), Exposed: true, Reason: "bucket policy is public", Raw: json.RawMessage(`"public"`)},
+			wantStatus: finding.StatusOpen, wantVersion: 2, wantReadAt: t0.Add(time.Minute), wantExposed: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.seed(t, "payments-exports")
+			if tc.firstFails {
+				e.rd.errs[f.Resource.ARN] = errors.New("SlowDown")
+			} else {
+				e.rd.states[f.Resource.ARN] = State{ReadAt: t0.Add(time.Minute), Exposed: true, Reason: "bucket policy is public", Raw: json.RawMessage(`"public"`)}
+			}
+			if err := e.w.Assess(ctx, f.ID); (err != nil) != tc.firstFails {
+				t.Fatalf("assessment: %v", err)
+			}
+			// What the assessment planned is delivered.
+			if _, err := e.st.Claim(ctx, "slack", 100, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			delete(e.rd.errs, f.Resource.ARN)
+			e.rd.states[f.Resource.ARN] = tc.now
+			reads, profiles := e.rd.calls()
+
+			e.clk.Advance(5 * time.Minute)
+			if err := e.w.Recheck(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r, p := e.rd.calls(); r-reads != 1 || p-profiles != 0 {
+				t.Errorf("the re-check made %d state reads and %d profile reads, want 1 and 0", r-reads, p-profiles)
+			}
+			got, err := e.st.GetFinding(ctx, f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tc.wantStatus || got.Version != tc.wantVersion {
+				t.Errorf("status %s version %d, want %s %d", got.Status, got.Version, tc.wantStatus, tc.wantVersion)
+			}
+			a := got.Assessment
+			if a == nil || a.Unavailable != "" || !a.ReadAt.Equal(tc.wantReadAt) || a.Exposed != tc.wantExposed {
+				t.Errorf("assessment after the re-check = %+v, want the state read at %v (exposed %v)", a, tc.wantReadAt, tc.wantExposed)
+			}
+			if tc.firstFails && tc.now.Exposed && (len(got.Sensitivity) != 1 || got.Severity != finding.SeverityCritical) {
+				t.Errorf("sensitivity %v severity %s, want the tag found and severity raised as the first read would have", got.Sensitivity, got.Severity)
+			}
+			items, err := e.st.Claim(ctx, "slack", 100, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var changes []string
+			for _, it := range items {
+				if it.Kind != delivery.KindSlackSync {
+					continue
+				}
+				p, err := delivery.Decode(it)
+				if err != nil {
+					t.Fatal(err)
+				}
+				changes = append(changes, p.Change)
+			}
+			if strings.Join(changes, ",") != strings.Join(tc.wantChanges, ",") {
+				t.Errorf("message updates planned by the re-check = %v, want %v", changes, tc.wantChanges)
+			}
+		})
 	}
 }

@@ -2,49 +2,16 @@ package assess
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/internal/awsfake"
-	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
-	"github.com/secops-bot/secops-bot/providers/aws/state"
+	"github.com/secops-bot/secops-bot/store"
 )
-
-// awsReader reads states from AWS, as serve wires it.
-type awsReader struct{ r *state.Reader }
-
-func (a awsReader) Read(ctx context.Context, f finding.Finding) (State, error) {
-	st, err := a.r.Read(ctx, f)
-	if errors.Is(err, state.ErrUnsupported) {
-		return State{}, ErrUnsupported
-	}
-	if err != nil {
-		return State{}, err
-	}
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return State{}, err
-	}
-	return State{ReadAt: st.ReadAt, Exposed: st.Exposed, Reason: st.Reason, Tags: st.Tags, Raw: raw}, nil
-}
-
-func (a awsReader) Diff(before, after json.RawMessage) []string { return nil }
-
-func (a awsReader) Explain(err error) string { return state.Classify(err) }
-
-func (a awsReader) Profile(context.Context, finding.Finding) (*finding.Profile, error) {
-	return nil, nil
-}
 
 // slowBucket holds the first S3 request about one bucket until answered,
 // as a slow or distant endpoint would.
@@ -86,13 +53,12 @@ func (s *slowBucket) policyReads() int {
 	return s.reads
 }
 
-const publicPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/*"}]}`
-
 // SIGTERM arrives while the worker waits for S3 to describe a bucket, with
-// a second assessment claimed and not started. The read in flight finishes
-// and is recorded if it can within the grace period, and the unstarted
-// item (and an interrupted one) is handed back at once: another replica
-// takes it without waiting for the lease.
+// another bucket's assessment done alongside and a second assessment of
+// the held bucket claimed and waiting behind the first. The read in flight
+// finishes and is recorded if it can within the grace period, and the
+// waiting item (and an interrupted one) is handed back at once: another
+// replica takes it without waiting for the lease.
 func TestShutdownMidRead(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -105,41 +71,31 @@ func TestShutdownMidRead(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			const account = "111122223333"
-			srv := awsfake.New()
-			t.Cleanup(srv.Close)
-			srv.Identities().Add("AKIDSECOPSBOT0000001", "arn:aws:iam::999900001111:role/secops-bot")
-			srv.Handle("sts", awsfake.NewSTS(srv.Identities(), e.clk))
-			s3 := awsfake.NewS3()
-			for _, b := range []string{"payments-exports", "payments-archive"} {
-				s3.AddBucket(account, awsfake.S3Bucket{Name: b, Policy: strings.ReplaceAll(publicPolicy, "%s", b)})
-			}
-			slow := &slowBucket{next: s3, bucket: "payments-exports", reading: make(chan struct{}), answer: make(chan struct{})}
+			slow := &slowBucket{bucket: "payments-exports", reading: make(chan struct{}), answer: make(chan struct{})}
+			rd := e.awsFake(t, []string{"payments-exports", "payments-archive"}, func(next http.Handler) http.Handler {
+				slow.next = next
+				return slow
+			})
 			t.Cleanup(slow.reply) // before the fake closes: it waits for its handlers
-			srv.Handle("s3", slow)
-			clients, err := awsclient.New(context.Background(), aws.Config{
-				Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL()), HTTPClient: srv.HTTPClient(),
-				Credentials: credentials.NewStaticCredentialsProvider("AKIDSECOPSBOT0000001", "secret", ""),
-			}, awsclient.Options{MemberRoleName: "secops-member", Clock: e.clk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rd := awsReader{state.NewReader(clients, e.clk)}
 			worker := func(owner string) *Worker {
 				return New(e.st, rd, delivery.Planner{}, Options{Owner: owner, Clock: e.clk, Logger: e.w.log, ShutdownGrace: tc.grace})
 			}
 
 			ctx := context.Background()
-			var fs []finding.Finding
-			for _, b := range []string{"payments-exports", "payments-archive"} {
-				f := e.seed(t, b)
-				for _, it := range (Planner{}).Plan(f, "created", "system", "") {
+			enqueue := func(f finding.Finding, change string) {
+				t.Helper()
+				for _, it := range (Planner{}).Plan(f, change, "system", "") {
 					if _, err := e.st.Enqueue(ctx, it); err != nil {
 						t.Fatal(err)
 					}
 				}
-				fs = append(fs, f)
 			}
+			exports, archive := e.seed(t, "payments-exports"), e.seed(t, "payments-archive")
+			enqueue(exports, "created")
+			enqueue(archive, "created")
+			again := exports
+			again.Version++ // the exposure repeated: a second read of the same bucket
+			enqueue(again, "repeated")
 
 			runCtx, sigterm := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -149,10 +105,39 @@ func TestShutdownMidRead(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the worker never read the bucket")
 			}
+			// The other bucket is read alongside the held one.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got, err := e.st.GetFinding(ctx, archive.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Assessment != nil && got.Assessment.Exposed {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the second bucket was not read while the first was held")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			sigterm()
 			began := time.Now()
+			var err error
 			if tc.finishes {
-				time.Sleep(50 * time.Millisecond) // the read outlives the signal
+				// While the read is still held, the waiting item is
+				// already back in the outbox.
+				var back []store.OutboxItem
+				for deadline := time.Now().Add(5 * time.Second); len(back) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+					if back, err = e.st.ClaimKinds(ctx, "probe", []string{"aws."}, 10, time.Minute); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if len(back) != 1 || back[0].Key != (Planner{}).Plan(again, "repeated", "", "")[0].Key {
+					t.Fatalf("handed back while the read was in flight: %+v, want the second assessment of the held bucket", back)
+				}
+				if err := e.st.Retry(ctx, back[0].ID, "probe", e.clk.Now(), "probe"); err != nil {
+					t.Fatal(err)
+				}
 				slow.reply()
 			}
 			select {
@@ -163,7 +148,7 @@ func TestShutdownMidRead(t *testing.T) {
 			t.Logf("Run returned %v after SIGTERM", time.Since(began).Round(time.Millisecond))
 			slow.reply()
 
-			got, err := e.st.GetFinding(ctx, fs[0].ID)
+			got, err := e.st.GetFinding(ctx, exports.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,15 +156,19 @@ func TestShutdownMidRead(t *testing.T) {
 				t.Fatalf("the read in flight recorded by the stopping replica: %v (%+v), want %v", assessed, got.Assessment, tc.finishes)
 			}
 
-			// Another replica at the same instant takes what is left.
+			// Another replica at the same instant takes what is left: the
+			// waiting item, and the interrupted one if it was.
 			left := 2
 			if tc.finishes {
 				left = 1
 			}
-			if n := worker("replica-2").drain(ctx, ctx); n != left {
+			w2 := worker("replica-2")
+			n := w2.drain(ctx, ctx)
+			w2.wait()
+			if n != left {
 				t.Fatalf("another replica claimed %d items at once, want %d", n, left)
 			}
-			for _, f := range fs {
+			for _, f := range []finding.Finding{exports, archive} {
 				got, err := e.st.GetFinding(ctx, f.ID)
 				if err != nil {
 					t.Fatal(err)
@@ -191,13 +180,11 @@ func TestShutdownMidRead(t *testing.T) {
 			if items, err := e.st.ClaimKinds(ctx, "check", []string{"aws."}, 10, time.Minute); err != nil || len(items) != 0 {
 				t.Errorf("assessment items left: %+v (%v)", items, err)
 			}
-			// A read that finished is not done again by the other replica.
-			wantReads := 2
-			if tc.finishes {
-				wantReads = 1
-			}
+			// A read that finished is not done again by the other replica;
+			// every item handed back is read once.
+			wantReads := 1 + left
 			if reads := slow.policyReads(); reads != wantReads {
-				t.Errorf("the bucket in flight was read %d times, want %d", reads, wantReads)
+				t.Errorf("the held bucket was read %d times, want %d", reads, wantReads)
 			}
 		})
 	}

@@ -5,6 +5,12 @@
 // organization's accounts, which decide whether a share target is one of
 // ours.
 //
+// Every client made from these configurations draws its retries from one
+// budget (the SDK's retry token bucket), shared by the whole process: in a
+// long throttling storm the bot as a whole stops retrying and fails fast,
+// instead of each of its many short-lived clients spending a fresh budget
+// of its own, and starts retrying again as calls succeed.
+//
 // Endpoints are never overridden here: the base configuration (loaded by
 // the caller, honouring AWS_ENDPOINT_URL*) decides where calls go.
 package awsclient
@@ -20,6 +26,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -61,6 +69,17 @@ type Options struct {
 	OrgTTL time.Duration
 	// Clock decides when sessions and the account list are stale.
 	Clock clock.Clock
+	// RetryBudget is the retry quota shared by every client made from the
+	// configurations handed out, in the SDK's retry tokens: a retry after
+	// throttling costs 5, a retry after another transient error 14, a
+	// retry that succeeds gives its cost back and so does an operation that
+	// succeeds at once (1). An operation that finds the budget spent fails
+	// with its last error instead of retrying. Zero means 500, what the SDK
+	// gives each client of its own.
+	RetryBudget uint
+	// Retry adjusts the shared retryer (attempts, backoff) after the
+	// defaults; nil keeps the SDK's standard settings.
+	Retry func(*retry.StandardOptions)
 }
 
 // Clients hands out per-account AWS configurations.
@@ -83,7 +102,8 @@ var (
 )
 
 // New checks the options and returns the clients. The base configuration
-// holds the bot's own credentials, region, retryer and endpoint.
+// holds the bot's own credentials, region and endpoint; the clients share
+// one retry budget (see RetryBudget) unless it names a Retryer.
 func New(_ context.Context, base aws.Config, opts Options) (*Clients, error) {
 	var problems []string
 	if strings.ContainsAny(opts.MemberRoleName, ": ") {
@@ -116,11 +136,47 @@ func New(_ context.Context, base aws.Config, opts Options) (*Clients, error) {
 	if opts.OrgTTL <= 0 {
 		opts.OrgTTL = defaultOrgTTL
 	}
+	if opts.RetryBudget == 0 {
+		opts.RetryBudget = retry.DefaultRetryRateTokens
+	}
 	clk := opts.Clock
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Clients{base: base.Copy(), opts: opts, clk: clk, roles: map[string]*roleCredentials{}}, nil
+	base = base.Copy()
+	if base.Retryer == nil {
+		base.Retryer = sharedRetryer(base, opts)
+	}
+	return &Clients{base: base, opts: opts, clk: clk, roles: map[string]*roleCredentials{}}, nil
+}
+
+// sharedRetryer returns one retryer, with one retry budget, for every
+// client made from base. Without it each client the SDK builds gets a
+// budget of its own, and since readers build a client per call, the
+// budget would never run out however long AWS throttles. The retry mode
+// and maximum attempts of the base configuration (AWS_RETRY_MODE,
+// AWS_MAX_ATTEMPTS) still apply; a base configuration with a Retryer of
+// its own keeps it.
+func sharedRetryer(base aws.Config, opts Options) func() aws.Retryer {
+	limiter := ratelimit.NewTokenRateLimit(opts.RetryBudget)
+	standard := func(o *retry.StandardOptions) {
+		o.RateLimiter = limiter
+		if base.RetryMaxAttempts > 0 {
+			o.MaxAttempts = base.RetryMaxAttempts
+		}
+		if opts.Retry != nil {
+			opts.Retry(o)
+		}
+	}
+	var r aws.Retryer
+	if base.RetryMode == aws.RetryModeAdaptive {
+		r = retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, standard)
+		})
+	} else {
+		r = retry.NewStandard(standard)
+	}
+	return func() aws.Retryer { return r }
 }
 
 // RoleARN returns the role assumed for an account, or "" when the base
