@@ -160,6 +160,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)
 	h.Handle(socketmode.EventTypeInteractive, b.onInteractive)
 	h.Handle(socketmode.EventTypeEventsAPI, b.onEventsAPI)
+	h.Handle(socketmode.EventTypeErrorWriteFailed, b.onWriteFailed)
 	h.HandleDefault(b.onOther)
 
 	// The outbox stops with the socket: a fatal Slack error (revoked

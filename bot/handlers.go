@@ -65,6 +65,32 @@ func (b *Bot) onOther(evt *socketmode.Event, c *socketmode.Client) {
 	}
 }
 
+// onWriteFailed sends again an acknowledgement whose write failed because
+// its socket closed under it (a disconnect or a dropped connection):
+// slack-go reports the response and moves to a new socket, where the ack
+// still reaches Slack, usually within its 3 seconds. A response is sent
+// again at most twice, so a socket failing for good cannot loop.
+func (b *Bot) onWriteFailed(evt *socketmode.Event, c *socketmode.Client) {
+	wf, ok := evt.Data.(*socketmode.ErrorWriteFailed)
+	if !ok || wf.Response == nil || wf.Response.EnvelopeID == "" {
+		return
+	}
+	res := *wf.Response
+	if !b.seen.add("resend:1:"+res.EnvelopeID) && !b.seen.add("resend:2:"+res.EnvelopeID) {
+		b.log.Error().Err(wf.Cause).Str("envelope_id", res.EnvelopeID).Msg("acknowledgement lost twice; giving up on it")
+		return
+	}
+	b.log.Warn().Err(wf.Cause).Str("envelope_id", res.EnvelopeID).Msg("acknowledgement lost with its socket; sending it again")
+	// SendCtx waits for the next socket; the event loop must not.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := c.SendCtx(ctx, res); err != nil {
+			b.log.Error().Err(err).Str("envelope_id", res.EnvelopeID).Msg("send acknowledgement again")
+		}
+	}()
+}
+
 func (b *Bot) onEventsAPI(evt *socketmode.Event, c *socketmode.Client) {
 	// No event subscriptions are needed; acknowledge so Slack stops
 	// retrying anything delivered anyway.
