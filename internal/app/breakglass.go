@@ -72,6 +72,7 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store
 		Destination:           cfg.BreakGlass.ConsoleDestination,
 		PortalURL:             cfg.BreakGlass.PortalURL,
 		IdentityCenterAccount: cfg.BreakGlass.IdentityCenterAccount,
+		Logger:                log.With().Str("component", "breakglass").Logger(),
 	})
 	svc, err := breakglass.New(BreakGlassConfig(cfg), breakglass.Deps{
 		Store:   st,

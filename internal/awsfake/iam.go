@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
@@ -240,8 +243,13 @@ func (f *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return ro, ok
 	}
 	policyDoc := func() (string, bool) {
+		if !policyNameRe.MatchString(form.Get("PolicyName")) {
+			WriteError(w, "iam", http.StatusBadRequest, "ValidationError",
+				"1 validation error detected: Value at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+")
+			return "", false
+		}
 		doc := form.Get("PolicyDocument")
-		if !json.Valid([]byte(doc)) || form.Get("PolicyName") == "" {
+		if !json.Valid([]byte(doc)) {
 			WriteError(w, "iam", http.StatusBadRequest, "MalformedPolicyDocument", "The policy document is not valid JSON.")
 			return "", false
 		}
@@ -341,10 +349,24 @@ func (f *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if doc, ok := policyDoc(); ok {
+			name := form.Get("PolicyName")
+			// IAM counts the role's inline policies together, the one
+			// being replaced excepted, against one quota.
+			total := PolicySize(doc)
+			for n, d := range ro.Policies {
+				if n != name {
+					total += PolicySize(d)
+				}
+			}
+			if total > MaxRolePolicySize {
+				WriteError(w, "iam", http.StatusConflict, "LimitExceeded",
+					fmt.Sprintf("Maximum policy size of %d bytes exceeded for role %s", MaxRolePolicySize, ro.Name))
+				return
+			}
 			if ro.Policies == nil {
 				ro.Policies = map[string]string{}
 			}
-			ro.Policies[form.Get("PolicyName")] = doc
+			ro.Policies[name] = doc
 			WriteQuery(w, nsIAM, action, nil)
 		}
 	case "GetUserPolicy":
@@ -388,11 +410,15 @@ func (f *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			pols = ro.Policies
 		}
-		names := sortedKeys(pols)
+		names, marker, ok := pageOf(w, form, sortedKeys(pols))
+		if !ok {
+			return
+		}
 		WriteQuery(w, nsIAM, action, struct {
 			PolicyNames []string `xml:"PolicyNames>member"`
 			IsTruncated bool     `xml:"IsTruncated"`
-		}{PolicyNames: names})
+			Marker      string   `xml:"Marker,omitempty"`
+		}{PolicyNames: names, IsTruncated: marker != "", Marker: marker})
 	case "TagRole":
 		if ro, ok := role(); ok {
 			if tags, ok := tagsOf(w, form, ro.Tags); ok {
@@ -410,6 +436,63 @@ func (f *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		WriteError(w, "iam", http.StatusBadRequest, "InvalidAction", "unsupported action "+action)
 	}
+}
+
+// MaxRolePolicySize is IAM's quota on the size of a role's inline
+// policies taken together, in characters other than white space.
+const MaxRolePolicySize = 10240
+
+// PolicySize is a policy document's size as IAM counts it against its
+// quotas: white space does not count.
+func PolicySize(doc string) int {
+	n := 0
+	for _, r := range doc {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// policyNameRe is what IAM accepts as an inline policy name.
+var policyNameRe = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
+
+// Paging of IAM's List calls: 100 items unless MaxItems says otherwise
+// (1 to 1000).
+const (
+	defaultMaxItems = 100
+	maxMaxItems     = 1000
+)
+
+// pageOf cuts one page out of sorted names as IAM's List calls do: the
+// Marker of the previous page says where to go on, MaxItems how many to
+// give. The marker returned is empty on the last page. The marker is the
+// next name, so names deleted between pages do not shift the rest.
+func pageOf(w http.ResponseWriter, form url.Values, names []string) ([]string, string, bool) {
+	limit := defaultMaxItems
+	if v := form.Get("MaxItems"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxMaxItems {
+			WriteError(w, "iam", http.StatusBadRequest, "ValidationError",
+				fmt.Sprintf("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and %d", v, maxMaxItems))
+			return nil, "", false
+		}
+		limit = n
+	}
+	start := 0
+	if m := form.Get("Marker"); m != "" {
+		from, err := url.QueryUnescape(m)
+		if err != nil {
+			WriteError(w, "iam", http.StatusBadRequest, "ValidationError", "Invalid Marker.")
+			return nil, "", false
+		}
+		start, _ = slices.BinarySearch(names, from)
+	}
+	names = names[start:]
+	if len(names) <= limit {
+		return names, "", true
+	}
+	return names[:limit], url.QueryEscape(names[limit]), true
 }
 
 // maxIAMTags is IAM's limit of tags on a role or user.

@@ -160,8 +160,10 @@ var (
 	// the request in session tags, which need their own STS actions.
 	breakGlassAssumeActions = []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}
 	// Revocation puts a deny policy on the role; GetRole reads the role's
-	// maximum session length.
-	breakGlassRevokeActions = []string{"iam:GetRole", "iam:PutRolePolicy"}
+	// maximum session length. Revoke policies no live session can need
+	// any more are listed, read and deleted, or they would fill the
+	// role's inline policy quota and stop the next revocation.
+	breakGlassRevokeActions = []string{"iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}
 
 	// The canary tags the principal it runs as: a role, or an IAM user.
 	// sts:GetCallerIdentity says which; AWS allows it without a grant, and

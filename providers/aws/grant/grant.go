@@ -7,7 +7,9 @@
 //     request in session tags, plus a console sign-in link from the
 //     federation endpoint. Revocation puts an inline deny-all policy on the
 //     role for sessions of that requester issued before now, which ends
-//     live sessions too (expiring credentials alone would not).
+//     live sessions too (expiring credentials alone would not). Revoke
+//     policies that no live session can need any more are deleted on each
+//     revocation and grant, so that they stay within IAM's quota.
 //   - identity-center: CreateAccountAssignment of the permission set to the
 //     requester's Identity Center user (found by email), waited on until it
 //     succeeds; revocation deletes the assignment.
@@ -23,6 +25,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -76,6 +80,9 @@ type Options struct {
 	// Sleep waits between polls; tests replace it. time.Sleep honouring ctx
 	// when nil.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Logger receives what tidying the break-glass roles did or could
+	// not do (silent when zero).
+	Logger zerolog.Logger
 }
 
 // Provider implements breakglass.Granter.
@@ -83,6 +90,11 @@ type Provider struct {
 	src  ConfigSource
 	clk  clock.Clock
 	opts Options
+
+	// policyLocks holds a *sync.Mutex per account, role and revoke policy
+	// name, so that pruning here cannot read a policy as stale, see it
+	// replaced by a revocation, and then delete the fresh one.
+	policyLocks sync.Map
 }
 
 var (
@@ -208,7 +220,25 @@ func (p *Provider) assumeRole(ctx context.Context, g breakglass.Grant) (breakgla
 	if err != nil {
 		return breakglass.Access{}, fmt.Errorf("assume %s: %w", g.Level.RoleARN, err)
 	}
+	p.tidyOnGrant(ctx, cfg, g)
 	return breakglass.Access{Credentials: creds, ConsoleURL: link}, nil
+}
+
+// tidyOnGrant deletes stale revoke policies from the role just granted,
+// within a short budget, so that room is made before a revocation needs
+// it. It never fails the grant: the access is already given, and the
+// revocation prunes again.
+func (p *Provider) tidyOnGrant(ctx context.Context, cfg aws.Config, g breakglass.Grant) {
+	name, err := roleName(g.Level.RoleARN)
+	if err != nil {
+		return // assumed above, so the ARN is a role's
+	}
+	log := p.opts.Logger.With().Str("account", g.Account).Str("role", name).Str("request_id", g.RequestID).Logger()
+	ctx, cancel := context.WithTimeout(ctx, pruneBudget)
+	defer cancel()
+	if _, err := p.pruneRevokePolicies(ctx, iam.NewFromConfig(cfg), g.Account, name, "", log); err != nil {
+		log.Warn().Err(err).Msg("could not delete stale break-glass revoke policies after a grant")
+	}
 }
 
 // sessionName names the role session after the request, so CloudTrail's
@@ -268,8 +298,10 @@ func (p *Provider) consoleLink(ctx context.Context, c *breakglass.Credentials, d
 }
 
 // RevokePolicyPrefix starts the name of the inline policy that ends a
-// requester's sessions; there is one per requester, so that revocations do
-// not pile up against the role's inline policy quota.
+// requester's sessions. There is one per requester, replaced by each
+// revocation, and it is deleted once no session it denies can still be
+// live (see pruneRevokePolicies), so that the role's inline policies stay
+// within IAM's quota. Only policies with this prefix are ever deleted.
 const RevokePolicyPrefix = "secops-breakglass-revoke-"
 
 // RevokePolicy is the deny-all policy that ends every session of the role
@@ -313,15 +345,59 @@ func (p *Provider) denyOlderSessions(ctx context.Context, g breakglass.Grant) er
 	// A second's margin: TokenIssueTime has second precision, and a token
 	// issued in the same second as the revocation must end too.
 	at = at.Truncate(time.Second).Add(time.Second)
-	_, err = iam.NewFromConfig(cfg).PutRolePolicy(ctx, &iam.PutRolePolicyInput{
-		RoleName:       aws.String(name),
-		PolicyName:     aws.String(RevokePolicyPrefix + policySafe(g.Requester)),
-		PolicyDocument: aws.String(RevokePolicy(g.Requester, at)),
-	})
+	client := iam.NewFromConfig(cfg)
+	policy := RevokePolicyPrefix + policySafe(g.Requester)
+	log := p.opts.Logger.With().Str("account", g.Account).Str("role", name).Str("request_id", g.RequestID).Logger()
+
+	// Make room first. The requester's own policy is left to the put,
+	// which replaces it. Ending the access matters more than tidying, so
+	// the pass has a budget, and a failure is logged and the revocation
+	// goes on.
+	pctx, cancel := context.WithTimeout(ctx, pruneBudget)
+	_, err = p.pruneRevokePolicies(pctx, client, g.Account, name, policy, log)
+	cancel()
+	if err != nil {
+		log.Warn().Err(err).Msg("could not delete stale break-glass revoke policies before a revocation")
+	}
+	put := func() error {
+		mu := p.policyLock(g.Account, name, policy)
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+			RoleName:       aws.String(name),
+			PolicyName:     aws.String(policy),
+			PolicyDocument: aws.String(RevokePolicy(g.Requester, at)),
+		})
+		return err
+	}
+	err = put()
+	if isLimitExceeded(err) {
+		// The pass above may have failed, or another replica may have
+		// added a policy since: prune once more and retry once.
+		res, perr := p.pruneRevokePolicies(ctx, client, g.Account, name, policy, log)
+		if perr != nil {
+			log.Warn().Err(perr).Msg("could not delete stale break-glass revoke policies after IAM refused a revocation for size")
+		}
+		if err = put(); isLimitExceeded(err) {
+			return fmt.Errorf("revoke sessions of %s on %s: %s: %w", g.Requester, name, tooManyPolicies(name, res), err)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("revoke sessions of %s on %s: %w", g.Requester, name, err)
 	}
 	return nil
+}
+
+// tooManyPolicies explains a revocation IAM refused for the size of the
+// role's inline policies, with what the operator can do about it.
+func tooManyPolicies(role string, res pruned) string {
+	msg := fmt.Sprintf("the break-glass role %s has too many revoke policies (%d named %s*) or other inline policies for IAM's limit of %d characters per role, "+
+		"so the sessions were NOT revoked; delete inline policies of %s that are not needed (a revoke policy may go once the role's maximum session has passed since its aws:TokenIssueTime)",
+		role, res.remaining, RevokePolicyPrefix, MaxRolePolicySize, role)
+	if !res.nextStale.IsZero() {
+		msg += fmt.Sprintf(", or wait until %s when the bot can delete one", res.nextStale.UTC().Format(time.RFC3339))
+	}
+	return msg
 }
 
 // roleName is the last path element of a role ARN.
