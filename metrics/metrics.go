@@ -43,6 +43,7 @@ type Metrics struct {
 	jiraTime    *prometheus.HistogramVec
 	outboxDepth prometheus.Gauge
 	toPost      *prometheus.HistogramVec
+	sqsStored   prometheus.Histogram
 
 	// newestEvent is the newest CloudTrail event time ingested, in Unix
 	// nanoseconds; 0 until the first event.
@@ -97,13 +98,18 @@ func New(clk clock.Clock) *Metrics {
 		Help:    "Time until a finding's message was first posted in a channel (once per channel), from when the bot stored the finding (from=detected) and from the CloudTrail event time (from=event).",
 		Buckets: latencyBuckets,
 	}, []string{"from"})
+	m.sqsStored = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "sqs_message_stored_seconds",
+		Help:    "Time from receiving an SQS message to having stored everything it carried (its delete follows).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "queue_lag_seconds",
 		Help: "Now minus the newest CloudTrail event time ingested: how far behind real time the bot sees the accounts (0 before the first event).",
 	}, m.queueLag)
 	m.reg.MustRegister(
 		m.eventsIn, m.findings, m.slackCalls, m.slackTime, m.awsCalls, m.awsTime,
-		m.jiraCalls, m.jiraTime, m.outboxDepth, m.toPost, lag,
+		m.jiraCalls, m.jiraTime, m.outboxDepth, m.toPost, m.sqsStored, lag,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -145,6 +151,10 @@ func (m *Metrics) FindingPosted(f finding.Finding) {
 		m.toPost.WithLabelValues("event").Observe(nonNegative(now.Sub(f.Event.Time)))
 	}
 }
+
+// SQSMessageStored records how long an SQS message took from its receipt
+// to its events being stored.
+func (m *Metrics) SQSMessageStored(d time.Duration) { m.sqsStored.Observe(d.Seconds()) }
 
 // SetOutboxDepth records the outbox backlog.
 func (m *Metrics) SetOutboxDepth(n int) { m.outboxDepth.Set(float64(n)) }

@@ -242,6 +242,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.SQSQueueURL != "" {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
 			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff,
+			Stored: mets.SQSMessageStored,
 		})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")

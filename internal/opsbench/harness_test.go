@@ -264,7 +264,9 @@ func writeConfig(t *testing.T, emu *slackemu.Server, queueURL, driver string) st
 	// raised from the event alone.
 	section("aws")["enabled"] = false
 	section("aws")["region"] = awsRegion
-	section("metrics")["listen"] = ""
+	// SECOPS_OPSBENCH_METRICS (e.g. 127.0.0.1:9464) serves the bot's
+	// /metrics during a run, to break a latency down.
+	section("metrics")["listen"] = os.Getenv("SECOPS_OPSBENCH_METRICS")
 	section("log")["level"] = "info"
 	out, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -3,8 +3,13 @@ package opsbench
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +37,10 @@ func TestEventToPostLatency(t *testing.T) {
 	sqsSrv := startSQS(t)
 	queueURL := sqsSrv.CreateQueue(t, "secops-events", 30)
 	ws := newWorkspace(t)
+	// The bot's own histograms split the end-to-end figure: from receiving
+	// a message to storing it, and from storing a finding to posting it.
+	metricsAddr := freeAddr(t)
+	t.Setenv("SECOPS_OPSBENCH_METRICS", metricsAddr)
 	config := writeConfig(t, ws.emu, queueURL, "sqlite")
 	bot := startReplica(t, buildBot(t), "bot", config, botEnv(sqsSrv.Endpoint, filepath.Join(t.TempDir(), "secops-bot.db")))
 	waitConnected(t, ws.emu, 1, bot)
@@ -200,6 +209,13 @@ probing:
 	result(t, "latency: queue depth (messages not yet deleted) mean %.0f, max %d; drained %v after the load stopped", meanDepth, maxDepth, drainTime.Round(time.Millisecond))
 	result(t, "latency: %d probes, %d posted, %d missing; p50 %v, p99 %v, max %v (target p99 < 100ms)",
 		len(probes), len(lat), missing, percentile(lat, 50).Round(100*time.Microsecond), percentile(lat, 99).Round(100*time.Microsecond), percentile(lat, 100).Round(100*time.Microsecond))
+	if h, err := scrapeHistograms("http://"+metricsAddr+"/metrics", "secops_bot_sqs_message_stored_seconds", `secops_bot_event_to_post_seconds{from="detected"`); err != nil {
+		t.Logf("bot metrics: %v", err)
+	} else {
+		stored, posted := h["secops_bot_sqs_message_stored_seconds"], h[`secops_bot_event_to_post_seconds{from="detected"`]
+		result(t, "latency: inside the bot: received→stored p50 ≤ %v, p99 ≤ %v (%d messages); stored→posted p50 ≤ %v, p99 ≤ %v (%d posts) — bucket upper bounds",
+			stored.quantile(0.5), stored.quantile(0.99), stored.count, posted.quantile(0.5), posted.quantile(0.99), posted.count)
+	}
 	if missing > 0 {
 		t.Errorf("%d of %d probes never reached #secops", missing, len(probes))
 	}
@@ -209,4 +225,88 @@ probing:
 	if achieved < 0.95*float64(rate) {
 		t.Logf("the generator fell short of %d events/s; the latency was measured under less load", rate)
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// histogram is a Prometheus histogram read from the text format.
+type histogram struct {
+	bounds []float64 // upper bounds, ascending, +Inf last
+	counts []float64 // cumulative
+	count  int
+}
+
+// quantile is the upper bound of the bucket holding the q-th quantile.
+func (h histogram) quantile(q float64) time.Duration {
+	if h.count == 0 {
+		return 0
+	}
+	want := q * float64(h.count)
+	for i, c := range h.counts {
+		if c >= want {
+			if math.IsInf(h.bounds[i], 1) {
+				return time.Duration(math.MaxInt64)
+			}
+			return time.Duration(h.bounds[i] * float64(time.Second))
+		}
+	}
+	return time.Duration(math.MaxInt64)
+}
+
+// scrapeHistograms reads the named histograms (a name may carry the start
+// of a label set, e.g. `x_seconds{from="detected"`) from a /metrics page.
+func scrapeHistograms(url string, names ...string) (map[string]histogram, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]histogram{}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range names {
+			base, labels, _ := strings.Cut(name, "{")
+			if !strings.HasPrefix(line, base+"_bucket{") || !strings.Contains(line, labels) {
+				continue
+			}
+			i := strings.Index(line, `le="`)
+			j := strings.LastIndex(line, " ")
+			if i < 0 || j < 0 {
+				continue
+			}
+			le := line[i+4:]
+			le = le[:strings.Index(le, `"`)]
+			bound, err1 := strconv.ParseFloat(le, 64)
+			if le == "+Inf" {
+				bound, err1 = math.Inf(1), nil
+			}
+			n, err2 := strconv.ParseFloat(line[j+1:], 64)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			h := out[name]
+			h.bounds = append(h.bounds, bound)
+			h.counts = append(h.counts, n)
+			h.count = int(n)
+			out[name] = h
+		}
+	}
+	for _, name := range names {
+		if out[name].count == 0 {
+			return out, fmt.Errorf("no observations of %s", name)
+		}
+	}
+	return out, nil
 }

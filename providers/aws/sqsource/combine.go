@@ -78,6 +78,12 @@ func (c *combiner) ingest(ctx context.Context, b ingest.Batch, alone bool) error
 				c.store(ctx, group)
 			}
 			<-c.slots
+			if !c.queued(req) {
+				// Stored by this call, or taken by a call still
+				// running: wait for its outcome rather than take
+				// slots for nothing, which would spin.
+				return <-req.done
+			}
 		case <-ctx.Done():
 			if c.withdraw(req) {
 				return ctx.Err()
@@ -105,6 +111,18 @@ func (c *combiner) take() []*ingestRequest {
 	group := c.waiting[:n:n]
 	c.waiting = append([]*ingestRequest(nil), c.waiting[n:]...)
 	return group
+}
+
+// queued reports whether req still waits to be taken.
+func (c *combiner) queued(req *ingestRequest) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.waiting {
+		if r == req {
+			return true
+		}
+	}
+	return false
 }
 
 // withdraw removes req from the queue and reports whether it was still

@@ -25,7 +25,7 @@ const releaseTimeout = 5 * time.Second
 
 // handle processes one message and settles it with the queue: deleted once
 // everything it carried is stored, otherwise left to reappear.
-func (s *Source) handle(ctx context.Context, m types.Message, deletes chan<- deleteRequest) {
+func (s *Source) handle(ctx context.Context, m types.Message, received time.Time, deletes chan<- deleteRequest) {
 	id := aws.ToString(m.MessageId)
 	receives := receiveCount(m)
 	log := s.log.With().Str("message_id", id).Int("receive_count", receives).Logger()
@@ -36,6 +36,9 @@ func (s *Source) handle(ctx context.Context, m types.Message, deletes chan<- del
 		stopHeartbeat()
 		s.retryLater(ctx, m.ReceiptHandle, receives, log, err)
 		return
+	}
+	if s.opts.Stored != nil {
+		s.opts.Stored(time.Since(received))
 	}
 
 	done := make(chan error, 1)
