@@ -202,6 +202,16 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 			return nil
 		}
 	}
+	// A newer change's sync is waiting: it will show this one too, so
+	// this one is done without a call. While Slack refuses updates, only
+	// the newest version of a message retries.
+	pending, err := b.svc.Store.PendingOutboxKeys(ctx, delivery.SyncKeyPrefix(p.FindingID, p.Channel))
+	if err != nil {
+		return fmt.Errorf("look for newer syncs of %s: %w", p.FindingID, err)
+	}
+	if delivery.LaterSync(pending, p.Version) {
+		return nil
+	}
 	ts, err := b.messageTS(ctx, f.ID, chID)
 	if err != nil {
 		return err

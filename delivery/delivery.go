@@ -81,7 +81,7 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 		p := Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note}
 		body, _ := json.Marshal(p)
 		out = append(out, store.OutboxItem{
-			Key:     fmt.Sprintf("%s|%s|%s|v%d", KindSlackSync, f.ID, channel, f.Version),
+			Key:     SyncKeyPrefix(f.ID, channel) + fmt.Sprintf("v%d", f.Version),
 			Kind:    KindSlackSync,
 			Payload: body,
 		})
@@ -102,17 +102,43 @@ func ReplyKeyPrefix(findingID, channel string) string {
 	return KindSlackReply + "|" + findingID + "|" + channel + "|"
 }
 
+// SyncKeyPrefix starts the keys of every message sync of a finding in a
+// channel; the key ends with the finding's version at the change.
+func SyncKeyPrefix(findingID, channel string) string {
+	return KindSlackSync + "|" + findingID + "|" + channel + "|"
+}
+
+// LaterSync reports whether one of keys (sync keys of one finding in one
+// channel, as PendingOutboxKeys lists them) is for a version after
+// version. A sync renders the finding as stored when it runs, so the later
+// one will show everything the earlier one would have.
+func LaterSync(keys []string, version int) bool {
+	for _, k := range keys {
+		if v, ok := keyVersion(k); ok && v > version {
+			return true
+		}
+	}
+	return false
+}
+
+func keyVersion(key string) (int, bool) {
+	i := strings.LastIndex(key, "|v")
+	if i < 0 {
+		return 0, false
+	}
+	var v int
+	if _, err := fmt.Sscanf(key[i+2:], "%d", &v); err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
 // EarlierReply reports whether one of keys (reply keys of one thread, as
 // PendingOutboxKeys lists them) is for a change before version: replies
 // are posted in the order of the changes, so a reply waits for those.
 func EarlierReply(keys []string, version int) bool {
 	for _, k := range keys {
-		i := strings.LastIndex(k, "|v")
-		if i < 0 {
-			continue
-		}
-		var v int
-		if _, err := fmt.Sscanf(k[i+2:], "%d", &v); err == nil && v < version {
+		if v, ok := keyVersion(k); ok && v < version {
 			return true
 		}
 	}

@@ -50,3 +50,27 @@ func TestReplyKeysShareThePrefix(t *testing.T) {
 func findingFor(id string, version int, routes ...string) finding.Finding {
 	return finding.Finding{ID: id, Version: version, Routes: routes}
 }
+
+func TestLaterSync(t *testing.T) {
+	prefix := SyncKeyPrefix("F-0A1B2C3D4E", "#secops")
+	tests := []struct {
+		name    string
+		keys    []string
+		version int
+		want    bool
+	}{
+		{"nothing pending", nil, 2, false},
+		{"only itself", []string{prefix + "v2"}, 2, false},
+		{"an older one", []string{prefix + "v1", prefix + "v2"}, 2, false},
+		{"a newer one", []string{prefix + "v2", prefix + "v3"}, 2, true},
+		{"numbers, not text", []string{prefix + "v10"}, 9, true},
+		{"unreadable key ignored", []string{prefix + "vx"}, 2, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := LaterSync(tc.keys, tc.version); got != tc.want {
+				t.Errorf("LaterSync(%q, %d) = %v, want %v", tc.keys, tc.version, got, tc.want)
+			}
+		})
+	}
+}

@@ -610,3 +610,47 @@ func TestThreadRepliesKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// While Slack refuses chat.update, only the newest version of a message
+// retries: an older change's update is done once a newer one waits, since
+// the newer one renders the finding as stored.
+func TestOnlyTheNewestUpdateRetries(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding in both channels", func() bool {
+		return len(topLevel(e.emu.Messages(e.secops))) == 1 && len(topLevel(e.emu.Messages(e.payments))) == 1
+	})
+	msg := topLevel(e.emu.Messages(e.secops))[0]
+	id := regexp.MustCompile(`"value":"(F-[0-9A-F]{10})"`).FindStringSubmatch(string(msg.Blocks))
+	if id == nil {
+		t.Fatal("no finding ID in the message's buttons")
+	}
+	ctx := context.Background()
+	updates := func() int { return len(e.emu.CallsTo("chat.update")) }
+	before := updates()
+	const outage = 5 * time.Second
+	e.emu.FailFor("chat.update", outage, "internal_error")
+	began := time.Now()
+	// The acknowledgement's update fails in both channels and waits for
+	// its retry; then the resolution's update is planned.
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "ack " + id[1], UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the acknowledgement's updates to fail", func() bool { return updates()-before >= 2 })
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "resolve " + id[1] + " policy reverted", UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the message to show the resolution once Slack recovers", func() bool {
+		m, _ := e.emu.Message(e.secops, msg.TS)
+		return time.Since(began) > outage && strings.Contains(strings.ToLower(m.Text+string(m.Blocks)), "resolved")
+	})
+	// Retries come after 1 s, 2 s, 4 s… : through the outage the
+	// acknowledgement's update is tried once per channel and then found
+	// superseded, the resolution's three times, plus the one that
+	// succeeds: 10 at most. Both retrying would make about 14.
+	if n := updates() - before; n > 10 {
+		t.Errorf("%d chat.update calls for two changes in two channels during a %v outage: superseded updates kept retrying", n, outage)
+	}
+}
