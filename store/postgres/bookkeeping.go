@@ -41,7 +41,7 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 	if q.Time.IsZero() {
 		q.Time = s.now()
 	}
-	_, err := s.pool.Exec(ctx, "INSERT INTO quarantine (t, source, line, reason, raw) VALUES ($1, $2, $3, $4, $5)",
+	_, err := s.pool.Exec(ctx, "INSERT INTO quarantine (t, source, line, reason, raw) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, line, reason) DO NOTHING",
 		q.Time, clean(q.Source), q.Line, clean(q.Reason), q.Raw)
 	if err != nil {
 		return fmt.Errorf("quarantine %s:%d: %w", q.Source, q.Line, err)

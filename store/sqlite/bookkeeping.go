@@ -38,7 +38,7 @@ func (s *Store) Quarantine(ctx context.Context, q store.Quarantined) error {
 	if q.Time.IsZero() {
 		q.Time = s.now()
 	}
-	_, err := s.w.ExecContext(ctx, "INSERT INTO quarantine (t, source, line, reason, raw) VALUES (?, ?, ?, ?, ?)",
+	_, err := s.w.ExecContext(ctx, "INSERT INTO quarantine (t, source, line, reason, raw) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, line, reason) DO NOTHING",
 		toMicros(q.Time), q.Source, q.Line, q.Reason, q.Raw)
 	if err != nil {
 		return fmt.Errorf("quarantine %s:%d: %w", q.Source, q.Line, err)

@@ -102,6 +102,22 @@ func testQuarantine(t *testing.T, open Opener) {
 	if len(limited) != 2 || limited[0].ID != got[0].ID || limited[1].ID != got[1].ID {
 		t.Fatalf("ListQuarantined(2) = %+v, want the two newest", limited)
 	}
+
+	// The same input set aside again (a redelivered message, a file read
+	// again after a crash) is one problem; another line of it is another.
+	again := []store.Quarantined{inputs[1], {Source: "sqs:msg-1", Line: 2, Reason: "not a CloudTrail record"}}
+	for _, q := range again {
+		if err := e.s.Quarantine(ctx, q); err != nil {
+			t.Fatalf("Quarantine again: %v", err)
+		}
+	}
+	after, err := e.s.ListQuarantined(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(inputs)+1 || after[0].Line != 2 || after[0].Source != "sqs:msg-1" {
+		t.Fatalf("after quarantining a repeat and a new line: %d items, newest %+v; want %d, the new line first", len(after), after[0], len(inputs)+1)
+	}
 }
 
 func testKV(t *testing.T, open Opener) {
