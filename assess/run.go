@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secops-bot/secops-bot/internal/grace"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -25,7 +26,7 @@ const lease = 2 * time.Minute
 // flight finish within the shutdown grace period: an abandoned item would
 // otherwise wait out its lease before another replica reads the resource.
 func (w *Worker) Run(ctx context.Context) {
-	work, stop := afterGrace(ctx, w.opts.ShutdownGrace)
+	work, stop := grace.After(ctx, w.opts.ShutdownGrace)
 	defer stop()
 	// Deferred calls run last first: the unstarted items go back, then the
 	// items in flight get the grace period to finish.
@@ -185,23 +186,6 @@ func (w *Worker) release(items []store.OutboxItem) {
 			w.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release assessment item")
 		}
 	}
-}
-
-// afterGrace returns a context for the work in flight: it ignores the end
-// of ctx for grace longer, so a shutdown lets that work finish, and then
-// ends it.
-func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-work.Done():
-		}
-	})
-	return work, func() { stop(); cancel() }
 }
 
 // findingID is the finding an assessment item concerns.

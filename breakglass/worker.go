@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/secops-bot/secops-bot/internal/grace"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -92,7 +93,7 @@ func (s *Service) NewWorker(owner string) *Worker {
 // expiry must not wait out a lease on another replica), and lets the one
 // in flight finish within a grace period.
 func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) error {
-	work, stop := afterGrace(ctx, w.grace)
+	work, stop := grace.After(ctx, w.grace)
 	defer stop()
 	if err := w.svc.Reconcile(ctx); err != nil {
 		w.svc.Log.Error().Err(err).Msg("reconcile break-glass grants")
@@ -173,23 +174,6 @@ func (w *Worker) release(items []store.OutboxItem) {
 			w.svc.Log.Warn().Err(err).Str("key", it.Key).Msg("release break-glass timer")
 		}
 	}
-}
-
-// afterGrace returns a context for the work in flight: it ignores the end
-// of ctx for grace longer, so a shutdown lets that work finish, and then
-// ends it.
-func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-work.Done():
-		}
-	})
-	return work, func() { stop(); cancel() }
 }
 
 // handle runs one timer. A non-zero time asks to run it again then.

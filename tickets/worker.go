@@ -13,6 +13,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/grace"
 	"github.com/secops-bot/secops-bot/providers/jira"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -166,7 +167,7 @@ func (w *Worker) Wake() {
 // call halfway would leave its item to wait out the lease on another
 // replica, and a created ticket to be found by its label.
 func (w *Worker) Run(ctx context.Context) {
-	work, stop := afterGrace(ctx, w.grace)
+	work, stop := grace.After(ctx, w.grace)
 	defer stop()
 	t := time.NewTicker(w.poll)
 	defer t.Stop()
@@ -205,23 +206,6 @@ func (w *Worker) drain(ctx, work context.Context) int {
 		w.deliver(work, it)
 	}
 	return len(items)
-}
-
-// afterGrace returns a context for the work in flight: it ignores the end
-// of ctx for grace longer, so a shutdown lets that work finish, and then
-// ends it.
-func afterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	work, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-work.Done():
-		}
-	})
-	return work, func() { stop(); cancel() }
 }
 
 // release hands claimed items back at once on shutdown, so the next worker
