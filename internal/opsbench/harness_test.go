@@ -10,18 +10,12 @@ package opsbench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,9 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
 
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 )
@@ -133,53 +127,8 @@ func queueDepth(ctx context.Context, c *sqs.Client, queueURL string) (int, error
 // and returns a DSN whose connections use it; it skips without a DSN.
 func freshSchema(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skipf("%s is not set; run `eval \"$(scripts/start-postgres.sh)\"`", dsnEnv)
-	}
-	ctx := context.Background()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "opsbench_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsnEnv, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", dsnEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return serveproc.FreshSchema(t, dsnEnv, "opsbench_")
 }
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
 
 // buildBot compiles secops-bot once per test binary run; SECOPS_OPSBENCH_BIN
 // uses a binary built beforehand instead (to compare two versions).
@@ -188,22 +137,7 @@ func buildBot(t *testing.T) string {
 	if bin := os.Getenv("SECOPS_OPSBENCH_BIN"); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opsbench-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "secops-bot")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/secops-bot/secops-bot/cmd/secops-bot").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build secops-bot: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
+	return serveproc.Build(t)
 }
 
 // workspace is the Slack side: the emulator and the channels the example
@@ -294,106 +228,34 @@ func botEnv(sqsEndpoint, dsn string) []string {
 	}
 }
 
-// replica is one secops-bot serve process.
-type replica struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan error
-}
-
 // startReplica runs `secops-bot serve` with env on top of a clean
 // environment (no SECOPS_ or AWS_ variables of the caller leak in).
-func startReplica(t *testing.T, bin, name, config string, env []string) *replica {
+func startReplica(t *testing.T, bin, name, config string, env []string) *serveproc.Process {
 	t.Helper()
-	dir := os.Getenv("SECOPS_OPSBENCH_LOG_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--config", config)
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "SECOPS_") || strings.HasPrefix(kv, "AWS_") {
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	r := &replica{name: name, cmd: cmd, log: logPath, exited: make(chan error, 1)}
-	go func() {
-		r.exited <- cmd.Wait()
-		f.Close()
-	}()
-	t.Cleanup(func() {
-		r.stop()
-		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", name, tail(logPath, 4<<10))
-		}
+	return serveproc.Start(t, bin, name, config, env, serveproc.Options{
+		LogDir:      os.Getenv("SECOPS_OPSBENCH_LOG_DIR"),
+		StopGrace:   15 * time.Second,
+		FailureTail: 4 << 10,
 	})
-	return r
-}
-
-// stop asks the process to shut down and kills it if it does not.
-func (r *replica) stop() {
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-r.exited:
-		r.exited <- err
-	case <-time.After(15 * time.Second):
-		_ = r.cmd.Process.Kill()
-		err := <-r.exited
-		r.exited <- err
-	}
-}
-
-func (r *replica) alive() bool {
-	select {
-	case err := <-r.exited:
-		r.exited <- err
-		return false
-	default:
-		return true
-	}
 }
 
 // waitConnected waits until n replicas hold a Socket Mode connection, which
 // serve opens once its store and sources are up.
-func waitConnected(t *testing.T, emu *slackemu.Server, n int, bots ...*replica) {
+func waitConnected(t *testing.T, emu *slackemu.Server, n int, bots ...*serveproc.Process) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if err := emu.Wait(ctx, func() bool { return len(emu.Connections()) >= n }); err != nil {
 		for _, b := range bots {
-			t.Logf("%s log (tail):\n%s", b.name, tail(b.log, 4<<10))
+			t.Logf("%s log (tail):\n%s", b.Name(), b.Tail(4<<10))
 		}
 		t.Fatalf("waiting for %d Socket Mode connections: %v", n, err)
 	}
 	for _, b := range bots {
-		if !b.alive() {
-			t.Fatalf("%s exited:\n%s", b.name, tail(b.log, 4<<10))
+		if !b.Alive() {
+			t.Fatalf("%s exited:\n%s", b.Name(), b.Tail(4<<10))
 		}
 	}
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // percentile returns the p-th percentile (0–100) of ds by nearest rank.

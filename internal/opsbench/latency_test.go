@@ -219,8 +219,8 @@ probing:
 	if missing > 0 {
 		t.Errorf("%d of %d probes never reached #secops", missing, len(probes))
 	}
-	if !bot.alive() {
-		t.Errorf("the bot exited:\n%s", tail(bot.log, 4<<10))
+	if !bot.Alive() {
+		t.Errorf("the bot exited:\n%s", bot.Tail(4<<10))
 	}
 	if achieved < 0.95*float64(rate) {
 		t.Logf("the generator fell short of %d events/s; the latency was measured under less load", rate)

@@ -64,7 +64,7 @@ func TestResidentMemory(t *testing.T) {
 	config := writeConfig(t, ws.emu, queueURL, "sqlite")
 	bot := startReplica(t, buildBot(t), "bot", config, botEnv(sqsSrv.Endpoint, path))
 	waitConnected(t, ws.emu, 1, bot)
-	pid := bot.cmd.Process.Pid
+	pid := bot.Pid()
 	idle, _ := procStatus(pid)
 
 	r := rand.New(rand.NewPCG(4, 4))
@@ -88,7 +88,7 @@ func TestResidentMemory(t *testing.T) {
 			nextSample = nextSample.Add(time.Second)
 			st, err := procStatus(pid)
 			if err != nil {
-				t.Fatalf("the bot is gone: %v\n%s", err, tail(bot.log, 4<<10))
+				t.Fatalf("the bot is gone: %v\n%s", err, bot.Tail(4<<10))
 			}
 			maxRSS = max(maxRSS, st["VmRSS"])
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // counts a SQLite store's events while the bot writes it
+
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 )
 
 // TestThroughput preloads SECOPS_OPSBENCH_EVENTS benign events (default
@@ -132,7 +134,7 @@ func throughput(t *testing.T, driver string, replicas, n int) {
 	}
 	t.Logf("preloaded %d events in %v", n, time.Since(loadStart).Round(time.Millisecond))
 
-	var bots []*replica
+	var bots []*serveproc.Process
 	started := time.Now()
 	for i := range replicas {
 		bots = append(bots, startReplica(t, bin, fmt.Sprintf("replica-%c", 'a'+i), config, botEnv(sqsSrv.Endpoint, dsn)))
@@ -165,8 +167,8 @@ func throughput(t *testing.T, driver string, replicas, n int) {
 			break
 		}
 		for _, b := range bots {
-			if !b.alive() {
-				t.Fatalf("%s exited:\n%s", b.name, tail(b.log, 4<<10))
+			if !b.Alive() {
+				t.Fatalf("%s exited:\n%s", b.Name(), b.Tail(4<<10))
 			}
 		}
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/jirafake"
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/postgres"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -98,7 +99,7 @@ func crashEventCount(t *testing.T, def int) int {
 // incarnation is one process of one replica slot.
 type incarnation struct {
 	slot int
-	proc *replica
+	proc *serveproc.Process
 }
 
 func runCrash(t *testing.T, bin, driver, dsn string, slots, total int) {
@@ -213,7 +214,7 @@ func runCrash(t *testing.T, bin, driver, dsn string, slots, total int) {
 			connected := func() bool { return emu.ConnectionsOpened() > openedBefore }
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			if err := emu.Wait(ctx, connected); err != nil {
-				t.Fatalf("the restarted process did not connect to Slack within 30s:\n%s", tail(running[kills%slots].proc.log, 4<<10))
+				t.Fatalf("the restarted process did not connect to Slack within 30s:\n%s", running[kills%slots].proc.Tail(4<<10))
 			}
 			cancel()
 			time.Sleep(time.Second + time.Duration(rng.Int64N(int64(3*time.Second))))
@@ -232,19 +233,19 @@ func runCrash(t *testing.T, bin, driver, dsn string, slots, total int) {
 			break
 		}
 		victim := running[kills%slots]
-		if !victim.proc.alive() {
-			t.Fatalf("%s exited by itself:\n%s", victim.proc.name, tail(victim.proc.log, 4<<10))
+		if !victim.proc.Alive() {
+			t.Fatalf("%s exited by itself:\n%s", victim.proc.Name(), victim.proc.Tail(4<<10))
 		}
-		victim.proc.kill(t)
+		victim.proc.Kill(t)
 		kills++
 		if feeding {
 			killedWhileFeeding++
 		}
 		if n := storedEvents(t, driver, dsn); n < total {
 			killedWhileIngesting++
-			t.Logf("kill %d (%s): %d of %d events stored", kills, victim.proc.name, max(n, 0), total)
+			t.Logf("kill %d (%s): %d of %d events stored", kills, victim.proc.Name(), max(n, 0), total)
 		} else {
-			t.Logf("kill %d (%s): every event stored", kills, victim.proc.name)
+			t.Logf("kill %d (%s): every event stored", kills, victim.proc.Name())
 		}
 		running[victim.slot] = start(victim.slot)
 	}
@@ -290,10 +291,10 @@ func runCrash(t *testing.T, bin, driver, dsn string, slots, total int) {
 	// Anything still in flight lands within this.
 	time.Sleep(2 * time.Second)
 	for _, inc := range running {
-		if !inc.proc.alive() {
-			t.Errorf("%s exited by itself:\n%s", inc.proc.name, tail(inc.proc.log, 4<<10))
+		if !inc.proc.Alive() {
+			t.Errorf("%s exited by itself:\n%s", inc.proc.Name(), inc.proc.Tail(4<<10))
 		}
-		inc.proc.stop()
+		inc.proc.Stop()
 	}
 
 	// The queue: empty, in flight included, and nothing dead-lettered.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
 )
@@ -208,7 +209,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 		"AWS_REGION=" + awsRegion,
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
-	var bots []*replica
+	var bots []*serveproc.Process
 	for i := range replicas {
 		bots = append(bots, startReplica(t, bin, "replica-"+string(rune('a'+i)), config, env))
 	}
@@ -216,8 +217,8 @@ func TestReplicasSurviveAKill(t *testing.T) {
 		return len(emu.Connections()) == replicas
 	})
 	for _, b := range bots {
-		if !b.alive() {
-			t.Fatalf("%s exited:\n%s", b.name, tail(b.log, 4<<10))
+		if !b.Alive() {
+			t.Fatalf("%s exited:\n%s", b.Name(), b.Tail(4<<10))
 		}
 	}
 	ctx := context.Background()
@@ -284,8 +285,8 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	}
 	ws.wait(t, "the first findings in Slack", 60*time.Second, func() bool { return postedSoFar() >= 4 })
 	victim := bots[1]
-	victim.kill(t)
-	t.Logf("killed %s after %d finding messages", victim.name, postedSoFar())
+	victim.Kill(t)
+	t.Logf("killed %s after %d finding messages", victim.Name(), postedSoFar())
 	ws.wait(t, "the killed replica's connection gone", 30*time.Second, func() bool {
 		return len(emu.Connections()) == replicas-1
 	})
@@ -456,8 +457,8 @@ func TestReplicasSurviveAKill(t *testing.T) {
 		}
 	}
 	for _, b := range bots {
-		if b != victim && !b.alive() {
-			t.Errorf("%s exited:\n%s", b.name, tail(b.log, 4<<10))
+		if b != victim && !b.Alive() {
+			t.Errorf("%s exited:\n%s", b.Name(), b.Tail(4<<10))
 		}
 	}
 }
