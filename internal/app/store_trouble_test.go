@@ -3,9 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,9 +21,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/postgres"
@@ -569,46 +567,14 @@ func TestStoreTroublePostgresUnreachableDir(t *testing.T) {
 
 // outageSchema creates an empty schema for the test, dropped when it
 // ends, and returns a DSN whose connections use it; it skips the test when
-// no PostgreSQL is configured.
+// no PostgreSQL is configured, or when its DSN is not a URL the proxy can
+// rewrite.
 func outageSchema(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("SECOPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("SECOPS_TEST_POSTGRES_DSN is not set; run `eval \"$(scripts/start-postgres.sh)\"` to start a test PostgreSQL")
-	}
-	ctx := context.Background()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "trouble_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to SECOPS_TEST_POSTGRES_DSN: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || !strings.Contains(dsn, "://") {
+	if dsn := os.Getenv("SECOPS_TEST_POSTGRES_DSN"); dsn != "" && !strings.Contains(dsn, "://") {
 		t.Skipf("SECOPS_TEST_POSTGRES_DSN must be a postgres:// URL for the proxy")
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return serveproc.FreshSchema(t, "SECOPS_TEST_POSTGRES_DSN", "trouble_")
 }
 
 // tcpCutter forwards TCP connections to upstream until cut off: then it

@@ -3,10 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/storetest"
 )
@@ -31,33 +29,7 @@ const dsnEnv = "SECOPS_TEST_POSTGRES_DSN"
 // see each other's rows and may run in parallel on one database.
 func freshSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
-	ctx := context.Background()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "test_" + hex.EncodeToString(b[:])
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsnEnv, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, dsn, schema)
+	return serveproc.FreshSchema(t, dsnEnv, "test_")
 }
 
 // testDSN returns the test database's DSN, skipping t when there is none.
@@ -68,23 +40,6 @@ func testDSN(t testing.TB) string {
 		t.Skipf("%s is not set; run `eval \"$(scripts/start-postgres.sh)\"` to start a test PostgreSQL", dsnEnv)
 	}
 	return dsn
-}
-
-// withSearchPath adds search_path to dsn; pgx sends parameters it does not
-// know itself to the server as session settings.
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	t.Helper()
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("%s is not a URL: %v", dsnEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func openAt(t testing.TB, dsn string, clk clock.Clock) *Store {
