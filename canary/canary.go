@@ -27,6 +27,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/lease"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -119,6 +120,7 @@ type Canary struct {
 	findings Findings
 	opts     Options
 	log      zerolog.Logger
+	lease    *lease.Lease
 }
 
 // New returns a canary; Run starts it.
@@ -138,7 +140,10 @@ func New(st Store, caller Caller, findings Findings, opts Options) *Canary {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	return &Canary{st: st, caller: caller, findings: findings, opts: opts, log: opts.Logger}
+	return &Canary{
+		st: st, caller: caller, findings: findings, opts: opts, log: opts.Logger,
+		lease: lease.New(st, Namespace, leaseKey, opts.Owner, opts.LeaseTTL),
+	}
 }
 
 // Run checks every Poll until ctx ends, then gives up the lease so another
@@ -153,7 +158,7 @@ func (c *Canary) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if err := c.release(rctx); err != nil {
+			if err := c.lease.Release(rctx); err != nil {
 				c.log.Warn().Err(err).Msg("canary lease not released; another replica takes over when it expires")
 			}
 			cancel()
@@ -167,9 +172,12 @@ func (c *Canary) Run(ctx context.Context) {
 // for each target's canary event, raises or resolves findings, and makes
 // the calls that are due.
 func (c *Canary) Tick(ctx context.Context) error {
-	leader, err := c.lease(ctx)
-	if err != nil || !leader {
+	l, err := c.lease.Hold(ctx, c.opts.Clock.Now())
+	if err != nil || !l.Held {
 		return err
+	}
+	if l.Taken {
+		c.log.Info().Str("previous", l.Previous).Msg("canary lease taken; this replica runs the canary")
 	}
 	var errs []error
 	for _, target := range c.targets() {
@@ -326,62 +334,6 @@ func (c *Canary) save(ctx context.Context, target string, old []byte, s state) e
 		// Another replica moved it (it took the lease meanwhile); its
 		// state wins and this round's work is redone there.
 		c.log.Debug().Str("target", targetName(target)).Msg("canary state changed by another replica")
-	}
-	return nil
-}
-
-// lease is who runs the canary, until when.
-type lease struct {
-	Owner   string    `json:"owner"`
-	Expires time.Time `json:"expires"`
-}
-
-// lease takes, renews or respects the canary lease and says whether this
-// replica holds it.
-func (c *Canary) lease(ctx context.Context) (bool, error) {
-	now := c.opts.Clock.Now()
-	raw, err := c.st.GetKV(ctx, Namespace, leaseKey)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return false, fmt.Errorf("read canary lease: %w", err)
-	}
-	var cur lease
-	if raw != nil && json.Unmarshal(raw, &cur) != nil {
-		cur = lease{} // unreadable: treated as expired
-	}
-	mine := cur.Owner == c.opts.Owner
-	if !mine && now.Before(cur.Expires) {
-		return false, nil
-	}
-	if mine && cur.Expires.Sub(now) > c.opts.LeaseTTL/2 {
-		return true, nil
-	}
-	b, _ := json.Marshal(lease{Owner: c.opts.Owner, Expires: now.Add(c.opts.LeaseTTL)}) // a string and a time
-	ok, err := c.st.CompareAndSwapKV(ctx, Namespace, leaseKey, raw, b)
-	if err != nil {
-		return false, fmt.Errorf("take canary lease: %w", err)
-	}
-	if ok && !mine {
-		c.log.Info().Str("previous", cur.Owner).Msg("canary lease taken; this replica runs the canary")
-	}
-	return ok, nil
-}
-
-// release ends this replica's lease, if it holds it.
-func (c *Canary) release(ctx context.Context) error {
-	raw, err := c.st.GetKV(ctx, Namespace, leaseKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read canary lease: %w", err)
-	}
-	var cur lease
-	if json.Unmarshal(raw, &cur) != nil || cur.Owner != c.opts.Owner {
-		return nil
-	}
-	b, _ := json.Marshal(lease{Owner: c.opts.Owner}) // expired at once
-	if _, err := c.st.CompareAndSwapKV(ctx, Namespace, leaseKey, raw, b); err != nil {
-		return fmt.Errorf("release canary lease: %w", err)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/lease"
 )
 
 // Notifier posts and edits a plain message in a channel.
@@ -83,7 +84,8 @@ type Options struct {
 	// a random name.
 	Owner string
 	// LeaseTTL is how long the lease to post warnings lasts unless
-	// renewed; the holder renews it at every check. Default three
+	// renewed; the holder renews it at the check that finds less than half
+	// of it left. Default three
 	// Intervals, so one slow check does not hand it over.
 	LeaseTTL time.Duration
 	Clock    clock.Clock
@@ -148,6 +150,7 @@ type Monitor struct {
 	// the lease.
 	checkMu sync.Mutex
 	holding atomic.Bool
+	lease   *lease.Lease
 }
 
 // New returns a monitor; time starts counting at its creation, so a
@@ -168,6 +171,7 @@ func New(kv KV, n Notifier, opts Options) *Monitor {
 	return &Monitor{
 		kv: kv, n: n, opts: opts, start: opts.Clock.Now(), wake: make(chan struct{}, 1), poll: pendingPoll,
 		newest: map[Target]time.Time{}, pending: map[Target]stopped{},
+		lease: lease.New(kv, Namespace, leaseKey, opts.Owner, opts.LeaseTTL),
 	}
 }
 

@@ -2,7 +2,6 @@ package feedhealth
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/lease"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
@@ -46,18 +46,11 @@ func (r *replicas) monitor(owner string) *Monitor {
 // holder returns the owner of the lease as stored.
 func (r *replicas) holder(t *testing.T) string {
 	t.Helper()
-	raw, err := r.st.GetKV(context.Background(), Namespace, leaseKey)
+	h, err := lease.New(r.st, Namespace, leaseKey, "", time.Minute).Holder(context.Background(), r.clk.Now())
 	if err != nil {
 		t.Fatalf("read lease: %v", err)
 	}
-	var l lease
-	if err := json.Unmarshal(raw, &l); err != nil {
-		t.Fatal(err)
-	}
-	if !r.clk.Now().Before(l.Until) {
-		return ""
-	}
-	return l.Owner
+	return h
 }
 
 // Each replica receives only part of the events: the account's events

@@ -41,14 +41,6 @@ const casAttempts = 20
 // reports from other replicas between checks.
 const pendingPoll = 5 * time.Second
 
-// lease is the right to post and edit warnings. A replica that stops
-// renewing it (it died, or is cut off from the store) loses it when Until
-// passes.
-type lease struct {
-	Owner string    `json:"owner"`
-	Until time.Time `json:"until"`
-}
-
 // update reads key, lets fn change the decoded value, and writes it back
 // with compare-and-set, starting again from a fresh read whenever another
 // replica wrote in between. fn reports whether it changed anything;
@@ -162,30 +154,18 @@ func (m *Monitor) share(ctx context.Context) (map[Target]time.Time, error) {
 	return out, nil
 }
 
-// acquire takes or renews the lease and reports whether this replica holds
-// it.
+// acquire takes or renews the lease to post and edit warnings and reports
+// whether this replica holds it. A replica that stops renewing it (it
+// died, or is cut off from the store) loses it when it runs out.
 func (m *Monitor) acquire(ctx context.Context, now time.Time) (bool, error) {
-	var held bool
-	var from string
-	_, err := update(ctx, m, leaseKey, func(l *lease) bool {
-		held, from = false, ""
-		if l.Owner != m.opts.Owner && now.Before(l.Until) {
-			return false
-		}
-		if l.Owner != m.opts.Owner {
-			from = l.Owner
-		}
-		held = true
-		l.Owner, l.Until = m.opts.Owner, now.Add(m.opts.LeaseTTL)
-		return true
-	})
+	l, err := m.lease.Hold(ctx, now)
 	if err != nil {
 		return false, fmt.Errorf("feed health lease: %w", err)
 	}
-	if held && from != "" {
-		m.opts.Logger.Info().Str("owner", m.opts.Owner).Str("previous_owner", from).Msg("took over the feed health warnings")
+	if l.Taken && l.Previous != "" && l.Previous != m.opts.Owner {
+		m.opts.Logger.Info().Str("owner", m.opts.Owner).Str("previous_owner", l.Previous).Msg("took over the feed health warnings")
 	}
-	return held, nil
+	return l.Held, nil
 }
 
 // release gives the lease up at shutdown; ctx may be over already.
@@ -194,14 +174,7 @@ func (m *Monitor) release(ctx context.Context) {
 	defer cancel()
 	m.checkMu.Lock()
 	defer m.checkMu.Unlock()
-	_, err := update(ctx, m, leaseKey, func(l *lease) bool {
-		if l.Owner != m.opts.Owner || l.Until.IsZero() {
-			return false
-		}
-		l.Until = time.Time{}
-		return true
-	})
-	if err != nil {
+	if err := m.lease.Release(ctx); err != nil {
 		m.opts.Logger.Warn().Err(err).Msg("give up the feed health lease; another replica takes over when it runs out")
 	}
 	m.holding.Store(false)
