@@ -176,15 +176,8 @@ func (w *Worker) carryOut(ctx, work context.Context, it store.OutboxItem) {
 // release hands claimed items back at once on shutdown, so that another
 // replica takes them without waiting for the lease to run out.
 func (w *Worker) release(items []store.OutboxItem) {
-	if len(items) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, it := range items {
-		if err := w.st.Retry(ctx, it.ID, w.opts.Owner, w.opts.Clock.Now(), "released at shutdown"); err != nil {
-			w.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release assessment item")
-		}
+	if err := grace.Release(context.Background(), w.st, w.opts.Owner, w.opts.Clock.Now(), items); err != nil {
+		w.log.Warn().Err(err).Msg("release assessment items")
 	}
 }
 

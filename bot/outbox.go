@@ -13,6 +13,7 @@ import (
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/grace"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/tickets"
 )
@@ -70,12 +71,8 @@ func (b *Bot) drainOnce(ctx context.Context) int {
 // release hands claimed items back at once on shutdown, so the next
 // replica (or this one restarted) need not wait for the lease to run out.
 func (b *Bot) release(items []store.OutboxItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, it := range items {
-		if err := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now(), "released at shutdown"); err != nil {
-			b.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release outbox item")
-		}
+	if err := grace.Release(context.Background(), b.svc.Store, b.cfg.Owner, b.clock.Now(), items); err != nil {
+		b.log.Warn().Err(err).Msg("release outbox items")
 	}
 }
 

@@ -167,12 +167,8 @@ func (w *Worker) runOnce(ctx, work context.Context) (int, error) {
 // release hands claimed timers back at once on shutdown, so that another
 // replica runs them without waiting for the lease to run out.
 func (w *Worker) release(items []store.OutboxItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, it := range items {
-		if err := w.svc.Store.Retry(ctx, it.ID, w.owner, w.svc.Clock.Now(), "released at shutdown"); err != nil {
-			w.svc.Log.Warn().Err(err).Str("key", it.Key).Msg("release break-glass timer")
-		}
+	if err := grace.Release(context.Background(), w.svc.Store, w.owner, w.svc.Clock.Now(), items); err != nil {
+		w.svc.Log.Warn().Err(err).Msg("release break-glass timers")
 	}
 }
 

@@ -211,12 +211,8 @@ func (w *Worker) drain(ctx, work context.Context) int {
 // release hands claimed items back at once on shutdown, so the next worker
 // need not wait for the lease to run out.
 func (w *Worker) release(items []store.OutboxItem) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, it := range items {
-		if err := w.st.Retry(ctx, it.ID, w.owner, w.clk.Now(), "released at shutdown"); err != nil {
-			w.log.Warn().Err(err).Int64("outbox_id", it.ID).Msg("release ticket item")
-		}
+	if err := grace.Release(context.Background(), w.st, w.owner, w.clk.Now(), items); err != nil {
+		w.log.Warn().Err(err).Msg("release ticket items")
 	}
 }
 

@@ -7,7 +7,11 @@ package grace
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/secops-bot/secops-bot/store"
 )
 
 // After returns a context for the work in flight: it ignores the end of
@@ -25,4 +29,28 @@ func After(ctx context.Context, d time.Duration) (context.Context, context.Cance
 		}
 	})
 	return work, func() { stop(); cancel() }
+}
+
+// Retrier hands a claimed outbox item back to run again at notBefore.
+type Retrier interface {
+	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
+}
+
+// Release hands owner's claimed items back to run at once, so that another
+// replica (or this one restarted) takes them without waiting for their
+// lease to run out. It runs even after ctx ended, for a few seconds at
+// most, and returns what failed.
+func Release(ctx context.Context, r Retrier, owner string, now time.Time, items []store.OutboxItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, it := range items {
+		if err := r.Retry(ctx, it.ID, owner, now, "released at shutdown"); err != nil {
+			errs = append(errs, fmt.Errorf("release %s (outbox item %d): %w", it.Key, it.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
