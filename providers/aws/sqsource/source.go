@@ -56,11 +56,6 @@ type Options struct {
 	// together in one sink call, so this also bounds how many messages
 	// share a transaction.
 	MaxInFlight int
-	// Receivers is how many ReceiveMessage long polls are outstanding at
-	// once (default 2). One poll at a time leaves the queue unread while
-	// each answer travels back; a second keeps a poll waiting when
-	// messages arrive, which lowers latency under steady traffic.
-	Receivers int
 	// MaxBatch is the most records and problems one sink call carries when
 	// batches of several messages are combined (default 5,000); a message
 	// that carries more is stored on its own.
@@ -107,9 +102,6 @@ func (o Options) withDefaults() Options {
 		o.MaxInFlight = 100
 	}
 	o.MaxInFlight = max(o.MaxInFlight, o.Concurrency)
-	if o.Receivers <= 0 {
-		o.Receivers = 2
-	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 5000
 	}
@@ -172,28 +164,8 @@ func (s *Source) Run(ctx context.Context) error {
 	}()
 
 	var inflight sync.WaitGroup
-	s.log.Info().Int("concurrency", s.opts.Concurrency).Int("max_in_flight", s.opts.MaxInFlight).Int("receivers", s.opts.Receivers).Msg("sqs source started")
-	// The receivers share the in-flight slots; the first error (a queue
-	// that does not exist) stops them all.
-	slots := make(chan struct{}, s.opts.MaxInFlight)
-	rctx, stopReceiving := context.WithCancel(ctx)
-	errs := make(chan error, s.opts.Receivers)
-	for range s.opts.Receivers {
-		go func() {
-			err := s.receiveLoop(rctx, workCtx, slots, deletes, &inflight)
-			if err != nil {
-				stopReceiving()
-			}
-			errs <- err
-		}()
-	}
-	var err error
-	for range s.opts.Receivers {
-		if e := <-errs; e != nil && err == nil {
-			err = e
-		}
-	}
-	stopReceiving()
+	s.log.Info().Int("concurrency", s.opts.Concurrency).Int("max_in_flight", s.opts.MaxInFlight).Msg("sqs source started")
+	err := s.receiveLoop(ctx, workCtx, deletes, &inflight)
 
 	finished := make(chan struct{})
 	go func() {
@@ -218,7 +190,8 @@ func (s *Source) Run(ctx context.Context) error {
 // receiveLoop asks for as many messages as there is room for in flight, so
 // that no message sits received but untouched while its visibility runs out
 // and other consumers of the queue could have taken it.
-func (s *Source) receiveLoop(ctx, workCtx context.Context, slots chan struct{}, deletes chan<- deleteRequest, inflight *sync.WaitGroup) error {
+func (s *Source) receiveLoop(ctx, workCtx context.Context, deletes chan<- deleteRequest, inflight *sync.WaitGroup) error {
+	slots := make(chan struct{}, s.opts.MaxInFlight)
 	var failures int
 	for {
 		select {
