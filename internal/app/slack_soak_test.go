@@ -884,7 +884,7 @@ func (s *soak) report(injected, converged time.Duration) {
 					lostAtDisconnect++
 					continue
 				}
-				t.Errorf("delivery %d of envelope %s (%s) never acknowledged", i, env.ID, env.Type)
+				t.Errorf("delivery %d of envelope %s (%s) on connection %d, %v into the soak, never acknowledged", i, env.ID, env.Type, d.ConnID, d.SentAt.Sub(s.start).Round(time.Millisecond))
 				continue
 			}
 			lat = append(lat, d.AckLatency)

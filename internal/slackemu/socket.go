@@ -100,11 +100,14 @@ type wsConn struct {
 	// stalled connections are half-open: nothing is sent on them and
 	// whatever arrives is dropped unread.
 	stalled bool
+	// dropped connections were closed by DropConnections; Slack knows its
+	// own socket is gone even before the read loop notices.
+	dropped bool
 }
 
 // usable reports whether envelopes may be routed to the connection. The
 // caller holds Server.mu.
-func (c *wsConn) usable() bool { return c.ready && !c.draining && !c.stalled }
+func (c *wsConn) usable() bool { return c.ready && !c.draining && !c.stalled && !c.dropped }
 
 func (c *wsConn) write(b []byte) error {
 	c.wmu.Lock()
@@ -527,8 +530,12 @@ func (s *Server) DropConnections() {
 	s.mu.Lock()
 	conns := make([]*wsConn, 0, len(s.conns))
 	for _, c := range s.conns {
+		// Marked before the close, so that no envelope is routed to a
+		// socket in the moment before its read loop ends.
+		c.dropped = true
 		conns = append(conns, c)
 	}
+	s.notifyLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		_ = c.ws.NetConn().Close()

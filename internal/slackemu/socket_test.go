@@ -174,6 +174,40 @@ func TestReconnects(t *testing.T) {
 	}
 }
 
+// TestDroppedSocketGetsNoEnvelope sends a command the instant the socket is
+// dropped: Slack knows its own socket is closed, so the command waits for
+// the client's next connection instead of vanishing into the dead one.
+func TestDroppedSocketGetsNoEnvelope(t *testing.T) {
+	srv := newServer(t, slackemu.Options{})
+	ch := srv.PutChannel(slackemu.Channel{Name: "secops"})
+	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
+		if evt.Type == socketmode.EventTypeSlashCommand {
+			ack(c, evt)
+		}
+	})
+	ctx := testCtx(t)
+	for round := 1; round <= 5; round++ {
+		if err := srv.WaitConnected(ctx, round); err != nil {
+			t.Fatal(err)
+		}
+		srv.DropConnections()
+		a, err := srv.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "help", UserID: "U1", ChannelID: ch})
+		if err != nil {
+			t.Fatalf("round %d: command sent as the socket dropped: %v", round, err)
+		}
+		if a.ConnID != round+1 {
+			t.Errorf("round %d: command acked on connection %d, want the new connection %d", round, a.ConnID, round+1)
+		}
+	}
+	for _, env := range srv.Envelopes() {
+		for _, d := range env.Deliveries {
+			if d.AckedAt.IsZero() {
+				t.Errorf("envelope %s delivered to connection %d and never acknowledged", env.ID, d.ConnID)
+			}
+		}
+	}
+}
+
 func TestUnackedEventIsRedelivered(t *testing.T) {
 	srv := newServer(t, slackemu.Options{AckTimeout: 200 * time.Millisecond})
 	type seen struct {
