@@ -97,6 +97,11 @@ type Roles struct {
 type Store struct {
 	Driver string `mapstructure:"driver"`
 	DSN    string `mapstructure:"dsn"`
+	// NetworkTimeout (postgres) is how long a database connection may
+	// leave what was sent unacknowledged, or stay silent to keepalive
+	// probes, before it is dropped as dead. It bounds every query on a
+	// database that vanished without closing its connections.
+	NetworkTimeout time.Duration `mapstructure:"network_timeout"`
 }
 
 // Ingest selects where events come from.
@@ -112,6 +117,9 @@ type Ingest struct {
 	// maxReceiveCount, which would send events to the dead-letter queue.
 	RetryBackoff    time.Duration `mapstructure:"retry_backoff"`
 	MaxRetryBackoff time.Duration `mapstructure:"max_retry_backoff"`
+	// StoreTimeout bounds one store commit of ingested events; past it the
+	// commit fails and its message or file is retried after the backoff.
+	StoreTimeout time.Duration `mapstructure:"store_timeout"`
 }
 
 // Baseline tunes actor anomaly signals.
@@ -197,8 +205,8 @@ func Default() Config {
 	return Config{
 		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops"},
 		SecOps: SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
-		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db"},
-		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute},
+		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db", NetworkTimeout: 30 * time.Second},
+		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute, StoreTimeout: 30 * time.Second},
 		Baseline: Baseline{
 			Window:           30 * 24 * time.Hour,
 			MinDays:          14,

@@ -77,6 +77,9 @@ principals:
   contractors: ["contractor-*"]
 store:
   driver: mysql
+  network_timeout: 0s
+ingest:
+  store_timeout: 1h
 roles:
   approvers: ["bob"]
 `
@@ -94,6 +97,8 @@ roles:
 		"accounts[1].expected_public_buckets[0]: bad glob pattern",
 		"principals.contractors[0]:",
 		"store.driver: \"mysql\" is not supported",
+		"store.network_timeout: must be between 1s and 10m",
+		"ingest.store_timeout: must be between 1s and 10m",
 		"roles.approvers[0]:",
 	}
 	got := err.Error()

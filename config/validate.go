@@ -171,6 +171,12 @@ func (c *Config) Validate() []Problem {
 	if c.Ingest.MaxRetryBackoff < c.Ingest.RetryBackoff {
 		add("ingest.max_retry_backoff", "must be at least ingest.retry_backoff (%s), e.g. 5m", c.Ingest.RetryBackoff)
 	}
+	if c.Ingest.StoreTimeout < time.Second || c.Ingest.StoreTimeout > 10*time.Minute {
+		add("ingest.store_timeout", "must be between 1s and 10m (e.g. 30s)")
+	}
+	if c.Store.NetworkTimeout < time.Second || c.Store.NetworkTimeout > 10*time.Minute {
+		add("store.network_timeout", "must be between 1s and 10m (e.g. 30s)")
+	}
 	if c.Baseline.Window <= 0 {
 		add("baseline.window", "must be positive (e.g. 30d)")
 	}

@@ -42,6 +42,10 @@ type DirOptions struct {
 	RetryBackoff time.Duration
 	// MaxBackoff caps those waits (default 5m).
 	MaxBackoff time.Duration
+	// StoreTimeout bounds how long one batch may take to store once
+	// started (default 30s), so that a store that stops answering fails
+	// the file, which is retried, instead of holding the source.
+	StoreTimeout time.Duration
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
 }
@@ -85,6 +89,9 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 30 * time.Second
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
@@ -185,7 +192,7 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 		if r, ok := d.failing[path]; ok && now.Before(r.next) {
 			continue
 		}
-		done, err := d.ledger.FileDone(ctx, path, stamp.size, stamp.mtime)
+		done, err := d.fileDone(ctx, path, stamp)
 		if err != nil {
 			return processed, fmt.Errorf("check ledger for %s: %w", path, err)
 		}
@@ -217,15 +224,20 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 	return processed, nil
 }
 
-// batchTimeout bounds how long one batch may take to store once started.
-const batchTimeout = time.Minute
-
 // errSink marks an error returned by the sink, as opposed to one reading
 // the file.
 type errSink struct{ err error }
 
 func (e errSink) Error() string { return e.err.Error() }
 func (e errSink) Unwrap() error { return e.err }
+
+// fileDone asks the ledger, within the store timeout, whether the file
+// was ingested as it is now.
+func (d *DirSource) fileDone(ctx context.Context, path string, stamp fileStamp) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.StoreTimeout)
+	defer cancel()
+	return d.ledger.FileDone(ctx, path, stamp.size, stamp.mtime)
+}
 
 // outcome is what became of one file in a pass.
 type outcome int
@@ -246,7 +258,7 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 		problems += len(b.Problems)
 		// A batch that started is finished even when shutdown begins, so
 		// a stop never leaves one half applied; the file stops after it.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.StoreTimeout)
 		defer cancel()
 		if err := d.sink.Ingest(bctx, b); err != nil {
 			return errSink{err}
@@ -263,7 +275,9 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 		}
 		return readFailed, nil
 	}
-	if err := d.ledger.MarkFileDone(ctx, path, stamp.size, stamp.mtime); err != nil {
+	mctx, cancel := context.WithTimeout(ctx, d.opts.StoreTimeout)
+	defer cancel()
+	if err := d.ledger.MarkFileDone(mctx, path, stamp.size, stamp.mtime); err != nil {
 		return readFailed, fmt.Errorf("mark %s done: %w", path, err)
 	}
 	ev := log.Info()

@@ -39,7 +39,7 @@ func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, log zero
 	}
 	switch cfg.Store.Driver {
 	case "postgres":
-		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{Clock: clk, Logger: log})
+		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{Clock: clk, Logger: log, NetworkTimeout: cfg.Store.NetworkTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store (store.dsn / SECOPS_STORE_DSN): %w", err)
 		}

@@ -235,13 +235,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		g.Go(func() error { cn.Run(gctx); return nil })
 	}
 	if cfg.Ingest.Dir != "" {
-		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, RetryBackoff: cfg.Ingest.RetryBackoff, MaxBackoff: cfg.Ingest.MaxRetryBackoff, Clock: opts.Clock})
+		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, RetryBackoff: cfg.Ingest.RetryBackoff, MaxBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout, Clock: opts.Clock})
 		g.Go(func() error { return ds.Run(gctx) })
 		log.Info().Str("dir", cfg.Ingest.Dir).Msg("watching directory for CloudTrail files")
 	}
 	if cfg.Ingest.SQSQueueURL != "" {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
-			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff,
+			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout,
 			Stored: mets.SQSMessageStored,
 		})
 		g.Go(func() error { return src.Run(gctx) })

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -521,6 +522,14 @@ func TestStoreTroubleSQLiteLockedDir(t *testing.T) {
 // returns the bot's DSN, the outage, and the direct DSN for the view.
 func pgOutage(t *testing.T) (string, outage, string) {
 	t.Helper()
+	dsn, p, direct := pgProxy(t)
+	return dsn, outage{cut: p.cutOff, restore: p.reopen, storeNotReady: true}, direct
+}
+
+// pgProxy puts a proxy between the bot and a fresh PostgreSQL schema and
+// returns the bot's DSN, the proxy, and the direct DSN for the view.
+func pgProxy(t *testing.T) (string, *tcpCutter, string) {
+	t.Helper()
 	direct := outageSchema(t)
 	u, err := url.Parse(direct)
 	if err != nil || u.Host == "" {
@@ -528,7 +537,7 @@ func pgOutage(t *testing.T) (string, outage, string) {
 	}
 	p := newTCPCutter(t, u.Host)
 	u.Host = p.addr()
-	return u.String(), outage{cut: p.cutOff, restore: p.reopen, storeNotReady: true}, direct
+	return u.String(), p, direct
 }
 
 func openPGView(t *testing.T, dsn string) storeView {
@@ -565,6 +574,48 @@ func TestStoreTroublePostgresUnreachableDir(t *testing.T) {
 	runOutage(t, e, o)
 }
 
+// pgVanish is pgOutage with a host that vanishes instead of refusing:
+// nothing is closed, nothing answers. The bot's store and network timeouts
+// are shortened so that the test need not wait the production 30s.
+func pgVanish(t *testing.T, e *outageEnv, p *tcpCutter) outage {
+	t.Helper()
+	e.cfg.Ingest.StoreTimeout = 2 * time.Second
+	e.cfg.Store.NetworkTimeout = 2 * time.Second
+	return outage{cut: p.vanish, restore: p.reopen, storeNotReady: true}
+}
+
+// TestStoreTroublePostgresVanishedSQS: the database host goes silent
+// (its connections stay open and unanswered for good) and the database
+// comes back at the same address on fresh connections. Without a bound on
+// each store commit, the messages in flight would wait on their dead
+// connections, kept invisible by their heartbeats, for as long as TCP
+// takes to give up (many minutes).
+func TestStoreTroublePostgresVanishedSQS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("silences the store for 10s")
+	}
+	dsn, p, direct := pgProxy(t)
+	e := newOutageEnv(t, true, dsn)
+	o := pgVanish(t, e, p)
+	e.start(t)
+	defer e.stop(t)
+	e.view = openPGView(t, direct)
+	runOutage(t, e, o)
+}
+
+func TestStoreTroublePostgresVanishedDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("silences the store for 10s")
+	}
+	dsn, p, direct := pgProxy(t)
+	e := newOutageEnv(t, false, dsn)
+	o := pgVanish(t, e, p)
+	e.start(t)
+	defer e.stop(t)
+	e.view = openPGView(t, direct)
+	runOutage(t, e, o)
+}
+
 // outageSchema creates an empty schema for the test, dropped when it
 // ends, and returns a DSN whose connections use it; it skips the test when
 // no PostgreSQL is configured, or when its DSN is not a URL the proxy can
@@ -577,16 +628,24 @@ func outageSchema(t *testing.T) string {
 	return serveproc.FreshSchema(t, "SECOPS_TEST_POSTGRES_DSN", "trouble_")
 }
 
-// tcpCutter forwards TCP connections to upstream until cut off: then it
-// closes every open connection and closes new ones at once, as a database
-// host that went away (or a failover in progress) looks to a client.
+// tcpCutter forwards TCP connections to upstream. Cut off, it closes every
+// open connection and closes new ones at once, as a database host that
+// went away (or a failover in progress) looks to a client. Vanished, it
+// closes nothing and answers nothing: open connections go silent for good
+// and new ones are accepted and stay silent until reopen, as when a
+// host loses power or a partition drops packets and the database comes
+// back elsewhere (a failover to a new primary).
 type tcpCutter struct {
 	ln       net.Listener
 	upstream string
 	mu       sync.Mutex
 	cut      bool
-	conns    map[net.Conn]bool
+	vanished bool
+	conns    map[net.Conn]*tcpLink
 }
+
+// tcpLink is one forwarded connection; silent ones drop every byte.
+type tcpLink struct{ silent atomic.Bool }
 
 func newTCPCutter(t *testing.T, upstream string) *tcpCutter {
 	t.Helper()
@@ -594,7 +653,7 @@ func newTCPCutter(t *testing.T, upstream string) *tcpCutter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpCutter{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	p := &tcpCutter{ln: ln, upstream: upstream, conns: map[net.Conn]*tcpLink{}}
 	go p.serve()
 	t.Cleanup(func() {
 		ln.Close()
@@ -611,11 +670,20 @@ func (p *tcpCutter) serve() {
 		if err != nil {
 			return
 		}
+		l := &tcpLink{}
 		p.mu.Lock()
-		refuse := p.cut
+		refuse, vanished := p.cut, p.vanished
+		if vanished {
+			l.silent.Store(true)
+			p.conns[c] = l
+		}
 		p.mu.Unlock()
 		if refuse {
 			c.Close()
+			continue
+		}
+		if vanished {
+			go p.pipe(io.Discard, c, l)
 			continue
 		}
 		up, err := net.Dial("tcp", p.upstream)
@@ -624,20 +692,35 @@ func (p *tcpCutter) serve() {
 			continue
 		}
 		p.mu.Lock()
-		p.conns[c], p.conns[up] = true, true
+		p.conns[c], p.conns[up] = l, l
 		p.mu.Unlock()
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, l)
+		go p.pipe(up, c, l)
 	}
 }
 
-func (p *tcpCutter) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
+// pipe copies src to dst until either fails, dropping what a silent link
+// carries.
+func (p *tcpCutter) pipe(dst io.Writer, src net.Conn, l *tcpLink) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !l.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	src.Close()
 	p.mu.Lock()
-	delete(p.conns, dst)
 	delete(p.conns, src)
+	if c, ok := dst.(net.Conn); ok {
+		c.Close()
+		delete(p.conns, c)
+	}
 	p.mu.Unlock()
 }
 
@@ -651,10 +734,21 @@ func (p *tcpCutter) cutOff(*testing.T) {
 	clear(p.conns)
 }
 
+func (p *tcpCutter) vanish(*testing.T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.vanished = true
+	for _, l := range p.conns {
+		l.silent.Store(true)
+	}
+}
+
+// reopen forwards new connections again; connections silenced by vanish
+// stay silent until their client gives up on them.
 func (p *tcpCutter) reopen(*testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.vanished = false, false
 }
 
 // sqsSpy stands between the bot and goaws and watches the two calls that

@@ -81,6 +81,10 @@ func (s *Store) claim(ctx context.Context, owner string, kinds []string, n int, 
 	if n <= 0 {
 		return nil, nil
 	}
+	// Every worker polls here; bounded, so that a poll stuck on a
+	// connection to a vanished server fails and the next one dials anew.
+	ctx, cancel := context.WithTimeout(ctx, s.netTimeout)
+	defer cancel()
 	now := s.now()
 	rows, err := s.pool.Query(ctx, claimSQL, owner, now.Add(lease), now, n, kinds)
 	if err != nil {

@@ -52,6 +52,10 @@ type Options struct {
 	// DictCacheSize bounds how many interned strings of each kind (actors,
 	// IPs, resources...) are kept in memory; 50,000 when zero.
 	DictCacheSize int
+	// NetworkTimeout is how long a connection may leave what it sent
+	// unacknowledged, or a silent server unanswering keepalive probes,
+	// before it is dropped as dead (30s when zero); see dialer.
+	NetworkTimeout time.Duration
 }
 
 // Store is the PostgreSQL implementation of store.Store.
@@ -60,6 +64,8 @@ type Store struct {
 	clock clock.Clock
 	log   zerolog.Logger
 	dicts dicts
+	// netTimeout is Options.NetworkTimeout.
+	netTimeout time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -74,16 +80,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.DictCacheSize <= 0 {
 		opts.DictCacheSize = 50_000
 	}
+	if opts.NetworkTimeout <= 0 {
+		opts.NetworkTimeout = defaultNetworkTimeout
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The error can quote the DSN, password included.
 		return nil, errors.New("open postgres store: invalid DSN")
 	}
+	cfg.ConnConfig.DialFunc = dialer(opts.NetworkTimeout, cfg.ConnConfig.ConnectTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", target(cfg), err)
 	}
-	s := &Store{pool: pool, clock: opts.Clock, log: opts.Logger, dicts: newDicts(opts.DictCacheSize)}
+	s := &Store{pool: pool, clock: opts.Clock, log: opts.Logger, dicts: newDicts(opts.DictCacheSize), netTimeout: opts.NetworkTimeout}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", target(cfg), err)

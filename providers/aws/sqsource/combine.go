@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest"
@@ -22,6 +23,8 @@ type combiner struct {
 	sink     ingest.Sink
 	slots    chan struct{}
 	maxItems int
+	// timeout bounds each sink call.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	waiting []*ingestRequest
@@ -34,8 +37,8 @@ type ingestRequest struct {
 	done  chan error
 }
 
-func newCombiner(sink ingest.Sink, slots, maxItems int) *combiner {
-	return &combiner{sink: sink, slots: make(chan struct{}, slots), maxItems: maxItems}
+func newCombiner(sink ingest.Sink, slots, maxItems int, timeout time.Duration) *combiner {
+	return &combiner{sink: sink, slots: make(chan struct{}, slots), maxItems: maxItems, timeout: timeout}
 }
 
 // ingest stores b, possibly together with batches of other messages, and
@@ -144,7 +147,9 @@ func (c *combiner) withdraw(req *ingestRequest) bool {
 func (c *combiner) store(ctx context.Context, group []*ingestRequest) {
 	var err error
 	if err = ctx.Err(); err == nil {
-		err = c.sink.Ingest(ctx, merge(group))
+		sctx, cancel := context.WithTimeout(ctx, c.timeout)
+		err = c.sink.Ingest(sctx, merge(group))
+		cancel()
 	}
 	for _, r := range group {
 		r.done <- err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +210,48 @@ func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
 	}
 	if got := sqsSrv.Depth(t, queueURL, true); got != 0 {
 		t.Errorf("%d messages left on the queue, want 0", got)
+	}
+}
+
+// TestSourceGivesUpOnAStoreThatDoesNotAnswer: the first commit never
+// returns by itself, as on a connection to a database host that vanished.
+// The heartbeat would keep the message invisible for as long as that
+// lasts; the store timeout ends the commit instead, and the message is
+// stored on its next receipt.
+func TestSourceGivesUpOnAStoreThatDoesNotAnswer(t *testing.T) {
+	sqsSrv := testserver.StartSQS(t, testConfig)
+	queueURL := sqsSrv.CreateQueue(t, "store-hangs", 30)
+	bodies, wantIDs := eventBridgeBodies(t, 1, "5111e470")
+	sendAll(t, sqsSrv, queueURL, bodies)
+
+	var hung atomic.Bool
+	hangErr := make(chan error, 1)
+	sink := &testSink{hook: func(ctx context.Context, b ingest.Batch) error {
+		if len(b.Records) > 0 && hung.CompareAndSwap(false, true) {
+			<-ctx.Done()
+			hangErr <- ctx.Err()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	opts := testOptions(nil)
+	opts.VisibilityTimeout = 2 * time.Second // the heartbeat runs every second
+	opts.RetryBackoff = time.Second
+	opts.StoreTimeout = 500 * time.Millisecond
+	stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, opts))
+	waitEmpty(t, sqsSrv, queueURL, 15*time.Second)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case err := <-hangErr:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the hanging commit ended with %v, want the store timeout", err)
+		}
+	default:
+		t.Error("the first commit never ended")
+	}
+	if got := sink.eventIDs(); !slices.Equal(got, wantIDs) {
+		t.Errorf("stored event IDs = %v, want %v once", got, wantIDs)
 	}
 }

@@ -72,6 +72,13 @@ type Options struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff caps RetryBackoff (default 15m).
 	MaxRetryBackoff time.Duration
+	// StoreTimeout bounds one sink call (one store transaction) once it
+	// has started (default 30s). A database that stops answering without
+	// closing its connections (a silent network partition, a failover
+	// whose old host vanished) would otherwise hold the message, kept
+	// invisible by its heartbeat, until TCP gives up many minutes later;
+	// past the timeout the call fails and the message is retried.
+	StoreTimeout time.Duration
 	// MaxObjectSize is the largest log file read from S3 (default 256 MiB,
 	// compressed). Larger objects are reported as problems, not read.
 	MaxObjectSize int64
@@ -114,6 +121,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxObjectSize <= 0 {
 		o.MaxObjectSize = 256 << 20
 	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 30 * time.Second
+	}
 	return o
 }
 
@@ -141,7 +151,7 @@ func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, 
 		queueURL: queueURL,
 		log:      log.With().Str("queue", queueURL).Logger(),
 		opts:     opts,
-		combined: newCombiner(sink, opts.Concurrency, opts.MaxBatch),
+		combined: newCombiner(sink, opts.Concurrency, opts.MaxBatch, opts.StoreTimeout),
 		fetches:  make(chan struct{}, opts.Concurrency),
 	}
 }
