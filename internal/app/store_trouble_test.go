@@ -496,34 +496,71 @@ func openSQLiteView(t *testing.T, path string) storeView {
 	return v
 }
 
-func TestStoreTroubleSQLiteLockedSQS(t *testing.T) {
+// sources are the two ways events reach the bot in these tests.
+var outageSources = []struct {
+	name   string
+	viaSQS bool
+}{{"SQS", true}, {"Dir", false}}
+
+func TestStoreTroubleSQLiteLocked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("holds the store locked for 10s")
 	}
-	e := newOutageEnv(t, true, "")
-	e.start(t)
-	defer e.stop(t)
-	e.view = openSQLiteView(t, e.cfg.Store.DSN)
-	runOutage(t, e, sqliteOutage(e))
-}
-
-func TestStoreTroubleSQLiteLockedDir(t *testing.T) {
-	if testing.Short() {
-		t.Skip("holds the store locked for 10s")
+	for _, src := range outageSources {
+		t.Run(src.name, func(t *testing.T) {
+			e := newOutageEnv(t, src.viaSQS, "")
+			e.start(t)
+			defer e.stop(t)
+			e.view = openSQLiteView(t, e.cfg.Store.DSN)
+			runOutage(t, e, sqliteOutage(e))
+		})
 	}
-	e := newOutageEnv(t, false, "")
-	e.start(t)
-	defer e.stop(t)
-	e.view = openSQLiteView(t, e.cfg.Store.DSN)
-	runOutage(t, e, sqliteOutage(e))
 }
 
-// pgOutage puts a cuttable proxy between the bot and PostgreSQL and
-// returns the bot's DSN, the outage, and the direct DSN for the view.
-func pgOutage(t *testing.T) (string, outage, string) {
-	t.Helper()
-	dsn, p, direct := pgProxy(t)
-	return dsn, outage{cut: p.cutOff, restore: p.reopen, storeNotReady: true}, direct
+// TestStoreTroublePostgres puts a proxy between the bot and PostgreSQL and
+// takes the database away through it in two ways:
+//
+//   - unreachable: every connection is closed and new ones are closed at
+//     once, as a host that went away (or a failover in progress) looks;
+//   - vanished: nothing is closed and nothing answers (open connections
+//     stay silent for good, new ones are accepted and never answered), then
+//     the database comes back at the same address on fresh connections, as
+//     a host lost without a word and a failover to a new primary look.
+//     Without a bound on each store commit, the messages in flight would
+//     wait on their dead connections, kept invisible by their heartbeats,
+//     for as long as TCP takes to give up (many minutes). The bot's store
+//     and network timeouts are shortened to 2s so that the test need not
+//     wait the production 30s.
+func TestStoreTroublePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes the store away for 10s")
+	}
+	faults := []struct {
+		name string
+		take func(e *outageEnv, p *tcpCutter) outage
+	}{
+		{"Unreachable", func(_ *outageEnv, p *tcpCutter) outage {
+			return outage{cut: p.cutOff, restore: p.reopen, storeNotReady: true}
+		}},
+		{"Vanished", func(e *outageEnv, p *tcpCutter) outage {
+			e.cfg.Ingest.StoreTimeout = 2 * time.Second
+			e.cfg.Store.NetworkTimeout = 2 * time.Second
+			return outage{cut: p.vanish, restore: p.reopen, storeNotReady: true}
+		}},
+	}
+	for _, fault := range faults {
+		for _, src := range outageSources {
+			t.Run(fault.name+src.name, func(t *testing.T) {
+				dsn, p, direct := pgProxy(t)
+				e := newOutageEnv(t, src.viaSQS, dsn)
+				o := fault.take(e, p)
+				e.start(t)
+				defer e.stop(t)
+				e.view = openPGView(t, direct)
+				runOutage(t, e, o)
+			})
+		}
+	}
 }
 
 // pgProxy puts a proxy between the bot and a fresh PostgreSQL schema and
@@ -548,72 +585,6 @@ func openPGView(t *testing.T, dsn string) storeView {
 	}
 	t.Cleanup(func() { v.Close() })
 	return v
-}
-
-func TestStoreTroublePostgresUnreachableSQS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cuts the store off for 10s")
-	}
-	dsn, o, direct := pgOutage(t)
-	e := newOutageEnv(t, true, dsn)
-	e.start(t)
-	defer e.stop(t)
-	e.view = openPGView(t, direct)
-	runOutage(t, e, o)
-}
-
-func TestStoreTroublePostgresUnreachableDir(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cuts the store off for 10s")
-	}
-	dsn, o, direct := pgOutage(t)
-	e := newOutageEnv(t, false, dsn)
-	e.start(t)
-	defer e.stop(t)
-	e.view = openPGView(t, direct)
-	runOutage(t, e, o)
-}
-
-// pgVanish is pgOutage with a host that vanishes instead of refusing:
-// nothing is closed, nothing answers. The bot's store and network timeouts
-// are shortened so that the test need not wait the production 30s.
-func pgVanish(t *testing.T, e *outageEnv, p *tcpCutter) outage {
-	t.Helper()
-	e.cfg.Ingest.StoreTimeout = 2 * time.Second
-	e.cfg.Store.NetworkTimeout = 2 * time.Second
-	return outage{cut: p.vanish, restore: p.reopen, storeNotReady: true}
-}
-
-// TestStoreTroublePostgresVanishedSQS: the database host goes silent
-// (its connections stay open and unanswered for good) and the database
-// comes back at the same address on fresh connections. Without a bound on
-// each store commit, the messages in flight would wait on their dead
-// connections, kept invisible by their heartbeats, for as long as TCP
-// takes to give up (many minutes).
-func TestStoreTroublePostgresVanishedSQS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("silences the store for 10s")
-	}
-	dsn, p, direct := pgProxy(t)
-	e := newOutageEnv(t, true, dsn)
-	o := pgVanish(t, e, p)
-	e.start(t)
-	defer e.stop(t)
-	e.view = openPGView(t, direct)
-	runOutage(t, e, o)
-}
-
-func TestStoreTroublePostgresVanishedDir(t *testing.T) {
-	if testing.Short() {
-		t.Skip("silences the store for 10s")
-	}
-	dsn, p, direct := pgProxy(t)
-	e := newOutageEnv(t, false, dsn)
-	o := pgVanish(t, e, p)
-	e.start(t)
-	defer e.stop(t)
-	e.view = openPGView(t, direct)
-	runOutage(t, e, o)
 }
 
 // outageSchema creates an empty schema for the test, dropped when it

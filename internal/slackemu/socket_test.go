@@ -135,6 +135,20 @@ func TestPingsKeepTheClientConnected(t *testing.T) {
 	}
 }
 
+// startCommandBot starts an emulator with a #secops channel and a client
+// that acknowledges slash commands, and returns the server and channel ID.
+func startCommandBot(t *testing.T) (*slackemu.Server, string) {
+	t.Helper()
+	srv := newServer(t, slackemu.Options{})
+	ch := srv.PutChannel(slackemu.Channel{Name: "secops"})
+	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
+		if evt.Type == socketmode.EventTypeSlashCommand {
+			ack(c, evt)
+		}
+	})
+	return srv, ch
+}
+
 func TestReconnects(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -145,13 +159,7 @@ func TestReconnects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, slackemu.Options{})
-			ch := srv.PutChannel(slackemu.Channel{Name: "secops"})
-			startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
-				if evt.Type == socketmode.EventTypeSlashCommand {
-					ack(c, evt)
-				}
-			})
+			srv, ch := startCommandBot(t)
 			ctx := testCtx(t)
 			if err := srv.WaitConnected(ctx, 1); err != nil {
 				t.Fatal(err)
@@ -178,13 +186,7 @@ func TestReconnects(t *testing.T) {
 // dropped: Slack knows its own socket is closed, so the command waits for
 // the client's next connection instead of vanishing into the dead one.
 func TestDroppedSocketGetsNoEnvelope(t *testing.T) {
-	srv := newServer(t, slackemu.Options{})
-	ch := srv.PutChannel(slackemu.Channel{Name: "secops"})
-	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
-		if evt.Type == socketmode.EventTypeSlashCommand {
-			ack(c, evt)
-		}
-	})
+	srv, ch := startCommandBot(t)
 	ctx := testCtx(t)
 	for round := 1; round <= 5; round++ {
 		if err := srv.WaitConnected(ctx, round); err != nil {
