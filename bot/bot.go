@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -22,6 +23,7 @@ import (
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/netdial"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -57,6 +59,9 @@ type Config struct {
 	// HTTPClient carries the Web API calls (metrics wrap it); nil uses
 	// the default client.
 	HTTPClient *http.Client
+	// NetworkTimeout is how long the Socket Mode connection may go with
+	// its peer silent before it is dropped and reopened (20s when zero).
+	NetworkTimeout time.Duration
 }
 
 // Bot is a connected Slack bot.
@@ -155,7 +160,7 @@ func (b *Bot) Attach(svc Services) {
 // Run serves Socket Mode and delivers the outbox until ctx ends, then waits
 // for work in flight.
 func (b *Bot) Run(ctx context.Context) error {
-	b.sm = socketmode.New(b.api)
+	b.sm = socketmode.New(b.api, socketmode.OptionDialer(socketDialer(b.cfg.NetworkTimeout)))
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)
 	h.Handle(socketmode.EventTypeInteractive, b.onInteractive)
@@ -180,6 +185,24 @@ func (b *Bot) Run(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("slack socket mode: %w", err)
+}
+
+// socketDialer is slack-go's own dialer (proxy from the environment, the
+// same handshake timeout and write buffer) on TCP connections that notice
+// a silent peer (see netdial). slack-go only notices a missing ping from
+// Slack, after 30 to 60 seconds; a socket whose far end is gone (a NAT or
+// load balancer forgot it) is dropped here once what was sent goes
+// unacknowledged, or keepalive probes unanswered, for the timeout.
+func socketDialer(timeout time.Duration) *websocket.Dialer {
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	return &websocket.Dialer{
+		NetDialContext:   netdial.Dialer(timeout, 0).DialContext,
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: 45 * time.Second,
+		WriteBufferSize:  32 << 10,
+	}
 }
 
 // resolveChannels maps every configured channel to its ID and checks the

@@ -42,6 +42,12 @@ type Slack struct {
 	APIURL           string `mapstructure:"api_url"`
 	SecOpsChannel    string `mapstructure:"secops_channel"`
 	ApproversChannel string `mapstructure:"approvers_channel"`
+	// NetworkTimeout is how long the Socket Mode connection may leave what
+	// it sent unacknowledged, or stay silent to keepalive probes, before it
+	// is dropped and reopened: it finds a socket whose far end is gone
+	// (a NAT or load balancer forgot it) sooner than slack-go's watchdog,
+	// which waits 30–60 s for a missing ping.
+	NetworkTimeout time.Duration `mapstructure:"network_timeout"`
 }
 
 // SecOps holds the SecOps team's own settings; they are the defaults for
@@ -203,7 +209,7 @@ type Log struct {
 // with no file and no credentials.
 func Default() Config {
 	return Config{
-		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops"},
+		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops", NetworkTimeout: 20 * time.Second},
 		SecOps: SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
 		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db", NetworkTimeout: 30 * time.Second},
 		Ingest: Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute, StoreTimeout: 30 * time.Second},

@@ -60,6 +60,7 @@ func TestProblemsAreAllReported(t *testing.T) {
 	yaml := `
 slack:
   secops_chanel: "#secops"
+  network_timeout: 1s
 teams:
   - name: payments
     slack_channel: "#team-payments"
@@ -98,6 +99,7 @@ roles:
 		"principals.contractors[0]:",
 		"store.driver: \"mysql\" is not supported",
 		"store.network_timeout: must be between 1s and 10m",
+		"slack.network_timeout: must be between 5s and 10m",
 		"ingest.store_timeout: must be between 1s and 10m",
 		"roles.approvers[0]:",
 	}

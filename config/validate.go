@@ -174,6 +174,9 @@ func (c *Config) Validate() []Problem {
 	if c.Ingest.StoreTimeout < time.Second || c.Ingest.StoreTimeout > 10*time.Minute {
 		add("ingest.store_timeout", "must be between 1s and 10m (e.g. 30s)")
 	}
+	if c.Slack.NetworkTimeout < 5*time.Second || c.Slack.NetworkTimeout > 10*time.Minute {
+		add("slack.network_timeout", "must be between 5s and 10m (e.g. 20s)")
+	}
 	if c.Store.NetworkTimeout < time.Second || c.Store.NetworkTimeout > 10*time.Minute {
 		add("store.network_timeout", "must be between 1s and 10m (e.g. 30s)")
 	}

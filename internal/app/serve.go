@@ -130,7 +130,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	owner := replicaName()
 	mets := metrics.New(opts.Clock)
 	b, err := bot.Connect(ctx, bot.Config{
-		AppToken: cfg.Slack.AppToken, BotToken: cfg.Slack.BotToken, APIURL: cfg.Slack.APIURL,
+		AppToken: cfg.Slack.AppToken, BotToken: cfg.Slack.BotToken, APIURL: cfg.Slack.APIURL, NetworkTimeout: cfg.Slack.NetworkTimeout,
 		Channels: channels(cfg), Owner: owner, TicketBaseURL: ticketBase(cfg),
 		HTTPClient: &http.Client{Transport: mets.SlackTransport(http.DefaultTransport), Timeout: 30 * time.Second},
 	}, dir, opts.Clock, log.With().Str("component", "slack").Logger())

@@ -84,6 +84,8 @@ type ConnInfo struct {
 	Pongs int
 	// Stalled is set once the connection went half-open (see Stall).
 	Stalled bool
+	// RemoteAddr is the client's end of the connection.
+	RemoteAddr string
 }
 
 type wsConn struct {
@@ -571,7 +573,7 @@ func (s *Server) Connections() []ConnInfo {
 	var out []ConnInfo
 	for _, c := range s.conns {
 		if c.ready {
-			out = append(out, ConnInfo{ID: c.id, OpenedAt: c.openedAt, Draining: c.draining, Pongs: c.pongs, Stalled: c.stalled})
+			out = append(out, ConnInfo{ID: c.id, OpenedAt: c.openedAt, Draining: c.draining, Pongs: c.pongs, Stalled: c.stalled, RemoteAddr: c.ws.RemoteAddr().String()})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

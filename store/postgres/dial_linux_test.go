@@ -2,20 +2,18 @@ package postgres
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
+
+	"github.com/secops-bot/secops-bot/internal/netdial"
 )
 
-// TestConnectionsNoticeASilentServer checks the socket options that bound
-// a query on a database host that vanished without closing its
-// connections: the kernel drops a connection whose data goes
-// unacknowledged for NetworkTimeout, and probes an idle one from half of
-// it on. (A partition cannot be made here without privileges; what the
-// kernel does with these options is its own contract.)
+// TestConnectionsNoticeASilentServer checks that the pool's connections are
+// dialled to notice a database host that vanished without closing them
+// (see netdial). A partition cannot be made here without privileges; what
+// the kernel does with these settings is its own contract.
 func TestConnectionsNoticeASilentServer(t *testing.T) {
 	dsn := freshSchema(t)
 	tests := []struct {
@@ -38,35 +36,12 @@ func TestConnectionsNoticeASilentServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Release()
-			tcp, ok := c.Conn().PgConn().Conn().(*net.TCPConn)
-			if !ok {
-				t.Skipf("connection is %T, not TCP", c.Conn().PgConn().Conn())
-			}
-			raw, err := tcp.SyscallConn()
+			got, err := netdial.Inspect(c.Conn().PgConn().Conn())
 			if err != nil {
-				t.Fatal(err)
+				t.Skipf("not a TCP connection: %v", err)
 			}
-			var userTimeout, keepalive, idle int
-			var gerr error
-			if err := raw.Control(func(fd uintptr) {
-				if userTimeout, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); gerr != nil {
-					return
-				}
-				if keepalive, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE); gerr != nil {
-					return
-				}
-				idle, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-			}); err != nil || gerr != nil {
-				t.Fatalf("read socket options: %v %v", err, gerr)
-			}
-			if got := time.Duration(userTimeout) * time.Millisecond; got != tc.want {
-				t.Errorf("TCP_USER_TIMEOUT = %v, want %v", got, tc.want)
-			}
-			if keepalive != 1 {
-				t.Error("keepalive is off")
-			}
-			if got := time.Duration(idle) * time.Second; got != tc.want/2 {
-				t.Errorf("keepalive idle = %v, want %v", got, tc.want/2)
+			if got.UserTimeout != tc.want || !got.KeepAlive || got.KeepAliveIdle != tc.want/2 {
+				t.Errorf("connection settings = %+v, want a %v user timeout and keepalive from %v", got, tc.want, tc.want/2)
 			}
 		})
 	}
