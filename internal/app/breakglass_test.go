@@ -291,7 +291,7 @@ func TestBreakGlassStoryTwo(t *testing.T) {
 	if _, revoked := e.iam.Role(prodAccount, breakGlassRole); !revoked {
 		t.Fatalf("no role %s", breakGlassRole)
 	}
-	if r, _ := e.iam.Role(prodAccount, breakGlassRole); r.Policies[grant.RevokePolicyPrefix+responder] != "" {
+	if r, _ := e.iam.Role(prodAccount, breakGlassRole); hasRevokePolicy(r.Policies, responder) {
 		t.Fatal("the session is already denied while access is active")
 	}
 
@@ -308,7 +308,7 @@ func TestBreakGlassStoryTwo(t *testing.T) {
 	cur, _ := e.emu.Message(access.Channel, access.TS)
 	lacks(t, "the ended access message", shown(cur), "SigninToken", "breakglass.revoke")
 	role, _ := e.iam.Role(prodAccount, breakGlassRole)
-	doc := role.Policies[grant.RevokePolicyPrefix+responder]
+	_, doc := grant.NewestRevokePolicy(role.Policies, responder)
 	contains(t, "the revoke policy on the role", doc, `"Effect":"Deny"`, `"aws:SourceIdentity":"`+responder+`"`, "aws:TokenIssueTime")
 	e.wait(t, "the session summary in the request's thread", func() bool {
 		for _, r := range e.emu.Replies(e.approvals, req.TS) {
@@ -554,9 +554,17 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 		return strings.Contains(shown(cur), "was revoked by <@"+responder+">")
 	})
 	role, _ := e.iam.Role(prodAccount, breakGlassRole)
-	contains(t, "the revoke policy on the role", role.Policies[grant.RevokePolicyPrefix+responder], `"aws:SourceIdentity":"`+responder+`"`)
+	_, revokeDoc := grant.NewestRevokePolicy(role.Policies, responder)
+	contains(t, "the revoke policy on the role", revokeDoc, `"aws:SourceIdentity":"`+responder+`"`)
 	e.wait(t, "the requester told the access was revoked", func() bool {
 		_, ok := e.ephemeralTo(responder, "Access revoked")
 		return ok
 	})
+}
+
+// hasRevokePolicy reports whether a role's inline policies deny
+// requester's sessions.
+func hasRevokePolicy(policies map[string]string, requester string) bool {
+	name, _ := grant.NewestRevokePolicy(policies, requester)
+	return name != ""
 }

@@ -394,7 +394,7 @@ func TestReplicasSurviveAKill(t *testing.T) {
 	}
 	t.Logf("access ended %v after its window, counted from the approval's answer", expiredAt.Sub(approvedBy.Add(breakGlassWindow)).Round(time.Millisecond))
 	role, _ := iam.Role(paymentsAccount, breakGlassRole)
-	if doc := role.Policies[grant.RevokePolicyPrefix+responder]; !strings.Contains(doc, `"Effect":"Deny"`) {
+	if _, doc := grant.NewestRevokePolicy(role.Policies, responder); !strings.Contains(doc, `"Effect":"Deny"`) {
 		t.Errorf("the expired session is not denied on the role: %q", doc)
 	}
 

@@ -24,8 +24,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,11 +90,6 @@ type Provider struct {
 	src  ConfigSource
 	clk  clock.Clock
 	opts Options
-
-	// policyLocks holds a *sync.Mutex per account, role and revoke policy
-	// name, so that pruning here cannot read a policy as stale, see it
-	// replaced by a revocation, and then delete the fresh one.
-	policyLocks sync.Map
 }
 
 var (
@@ -236,7 +231,7 @@ func (p *Provider) tidyOnGrant(ctx context.Context, cfg aws.Config, g breakglass
 	log := p.opts.Logger.With().Str("account", g.Account).Str("role", name).Str("request_id", g.RequestID).Logger()
 	ctx, cancel := context.WithTimeout(ctx, pruneBudget)
 	defer cancel()
-	if _, err := p.pruneRevokePolicies(ctx, iam.NewFromConfig(cfg), g.Account, name, "", log); err != nil {
+	if _, err := p.pruneRevokePolicies(ctx, iam.NewFromConfig(cfg), name, log); err != nil {
 		log.Warn().Err(err).Msg("could not delete stale break-glass revoke policies after a grant")
 	}
 }
@@ -297,12 +292,57 @@ func (p *Provider) consoleLink(ctx context.Context, c *breakglass.Credentials, d
 	return p.opts.FederationURL + "?" + login.Encode(), nil
 }
 
-// RevokePolicyPrefix starts the name of the inline policy that ends a
-// requester's sessions. There is one per requester, replaced by each
-// revocation, and it is deleted once no session it denies can still be
-// live (see pruneRevokePolicies), so that the role's inline policies stay
-// within IAM's quota. Only policies with this prefix are ever deleted.
+// RevokePolicyPrefix starts the name of the inline policies that end a
+// requester's sessions (see revokePolicyName). Each revocation adds one and
+// then deletes the requester's earlier ones, which it covers; a policy is
+// also deleted once no session it denies can still be live (see
+// pruneRevokePolicies), so that the role's inline policies stay within
+// IAM's quota. Only policies with this prefix are ever deleted.
 const RevokePolicyPrefix = "secops-breakglass-revoke-"
+
+// revokePolicyName names the policy that ends requester's sessions issued
+// before cutoff: RevokePolicyPrefix, the requester, "-t" and the cut-off
+// in Unix seconds (at most 25+64+2+12 characters of IAM's 128). With the
+// cut-off in the name, a name stands for one revocation for ever and is
+// never overwritten, so whichever replica deletes a policy by its name's
+// cut-off cannot delete a later revocation: IAM has no conditional
+// delete, and a policy replaced between another replica's read and delete
+// would otherwise be lost.
+func revokePolicyName(requester string, cutoff time.Time) string {
+	return RevokePolicyPrefix + policySafe(requester) + "-t" + strconv.FormatInt(cutoff.Unix(), 10)
+}
+
+var revokePolicyNameRe = regexp.MustCompile(`^` + regexp.QuoteMeta(RevokePolicyPrefix) + `(.+)-t([0-9]{1,12})$`)
+
+// NewestRevokePolicy finds, among a role's inline policies (name →
+// document), requester's revoke policy with the latest cut-off, and returns
+// its name and document; empty when there is none.
+func NewestRevokePolicy(policies map[string]string, requester string) (name, doc string) {
+	var newest time.Time
+	for n, d := range policies {
+		who, cutoff, ok := parseRevokePolicyName(n)
+		if ok && who == policySafe(requester) && (name == "" || cutoff.After(newest)) {
+			name, doc, newest = n, d, cutoff
+		}
+	}
+	return name, doc
+}
+
+// parseRevokePolicyName returns the requester part and the cut-off of a
+// name revokePolicyName made. Earlier versions named the policy after the
+// requester alone and replaced it on each revocation; such names, and any
+// other, are not ok.
+func parseRevokePolicyName(name string) (requester string, cutoff time.Time, ok bool) {
+	m := revokePolicyNameRe.FindStringSubmatch(name)
+	if m == nil {
+		return "", time.Time{}, false
+	}
+	secs, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return m[1], time.Unix(secs, 0).UTC(), true
+}
 
 // RevokePolicy is the deny-all policy that ends every session of the role
 // issued to sourceIdentity before at, as the console's "revoke active
@@ -346,23 +386,19 @@ func (p *Provider) denyOlderSessions(ctx context.Context, g breakglass.Grant) er
 	// issued in the same second as the revocation must end too.
 	at = at.Truncate(time.Second).Add(time.Second)
 	client := iam.NewFromConfig(cfg)
-	policy := RevokePolicyPrefix + policySafe(g.Requester)
+	policy := revokePolicyName(g.Requester, at)
 	log := p.opts.Logger.With().Str("account", g.Account).Str("role", name).Str("request_id", g.RequestID).Logger()
 
-	// Make room first. The requester's own policy is left to the put,
-	// which replaces it. Ending the access matters more than tidying, so
+	// Make room first. Ending the access matters more than tidying, so
 	// the pass has a budget, and a failure is logged and the revocation
 	// goes on.
 	pctx, cancel := context.WithTimeout(ctx, pruneBudget)
-	_, err = p.pruneRevokePolicies(pctx, client, g.Account, name, policy, log)
+	_, err = p.pruneRevokePolicies(pctx, client, name, log)
 	cancel()
 	if err != nil {
 		log.Warn().Err(err).Msg("could not delete stale break-glass revoke policies before a revocation")
 	}
 	put := func() error {
-		mu := p.policyLock(g.Account, name, policy)
-		mu.Lock()
-		defer mu.Unlock()
 		_, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 			RoleName:       aws.String(name),
 			PolicyName:     aws.String(policy),
@@ -374,7 +410,7 @@ func (p *Provider) denyOlderSessions(ctx context.Context, g breakglass.Grant) er
 	if isLimitExceeded(err) {
 		// The pass above may have failed, or another replica may have
 		// added a policy since: prune once more and retry once.
-		res, perr := p.pruneRevokePolicies(ctx, client, g.Account, name, policy, log)
+		res, perr := p.pruneRevokePolicies(ctx, client, name, log)
 		if perr != nil {
 			log.Warn().Err(perr).Msg("could not delete stale break-glass revoke policies after IAM refused a revocation for size")
 		}
@@ -384,6 +420,13 @@ func (p *Provider) denyOlderSessions(ctx context.Context, g breakglass.Grant) er
 	}
 	if err != nil {
 		return fmt.Errorf("revoke sessions of %s on %s: %w", g.Requester, name, err)
+	}
+	// Only now that the new policy is in place do the requester's earlier
+	// ones go: it denies every session they deny, and more.
+	pctx, cancel = context.WithTimeout(ctx, pruneBudget)
+	defer cancel()
+	if err := p.dropSuperseded(pctx, client, name, g.Requester, at, log); err != nil {
+		log.Warn().Err(err).Msg("could not delete the requester's earlier break-glass revoke policies; they go when stale")
 	}
 	return nil
 }

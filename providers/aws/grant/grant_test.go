@@ -223,9 +223,10 @@ func TestRevokeAssumeRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	role, _ := w.iam.Role(acct, "BreakGlassResponder")
-	doc, ok := role.Policies[RevokePolicyPrefix+requester]
+	first := RevokePolicyPrefix + requester + "-t" + strconv.FormatInt(t0.Add(12*time.Minute+time.Second).Unix(), 10)
+	doc, ok := role.Policies[first]
 	if !ok {
-		t.Fatalf("role policies = %v, want %s", role.Policies, RevokePolicyPrefix+requester)
+		t.Fatalf("role policies = %v, want %s", role.Policies, first)
 	}
 	var pol struct {
 		Statement []struct {
@@ -242,14 +243,16 @@ func TestRevokeAssumeRole(t *testing.T) {
 		st.Condition["StringEquals"]["aws:SourceIdentity"] != requester {
 		t.Fatalf("policy = %s; want deny-all for %s's tokens issued before 03:24:01", doc, requester)
 	}
-	// Revoking again moves the cut-off forward and keeps one policy.
+	// Revoking again moves the cut-off forward in a policy of its own
+	// and deletes the first, which it covers.
 	g.Now = t0.Add(20 * time.Minute)
 	if err := w.p.Revoke(ctx, g); err != nil {
 		t.Fatal(err)
 	}
 	role, _ = w.iam.Role(acct, "BreakGlassResponder")
-	if len(role.Policies) != 1 || !strings.Contains(role.Policies[RevokePolicyPrefix+requester], "2026-11-27T03:32:01Z") {
-		t.Fatalf("after a second revocation policies = %v", role.Policies)
+	second := RevokePolicyPrefix + requester + "-t" + strconv.FormatInt(t0.Add(20*time.Minute+time.Second).Unix(), 10)
+	if len(role.Policies) != 1 || !strings.Contains(role.Policies[second], "2026-11-27T03:32:01Z") {
+		t.Fatalf("after a second revocation policies = %v, want only %s", keys(role.Policies), second)
 	}
 }
 

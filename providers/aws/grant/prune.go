@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,41 +49,19 @@ type pruned struct {
 
 // pruneRevokePolicies deletes the role's revoke policies whose cut-off is
 // older than the role's maximum session (plus a margin) at now: every
-// session they could deny has expired. keep names a policy the caller is
-// about to overwrite, which is left alone. Only names with
-// RevokePolicyPrefix are considered, and a policy whose cut-off cannot be
-// read is kept and logged. It goes on after a failure and returns what it
-// did with the failures joined, since one unreadable policy should not stop
+// session they could deny has expired. Only names with RevokePolicyPrefix
+// are considered. The cut-off is read from the name (see revokePolicyName),
+// so nothing a revocation writes meanwhile, on any replica, can be deleted
+// by mistake. A policy named the earlier way (after the requester alone,
+// no longer written) is dated by its document, and kept and logged when
+// that cannot be read. It goes on after a failure and returns what it did
+// with the failures joined, since one unreadable policy should not stop
 // the others from being deleted.
-//
-// Within this process a policy is never deleted after a revocation
-// replaced it (see pruneOne). Across replicas IAM offers nothing to make
-// the read and the delete one step: a revocation of the same requester
-// landing in the few milliseconds between them on another replica would
-// be undone. That needs a revocation and a stale policy of one requester
-// on one role at the same moment, and is not guarded against.
-func (p *Provider) pruneRevokePolicies(ctx context.Context, client *iam.Client, account, role, keep string, log zerolog.Logger) (pruned, error) {
+func (p *Provider) pruneRevokePolicies(ctx context.Context, client *iam.Client, role string, log zerolog.Logger) (pruned, error) {
 	var res pruned
-	var names []string
-	pager := iam.NewListRolePoliciesPaginator(client, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
-	for pager.HasMorePages() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return res, fmt.Errorf("list inline policies of %s: %w", role, err)
-		}
-		for _, n := range page.PolicyNames {
-			if !strings.HasPrefix(n, RevokePolicyPrefix) {
-				continue // not ours, whatever it says
-			}
-			if n == keep {
-				res.remaining++
-				continue
-			}
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return res, nil
+	names, err := revokePolicyNames(ctx, client, role)
+	if err != nil || len(names) == 0 {
+		return res, err
 	}
 	life := p.revokePolicyLife(ctx, client, role, log)
 	now := p.clk.Now()
@@ -95,33 +72,50 @@ func (p *Provider) pruneRevokePolicies(ctx context.Context, client *iam.Client, 
 			errs = append(errs, fmt.Errorf("%d revoke policies of %s not looked at: %w", len(names)-i, role, err))
 			break
 		}
-		if err := p.pruneOne(ctx, client, account, role, name, now, life, &res, log.With().Str("policy", name).Logger()); err != nil {
+		if err := p.pruneOne(ctx, client, role, name, now, life, &res, log.With().Str("policy", name).Logger()); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return res, errors.Join(errs...)
 }
 
-// pruneOne reads one revoke policy and deletes it when stale, holding the
-// policy's lock from the read to the delete so that a revocation of the
-// same requester cannot replace it in between.
-func (p *Provider) pruneOne(ctx context.Context, client *iam.Client, account, role, name string, now time.Time, life time.Duration, res *pruned, log zerolog.Logger) error {
-	mu := p.policyLock(account, role, name)
-	mu.Lock()
-	defer mu.Unlock()
-	out, err := client.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
-	if isNoSuchEntity(err) {
-		return nil // deleted meanwhile, by another replica perhaps
+// revokePolicyNames lists the role's inline policies named with
+// RevokePolicyPrefix.
+func revokePolicyNames(ctx context.Context, client *iam.Client, role string) ([]string, error) {
+	var names []string
+	pager := iam.NewListRolePoliciesPaginator(client, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list inline policies of %s: %w", role, err)
+		}
+		for _, n := range page.PolicyNames {
+			if strings.HasPrefix(n, RevokePolicyPrefix) { // not ours otherwise, whatever it says
+				names = append(names, n)
+			}
+		}
 	}
-	if err != nil {
-		res.remaining++
-		return fmt.Errorf("read %s of %s: %w", name, role, err)
-	}
-	cutoff, err := revokeCutoff(aws.ToString(out.PolicyDocument))
-	if err != nil {
-		log.Warn().Err(err).Msg("a break-glass revoke policy has no cut-off that can be read; it is kept and needs a look by hand")
-		res.remaining++
-		return nil
+	return names, nil
+}
+
+// pruneOne deletes one revoke policy when stale, dated by its name or, for
+// a policy named the earlier way, by its document.
+func (p *Provider) pruneOne(ctx context.Context, client *iam.Client, role, name string, now time.Time, life time.Duration, res *pruned, log zerolog.Logger) error {
+	_, cutoff, ok := parseRevokePolicyName(name)
+	if !ok {
+		out, err := client.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
+		if isNoSuchEntity(err) {
+			return nil // deleted meanwhile, by another replica perhaps
+		}
+		if err != nil {
+			res.remaining++
+			return fmt.Errorf("read %s of %s: %w", name, role, err)
+		}
+		if cutoff, err = revokeCutoff(aws.ToString(out.PolicyDocument)); err != nil {
+			log.Warn().Err(err).Msg("a break-glass revoke policy has no cut-off that can be read; it is kept and needs a look by hand")
+			res.remaining++
+			return nil
+		}
 	}
 	goes := cutoff.Add(life + staleMargin)
 	if now.Before(goes) {
@@ -131,21 +125,47 @@ func (p *Provider) pruneOne(ctx context.Context, client *iam.Client, account, ro
 		}
 		return nil
 	}
-	_, err = client.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
-	if err != nil && !isNoSuchEntity(err) {
+	if err := deleteRolePolicy(ctx, client, role, name); err != nil {
 		res.remaining++
-		return fmt.Errorf("delete %s of %s: %w", name, role, err)
+		return err
 	}
 	res.deleted++
 	log.Info().Time("cutoff", cutoff).Dur("max_session", life).Msg("deleted a break-glass revoke policy: every session it denied has expired")
 	return nil
 }
 
-// policyLock is the lock of one revoke policy of a role in an account.
-// Another replica is not held back by it (see pruneRevokePolicies).
-func (p *Provider) policyLock(account, role, policy string) *sync.Mutex {
-	mu, _ := p.policyLocks.LoadOrStore(account+"/"+role+"/"+policy, &sync.Mutex{})
-	return mu.(*sync.Mutex)
+// dropSuperseded deletes requester's revoke policies with a cut-off before
+// at, and the one named the earlier way: once the policy with cut-off at is
+// in place it denies every session they deny. Deleting by name is safe on
+// any replica: a revocation never rewrites an existing name.
+func (p *Provider) dropSuperseded(ctx context.Context, client *iam.Client, role, requester string, at time.Time, log zerolog.Logger) error {
+	names, err := revokePolicyNames(ctx, client, role)
+	if err != nil {
+		return err
+	}
+	own := policySafe(requester)
+	var errs []error
+	for _, name := range names {
+		who, cutoff, ok := parseRevokePolicyName(name)
+		superseded := ok && who == own && cutoff.Before(at) || !ok && name == RevokePolicyPrefix+own
+		if !superseded {
+			continue
+		}
+		if err := deleteRolePolicy(ctx, client, role, name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		log.Info().Str("policy", name).Msg("deleted a break-glass revoke policy that a later revocation of the same requester covers")
+	}
+	return errors.Join(errs...)
+}
+
+func deleteRolePolicy(ctx context.Context, client *iam.Client, role, name string) error {
+	_, err := client.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
+	if err != nil && !isNoSuchEntity(err) {
+		return fmt.Errorf("delete %s of %s: %w", name, role, err)
+	}
+	return nil
 }
 
 // revokePolicyLife is how long after its cut-off a revoke policy still

@@ -120,7 +120,7 @@ func TestRevokePoliciesStayWithinTheQuota(t *testing.T) {
 			t.Fatalf("after revocation %d the revoke policy without a readable date is gone", i+1)
 		}
 		for r, at := range revokedAt {
-			_, present := pols[RevokePolicyPrefix+r]
+			present := len(revokePoliciesOf(pols, r)) > 0
 			age := now.Sub(at)
 			switch {
 			case age < roleMax && !present:
@@ -146,6 +146,17 @@ func TestRevokePoliciesStayWithinTheQuota(t *testing.T) {
 	}
 }
 
+// revokePoliciesOf returns the names of requester's revoke policies.
+func revokePoliciesOf(pols map[string]string, requester string) []string {
+	var out []string
+	for name := range pols {
+		if who, _, ok := parseRevokePolicyName(name); ok && who == requester || name == RevokePolicyPrefix+requester {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 func keys(m map[string]string) []string {
 	var out []string
 	for k := range m {
@@ -158,7 +169,12 @@ func TestRevokePrunes(t *testing.T) {
 	ctx := context.Background()
 	stale := RevokePolicy("U0STALE", t0.Add(-roleMax-time.Hour))
 	fresh := RevokePolicy("U0FRESH", t0.Add(-10*time.Minute))
-	own := RevokePolicyPrefix + requester
+	// own is the policy revokeAs writes at t0; legacy the one-per-requester
+	// name earlier versions wrote and replaced.
+	own := revokePolicyName(requester, t0.Add(time.Second))
+	legacy := RevokePolicyPrefix + requester
+	staleByName := revokePolicyName("U0STALE", t0.Add(-roleMax-time.Hour))
+	freshByName := revokePolicyName("U0FRESH", t0.Add(-10*time.Minute))
 	// Roles holding as many revoke policies as fit, all stale or all
 	// fresh.
 	oldFull := fullRole(t, RevokePolicy("U0OLD", t0.Add(-roleMax-time.Hour)))
@@ -214,8 +230,21 @@ func TestRevokePrunes(t *testing.T) {
 			wantPuts: [2]int{1, 0},
 		},
 		{
-			name: "the requester's own stale policy is replaced, not deleted first",
-			seed: map[string]string{own: RevokePolicy(requester, t0.Add(-5*roleMax))},
+			name:     "policies dated by their names are pruned without reading them",
+			seed:     map[string]string{staleByName: RevokePolicy("U0STALE", t0.Add(-roleMax-time.Hour)), freshByName: RevokePolicy("U0FRESH", t0.Add(-10*time.Minute))},
+			fault:    &awsfake.Fault{Service: "iam", Action: "GetRolePolicy", Code: "AccessDenied", Status: 403, Times: -1},
+			act:      func(t *testing.T, w *world) error { return revokeAs(w, requester) },
+			wantKept: []string{freshByName, own},
+			wantGone: []string{staleByName},
+			wantPuts: [2]int{1, 0}, wantDeletes: 1,
+		},
+		{
+			name: "the requester's earlier policies go only once the new one is in place",
+			seed: map[string]string{
+				legacy: RevokePolicy(requester, t0.Add(-30*time.Minute)),
+				revokePolicyName(requester, t0.Add(-time.Minute)): RevokePolicy(requester, t0.Add(-time.Minute)),
+				freshByName: RevokePolicy("U0FRESH", t0.Add(-10*time.Minute)),
+			},
 			act: func(t *testing.T, w *world) error {
 				if err := revokeAs(w, requester); err != nil {
 					return err
@@ -223,10 +252,17 @@ func TestRevokePrunes(t *testing.T) {
 				if p := policies(t, w)[own]; !strings.Contains(p, t0.Add(time.Second).Format(time.RFC3339)) {
 					return fmt.Errorf("own policy = %s, want the new cut-off", p)
 				}
+				put := w.srv.CallsTo("iam", "PutRolePolicy")
+				for _, d := range w.srv.CallsTo("iam", "DeleteRolePolicy") {
+					if len(put) == 0 || d.At.Before(put[0].At) {
+						return fmt.Errorf("a policy was deleted before the new one was put")
+					}
+				}
 				return nil
 			},
-			wantKept: []string{own},
-			wantPuts: [2]int{1, 0},
+			wantKept: []string{own, freshByName},
+			wantGone: []string{legacy, revokePolicyName(requester, t0.Add(-time.Minute))},
+			wantPuts: [2]int{1, 0}, wantDeletes: 2,
 		},
 		{
 			name:     "without the role's maximum session the longest STS issues is assumed",
@@ -376,37 +412,39 @@ func (a accountsVia) For(ctx context.Context, account string) (aws.Config, error
 	return cfg, err
 }
 
-// TestPruneDoesNotUndoARevocation lets a revocation of a requester whose
-// old policy is stale arrive while a grant's pruning is about to delete
-// that policy: the revocation must survive.
+// TestPruneDoesNotUndoARevocation runs two replicas on one role: replica
+// A's pruning has found other's old policy stale and is about to delete
+// it when replica B revokes other's sessions again. No lock spans
+// replicas and IAM has no conditional delete; the revocation survives
+// because it goes under a name of its own.
 func TestPruneDoesNotUndoARevocation(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	other := "U0OTHER"
-	seedRole(w, map[string]string{RevokePolicyPrefix + other: RevokePolicy(other, t0.Add(-3*roleMax))})
+	old := revokePolicyName(other, t0.Add(-3*roleMax))
+	seedRole(w, map[string]string{old: RevokePolicy(other, t0.Add(-3*roleMax))})
 	hold := &holdDeletes{next: w.srv.HTTPClient().Transport, held: make(chan string, 1), release: make(chan struct{})}
-	w.p = New(accountsVia{accounts{w.srv}, &http.Client{Transport: hold}}, w.clk, Options{FederationURL: w.fedS.URL + "/federation"})
+	replicaA := New(accountsVia{accounts{w.srv}, &http.Client{Transport: hold}}, w.clk, Options{FederationURL: w.fedS.URL + "/federation"})
 
 	granted := make(chan error, 1)
-	go func() { _, err := w.p.Grant(ctx, roleGrant(t0.Add(30*time.Minute))); granted <- err }()
-	if got := <-hold.held; got != RevokePolicyPrefix+other {
+	go func() { _, err := replicaA.Grant(ctx, roleGrant(t0.Add(30*time.Minute))); granted <- err }()
+	if got := <-hold.held; got != old {
 		t.Fatalf("held the deletion of %s", got)
 	}
-	// The pruning has read other's policy as stale and is deleting it;
-	// other's sessions are revoked now.
-	revoked := make(chan error, 1)
-	go func() { revoked <- revokeAs(w, other) }()
-	// Give the revocation time to land before the held deletion goes.
-	time.Sleep(100 * time.Millisecond)
+	// Replica B (w.p) revokes other's sessions now.
+	if err := revokeAs(w, other); err != nil {
+		t.Fatal(err)
+	}
 	close(hold.release)
 	if err := <-granted; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-revoked; err != nil {
-		t.Fatal(err)
-	}
-	doc, ok := policies(t, w)[RevokePolicyPrefix+other]
+	pols := policies(t, w)
+	doc, ok := pols[revokePolicyName(other, t0.Add(time.Second))]
 	if !ok || !strings.Contains(doc, t0.Add(time.Second).Format(time.RFC3339)) {
-		t.Fatalf("after the revocation %s's policy is %q, want the new cut-off", other, doc)
+		t.Fatalf("after the revocation the role's policies are %v, want %s's new one", keys(pols), other)
+	}
+	if _, ok := pols[old]; ok {
+		t.Errorf("the superseded policy %s is still there", old)
 	}
 }
