@@ -575,14 +575,17 @@ func (s *soak) reconnect(kind string, lossy bool, fault func() int) {
 	}
 	before := s.e.emu.ConnectionsOpened()
 	at := time.Now()
-	if !lossy {
-		s.mu.Lock()
-		s.disconnects = append(s.disconnects, at)
-		s.mu.Unlock()
-	}
 	n := fault()
 	if lossy {
 		s.wire.Unlock()
+	} else {
+		// Noted once the message is out: a delivery routed to the
+		// connection just before it was marked draining is stamped
+		// after that routing, so a time taken before the fault could
+		// come before the delivery it cost.
+		s.mu.Lock()
+		s.disconnects = append(s.disconnects, time.Now())
+		s.mu.Unlock()
 	}
 	if n == 0 {
 		return
