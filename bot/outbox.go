@@ -217,16 +217,17 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	if ts == "" {
 		// Only one replica posts a finding's first message in a channel:
 		// others wait and then update it.
-		tookOver, err := b.claimPosting(ctx, key)
+		mayHavePosted, err := b.claimPosting(ctx, key)
 		if err != nil {
 			return err
 		}
 		if ts, err = b.messageTS(ctx, f.ID, chID); err != nil {
 			return err
 		}
-		if ts == "" && tookOver {
-			// The replica before us may have posted and died before
-			// recording it: adopt that message rather than post again.
+		if ts == "" && mayHavePosted {
+			// An earlier attempt may have posted and not recorded it (a
+			// replica that died, or an answer lost to a timeout): adopt
+			// that message rather than post again.
 			if ts, err = b.findPosted(ctx, chID, f.ID); err != nil {
 				return err
 			}
@@ -304,10 +305,50 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 			blks = append(blks, slack.NewActionBlock("expected.actions", btn))
 		}
 	}
-	if _, _, err := b.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+	if it.Attempts > 1 {
+		// An earlier attempt may have posted the reply and not learnt
+		// it (a replica that died, an answer lost to a timeout).
+		posted, err := b.findReply(ctx, chID, ts, it.Key)
+		if err != nil {
+			return err
+		}
+		if posted {
+			b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("key", it.Key).Msg("thread reply already posted by an earlier attempt")
+			return nil
+		}
+	}
+	meta := slack.SlackMetadata{EventType: replyEventType, EventPayload: map[string]any{"key": it.Key}}
+	if _, _, err := b.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...), slack.MsgOptionMetadata(meta)); err != nil {
 		return fmt.Errorf("reply to %s in %s: %w", f.ID, p.Channel, err)
 	}
 	return nil
+}
+
+// replyEventType marks the bot's thread replies with their outbox key in
+// Slack message metadata, so that a retry can tell whether an earlier
+// attempt posted.
+const replyEventType = "secops_thread_reply"
+
+// findReply reports whether the thread under parentTS holds the reply
+// with the outbox key (conversations.replies, only on a retry).
+func (b *Bot) findReply(ctx context.Context, channelID, parentTS, key string) (bool, error) {
+	params := &slack.GetConversationRepliesParameters{ChannelID: channelID, Timestamp: parentTS, Limit: 200, IncludeAllMetadata: true}
+	for page := 0; page < 10; page++ {
+		msgs, more, next, err := b.api.GetConversationRepliesContext(ctx, params)
+		if err != nil {
+			return false, fmt.Errorf("look for an earlier post of reply %s: %w", key, err)
+		}
+		for _, m := range msgs {
+			if m.Metadata.EventType == replyEventType && fmt.Sprint(m.Metadata.EventPayload["key"]) == key {
+				return true, nil
+			}
+		}
+		if !more || next == "" {
+			return false, nil
+		}
+		params.Cursor = next
+	}
+	return false, nil
 }
 
 func (b *Bot) location(f finding.Finding) *time.Location {
@@ -365,9 +406,11 @@ const deliveryTimeout = 30 * time.Second
 // claimPosting takes the right to post the first message of a finding in a
 // channel (compare-and-set in the store), so two replicas carrying two
 // changes of one new finding do not both post it. A claim older than
-// postingStale belonged to a replica that died and is taken over; tookOver
-// says so, since that replica may have posted before dying.
-func (b *Bot) claimPosting(ctx context.Context, key string) (tookOver bool, err error) {
+// postingStale belonged to a replica that died and is taken over. A claim
+// this replica already holds is an earlier attempt's that was not given
+// back, so that attempt did not hear Slack refuse its post. In both cases
+// mayHavePosted is set: the message may exist.
+func (b *Bot) claimPosting(ctx context.Context, key string) (mayHavePosted bool, err error) {
 	now := b.clock.Now()
 	mine := []byte(b.cfg.Owner + " " + now.UTC().Format(time.RFC3339Nano))
 	ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, nil, mine)
@@ -383,7 +426,7 @@ func (b *Bot) claimPosting(ctx context.Context, key string) (tookOver bool, err 
 	}
 	owner, at, _ := strings.Cut(string(cur), " ")
 	if owner == b.cfg.Owner {
-		return false, nil
+		return true, nil
 	}
 	since, perr := time.Parse(time.RFC3339Nano, at)
 	if owner != released && perr == nil && now.Sub(since) < postingStale {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -652,5 +653,61 @@ func TestOnlyTheNewestUpdateRetries(t *testing.T) {
 	// succeeds: 10 at most. Both retrying would make about 14.
 	if n := updates() - before; n > 10 {
 		t.Errorf("%d chat.update calls for two changes in two channels during a %v outage: superseded updates kept retrying", n, outage)
+	}
+}
+
+// TestLostAnswersPostOnce: Slack carries out a post but its answer is lost
+// (a timeout, or the bot dying between Slack accepting the post and
+// recording it). The retry must find the message, not post it again:
+// first the finding's message, then a thread reply.
+func TestLostAnswersPostOnce(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	e.emu.LoseAnswers("chat.postMessage", 1)
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding in both channels", func() bool {
+		return len(topLevel(e.emu.Messages(e.secops))) >= 1 && len(topLevel(e.emu.Messages(e.payments))) >= 1
+	})
+	// The lost post is retried a second later: time for a second message
+	// to show.
+	time.Sleep(3 * time.Second)
+	for name, ch := range map[string]string{"#secops": e.secops, "#team-payments": e.payments} {
+		if top := topLevel(e.emu.Messages(ch)); len(top) != 1 {
+			t.Fatalf("%s holds %d messages for one finding, want 1", name, len(top))
+		}
+	}
+	msg := topLevel(e.emu.Messages(e.secops))[0]
+	id := regexp.MustCompile(`"value":"(F-[0-9A-F]{10})"`).FindStringSubmatch(string(msg.Blocks))
+	if id == nil {
+		t.Fatal("no finding ID in the message's buttons")
+	}
+	e.emu.LoseAnswers("chat.postMessage", 2)
+	if _, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "ack " + id[1], UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the acknowledgement in both threads", func() bool {
+		return len(e.emu.Replies(e.secops, msg.TS)) >= 1 && len(e.emu.Replies(e.payments, topLevel(e.emu.Messages(e.payments))[0].TS)) >= 1
+	})
+	time.Sleep(3 * time.Second)
+	for name, ch := range map[string]string{"#secops": e.secops, "#team-payments": e.payments} {
+		top := topLevel(e.emu.Messages(ch))
+		replies := e.emu.Replies(ch, top[0].TS)
+		if len(replies) != 1 || !strings.Contains(strings.ToLower(replies[0].Text), "acknowledged") {
+			var texts []string
+			for _, r := range replies {
+				texts = append(texts, r.Text)
+			}
+			t.Errorf("%s thread = %q, want the acknowledgement once", name, texts)
+		}
+	}
+	lost := 0
+	for _, c := range e.emu.CallsTo("chat.postMessage") {
+		if c.Status == http.StatusGatewayTimeout {
+			lost++
+		}
+	}
+	if lost != 3 {
+		t.Errorf("%d answers lost, want the 3 injected", lost)
 	}
 }

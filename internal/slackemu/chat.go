@@ -451,6 +451,43 @@ func (s *Server) conversationsHistory(r *apiRequest) reply {
 	return reply{"messages": out, "has_more": false}
 }
 
+// conversationsReplies lists a thread, its parent first and then the
+// replies oldest first, up to limit (default 1000, as Slack's maximum).
+// Message metadata is included only when include_all_metadata is set.
+func (s *Server) conversationsReplies(r *apiRequest) reply {
+	c := s.resolveChannelLocked(r.params.Get("channel"))
+	if c == nil {
+		return failure("channel_not_found")
+	}
+	if c.NotMember {
+		return failure("not_in_channel")
+	}
+	ts := r.params.Get("ts")
+	limit := 1000
+	if v, err := strconv.Atoi(r.params.Get("limit")); err == nil && v > 0 && v < limit {
+		limit = v
+	}
+	withMeta := r.params.Get("include_all_metadata") == "true" || r.params.Get("include_all_metadata") == "1"
+	var out []map[string]any
+	found := false
+	for _, m := range s.messages[c.ID] {
+		parent := m.TS == ts && m.ThreadTS == ""
+		if m.Deleted || !parent && m.ThreadTS != ts || len(out) >= limit {
+			continue
+		}
+		found = found || parent
+		w := s.wireMessage(m)
+		if !withMeta {
+			delete(w, "metadata")
+		}
+		out = append(out, w)
+	}
+	if !found {
+		return failure("thread_not_found")
+	}
+	return reply{"messages": out, "has_more": false, "response_metadata": map[string]any{"next_cursor": ""}}
+}
+
 // Messages returns the top-level messages of a channel that still exist,
 // oldest first, each in its current version.
 func (s *Server) Messages(channel string) []Message {

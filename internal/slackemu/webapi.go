@@ -84,6 +84,8 @@ func lookupMethod(name string) (apiMethod, bool) {
 		return apiMethod{botToken, (*Server).conversationsInfo}, true
 	case "conversations.history":
 		return apiMethod{botToken, (*Server).conversationsHistory}, true
+	case "conversations.replies":
+		return apiMethod{botToken, (*Server).conversationsReplies}, true
 	case "conversations.list":
 		return apiMethod{botToken, (*Server).conversationsList}, true
 	case "conversations.join":
@@ -131,7 +133,8 @@ func (s *Server) dispatchLocked(method string, params url.Values, token string, 
 	if !ok {
 		return http.StatusOK, failure("unknown_method"), 0
 	}
-	if f := s.takeFaultLocked(method, now); f != nil {
+	f := s.takeFaultLocked(method, now)
+	if f != nil && !f.lost {
 		if f.rateLimited {
 			wait := f.retryAfter
 			if !f.until.IsZero() {
@@ -158,6 +161,9 @@ func (s *Server) dispatchLocked(method string, params url.Values, token string, 
 	body = m.handler(s, &apiRequest{params: params, now: now})
 	if _, set := body["ok"]; !set {
 		body["ok"] = true
+	}
+	if f != nil && f.lost {
+		return http.StatusGatewayTimeout, failure("request_timeout"), 0
 	}
 	return http.StatusOK, body, 0
 }
@@ -236,6 +242,8 @@ type fault struct {
 	retryAfter  time.Duration
 	// status, when set, is the HTTP status answered instead of 200.
 	status int
+	// lost faults carry the call out and lose its answer (see LoseAnswers).
+	lost bool
 }
 
 // FailNext makes the next n calls to method answer {"ok":false,"error":err}.
@@ -285,6 +293,19 @@ func (s *Server) FailHTTPFor(method string, d time.Duration, status int, err str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = append(s.faults[method], &fault{until: time.Now().Add(d), err: err, status: status})
+}
+
+// LoseAnswers carries out the next n calls to method and answers each
+// with HTTP 504 instead of its result, as when the answer is lost to a
+// timeout or the caller dies between Slack accepting a call and learning
+// that it did: the client cannot tell that the call took effect.
+func (s *Server) LoseAnswers(method string, n int) {
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = append(s.faults[method], &fault{remaining: n, lost: true, err: "request_timeout"})
 }
 
 // ClearFaults removes every injected failure.

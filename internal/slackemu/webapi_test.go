@@ -122,6 +122,53 @@ func TestThreadReplies(t *testing.T) {
 	if got := slackErr(err); got != "thread_not_found" {
 		t.Errorf("reply to unknown thread: error %q, want thread_not_found", got)
 	}
+
+	// conversations.replies: the parent first, then the replies, with
+	// metadata only when asked for.
+	meta := slack.SlackMetadata{EventType: "secops_reply", EventPayload: map[string]any{"key": "k1"}}
+	if _, _, err := api.PostMessage(ch, slack.MsgOptionText("with metadata", false), slack.MsgOptionTS(parent), slack.MsgOptionMetadata(meta)); err != nil {
+		t.Fatal(err)
+	}
+	for _, withMeta := range []bool{false, true} {
+		msgs, _, _, err := api.GetConversationReplies(&slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: parent, IncludeAllMetadata: withMeta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, m := range msgs {
+			texts = append(texts, m.Text)
+		}
+		if strings.Join(texts, "|") != "S3 bucket made public|owner notified|remediated|with metadata" {
+			t.Errorf("conversations.replies = %q, want the parent then the replies in order", texts)
+		}
+		if got := msgs[len(msgs)-1].Metadata.EventType; (got != "") != withMeta {
+			t.Errorf("include_all_metadata=%v: metadata event type %q", withMeta, got)
+		}
+	}
+	if _, _, _, err := api.GetConversationReplies(&slack.GetConversationRepliesParameters{ChannelID: ch, Timestamp: "123.456"}); slackErr(err) != "thread_not_found" {
+		t.Errorf("replies of an unknown thread: %v, want thread_not_found", err)
+	}
+}
+
+// TestLostAnswers: the call takes effect, but the client is told it failed.
+func TestLostAnswers(t *testing.T) {
+	srv := newServer(t, slackemu.Options{})
+	ch := srv.PutChannel(slackemu.Channel{Name: "secops"})
+	api := newAPI(srv)
+	srv.LoseAnswers("chat.postMessage", 1)
+	if _, _, err := api.PostMessage(ch, slack.MsgOptionText("posted in the dark", false)); err == nil {
+		t.Fatal("the first post succeeded, want its answer lost")
+	}
+	if _, _, err := api.PostMessage(ch, slack.MsgOptionText("second", false)); err != nil {
+		t.Fatalf("the second post: %v", err)
+	}
+	if top := srv.Messages(ch); len(top) != 2 || top[0].Text != "posted in the dark" {
+		t.Errorf("messages = %+v, want both posts, the first included", top)
+	}
+	calls := srv.CallsTo("chat.postMessage")
+	if len(calls) != 2 || calls[0].Status != http.StatusGatewayTimeout || calls[1].Status != http.StatusOK {
+		t.Errorf("calls = %+v, want a 504 then a 200", calls)
+	}
 }
 
 func TestChatUpdateEditsInPlace(t *testing.T) {
