@@ -254,8 +254,8 @@ func (e *env) revokePolicy(account, role string) (string, bool) {
 	if !ok {
 		e.t.Fatalf("no role %s in %s", role, account)
 	}
-	doc, ok := r.Policies[grant.RevokePolicyPrefix+requester]
-	return doc, ok
+	name, doc := grant.NewestRevokePolicy(r.Policies, requester)
+	return doc, name != ""
 }
 
 func contains(t *testing.T, what, got string, wants ...string) {

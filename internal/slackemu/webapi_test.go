@@ -306,7 +306,7 @@ func TestWebAPIErrors(t *testing.T) {
 
 func TestUnknownMethodIsRecorded(t *testing.T) {
 	srv := newServer(t, slackemu.Options{})
-	resp, err := http.PostForm(srv.APIURL()+"conversations.replies", url.Values{
+	resp, err := http.PostForm(srv.APIURL()+"conversations.mark", url.Values{
 		"token": {srv.Options().BotToken}, "channel": {"C1"}, "ts": {"1.2"},
 	})
 	if err != nil {
@@ -323,7 +323,7 @@ func TestUnknownMethodIsRecorded(t *testing.T) {
 	if body.OK || body.Error != "unknown_method" {
 		t.Errorf("answer = %+v, want unknown_method", body)
 	}
-	calls := srv.CallsTo("conversations.replies")
+	calls := srv.CallsTo("conversations.mark")
 	if len(calls) != 1 || calls[0].Params.Get("channel") != "C1" || calls[0].Error != "unknown_method" {
 		t.Errorf("recorded calls = %+v", calls)
 	}
