@@ -3,23 +3,31 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secops-bot/secops-bot/internal/iampolicy"
 )
 
+// arnRe matches an IAM role or user ARN.
+var arnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$`)
+
 func newIAMPolicy(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	var member bool
+	var botARN string
 	cmd := &cobra.Command{
-		Use:   "iam-policy [--member]",
+		Use:   "iam-policy [--member] [--bot-arn ARN]",
 		Short: "Print the IAM policy the bot's role (or, with --member, the member-account role) needs for this configuration",
 		Long: `iam-policy prints the least-privilege IAM policy for the features the
 configuration turns on: by default the policy of the bot's own role (the
 event queue, CloudTrail log objects, the organisation's account list,
 assuming the member roles); with --member the policy of the role it assumes
 in each member account (reading state, containment, backfill, break-glass).
-deploy/cloudformation holds the same policies as templates.`,
+With the canary on, --bot-arn names the bot's own role (or user), the only
+principal it tags; without it any role or user of the account may be
+tagged, with the canary's tag only. deploy/cloudformation holds the same
+policies as templates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.logLevel == "" {
@@ -33,6 +41,10 @@ deploy/cloudformation holds the same policies as templates.`,
 			if err != nil {
 				return err
 			}
+			if botARN != "" && !arnRe.MatchString(botARN) {
+				return fmt.Errorf("--bot-arn %q: want the bot's role or user ARN, such as arn:aws:iam::111122223333:role/secops-bot", botARN)
+			}
+			opts.BotARN = botARN
 			bot, memberDoc := iampolicy.Policies(opts)
 			doc := bot
 			if member {
@@ -47,5 +59,6 @@ deploy/cloudformation holds the same policies as templates.`,
 		},
 	}
 	cmd.Flags().BoolVar(&member, "member", false, "print the member-account role's policy instead of the bot's")
+	cmd.Flags().StringVar(&botARN, "bot-arn", "", "the bot's own role or user ARN, the only principal the canary tags")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -257,14 +258,20 @@ func (tpl *template) resource(t *testing.T, name string) map[string]any {
 	return asMap(tpl.resolve(r["Properties"]))
 }
 
-// statements maps each statement's Sid to its sorted actions.
+// templateStatements maps each statement's Sid to its sorted actions, for a
+// role's inline policies or an AWS::IAM::Policy's document.
 func templateStatements(t *testing.T, role map[string]any) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	if role == nil {
 		return out
 	}
-	for _, p := range role["Policies"].([]any) {
+	policies, _ := role["Policies"].([]any)
+	if doc, ok := role["PolicyDocument"]; ok {
+		// An AWS::IAM::Policy resource rather than a role.
+		policies = append(policies, map[string]any{"PolicyDocument": doc})
+	}
+	for _, p := range policies {
 		for _, s := range asMap(asMap(p)["PolicyDocument"])["Statement"].([]any) {
 			st := asMap(s)
 			sid, _ := st["Sid"].(string)
@@ -388,12 +395,23 @@ func TestBotRoleTemplateMatchesPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tpl := loadTemplate(t, "secops-bot.yaml", tt.params)
-			role := tpl.resource(t, "BotRole")
+			got := templateStatements(t, tpl.resource(t, "BotRole"))
+			// The canary's statements are a policy of their own, which
+			// can name the role's generated ARN.
+			canary := tpl.resource(t, "BotCanaryPolicy")
+			maps.Copy(got, templateStatements(t, canary))
+			if tt.opts.Canary {
+				st := asMap(asMap(canary["PolicyDocument"])["Statement"].([]any)[0])
+				if want := []any{map[string]any{"Fn::GetAtt": []any{"BotRole", "Arn"}}}; !reflect.DeepEqual(st["Resource"], want) {
+					t.Errorf("the canary may tag %v, want only the bot's role", st["Resource"])
+				}
+				tt.opts.BotARN = "arn:aws:iam::111122223333:role/secops-bot-BotRole-ABC"
+			}
 			// The stack always creates the queue, and the member role
 			// always exists.
 			tt.opts.SQS, tt.opts.StateReads, tt.opts.MemberRoleName = true, true, "secops-bot-member"
 			bot, _ := Policies(tt.opts)
-			diffStatements(t, "secops-bot.yaml BotRole", templateStatements(t, role), docStatements(bot))
+			diffStatements(t, "secops-bot.yaml BotRole", got, docStatements(bot))
 		})
 	}
 }

@@ -106,6 +106,11 @@ type Options struct {
 	// CanaryMembers: the member roles tag themselves as well
 	// (canary.accounts).
 	CanaryMembers bool
+	// BotARN is the bot's own role or user, the only principal the
+	// canary needs to tag. When empty (the name is often only known once
+	// deployed) any role or user of the account may be tagged, with the
+	// canary's tag only.
+	BotARN string
 
 	// MemberRoleName is the role assumed in every member account, and
 	// MemberRoleARNs are per-account overrides. With neither, the bot
@@ -211,10 +216,14 @@ func Policies(opts Options) (bot, member Document) {
 		bot.add(SidOrgAccounts, []string{"organizations:ListAccounts"}, "*")
 	}
 	if opts.Canary {
-		// The bot's own role name is not known here (CloudFormation
-		// generates it), so any role or user of the account may be
-		// tagged, with the canary's tag only.
-		bot.add(SidCanaryTag, canaryTagActions, "arn:"+part+":iam::*:role/*", "arn:"+part+":iam::*:user/*")
+		switch {
+		case strings.Contains(opts.BotARN, ":role/"):
+			bot.add(SidCanaryTag, []string{"iam:TagRole"}, opts.BotARN)
+		case strings.Contains(opts.BotARN, ":user/"):
+			bot.add(SidCanaryTag, []string{"iam:TagUser"}, opts.BotARN)
+		default:
+			bot.add(SidCanaryTag, canaryTagActions, "arn:"+part+":iam::*:role/*", "arn:"+part+":iam::*:user/*")
+		}
 		bot.Statement[len(bot.Statement)-1].Condition = canaryCondition()
 		bot.add(SidCanaryIdentity, canaryIdentityActions, "*")
 	}

@@ -289,8 +289,13 @@ func TestGolden(t *testing.T) {
 // own principal (and each member role itself) with its tag, and nothing
 // else.
 func TestCanaryStatementsWriteOnlyTheCanaryTag(t *testing.T) {
-	bot, member := Policies(Options{Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
-		MemberRoleARNs: []string{"arn:aws:iam::444455556666:role/custom"}})
+	opts := Options{Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
+		MemberRoleARNs: []string{"arn:aws:iam::444455556666:role/custom"}}
+	bot, member := Policies(opts)
+	opts.BotARN = "arn:aws:iam::111122223333:role/secops-bot"
+	botRole, _ := Policies(opts)
+	opts.BotARN = "arn:aws:iam::111122223333:user/secops-bot"
+	botUser, _ := Policies(opts)
 	want := map[string][]string{"aws:TagKeys": {"secops-bot:canary"}}
 	tests := []struct {
 		name      string
@@ -298,7 +303,9 @@ func TestCanaryStatementsWriteOnlyTheCanaryTag(t *testing.T) {
 		actions   []string
 		resources []string
 	}{
-		{"bot", bot, []string{"iam:TagRole", "iam:TagUser"}, []string{"arn:aws:iam::*:role/*", "arn:aws:iam::*:user/*"}},
+		{"bot, name unknown", bot, []string{"iam:TagRole", "iam:TagUser"}, []string{"arn:aws:iam::*:role/*", "arn:aws:iam::*:user/*"}},
+		{"bot, its role named", botRole, []string{"iam:TagRole"}, []string{"arn:aws:iam::111122223333:role/secops-bot"}},
+		{"bot, its user named", botUser, []string{"iam:TagUser"}, []string{"arn:aws:iam::111122223333:user/secops-bot"}},
 		{"member", member, []string{"iam:TagRole"}, []string{"arn:aws:iam::*:role/secops-bot-member", "arn:aws:iam::444455556666:role/custom"}},
 	}
 	for _, tt := range tests {
