@@ -427,9 +427,21 @@ func (h *breakGlassHandlers) answer(ctx context.Context, err error, reply func(s
 func breakGlassMessage(err error) (string, bool) {
 	var refused *breakglass.RefusedError
 	var decided *breakglass.DecidedError
+	var dup *breakglass.DuplicateError
 	switch {
 	case errors.As(err, &refused):
 		return "Not allowed: " + refused.Reason, true
+	case errors.As(err, &dup):
+		r := dup.Existing
+		where := fmt.Sprintf("break-glass request %s for %s in %s", r.ID, r.Level, accountLabel(r))
+		switch r.State {
+		case breakglass.StateActive:
+			return fmt.Sprintf("You already have %s, active until %s; a second one was not filed.", where, r.EndsAt.UTC().Format("15:04 UTC")), true
+		case breakglass.StateApproved:
+			return fmt.Sprintf("You already have %s, approved and being granted; a second one was not filed.", where), true
+		default:
+			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
+		}
 	case errors.As(err, &decided):
 		// Whatever happened since (granted, expired, revoked), the
 		// decision the user collided with was an approval or a denial.

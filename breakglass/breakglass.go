@@ -367,6 +367,17 @@ func (e *DecidedError) Error() string {
 	return fmt.Sprintf("this request was already %s by %s at %s", strings.ReplaceAll(string(e.State), "_", " "), e.By, e.At.UTC().Format("15:04:05 UTC"))
 }
 
+// DuplicateError refuses a request while the same requester has one for
+// the same account and level that is not final: approvers would see two
+// requests for one need, and approving both would grant the access twice.
+type DuplicateError struct {
+	Existing Request
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("you already have break-glass request %s for %s in %s, %s", e.Existing.ID, e.Existing.Level, e.Existing.Account, strings.ReplaceAll(string(e.Existing.State), "_", " "))
+}
+
 // Lookup finds a configured account by ID or by name (case-insensitive),
 // for `/secops breakglass <account>`.
 func (c Config) Lookup(nameOrID string) (string, bool) {

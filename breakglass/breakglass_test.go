@@ -602,3 +602,86 @@ func TestMessageUpdateIsRetried(t *testing.T) {
 	contains(t, "approvers' message after the retry", e.shown(r, breakglass.PlaceApprovers), "Active until", "Revoke now")
 	contains(t, "finding thread copy after the retry", e.shown(r, breakglass.PlaceFinding), "Active until")
 }
+
+// TestDuplicateRequestIsRefused: a second request by the same person for
+// the same account and level, while the first is open, is refused and
+// audited; approvers see one request. Another level, another person, or a
+// request after the first ended are filed. Submissions racing on two
+// replicas file one request.
+func TestDuplicateRequestIsRefused(t *testing.T) {
+	e := newEnv(t)
+	ask := func(svc *breakglass.Service, user, account string) (breakglass.Request, error) {
+		return svc.Request(e.ctx, breakglass.NewRequest{User: user, TeamID: team, Account: account, Reason: "snapshot shared with an unknown account"})
+	}
+	first := e.request(prodAcct, 0)
+	posted := len(e.emu.Messages(approvers))
+
+	_, err := ask(e.svc, requester, prodAcct)
+	var dup *breakglass.DuplicateError
+	if !errors.As(err, &dup) || dup.Existing.ID != first.ID || dup.Existing.State != breakglass.StatePending {
+		t.Fatalf("second request = %v; want a refusal naming pending %s", err, first.ID)
+	}
+	if n := len(e.emu.Messages(approvers)); n != posted {
+		t.Errorf("approvers' channel holds %d messages after the refusal, want %d", n, posted)
+	}
+	if got := e.audit(); !slices.ContainsFunc(got, func(s string) bool { return s == "request:refused:"+requester }) {
+		t.Errorf("audit = %q, want the refused request", got)
+	}
+
+	// Active is still open.
+	if _, err := e.svc.Approve(e.ctx, first.ID, manager, team); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ask(e.svc, requester, prodAcct); !errors.As(err, &dup) || dup.Existing.State != breakglass.StateActive {
+		t.Fatalf("request while active = %v; want a refusal naming the active access", err)
+	}
+	// Another account, another person: filed.
+	if _, err := ask(e.svc, requester, stageAcct); err != nil {
+		t.Fatalf("request for another account: %v", err)
+	}
+	if _, err := ask(e.svc, lead, prodAcct); err != nil {
+		t.Fatalf("request by another person: %v", err)
+	}
+	// Once the access ended, a new request is filed.
+	if _, err := e.svc.Revoke(e.ctx, first.ID, requester, team); err != nil {
+		t.Fatal(err)
+	}
+	again, err := ask(e.svc, requester, prodAcct)
+	if err != nil {
+		t.Fatalf("request after the first ended: %v", err)
+	}
+
+	// Two replicas, one store: of racing submissions one is filed.
+	if _, err := e.svc.Deny(e.ctx, again.ID, manager, team, "not needed"); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	other := e.svc
+	e.start()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		svc := e.svc
+		if i%2 == 1 {
+			svc = other
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = ask(svc, requester, prodAcct)
+		}()
+	}
+	wg.Wait()
+	filed := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			filed++
+		case !errors.As(err, &dup):
+			t.Errorf("racing request: %v", err)
+		}
+	}
+	if filed != 1 {
+		t.Errorf("%d of %d racing requests filed, want 1", filed, len(errs))
+	}
+}

@@ -32,12 +32,33 @@ func (s *Service) create(ctx context.Context, r Request) error {
 	if !ok {
 		return fmt.Errorf("store request %s: %w", r.ID, store.ErrConflict)
 	}
-	return s.editIndex(ctx, func(ids []string) []string {
+	// The request counts once it is in the open index. Looking for a
+	// duplicate within the index's compare-and-set makes two submissions
+	// racing on two replicas file one request: the second to write the
+	// index sees the first. A refused request's row stays behind, never
+	// indexed and so never acted on.
+	var dup *DuplicateError
+	err = s.editIndex(ctx, func(ids []string) []string {
+		dup = nil
 		if slices.Contains(ids, r.ID) {
 			return ids
 		}
+		for _, id := range ids {
+			o, _, err := s.load(ctx, id)
+			if err == nil && o.Requester == r.Requester && o.Account == r.Account && o.Level == r.Level && !o.State.Final() {
+				dup = &DuplicateError{Existing: o}
+				return ids
+			}
+		}
 		return append(ids, r.ID)
 	})
+	if err != nil {
+		return err
+	}
+	if dup != nil {
+		return dup
+	}
+	return nil
 }
 
 // load reads a request and the exact bytes it was read from, for a later

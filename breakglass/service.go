@@ -268,6 +268,10 @@ func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 		r.Email = email
 	}
 	if err := s.create(ctx, r); err != nil {
+		var dup *DuplicateError
+		if errors.As(err, &dup) {
+			s.audit(ctx, r.Requester, ActRequest, r.ID, "refused", "duplicate of "+dup.Existing.ID, r)
+		}
 		return Request{}, err
 	}
 	s.audit(ctx, r.Requester, ActRequest, r.ID, "ok", r.Reason, r)

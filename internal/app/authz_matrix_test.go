@@ -311,10 +311,54 @@ func (e *matrixEnv) ephemeralWith(user, action string) (slackemu.Ephemeral, bool
 	return slackemu.Ephemeral{}, false
 }
 
-// bgRequest files a break-glass request as the responder through the
-// command and its modal, and returns the request message.
+// endRequests ends the break-glass requests user left open, as people do
+// before asking again (an approver denies a pending one, the requester
+// revokes an active one): a second open request for the same access is
+// refused as a duplicate.
+func (e *matrixEnv) endRequests(t *testing.T, user string) {
+	t.Helper()
+	open := func(text string) bool {
+		for _, w := range []string{"request", "approved", "active"} {
+			if strings.HasPrefix(text, "Break-glass "+w+":") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, m := range topLevel(e.emu.Messages(e.approvals)) {
+		if !strings.Contains(m.Text, "(requested by <@"+user+">)") {
+			continue
+		}
+		acted := ""
+		e.wait(t, "an earlier request ended", func() bool {
+			cur, _ := e.emu.Message(e.approvals, m.TS)
+			if !open(cur.Text) {
+				return true
+			}
+			b := string(cur.Blocks)
+			switch {
+			case strings.Contains(b, `"action_id":"breakglass.revoke"`) && acted != "revoke":
+				acted = "revoke"
+				e.click(t, user, e.approvals, m.TS, "breakglass.revoke", "")
+			case strings.Contains(b, `"action_id":"breakglass.deny"`) && acted != "deny":
+				acted = "deny"
+				views := e.viewIDs()
+				e.click(t, manager, e.approvals, m.TS, "breakglass.deny", "")
+				e.submit(t, e.openedView(t, manager, "breakglass.deny", views), manager, map[string]map[string]string{
+					"breakglass.deny_reason": {"reason": "filed again"},
+				})
+			}
+			return false
+		})
+	}
+}
+
+// bgRequest files a break-glass request as user through the command and
+// its modal, once user's earlier requests ended, and returns the request
+// message.
 func (e *matrixEnv) bgRequest(t *testing.T, user string) slackemu.Message {
 	t.Helper()
+	e.endRequests(t, user)
 	before := len(topLevel(e.emu.Messages(e.approvals)))
 	views := e.viewIDs()
 	e.command(t, user, "breakglass payments-prod matrix check")
@@ -511,7 +555,10 @@ func TestAuthorisationMatrix(t *testing.T) {
 	s, d = stepRow("playbook.skip.review-resource")
 	add("playbook step skip", responders, []string{"playbook.step", "playbook.step.skipped"}, s, d)
 	add("/secops breakglass + request modal", responders, []string{"breakglass.request"}, noState,
-		func(t *testing.T, u who, _ any, _ bool) {
+		func(t *testing.T, u who, _ any, allowed bool) {
+			if allowed {
+				e.endRequests(t, u.id)
+			}
 			views := e.viewIDs()
 			e.command(t, u.id, "breakglass payments-prod matrix check")
 			v := e.openedView(t, u.id, "breakglass.request", views)
