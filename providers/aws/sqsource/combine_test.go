@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 	"github.com/secops-bot/secops-bot/pipeline"
@@ -123,6 +125,7 @@ func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
 
 	// The first call holds the only call slot until the other messages
 	// wait behind it; the call that then stores them together fails.
+	// Those messages come back as retries, each to be stored on its own.
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var calls int
@@ -149,6 +152,11 @@ func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
 			}
 			failedAt = time.Now()
 			return errors.New("database unavailable")
+		case 3:
+			// The first message back holds the slot a while, so that
+			// the others come back while it is busy and would be
+			// stored together if they were new.
+			time.Sleep(time.Second)
 		}
 		return nil
 	}}
@@ -156,7 +164,9 @@ func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
 	opts.Concurrency = 1
 	opts.VisibilityTimeout = 4 * time.Second
 	opts.RetryBackoff = time.Second
-	stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, opts))
+	// Through a proxy that counts receives as SQS does, so that the
+	// messages that come back are known to be back.
+	stop := runSource(t, New(testConfig(receiveCounter(t, sqsSrv.Endpoint)), queueURL, sink, zerolog.New(zerolog.NewTestWriter(t)), opts))
 
 	deadline := time.Now().Add(10 * time.Second)
 	for sink.attemptCount() == 0 {

@@ -3,7 +3,13 @@ package sqsource
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +103,71 @@ func testConfig(endpoint string) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider(testAccessKey, testSecretKey, ""),
 		BaseEndpoint: aws.String(endpoint),
 	}
+}
+
+// receiveCounter stands between a source and goaws and sets each received
+// message's ApproximateReceiveCount, which goaws leaves at 1: SQS counts
+// every receive, and the source stores a message that came back after a
+// failure on its own. It returns the endpoint to give the source.
+func receiveCounter(t *testing.T, upstream string) string {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header = r.Header.Clone()
+		req.Header.Del("Accept-Encoding")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if r.Header.Get("X-Amz-Target") == "AmazonSQS.ReceiveMessage" && resp.StatusCode == http.StatusOK {
+			var got struct {
+				Messages []map[string]any
+			}
+			if json.Unmarshal(out, &got) == nil && len(got.Messages) > 0 {
+				mu.Lock()
+				for _, m := range got.Messages {
+					id, _ := m["MessageId"].(string)
+					counts[id]++
+					attrs, _ := m["Attributes"].(map[string]any)
+					if attrs == nil {
+						attrs = map[string]any{}
+					}
+					attrs["ApproximateReceiveCount"] = strconv.Itoa(counts[id])
+					m["Attributes"] = attrs
+				}
+				mu.Unlock()
+				if out, err = json.Marshal(got); err != nil {
+					http.Error(w, err.Error(), http.StatusBadGateway)
+					return
+				}
+			}
+		}
+		for k, v := range resp.Header {
+			if k != "Content-Length" && k != "Content-Encoding" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
