@@ -440,7 +440,7 @@ func breakGlassMessage(err error) (string, bool) {
 		case breakglass.StateApproved:
 			return fmt.Sprintf("You already have %s, approved and being granted; a second one was not filed.", where), true
 		default:
-			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
+			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed. If it is wrong, ask an approver to deny it, then file again.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
 		}
 	case errors.As(err, &decided):
 		// Whatever happened since (granted, expired, revoked), the

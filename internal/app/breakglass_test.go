@@ -536,6 +536,40 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 		t.Errorf("%d private messages to the requester, want two request notes and one access message", n)
 	}
 
+	// Asking again while the access is active files nothing: the
+	// requester is told about the open request instead.
+	posted := len(topLevel(e.emu.Messages(e.approvals)))
+	views := map[string]bool{}
+	for _, v := range e.emu.Views() {
+		views[v.ID] = true
+	}
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "breakglass payments-prod asking twice", UserID: responder, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	var again slackemu.View
+	e.wait(t, "the request form again", func() bool {
+		for _, v := range e.emu.Views() {
+			if v.CallbackID == "breakglass.request" && v.Open && !views[v.ID] {
+				again = v
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := e.emu.SubmitView(ctx, slackemu.ViewSubmission{ViewID: again.ID, UserID: responder, Values: prefilled(t, again)}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the requester told of the open request", func() bool {
+		_, ok := e.dmWith(responder, "You already have break-glass request")
+		return ok
+	})
+	if m, _ := e.dmWith(responder, "You already have break-glass request"); !strings.Contains(m.Text, "active until") {
+		t.Errorf("the requester was told %q, want the active access named", m.Text)
+	}
+	if n := len(topLevel(e.emu.Messages(e.approvals))); n != posted {
+		t.Errorf("%d requests in the approvers' channel after asking twice, want %d", n, posted)
+	}
+
 	// CLI credentials only on request, in the same private message.
 	press(responder, access.Channel, access.TS, "breakglass.cli")
 	e.wait(t, "CLI credentials in the access message", func() bool {
