@@ -123,9 +123,38 @@ func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
 	default:
 		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("Slack delivery failed; will retry")
 	}
-	if rerr := b.svc.Store.Retry(dctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil {
+	if rerr := b.svc.Store.Retry(dctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), attemptNote(it.Attempts, err)); rerr != nil {
 		log.Error().Err(rerr).Msg("reschedule outbox item")
 	}
+}
+
+// attemptNote is what an outbox item records of a failed attempt: its
+// number, whether it certainly posted nothing (Slack refused, or the
+// delivery was postponed before any call), and the error. The next attempt
+// reads it back with postedNothing.
+func attemptNote(attempt int, err error) string {
+	var later retryLater
+	if errors.As(err, &later) || refused(err) {
+		return fmt.Sprintf("attempt %d %s: %v", attempt, notPosted, err)
+	}
+	return fmt.Sprintf("attempt %d: %v", attempt, err)
+}
+
+const notPosted = "(nothing posted)"
+
+// postedNothing reports whether every earlier attempt of the item is known
+// to have posted nothing: it is the first, or the one before it recorded
+// that it posted nothing. An attempt that ended without recording anything
+// (its replica died) or failed after the call went out may have posted.
+func postedNothing(it store.OutboxItem) bool {
+	if it.Attempts <= 1 {
+		return true
+	}
+	var n int
+	if _, err := fmt.Sscanf(it.LastError, "attempt %d", &n); err != nil {
+		return false
+	}
+	return n == it.Attempts-1 && strings.HasPrefix(it.LastError, fmt.Sprintf("attempt %d %s:", n, notPosted))
 }
 
 func backoff(attempts int) time.Duration {
@@ -305,7 +334,7 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 			blks = append(blks, slack.NewActionBlock("expected.actions", btn))
 		}
 	}
-	if it.Attempts > 1 {
+	if !postedNothing(it) {
 		// An earlier attempt may have posted the reply and not learnt
 		// it (a replica that died, an answer lost to a timeout).
 		posted, err := b.findReply(ctx, chID, ts, it.Key)
