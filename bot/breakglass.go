@@ -202,6 +202,7 @@ func (b *Bot) EnableBreakGlass(svc *breakglass.Service, notify *BreakGlassSlack)
 	b.actions[blocks.ActionBreakglassApprove] = h.button(h.approve)
 	b.actions[blocks.ActionBreakglassSelfApprove] = h.button(h.selfApprove)
 	b.actions[blocks.ActionBreakglassRevoke] = h.button(h.revoke)
+	b.actions[blocks.ActionBreakglassWithdraw] = h.button(h.withdraw)
 	b.actions[blocks.ActionBreakglassReview] = h.button(h.review)
 	b.actions[blocks.ActionBreakglassCLI] = h.button(h.cli)
 	b.actions[blocks.ActionBreakglassConsole] = h.button(h.console)
@@ -253,6 +254,15 @@ func (h *breakGlassHandlers) revoke(ctx context.Context, c bgClick) {
 		return
 	}
 	c.reply("Access revoked: the session's credentials and sign-in link no longer work.")
+}
+
+func (h *breakGlassHandlers) withdraw(ctx context.Context, c bgClick) {
+	r, err := h.svc.Withdraw(ctx, c.requestID, c.user, c.team)
+	if err != nil {
+		h.answer(ctx, err, c.reply)
+		return
+	}
+	c.reply(fmt.Sprintf("Request %s withdrawn; you can file a new one.", r.ID))
 }
 
 func (h *breakGlassHandlers) review(ctx context.Context, c bgClick) {
@@ -381,7 +391,7 @@ func (h *breakGlassHandlers) onRequestSubmitted(cb slack.InteractionCallback) {
 			}
 			text += " Request: " + h.b.permalink(ch, ref.TS)
 		}
-		dm(text + note)
+		h.b.direct(ctx, user, text+note, blocks.BreakglassRequestNote(text+note, r.ID))
 	})
 }
 
@@ -440,7 +450,7 @@ func breakGlassMessage(err error) (string, bool) {
 		case breakglass.StateApproved:
 			return fmt.Sprintf("You already have %s, approved and being granted; a second one was not filed.", where), true
 		default:
-			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed. If it is wrong, ask an approver to deny it, then file again.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
+			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed. If it is wrong, withdraw it (the button in the note about it), then file again.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
 		}
 	case errors.As(err, &decided):
 		// Whatever happened since (granted, expired, revoked), the
@@ -451,6 +461,8 @@ func breakGlassMessage(err error) (string, bool) {
 			return "This request expired undecided; ask the requester to file a new one.", true
 		case breakglass.StateDenied:
 			decision = "denied"
+		case breakglass.StateWithdrawn:
+			decision = "withdrawn"
 		}
 		if decided.By == "" || decided.By == "system" {
 			return "This request was already " + decision + ".", true

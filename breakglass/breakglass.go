@@ -198,14 +198,15 @@ type State string
 // States. Pending and Approved move on by themselves; Active ends; the rest
 // are final.
 const (
-	StatePending  State = "pending"  // waiting for approval
-	StateApproved State = "approved" // approved, access being granted
-	StateActive   State = "active"   // access granted until EndsAt
-	StateDenied   State = "denied"
-	StateTimedOut State = "timed_out" // nobody decided in time
-	StateFailed   State = "failed"    // the grant failed
-	StateExpired  State = "expired"   // the window ended
-	StateRevoked  State = "revoked"   // ended early by someone
+	StatePending   State = "pending"  // waiting for approval
+	StateApproved  State = "approved" // approved, access being granted
+	StateActive    State = "active"   // access granted until EndsAt
+	StateDenied    State = "denied"
+	StateWithdrawn State = "withdrawn" // withdrawn by the requester before a decision
+	StateTimedOut  State = "timed_out" // nobody decided in time
+	StateFailed    State = "failed"    // the grant failed
+	StateExpired   State = "expired"   // the window ended
+	StateRevoked   State = "revoked"   // ended early by someone
 )
 
 // Final reports whether nothing more happens to a request in state s.

@@ -685,3 +685,50 @@ func TestDuplicateRequestIsRefused(t *testing.T) {
 		t.Errorf("%d of %d racing requests filed, want 1", filed, len(errs))
 	}
 }
+
+// TestWithdraw: only the requester takes back a pending request; the
+// approvers' message says so, nobody can approve it afterwards, and a new
+// request for the same access is filed at once.
+func TestWithdraw(t *testing.T) {
+	e := newEnv(t)
+	r := e.request(prodAcct, 0)
+
+	var refused *breakglass.RefusedError
+	if _, err := e.svc.Withdraw(e.ctx, r.ID, manager, team); !errors.As(err, &refused) {
+		t.Fatalf("withdraw by an approver = %v; want a refusal", err)
+	}
+	got, err := e.svc.Withdraw(e.ctx, r.ID, requester, team)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != breakglass.StateWithdrawn || got.DecidedBy != requester {
+		t.Fatalf("withdrawn request = %s by %s", got.State, got.DecidedBy)
+	}
+	shown := e.shown(r, breakglass.PlaceApprovers)
+	contains(t, "approvers' message", shown, "withdrawn", "Withdrawn by <@"+requester+">")
+	lacks(t, "approvers' message", shown, `"action_id":"breakglass.approve"`)
+
+	var decided *breakglass.DecidedError
+	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &decided) || decided.State != breakglass.StateWithdrawn {
+		t.Fatalf("approve after the withdrawal = %v; want it refused as withdrawn", err)
+	}
+	if _, err := e.svc.Withdraw(e.ctx, r.ID, requester, team); !errors.As(err, &decided) {
+		t.Fatalf("a second withdrawal = %v; want it refused as decided", err)
+	}
+	again := e.request(prodAcct, 0)
+	if again.State != breakglass.StatePending {
+		t.Fatalf("the request filed again is %s", again.State)
+	}
+	if _, err := e.svc.Approve(e.ctx, again.ID, manager, team); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Withdraw(e.ctx, again.ID, requester, team); !errors.As(err, &decided) {
+		t.Fatalf("withdrawing granted access = %v; want it refused (Revoke ends access)", err)
+	}
+	want := []string{"withdraw:refused:" + manager, "withdraw:ok:" + requester}
+	for _, w := range want {
+		if !slices.Contains(e.audit(), w) {
+			t.Errorf("audit = %q, want %q", e.audit(), w)
+		}
+	}
+}

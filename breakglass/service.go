@@ -202,6 +202,7 @@ const (
 	ActApprove     = "breakglass.approve"
 	ActSelfApprove = "breakglass.self_approve"
 	ActDeny        = "breakglass.deny"
+	ActWithdraw    = "breakglass.withdraw"
 	ActTimeout     = "breakglass.expire_undecided"
 	ActGrant       = "breakglass.grant"
 	ActDeliver     = "breakglass.deliver"
@@ -492,6 +493,42 @@ func (s *Service) Deny(ctx context.Context, id, user, team, reason string) (Requ
 		return r, err
 	}
 	s.audit(ctx, user, ActDeny, id, "ok", r.DenyReason, nil)
+	s.forget(ctx, id)
+	s.sync(ctx, r)
+	return r, nil
+}
+
+// Withdraw takes back a pending request: only its requester may, so that
+// a request filed with a mistake can be filed again at once (a second open
+// request for the same access is refused). An approver denies instead.
+func (s *Service) Withdraw(ctx context.Context, id, user, team string) (Request, error) {
+	r, _, err := s.load(ctx, id)
+	if err != nil {
+		return Request{}, err
+	}
+	if user != r.Requester {
+		ref := &RefusedError{Reason: "only the requester may withdraw a request; an approver can deny it"}
+		s.audit(ctx, user, ActWithdraw, id, "refused", ref.Reason, nil)
+		return Request{}, ref
+	}
+	// Still a member in good standing (not deactivated, not a guest, not
+	// another workspace).
+	if err := s.authorize(ctx, user, team, ActWithdraw, id, authz.Responder); err != nil {
+		return Request{}, err
+	}
+	now := s.Clock.Now().UTC()
+	r, err = s.update(ctx, id, func(r *Request) error {
+		if err := decidable(r, now); err != nil {
+			return err
+		}
+		r.State, r.DecidedBy, r.DecidedAt = StateWithdrawn, user, now
+		return nil
+	})
+	if err != nil {
+		s.refused(ctx, user, ActWithdraw, id, err)
+		return r, err
+	}
+	s.audit(ctx, user, ActWithdraw, id, "ok", "", nil)
 	s.forget(ctx, id)
 	s.sync(ctx, r)
 	return r, nil

@@ -23,6 +23,7 @@ const (
 	ActionBreakglassDeny        = "breakglass.deny"
 	ActionBreakglassSelfApprove = "breakglass.self_approve"
 	ActionBreakglassRevoke      = "breakglass.revoke"
+	ActionBreakglassWithdraw    = "breakglass.withdraw"
 	ActionBreakglassReview      = "breakglass.review"
 	ActionBreakglassCLI         = "breakglass.cli"
 	ActionBreakglassConsole     = "breakglass.console"
@@ -127,6 +128,8 @@ func breakglassRequest(m breakglass.Message, loc *time.Location) (string, []slac
 		status = append(status, "Approved by "+approvers(r), "Revoked by "+who(r.EndedBy)+" at "+localTime(r.EndedAt, loc)+" after "+duration(r.EndedAt.Sub(r.StartedAt)))
 	case breakglass.StateDenied:
 		status = append(status, "Denied by "+who(r.DecidedBy)+" at "+localTime(r.DecidedAt, loc)+": "+esc(clip(r.DenyReason, 1000)))
+	case breakglass.StateWithdrawn:
+		status = append(status, "Withdrawn by "+who(r.DecidedBy)+" at "+localTime(r.DecidedAt, loc))
 	case breakglass.StateTimedOut:
 		status = append(status, "Expired undecided at "+localTime(r.DecideBy, loc)+"; nobody approved it in time")
 	case breakglass.StateFailed:
@@ -184,6 +187,15 @@ func approvers(r breakglass.Request) string {
 	return strings.Join(ws, " and ")
 }
 
+// BreakglassRequestNote is the private note to a requester whose request
+// was filed, with a button to withdraw it while it waits.
+func BreakglassRequestNote(text, requestID string) []slack.Block {
+	return []slack.Block{
+		section(esc(text)),
+		slack.NewActionBlock("breakglass.note", button(ActionBreakglassWithdraw, "Withdraw request", requestID, "")),
+	}
+}
+
 func breakglassBadge(s breakglass.State) (emoji, word string) {
 	switch s {
 	case breakglass.StatePending:
@@ -194,6 +206,8 @@ func breakglassBadge(s breakglass.State) (emoji, word string) {
 		return ":unlock:", "active"
 	case breakglass.StateDenied:
 		return ":no_entry:", "denied"
+	case breakglass.StateWithdrawn:
+		return ":leftwards_arrow_with_hook:", "withdrawn"
 	case breakglass.StateTimedOut:
 		return ":hourglass:", "expired undecided"
 	case breakglass.StateExpired:

@@ -382,6 +382,37 @@ func (e *matrixEnv) bgRequest(t *testing.T, user string) slackemu.Message {
 	return cur
 }
 
+// bgNote files a request as user and returns the private note about it,
+// which carries the Withdraw button.
+func (e *matrixEnv) bgNote(t *testing.T, user string) slackemu.Message {
+	t.Helper()
+	notes := func() []slackemu.Message {
+		im, ok := e.emu.IMChannel(user)
+		if !ok {
+			return nil
+		}
+		var out []slackemu.Message
+		for _, m := range e.emu.Messages(im) {
+			if strings.Contains(string(m.Blocks), `"action_id":"breakglass.withdraw"`) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	before := len(notes())
+	e.bgRequest(t, user)
+	var note slackemu.Message
+	e.wait(t, "the note about the request", func() bool {
+		n := notes()
+		if len(n) > before {
+			note = n[len(n)-1]
+			return true
+		}
+		return false
+	})
+	return note
+}
+
 // bgActive files a request and has the approver approve it.
 func (e *matrixEnv) bgActive(t *testing.T) slackemu.Message {
 	t.Helper()
@@ -585,6 +616,15 @@ func TestAuthorisationMatrix(t *testing.T) {
 			e.submit(t, e.openedView(t, u.id, "breakglass.deny", views), u.id, map[string]map[string]string{
 				"breakglass.deny_reason": {"reason": "not needed"},
 			})
+		})
+	add("button breakglass.withdraw (the requester only)", []string{"responder"}, []string{"breakglass.withdraw"},
+		func(t *testing.T) any { return e.bgNote(t, responder) },
+		func(t *testing.T, u who, shared any, allowed bool) {
+			note := shared.(slackemu.Message)
+			if allowed {
+				note = e.bgNote(t, responder)
+			}
+			e.click(t, u.id, note.Channel, note.TS, "breakglass.withdraw", "")
 		})
 	add("button breakglass.revoke (requester, approvers, admins)", []string{"responder", "approver", "admin"}, []string{"breakglass.revoke"},
 		func(t *testing.T) any { return e.bgActive(t) },
