@@ -793,23 +793,7 @@ func (s *sqsSpy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(body, &in)
 		s.deleting(r.Context(), []string{in.ReceiptHandle})
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, s.upstream+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	for k, v := range r.Header {
-		if k != "Accept-Encoding" {
-			req.Header[k] = v
-		}
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
+	resp, out, err := testserver.Relay(s.client, r, s.upstream, body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -828,13 +812,7 @@ func (s *sqsSpy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 		}
 	}
-	for k, v := range resp.Header {
-		if k != "Content-Length" && k != "Content-Encoding" {
-			w.Header()[k] = v
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(out)
+	testserver.WriteRelayed(w, resp, out)
 }
 
 // deleting checks, before the delete reaches the queue, that the store

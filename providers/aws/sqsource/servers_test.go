@@ -119,20 +119,7 @@ func receiveCounter(t *testing.T, upstream string) string {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		req.Header = r.Header.Clone()
-		req.Header.Del("Accept-Encoding")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
+		resp, out, err := testserver.Relay(http.DefaultClient, r, upstream, body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -160,13 +147,7 @@ func receiveCounter(t *testing.T, upstream string) string {
 				}
 			}
 		}
-		for k, v := range resp.Header {
-			if k != "Content-Length" && k != "Content-Encoding" {
-				w.Header()[k] = v
-			}
-		}
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(out)
+		testserver.WriteRelayed(w, resp, out)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
