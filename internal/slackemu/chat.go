@@ -418,23 +418,34 @@ func copyMessage(m *Message) Message {
 	return out
 }
 
+// readParamsLocked reads what the conversations.* read methods share: the
+// channel, which the bot must be a member of; limit, capped at most (and
+// most when absent); and include_all_metadata. fail is the error answer.
+func (s *Server) readParamsLocked(r *apiRequest, most int) (c *channelState, limit int, withMeta bool, fail reply) {
+	c = s.resolveChannelLocked(r.params.Get("channel"))
+	if c == nil {
+		return nil, 0, false, failure("channel_not_found")
+	}
+	if c.NotMember {
+		return nil, 0, false, failure("not_in_channel")
+	}
+	limit = most
+	if v, err := strconv.Atoi(r.params.Get("limit")); err == nil && v > 0 && v < limit {
+		limit = v
+	}
+	withMeta = r.params.Get("include_all_metadata") == "true" || r.params.Get("include_all_metadata") == "1"
+	return c, limit, withMeta, nil
+}
+
 // conversationsHistory lists a channel's top-level messages newest first,
 // those after oldest (a ts) when given, up to limit (default 100). Slack
 // includes message metadata only when include_all_metadata is set.
 func (s *Server) conversationsHistory(r *apiRequest) reply {
-	c := s.resolveChannelLocked(r.params.Get("channel"))
-	if c == nil {
-		return failure("channel_not_found")
-	}
-	if c.NotMember {
-		return failure("not_in_channel")
+	c, limit, withMeta, fail := s.readParamsLocked(r, 100)
+	if fail != nil {
+		return fail
 	}
 	oldest := r.params.Get("oldest")
-	limit := 100
-	if v, err := strconv.Atoi(r.params.Get("limit")); err == nil && v > 0 && v < limit {
-		limit = v
-	}
-	withMeta := r.params.Get("include_all_metadata") == "true" || r.params.Get("include_all_metadata") == "1"
 	msgs := s.messages[c.ID]
 	var out []map[string]any
 	for i := len(msgs) - 1; i >= 0 && len(out) < limit; i-- {
@@ -455,19 +466,11 @@ func (s *Server) conversationsHistory(r *apiRequest) reply {
 // replies oldest first, up to limit (default 1000, as Slack's maximum).
 // Message metadata is included only when include_all_metadata is set.
 func (s *Server) conversationsReplies(r *apiRequest) reply {
-	c := s.resolveChannelLocked(r.params.Get("channel"))
-	if c == nil {
-		return failure("channel_not_found")
-	}
-	if c.NotMember {
-		return failure("not_in_channel")
+	c, limit, withMeta, fail := s.readParamsLocked(r, 1000)
+	if fail != nil {
+		return fail
 	}
 	ts := r.params.Get("ts")
-	limit := 1000
-	if v, err := strconv.Atoi(r.params.Get("limit")); err == nil && v > 0 && v < limit {
-		limit = v
-	}
-	withMeta := r.params.Get("include_all_metadata") == "true" || r.params.Get("include_all_metadata") == "1"
 	var out []map[string]any
 	found := false
 	for _, m := range s.messages[c.ID] {
