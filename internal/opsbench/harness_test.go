@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"gopkg.in/yaml.v3"
 
 	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
@@ -167,50 +165,28 @@ func newWorkspace(t *testing.T) *workspace {
 // emulators would change it; secrets and the DSN come from the environment.
 func writeConfig(t *testing.T, emu *slackemu.Server, queueURL, driver string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config.example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("config.example.yaml: %v", err)
-	}
-	section := func(name string) map[string]any {
-		s, ok := cfg[name].(map[string]any)
-		if !ok {
-			t.Fatalf("config.example.yaml has no %s section", name)
+	return serveproc.Config(t, func(section func(string) map[string]any) {
+		section("slack")["api_url"] = emu.APIURL()
+		section("store")["driver"] = driver
+		section("store")["dsn"] = ""
+		section("ingest")["dir"] = ""
+		section("ingest")["sqs_queue_url"] = queueURL
+		if w := os.Getenv("SECOPS_OPSBENCH_SQS_WORKERS"); w != "" {
+			n, err := strconv.Atoi(w)
+			if err != nil {
+				t.Fatalf("SECOPS_OPSBENCH_SQS_WORKERS=%q: %v", w, err)
+			}
+			section("ingest")["sqs_workers"] = n
 		}
-		return s
-	}
-	section("slack")["api_url"] = emu.APIURL()
-	section("store")["driver"] = driver
-	section("store")["dsn"] = ""
-	section("ingest")["dir"] = ""
-	section("ingest")["sqs_queue_url"] = queueURL
-	if w := os.Getenv("SECOPS_OPSBENCH_SQS_WORKERS"); w != "" {
-		n, err := strconv.Atoi(w)
-		if err != nil {
-			t.Fatalf("SECOPS_OPSBENCH_SQS_WORKERS=%q: %v", w, err)
-		}
-		section("ingest")["sqs_workers"] = n
-	}
-	// Reading AWS state is not what is measured; without it a finding is
-	// raised from the event alone.
-	section("aws")["enabled"] = false
-	section("aws")["region"] = awsRegion
-	// SECOPS_OPSBENCH_METRICS (e.g. 127.0.0.1:9464) serves the bot's
-	// /metrics during a run, to break a latency down.
-	section("metrics")["listen"] = os.Getenv("SECOPS_OPSBENCH_METRICS")
-	section("log")["level"] = "info"
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+		// Reading AWS state is not what is measured; without it a finding is
+		// raised from the event alone.
+		section("aws")["enabled"] = false
+		section("aws")["region"] = awsRegion
+		// SECOPS_OPSBENCH_METRICS (e.g. 127.0.0.1:9464) serves the bot's
+		// /metrics during a run, to break a latency down.
+		section("metrics")["listen"] = os.Getenv("SECOPS_OPSBENCH_METRICS")
+		section("log")["level"] = "info"
+	})
 }
 
 // botEnv is the environment of a replica: credentials for the emulators and

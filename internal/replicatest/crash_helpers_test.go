@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,11 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
-	"gopkg.in/yaml.v3"
 	_ "modernc.org/sqlite" // the driver the store uses; read-only peeks while the bot runs
 
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
+	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/store"
@@ -233,48 +232,26 @@ func historyOf(t *testing.T, source string, data []byte) []store.Event {
 // changes: the emulators' endpoints, the store, Jira on, no AWS reads.
 func crashConfig(t *testing.T, slackAPI, queueURL, jiraURL, driver, dsn string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config.example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("config.example.yaml: %v", err)
-	}
-	section := func(name string) map[string]any {
-		s, ok := cfg[name].(map[string]any)
-		if !ok {
-			t.Fatalf("config.example.yaml has no %s section", name)
-		}
-		return s
-	}
-	section("slack")["api_url"] = slackAPI
-	section("store")["driver"] = driver
-	section("store")["dsn"] = dsn
-	section("ingest")["dir"] = ""
-	section("ingest")["sqs_queue_url"] = queueURL
-	// Reading AWS state is not what this test is about.
-	section("aws")["enabled"] = false
-	section("aws")["region"] = awsRegion
-	section("metrics")["listen"] = ""
-	j := section("jira")
-	j["enabled"] = true
-	j["base_url"] = jiraURL
-	j["email"] = "bot@example.com"
-	// The generated history is dated 2024: silence warnings about it
-	// would be posted to #secops on every start and are not the subject.
-	fh := section("feed_health")
-	fh["max_silence"] = "0s"
-	fh["accounts_regions"] = []any{}
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return serveproc.Config(t, func(section func(string) map[string]any) {
+		section("slack")["api_url"] = slackAPI
+		section("store")["driver"] = driver
+		section("store")["dsn"] = dsn
+		section("ingest")["dir"] = ""
+		section("ingest")["sqs_queue_url"] = queueURL
+		// Reading AWS state is not what this test is about.
+		section("aws")["enabled"] = false
+		section("aws")["region"] = awsRegion
+		section("metrics")["listen"] = ""
+		j := section("jira")
+		j["enabled"] = true
+		j["base_url"] = jiraURL
+		j["email"] = "bot@example.com"
+		// The generated history is dated 2024: silence warnings about it
+		// would be posted to #secops on every start and are not the subject.
+		fh := section("feed_health")
+		fh["max_silence"] = "0s"
+		fh["accounts_regions"] = []any{}
+	})
 }
 
 // pendingOutbox counts outbox items not yet done, leased or not, in the

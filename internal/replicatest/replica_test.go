@@ -11,14 +11,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -107,48 +103,26 @@ func (w *workspace) wait(t *testing.T, what string, within time.Duration, cond f
 // from the environment, as the example recommends.
 func writeConfig(t *testing.T, emu *slackemu.Server, queueURL, federationURL string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "config.example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg map[string]any
-	if err := yaml.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("config.example.yaml: %v", err)
-	}
-	section := func(name string) map[string]any {
-		s, ok := cfg[name].(map[string]any)
-		if !ok {
-			t.Fatalf("config.example.yaml has no %s section", name)
-		}
-		return s
-	}
-	section("slack")["api_url"] = emu.APIURL()
-	section("store")["driver"] = "postgres"
-	section("store")["dsn"] = ""
-	section("ingest")["dir"] = ""
-	section("ingest")["sqs_queue_url"] = queueURL
-	// Reading AWS state is not what this test is about; break-glass
-	// reaches STS and IAM through the fakes on its own.
-	section("aws")["enabled"] = false
-	section("aws")["region"] = awsRegion
-	// Three processes on one machine cannot share a port.
-	section("metrics")["listen"] = ""
-	bg := section("breakglass")
-	bg["enabled"] = true
-	bg["federation_url"] = federationURL
-	bg["default_duration"] = breakGlassWindow.String()
-	bg["max_duration"] = breakGlassWindow.String()
-	bg["timer_interval"] = timerInterval.String()
-	section("log")["level"] = "debug"
-	out, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	if err := os.WriteFile(path, out, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return serveproc.Config(t, func(section func(string) map[string]any) {
+		section("slack")["api_url"] = emu.APIURL()
+		section("store")["driver"] = "postgres"
+		section("store")["dsn"] = ""
+		section("ingest")["dir"] = ""
+		section("ingest")["sqs_queue_url"] = queueURL
+		// Reading AWS state is not what this test is about; break-glass
+		// reaches STS and IAM through the fakes on its own.
+		section("aws")["enabled"] = false
+		section("aws")["region"] = awsRegion
+		// Three processes on one machine cannot share a port.
+		section("metrics")["listen"] = ""
+		bg := section("breakglass")
+		bg["enabled"] = true
+		bg["federation_url"] = federationURL
+		bg["default_duration"] = breakGlassWindow.String()
+		bg["max_duration"] = breakGlassWindow.String()
+		bg["timer_interval"] = timerInterval.String()
+		section("log")["level"] = "debug"
+	})
 }
 
 // federation is the AWS sign-in endpoint that turns a session into a
