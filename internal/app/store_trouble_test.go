@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/internal/cttest"
 	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 	"github.com/secops-bot/secops-bot/store"
@@ -894,7 +895,7 @@ func outageEvents(r *mrand.Rand, tag string, total, exposures int, base time.Tim
 	var resources []string
 	for i := range total {
 		at := base.Add(time.Duration(i) * time.Second)
-		id := outageUUID(r)
+		id := cttest.UUID(r)
 		var name, source string
 		var req, resp any
 		switch {
@@ -926,20 +927,12 @@ func outageEvents(r *mrand.Rand, tag string, total, exposures int, base time.Tim
 			},
 			"eventTime": at.Format(time.RFC3339), "eventSource": source, "eventName": name, "awsRegion": outageRegion,
 			"sourceIPAddress": "198.51.100.77", "userAgent": "aws-cli/2.15.30 store-trouble-test",
-			"requestParameters": req, "responseElements": resp, "requestID": outageUUID(r), "eventID": id,
+			"requestParameters": req, "responseElements": resp, "requestID": cttest.UUID(r), "eventID": id,
 			"readOnly": strings.HasPrefix(name, "Get"), "eventType": "AwsApiCall", "managementEvent": true,
 			"recipientAccountId": outageAccount, "eventCategory": "Management",
 		}
-		b, _ := json.Marshal(map[string]any{
-			"version": "0", "id": outageUUID(r), "detail-type": "AWS API Call via CloudTrail", "source": "aws." + strings.TrimSuffix(source, ".amazonaws.com"),
-			"account": outageAccount, "time": detail["eventTime"], "region": outageRegion, "resources": []any{}, "detail": detail,
-		})
-		bodies = append(bodies, string(b))
+		bodies = append(bodies, cttest.EventBridge(cttest.UUID(r), "aws."+strings.TrimSuffix(source, ".amazonaws.com"), detail))
 		evs = append(evs, store.Event{EventID: id, Time: at})
 	}
 	return bodies, evs, resources
-}
-
-func outageUUID(r *mrand.Rand) string {
-	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, r.Uint32()&0xfff, r.Uint64()&0xffffffffffff)
 }

@@ -1,8 +1,8 @@
 package opsbench
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/secops-bot/secops-bot/internal/cttest"
 	"math/rand/v2"
 	"time"
 )
@@ -13,28 +13,6 @@ const (
 	paymentsAccount = "111122223333"
 	dataAccount     = "222233334444"
 )
-
-// eventBridge wraps a CloudTrail record the way EventBridge delivers an
-// "AWS API Call via CloudTrail" event to SQS.
-func eventBridge(id, source string, detail map[string]any) string {
-	ev := map[string]any{
-		"version":     "0",
-		"id":          id,
-		"detail-type": "AWS API Call via CloudTrail",
-		"source":      source,
-		"account":     detail["recipientAccountId"],
-		"time":        detail["eventTime"],
-		"region":      detail["awsRegion"],
-		"resources":   []any{},
-		"detail":      detail,
-	}
-	b, _ := json.Marshal(ev) // maps of strings and slices always encode
-	return string(b)
-}
-
-func uuid(r *rand.Rand) string {
-	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, r.Uint32()&0xfff, r.Uint64()&0xffffffffffff)
-}
 
 func record(r *rand.Rand, account, source, name string, at time.Time, readOnly bool, actor string, req any) map[string]any {
 	return map[string]any{
@@ -54,8 +32,8 @@ func record(r *rand.Rand, account, source, name string, at time.Time, readOnly b
 		"userAgent":          "aws-cli/2.15.30 md/command#opsbench",
 		"requestParameters":  req,
 		"responseElements":   nil,
-		"requestID":          uuid(r),
-		"eventID":            uuid(r),
+		"requestID":          cttest.UUID(r),
+		"eventID":            cttest.UUID(r),
 		"readOnly":           readOnly,
 		"eventType":          "AwsApiCall",
 		"managementEvent":    true,
@@ -77,13 +55,13 @@ func benign(r *rand.Rand, at time.Time) string {
 	switch r.IntN(3) {
 	case 0:
 		bucket := fmt.Sprintf("quiet-bucket-%03d", r.IntN(500))
-		return eventBridge(uuid(r), "aws.s3", record(r, account, "s3.amazonaws.com", "GetBucketPolicy", at, true, actor,
+		return cttest.EventBridge(cttest.UUID(r), "aws.s3", record(r, account, "s3.amazonaws.com", "GetBucketPolicy", at, true, actor,
 			map[string]any{"bucketName": bucket, "policy": []any{""}}))
 	case 1:
-		return eventBridge(uuid(r), "aws.rds", record(r, account, "rds.amazonaws.com", "DescribeDBSnapshots", at, true, actor,
+		return cttest.EventBridge(cttest.UUID(r), "aws.rds", record(r, account, "rds.amazonaws.com", "DescribeDBSnapshots", at, true, actor,
 			map[string]any{"dBSnapshotIdentifier": fmt.Sprintf("quiet-snap-%03d", r.IntN(500))}))
 	default:
-		return eventBridge(uuid(r), "aws.ec2", record(r, account, "ec2.amazonaws.com", "DescribeInstances", at, true, actor,
+		return cttest.EventBridge(cttest.UUID(r), "aws.ec2", record(r, account, "ec2.amazonaws.com", "DescribeInstances", at, true, actor,
 			map[string]any{"instancesSet": map[string]any{}, "filterSet": map[string]any{}}))
 	}
 }
@@ -103,5 +81,5 @@ func publicBucketPolicy(r *rand.Rand, bucket string, at time.Time) string {
 		"Host":       bucket + ".s3.eu-west-1.amazonaws.com",
 		"policy":     []any{""},
 	}
-	return eventBridge(uuid(r), "aws.s3", record(r, paymentsAccount, "s3.amazonaws.com", "PutBucketPolicy", at, false, "BackupManager", req))
+	return cttest.EventBridge(cttest.UUID(r), "aws.s3", record(r, paymentsAccount, "s3.amazonaws.com", "PutBucketPolicy", at, false, "BackupManager", req))
 }

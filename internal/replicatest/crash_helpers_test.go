@@ -24,6 +24,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
+	"github.com/secops-bot/secops-bot/internal/cttest"
 	"github.com/secops-bot/secops-bot/internal/serveproc"
 	"github.com/secops-bot/secops-bot/internal/testserver"
 	"github.com/secops-bot/secops-bot/pipeline"
@@ -204,7 +205,7 @@ func cloudTrailSNS(r *rand.Rand, key string) string {
 	msg, _ := json.Marshal(map[string]any{"s3Bucket": trailBucket, "s3ObjectKey": []string{key}})
 	b, _ := json.Marshal(map[string]any{
 		"Type":             "Notification",
-		"MessageId":        uuid(r),
+		"MessageId":        cttest.UUID(r),
 		"TopicArn":         "arn:aws:sns:" + awsRegion + ":" + corpus.ProdAccount + ":cloudtrail-deliveries",
 		"Message":          string(msg),
 		"Timestamp":        time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),

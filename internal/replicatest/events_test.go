@@ -1,8 +1,8 @@
 package replicatest
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/secops-bot/secops-bot/internal/cttest"
 	"math/rand/v2"
 	"time"
 )
@@ -23,28 +23,6 @@ type exposure struct {
 	team     string // the owning team's channel name
 }
 
-// eventBridge wraps a CloudTrail record the way EventBridge delivers an
-// "AWS API Call via CloudTrail" event to SQS.
-func eventBridge(id, source string, detail map[string]any) string {
-	ev := map[string]any{
-		"version":     "0",
-		"id":          id,
-		"detail-type": "AWS API Call via CloudTrail",
-		"source":      source,
-		"account":     detail["recipientAccountId"],
-		"time":        detail["eventTime"],
-		"region":      detail["awsRegion"],
-		"resources":   []any{},
-		"detail":      detail,
-	}
-	b, _ := json.Marshal(ev) // maps of strings and slices always encode
-	return string(b)
-}
-
-func uuid(r *rand.Rand) string {
-	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, r.Uint32()&0xfff, r.Uint64()&0xffffffffffff)
-}
-
 func record(r *rand.Rand, account, source, name, region string, at time.Time, readOnly bool, identity map[string]any, req, resp any) map[string]any {
 	return map[string]any{
 		"eventVersion":       "1.09",
@@ -57,8 +35,8 @@ func record(r *rand.Rand, account, source, name, region string, at time.Time, re
 		"userAgent":          "aws-cli/2.15.30 md/command#replica-test",
 		"requestParameters":  req,
 		"responseElements":   resp,
-		"requestID":          uuid(r),
-		"eventID":            uuid(r),
+		"requestID":          cttest.UUID(r),
+		"eventID":            cttest.UUID(r),
 		"readOnly":           readOnly,
 		"eventType":          "AwsApiCall",
 		"managementEvent":    true,
@@ -92,7 +70,7 @@ func publicBucketPolicy(r *rand.Rand, account, bucket string, at time.Time) stri
 		"policy":     []any{""},
 	}
 	rec := record(r, account, "s3.amazonaws.com", "PutBucketPolicy", "eu-west-1", at, false, backupManager(account), req, nil)
-	return eventBridge(uuid(r), "aws.s3", rec)
+	return cttest.EventBridge(cttest.UUID(r), "aws.s3", rec)
 }
 
 // snapshotShare shares an RDS snapshot with an account nobody knows.
@@ -107,7 +85,7 @@ func snapshotShare(r *rand.Rand, account, snapshot string, at time.Time) string 
 		"dBSnapshotAttributes": []any{map[string]any{"attributeName": "restore", "attributeValues": []any{unknownAccount}}},
 	}
 	rec := record(r, account, "rds.amazonaws.com", "ModifyDBSnapshotAttribute", "eu-west-1", at, false, backupManager(account), req, resp)
-	return eventBridge(uuid(r), "aws.rds", rec)
+	return cttest.EventBridge(cttest.UUID(r), "aws.rds", rec)
 }
 
 // noise is a read that must produce no finding.
@@ -116,11 +94,11 @@ func noise(r *rand.Rand, account string, i int, at time.Time) string {
 		bucket := fmt.Sprintf("quiet-bucket-%03d", i)
 		rec := record(r, account, "s3.amazonaws.com", "GetBucketPolicy", "eu-west-1", at, true, backupManager(account),
 			map[string]any{"bucketName": bucket, "policy": []any{""}}, nil)
-		return eventBridge(uuid(r), "aws.s3", rec)
+		return cttest.EventBridge(cttest.UUID(r), "aws.s3", rec)
 	}
 	rec := record(r, account, "rds.amazonaws.com", "DescribeDBSnapshots", "eu-west-1", at, true, backupManager(account),
 		map[string]any{"dBSnapshotIdentifier": fmt.Sprintf("quiet-snap-%03d", i)}, nil)
-	return eventBridge(uuid(r), "aws.rds", rec)
+	return cttest.EventBridge(cttest.UUID(r), "aws.rds", rec)
 }
 
 // plant returns n events of which the exposures are spread among reads, in
