@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/ingest/corpus"
@@ -119,38 +117,9 @@ func TestAWSTrouble(t *testing.T) {
 	e.cfg.AWS.Enabled = true
 	e.cfg.AWS.MemberRoleName = "secops-bot-member"
 	e.cfg.AWS.RecheckInterval = 5 * time.Minute
-	awsCfg := aws.Config{
-		Region: "eu-central-1", BaseEndpoint: aws.String(srv.URL()), HTTPClient: srv.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider(botKey, "secret", ""),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Clock: clk, AWS: &awsCfg, Ready: ready})
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}
+	stop := e.serveWithAWS(t, clk, srv, botKey)
 	defer stop()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve stopped: %v", err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := e.emu.WaitConnected(wctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 
 	// A few hundred events, the exposures among them, some delivered twice.
 	events := troubleEvents(t, exposures, noise, stranger)
@@ -420,7 +389,7 @@ func TestAWSTrouble(t *testing.T) {
 	recovered := clk.Now()
 	nextRecheck := recovered.Truncate(e.cfg.AWS.RecheckInterval).Add(e.cfg.AWS.RecheckInterval)
 	clk.Advance(nextRecheck.Sub(recovered) + time.Second)
-	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := e.emu.Wait(wctx, confirmedEverywhere); err != nil {
 		for _, x := range exposures {
 			if line := stateLine(messagesOf(e.secops)[x.name][0]); !strings.Contains(line, "confirms the exposure") {

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
 	"github.com/secops-bot/secops-bot/canary"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
@@ -82,23 +79,8 @@ func TestCanary(t *testing.T) {
 
 	e.cfg.AWS.Enabled, e.cfg.AWS.MemberRoleName, e.cfg.AWS.OrgAccounts = true, "", false
 	e.cfg.Canary = config.Canary{Enabled: true, Interval: time.Minute, Timeout: 2 * time.Second}
-	awsCfg := aws.Config{
-		Region: "eu-central-1", BaseEndpoint: aws.String(srv.URL()), HTTPClient: srv.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider(canaryKey, "secret", ""),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Clock: clk, AWS: &awsCfg, Ready: ready})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	<-ready
+	defer e.serveWithAWS(t, clk, srv, canaryKey)()
+	ctx := context.Background()
 
 	// A second handle on the bot's database shows what it stored.
 	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})

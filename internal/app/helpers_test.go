@@ -1,11 +1,19 @@
 package app
 
 import (
+	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/clock"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -29,4 +37,43 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// serveWithAWS runs Serve for e with the AWS fake srv as its AWS, signed
+// as accessKey, and waits until it is ready and connected to Slack. stop
+// ends it and reports an error Serve returned; later calls do nothing.
+func (e *slackEnv) serveWithAWS(t *testing.T, clk clock.Clock, srv *awsfake.Server, accessKey string) (stop func()) {
+	t.Helper()
+	awsCfg := aws.Config{
+		Region: "eu-central-1", BaseEndpoint: aws.String(srv.URL()), HTTPClient: srv.HTTPClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, "secret", ""),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Clock: clk, AWS: &awsCfg, Ready: ready})
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve stopped: %v", err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := e.emu.WaitConnected(wctx, 1); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return stop
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/containment"
@@ -56,38 +54,9 @@ func TestStoryTwoContainment(t *testing.T) {
 	e.cfg.AWS.RecheckInterval = time.Hour
 	e.cfg.Containment.CorporateCIDRs = []string{corp}
 	e.cfg.OnCall = oncall.Config{Rotations: []oncall.Rotation{{Team: "secops", Members: []string{responder}}}}
-	awsCfg := aws.Config{
-		Region: "eu-central-1", BaseEndpoint: aws.String(srv.URL()), HTTPClient: srv.HTTPClient(),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIABOTEXAMPLE000001", "secret", ""),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Clock: clk, AWS: &awsCfg, Ready: ready})
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}
+	stop := e.serveWithAWS(t, clk, srv, "AKIABOTEXAMPLE000001")
 	defer stop()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve stopped: %v", err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := e.emu.WaitConnected(wctx, 1); err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
 
 	// The share arrives: a critical finding, and the off-hours playbook in
 	// its thread, paging SecOps on-call.
