@@ -15,10 +15,16 @@ import (
 
 // slowPolicies answers every GetBucketPolicy after a delay, as a slow or
 // throttling endpoint would, and counts the reads in flight at once, in
-// all and per bucket.
+// all and per bucket. With a gate of n, reads are held instead until n are
+// in flight together (or hold passes, so a worker that never reaches n
+// fails the test rather than hanging it): the peak then says how many the
+// worker runs at once, whatever the machine's speed.
 type slowPolicies struct {
 	next  http.Handler
 	delay time.Duration
+	gate  int
+	hold  time.Duration
+	open  chan struct{}
 
 	mu       sync.Mutex
 	inFlight map[string]int
@@ -42,8 +48,26 @@ func (s *slowPolicies) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.inFlight[k]++
 		s.peak[k] = max(s.peak[k], s.inFlight[k])
 	}
+	var open chan struct{}
+	if s.gate > 0 {
+		if s.open == nil {
+			s.open = make(chan struct{})
+		}
+		open = s.open
+		if s.inFlight[""] >= s.gate {
+			close(s.open)
+			s.open = nil
+		}
+	}
 	s.mu.Unlock()
-	time.Sleep(s.delay)
+	if open != nil {
+		select {
+		case <-open:
+		case <-time.After(s.hold):
+		}
+	} else {
+		time.Sleep(s.delay)
+	}
 	s.mu.Lock()
 	s.inFlight[""]--
 	s.inFlight[bucket]--
@@ -108,11 +132,11 @@ func (e env) enqueue(t *testing.T, f finding.Finding, change string) {
 }
 
 // Many findings whose state reads are slow (AWS throttling, a distant
-// endpoint) are read a few at a time: N reads take about
-// N/concurrency × the delay, not N × the delay, and never more than
-// Concurrency run at once.
+// endpoint) are read a few at a time: Concurrency of them at once, never
+// more and never one after the other. Each read is held until Concurrency
+// are in flight, so a worker that reads serially or too widely shows in the
+// peak, not in a wall-clock duration.
 func TestAssessmentsRunConcurrently(t *testing.T) {
-	const delay = 300 * time.Millisecond
 	tests := []struct {
 		name        string
 		findings    int
@@ -124,7 +148,12 @@ func TestAssessmentsRunConcurrently(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			slow := newSlowPolicies(delay)
+			conc := tc.concurrency
+			if conc == 0 {
+				conc = 4 // the documented default
+			}
+			slow := newSlowPolicies(0)
+			slow.gate, slow.hold = conc, 5*time.Second
 			var buckets []string
 			for i := range tc.findings {
 				buckets = append(buckets, fmt.Sprintf("exports-%02d", i))
@@ -137,23 +166,17 @@ func TestAssessmentsRunConcurrently(t *testing.T) {
 				fs = append(fs, f)
 			}
 			w := New(e.st, rd, delivery.Planner{}, Options{Owner: "replica-1", Clock: e.clk, Logger: e.w.log, Concurrency: tc.concurrency})
-			took := runUntil(t, w, 30*time.Second, "every exposure confirmed", e.assessed(t, fs, 2))
-
-			conc := w.opts.Concurrency
-			rounds := (tc.findings + conc - 1) / conc
-			ideal := time.Duration(rounds) * delay
-			serial := time.Duration(tc.findings) * delay
-			t.Logf("%d slow reads (%v each), %d at a time: %v (ideal %v, one at a time %v)", tc.findings, delay, conc, took.Round(time.Millisecond), ideal, serial)
+			runUntil(t, w, 60*time.Second, "every exposure confirmed", e.assessed(t, fs, 2))
+			if w.opts.Concurrency != conc {
+				t.Errorf("concurrency %d, want %d", w.opts.Concurrency, conc)
+			}
 			if peak := slow.peakOf(""); peak != conc {
 				t.Errorf("at most %d reads ran at once, want %d", peak, conc)
 			}
-			if took < ideal {
-				t.Errorf("%d reads took %v, less than %d rounds of %v: more than %d ran at once", tc.findings, took, rounds, delay, conc)
-			}
-			// Halfway between the ideal and one at a time leaves room for
-			// a busy machine and still fails a worker that reads serially.
-			if bound := ideal + (serial-ideal)/2; took > bound {
-				t.Errorf("%d reads took %v, want about %v (at most %v)", tc.findings, took, ideal, bound)
+			for _, b := range buckets {
+				if n := slow.readsOf(b); n != 1 {
+					t.Errorf("%s read %d times, want once", b, n)
+				}
 			}
 		})
 	}

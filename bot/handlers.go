@@ -170,7 +170,7 @@ func (b *Bot) runCommand(ctx context.Context, cmd slack.SlashCommand, parsed com
 		_, err := b.svc.Triage.Resolve(ctx, a, parsed.FindingID, parsed.Reason, origin)
 		b.afterTriage(ctx, err, fmt.Sprintf("Resolved %s.", parsed.FindingID), reply)
 	case commands.Investigate:
-		b.investigate(ctx, a, parsed.Target, parsed.Since, origin, reply)
+		b.investigate(ctx, a, parsed.Target, parsed.Since, parsed.Until, origin, reply)
 	default:
 		if h, ok := b.commands[parsed.Name]; ok {
 			h(ctx, cmd, parsed)
@@ -346,7 +346,7 @@ func (b *Bot) audit(ctx context.Context, a triage.Actor, action, target, result,
 // investigate answers with the activity of an actor, key, account or
 // resource: who it is, its API timeline, what is unusual against its
 // baseline, what it touched and the findings involving it.
-func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target, since time.Duration, origin string, reply func(string, []slack.Block)) {
+func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target, since time.Duration, until time.Time, origin string, reply func(string, []slack.Block)) {
 	d, err := b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
 	if err != nil || !d.Allowed {
 		b.refuse(ctx, a, "investigate", t.Value, d, err, reply)
@@ -359,7 +359,7 @@ func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target
 		reply("Investigation is not available in this deployment.", nil)
 		return
 	}
-	r, err := b.svc.Investigator.Investigate(ctx, investigate.Query{Kind: t.Kind, Value: t.Value, Since: since})
+	r, err := b.svc.Investigator.Investigate(ctx, investigate.Query{Kind: t.Kind, Value: t.Value, Since: since, Until: until})
 	if err != nil {
 		b.log.Warn().Err(err).Str("target", t.Value).Msg("investigate")
 		reply(fmt.Sprintf("Could not investigate %s: %v", t.Value, err), nil)

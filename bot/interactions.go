@@ -101,7 +101,7 @@ func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction)
 				reply(ctx)("No such finding.", nil)
 				return
 			}
-			b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: f.Actor.ARN}, 0, origin, reply(ctx))
+			b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: f.Actor.ARN}, 0, f.InvestigateUntil(), origin, reply(ctx))
 		})
 	case blocks.ActionContain:
 		b.work(func(ctx context.Context) {

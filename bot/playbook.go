@@ -234,7 +234,7 @@ func (h *ops) runStep(ctx context.Context, c click, runID, stepID, thread string
 			}
 		}
 		a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
-		h.b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, "playbook "+runID+"/"+stepID, post)
+		h.b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, res.Until, "playbook "+runID+"/"+stepID, post)
 	case playbooks.AutoAbuseReport:
 		reply("The prefilled abuse report is in the thread.")
 	case playbooks.AutoBreakGlass:

@@ -37,7 +37,7 @@ var kinds = [...]struct {
 	Findings:    {"findings", "/secops findings [open|all] [team]", "List findings, open ones by default, optionally for one team."},
 	Ack:         {"ack", "/secops ack <finding-id>", "Acknowledge a finding: you are looking at it."},
 	Resolve:     {"resolve", "/secops resolve <finding-id> <reason…>", "Resolve a finding by hand, saying why."},
-	Investigate: {"investigate", "/secops investigate <user|ARN|access-key|resource|account> [--since 7d]", "Show recent API activity and what is unusual about it."},
+	Investigate: {"investigate", "/secops investigate <user|ARN|access-key|resource|account> [--since 7d] [--until 2026-03-11T04:00Z]", "Show API activity in a window and what is unusual about it."},
 	BreakGlass:  {"breakglass", "/secops breakglass [account] [duration] [reason…]", "Request time-boxed emergency access, approved by a manager."},
 	Contain:     {"contain", "/secops contain <action> <target>", "Preview and run a vetted containment action."},
 	Audit:       {"audit", "/secops audit breakglass [--since 7d]", "Show recent break-glass requests, approvals and sessions."},
@@ -142,6 +142,10 @@ type Command struct {
 	// unless given, at most MaxSince.
 	Since time.Duration
 
+	// Until (investigate) is the end of the window, so that an incident
+	// looked at days later shows the same hours; zero means now.
+	Until time.Time
+
 	// Account (breakglass) is a 12-digit account ID or an account name;
 	// empty when not given, as is Duration. Whether the account exists
 	// and the duration is allowed is for the break-glass policy to say.
@@ -177,6 +181,9 @@ func (c Command) String() string {
 		parts = append(parts, quote(c.Target.String()))
 		if c.Since != DefaultSince {
 			parts = append(parts, "--since", formatDuration(c.Since))
+		}
+		if !c.Until.IsZero() {
+			parts = append(parts, "--until", c.Until.UTC().Format(time.RFC3339Nano))
 		}
 	case BreakGlass:
 		if c.Account != "" {

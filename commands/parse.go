@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,7 +229,7 @@ func parseResolve(args []token) (Command, error) {
 }
 
 func parseInvestigate(args []token) (Command, error) {
-	since, rest, err := sinceOption(Investigate, args)
+	opts, rest, err := options(Investigate, args, "since", "until")
 	if err != nil {
 		return Command{}, err
 	}
@@ -239,7 +240,7 @@ func parseInvestigate(args []token) (Command, error) {
 	if err != nil {
 		return Command{}, usageErr(Investigate, err.Error())
 	}
-	return Command{Name: Investigate, Target: t, Since: since}, nil
+	return Command{Name: Investigate, Target: t, Since: opts.since, Until: opts.until}, nil
 }
 
 func parseBreakGlass(args []token) (Command, error) {
@@ -285,22 +286,29 @@ func parseContain(args []token) (Command, error) {
 }
 
 func parseAudit(args []token) (Command, error) {
-	since, rest, err := sinceOption(Audit, args)
+	opts, rest, err := options(Audit, args, "since")
 	if err != nil {
 		return Command{}, err
 	}
 	if len(rest) != 1 || !strings.EqualFold(rest[0].s, AuditBreakGlass) {
 		return Command{}, usageErr(Audit, "audit can show break-glass activity: /secops audit breakglass")
 	}
-	return Command{Name: Audit, Subject: AuditBreakGlass, Since: since}, nil
+	return Command{Name: Audit, Subject: AuditBreakGlass, Since: opts.since}, nil
 }
 
-// sinceOption takes --since out of args, anywhere on the line, and returns
-// the other arguments. Other options are refused rather than ignored, so a
-// typo is not silently read as a target.
-func sinceOption(k Kind, args []token) (time.Duration, []token, error) {
-	since := DefaultSince
-	seen := false
+// windowOptions are the options of a command that reads a window of
+// history.
+type windowOptions struct {
+	since time.Duration
+	until time.Time
+}
+
+// options takes the named options (--since, --until) out of args, anywhere
+// on the line, and returns the other arguments. Other options are refused
+// rather than ignored, so a typo is not silently read as a target.
+func options(k Kind, args []token, allowed ...string) (windowOptions, []token, error) {
+	opts := windowOptions{since: DefaultSince}
+	seen := map[string]bool{}
 	var rest []token
 	for i := 0; i < len(args); i++ {
 		name, value, inline, ok := flagName(args[i])
@@ -308,30 +316,76 @@ func sinceOption(k Kind, args []token) (time.Duration, []token, error) {
 			rest = append(rest, args[i])
 			continue
 		}
-		if name != "since" {
-			return 0, nil, usageErr(k, fmt.Sprintf("unknown option %q", clip(args[i].s)))
+		if !slices.Contains(allowed, name) {
+			return opts, nil, usageErr(k, fmt.Sprintf("unknown option %q", clip(args[i].s)))
 		}
-		if seen {
-			return 0, nil, usageErr(k, "--since is given twice")
+		if seen[name] {
+			return opts, nil, usageErr(k, "--"+name+" is given twice")
 		}
-		seen = true
+		seen[name] = true
 		if !inline {
 			if i+1 >= len(args) {
-				return 0, nil, usageErr(k, "--since needs a duration such as 7d, 12h or 30m")
+				return opts, nil, usageErr(k, "--"+name+" needs "+optionHint[name])
 			}
 			i++
 			value = args[i].s
 		}
-		d, err := ParseDuration(value)
-		if err != nil {
-			return 0, nil, usageErr(k, "--since: "+err.Error())
+		switch name {
+		case "since":
+			d, err := ParseDuration(value)
+			if err != nil {
+				return opts, nil, usageErr(k, "--since: "+err.Error())
+			}
+			if d > MaxSince {
+				return opts, nil, usageErr(k, fmt.Sprintf("--since %s is too far back: at most %s", clip(value), formatDuration(MaxSince)))
+			}
+			opts.since = d
+		case "until":
+			t, err := ParseTime(value)
+			if err != nil {
+				return opts, nil, usageErr(k, "--until: "+err.Error())
+			}
+			opts.until = t
 		}
-		if d > MaxSince {
-			return 0, nil, usageErr(k, fmt.Sprintf("--since %s is too far back: at most %s", clip(value), formatDuration(MaxSince)))
-		}
-		since = d
 	}
-	return since, rest, nil
+	return opts, rest, nil
+}
+
+var optionHint = map[string]string{
+	"since": "a duration such as 7d, 12h or 30m",
+	"until": "a time such as 2026-03-11T04:00Z or 2026-03-11",
+}
+
+// timeLayouts are the shapes --until accepts, most precise first. A time
+// without a zone is UTC.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04:05",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04",
+	"2006-01-02",
+}
+
+// ParseTime reads a point in time as people type it in chat: RFC 3339, with
+// or without seconds or a zone (UTC when none is given), or a date alone,
+// which means the end of that day.
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range timeLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		if layout == "2006-01-02" {
+			t = t.Add(24 * time.Hour)
+		}
+		if t.Year() < 2006 {
+			return time.Time{}, fmt.Errorf("%s is before CloudTrail existed", clip(s))
+		}
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use 2026-03-11T04:00Z, 2026-03-11T04:00:00+01:00 or 2026-03-11", clip(s))
 }
 
 var (

@@ -289,3 +289,23 @@ func (f *Finding) MarkApplied(eventID string) {
 		f.EventIDs = f.EventIDs[len(f.EventIDs)-maxEventIDs:]
 	}
 }
+
+// afterIncident is how much of what followed a finding's last event an
+// investigation from the finding shows: the actor's next moves, not days of
+// unrelated later activity.
+const afterIncident = time.Hour
+
+// InvestigateUntil is where an investigation started from the finding
+// ends: shortly after its last event, however long ago that was, so the
+// hours around the incident are the ones compared with the baseline before
+// them. Zero when the finding has no event time.
+func (f Finding) InvestigateUntil() time.Time {
+	t := f.LastSeen
+	if t.IsZero() {
+		t = f.OpenedAt
+	}
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Add(afterIncident)
+}

@@ -186,7 +186,7 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 		stamp := fileStamp{size: info.Size(), mtime: info.ModTime().UTC().Truncate(time.Microsecond)}
 		prev, known := d.seen[path]
 		d.seen[path] = stamp
-		if known && prev != stamp || now.Sub(stamp.mtime) < d.opts.Interval {
+		if known && prev != stamp || !settled(stamp, known, now, d.opts.Interval) {
 			continue
 		}
 		if r, ok := d.failing[path]; ok && now.Before(r.next) {
@@ -222,6 +222,18 @@ func (d *DirSource) Scan(ctx context.Context) (int, error) {
 		}
 	}
 	return processed, nil
+}
+
+// settled reports whether a file is done being written: its last change
+// is at least one interval old. A modification time ahead of the clock (a
+// file system whose clock differs from the bot's) says nothing about age,
+// so such a file is read once a pass has seen it unchanged.
+func settled(stamp fileStamp, known bool, now time.Time, interval time.Duration) bool {
+	age := now.Sub(stamp.mtime)
+	if age < 0 {
+		return known
+	}
+	return age >= interval
 }
 
 // errSink marks an error returned by the sink, as opposed to one reading

@@ -38,9 +38,14 @@ type Store interface {
 type Query struct {
 	Kind  commands.TargetKind
 	Value string
-	// Since is how far back from now to look; commands.DefaultSince when
+	// Since is how far back from Until to look; commands.DefaultSince when
 	// zero or negative, at most commands.MaxSince.
 	Since time.Duration
+	// Until is the end of the window, now when zero. An investigation
+	// from a finding ends at the finding's event, so a look a week later
+	// compares the same hours with the same baseline. A time in the future
+	// is read as now.
+	Until time.Time
 }
 
 // Subject is who or what was investigated, resolved from the query.
@@ -178,7 +183,12 @@ func (i *Investigator) Investigate(ctx context.Context, q Query) (Report, error)
 		since = commands.DefaultSince
 	}
 	since = min(since, commands.MaxSince)
-	until := i.clock.Now().UTC().Truncate(time.Second).Add(time.Second)
+	now := i.clock.Now().UTC()
+	until := now
+	if !q.Until.IsZero() && q.Until.Before(now) {
+		until = q.Until.UTC()
+	}
+	until = until.Truncate(time.Second).Add(time.Second)
 	r := Report{
 		Window:  Window{Since: until.Add(-since), Until: until},
 		Subject: Subject{Kind: q.Kind, Query: q.Value},

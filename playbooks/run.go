@@ -361,8 +361,9 @@ type StepResult struct {
 	// the confirmation dialog and then calls Confirm.
 	Preview *containment.Record
 	// Actor is who to investigate (kind investigate): the bot posts the
-	// investigation in the thread.
+	// investigation in the thread, ending at Until (the incident).
 	Actor string
+	Until time.Time
 	// Text is what was posted or scheduled, for the bot's ephemeral reply.
 	Text string
 }
@@ -404,7 +405,7 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 		res.Preview = &rec
 		st.Status, st.Record, st.By, st.At, st.Note = StepRunning, rec.ID, u.ID, now, "previewed; awaiting confirmation"
 	case AutoInvestigate:
-		res.Actor = f.Actor.ARN
+		res.Actor, res.Until = f.Actor.ARN, f.InvestigateUntil()
 		st.Status, st.By, st.At, st.Note = StepDone, u.ID, now, "investigation posted in the thread"
 	case AutoAbuseReport:
 		rep, ok := AbuseReport(f, now)

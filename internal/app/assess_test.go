@@ -38,7 +38,7 @@ func TestStateConfirmationAndRecheck(t *testing.T) {
 		Credentials: credentials.NewStaticCredentialsProvider("AKIABOTEXAMPLE000001", "secret", ""),
 	}
 	// Time runs from an hour ahead so files dropped now count as settled.
-	clk := clock.NewFake(time.Now().Add(time.Hour))
+	clk := clock.NewFake(testNow(t).Add(time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})

@@ -78,7 +78,7 @@ func TestAWSTrouble(t *testing.T) {
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)
 	srv.Seed(20261126)
-	clk := clock.NewFake(time.Now().Add(time.Hour))
+	clk := clock.NewFake(testNow(t).Add(time.Hour))
 	srv.Identities().Add(botKey, "arn:aws:iam::"+awsfake.DefaultAccount+":role/secops-bot")
 	s3 := awsfake.NewS3()
 	rds := awsfake.NewRDS(clk)
@@ -179,9 +179,8 @@ func TestAWSTrouble(t *testing.T) {
 		}
 	}
 	t.Logf("%d exposures in %d events: slowest first post %v after the file was dropped", len(exposures), strings.Count(events, "\n"), slowest.Round(time.Millisecond))
-	if slowest > 15*time.Second {
-		t.Errorf("the slowest finding reached Slack %v after its event, want seconds", slowest)
-	}
+	// How fast is measured by the benchmarks (docs/benchmarks.md), not
+	// here: a busy machine would make a bound here fail for no fault.
 
 	// Every finding's state was read once, in the trouble: what the user
 	// sees says either what AWS confirmed or why the state is unavailable,
@@ -212,12 +211,8 @@ func TestAWSTrouble(t *testing.T) {
 	})
 	firstRead := time.Since(dropped)
 	t.Logf("every finding's state read once %v after the file was dropped", firstRead.Round(time.Millisecond))
-	// Read one at a time, the 32 first reads took 13–15 s, nearly all of
-	// it the SDK's backoff between throttled attempts (sleeps that a busy
-	// machine does not lengthen); four at a time they take about 6 s.
-	if firstRead > 12*time.Second {
-		t.Errorf("the first state read of every finding took %v, want the reads to overlap (about 6 s; 13–15 s one at a time)", firstRead.Round(time.Millisecond))
-	}
+	// That the reads overlap is shown by assess's concurrency test, which
+	// counts reads in flight rather than timing them.
 	unavailable := 0
 	for _, x := range exposures {
 		line := stateLine(messagesOf(e.secops)[x.name][0])

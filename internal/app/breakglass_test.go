@@ -45,7 +45,7 @@ type breakGlassEnv struct {
 
 func newBreakGlassEnv(t *testing.T) *breakGlassEnv {
 	t.Helper()
-	e := &breakGlassEnv{slackEnv: newSlackEnv(t), clk: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
+	e := &breakGlassEnv{slackEnv: newSlackEnv(t), clk: clock.NewFake(testNow(t).UTC().Truncate(time.Second))}
 	e.approvals = e.emu.PutChannel(slackemu.Channel{Name: "secops-approvals"})
 	e.emu.PutUser(slackemu.User{ID: manager, Name: "max"})
 	e.emu.PutUser(slackemu.User{ID: manager2, Name: "mia"})

@@ -70,7 +70,7 @@ func TestCanary(t *testing.T) {
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)
 	// Time runs from an hour ahead so files dropped now count as settled.
-	clk := clock.NewFake(time.Now().Add(time.Hour))
+	clk := clock.NewFake(testNow(t).Add(time.Hour))
 	srv.Identities().Add(canaryKey, "arn:aws:sts::"+canaryAccount+":assumed-role/secops-bot/i-0abc")
 	iam := awsfake.NewIAM(clk)
 	iam.AddRole(canaryAccount, awsfake.IAMRole{Name: "secops-bot"})

@@ -25,6 +25,23 @@ func writeFile(t *testing.T, path, content string) {
 
 // testLogger writes the bot's logs to the test log when SECOPS_TEST_LOG is
 // set, and nowhere otherwise.
+// testNow is the time these tests start the bot's clock at: now, or later
+// by SECOPS_TEST_CLOCK_SHIFT (a Go duration). scripts/test.sh runs the
+// story tests again a month and a year ahead, so a test that passes only
+// near the day its fixtures were written fails in CI.
+func testNow(t *testing.T) time.Time {
+	t.Helper()
+	v := os.Getenv("SECOPS_TEST_CLOCK_SHIFT")
+	if v == "" {
+		return time.Now()
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("SECOPS_TEST_CLOCK_SHIFT=%q: %v", v, err)
+	}
+	return time.Now().Add(d)
+}
+
 func testLogger(t *testing.T) zerolog.Logger {
 	if os.Getenv("SECOPS_TEST_LOG") == "" {
 		return zerolog.Nop()

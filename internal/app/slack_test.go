@@ -13,7 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -33,6 +35,8 @@ type slackEnv struct {
 	payments string
 	cancel   context.CancelFunc
 	done     chan error
+	// clk is the bot's clock: the wall clock unless a test moves it.
+	clk clock.Clock
 }
 
 func newSlackEnv(t *testing.T) *slackEnv {
@@ -75,11 +79,14 @@ func newSlackEnvTokens(t *testing.T, appToken, botToken string) *slackEnv {
 
 func (e *slackEnv) start(t *testing.T) {
 	t.Helper()
+	if e.clk == nil {
+		e.clk = clock.ShiftedTo(testNow(t))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	e.cancel, e.done = cancel, make(chan error, 1)
 	go func() {
-		e.done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Ready: ready})
+		e.done <- Serve(ctx, ServeOptions{Config: e.cfg, Logger: testLogger(t), Clock: e.clk, Ready: ready})
 	}()
 	select {
 	case <-ready:
@@ -503,46 +510,93 @@ func TestResolveModal(t *testing.T) {
 // 3 a.m. share ingested, /secops investigate BackupManager shows what is
 // unusual, with reasons, and the finding involving it.
 func TestInvestigateStoryTwo(t *testing.T) {
-	e := newSlackEnv(t)
-	e.start(t)
-	defer e.stop(t)
-	e.drop(t, "history.jsonl", filepath.Join("..", "..", "examples", "story-two", "backupmanager-history.jsonl"))
-	e.drop(t, "incident.json", incident)
-	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
-	ack, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager --since 30d", UserID: responder, ChannelID: e.secops})
-	if err != nil {
-		t.Fatal(err)
+	// The incident happened at 03:04 UTC on 27 November 2026. Looked at
+	// that night, a month later or a year later, the investigation shows
+	// the same hours, the same unusual signals and the same history: the
+	// typed command names the window's end and the finding's button ends
+	// it at the incident. No part of this test may depend on the day it
+	// runs.
+	incidentAt := time.Date(2026, 11, 27, 3, 4, 12, 0, time.UTC)
+	tests := []struct {
+		name string
+		now  time.Time
+	}{
+		{"the same night", incidentAt.Add(20 * time.Minute)},
+		{"a month later", incidentAt.AddDate(0, 1, 0)},
+		{"a year later", incidentAt.AddDate(1, 0, 0)},
 	}
-	if ack.Latency > time.Second {
-		t.Errorf("acknowledged after %v", ack.Latency)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSlackEnv(t)
+			e.clk = clock.ShiftedTo(tc.now)
+			e.start(t)
+			defer e.stop(t)
+			e.drop(t, "history.jsonl", filepath.Join("..", "..", "examples", "story-two", "backupmanager-history.jsonl"))
+			e.drop(t, "incident.json", incident)
+			e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+			wants := []string{"198.51.100.77", "aws-cli", "04:04", "ModifyDBSnapshotAttribute", "prod-customers-2026-11-26", "Unusual"}
+
+			ack, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager --since 30d --until 2026-11-27T04:00Z", UserID: responder, ChannelID: e.secops})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ack.Latency > time.Second {
+				t.Errorf("acknowledged after %v", ack.Latency)
+			}
+			typed := e.ephemeralWith(t, "the typed investigation", responder, "BackupManager", 0)
+			for _, want := range wants {
+				if !strings.Contains(typed, want) {
+					t.Errorf("typed investigation lacks %q", want)
+				}
+			}
+
+			// The finding's own button ends the window at the incident.
+			msg := topLevel(e.emu.Messages(e.secops))[0]
+			if _, err := e.emu.ClickButton(context.Background(), slackemu.BlockAction{UserID: responder, ChannelID: e.secops, MessageTS: msg.TS, ActionID: blocks.ActionInvestigate}); err != nil {
+				t.Fatal(err)
+			}
+			clicked := e.ephemeralWith(t, "the investigation from the finding", responder, "BackupManager", 1)
+			for _, want := range wants {
+				if !strings.Contains(clicked, want) {
+					t.Errorf("investigation from the finding lacks %q", want)
+				}
+			}
+
+			// An outsider may not investigate.
+			if _, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager", UserID: outsider, ChannelID: e.secops}); err != nil {
+				t.Fatal(err)
+			}
+			e.wait(t, "the refusal", func() bool {
+				for _, ep := range e.emu.Ephemerals() {
+					if ep.User == outsider && strings.Contains(ep.Text, "Not allowed") {
+						return true
+					}
+				}
+				return false
+			})
+		})
 	}
-	var report string
-	e.wait(t, "the investigation", func() bool {
+}
+
+// ephemeralWith waits for the n-th (from 0) ephemeral message to user whose
+// blocks contain s, and returns its blocks.
+func (e *slackEnv) ephemeralWith(t *testing.T, what, user, s string, n int) string {
+	t.Helper()
+	var found string
+	e.wait(t, what, func() bool {
+		seen := 0
 		for _, ep := range e.emu.Ephemerals() {
-			if ep.User == responder && strings.Contains(string(ep.Blocks), "BackupManager") {
-				report = string(ep.Blocks)
-				return true
+			if ep.User == user && strings.Contains(string(ep.Blocks), s) {
+				if seen == n {
+					found = string(ep.Blocks)
+					return true
+				}
+				seen++
 			}
 		}
 		return false
 	})
-	for _, want := range []string{"198.51.100.77", "aws-cli", "04:04", "ModifyDBSnapshotAttribute", "prod-customers-2026-11-26"} {
-		if !strings.Contains(report, want) {
-			t.Errorf("investigation lacks %q", want)
-		}
-	}
-	// An outsider may not investigate.
-	if _, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: "investigate BackupManager", UserID: outsider, ChannelID: e.secops}); err != nil {
-		t.Fatal(err)
-	}
-	e.wait(t, "the refusal", func() bool {
-		for _, ep := range e.emu.Ephemerals() {
-			if ep.User == outsider && strings.Contains(ep.Text, "Not allowed") {
-				return true
-			}
-		}
-		return false
-	})
+	return found
 }
 
 // TestFindingsListShowsTimes: /secops findings lists the open findings with

@@ -40,7 +40,7 @@ func TestStoryTwoContainment(t *testing.T) {
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)
 	// Time runs from an hour ahead so files dropped now count as settled.
-	clk := clock.NewFake(time.Now().Add(time.Hour))
+	clk := clock.NewFake(testNow(t).Add(time.Hour))
 	srv.Identities().Add("AKIABOTEXAMPLE000001", "arn:aws:iam::"+payments+":role/secops-bot")
 	rds, iam := awsfake.NewRDS(clk), awsfake.NewIAM(clk)
 	srv.Handle("rds", rds)

@@ -47,3 +47,17 @@ func (f *Fake) Set(t time.Time) {
 	f.now = t
 	f.mu.Unlock()
 }
+
+// Shifted is the wall clock moved to another date: it reads start when
+// made and runs in real time from there. Tests use it to run the whole bot
+// a month or a year after the events of their fixtures, where timers and
+// network deadlines still need real time to pass.
+type Shifted struct {
+	offset time.Duration
+}
+
+// ShiftedTo returns a running clock that reads start now.
+func ShiftedTo(start time.Time) Shifted { return Shifted{offset: time.Until(start)} }
+
+// Now returns the wall clock's time moved by the shift.
+func (s Shifted) Now() time.Time { return time.Now().Add(s.offset) }
