@@ -116,6 +116,13 @@ func (c *combiner) take() []*ingestRequest {
 	return group
 }
 
+// waitingCount is how many batches wait for a sink call.
+func (c *combiner) waitingCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiting)
+}
+
 // queued reports whether req still waits to be taken.
 func (c *combiner) queued(req *ingestRequest) bool {
 	c.mu.Lock()
