@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -113,7 +114,7 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 	api := slack.New(cfg.BotToken, opts...)
 	auth, err := api.AuthTestContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("slack auth.test: %w (check SECOPS_SLACK_BOT_TOKEN)", err)
+		return nil, authTestError(cfg.APIURL, err)
 	}
 	b := &Bot{
 		cfg: cfg, api: api, log: log, clock: clk, org: dir,
@@ -333,4 +334,30 @@ func (s *seenSet) add(id string) bool {
 		delete(s.set, drop)
 	}
 	return true
+}
+
+// authTestError says what to fix when auth.test fails: the token only when
+// Slack refused it; the network when Slack could not be reached, which no
+// token would change.
+func authTestError(apiURL string, err error) error {
+	if apiURL == "" {
+		apiURL = slack.APIURL
+	}
+	var refused slack.SlackErrorResponse
+	if errors.As(err, &refused) {
+		switch refused.Err {
+		case "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type":
+			return fmt.Errorf("slack refused the bot token (%s): check SECOPS_SLACK_BOT_TOKEN, the Bot User OAuth Token (xoxb-…) of the installed app", refused.Err)
+		}
+		return fmt.Errorf("slack auth.test: %w", err)
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return fmt.Errorf("cannot reach Slack: looking up %s failed (%v): check DNS and network access from this host (and slack.api_url if set)", dns.Name, dns.Err)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("cannot reach Slack at %s: %w: check network access, any HTTPS proxy (HTTPS_PROXY) and slack.api_url", apiURL, err)
+	}
+	return fmt.Errorf("slack auth.test at %s: %w", apiURL, err)
 }

@@ -14,8 +14,17 @@ import (
 
 const systemActor = "system"
 
+// now is when rec is being processed: its own time when history is
+// replayed, the clock's otherwise.
+func (p *Pipeline) now(rec *cloudtrail.Record) time.Time {
+	if p.opts.EventTime && !rec.EventTime.IsZero() {
+		return rec.EventTime
+	}
+	return p.opts.Clock.Now()
+}
+
 func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detect.Result, key string) error {
-	now := p.opts.Clock.Now()
+	now := p.now(rec)
 	f := finding.Finding{
 		ID:         finding.IDFor(key),
 		Key:        key,
@@ -77,7 +86,7 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 }
 
 func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detect.Result, f finding.Finding) error {
-	now := p.opts.Clock.Now()
+	now := p.now(rec)
 	change := Repeated
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
 	if f.Status == finding.StatusResolved {
@@ -137,7 +146,7 @@ func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res de
 		// A fix older than the latest exposure: it does not undo it.
 		return nil
 	}
-	now := p.opts.Clock.Now()
+	now := p.now(rec)
 	share := len(f.Targets) > 0
 	if share {
 		f.Targets = removeTargets(f.Targets, res.Targets)

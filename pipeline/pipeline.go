@@ -84,7 +84,11 @@ type Options struct {
 	// Suppressor, when set, is consulted for new findings.
 	Suppressor Suppressor
 	Clock      clock.Clock
-	Logger     zerolog.Logger
+	// EventTime makes each event's own time the pipeline's "now" for the
+	// findings it raises, repeats and resolves: replayed history is
+	// detected as it would have been at the time, not days late.
+	EventTime bool
+	Logger    zerolog.Logger
 	// DisabledRules are rule IDs whose results are ignored.
 	DisabledRules map[string]bool
 	// Metrics, when set, is told about every new event and finding

@@ -115,12 +115,7 @@ stderr and skipped; the rest is processed.`,
 			if err != nil {
 				return err
 			}
-			var parts []string
-			for _, s := range []finding.Status{finding.StatusOpen, finding.StatusResolved, finding.StatusSuppressed} {
-				parts = append(parts, fmt.Sprintf("%d %s", sum.Findings[s], s))
-			}
-			fmt.Fprintf(stderr, "replayed %d events from %d files (%d duplicates, %d ignored, %d malformed set aside): findings %s\n",
-				sum.Records, sum.Files, sum.Duplicates, sum.Ignored, sum.Quarantined, strings.Join(parts, ", "))
+			printReplaySummary(stderr, sum)
 			return nil
 		},
 	}
@@ -297,4 +292,33 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			fmt.Fprintf(stdout, "secops-bot %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		},
 	}
+}
+
+// printReplaySummary tells people what a replay read and what it set
+// aside, in sentences rather than log lines.
+func printReplaySummary(w io.Writer, sum app.ReplaySummary) {
+	for _, pr := range sum.Problems {
+		where := pr.Source
+		if pr.Line > 0 {
+			where += fmt.Sprintf(" line %d", pr.Line)
+		}
+		fmt.Fprintf(w, "set aside %s: %s\n", where, pr.Reason)
+	}
+	if more := sum.Quarantined - len(sum.Problems); more > 0 {
+		fmt.Fprintf(w, "set aside %d more malformed inputs, not listed\n", more)
+	}
+	var parts []string
+	for _, s := range []finding.Status{finding.StatusOpen, finding.StatusResolved, finding.StatusSuppressed} {
+		parts = append(parts, fmt.Sprintf("%d %s", sum.Findings[s], s))
+	}
+	fmt.Fprintf(w, "replayed %s from %s (%s, %d ignored, %d malformed set aside): findings %s\n",
+		plural(sum.Records, "event"), plural(sum.Files, "file"), plural(sum.Duplicates, "duplicate"), sum.Ignored, sum.Quarantined, strings.Join(parts, ", "))
+}
+
+// plural is n with its noun, "1 file" or "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -18,6 +18,10 @@ func TestCommands(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("accounts:\n  - id: 123\n    team: nope\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	malformed := filepath.Join(t.TempDir(), "mixed.jsonl")
+	if err := os.WriteFile(malformed, []byte(`{"eventID":"a1","eventName":"DescribeInstances","eventTime":"2026-11-27T01:00:00Z","eventSource":"ec2.amazonaws.com","awsRegion":"eu-west-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/x","accountId":"111122223333"}}`+"\n"+`{"eventID": "broken`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -30,6 +34,8 @@ func TestCommands(t *testing.T) {
 		{"check-config ok", []string{"check-config", "--config", "../../config.example.yaml"}, 0, "configuration OK", ""},
 		{"check-config bad", []string{"check-config", "--config", bad}, 1, "", "accounts[0].team"},
 		{"replay json", []string{"replay", "--config", "../../config.example.yaml", "--format", "json", "../../examples/story-two"}, 0, `"rule":"snapshot-shared-external"`, "replayed"},
+		{"replay text names what it set aside", []string{"replay", "--config", "../../config.example.yaml", malformed}, 0, "", "set aside " + malformed + " line 2: malformed JSON"},
+		{"replay text counts in words", []string{"replay", "--config", "../../config.example.yaml", malformed}, 0, "", "replayed 1 event from 1 file (0 duplicates"},
 		{"replay unknown format", []string{"replay", "--format", "xml", "../../examples"}, 1, "", "unknown format"},
 		{"serve without tokens", []string{"serve", "--config", "../../config.example.yaml"}, 1, "", "SECOPS_SLACK_APP_TOKEN"},
 		{"unknown command", []string{"frobnicate"}, 1, "", "unknown command"},

@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -53,11 +56,29 @@ func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, log zero
 	}
 }
 
+// errNoDatabase is what the commands that only read the store (report,
+// audit) say when there is nothing to read, instead of creating an empty
+// database and reporting zeros.
+func errNoDatabase(path string) error {
+	return fmt.Errorf("no database at %s (store.dsn): serve and backfill create and fill it; replay keeps nothing, it runs in memory", path)
+}
+
+// openExistingStore opens the store for a command that only reads it: a
+// SQLite file that does not exist is an error, not a new empty database.
+func openExistingStore(ctx context.Context, cfg config.Config, log zerolog.Logger) (Store, error) {
+	if cfg.Store.Driver != "postgres" {
+		if _, err := os.Stat(cfg.Store.DSN); errors.Is(err, fs.ErrNotExist) {
+			return nil, errNoDatabase(cfg.Store.DSN)
+		}
+	}
+	return openStore(ctx, cfg, nil, log)
+}
+
 // AuditVerify checks the audit log's hash chain and says how many records
 // it covers; a broken chain is an ErrAuditBroken naming the first bad
 // record.
 func AuditVerify(ctx context.Context, cfg config.Config, log zerolog.Logger, w io.Writer) error {
-	st, err := openStore(ctx, cfg, nil, log)
+	st, err := openExistingStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -98,7 +119,7 @@ type auditLine struct {
 // AuditExport writes audit records since a time as JSON Lines, oldest
 // first.
 func AuditExport(ctx context.Context, cfg config.Config, log zerolog.Logger, since time.Time, w io.Writer) error {
-	st, err := openStore(ctx, cfg, nil, log)
+	st, err := openExistingStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

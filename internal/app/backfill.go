@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/config"
@@ -58,19 +60,24 @@ type BackfillOptions struct {
 // Backfill seeds history from CloudTrail LookupEvents in every account and
 // region, at CloudTrail's 2 requests per second per account and region.
 func Backfill(ctx context.Context, cfg config.Config, log zerolog.Logger, opts BackfillOptions) error {
-	st, err := openStore(ctx, cfg, nil, log)
+	base, err := loadAWS(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	base, err := loadAWS(ctx, cfg, nil)
-	if err != nil {
+	// Credentials are checked before anything is created, so a first try
+	// without them leaves no empty database behind.
+	if err := checkCredentials(ctx, *base); err != nil {
 		return err
 	}
 	clients, err := awsClients(ctx, cfg, *base, clock.Real{})
 	if err != nil {
 		return err
 	}
+	st, err := openStore(ctx, cfg, nil, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	accounts := opts.Accounts
 	if len(accounts) == 0 {
 		for _, a := range cfg.Accounts {
@@ -86,7 +93,8 @@ func Backfill(ctx context.Context, cfg config.Config, log zerolog.Logger, opts B
 	for _, acct := range accounts {
 		acfg, err := clients.For(ctx, acct)
 		if err != nil {
-			return fmt.Errorf("account %s: %w", acct, err)
+			// The error names the account already.
+			return err
 		}
 		for _, region := range regions {
 			acfg.Region = region
@@ -100,6 +108,23 @@ func Backfill(ctx context.Context, cfg config.Config, log zerolog.Logger, opts B
 			}
 			fmt.Fprintf(opts.Out, "%s %s: %d new events stored\n", acct, region, sink.n-before)
 		}
+	}
+	return nil
+}
+
+// errNoCredentials says what to set when the AWS credential chain finds
+// nothing.
+var errNoCredentials = errors.New("no AWS credentials found: set AWS_PROFILE (with a profile in ~/.aws/config), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance, container or web-identity role is available")
+
+// checkCredentials asks the credential chain for credentials once, so that a
+// command that needs AWS fails first with what to set rather than later
+// with an SDK message about a request it could not sign.
+func checkCredentials(ctx context.Context, c aws.Config) error {
+	if c.Credentials == nil {
+		return errNoCredentials
+	}
+	if _, err := c.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("%w (%v)", errNoCredentials, err)
 	}
 	return nil
 }

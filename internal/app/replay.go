@@ -47,7 +47,13 @@ type ReplaySummary struct {
 	Ignored     int
 	Quarantined int
 	Findings    map[finding.Status]int
+	// Problems are the first MaxReplayProblems inputs set aside, for
+	// the command to show people; Quarantined counts them all.
+	Problems []ingest.Problem
 }
+
+// MaxReplayProblems bounds the problems a summary lists.
+const MaxReplayProblems = 50
 
 // printer prints finding changes as they happen.
 type printer struct {
@@ -147,7 +153,8 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 			Router:        route.New(dir),
 			Notifier:      pr,
 			Clock:         clock.Real{},
-			Logger:        opts.Logger,
+			EventTime:     true,
+			Logger:        pipelineLogger(opts),
 			DisabledRules: DisabledRules(opts.Config),
 		}),
 	}
@@ -161,6 +168,13 @@ func (r *replayer) quarantine(ctx context.Context, problems []ingest.Problem) er
 	}
 	st, err := r.p.IngestStats(ctx, ingest.Batch{Source: "replay", Problems: problems})
 	r.sum.Quarantined += st.Quarantined
+	for _, pr := range problems {
+		if len(r.sum.Problems) == MaxReplayProblems {
+			break
+		}
+		pr.Raw = nil
+		r.sum.Problems = append(r.sum.Problems, pr)
+	}
 	return err
 }
 
@@ -294,4 +308,14 @@ func DisabledRules(cfg config.Config) map[string]bool {
 		}
 	}
 	return out
+}
+
+// pipelineLogger is the replay pipeline's logger. In text output the
+// command lists what was set aside in sentences, so the pipeline's own
+// warnings about it would only repeat them as log lines.
+func pipelineLogger(opts ReplayOptions) zerolog.Logger {
+	if opts.Format == "text" || opts.Format == "" {
+		return opts.Logger.Level(max(opts.Logger.GetLevel(), zerolog.ErrorLevel))
+	}
+	return opts.Logger
 }

@@ -207,6 +207,11 @@ func TestReplayBlocks(t *testing.T) {
 	if !strings.Contains(msg.Text, "CRITICAL") || len(msg.Blocks) < 3 {
 		t.Fatalf("blocks output: text %q with %d blocks", msg.Text, len(msg.Blocks))
 	}
+	// Replayed history is detected at its own time: the preview must not
+	// measure a detection delay from the day the replay runs.
+	if strings.Contains(out.String(), "after the event") {
+		t.Errorf("the preview of a replayed event reports a detection delay: %s", out.String())
+	}
 }
 
 // A JSON Lines file larger than the reader's block is handed over in
