@@ -130,6 +130,25 @@ var (
 	groupIDRe = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 )
 
+// ForgetUser drops what is cached about a user, so the next check asks
+// Slack: called when Slack says the user changed (deactivated, made a
+// guest), which must not wait for the cache to expire.
+func (a *Authorizer) ForgetUser(userID string) {
+	a.mu.Lock()
+	delete(a.users, userID)
+	a.mu.Unlock()
+}
+
+// ForgetGroups drops every cached group membership, so the next check
+// lists the members again: called when Slack says a group's members
+// changed. Groups are cached under the configured handle or ID, which an
+// event's group ID may not match, and there are only a few.
+func (a *Authorizer) ForgetGroups() {
+	a.mu.Lock()
+	clear(a.groups)
+	a.mu.Unlock()
+}
+
 // Check decides whether the user may act in role. userID and teamID must be
 // the ones Slack attached to the action. A refusal is a Decision with
 // Allowed false and a nil error; an error means the user could not be looked

@@ -206,7 +206,7 @@ func (h *ops) onCommand(ctx context.Context, cmd slack.SlashCommand, parsed comm
 		for _, a := range h.svc.Actions() {
 			ids = append(ids, "`"+a.ID+"`")
 		}
-		reply(fmt.Sprintf("%q is not a containment action. Available: %s.", parsed.Action, strings.Join(ids, ", ")), nil)
+		reply(fmt.Sprintf("%s is not a containment action. Available: %s.", blocks.Code(parsed.Action), strings.Join(ids, ", ")), nil)
 		return
 	}
 	rec, err := h.svc.PreviewTarget(ctx, u, parsed.Action, parsed.Target.Value)

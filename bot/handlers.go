@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/secops-bot/secops-bot/authz"
@@ -91,10 +92,37 @@ func (b *Bot) onWriteFailed(evt *socketmode.Event, c *socketmode.Client) {
 	}()
 }
 
+// forgetter is the part of the authoriser that drops cached roles; an
+// authoriser without a cache need not have it.
+type forgetter interface {
+	ForgetUser(userID string)
+	ForgetGroups()
+}
+
+// onEventsAPI acts on the two events the bot subscribes to: a user who
+// changed (deactivated, made a guest) and a user group whose members
+// changed. Either may take a role away, so the authoriser forgets what it
+// cached at once instead of honouring it for up to a minute more.
 func (b *Bot) onEventsAPI(evt *socketmode.Event, c *socketmode.Client) {
-	// No event subscriptions are needed; acknowledge so Slack stops
-	// retrying anything delivered anyway.
-	b.ack(c, evt.Request, nil)
+	// Forgetting is instant, so it happens before the ack: a click that
+	// follows the event is checked afresh.
+	defer b.ack(c, evt.Request, nil)
+	outer, ok := evt.Data.(slackevents.EventsAPIEvent)
+	if !ok {
+		return
+	}
+	f, ok := b.svc.Authz.(forgetter)
+	if !ok {
+		return
+	}
+	switch ev := outer.InnerEvent.Data.(type) {
+	case *slackevents.UserChangeEvent:
+		f.ForgetUser(ev.User.ID)
+		b.log.Info().Str("user", ev.User.ID).Msg("user changed in Slack; roles will be checked afresh")
+	case *slackevents.SubteamMembersChangedEvent:
+		f.ForgetGroups()
+		b.log.Info().Str("group", ev.SubteamID).Int("added", len(ev.AddedUsers)).Int("removed", len(ev.RemovedUsers)).Msg("user group members changed; roles will be checked afresh")
+	}
 }
 
 func (b *Bot) ack(c *socketmode.Client, req *socketmode.Request, payload any) {
@@ -138,7 +166,7 @@ func (b *Bot) onSlashCommand(evt *socketmode.Event, c *socketmode.Client) {
 	// Slack escapes &, < and > in command text.
 	parsed, err := commands.Parse(unescape(cmd.Text))
 	if err != nil {
-		b.ack(c, evt.Request, ephemeralPayload(err.Error(), nil))
+		b.ack(c, evt.Request, ephemeralPayload(blocks.Escape(err.Error()), nil))
 		return
 	}
 	if parsed.Name == commands.Help {
@@ -362,7 +390,7 @@ func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target
 	r, err := b.svc.Investigator.Investigate(ctx, investigate.Query{Kind: t.Kind, Value: t.Value, Since: since, Until: until})
 	if err != nil {
 		b.log.Warn().Err(err).Str("target", t.Value).Msg("investigate")
-		reply(fmt.Sprintf("Could not investigate %s: %v", t.Value, err), nil)
+		reply(fmt.Sprintf("Could not investigate %s: %s", blocks.Code(t.Value), blocks.Escape(err.Error())), nil)
 		return
 	}
 	b.audit(ctx, a, "investigate", t.Value, "ok", "", []byte(fmt.Sprintf(`{"origin":%q,"events":%d}`, origin, r.Total)))

@@ -120,7 +120,7 @@ func (b *Bot) onBlockAction(cb slack.InteractionCallback, act slack.BlockAction)
 				if thread == "" {
 					thread = msgTS
 				}
-				text := fmt.Sprintf(":bell: <@%s> removed allowlist entry %s: matching exposures alert again.", a.UserID, act.Value)
+				text := fmt.Sprintf(":bell: <@%s> removed allowlist entry %s: matching exposures alert again.", a.UserID, blocks.Code(act.Value))
 				if _, _, perr := b.api.PostMessageContext(ctx, channelID, slack.MsgOptionTS(thread), slack.MsgOptionText(text, false)); perr != nil {
 					b.log.Warn().Err(perr).Msg("announce allowlist removal")
 				}

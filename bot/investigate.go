@@ -28,7 +28,7 @@ func (b *Bot) registerInvestigate() {
 				reply("The SecOps channel is not configured.", nil)
 				return
 			}
-			text := fmt.Sprintf(":rotating_light: <!here> <@%s> is paging on-call about `%s` after investigating it. Reply in this thread to take it.", a.UserID, act.Value)
+			text := fmt.Sprintf(":rotating_light: <!here> <@%s> is paging on-call about %s after investigating it. Reply in this thread to take it.", a.UserID, blocks.Code(act.Value))
 			if _, _, err := b.api.PostMessageContext(ctx, secops, slack.MsgOptionText(text, false)); err != nil {
 				b.log.Error().Err(err).Msg("page on-call")
 				reply("Could not page on-call; post in the SecOps channel yourself.", nil)
@@ -42,7 +42,7 @@ func (b *Bot) registerInvestigate() {
 		b.actions[blocks.ActionInvestigateContain] = func(cb slack.InteractionCallback, act slack.BlockAction) {
 			channelID, user := cb.Channel.ID, cb.User.ID
 			b.work(func(ctx context.Context) {
-				b.ephemeral(ctx, channelID, user, fmt.Sprintf("Contain this principal with `/secops contain iam-user-restrict-ip %[1]s`, `/secops contain iam-user-deactivate-keys %[1]s` or, for a role, `/secops contain iam-role-revoke-sessions %[1]s`. Each shows a preview before anything runs.", act.Value), nil)
+				b.ephemeral(ctx, channelID, user, fmt.Sprintf("Contain this principal with %s, %s or, for a role, %s. Each shows a preview before anything runs.", blocks.Code("/secops contain iam-user-restrict-ip "+act.Value), blocks.Code("/secops contain iam-user-deactivate-keys "+act.Value), blocks.Code("/secops contain iam-role-revoke-sessions "+act.Value)), nil)
 			})
 		}
 	}

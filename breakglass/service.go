@@ -609,6 +609,17 @@ func (s *Service) AuditLog(ctx context.Context, since time.Time, limit int) ([]s
 	return recs, nil
 }
 
+// ActOpenForm is opening the request form, which lists the accounts and
+// levels that can be requested: refused to those who may not request.
+const ActOpenForm = "breakglass.form"
+
+// MayRequest reports whether user may request access at all, before the
+// request form shows them what could be requested. A refusal is audited
+// and returned as a *RefusedError.
+func (s *Service) MayRequest(ctx context.Context, user, team string) error {
+	return s.authorize(ctx, user, team, ActOpenForm, "request form", authz.Responder)
+}
+
 // authorize checks role and audits a refusal.
 func (s *Service) authorize(ctx context.Context, user, team, action, target string, role authz.Role) error {
 	d, err := s.Auth.Check(ctx, user, team, role)

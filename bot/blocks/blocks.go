@@ -73,6 +73,13 @@ func esc(s string) string { return mrkdwnEscaper.Replace(s) }
 // way to escape a backtick inside code and one would end the code span.
 var codeEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "ˋ", "\n", " ", "\r", " ")
 
+// Escape makes text a person typed (or a button value, which a client can
+// forge) safe to echo in mrkdwn: no mention, link or broadcast survives.
+func Escape(s string) string { return esc(s) }
+
+// Code renders untrusted text as inline code, escaped.
+func Code(s string) string { return code(s) }
+
 // code renders untrusted text as inline code.
 func code(s string) string {
 	if s == "" {

@@ -602,3 +602,40 @@ func hasRevokePolicy(policies map[string]string, requester string) bool {
 	name, _ := grant.NewestRevokePolicy(policies, requester)
 	return name != ""
 }
+
+// The request form lists the accounts and levels that can be requested, so
+// someone who may not request never sees it: the command is refused at
+// once, and the refusal is audited.
+func TestBreakGlassFormRefusedToOutsiders(t *testing.T) {
+	e := newBreakGlassEnv(t)
+	e.start(t)
+	ctx := context.Background()
+	if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "breakglass " + prodAccount + " 30m curious", UserID: outsider, ChannelID: e.secops}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the refusal", func() bool {
+		_, ok := e.ephemeralTo(outsider, "Not allowed")
+		return ok
+	})
+	for _, v := range e.emu.Views() {
+		if v.UserID == outsider {
+			t.Errorf("a %s form opened for a user who may not request access", v.CallbackID)
+		}
+	}
+	e.stop(t)
+	e.cancel = func() {}
+	e.done = make(chan error, 1)
+	e.done <- nil
+	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListAudit(ctx, store.AuditFilter{ActionPrefix: "breakglass.form"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Result != "refused" || !strings.HasPrefix(recs[0].Actor, outsider) {
+		t.Errorf("audit of the refused form: %+v", recs)
+	}
+}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -37,6 +38,8 @@ type slackEnv struct {
 	done     chan error
 	// clk is the bot's clock: the wall clock unless a test moves it.
 	clk clock.Clock
+	// responders is the ID of the responders' user group.
+	responders string
 }
 
 func newSlackEnv(t *testing.T) *slackEnv {
@@ -57,7 +60,7 @@ func newSlackEnvTokens(t *testing.T, appToken, botToken string) *slackEnv {
 	emu.PutUser(slackemu.User{ID: outsider, Name: "otto"})
 	emu.PutUser(slackemu.User{ID: guest, Name: "gus", IsRestricted: true})
 	emu.PutUser(slackemu.User{ID: foreign, Name: "fred", TeamID: "T0OTHERORG"})
-	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-responders", Users: []string{responder, guest, foreign}})
+	e.responders = emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-responders", Users: []string{responder, guest, foreign}})
 	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-managers", Users: []string{}})
 	emu.PutUsergroup(slackemu.Usergroup{Handle: "secops-admins", Users: []string{}})
 
@@ -267,6 +270,30 @@ func TestSlashCommands(t *testing.T) {
 				t.Errorf("acknowledged after %v", ack.Latency)
 			}
 		})
+	}
+}
+
+// Text a person typed is echoed back escaped: a broadcast, mention or link
+// in a bad command never becomes one in the reply.
+func TestEchoedCommandTextIsEscaped(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	// Slack sends &, < and > in command text as entities.
+	for _, text := range []string{"contain &lt;!channel&gt; x", "&lt;https://evil.example|click&gt;"} {
+		ack, err := e.emu.SendSlashCommand(context.Background(), slackemu.SlashCommand{Command: "/secops", Text: text, UserID: responder, ChannelID: e.secops})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(ack.Payload, &body); err != nil {
+			t.Fatalf("ack payload %s: %v", ack.Payload, err)
+		}
+		if strings.ContainsAny(body.Text, "<>") || !strings.Contains(body.Text, "&lt;") {
+			t.Errorf("reply to %q echoes mrkdwn control characters: %q", text, body.Text)
+		}
 	}
 }
 
@@ -764,4 +791,67 @@ func TestLostAnswersPostOnce(t *testing.T) {
 	if lost != 3 {
 		t.Errorf("%d answers lost, want the 3 injected", lost)
 	}
+}
+
+// Roles follow Slack at once: a user added to the responders' group may act
+// as soon as Slack says so, and one made a guest loses the role at the same
+// moment, without waiting for the bot's cached answer to expire.
+func TestRolesFollowSlackEvents(t *testing.T) {
+	e := newSlackEnv(t)
+	e.start(t)
+	defer e.stop(t)
+	ctx := context.Background()
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+
+	// findings asks for the responder role, and caches the answer.
+	asks := func(user string) {
+		t.Helper()
+		if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: "findings", UserID: user, ChannelID: e.secops}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answers := func(user string) int {
+		n := 0
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == user {
+				n++
+			}
+		}
+		return n
+	}
+	lastTo := func(user string) string {
+		var last string
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == user {
+				last = ep.Text + string(ep.Blocks)
+			}
+		}
+		return last
+	}
+	expect := func(user string, n int, allowed bool) {
+		t.Helper()
+		e.wait(t, fmt.Sprintf("answer %d to %s", n, user), func() bool { return answers(user) >= n })
+		if got := strings.Contains(lastTo(user), "Not allowed"); got == allowed {
+			t.Fatalf("answer %d to %s: allowed %v, want %v: %s", n, user, !got, allowed, lastTo(user))
+		}
+	}
+
+	asks(outsider)
+	expect(outsider, 1, false)
+	e.emu.PutUsergroup(slackemu.Usergroup{ID: e.responders, Handle: "secops-responders", Users: []string{responder, guest, foreign, outsider}})
+	if _, _, err := e.emu.SendEvent(ctx, map[string]any{"type": "subteam_members_changed", "subteam_id": e.responders, "added_users": []string{outsider}, "added_users_count": 1}); err != nil {
+		t.Fatal(err)
+	}
+	asks(outsider)
+	expect(outsider, 2, true)
+
+	asks(responder)
+	expect(responder, 1, true)
+	e.emu.PutUser(slackemu.User{ID: responder, Name: "rita", IsRestricted: true})
+	if _, _, err := e.emu.SendEvent(ctx, map[string]any{"type": "user_change", "user": map[string]any{"id": responder, "name": "rita", "is_restricted": true}}); err != nil {
+		t.Fatal(err)
+	}
+	asks(responder)
+	expect(responder, 2, false)
 }

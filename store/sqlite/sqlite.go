@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -112,6 +113,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// keeps their upper levels and hot leaves out of the read path.
 	wq.Add("_pragma", "cache_size(-131072)") // 128 MiB
 	q.Add("_pragma", "cache_size(-32768)")   // 32 MiB per reader
+	if err := createPrivate(path, opts.Logger); err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -291,3 +295,30 @@ func ceilSeconds(t time.Time) int64 {
 
 // now is the store's clock truncated to what is stored.
 func (s *Store) now() time.Time { return s.clock.Now().UTC().Truncate(time.Microsecond) }
+
+// createPrivate creates the database file readable by its owner only
+// before SQLite opens it: it holds the audit log, findings and history of
+// every account. SQLite gives its -wal and -shm files the database file's
+// mode. An existing file that others can read is left as the operator set
+// it, with a warning.
+func createPrivate(path string, log zerolog.Logger) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		return f.Close()
+	case errors.Is(err, fs.ErrExist):
+		info, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			log.Warn().Str("path", path).Str("mode", info.Mode().Perm().String()).Msg("the database file can be read by other users; chmod 600 it")
+		}
+		return nil
+	default:
+		return err
+	}
+}
