@@ -153,6 +153,27 @@ func AuditHash(r AuditRecord) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// AuditSealer links audit records into the chain. Seal returns r's Hash
+// (r.PrevHash is set); Valid reports whether r.Hash seals r. The stores
+// call Seal inside the transaction that appends r, so every replica must
+// use the same sealer (the same keys).
+type AuditSealer interface {
+	Seal(r AuditRecord) string
+	Valid(r AuditRecord) bool
+}
+
+// UnkeyedSealer is the plain SHA-256 chain of AuditHash: anyone who can
+// write to the database can recompute it, so it shows accidents, not
+// tampering. It is what stores use when no keyed sealer is given, and
+// what verifies records written before a key was configured.
+type UnkeyedSealer struct{}
+
+// Seal returns AuditHash(r).
+func (UnkeyedSealer) Seal(r AuditRecord) string { return AuditHash(r) }
+
+// Valid reports whether r.Hash is AuditHash(r).
+func (UnkeyedSealer) Valid(r AuditRecord) bool { return r.Hash == AuditHash(r) }
+
 // AuditFilter selects audit records. Results are newest first; Limit <= 0
 // means no limit.
 type AuditFilter struct {

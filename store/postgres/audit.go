@@ -31,7 +31,7 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.Aud
 		}
 		r.Seq = last + 1
 		r.PrevHash = prev
-		r.Hash = store.AuditHash(r)
+		r.Hash = s.sealer.Seal(r)
 		if _, err := tx.Exec(ctx, `INSERT INTO audit (seq, t, actor, action, target, result, reason, detail, prev_hash, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			r.Seq, r.Time, r.Actor, r.Action, r.Target, r.Result, r.Reason, r.Detail, r.PrevHash, r.Hash); err != nil {
@@ -119,7 +119,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (brokenSeq int64, err error) {
 			if err != nil {
 				return err
 			}
-			if r.Seq != prev.Seq+1 || r.PrevHash != prev.Hash || r.Hash != store.AuditHash(r) {
+			if r.Seq != prev.Seq+1 || r.PrevHash != prev.Hash || !s.sealer.Valid(r) {
 				brokenSeq = r.Seq
 				return nil
 			}

@@ -44,6 +44,9 @@ var migrations embed.FS
 // Options configures a Store. Pool sizing and timeouts go in the DSN
 // (pool_max_conns, connect_timeout...), as pgxpool reads them there.
 type Options struct {
+	// AuditSealer links audit records into their chain; the unkeyed
+	// SHA-256 chain when nil. Every replica must use the same one.
+	AuditSealer store.AuditSealer
 	// Clock is "now" for leases, default times and expiry; the wall clock
 	// when nil.
 	Clock clock.Clock
@@ -62,6 +65,8 @@ type Options struct {
 type Store struct {
 	pool  *pgxpool.Pool
 	clock clock.Clock
+	// sealer links audit records into their chain.
+	sealer store.AuditSealer
 	log   zerolog.Logger
 	dicts dicts
 	// netTimeout is Options.NetworkTimeout.
@@ -76,6 +81,9 @@ var _ store.Store = (*Store)(nil)
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	if opts.AuditSealer == nil {
+		opts.AuditSealer = store.UnkeyedSealer{}
 	}
 	if opts.DictCacheSize <= 0 {
 		opts.DictCacheSize = 50_000
@@ -93,7 +101,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", target(cfg), err)
 	}
-	s := &Store{pool: pool, clock: opts.Clock, log: opts.Logger, dicts: newDicts(opts.DictCacheSize), netTimeout: opts.NetworkTimeout}
+	s := &Store{pool: pool, clock: opts.Clock, log: opts.Logger, sealer: opts.AuditSealer, dicts: newDicts(opts.DictCacheSize), netTimeout: opts.NetworkTimeout}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store %s: %w", target(cfg), err)

@@ -31,7 +31,7 @@ func (s *Store) AppendAudit(ctx context.Context, r store.AuditRecord) (store.Aud
 		}
 		r.Seq = last + 1
 		r.PrevHash = prev
-		r.Hash = store.AuditHash(r)
+		r.Hash = s.sealer.Seal(r)
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit (seq, t, actor, action, target, result, reason, detail, prev_hash, hash)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Seq, toMicros(r.Time), r.Actor, r.Action, r.Target, r.Result, r.Reason, r.Detail, r.PrevHash, r.Hash)
@@ -116,7 +116,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (brokenSeq int64, err error) {
 		if err != nil {
 			return 0, fmt.Errorf("verify audit: %w", err)
 		}
-		if r.Seq != prev.Seq+1 || r.PrevHash != prev.Hash || r.Hash != store.AuditHash(r) {
+		if r.Seq != prev.Seq+1 || r.PrevHash != prev.Hash || !s.sealer.Valid(r) {
 			return r.Seq, nil
 		}
 		prev = r

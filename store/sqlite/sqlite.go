@@ -40,6 +40,9 @@ var migrations embed.FS
 
 // Options configures a Store.
 type Options struct {
+	// AuditSealer links audit records into their chain; the unkeyed
+	// SHA-256 chain when nil. Every replica must use the same one.
+	AuditSealer store.AuditSealer
 	// Clock is "now" for leases, default times and expiry; the wall clock
 	// when nil.
 	Clock clock.Clock
@@ -63,6 +66,8 @@ type Store struct {
 	// r serves reads, which WAL lets run beside the writer.
 	r     *sql.DB
 	clock clock.Clock
+	// sealer links audit records into their chain.
+	sealer store.AuditSealer
 	log   zerolog.Logger
 	dicts dicts
 
@@ -81,6 +86,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	if opts.AuditSealer == nil {
+		opts.AuditSealer = store.UnkeyedSealer{}
 	}
 	if opts.DictCacheSize <= 0 {
 		opts.DictCacheSize = 50_000
@@ -125,7 +133,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w, clock: opts.Clock, log: opts.Logger}
+	s := &Store{w: w, clock: opts.Clock, log: opts.Logger, sealer: opts.AuditSealer}
 	// Migrate through the writer before any reader exists, so that the
 	// readers never see a half-built schema.
 	if err := s.migrate(ctx); err != nil {
