@@ -67,8 +67,8 @@ type Store struct {
 	clock clock.Clock
 	// sealer links audit records into their chain.
 	sealer store.AuditSealer
-	log   zerolog.Logger
-	dicts dicts
+	log    zerolog.Logger
+	dicts  dicts
 	// netTimeout is Options.NetworkTimeout.
 	netTimeout time.Duration
 }

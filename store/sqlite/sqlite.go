@@ -68,8 +68,8 @@ type Store struct {
 	clock clock.Clock
 	// sealer links audit records into their chain.
 	sealer store.AuditSealer
-	log   zerolog.Logger
-	dicts dicts
+	log    zerolog.Logger
+	dicts  dicts
 
 	insertEvents *sql.Stmt // a full chunk of insertChunk rows
 }
