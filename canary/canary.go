@@ -25,6 +25,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/lease"
@@ -349,9 +350,9 @@ func FindingKey(account string) string {
 // look.
 func MissingFinding(call Call, timeout time.Duration) finding.Finding {
 	kind, name := principalOf(call.PrincipalARN)
-	resType := "AWS::IAM::Role"
+	resType := awsarn.TypeIAMRole
 	if kind == "user" {
-		resType = "AWS::IAM::User"
+		resType = awsarn.TypeIAMUser
 	}
 	actorType := "AssumedRole"
 	if strings.Contains(call.CallerARN, ":user/") {
@@ -385,15 +386,11 @@ func missingDetail(call Call, kind, name string, timeout time.Duration) string {
 
 // principalOf splits arn:aws:iam::ACCOUNT:role/NAME into ("role", NAME).
 func principalOf(arn string) (kind, name string) {
-	_, res, ok := strings.Cut(arn, ":iam::")
-	if !ok {
+	p, err := awsarn.ParsePrincipal(arn)
+	if err != nil || p.Kind != awsarn.KindUser && p.Kind != awsarn.KindRole {
 		return "role", arn
 	}
-	if _, res, ok = strings.Cut(res, ":"); !ok {
-		return "role", arn
-	}
-	kind, path, _ := strings.Cut(res, "/")
-	return kind, path[strings.LastIndexByte(path, '/')+1:]
+	return string(p.Kind), p.Name
 }
 
 // humanDuration writes 10m0s as 10m and 1h30m0s as 1h30m.

@@ -5,24 +5,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
-)
 
-// Resource types returned by ResourceOf, as CloudFormation names them.
-const (
-	TypeS3Bucket        = "AWS::S3::Bucket"
-	TypeRDSDBSnapshot   = "AWS::RDS::DBSnapshot"
-	TypeRDSClusterSnap  = "AWS::RDS::DBClusterSnapshot"
-	TypeEC2Snapshot     = "AWS::EC2::Snapshot"
-	TypeEC2Image        = "AWS::EC2::Image"
-	TypeSQSQueue        = "AWS::SQS::Queue"
-	TypeSNSTopic        = "AWS::SNS::Topic"
-	TypeKMSKey          = "AWS::KMS::Key"
-	TypeSecret          = "AWS::SecretsManager::Secret"
-	TypeECRRepository   = "AWS::ECR::Repository"
-	TypeLambdaFunction  = "AWS::Lambda::Function"
-	TypeCloudTrailTrail = "AWS::CloudTrail::Trail"
-	TypeIAMUser         = "AWS::IAM::User"
-	TypeIAMRole         = "AWS::IAM::Role"
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // resourceParams holds only the request fields that name a primary
@@ -58,28 +42,28 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 	if len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' && mayName(r.EventSource, r.RequestParameters) {
 		p = decodeResourceParams(r.RequestParameters)
 	}
-	region, acct, part := r.AWSRegion, r.Account(), Partition(r.AWSRegion)
+	region, acct, part := r.AWSRegion, r.Account(), awsarn.PartitionOf(r.AWSRegion)
 
 	switch r.EventSource {
 	case "s3.amazonaws.com":
 		if p.BucketName != "" {
-			return TypeS3Bucket, p.BucketName, "arn:" + part + ":s3:::" + p.BucketName
+			return awsarn.TypeS3Bucket, p.BucketName, awsarn.S3Bucket(part, p.BucketName).String()
 		}
 	case "rds.amazonaws.com":
 		if p.DBSnapshotIdentifier != "" {
-			return rdsARN(TypeRDSDBSnapshot, "snapshot", p.DBSnapshotIdentifier, part, region, acct)
+			return rdsARN(awsarn.TypeRDSSnapshot, awsarn.RDSSnapshot, p.DBSnapshotIdentifier, part, region, acct)
 		}
 		if p.DBClusterSnapshotIdentifier != "" {
-			return rdsARN(TypeRDSClusterSnap, "cluster-snapshot", p.DBClusterSnapshotIdentifier, part, region, acct)
+			return rdsARN(awsarn.TypeRDSClusterSnapshot, awsarn.RDSClusterSnapshot, p.DBClusterSnapshotIdentifier, part, region, acct)
 		}
 	case "ec2.amazonaws.com":
 		// EC2 snapshot and image ARNs carry no account, as AWS writes them
 		// (arn:aws:ec2:region::snapshot/snap-...).
 		if p.SnapshotID != "" {
-			return TypeEC2Snapshot, p.SnapshotID, "arn:" + part + ":ec2:" + region + "::snapshot/" + p.SnapshotID
+			return awsarn.TypeEC2Snapshot, p.SnapshotID, awsarn.EC2Snapshot(part, region, p.SnapshotID).String()
 		}
 		if p.ImageID != "" {
-			return TypeEC2Image, p.ImageID, "arn:" + part + ":ec2:" + region + "::image/" + p.ImageID
+			return awsarn.TypeEC2Image, p.ImageID, awsarn.EC2Image(part, region, p.ImageID).String()
 		}
 	case "sqs.amazonaws.com":
 		if p.QueueURL != "" {
@@ -87,22 +71,22 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 				if qacct == "" {
 					qacct = acct
 				}
-				return TypeSQSQueue, name, "arn:" + part + ":sqs:" + region + ":" + qacct + ":" + name
+				return awsarn.TypeSQSQueue, name, awsarn.SQSQueue(part, region, qacct, name).String()
 			}
 		}
 	case "sns.amazonaws.com":
 		if p.TopicARN != "" {
-			return TypeSNSTopic, lastPart(p.TopicARN, ':'), p.TopicARN
+			return awsarn.TypeSNSTopic, lastPart(p.TopicARN, ':'), p.TopicARN
 		}
 	case "kms.amazonaws.com":
 		if p.KeyID != "" {
 			if strings.HasPrefix(p.KeyID, "arn:") {
-				return TypeKMSKey, lastPart(p.KeyID, '/'), p.KeyID
+				return awsarn.TypeKMSKey, lastPart(p.KeyID, '/'), p.KeyID
 			}
 			if strings.HasPrefix(p.KeyID, "alias/") {
-				return TypeKMSKey, p.KeyID, "arn:" + part + ":kms:" + region + ":" + acct + ":" + p.KeyID
+				return awsarn.TypeKMSKey, p.KeyID, awsarn.ARN{Partition: part, Service: "kms", Region: region, Account: acct, Resource: p.KeyID}.String()
 			}
-			return TypeKMSKey, p.KeyID, "arn:" + part + ":kms:" + region + ":" + acct + ":key/" + p.KeyID
+			return awsarn.TypeKMSKey, p.KeyID, awsarn.KMSKey(part, region, acct, p.KeyID).String()
 		}
 		if r.EventName == "CreateKey" {
 			// A new key's ID exists only in the response.
@@ -113,19 +97,19 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 				} `json:"keyMetadata"`
 			}
 			if json.Unmarshal(r.ResponseElements, &resp) == nil && resp.KeyMetadata.ARN != "" {
-				return TypeKMSKey, lastPart(resp.KeyMetadata.ARN, '/'), resp.KeyMetadata.ARN
+				return awsarn.TypeKMSKey, lastPart(resp.KeyMetadata.ARN, '/'), resp.KeyMetadata.ARN
 			}
 		}
 	case "secretsmanager.amazonaws.com":
 		if p.SecretID != "" {
 			if strings.HasPrefix(p.SecretID, "arn:") {
-				return TypeSecret, secretName(p.SecretID), p.SecretID
+				return awsarn.TypeSecret, secretName(p.SecretID), p.SecretID
 			}
-			return TypeSecret, p.SecretID, "arn:" + part + ":secretsmanager:" + region + ":" + acct + ":secret:" + p.SecretID
+			return awsarn.TypeSecret, p.SecretID, awsarn.ARN{Partition: part, Service: "secretsmanager", Region: region, Account: acct, Resource: "secret:" + p.SecretID}.String()
 		}
 	case "ecr.amazonaws.com":
 		if p.RepositoryName != "" {
-			return TypeECRRepository, p.RepositoryName, "arn:" + part + ":ecr:" + region + ":" + acct + ":repository/" + p.RepositoryName
+			return awsarn.TypeECRRepository, p.RepositoryName, awsarn.ARN{Partition: part, Service: "ecr", Region: region, Account: acct, Resource: "repository/" + p.RepositoryName}.String()
 		}
 	case "lambda.amazonaws.com":
 		if p.FunctionName != "" {
@@ -138,16 +122,16 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 		}
 		if name != "" {
 			if strings.HasPrefix(name, "arn:") {
-				return TypeCloudTrailTrail, lastPart(name, '/'), name
+				return awsarn.TypeCloudTrailTrail, lastPart(name, '/'), name
 			}
-			return TypeCloudTrailTrail, name, "arn:" + part + ":cloudtrail:" + region + ":" + acct + ":trail/" + name
+			return awsarn.TypeCloudTrailTrail, name, awsarn.ARN{Partition: part, Service: "cloudtrail", Region: region, Account: acct, Resource: "trail/" + name}.String()
 		}
 	case "iam.amazonaws.com":
 		if p.RoleName != "" {
-			return TypeIAMRole, p.RoleName, "arn:" + part + ":iam::" + acct + ":role/" + p.RoleName
+			return awsarn.TypeIAMRole, p.RoleName, awsarn.IAMRole(part, acct, "", p.RoleName).String()
 		}
 		if p.UserName != "" {
-			return TypeIAMUser, p.UserName, "arn:" + part + ":iam::" + acct + ":user/" + p.UserName
+			return awsarn.TypeIAMUser, p.UserName, awsarn.IAMUser(part, acct, "", p.UserName).String()
 		}
 	}
 
@@ -233,24 +217,12 @@ func hasPrefixFoldASCII(s []byte, lower string) bool {
 	return true
 }
 
-// Partition returns the ARN partition of a region.
-func Partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	default:
-		return "aws"
-	}
-}
-
-func rdsARN(typ, kind, ident, part, region, acct string) (string, string, string) {
+func rdsARN(typ string, format func(partition, region, account, id string) awsarn.ARN, ident, part, region, acct string) (string, string, string) {
 	// Shared snapshots are addressed by their full ARN.
 	if strings.HasPrefix(ident, "arn:") {
 		return typ, lastPart(ident, ':'), ident
 	}
-	return typ, ident, "arn:" + part + ":rds:" + region + ":" + acct + ":" + kind + ":" + ident
+	return typ, ident, format(part, region, acct, ident).String()
 }
 
 func lambdaARN(fn, part, region, acct string) (string, string, string) {
@@ -258,15 +230,15 @@ func lambdaARN(fn, part, region, acct string) (string, string, string) {
 		// arn:aws:lambda:region:acct:function:name[:qualifier]
 		parts := strings.Split(fn, ":")
 		if len(parts) >= 7 {
-			return TypeLambdaFunction, parts[6], fn
+			return awsarn.TypeLambdaFunction, parts[6], fn
 		}
-		return TypeLambdaFunction, lastPart(fn, ':'), fn
+		return awsarn.TypeLambdaFunction, lastPart(fn, ':'), fn
 	}
 	// A partial ARN: "123456789012:function:name".
 	if parts := strings.Split(fn, ":"); len(parts) >= 3 && parts[1] == "function" {
-		return TypeLambdaFunction, parts[2], "arn:" + part + ":lambda:" + region + ":" + parts[0] + ":function:" + parts[2]
+		return awsarn.TypeLambdaFunction, parts[2], awsarn.ARN{Partition: part, Service: "lambda", Region: region, Account: parts[0], Resource: "function:" + parts[2]}.String()
 	}
-	return TypeLambdaFunction, fn, "arn:" + part + ":lambda:" + region + ":" + acct + ":function:" + fn
+	return awsarn.TypeLambdaFunction, fn, awsarn.ARN{Partition: part, Service: "lambda", Region: region, Account: acct, Resource: "function:" + fn}.String()
 }
 
 // queueFromURL splits https://sqs.region.amazonaws.com/123456789012/name.

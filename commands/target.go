@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // TargetKind says what a target of investigate or contain is.
@@ -105,19 +107,11 @@ func ParseTarget(s string) (Target, error) {
 // parseARN checks the six fields of an ARN and tells principals from
 // resources.
 func parseARN(s string) (Target, error) {
-	f := strings.SplitN(s, ":", 6)
-	if len(f) != 6 || f[1] == "" || f[2] == "" || f[5] == "" {
+	a, err := awsarn.Parse(s)
+	if err != nil {
 		return Target{}, fmt.Errorf("%q is not a valid ARN (arn:partition:service:region:account:resource)", clip(s))
 	}
-	service, res := f[2], f[5]
-	principal := false
-	switch service {
-	case "iam":
-		principal = res == "root" || strings.HasPrefix(res, "user/") || strings.HasPrefix(res, "role/")
-	case "sts":
-		principal = strings.HasPrefix(res, "assumed-role/") || strings.HasPrefix(res, "federated-user/")
-	}
-	if principal {
+	if _, err := a.Principal(); err == nil {
 		return Target{Kind: TargetARN, Value: s}, nil
 	}
 	return Target{Kind: TargetResource, Value: s}, nil

@@ -31,17 +31,6 @@ const (
 	IAMRoleRevokeSessions    = "iam-role-revoke-sessions"
 )
 
-// Resource types a Target names, as CloudFormation names them.
-const (
-	TypeS3Bucket       = "AWS::S3::Bucket"
-	TypeRDSSnapshot    = "AWS::RDS::DBSnapshot"
-	TypeRDSClusterSnap = "AWS::RDS::DBClusterSnapshot"
-	TypeEC2Snapshot    = "AWS::EC2::Snapshot"
-	TypeEC2Image       = "AWS::EC2::Image"
-	TypeIAMUser        = "AWS::IAM::User"
-	TypeIAMRole        = "AWS::IAM::Role"
-)
-
 // Config is the containment section of the configuration.
 type Config struct {
 	// CorporateCIDRs are the ranges iam-user-restrict-ip keeps a user to.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -12,10 +13,10 @@ import (
 
 // FitBucket fits the S3 actions to a finding about a bucket.
 func FitBucket(f finding.Finding) (Target, bool) {
-	if f.Resource.Type != TypeS3Bucket || f.Resource.ID == "" {
+	if f.Resource.Type != awsarn.TypeS3Bucket || f.Resource.ID == "" {
 		return Target{}, false
 	}
-	return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeS3Bucket, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+	return Target{AccountID: f.AccountID, Region: f.Region, Type: awsarn.TypeS3Bucket, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
 }
 
 // FitBucketPolicy fits s3-remove-public-statements: a bucket whose exposure
@@ -33,7 +34,7 @@ func FitBucketPolicy(f finding.Finding) (Target, bool) {
 // a public share); when the finding lists none, every account is removed.
 func FitSnapshot(f finding.Finding) (Target, bool) {
 	switch f.Resource.Type {
-	case TypeRDSSnapshot, TypeRDSClusterSnap, TypeEC2Snapshot, TypeEC2Image:
+	case awsarn.TypeRDSSnapshot, awsarn.TypeRDSClusterSnapshot, awsarn.TypeEC2Snapshot, awsarn.TypeEC2Image:
 	default:
 		return Target{}, false
 	}
@@ -50,15 +51,15 @@ func FitSnapshot(f finding.Finding) (Target, bool) {
 // FitUser fits the IAM user actions to a finding whose actor (or resource)
 // is an IAM user.
 func FitUser(f finding.Finding) (Target, bool) {
-	if f.Resource.Type == TypeIAMUser && f.Resource.ID != "" {
-		return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeIAMUser, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+	if f.Resource.Type == awsarn.TypeIAMUser && f.Resource.ID != "" {
+		return Target{AccountID: f.AccountID, Region: f.Region, Type: awsarn.TypeIAMUser, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
 	}
 	if f.Actor.Type != "IAMUser" {
 		return Target{}, false
 	}
 	name := f.Actor.Name
 	if name == "" {
-		name = lastSegment(f.Actor.ARN)
+		name = userName(f.Actor.ARN)
 	}
 	if name == "" {
 		return Target{}, false
@@ -67,7 +68,7 @@ func FitUser(f finding.Finding) (Target, bool) {
 	if acct == "" {
 		acct = f.AccountID
 	}
-	return Target{AccountID: acct, Region: f.Region, Type: TypeIAMUser, ID: name, ARN: f.Actor.ARN}, true
+	return Target{AccountID: acct, Region: f.Region, Type: awsarn.TypeIAMUser, ID: name, ARN: f.Actor.ARN}, true
 }
 
 // FitUserKeys fits iam-user-deactivate-keys: the long-term key used in the
@@ -78,7 +79,7 @@ func FitUserKeys(f finding.Finding) (Target, bool) {
 	if !ok {
 		return Target{}, false
 	}
-	if strings.HasPrefix(f.Actor.AccessKeyID, "AKIA") && f.Resource.Type != TypeIAMUser {
+	if strings.HasPrefix(f.Actor.AccessKeyID, "AKIA") && f.Resource.Type != awsarn.TypeIAMUser {
 		t.AccessKeyID = f.Actor.AccessKeyID
 	}
 	return t, true
@@ -87,31 +88,26 @@ func FitUserKeys(f finding.Finding) (Target, bool) {
 // FitRole fits iam-role-revoke-sessions to a finding made with an
 // assumed-role session (or about a role).
 func FitRole(f finding.Finding) (Target, bool) {
-	if f.Resource.Type == TypeIAMRole && f.Resource.ID != "" {
-		return Target{AccountID: f.AccountID, Region: f.Region, Type: TypeIAMRole, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
+	if f.Resource.Type == awsarn.TypeIAMRole && f.Resource.ID != "" {
+		return Target{AccountID: f.AccountID, Region: f.Region, Type: awsarn.TypeIAMRole, ID: f.Resource.ID, ARN: f.Resource.ARN}, true
 	}
 	if f.Actor.Type != "AssumedRole" {
 		return Target{}, false
 	}
-	// arn:aws:sts::111122223333:assumed-role/Role/session
-	parts := strings.SplitN(f.Actor.ARN, ":", 6)
-	if len(parts) < 6 || !strings.HasPrefix(parts[5], "assumed-role/") {
+	p, err := awsarn.ParsePrincipal(f.Actor.ARN)
+	if err != nil || p.Kind != awsarn.KindAssumedRole {
 		return Target{}, false
 	}
-	role, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
-	if role == "" {
-		return Target{}, false
-	}
-	acct := parts[4]
 	return Target{
-		AccountID: acct, Region: f.Region, Type: TypeIAMRole, ID: role,
-		ARN: "arn:" + parts[1] + ":iam::" + acct + ":role/" + role,
+		AccountID: p.Account, Region: f.Region, Type: awsarn.TypeIAMRole, ID: p.Name,
+		ARN: p.Identity().String(),
 	}, true
 }
 
-func lastSegment(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
+// userName is the name in an IAM user's ARN, "" for other ARNs.
+func userName(arn string) string {
+	if p, err := awsarn.ParsePrincipal(arn); err == nil && p.Kind == awsarn.KindUser {
+		return p.Name
 	}
 	return ""
 }

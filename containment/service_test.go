@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/store"
@@ -89,7 +90,7 @@ func storyTwo() finding.Finding {
 	return finding.Finding{
 		ID: "F-STORY2", Key: "snapshot-shared-external|111122223333|eu-central-1|" + arn, Rule: "snapshot-shared-external", Severity: finding.SeverityCritical, Status: finding.StatusOpen,
 		AccountID: "111122223333", Region: "eu-central-1",
-		Resource: finding.Resource{Type: TypeRDSSnapshot, ID: "prod-customers-2026-11-26", ARN: arn},
+		Resource: finding.Resource{Type: awsarn.TypeRDSSnapshot, ID: "prod-customers-2026-11-26", ARN: arn},
 		Actor:    finding.Actor{ARN: "arn:aws:iam::111122223333:user/BackupManager", Type: "IAMUser", Name: "BackupManager", AccountID: "111122223333", AccessKeyID: "AKIAIOSFODNN7EXAMPLE"},
 		Targets: []finding.Target{
 			{Account: "555566667777", Class: finding.TargetKnown},
@@ -124,7 +125,7 @@ func audit(t *testing.T, st store.Store) []store.AuditRecord {
 func TestOffers(t *testing.T) {
 	s, _, _ := newService(t)
 	bucket := storyTwo()
-	bucket.Resource = finding.Resource{Type: TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
+	bucket.Resource = finding.Resource{Type: awsarn.TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
 	bucket.Actor = finding.Actor{ARN: "arn:aws:sts::222233334444:assumed-role/contractor-alice/alice", Type: "AssumedRole"}
 	tests := []struct {
 		name string

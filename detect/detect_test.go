@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
 )
@@ -85,7 +86,7 @@ func unknown(acct string) finding.Target {
 
 var everyone = []finding.Target{{Account: "all", Class: finding.TargetPublic}}
 
-var accountPAB = finding.Resource{Type: TypeAccountPublicAccessBlock, ID: "111122223333", ARN: "arn:aws:s3:::account/111122223333"}
+var accountPAB = finding.Resource{Type: awsarn.TypeS3AccountPublicAccessBlock, ID: "111122223333", ARN: "arn:aws:s3:::account/111122223333"}
 
 var storyTwoSnapshot = finding.Resource{
 	Type: "AWS::RDS::DBSnapshot", ID: "prod-customers-2026-11-26",

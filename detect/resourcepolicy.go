@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/policy"
 	"github.com/secops-bot/secops-bot/finding"
@@ -13,25 +14,25 @@ import (
 // noun names a resource type in titles and details.
 func noun(typ string) string {
 	switch typ {
-	case cloudtrail.TypeSQSQueue:
+	case awsarn.TypeSQSQueue:
 		return "SQS queue"
-	case cloudtrail.TypeSNSTopic:
+	case awsarn.TypeSNSTopic:
 		return "SNS topic"
-	case cloudtrail.TypeKMSKey:
+	case awsarn.TypeKMSKey:
 		return "KMS key"
-	case cloudtrail.TypeSecret:
+	case awsarn.TypeSecret:
 		return "Secrets Manager secret"
-	case cloudtrail.TypeECRRepository:
+	case awsarn.TypeECRRepository:
 		return "ECR repository"
-	case cloudtrail.TypeLambdaFunction:
+	case awsarn.TypeLambdaFunction:
 		return "Lambda function"
-	case cloudtrail.TypeRDSDBSnapshot:
+	case awsarn.TypeRDSSnapshot:
 		return "RDS snapshot"
-	case cloudtrail.TypeRDSClusterSnap:
+	case awsarn.TypeRDSClusterSnapshot:
 		return "RDS cluster snapshot"
-	case cloudtrail.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		return "EBS snapshot"
-	case cloudtrail.TypeEC2Image:
+	case awsarn.TypeEC2Image:
 		return "AMI"
 	default:
 		return "resource"

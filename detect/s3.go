@@ -6,24 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/policy"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
 const sourceS3 = "s3.amazonaws.com"
-
-// TypeAccountPublicAccessBlock is the resource type of an account-level S3
-// public access block. CloudFormation has no such type; the name follows
-// its pattern so findings on it read like the others.
-const TypeAccountPublicAccessBlock = "AWS::S3::AccountPublicAccessBlock"
-
-// AccountPublicAccessBlockARN is the identifier used for an account's S3
-// public access block. AWS gives the setting no ARN; this one cannot be
-// mistaken for a bucket because bucket names never contain '/'.
-func AccountPublicAccessBlockARN(partition, accountID string) string {
-	return "arn:" + partition + ":s3:::account/" + accountID
-}
 
 func (e *Engine) putBucketPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	if rec.EventSource != sourceS3 {
@@ -350,9 +339,9 @@ func accountPABResource(rec *cloudtrail.Record) (finding.Resource, error) {
 		return finding.Resource{}, fmt.Errorf("no account in the record")
 	}
 	return finding.Resource{
-		Type: TypeAccountPublicAccessBlock,
+		Type: awsarn.TypeS3AccountPublicAccessBlock,
 		ID:   acct,
-		ARN:  AccountPublicAccessBlockARN(cloudtrail.Partition(rec.AWSRegion), acct),
+		ARN:  awsarn.S3AccountPublicAccessBlock(awsarn.PartitionOf(rec.AWSRegion), acct).String(),
 	}, nil
 }
 

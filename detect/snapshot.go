@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
 )
@@ -31,12 +32,8 @@ func accountShare(v string) share {
 // orgShare is an organisation or OU ARN, classified by the account in it
 // (arn:aws:organizations::<management account>:organization/o-...).
 func orgShare(arn string) share {
-	parts := strings.SplitN(arn, ":", 6)
-	owner := ""
-	if len(parts) == 6 {
-		owner = parts[4]
-	}
-	return share{target: arn, owner: owner}
+	a, _ := awsarn.Parse(arn)
+	return share{target: arn, owner: a.Account}
 }
 
 type rdsAttribute struct {
@@ -187,9 +184,9 @@ func (e *Engine) ec2Permission(rec *cloudtrail.Record) ([]Result, error) {
 // use says what a share target can do with the resource.
 func use(typ string) string {
 	switch typ {
-	case cloudtrail.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		return "create volumes from it"
-	case cloudtrail.TypeEC2Image:
+	case awsarn.TypeEC2Image:
 		return "launch instances from it"
 	default:
 		return "copy or restore it"

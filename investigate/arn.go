@@ -3,6 +3,8 @@ package investigate
 import (
 	"regexp"
 	"strings"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // PrincipalARN maps a principal ARN to the identity history keys on: an
@@ -10,31 +12,17 @@ import (
 // name is dropped; role paths are not in session ARNs and cannot be
 // recovered). Any other ARN is returned as it is.
 func PrincipalARN(arn string) string {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 || p[0] != "arn" || p[2] != "sts" || !strings.HasPrefix(p[5], "assumed-role/") {
+	p, err := awsarn.ParsePrincipal(arn)
+	if err != nil || p.Kind != awsarn.KindAssumedRole {
 		return arn
 	}
-	rest := strings.TrimPrefix(p[5], "assumed-role/")
-	role, _, _ := strings.Cut(rest, "/")
-	if role == "" {
-		return arn
-	}
-	return "arn:" + p[1] + ":iam::" + p[4] + ":role/" + role
+	return p.Identity().String()
 }
 
 // isPrincipalARN reports whether the ARN names an IAM or STS identity.
 func isPrincipalARN(arn string) bool {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 {
-		return false
-	}
-	switch p[2] {
-	case "iam":
-		return p[5] == "root" || strings.HasPrefix(p[5], "user/") || strings.HasPrefix(p[5], "role/")
-	case "sts":
-		return strings.HasPrefix(p[5], "assumed-role/") || strings.HasPrefix(p[5], "federated-user/")
-	}
-	return false
+	_, err := awsarn.ParsePrincipal(arn)
+	return err == nil
 }
 
 // regions are the commercial regions an EC2 snapshot or image ID is looked
@@ -65,18 +53,18 @@ func ResourceCandidates(v string) []string {
 		return []string{v}
 	}
 	if m := ec2IDRe.FindStringSubmatch(v); m != nil {
-		kind := "snapshot"
+		format := awsarn.EC2Snapshot
 		if m[1] == "ami" {
-			kind = "image"
+			format = awsarn.EC2Image
 		}
 		out := make([]string, 0, len(regions)+1)
 		for _, r := range regions {
-			out = append(out, "arn:aws:ec2:"+r+"::"+kind+"/"+v)
+			out = append(out, format(awsarn.PartitionAWS, r, v).String())
 		}
 		return append(out, v)
 	}
 	if bucketRe.MatchString(v) && !strings.Contains(v, "..") {
-		return []string{"arn:aws:s3:::" + v, v}
+		return []string{awsarn.S3Bucket(awsarn.PartitionAWS, v).String(), v}
 	}
 	return []string{v}
 }
@@ -84,66 +72,31 @@ func ResourceCandidates(v string) []string {
 // resourceType guesses the CloudFormation type of a resource from its ARN
 // or ID, for display.
 func resourceType(arn, id string) string {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) == 6 {
-		res := p[5]
-		switch {
-		case p[2] == "s3" && !strings.Contains(res, "/"):
-			return "AWS::S3::Bucket"
-		case p[2] == "ec2" && strings.HasPrefix(res, "snapshot/"):
-			return "AWS::EC2::Snapshot"
-		case p[2] == "ec2" && strings.HasPrefix(res, "image/"):
-			return "AWS::EC2::Image"
-		case p[2] == "rds" && strings.HasPrefix(res, "snapshot:"):
-			return "AWS::RDS::DBSnapshot"
-		case p[2] == "rds" && strings.HasPrefix(res, "cluster-snapshot:"):
-			return "AWS::RDS::DBClusterSnapshot"
-		case p[2] == "iam" && strings.HasPrefix(res, "role/"):
-			return "AWS::IAM::Role"
-		case p[2] == "iam" && strings.HasPrefix(res, "user/"):
-			return "AWS::IAM::User"
-		case p[2] == "kms" && strings.HasPrefix(res, "key/"):
-			return "AWS::KMS::Key"
-		case p[2] == "sqs":
-			return "AWS::SQS::Queue"
-		case p[2] == "sns":
-			return "AWS::SNS::Topic"
-		case p[2] == "lambda":
-			return "AWS::Lambda::Function"
-		case p[2] == "secretsmanager":
-			return "AWS::SecretsManager::Secret"
-		}
-		return ""
+	if a, err := awsarn.Parse(arn); err == nil {
+		return awsarn.TypeOf(a)
 	}
 	switch {
 	case strings.HasPrefix(id, "snap-"):
-		return "AWS::EC2::Snapshot"
+		return awsarn.TypeEC2Snapshot
 	case strings.HasPrefix(id, "ami-"):
-		return "AWS::EC2::Image"
+		return awsarn.TypeEC2Image
 	}
 	return ""
 }
 
 // accountOf is the account field of an ARN.
 func accountOf(arn string) string {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 {
-		return ""
-	}
-	return p[4]
+	a, _ := awsarn.Parse(arn)
+	return a.Account
 }
 
 // shortName is the last element of an ARN's resource.
 func shortName(arn string) string {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 {
+	a, err := awsarn.Parse(arn)
+	if err != nil {
 		return arn
 	}
-	res := p[5]
-	if i := strings.LastIndexAny(res, "/:"); i >= 0 && i+1 < len(res) {
-		return res[i+1:]
-	}
-	return res
+	return a.Name()
 }
 
 // splitAPI splits the store's "source:name" API key.

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/enrich"
@@ -259,7 +260,7 @@ func (i *Investigator) resolveUser(ctx context.Context, name string, sub *Subjec
 	var hits []hit
 	var first string
 	for _, a := range i.accounts() {
-		arn := "arn:aws:iam::" + a + ":user/" + name
+		arn := awsarn.IAMUser(awsarn.PartitionAWS, a, "", name).String()
 		if first == "" {
 			first = arn
 		}

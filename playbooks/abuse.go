@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -88,15 +89,15 @@ func (r Report) Message() string {
 
 func resourceWords(typ string) string {
 	switch typ {
-	case "AWS::RDS::DBSnapshot":
+	case awsarn.TypeRDSSnapshot:
 		return "RDS database snapshot"
-	case "AWS::RDS::DBClusterSnapshot":
+	case awsarn.TypeRDSClusterSnapshot:
 		return "RDS cluster snapshot"
-	case "AWS::EC2::Snapshot":
+	case awsarn.TypeEC2Snapshot:
 		return "EBS snapshot"
-	case "AWS::EC2::Image":
+	case awsarn.TypeEC2Image:
 		return "machine image (AMI)"
-	case "AWS::S3::Bucket":
+	case awsarn.TypeS3Bucket:
 		return "S3 bucket"
 	}
 	if typ == "" {

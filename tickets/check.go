@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/secops-bot/secops-bot/providers/jira"
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
 // Check verifies at startup that Jira answers, accepts the credentials and
@@ -41,16 +41,16 @@ func (w *Worker) Check(ctx context.Context, projects ...string) error {
 
 // checkProblem puts the setting to fix first.
 func checkProblem(err error) error {
-	var je *jira.Error
+	var je *tracker.Error
 	if !errors.As(err, &je) {
 		return err
 	}
 	switch {
-	case errors.Is(err, jira.ErrUnauthorized):
+	case errors.Is(err, tracker.ErrUnauthorized):
 		return fmt.Errorf("jira.api_token rejected (%d): %w", je.Status, err)
-	case errors.Is(err, jira.ErrForbidden):
+	case errors.Is(err, tracker.ErrForbidden):
 		return fmt.Errorf("jira.api_token lacks permission (%d): %w", je.Status, err)
-	case errors.Is(err, jira.ErrNotFound):
+	case errors.Is(err, tracker.ErrNotFound):
 		return fmt.Errorf("jira.base_url has no Jira REST API (%d; check jira.flavor too): %w", je.Status, err)
 	case je.Status == 0:
 		return fmt.Errorf("jira.base_url unreachable: %w", err)

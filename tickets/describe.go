@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/providers/jira"
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
 // Summary is the ticket's one-line title.
@@ -35,23 +35,23 @@ const maxEvidence = 4000
 // Describe builds a ticket's description: what is exposed, how badly, who
 // did it and when, what changed, what looked unusual about the actor, and
 // where the finding is discussed in Slack (slackLink, "" when unknown).
-func Describe(f finding.Finding, slackLink string) jira.Doc {
-	txt := func(s string) jira.Inline { return jira.Inline{Text: s} }
-	mono := func(s string) jira.Inline { return jira.Inline{Text: s, Mono: true} }
-	bold := func(s string) jira.Inline { return jira.Inline{Text: s, Bold: true} }
-	var d jira.Doc
-	add := func(b jira.Block) { d.Blocks = append(d.Blocks, b) }
+func Describe(f finding.Finding, slackLink string) tracker.Doc {
+	txt := func(s string) tracker.Inline { return tracker.Inline{Text: s} }
+	mono := func(s string) tracker.Inline { return tracker.Inline{Text: s, Mono: true} }
+	bold := func(s string) tracker.Inline { return tracker.Inline{Text: s, Bold: true} }
+	var d tracker.Doc
+	add := func(b tracker.Block) { d.Blocks = append(d.Blocks, b) }
 
 	if f.Detail != "" {
-		add(jira.Block{Kind: jira.Paragraph, Text: []jira.Inline{txt(f.Detail)}})
+		add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt(f.Detail)}})
 	}
-	var facts [][]jira.Inline
-	fact := func(name string, v ...jira.Inline) {
-		facts = append(facts, append([]jira.Inline{bold(name + ":"), txt(" ")}, v...))
+	var facts [][]tracker.Inline
+	fact := func(name string, v ...tracker.Inline) {
+		facts = append(facts, append([]tracker.Inline{bold(name + ":"), txt(" ")}, v...))
 	}
 	fact("Severity", txt(strings.ToUpper(f.Severity.String())))
 	fact("Rule", mono(f.Rule))
-	acct := []jira.Inline{mono(f.AccountID)}
+	acct := []tracker.Inline{mono(f.AccountID)}
 	var about []string
 	if f.AccountName != "" {
 		about = append(about, f.AccountName)
@@ -69,12 +69,12 @@ func Describe(f finding.Finding, slackLink string) jira.Doc {
 	if f.Region != "" {
 		fact("Region", txt(f.Region))
 	}
-	res := []jira.Inline{txt(f.Resource.Type + " "), mono(f.Resource.ID)}
+	res := []tracker.Inline{txt(f.Resource.Type + " "), mono(f.Resource.ID)}
 	if f.Resource.ARN != "" && f.Resource.ARN != f.Resource.ID {
 		res = append(res, txt(" ("), mono(f.Resource.ARN), txt(")"))
 	}
 	fact("Resource", res...)
-	actor := []jira.Inline{mono(f.Actor.ARN)}
+	actor := []tracker.Inline{mono(f.Actor.ARN)}
 	if f.Actor.Type != "" {
 		actor = append(actor, txt(" ("+f.Actor.Type+")"))
 	}
@@ -83,7 +83,7 @@ func Describe(f finding.Finding, slackLink string) jira.Doc {
 	}
 	fact("Actor", actor...)
 	if f.Event.Name != "" {
-		ev := []jira.Inline{mono(f.Event.Name), txt(" at " + stamp(f.Event.Time))}
+		ev := []tracker.Inline{mono(f.Event.Name), txt(" at " + stamp(f.Event.Time))}
 		if f.Event.SourceIP != "" {
 			ev = append(ev, txt(" from "), mono(f.Event.SourceIP))
 		}
@@ -103,7 +103,7 @@ func Describe(f finding.Finding, slackLink string) jira.Doc {
 		fact("Off hours", txt("outside the owning team's business hours"))
 	}
 	for _, t := range f.Targets {
-		v := []jira.Inline{mono(t.Account), txt(" (" + string(t.Class))}
+		v := []tracker.Inline{mono(t.Account), txt(" (" + string(t.Class))}
 		if t.Name != "" {
 			v = append(v, txt(", "+t.Name))
 		}
@@ -111,12 +111,12 @@ func Describe(f finding.Finding, slackLink string) jira.Doc {
 		fact("Shared with", v...)
 	}
 	fact("Finding", mono(f.ID))
-	add(jira.Block{Kind: jira.Bullets, Items: facts})
+	add(tracker.Block{Kind: tracker.Bullets, Items: facts})
 
 	if c := f.Change; c != nil && (c.Summary != "" || len(c.Before) > 0 || len(c.After) > 0) {
-		add(jira.Block{Kind: jira.Heading, Text: []jira.Inline{txt("What changed")}})
+		add(tracker.Block{Kind: tracker.Heading, Text: []tracker.Inline{txt("What changed")}})
 		if c.Summary != "" {
-			add(jira.Block{Kind: jira.Paragraph, Text: []jira.Inline{txt(c.Summary)}})
+			add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt(c.Summary)}})
 		}
 		for _, side := range []struct {
 			name string
@@ -125,22 +125,22 @@ func Describe(f finding.Finding, slackLink string) jira.Doc {
 			if len(side.raw) == 0 {
 				continue
 			}
-			add(jira.Block{Kind: jira.Paragraph, Text: []jira.Inline{bold(side.name + ":")}})
-			add(jira.Block{Kind: jira.Code, Code: evidence(side.raw)})
+			add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{bold(side.name + ":")}})
+			add(tracker.Block{Kind: tracker.Code, Code: evidence(side.raw)})
 		}
 	}
 	if len(f.Signals) > 0 {
-		add(jira.Block{Kind: jira.Heading, Text: []jira.Inline{txt("Unusual activity of the actor")}})
-		var items [][]jira.Inline
+		add(tracker.Block{Kind: tracker.Heading, Text: []tracker.Inline{txt("Unusual activity of the actor")}})
+		var items [][]tracker.Inline
 		for _, s := range f.Signals {
-			items = append(items, []jira.Inline{bold(s.Name + ":"), txt(" " + s.Reason)})
+			items = append(items, []tracker.Inline{bold(s.Name + ":"), txt(" " + s.Reason)})
 		}
-		add(jira.Block{Kind: jira.Bullets, Items: items})
+		add(tracker.Block{Kind: tracker.Bullets, Items: items})
 	}
 	if slackLink != "" {
-		add(jira.Block{Kind: jira.Paragraph, Text: []jira.Inline{txt("Discussion: "), {Text: "Slack thread", Link: slackLink}}})
+		add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt("Discussion: "), {Text: "Slack thread", Link: slackLink}}})
 	}
-	add(jira.Block{Kind: jira.Paragraph, Text: []jira.Inline{txt("This ticket is kept up to date by secops-bot and closed when the exposure is fixed. Label "), mono(Label(f.ID)), txt(" ties it to the finding.")}})
+	add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt("This ticket is kept up to date by secops-bot and closed when the exposure is fixed. Label "), mono(Label(f.ID)), txt(" ties it to the finding.")}})
 	return d
 }
 

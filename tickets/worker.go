@@ -14,8 +14,8 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/grace"
-	"github.com/secops-bot/secops-bot/providers/jira"
 	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
 // Store is the part of the store the worker uses.
@@ -72,12 +72,12 @@ func BrowseURL(baseURL, key string) string {
 
 // Client is the Jira API the worker uses (a *jira.Client).
 type Client interface {
-	CreateIssue(ctx context.Context, r jira.IssueRequest) (string, error)
-	AddComment(ctx context.Context, key string, body jira.Doc) error
+	CreateIssue(ctx context.Context, r tracker.IssueRequest) (string, error)
+	AddComment(ctx context.Context, key string, body tracker.Doc) error
 	Resolve(ctx context.Context, key string, names []string) (string, error)
 	Reopen(ctx context.Context, key string, names []string) (string, error)
-	SearchByLabel(ctx context.Context, label string) ([]jira.Issue, error)
-	Myself(ctx context.Context) (jira.User, error)
+	SearchByLabel(ctx context.Context, label string) ([]tracker.Issue, error)
+	Myself(ctx context.Context) (tracker.User, error)
 	ProjectExists(ctx context.Context, key string) (bool, error)
 }
 
@@ -270,8 +270,8 @@ func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
 	case errors.Is(err, errWait):
 		wait = waitTicket
 		log.Debug().Msg("ticket not created yet; postponed")
-	case jira.Temporary(err):
-		if ra := jira.RetryAfter(err); ra > 0 {
+	case tracker.Temporary(err):
+		if ra := tracker.RetryAfter(err); ra > 0 {
 			wait = max(ra, time.Second)
 		}
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("Jira unavailable; ticket update postponed")
@@ -351,7 +351,7 @@ func (w *Worker) create(ctx context.Context, log zerolog.Logger, it store.Outbox
 	if w.cfg.LinkSecOps && f.Severity >= finding.SeverityHigh && p.Project != w.cfg.SecOpsProject {
 		labels = append(labels, ReviewLabel)
 	}
-	key, err := w.jira.CreateIssue(ctx, jira.IssueRequest{
+	key, err := w.jira.CreateIssue(ctx, tracker.IssueRequest{
 		Project: p.Project, IssueType: w.cfg.IssueType, Summary: Summary(f), Description: Describe(f, link),
 		Priority: w.cfg.priority(f.Severity), Labels: labels,
 	})
@@ -410,8 +410,8 @@ func (w *Worker) comment(ctx context.Context, p Payload) error {
 	if err != nil {
 		return err
 	}
-	if err := w.jira.AddComment(ctx, key, jira.Text(p.Comment)); err != nil {
-		if errors.Is(err, jira.ErrNotFound) {
+	if err := w.jira.AddComment(ctx, key, tracker.Text(p.Comment)); err != nil {
+		if errors.Is(err, tracker.ErrNotFound) {
 			return errDrop{err}
 		}
 		return err
@@ -430,7 +430,7 @@ func (w *Worker) transition(ctx context.Context, log zerolog.Logger, p Payload, 
 	} else {
 		name, err = w.jira.Reopen(ctx, key, w.cfg.ReopenTransitions)
 	}
-	if errors.Is(err, jira.ErrNotFound) {
+	if errors.Is(err, tracker.ErrNotFound) {
 		return errDrop{err}
 	}
 	if err != nil {

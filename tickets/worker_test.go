@@ -596,7 +596,7 @@ func TestCheck(t *testing.T) {
 func TestDescriptionGolden(t *testing.T) {
 	f := storyOne()
 	d := Describe(f, "https://acme.slack.com/archives/C0SECOPS/p1764166329000100")
-	adf, err := json.MarshalIndent(d.ADF(), "", "  ")
+	adf, err := json.MarshalIndent(jira.ADF(d), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +605,7 @@ func TestDescriptionGolden(t *testing.T) {
 		got  []byte
 	}{
 		{"description.cloud.golden.json", append(adf, '\n')},
-		{"description.datacenter.golden.txt", []byte(d.Wiki() + "\n")},
+		{"description.datacenter.golden.txt", []byte(jira.Wiki(d) + "\n")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -221,11 +222,11 @@ func who(s string) string {
 // principalName is the readable part of an IAM or STS ARN:
 // "assumed-role/Role/session" becomes "Role/session", "user/path/Bob" "Bob".
 func principalName(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
+	a, err := awsarn.Parse(arn)
+	if err != nil {
 		return arn
 	}
-	res := parts[5]
+	res := a.Resource
 	switch {
 	case strings.HasPrefix(res, "assumed-role/"):
 		return strings.TrimPrefix(res, "assumed-role/")

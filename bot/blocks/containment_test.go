@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 )
 
@@ -71,7 +72,7 @@ func restrictRecord() containment.Record {
 	f := storyTwo()
 	return containment.Record{
 		ID: "C-9B0C3E7A11F2", Action: containment.IAMUserRestrictIP, FindingID: f.ID, State: containment.StatePreviewed,
-		Target: containment.Target{AccountID: f.AccountID, Region: f.Region, Type: containment.TypeIAMUser, ID: "BackupManager", ARN: f.Actor.ARN},
+		Target: containment.Target{AccountID: f.AccountID, Region: f.Region, Type: awsarn.TypeIAMUser, ID: "BackupManager", ARN: f.Actor.ARN},
 		Plan: containment.Plan{
 			Action: containment.IAMUserRestrictIP,
 			Calls: []containment.Call{{API: "iam:PutUserPolicy", Params: []containment.Param{

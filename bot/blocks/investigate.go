@@ -8,6 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	cmds "github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/investigate"
@@ -296,13 +297,12 @@ func fitList(title string, lines []string, hidden int, noun string) string {
 func consoleOf(s investigate.Subject) string {
 	if s.Principal() {
 		arn := investigate.PrincipalARN(s.ARN)
-		typ := ""
-		switch a, _ := parseARN(arn); {
-		case strings.HasPrefix(a.resource, "user/"):
-			typ = typeIAMUser
-		case strings.HasPrefix(a.resource, "role/"):
-			typ = typeIAMRole
-		default:
+		a, err := awsarn.Parse(arn)
+		if err != nil {
+			return ""
+		}
+		typ := awsarn.TypeOf(a)
+		if typ != awsarn.TypeIAMUser && typ != awsarn.TypeIAMRole {
 			return ""
 		}
 		return ConsoleURL(finding.Finding{Resource: finding.Resource{Type: typ, ARN: arn}})

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // pinningKey reports whether a condition key (in lower case, as IAM
@@ -125,15 +127,15 @@ func fixedPattern(key, v string) bool {
 		return v != ""
 	}
 	if arnKey(key) {
-		parts := strings.SplitN(v, ":", 6)
-		if len(parts) < 6 || parts[0] != "arn" {
+		a, err := awsarn.Parse(v)
+		if err != nil {
 			return false
 		}
-		if acct := parts[4]; acct != "" {
-			return !hasWildcard(acct)
+		if a.Account != "" {
+			return !hasWildcard(a.Account)
 		}
 		// ARNs without an account (S3 buckets) are fixed only by name.
-		return !hasWildcard(parts[5])
+		return !hasWildcard(a.Resource)
 	}
 	if key == "aws:userid" {
 		// "AROLEID:*" is every session of one role: still a fixed caller.

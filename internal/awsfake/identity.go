@@ -3,8 +3,9 @@ package awsfake
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // DefaultAccount owns every access key nobody registered.
@@ -69,9 +70,6 @@ func WithCaller(ctx context.Context, id Identity) context.Context {
 }
 
 func accountOfARN(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 5 {
-		return ""
-	}
-	return parts[4]
+	a, _ := awsarn.Parse(arn)
+	return a.Account
 }

@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +22,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
 // Flavor is the kind of Jira deployment.
@@ -117,57 +118,26 @@ func (c *Client) apiPath() string {
 	return "/rest/api/2"
 }
 
-// Sentinel classes of errors; an *Error wraps exactly one of them.
+// Sentinel classes of errors; an *Error wraps exactly one of them. They
+// are the ticket worker's (tickets/tracker), so that it can act on them
+// without importing the client.
 var (
-	// ErrUnauthorized: the credentials were rejected (401).
-	ErrUnauthorized = errors.New("unauthorized")
-	// ErrForbidden: the account may not do this (403).
-	ErrForbidden = errors.New("forbidden")
-	// ErrNotFound: the project or issue does not exist or is not visible.
-	ErrNotFound = errors.New("not found")
-	// ErrInvalid: Jira refused the request as invalid (400); retrying the
-	// same request will not help until a setting or the input changes.
-	ErrInvalid = errors.New("invalid request")
-	// ErrTransient: an outage, a rate limit or a network failure; retry.
-	ErrTransient = errors.New("temporarily unavailable")
-	// ErrNoTransition: the issue's workflow offers none of the wanted
-	// transitions from its current status.
-	ErrNoTransition = errors.New("no matching transition")
+	ErrUnauthorized = tracker.ErrUnauthorized // the credentials were rejected (401)
+	ErrForbidden    = tracker.ErrForbidden    // the account may not do this (403)
+	ErrNotFound     = tracker.ErrNotFound     // the project or issue does not exist or is not visible
+	ErrInvalid      = tracker.ErrInvalid      // Jira refused the request as invalid (400)
+	ErrTransient    = tracker.ErrTransient    // an outage, a rate limit or a network failure; retry
+	ErrNoTransition = tracker.ErrNoTransition // the workflow offers none of the wanted transitions
 )
 
 // Error is a failed Jira call, in words a person can act on.
-type Error struct {
-	Op     string // what was attempted, e.g. "create issue in PAY"
-	Status int    // HTTP status, 0 for network failures
-	Kind   error  // one of the sentinels
-	// Msg explains the failure: Jira's own messages, or which setting to
-	// check.
-	Msg string
-	// RetryAfter is Jira's Retry-After on 429 and 503, zero when absent.
-	RetryAfter time.Duration
-}
-
-func (e *Error) Error() string {
-	if e.Status != 0 {
-		return fmt.Sprintf("jira %s: %d %s", e.Op, e.Status, e.Msg)
-	}
-	return fmt.Sprintf("jira %s: %s", e.Op, e.Msg)
-}
-
-// Unwrap returns the class.
-func (e *Error) Unwrap() error { return e.Kind }
+type Error = tracker.Error
 
 // Temporary reports whether err is worth retrying as is.
-func Temporary(err error) bool { return errors.Is(err, ErrTransient) }
+func Temporary(err error) bool { return tracker.Temporary(err) }
 
 // RetryAfter returns how long Jira asked to wait, zero when it did not.
-func RetryAfter(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.RetryAfter
-	}
-	return 0
-}
+func RetryAfter(err error) time.Duration { return tracker.RetryAfter(err) }
 
 // maxBody bounds what is read of a response, so a misbehaving proxy cannot
 // make the bot buffer without limit.

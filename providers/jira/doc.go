@@ -2,86 +2,37 @@ package jira
 
 import (
 	"strings"
+
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
-// Doc is rich text for a description or a comment, kept to what both
-// flavours render: headings, paragraphs, bullet lists and code blocks of
-// plain, bold, monospace or linked text. The client renders it as ADF for
-// Cloud and as wiki markup for Data Center.
-type Doc struct {
-	Blocks []Block
-}
-
-// BlockKind is the kind of a Block.
-type BlockKind int
+// The description types are the ticket worker's own (tickets/tracker),
+// named here too so that callers of the client need not import both.
+type (
+	// Doc is rich text for a description or a comment; ADF and Wiki
+	// render it.
+	Doc = tracker.Doc
+	// BlockKind is the kind of a Block.
+	BlockKind = tracker.BlockKind
+	// Block is one block of a Doc.
+	Block = tracker.Block
+	// Inline is a run of text with at most one style, or a link.
+	Inline = tracker.Inline
+)
 
 // Block kinds.
 const (
-	Paragraph BlockKind = iota
-	Heading
-	Bullets
-	Code
+	Paragraph = tracker.Paragraph
+	Heading   = tracker.Heading
+	Bullets   = tracker.Bullets
+	Code      = tracker.Code
 )
 
-// Block is one block of a Doc. Paragraph and Heading use Text; Bullets use
-// Items (one line of inline text each); Code uses Code verbatim.
-type Block struct {
-	Kind  BlockKind
-	Text  []Inline
-	Items [][]Inline
-	Code  string
-}
-
-// Inline is a run of text with at most one style, or a link.
-type Inline struct {
-	Text string
-	Bold bool
-	Mono bool
-	Link string // an http(s) URL; the text is the link's label
-}
-
 // Text returns a Doc of one plain paragraph per line of s.
-func Text(s string) Doc {
-	var d Doc
-	for _, line := range strings.Split(s, "\n") {
-		d.Blocks = append(d.Blocks, Block{Kind: Paragraph, Text: []Inline{{Text: line}}})
-	}
-	return d
-}
+func Text(s string) Doc { return tracker.Text(s) }
 
-// Plain returns the text of the Doc without markup, one line per
-// paragraph or item; used for summaries and in logs.
-func (d Doc) Plain() string {
-	var b strings.Builder
-	inl := func(in []Inline) {
-		for _, r := range in {
-			b.WriteString(r.Text)
-		}
-	}
-	for i, bl := range d.Blocks {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		switch bl.Kind {
-		case Bullets:
-			for j, it := range bl.Items {
-				if j > 0 {
-					b.WriteByte('\n')
-				}
-				b.WriteString("- ")
-				inl(it)
-			}
-		case Code:
-			b.WriteString(bl.Code)
-		default:
-			inl(bl.Text)
-		}
-	}
-	return b.String()
-}
-
-// ADF renders the Doc in the Atlassian Document Format (Cloud, REST v3).
-func (d Doc) ADF() map[string]any {
+// ADF renders a Doc in the Atlassian Document Format (Cloud, REST v3).
+func ADF(d Doc) map[string]any {
 	content := []any{}
 	for _, bl := range d.Blocks {
 		switch bl.Kind {
@@ -137,8 +88,8 @@ func adfInline(in []Inline) []any {
 	return out
 }
 
-// Wiki renders the Doc as Jira wiki markup (Data Center, REST v2).
-func (d Doc) Wiki() string {
+// Wiki renders a Doc as Jira wiki markup (Data Center, REST v2).
+func Wiki(d Doc) string {
 	var b strings.Builder
 	for i, bl := range d.Blocks {
 		if i > 0 {

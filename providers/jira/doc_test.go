@@ -40,10 +40,10 @@ func TestRender(t *testing.T) {
 		{Kind: Code, Code: "{\"a\":1}\n{noformat}"},
 	}}
 	wantWiki := "h3. What changed\n\nOpen [thread|https://slack.example/p1]\n\n* a\n* {{b}}\n\n{noformat}\n{\"a\":1}\n{ noformat}\n{noformat}"
-	if got := d.Wiki(); got != wantWiki {
+	if got := Wiki(d); got != wantWiki {
 		t.Errorf("Wiki =\n%s\nwant\n%s", got, wantWiki)
 	}
-	adf, _ := json.Marshal(d.ADF())
+	adf, _ := json.Marshal(ADF(d))
 	wantADF := `{"content":[` +
 		`{"attrs":{"level":3},"content":[{"text":"What changed","type":"text"}],"type":"heading"},` +
 		`{"content":[{"text":"Open ","type":"text"},{"marks":[{"attrs":{"href":"https://slack.example/p1"},"type":"link"}],"text":"thread","type":"text"}],"type":"paragraph"},` +

@@ -7,19 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
 // IssueRequest is a new issue.
-type IssueRequest struct {
-	Project     string // project key, e.g. "PAY"
-	IssueType   string // e.g. "Task", "Bug"
-	Summary     string
-	Description Doc
-	// Priority is a priority name; empty leaves the project's default.
-	Priority string
-	// Labels may not contain spaces (Jira refuses them).
-	Labels []string
-}
+type IssueRequest = tracker.IssueRequest
 
 // maxSummary is Jira's limit on the summary field.
 const maxSummary = 255
@@ -64,9 +57,9 @@ func (c *Client) CreateIssue(ctx context.Context, r IssueRequest) (string, error
 // body renders a description or comment for the flavour.
 func (c *Client) body(d Doc) any {
 	if c.flavor == Cloud {
-		return d.ADF()
+		return ADF(d)
 	}
-	return d.Wiki()
+	return Wiki(d)
 }
 
 // AddComment adds a comment to an issue.
@@ -125,15 +118,7 @@ func flattenADF(sb *strings.Builder, n map[string]any) {
 }
 
 // Issue is what the bot reads back of an issue.
-type Issue struct {
-	Key     string
-	Project string
-	Summary string
-	Status  string
-	// StatusCategory is Jira's "new", "indeterminate" or "done".
-	StatusCategory string
-	Labels         []string
-}
+type Issue = tracker.Issue
 
 type issueJSON struct {
 	Key    string `json:"key"`
@@ -302,11 +287,7 @@ func pickTransition(ts []Transition, names []string) (Transition, bool) {
 }
 
 // User is the account the client authenticates as.
-type User struct {
-	AccountID   string // Cloud
-	Name        string // Data Center user name
-	DisplayName string
-}
+type User = tracker.User
 
 // Myself returns the authenticated account; it is the startup check that
 // the URL and the credentials work.

@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
 
@@ -188,13 +189,7 @@ func (c *Clients) RoleARN(accountID string) string {
 	if c.opts.MemberRoleName == "" {
 		return ""
 	}
-	partition := "aws"
-	if strings.HasPrefix(c.base.Region, "cn-") {
-		partition = "aws-cn"
-	} else if strings.HasPrefix(c.base.Region, "us-gov-") {
-		partition = "aws-us-gov"
-	}
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, accountID, c.opts.MemberRoleName)
+	return awsarn.IAMRole(awsarn.PartitionOf(c.base.Region), accountID, "", c.opts.MemberRoleName).String()
 }
 
 // For returns the configuration to act in an account. It assumes the

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +17,8 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // TagKey is the tag written on the bot's principal; its value is the time
@@ -109,22 +110,21 @@ func (t *Tagger) Tag(ctx context.Context, account string, at time.Time) (Tagged,
 // arn:aws:iam::ACCOUNT:user/PATH/NAME is user NAME. Other identities
 // (root, federated users) cannot be tagged.
 func principal(arn string) (Tagged, error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
+	p, err := awsarn.ParsePrincipal(arn)
+	if errors.Is(err, awsarn.ErrMalformed) {
 		return Tagged{}, fmt.Errorf("canary: caller %q is not an ARN", arn)
 	}
-	partition, service, account, res := parts[1], parts[2], parts[4], parts[5]
-	segs := strings.Split(res, "/")
-	out := Tagged{Account: account, CallerARN: arn}
+	out := Tagged{Account: p.Account, CallerARN: arn}
 	switch {
-	case service == "sts" && segs[0] == "assumed-role" && len(segs) == 3 && segs[1] != "":
-		out.Kind, out.Name, out.EventName = "role", segs[1], "TagRole"
-	case service == "iam" && segs[0] == "user" && len(segs) >= 2 && segs[len(segs)-1] != "":
-		out.Kind, out.Name, out.EventName = "user", segs[len(segs)-1], "TagUser"
+	case err == nil && p.Kind == awsarn.KindAssumedRole:
+		out.Kind, out.Name, out.EventName = "role", p.Name, "TagRole"
+		out.ResourceARN = awsarn.IAMRole(p.Partition, p.Account, "", p.Name).String()
+	case err == nil && p.Kind == awsarn.KindUser:
+		out.Kind, out.Name, out.EventName = "user", p.Name, "TagUser"
+		out.ResourceARN = awsarn.IAMUser(p.Partition, p.Account, "", p.Name).String()
 	default:
 		return Tagged{}, fmt.Errorf("canary: the bot runs as %s, which cannot be tagged; run it with an IAM role (or user)", arn)
 	}
-	out.ResourceARN = fmt.Sprintf("arn:%s:iam::%s:%s/%s", partition, account, out.Kind, out.Name)
 	return out, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -73,7 +74,7 @@ const publicPolicy = `{"Version":"2012-10-17","Statement":[` +
 // TestActions runs every action through preview, run, a second run, and
 // undo against the fakes, checking the state AWS would hold after each.
 func TestActions(t *testing.T) {
-	bucket := containment.Target{AccountID: payments, Region: "eu-west-1", Type: containment.TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
+	bucket := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports", ARN: "arn:aws:s3:::acme-exports"}
 	tests := []struct {
 		name    string
 		action  string
@@ -140,7 +141,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "unshare rds snapshot", action: containment.SnapshotUnshare,
-			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "prod-customers-2026-11-26", Accounts: []string{"444455556666"}},
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeRDSSnapshot, ID: "prod-customers-2026-11-26", Accounts: []string{"444455556666"}},
 			setup: func(f *fakes) {
 				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers-2026-11-26", Region: "eu-central-1", SharedWith: []string{"555566667777", "444455556666"}})
 			},
@@ -160,7 +161,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "unshare rds cluster snapshot from everyone", action: containment.SnapshotUnshare,
-			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSClusterSnap, ID: "orders-cluster-final"},
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeRDSClusterSnapshot, ID: "orders-cluster-final"},
 			setup: func(f *fakes) {
 				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "orders-cluster-final", Cluster: true, Region: "eu-central-1", SharedWith: []string{"all", "444455556666"}})
 			},
@@ -178,7 +179,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "unshare ebs snapshot", action: containment.SnapshotUnshare,
-			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeEC2Snapshot, ID: "snap-0123456789abcdef0", Accounts: []string{"all"}},
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeEC2Snapshot, ID: "snap-0123456789abcdef0", Accounts: []string{"all"}},
 			setup: func(f *fakes) {
 				f.ec2.AddSnapshot(payments, awsfake.EC2Snapshot{ID: "snap-0123456789abcdef0", SharedWith: []string{"all", "555566667777"}})
 			},
@@ -196,7 +197,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "unshare ami", action: containment.SnapshotUnshare,
-			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeEC2Image, ID: "ami-0abcdef1234567890", Accounts: []string{"444455556666"}},
+			target: containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeEC2Image, ID: "ami-0abcdef1234567890", Accounts: []string{"444455556666"}},
 			setup: func(f *fakes) {
 				f.ec2.AddImage(payments, awsfake.EC2Image{ID: "ami-0abcdef1234567890", SharedWith: []string{"444455556666"}})
 			},
@@ -214,7 +215,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "restrict user to corporate ranges", action: containment.IAMUserRestrictIP,
-			target: containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager"},
+			target: containment.Target{AccountID: payments, Type: awsarn.TypeIAMUser, ID: "BackupManager"},
 			setup:  func(f *fakes) { f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"}) },
 			calls:  []string{"iam:PutUserPolicy"},
 			applied: func(t *testing.T, f *fakes) {
@@ -233,7 +234,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "deactivate the event's key", action: containment.IAMUserDeactivateKeys,
-			target: containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager", AccessKeyID: "AKIAIOSFODNN7EXAMPLE"},
+			target: containment.Target{AccountID: payments, Type: awsarn.TypeIAMUser, ID: "BackupManager", AccessKeyID: "AKIAIOSFODNN7EXAMPLE"},
 			setup: func(f *fakes) {
 				f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
 				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAIOSFODNN7EXAMPLE", User: "BackupManager", Status: "Active"})
@@ -256,7 +257,7 @@ func TestActions(t *testing.T) {
 		},
 		{
 			name: "revoke role sessions", action: containment.IAMRoleRevokeSessions,
-			target: containment.Target{AccountID: payments, Type: containment.TypeIAMRole, ID: "contractor-alice"},
+			target: containment.Target{AccountID: payments, Type: awsarn.TypeIAMRole, ID: "contractor-alice"},
 			setup:  func(f *fakes) { f.iam.AddRole(payments, awsfake.IAMRole{Name: "contractor-alice"}) },
 			calls:  []string{"iam:PutRolePolicy"},
 			applied: func(t *testing.T, f *fakes) {
@@ -337,7 +338,7 @@ func TestRestrictIPNeedsRanges(t *testing.T) {
 	f := newFakes(t)
 	f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
 	_, err := f.provider(containment.Config{}).Preview(context.Background(), containment.IAMUserRestrictIP,
-		containment.Target{AccountID: payments, Type: containment.TypeIAMUser, ID: "BackupManager"})
+		containment.Target{AccountID: payments, Type: awsarn.TypeIAMUser, ID: "BackupManager"})
 	if !errors.Is(err, containment.ErrNotApplicable) || !strings.Contains(err.Error(), "corporate_cidrs") {
 		t.Errorf("preview without ranges: %v, want a refusal naming containment.corporate_cidrs", err)
 	}
@@ -349,7 +350,7 @@ func TestAWSErrors(t *testing.T) {
 	f := newFakes(t)
 	f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers", Region: "eu-central-1", SharedWith: []string{"444455556666"}})
 	p := f.provider(corp)
-	target := containment.Target{AccountID: payments, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "prod-customers"}
+	target := containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeRDSSnapshot, ID: "prod-customers"}
 	plan, err := p.Preview(context.Background(), containment.SnapshotUnshare, target)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +378,7 @@ func TestCallsLandInTargetAccount(t *testing.T) {
 		f.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "nightly", Region: "eu-central-1", SharedWith: []string{"444455556666"}})
 	}
 	p := f.provider(corp)
-	target := containment.Target{AccountID: other, Region: "eu-central-1", Type: containment.TypeRDSSnapshot, ID: "nightly"}
+	target := containment.Target{AccountID: other, Region: "eu-central-1", Type: awsarn.TypeRDSSnapshot, ID: "nightly"}
 	plan, err := p.Preview(context.Background(), containment.SnapshotUnshare, target)
 	if err != nil {
 		t.Fatal(err)
@@ -414,10 +415,10 @@ func TestPermissionsCoverCalls(t *testing.T) {
 	f.iam.AddRole(payments, awsfake.IAMRole{Name: "ops"})
 	p = f.provider(corp)
 	for _, tc := range []struct{ action, typ, id string }{
-		{containment.S3BlockPublicAccess, containment.TypeS3Bucket, "acme-exports"},
-		{containment.S3RemovePublicStatements, containment.TypeS3Bucket, "acme-exports"},
-		{containment.IAMUserRestrictIP, containment.TypeIAMUser, "BackupManager"},
-		{containment.IAMRoleRevokeSessions, containment.TypeIAMRole, "ops"},
+		{containment.S3BlockPublicAccess, awsarn.TypeS3Bucket, "acme-exports"},
+		{containment.S3RemovePublicStatements, awsarn.TypeS3Bucket, "acme-exports"},
+		{containment.IAMUserRestrictIP, awsarn.TypeIAMUser, "BackupManager"},
+		{containment.IAMRoleRevokeSessions, awsarn.TypeIAMRole, "ops"},
 	} {
 		plan, err := p.Preview(context.Background(), tc.action, containment.Target{AccountID: payments, Type: tc.typ, ID: tc.id})
 		if err != nil {

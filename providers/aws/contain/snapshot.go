@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 )
 
@@ -47,13 +48,13 @@ type shareAPI struct {
 
 func shareAPIOf(typ string) (shareAPI, error) {
 	switch typ {
-	case containment.TypeRDSSnapshot:
+	case awsarn.TypeRDSSnapshot:
 		return shareAPI{"rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute", "restore"}, nil
-	case containment.TypeRDSClusterSnap:
+	case awsarn.TypeRDSClusterSnapshot:
 		return shareAPI{"rds:DescribeDBClusterSnapshotAttributes", "rds:ModifyDBClusterSnapshotAttribute", "restore"}, nil
-	case containment.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		return shareAPI{"ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute", "createVolumePermission"}, nil
-	case containment.TypeEC2Image:
+	case awsarn.TypeEC2Image:
 		return shareAPI{"ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute", "launchPermission"}, nil
 	}
 	return shareAPI{}, fmt.Errorf("snapshot-unshare cannot act on %s: %w", typ, containment.ErrNotApplicable)
@@ -66,7 +67,7 @@ func (r unshareRunner) read(ctx context.Context, c aws.Config, t containment.Tar
 	}
 	var shared []string
 	switch t.Type {
-	case containment.TypeRDSSnapshot:
+	case awsarn.TypeRDSSnapshot:
 		out, err := rds.NewFromConfig(c).DescribeDBSnapshotAttributes(ctx, &rds.DescribeDBSnapshotAttributesInput{DBSnapshotIdentifier: aws.String(t.ID)})
 		if err != nil {
 			return nil, awsErr(api.describe, t.AccountID, err)
@@ -78,7 +79,7 @@ func (r unshareRunner) read(ctx context.Context, c aws.Config, t containment.Tar
 				}
 			}
 		}
-	case containment.TypeRDSClusterSnap:
+	case awsarn.TypeRDSClusterSnapshot:
 		out, err := rds.NewFromConfig(c).DescribeDBClusterSnapshotAttributes(ctx, &rds.DescribeDBClusterSnapshotAttributesInput{DBClusterSnapshotIdentifier: aws.String(t.ID)})
 		if err != nil {
 			return nil, awsErr(api.describe, t.AccountID, err)
@@ -90,7 +91,7 @@ func (r unshareRunner) read(ctx context.Context, c aws.Config, t containment.Tar
 				}
 			}
 		}
-	case containment.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		out, err := ec2.NewFromConfig(c).DescribeSnapshotAttribute(ctx, &ec2.DescribeSnapshotAttributeInput{
 			SnapshotId: aws.String(t.ID), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission,
 		})
@@ -100,7 +101,7 @@ func (r unshareRunner) read(ctx context.Context, c aws.Config, t containment.Tar
 		for _, p := range out.CreateVolumePermissions {
 			shared = append(shared, permissionValue(aws.ToString(p.UserId), string(p.Group), "", ""))
 		}
-	case containment.TypeEC2Image:
+	case awsarn.TypeEC2Image:
 		out, err := ec2.NewFromConfig(c).DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{
 			ImageId: aws.String(t.ID), Attribute: ec2types.ImageAttributeNameLaunchPermission,
 		})
@@ -143,9 +144,9 @@ func (r unshareRunner) calls(t containment.Target, values []string, remove bool)
 	}
 	list := strings.Join(values, ", ")
 	switch t.Type {
-	case containment.TypeRDSSnapshot, containment.TypeRDSClusterSnap:
+	case awsarn.TypeRDSSnapshot, awsarn.TypeRDSClusterSnapshot:
 		idName, valuesName := "DBSnapshotIdentifier", "ValuesToAdd"
-		if t.Type == containment.TypeRDSClusterSnap {
+		if t.Type == awsarn.TypeRDSClusterSnapshot {
 			idName = "DBClusterSnapshotIdentifier"
 		}
 		if remove {
@@ -154,7 +155,7 @@ func (r unshareRunner) calls(t containment.Target, values []string, remove bool)
 		return []containment.Call{{API: api.modify, Params: []containment.Param{
 			{Name: idName, Value: t.ID}, {Name: "AttributeName", Value: "restore"}, {Name: valuesName, Value: list},
 		}}}
-	case containment.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		return []containment.Call{{API: api.modify, Params: []containment.Param{
 			{Name: "SnapshotId", Value: t.ID}, {Name: "Attribute", Value: "createVolumePermission"},
 			{Name: "OperationType", Value: op}, {Name: "CreateVolumePermission." + titleOp(op), Value: list},
@@ -190,7 +191,7 @@ func (r unshareRunner) plan(t containment.Target, st state) containment.Plan {
 }
 
 func kindWord(typ string) string {
-	if typ == containment.TypeEC2Image {
+	if typ == awsarn.TypeEC2Image {
 		return "image"
 	}
 	return "snapshot"
@@ -215,15 +216,15 @@ func (r unshareRunner) modify(ctx context.Context, c aws.Config, t containment.T
 		addVals = values
 	}
 	switch t.Type {
-	case containment.TypeRDSSnapshot:
+	case awsarn.TypeRDSSnapshot:
 		_, err = rds.NewFromConfig(c).ModifyDBSnapshotAttribute(ctx, &rds.ModifyDBSnapshotAttributeInput{
 			DBSnapshotIdentifier: aws.String(t.ID), AttributeName: aws.String("restore"), ValuesToAdd: addVals, ValuesToRemove: removeVals,
 		})
-	case containment.TypeRDSClusterSnap:
+	case awsarn.TypeRDSClusterSnapshot:
 		_, err = rds.NewFromConfig(c).ModifyDBClusterSnapshotAttribute(ctx, &rds.ModifyDBClusterSnapshotAttributeInput{
 			DBClusterSnapshotIdentifier: aws.String(t.ID), AttributeName: aws.String("restore"), ValuesToAdd: addVals, ValuesToRemove: removeVals,
 		})
-	case containment.TypeEC2Snapshot:
+	case awsarn.TypeEC2Snapshot:
 		perms := make([]ec2types.CreateVolumePermission, 0, len(values))
 		for _, v := range values {
 			if v == "all" {
@@ -243,7 +244,7 @@ func (r unshareRunner) modify(ctx context.Context, c aws.Config, t containment.T
 			SnapshotId: aws.String(t.ID), Attribute: ec2types.SnapshotAttributeNameCreateVolumePermission,
 			OperationType: op, CreateVolumePermission: mod,
 		})
-	case containment.TypeEC2Image:
+	case awsarn.TypeEC2Image:
 		perms := make([]ec2types.LaunchPermission, 0, len(values))
 		for _, v := range values {
 			switch {

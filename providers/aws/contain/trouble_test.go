@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
@@ -67,7 +68,7 @@ func TestTroubleInPlainWords(t *testing.T) {
 			}
 			f.srv.Inject(tc.fault)
 			p := New(clients, corp, f.clk, Options{S3PathStyle: true})
-			target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: containment.TypeS3Bucket, ID: "acme-exports"}
+			target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports"}
 			_, err = p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
 			var pe *containment.ProviderError
 			if !errors.As(err, &pe) {

@@ -25,7 +25,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +39,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
@@ -443,13 +443,13 @@ func tooManyPolicies(role string, res pruned) string {
 	return msg
 }
 
-// roleName is the last path element of a role ARN.
+// roleName is the name of a role ARN, without its path.
 func roleName(arn string) (string, error) {
-	_, res, ok := strings.Cut(arn, ":role/")
-	if !ok || res == "" {
+	p, err := awsarn.ParsePrincipal(arn)
+	if err != nil || p.Kind != awsarn.KindRole {
 		return "", fmt.Errorf("%q is not a role ARN", arn)
 	}
-	return res[strings.LastIndex(res, "/")+1:], nil
+	return p.Name, nil
 }
 
 var policyUnsafe = regexp.MustCompile(`[^\w+=,.@-]`)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/detect/policy"
 )
 
@@ -30,12 +31,12 @@ func Diff(before, after State) []string {
 		typ = before.Type
 	}
 	switch typ {
-	case TypeS3Bucket:
+	case awsarn.TypeS3Bucket:
 		var b, a S3Detail
 		decodeDetail(before.Detail, &b)
 		decodeDetail(after.Detail, &a)
 		out = append(out, diffBucket(b, a)...)
-	case TypeDBSnapshot, TypeDBClusterSnapshot, TypeEBSSnapshot, TypeImage:
+	case awsarn.TypeRDSSnapshot, awsarn.TypeRDSClusterSnapshot, awsarn.TypeEC2Snapshot, awsarn.TypeEC2Image:
 		var b, a ShareDetail
 		decodeDetail(before.Detail, &b)
 		decodeDetail(after.Detail, &a)

@@ -2,12 +2,14 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // Principal is what IAM says about the identity behind a change.
@@ -133,23 +135,17 @@ func (r *Reader) readRole(ctx context.Context, client *iam.Client, p *Principal)
 }
 
 // parsePrincipalARN reads arn:aws:iam::<acct>:user/<path>/<name>,
-// …:role/<path>/<name> and arn:aws:sts::<acct>:assumed-role/<role>/<session>.
+// …:role/<path>/<name> and arn:aws:sts::<acct>:assumed-role/<role>/<session>
+// (whose role's path the ARN does not say).
 func parsePrincipalARN(arn string) (kind, name, path, account string, err error) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return "", "", "", "", fmt.Errorf("read principal %q: not an ARN", arn)
-	}
-	account, res := parts[4], parts[5]
-	segs := strings.Split(res, "/")
+	p, err := awsarn.ParsePrincipal(arn)
 	switch {
-	case parts[2] == "iam" && (segs[0] == "user" || segs[0] == "role") && len(segs) >= 2 && segs[len(segs)-1] != "":
-		path = "/" + strings.Join(segs[1:len(segs)-1], "/")
-		if len(segs) > 2 {
-			path += "/"
-		}
-		return segs[0], segs[len(segs)-1], path, account, nil
-	case parts[2] == "sts" && segs[0] == "assumed-role" && len(segs) == 3 && segs[1] != "":
-		return "role", segs[1], "", account, nil
+	case errors.Is(err, awsarn.ErrMalformed):
+		return "", "", "", "", fmt.Errorf("read principal %q: not an ARN", arn)
+	case err == nil && (p.Kind == awsarn.KindUser || p.Kind == awsarn.KindRole):
+		return string(p.Kind), p.Name, p.Path, p.Account, nil
+	case err == nil && p.Kind == awsarn.KindAssumedRole:
+		return "role", p.Name, "", p.Account, nil
 	default:
 		return "", "", "", "", fmt.Errorf("read principal %s: %w (only IAM users and roles)", arn, ErrUnsupported)
 	}

@@ -15,6 +15,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
@@ -196,7 +197,7 @@ func TestDiff(t *testing.T) {
 				e.rds.AddSnapshot(acct, snap)
 			},
 			read: func(e *env) (State, error) {
-				return e.reader.Read(context.Background(), findingFor(TypeDBSnapshot, "s", unknownTarget))
+				return e.reader.Read(context.Background(), findingFor(awsarn.TypeRDSSnapshot, "s", unknownTarget))
 			},
 			want: []string{"- shared with " + unknown, "+ shared with " + partner, "+ shared with all (everyone)", "+ tag env=prod"},
 		},
@@ -205,7 +206,7 @@ func TestDiff(t *testing.T) {
 			seed:   func(e *env) { e.ec2.AddImage(acct, awsfake.EC2Image{ID: "ami-1", SharedWith: []string{"all"}}) },
 			change: func(t *testing.T, e *env) { e.ec2.DeleteImage(acct, "ami-1") },
 			read: func(e *env) (State, error) {
-				return e.reader.Read(context.Background(), findingFor(TypeImage, "ami-1"))
+				return e.reader.Read(context.Background(), findingFor(awsarn.TypeEC2Image, "ami-1"))
 			},
 			want: []string{"resource deleted"},
 		},
@@ -216,7 +217,7 @@ func TestDiff(t *testing.T) {
 			},
 			change: func(t *testing.T, e *env) {},
 			read: func(e *env) (State, error) {
-				return e.reader.Read(context.Background(), findingFor(TypeEBSSnapshot, "snap-1"))
+				return e.reader.Read(context.Background(), findingFor(awsarn.TypeEC2Snapshot, "snap-1"))
 			},
 			want: nil,
 		},
@@ -280,7 +281,7 @@ func TestClassify(t *testing.T) {
 
 func readBucket(name string) func(e *env) (State, error) {
 	return func(e *env) (State, error) {
-		return e.reader.Read(context.Background(), findingFor(TypeS3Bucket, name))
+		return e.reader.Read(context.Background(), findingFor(awsarn.TypeS3Bucket, name))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/detect/policy"
 	"github.com/secops-bot/secops-bot/finding"
 )
@@ -67,7 +68,7 @@ func (r *Reader) readBucket(ctx context.Context, t readTarget, st *State) error 
 	client := s3.NewFromConfig(t.cfg)
 	bucket := aws.String(t.id)
 	if st.ARN == "" {
-		st.ARN = "arn:aws:s3:::" + t.id
+		st.ARN = awsarn.S3Bucket(awsarn.PartitionAWS, t.id).String()
 	}
 	var d S3Detail
 

@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -130,7 +131,7 @@ func (r *Reader) readEBSSnapshot(ctx context.Context, t readTarget, st *State) e
 		Description: aws.ToString(s.Description), CreatedAt: aws.ToTime(s.StartTime),
 	}
 	if st.ARN == "" {
-		st.ARN = fmt.Sprintf("arn:aws:ec2:%s::snapshot/%s", st.Region, t.id)
+		st.ARN = awsarn.EC2Snapshot(awsarn.PartitionAWS, st.Region, t.id).String()
 	}
 	for _, tg := range s.Tags {
 		addTag(st, aws.ToString(tg.Key), aws.ToString(tg.Value))
@@ -178,7 +179,7 @@ func (r *Reader) readImage(ctx context.Context, t readTarget, st *State) error {
 		}
 	}
 	if st.ARN == "" {
-		st.ARN = fmt.Sprintf("arn:aws:ec2:%s::image/%s", st.Region, t.id)
+		st.ARN = awsarn.EC2Image(awsarn.PartitionAWS, st.Region, t.id).String()
 	}
 	for _, tg := range img.Tags {
 		addTag(st, aws.ToString(tg.Key), aws.ToString(tg.Value))

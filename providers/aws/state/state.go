@@ -14,18 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
-)
-
-// Resource types the reader understands (CloudFormation names).
-const (
-	TypeS3Bucket          = "AWS::S3::Bucket"
-	TypeDBSnapshot        = "AWS::RDS::DBSnapshot"
-	TypeDBClusterSnapshot = "AWS::RDS::DBClusterSnapshot"
-	TypeEBSSnapshot       = "AWS::EC2::Snapshot"
-	TypeImage             = "AWS::EC2::Image"
 )
 
 // ReasonGone is the reason given for a resource that no longer exists.
@@ -76,20 +68,21 @@ func (r *Reader) Read(ctx context.Context, f finding.Finding) (State, error) {
 	res := f.Resource
 	id := res.ID
 	if id == "" {
-		id = lastSegment(res.ARN)
+		a, _ := awsarn.Parse(res.ARN)
+		id = a.Name()
 	}
 	st := State{Type: res.Type, ID: id, ARN: res.ARN, Account: f.AccountID, Region: f.Region}
 	var read func(context.Context, readTarget, *State) error
 	switch res.Type {
-	case TypeS3Bucket:
+	case awsarn.TypeS3Bucket:
 		read = r.readBucket
-	case TypeDBSnapshot:
+	case awsarn.TypeRDSSnapshot:
 		read = r.readDBSnapshot
-	case TypeDBClusterSnapshot:
+	case awsarn.TypeRDSClusterSnapshot:
 		read = r.readDBClusterSnapshot
-	case TypeEBSSnapshot:
+	case awsarn.TypeEC2Snapshot:
 		read = r.readEBSSnapshot
-	case TypeImage:
+	case awsarn.TypeEC2Image:
 		read = r.readImage
 	default:
 		return State{}, fmt.Errorf("read %s %s: %w %q", res.Type, id, ErrUnsupported, res.Type)

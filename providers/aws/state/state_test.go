@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -96,7 +97,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "assets", Policy: fmt.Sprintf(publicPolicy, "assets"), Tags: map[string]string{"data": "internal"}})
 			},
-			finding:     findingFor(TypeS3Bucket, "assets"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantExposed: true, wantReason: `bucket policy is public (statement "PublicRead" grants s3:GetObject to everyone)`,
 			wantDetail: []string{`"policy_status":{"IsPublic":true}`, `"Sid":"PublicRead"`},
 			wantTags:   map[string]string{"data": "internal"},
@@ -106,7 +107,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "logs", ACL: []awsfake.S3Grant{{Type: "Group", URI: awsfake.AllUsersURI, Permission: "READ"}}})
 			},
-			finding:     findingFor(TypeS3Bucket, "logs"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "logs"),
 			wantExposed: true, wantReason: "ACL grants READ to AllUsers",
 			wantDetail: []string{`{"grantee":"AllUsers","type":"Group","permission":"READ"}`},
 		},
@@ -115,7 +116,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "odd", Policy: fmt.Sprintf(partnerPolicy, "odd"), PolicyPublic: &yes})
 			},
-			finding:     findingFor(TypeS3Bucket, "odd"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "odd"),
 			wantExposed: true, wantReason: "bucket policy is public",
 		},
 		{
@@ -124,7 +125,7 @@ func TestRead(t *testing.T) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "assets", Policy: fmt.Sprintf(publicPolicy, "assets")})
 				e.s3.SetAccountPublicAccessBlock(acct, &awsfake.S3PublicAccessBlock{RestrictPublicBuckets: true})
 			},
-			finding:     findingFor(TypeS3Bucket, "assets"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantExposed: false, wantReason: "public policy neutralised by the account public access block (RestrictPublicBuckets)",
 			wantDetail: []string{`"account_public_access_block":{"BlockPublicAcls":false,"IgnorePublicAcls":false,"BlockPublicPolicy":false,"RestrictPublicBuckets":true}`},
 		},
@@ -133,7 +134,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "assets", Policy: fmt.Sprintf(publicPolicy, "assets"), PublicAccessBlock: &awsfake.S3PublicAccessBlock{BlockPublicPolicy: true}})
 			},
-			finding:     findingFor(TypeS3Bucket, "assets"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantExposed: true, wantReason: "bucket policy is public",
 		},
 		{
@@ -141,7 +142,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "logs", ACL: []awsfake.S3Grant{{Type: "Group", URI: awsfake.AuthenticatedUsersURI, Permission: "READ"}}, PublicAccessBlock: &awsfake.S3PublicAccessBlock{IgnorePublicAcls: true}})
 			},
-			finding:     findingFor(TypeS3Bucket, "logs"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "logs"),
 			wantExposed: false, wantReason: "public ACL grants neutralised by the bucket public access block (IgnorePublicAcls)",
 		},
 		{
@@ -149,14 +150,14 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "assets", Policy: fmt.Sprintf(partnerPolicy, "assets")})
 			},
-			finding:     findingFor(TypeS3Bucket, "assets"),
+			finding:     findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantExposed: false, wantReason: "bucket is not public",
 			wantDetail: []string{`"policy_status":{"IsPublic":false}`},
 		},
 		{
 			name:     "bucket deleted",
 			seed:     func(e *env) {},
-			finding:  findingFor(TypeS3Bucket, "assets"),
+			finding:  findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantGone: true, wantReason: ReasonGone,
 		},
 		{
@@ -164,7 +165,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "prod-customers-snap", Source: "prod-customers", Region: region, Encrypted: true, SharedWith: []string{unknown}, Tags: map[string]string{"data": "customer"}})
 			},
-			finding:     findingFor(TypeDBSnapshot, "prod-customers-snap", unknownTarget),
+			finding:     findingFor(awsarn.TypeRDSSnapshot, "prod-customers-snap", unknownTarget),
 			wantExposed: true, wantReason: "shared with unknown account " + unknown,
 			wantDetail: []string{`"shared_with":["444455556666"]`, `"encrypted":true`, `"source_instance":"prod-customers"`},
 			wantTags:   map[string]string{"data": "customer"},
@@ -174,7 +175,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "s", Source: "db", SharedWith: []string{"all", partner}})
 			},
-			finding:     findingFor(TypeDBSnapshot, "s", finding.Target{Account: "all", Class: finding.TargetPublic}),
+			finding:     findingFor(awsarn.TypeRDSSnapshot, "s", finding.Target{Account: "all", Class: finding.TargetPublic}),
 			wantExposed: true, wantReason: "shared with everyone (all)",
 		},
 		{
@@ -182,13 +183,13 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "s", Source: "db", SharedWith: []string{partner}})
 			},
-			finding:     findingFor(TypeDBSnapshot, "s", unknownTarget, finding.Target{Account: partner, Class: finding.TargetTrusted}),
+			finding:     findingFor(awsarn.TypeRDSSnapshot, "s", unknownTarget, finding.Target{Account: partner, Class: finding.TargetTrusted}),
 			wantExposed: false, wantReason: "no longer shared with " + unknown + "; still shared with " + partner,
 		},
 		{
 			name:     "DB snapshot deleted",
 			seed:     func(e *env) {},
-			finding:  findingFor(TypeDBSnapshot, "s", unknownTarget),
+			finding:  findingFor(awsarn.TypeRDSSnapshot, "s", unknownTarget),
 			wantGone: true, wantReason: ReasonGone,
 		},
 		{
@@ -196,7 +197,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "aurora-snap", Cluster: true, Source: "aurora-prod", SharedWith: []string{unknown}})
 			},
-			finding:     findingFor(TypeDBClusterSnapshot, "aurora-snap", unknownTarget),
+			finding:     findingFor(awsarn.TypeRDSClusterSnapshot, "aurora-snap", unknownTarget),
 			wantExposed: true, wantReason: "shared with unknown account " + unknown,
 			wantDetail: []string{`"source_cluster":"aurora-prod"`},
 		},
@@ -205,7 +206,7 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.ec2.AddSnapshot(acct, awsfake.EC2Snapshot{ID: "snap-0abc", VolumeID: "vol-1", SharedWith: []string{"all"}, Tags: map[string]string{"Name": "db-data"}})
 			},
-			finding:     findingFor(TypeEBSSnapshot, "snap-0abc"),
+			finding:     findingFor(awsarn.TypeEC2Snapshot, "snap-0abc"),
 			wantExposed: true, wantReason: "shared with everyone (all)",
 			wantDetail: []string{`"shared_with":["all"]`, `"source_volume":"vol-1"`},
 			wantTags:   map[string]string{"Name": "db-data"},
@@ -213,7 +214,7 @@ func TestRead(t *testing.T) {
 		{
 			name:        "EBS snapshot not shared",
 			seed:        func(e *env) { e.ec2.AddSnapshot(acct, awsfake.EC2Snapshot{ID: "snap-0abc"}) },
-			finding:     findingFor(TypeEBSSnapshot, "snap-0abc", unknownTarget),
+			finding:     findingFor(awsarn.TypeEC2Snapshot, "snap-0abc", unknownTarget),
 			wantExposed: false, wantReason: "no longer shared with " + unknown,
 			wantDetail: []string{`"shared_with":[]`},
 		},
@@ -222,14 +223,14 @@ func TestRead(t *testing.T) {
 			seed: func(e *env) {
 				e.ec2.AddImage(acct, awsfake.EC2Image{ID: "ami-0abc", Name: "golden", SharedWith: []string{unknown}})
 			},
-			finding:     findingFor(TypeImage, "ami-0abc", unknownTarget),
+			finding:     findingFor(awsarn.TypeEC2Image, "ami-0abc", unknownTarget),
 			wantExposed: true, wantReason: "shared with unknown account " + unknown,
 			wantDetail: []string{`"name":"golden"`},
 		},
 		{
 			name:     "AMI deregistered",
 			seed:     func(e *env) {},
-			finding:  findingFor(TypeImage, "ami-0abc", unknownTarget),
+			finding:  findingFor(awsarn.TypeEC2Image, "ami-0abc", unknownTarget),
 			wantGone: true, wantReason: ReasonGone,
 		},
 	}
@@ -300,7 +301,7 @@ func TestReadFailures(t *testing.T) {
 				e.rds.AddSnapshot(acct, awsfake.RDSSnapshot{ID: "s", Source: "db", SharedWith: []string{unknown}})
 				e.srv.Inject(awsfake.Fault{Service: "rds", Action: "DescribeDBSnapshotAttributes", Code: "Throttling", Status: 400, Times: 2})
 			},
-			finding:     findingFor(TypeDBSnapshot, "s", unknownTarget),
+			finding:     findingFor(awsarn.TypeRDSSnapshot, "s", unknownTarget),
 			wantExposed: true, faultService: "rds", faultAction: "DescribeDBSnapshotAttributes", wantAttempts: 3,
 		},
 		{
@@ -309,7 +310,7 @@ func TestReadFailures(t *testing.T) {
 				e.s3.AddBucket(acct, awsfake.S3Bucket{Name: "assets"})
 				e.srv.Inject(awsfake.Fault{Service: "s3", Action: "GET ?acl", Code: "AccessDenied", Status: 403, Times: -1})
 			},
-			finding:   findingFor(TypeS3Bucket, "assets"),
+			finding:   findingFor(awsarn.TypeS3Bucket, "assets"),
 			wantClass: "access denied (AccessDenied)", wantErr: "read AWS::S3::Bucket assets: get bucket acl",
 		},
 		{
@@ -317,7 +318,7 @@ func TestReadFailures(t *testing.T) {
 			setup: func(e *env) {
 				e.sts.Deny("arn:aws:iam::" + acct + ":role/" + roleName)
 			},
-			finding:   findingFor(TypeEBSSnapshot, "snap-1"),
+			finding:   findingFor(awsarn.TypeEC2Snapshot, "snap-1"),
 			wantClass: "role cannot be assumed", wantErr: "assume role arn:aws:iam::111122223333:role/secops-member",
 		},
 		{
@@ -325,7 +326,7 @@ func TestReadFailures(t *testing.T) {
 			setup: func(e *env) {
 				e.srv.Inject(awsfake.Fault{Service: "sts", Action: "AssumeRole", Code: "Throttling", Status: 400, Times: -1})
 			},
-			finding:   findingFor(TypeEBSSnapshot, "snap-1"),
+			finding:   findingFor(awsarn.TypeEC2Snapshot, "snap-1"),
 			wantClass: "throttled", wantErr: "assume role arn:aws:iam::111122223333:role/secops-member",
 		},
 		{
@@ -334,7 +335,7 @@ func TestReadFailures(t *testing.T) {
 				e.ec2.AddImage(acct, awsfake.EC2Image{ID: "ami-1"})
 				e.srv.Inject(awsfake.Fault{Service: "ec2", Code: "RequestLimitExceeded", Status: 503, Times: -1})
 			},
-			finding:   findingFor(TypeImage, "ami-1"),
+			finding:   findingFor(awsarn.TypeEC2Image, "ami-1"),
 			wantClass: "throttled", wantErr: "describe image",
 		},
 	}
