@@ -429,7 +429,7 @@ func (h *breakGlassHandlers) onAudit(ctx context.Context, cmd slack.SlashCommand
 // answer tells the user, in plain words, why the service said no; a
 // failure is logged and reported without its internals.
 func (h *breakGlassHandlers) answer(ctx context.Context, err error, reply func(string)) {
-	if msg, ok := breakGlassMessage(err); ok {
+	if msg, ok := breakGlassMessage(err, h.b.secopsLocation()); ok {
 		reply(msg)
 		return
 	}
@@ -440,7 +440,7 @@ func (h *breakGlassHandlers) answer(ctx context.Context, err error, reply func(s
 // breakGlassMessage turns the service's answers into words for the user.
 // Refusals and decisions are answers; anything wrapping a cause (the store,
 // AWS, Slack) is a failure.
-func breakGlassMessage(err error) (string, bool) {
+func breakGlassMessage(err error, loc *time.Location) (string, bool) {
 	var refused *breakglass.RefusedError
 	var decided *breakglass.DecidedError
 	var dup *breakglass.DuplicateError
@@ -452,11 +452,11 @@ func breakGlassMessage(err error) (string, bool) {
 		where := fmt.Sprintf("break-glass request %s for %s in %s", r.ID, r.Level, accountLabel(r))
 		switch r.State {
 		case breakglass.StateActive:
-			return fmt.Sprintf("You already have %s, active until %s; a second one was not filed.", where, r.EndsAt.UTC().Format("15:04 UTC")), true
+			return fmt.Sprintf("You already have %s, active until %s; a second one was not filed.", where, blocks.Date(r.EndsAt, loc)), true
 		case breakglass.StateApproved:
 			return fmt.Sprintf("You already have %s, approved and being granted; a second one was not filed.", where), true
 		default:
-			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed. If it is wrong, withdraw it (the button in the note about it), then file again.", where, r.DecideBy.UTC().Format("15:04 UTC")), true
+			return fmt.Sprintf("You already have %s, waiting for approval until %s; a second one was not filed. If it is wrong, withdraw it (the button in the note about it), then file again.", where, blocks.Date(r.DecideBy, loc)), true
 		}
 	case errors.As(err, &decided):
 		// Whatever happened since (granted, expired, revoked), the
@@ -473,7 +473,7 @@ func breakGlassMessage(err error) (string, bool) {
 		if decided.By == "" || decided.By == "system" {
 			return "This request was already " + decision + ".", true
 		}
-		return fmt.Sprintf("This request was already %s by <@%s> at %s.", decision, decided.By, decided.At.UTC().Format("15:04 UTC")), true
+		return fmt.Sprintf("This request was already %s by <@%s> at %s.", decision, decided.By, blocks.Date(decided.At, loc)), true
 	case errors.Is(err, breakglass.ErrNotFound):
 		return "No such break-glass request.", true
 	case errors.Is(err, breakglass.ErrSelfApproval), errors.Is(err, breakglass.ErrAlreadyApproved),

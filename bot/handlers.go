@@ -394,11 +394,7 @@ func (b *Bot) investigate(ctx context.Context, a triage.Actor, t commands.Target
 		return
 	}
 	b.audit(ctx, a, "investigate", t.Value, "ok", "", []byte(fmt.Sprintf(`{"origin":%q,"events":%d}`, origin, r.Total)))
-	loc := time.UTC
-	if s := b.org.SecOps(); s.Location != nil {
-		loc = s.Location
-	}
-	text, blks := blocks.InvestigateReport(r, loc)
+	text, blks := blocks.InvestigateReport(r, b.secopsLocation())
 	reply(text, blks)
 }
 
@@ -411,4 +407,15 @@ func truncate(s string, n int) string {
 
 func unescape(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+// secopsLocation is the SecOps team's time zone, in which the bot writes
+// times that belong to no one team; UTC when none is configured.
+func (b *Bot) secopsLocation() *time.Location {
+	if b.org != nil {
+		if s := b.org.SecOps(); s.Location != nil {
+			return s.Location
+		}
+	}
+	return time.UTC
 }

@@ -127,6 +127,23 @@ func (r *Record) ActorName() string {
 	return arn
 }
 
+// MFA reports whether the session behind the call was authenticated with
+// MFA: "yes" or "no" from sessionContext.attributes.mfaAuthenticated, ""
+// when the record does not say.
+func (r *Record) MFA() string {
+	sc := r.UserIdentity.SessionContext
+	if sc == nil {
+		return ""
+	}
+	switch strings.ToLower(sc.Attributes.MFAAuthenticated) {
+	case "true":
+		return "yes"
+	case "false":
+		return "no"
+	}
+	return ""
+}
+
 // SessionName is the role session name of an assumed-role identity, if any.
 func (r *Record) SessionName() string {
 	id := r.UserIdentity

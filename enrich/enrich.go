@@ -57,6 +57,7 @@ func (e *Enricher) Actor(rec *cloudtrail.Record) finding.Actor {
 		AccessKeyID:    rec.UserIdentity.AccessKeyID,
 		SessionName:    rec.SessionName(),
 		SourceIdentity: rec.SourceIdentity(),
+		MFA:            rec.MFA(),
 		Contractor:     e.dir.IsContractor(arn),
 	}
 }

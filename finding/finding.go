@@ -94,6 +94,10 @@ type Actor struct {
 	SessionName string `json:"session_name,omitempty"`
 	// SourceIdentity is set on sessions started with one (break-glass).
 	SourceIdentity string `json:"source_identity,omitempty"`
+	// MFA says whether the session was authenticated with MFA ("yes" or
+	// "no"), as CloudTrail's sessionContext reports it; empty when the
+	// event does not say.
+	MFA string `json:"mfa,omitempty"`
 	Contractor     bool   `json:"contractor"`
 	// Profile is what IAM says about the identity (nil until read).
 	Profile *Profile `json:"profile,omitempty"`
@@ -226,6 +230,8 @@ type HistoryEntry struct {
 	EventName string    `json:"event_name"`
 	Actor     string    `json:"actor"`
 	Failed    bool      `json:"failed,omitempty"`
+	// ErrorCode is why a failed call failed (e.g. AccessDenied).
+	ErrorCode string `json:"error_code,omitempty"`
 }
 
 // Assessment is the resource's actual state as read from AWS, compared

@@ -275,7 +275,7 @@ func (p *Pipeline) history(ctx context.Context, resourceARN string, before time.
 		if e.ReadOnly {
 			continue
 		}
-		out = append(out, finding.HistoryEntry{Time: e.Time, EventName: e.EventName, Actor: e.ActorARN, Failed: e.ErrorCode != ""})
+		out = append(out, finding.HistoryEntry{Time: e.Time, EventName: e.EventName, Actor: e.ActorARN, Failed: e.ErrorCode != "", ErrorCode: e.ErrorCode})
 		if len(out) == maxHistory {
 			break
 		}

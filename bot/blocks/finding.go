@@ -240,8 +240,17 @@ func actorText(a finding.Actor) string {
 	if a.ARN != "" {
 		lines = append(lines, code(clip(a.ARN, 400)))
 	}
+	if a.SessionName != "" {
+		lines = append(lines, "session "+code(clip(a.SessionName, 100)))
+	}
 	if a.SourceIdentity != "" {
 		lines = append(lines, "source identity "+code(clip(a.SourceIdentity, 100)))
+	}
+	switch a.MFA {
+	case "yes":
+		lines = append(lines, "signed in with MFA")
+	case "no":
+		lines = append(lines, "*no MFA* on this session")
 	}
 	if a.AccessKeyID != "" {
 		key := "access key " + code(clip(a.AccessKeyID, 40))
@@ -685,6 +694,9 @@ func historyText(f finding.Finding, loc *time.Location) string {
 		failed := ""
 		if h.Failed {
 			failed = " _(failed)_"
+			if h.ErrorCode != "" {
+				failed = " _(failed: " + esc(clip(h.ErrorCode, 60)) + ")_"
+			}
 		}
 		lines = append(lines, fmt.Sprintf("• %s `%s` by %s%s", h.Time.In(loc).Format("Jan 2 15:04 MST"), esc(h.EventName), esc(h.Actor), failed))
 	}

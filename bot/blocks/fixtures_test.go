@@ -49,6 +49,7 @@ func storyOne() finding.Finding {
 			Name:        "contractor-alice",
 			AccountID:   "222233334444",
 			SessionName: "alice@vendor.example",
+			MFA:         "no",
 			Contractor:  true,
 		},
 		Event: finding.EventRef{
@@ -174,6 +175,7 @@ func suppressedBucket() finding.Finding {
 	f.Actor.Contractor = false
 	f.Actor.ARN = "arn:aws:sts::222233334444:assumed-role/web-deploy/github-actions"
 	f.Actor.Name = "web-deploy"
+	f.Actor.SessionName, f.Actor.MFA = "github-actions", ""
 	f.Change = &finding.Change{Summary: "bucket policy replaced", After: json.RawMessage(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}`)}
 	return f
 }

@@ -133,7 +133,7 @@ func messageCases() []messageCase {
 			f.Actor.Profile = &finding.Profile{Tags: map[string]string{"contractor-company": "acme-consulting", "owner": "payments"}}
 			f.History = []finding.HistoryEntry{
 				{Time: utc(11, 26, 14, 20, 58), EventName: "DeleteBucketPublicAccessBlock", Actor: "arn:aws:iam::111122223333:role/contractor-alice"},
-				{Time: utc(11, 26, 14, 20, 33), EventName: "PutBucketPolicy", Actor: "arn:aws:iam::111122223333:role/contractor-alice", Failed: true},
+				{Time: utc(11, 26, 14, 20, 33), EventName: "PutBucketPolicy", Actor: "arn:aws:iam::111122223333:role/contractor-alice", Failed: true, ErrorCode: "AccessDenied"},
 			}
 			return FindingMessage(f, FindingOptions{Location: mustZone(t, "Europe/Berlin")})
 		}},

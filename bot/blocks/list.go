@@ -151,8 +151,16 @@ func listStatus(f finding.Finding) string {
 // slackDate is a Slack date token: each reader sees t in their own zone,
 // as "today 04:04" when recent, with the UTC time as the fallback for
 // clients that cannot render it.
-func slackDate(t time.Time) string {
-	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2 Jan 15:04 MST"))
+func slackDate(t time.Time) string { return Date(t, time.UTC) }
+
+// Date is a Slack date token for t: each reader sees it in their own zone
+// ("today 04:04"), and notifications and clients that cannot render it
+// show the fallback, in loc (the team's zone).
+func Date(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.In(loc).Format("2 Jan 15:04 MST"))
 }
 
 // commands are the /secops subcommands with what each does, in the order

@@ -49,6 +49,7 @@ type jsonActor struct {
 	Contractor  bool   `json:"contractor"`
 	AccessKeyID string `json:"access_key_id,omitempty"`
 	SessionName string `json:"session_name,omitempty"`
+	MFA         string `json:"mfa,omitempty"`
 }
 
 type jsonEvent struct {
@@ -69,7 +70,7 @@ func toJSON(f finding.Finding) jsonFinding {
 	out := jsonFinding{
 		ID: f.ID, Rule: f.Rule, Severity: f.Severity.String(), Status: string(f.Status), Title: f.Title, Detail: f.Detail,
 		Account: f.AccountID, AccountName: f.AccountName, Region: f.Region, Resource: f.Resource,
-		Actor: jsonActor{ARN: f.Actor.ARN, Type: f.Actor.Type, Name: f.Actor.Name, Contractor: f.Actor.Contractor, AccessKeyID: f.Actor.AccessKeyID, SessionName: f.Actor.SessionName},
+		Actor: jsonActor{ARN: f.Actor.ARN, Type: f.Actor.Type, Name: f.Actor.Name, Contractor: f.Actor.Contractor, AccessKeyID: f.Actor.AccessKeyID, SessionName: f.Actor.SessionName, MFA: f.Actor.MFA},
 		Event: jsonEvent{ID: f.Event.ID, Name: f.Event.Name, Time: f.Event.Time, SourceIP: f.Event.SourceIP, UserAgent: f.Event.UserAgent},
 		Team:  f.Team, Environment: f.Environment, OffHours: f.OffHours,
 		Signals: f.Signals, Routes: f.Routes, Vectors: f.Vectors, History: f.History, Count: f.Count, Suppressed: f.SuppressedReason,
@@ -154,6 +155,17 @@ func writeText(w io.Writer, f finding.Finding, dir *org.Directory) error {
 		actor += "  [CONTRACTOR]"
 	}
 	row("actor", actor)
+	var session []string
+	if f.Actor.SessionName != "" {
+		session = append(session, "session "+f.Actor.SessionName)
+	}
+	switch f.Actor.MFA {
+	case "yes":
+		session = append(session, "signed in with MFA")
+	case "no":
+		session = append(session, "no MFA")
+	}
+	row("", strings.Join(session, " · "))
 	local := f.Event.Time.In(loc)
 	row("event", fmt.Sprintf("%s at %s (%s UTC)", f.Event.Name, local.Format("Mon 2006-01-02 15:04 MST"), f.Event.Time.UTC().Format("15:04")))
 	row("from", strings.TrimSpace(f.Event.SourceIP+" · "+truncate(f.Event.UserAgent, 72)))
@@ -169,6 +181,9 @@ func writeText(w io.Writer, f finding.Finding, dir *org.Directory) error {
 		failed := ""
 		if h.Failed {
 			failed = " (failed)"
+			if h.ErrorCode != "" {
+				failed = " (failed: " + h.ErrorCode + ")"
+			}
 		}
 		row(k, fmt.Sprintf("%s %s by %s%s", h.Time.In(loc).Format("2006-01-02 15:04 MST"), h.EventName, h.Actor, failed))
 	}
