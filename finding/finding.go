@@ -97,8 +97,8 @@ type Actor struct {
 	// MFA says whether the session was authenticated with MFA ("yes" or
 	// "no"), as CloudTrail's sessionContext reports it; empty when the
 	// event does not say.
-	MFA string `json:"mfa,omitempty"`
-	Contractor     bool   `json:"contractor"`
+	MFA        string `json:"mfa,omitempty"`
+	Contractor bool   `json:"contractor"`
 	// Profile is what IAM says about the identity (nil until read).
 	Profile *Profile `json:"profile,omitempty"`
 }
