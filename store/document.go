@@ -169,6 +169,41 @@ func (d *Doc[T]) update(ctx context.Context, key string, create bool, fn func(*T
 	return zero, fmt.Errorf("update %s/%s: still changing after %d attempts: %w", d.ns, key, MaxUpdateAttempts, ErrConflict)
 }
 
+// Revision is a document as it was read, for a later Swap: the bytes it was
+// stored as, or a missing document.
+type Revision struct {
+	raw []byte // nil when the document was missing
+}
+
+// Read is Get that also returns the document's revision, for Swap. A
+// missing document reads as T's zero value with an error wrapping
+// ErrNotFound, and a revision that Swap takes to mean "still missing".
+func (d *Doc[T]) Read(ctx context.Context, key string) (T, Revision, error) {
+	v, raw, err := d.read(ctx, key)
+	return v, Revision{raw: raw}, err
+}
+
+// Swap stores v at key only if the document is still at rev, and reports
+// whether it did; a v that is exactly what was read is not written again,
+// and counts as stored. Unlike Update it never retries: it is for a change
+// decided together with side effects (a call made, a finding raised) that
+// must not be applied to a document someone else changed since; their
+// change stands, and Swap reports false.
+func (d *Doc[T]) Swap(ctx context.Context, key string, rev Revision, v T) (bool, error) {
+	out, err := d.encode(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s/%s: %w", d.ns, key, err)
+	}
+	if rev.raw != nil && bytes.Equal(rev.raw, out) {
+		return true, nil // nothing changed: no write
+	}
+	ok, err := d.kv.CompareAndSwapKV(ctx, d.ns, key, rev.raw, out)
+	if err != nil {
+		return false, fmt.Errorf("swap %s/%s: %w", d.ns, key, err)
+	}
+	return ok, nil
+}
+
 // Delete removes the document at key, whatever it holds; deleting a
 // missing document is not an error.
 func (d *Doc[T]) Delete(ctx context.Context, key string) error {

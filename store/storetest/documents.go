@@ -213,6 +213,46 @@ func testDoc(t *testing.T, open KVOpener) {
 			t.Fatalf("Get of an empty value = %q, %v; want an empty string", got, err)
 		}
 	})
+	t.Run("swap from the revision read", func(t *testing.T) {
+		v, rev, err := docs.Read(ctx, "swapped")
+		if !errors.Is(err, store.ErrNotFound) || v.N != 0 {
+			t.Fatalf("Read of a missing document = %+v, %v; want the zero value and ErrNotFound", v, err)
+		}
+		if ok, err := docs.Swap(ctx, "swapped", rev, tally{N: 1}); err != nil || !ok {
+			t.Fatalf("Swap creating the document = %v, %v; want true", ok, err)
+		}
+		if ok, err := docs.Swap(ctx, "swapped", rev, tally{N: 2}); err != nil || ok {
+			t.Fatalf("Swap from a stale revision = %v, %v; want false", ok, err)
+		}
+		v, rev, err = docs.Read(ctx, "swapped")
+		if err != nil || v.N != 1 {
+			t.Fatalf("Read = %+v, %v; want n 1", v, err)
+		}
+		if err := e.s.PutKV(ctx, "doc", "swapped", []byte(`{"n":5}`)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := docs.Swap(ctx, "swapped", rev, tally{N: 3}); err != nil || ok {
+			t.Fatalf("Swap after another writer = %v, %v; want false", ok, err)
+		}
+		if got := raw(t, "swapped"); got != `{"n":5}` {
+			t.Fatalf("stored %s; want the other writer's change", got)
+		}
+	})
+	t.Run("swap replaces an unreadable document read leniently", func(t *testing.T) {
+		if err := e.s.PutKV(ctx, "doc", "garbled2", []byte("not json")); err != nil {
+			t.Fatal(err)
+		}
+		v, rev, err := docs.OnUnreadable(func(string, error) {}).Read(ctx, "garbled2")
+		if err != nil || v.N != 0 {
+			t.Fatalf("Read = %+v, %v; want the zero value", v, err)
+		}
+		if ok, err := docs.Swap(ctx, "garbled2", rev, tally{N: 1}); err != nil || !ok {
+			t.Fatalf("Swap = %v, %v; want true", ok, err)
+		}
+		if got := raw(t, "garbled2"); got != `{"n":1}` {
+			t.Fatalf("stored %s", got)
+		}
+	})
 	t.Run("contention that never ends is an error", func(t *testing.T) {
 		if err := docs.Create(ctx, "contended", tally{}); err != nil {
 			t.Fatal(err)
