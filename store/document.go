@@ -53,13 +53,17 @@ type Doc[T any] struct {
 	unreadable func(key string, err error)
 }
 
-// NewDoc returns the documents of type T stored as JSON in namespace ns.
+// NewDoc returns the documents of type T stored as JSON in namespace ns. An
+// empty stored value (what PutKV makes of nil) reads as T's zero value.
 func NewDoc[T any](kv KV, ns string) *Doc[T] {
 	return &Doc[T]{
 		kv: kv, ns: ns,
 		encode: func(v T) ([]byte, error) { return json.Marshal(v) },
 		decode: func(b []byte) (T, error) {
 			var v T
+			if len(b) == 0 {
+				return v, nil
+			}
 			err := json.Unmarshal(b, &v)
 			return v, err
 		},

@@ -134,6 +134,17 @@ func testDoc(t *testing.T, open KVOpener) {
 			t.Fatalf("GetKV = %v; want ErrNotFound", err)
 		}
 	})
+	t.Run("an empty value reads as the zero value", func(t *testing.T) {
+		if err := e.s.PutKV(ctx, "doc", "empty-json", nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := docs.Get(ctx, "empty-json"); err != nil || got.N != 0 || got.Seen != nil {
+			t.Fatalf("Get = %+v, %v; want the zero value", got, err)
+		}
+		if got, err := docs.Update(ctx, "empty-json", func(v *tally) error { v.N = 1; return nil }); err != nil || got.N != 1 {
+			t.Fatalf("Update = %+v, %v; want n 1", got, err)
+		}
+	})
 	t.Run("a value that does not decode is an error", func(t *testing.T) {
 		if err := e.s.PutKV(ctx, "doc", "garbled", []byte("not json")); err != nil {
 			t.Fatal(err)
