@@ -40,8 +40,7 @@ type Store interface {
 	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error)
 	PutKV(ctx context.Context, ns, key string, value []byte) error
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	store.KV
 }
 
 // Config is how to reach Slack and where findings go.

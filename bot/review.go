@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/slack-go/slack"
@@ -9,6 +10,7 @@ import (
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/triage"
 )
 
@@ -48,15 +50,17 @@ func (b *Bot) registerReview() {
 				return
 			}
 			when := b.clock.Now().UTC().Format("2006-01-02 15:04 UTC")
-			won, err := b.svc.Store.CompareAndSwapKV(ctx, nsReview, f.ID, nil, []byte(a.UserID+" "+when))
-			if err != nil {
-				reply("Could not record the review; try again.", nil)
-				return
-			}
-			if !won {
-				prev, _ := b.svc.Store.GetKV(ctx, nsReview, f.ID)
+			// The first to close the review is kept, as "user when".
+			reviews := store.NewTextDoc(b.svc.Store, nsReview)
+			err = reviews.Create(ctx, f.ID, a.UserID+" "+when)
+			if errors.Is(err, store.ErrConflict) {
+				prev, _ := reviews.Get(ctx, f.ID)
 				b.audit(ctx, a, "finding.review", f.ID, "noop", "already reviewed", nil)
 				reply(fmt.Sprintf("The exposure review of %s was already closed (%s).", f.ID, prev), nil)
+				return
+			}
+			if err != nil {
+				reply("Could not record the review; try again.", nil)
 				return
 			}
 			b.audit(ctx, a, "finding.review", f.ID, "ok", "", []byte(fmt.Sprintf(`{"channel":%q}`, channelID)))

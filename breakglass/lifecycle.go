@@ -1,9 +1,7 @@
 package breakglass
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,23 +12,22 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// maxCASAttempts bounds the retries of a compare-and-set that keeps losing;
-// each loss means another writer moved the request, so a handful is plenty.
-const maxCASAttempts = 20
+// Requests are documents at "req/<id>"; the IDs of the requests that are
+// not final or still need cleanup are one list at openKey. The list stays
+// one document, not one key per request: it holds only the few live
+// requests, and its compare-and-set is what makes the duplicate check of
+// two submissions racing on two replicas see one another.
+func (s *Service) requests() *store.Doc[Request] { return store.NewDoc[Request](s.Store, kvNS) }
+
+func (s *Service) openIndex() *store.Doc[[]string] { return store.NewDoc[[]string](s.Store, kvNS) }
+
+func requestKey(id string) string { return "req/" + id }
 
 // create stores a new request and adds it to the index of open requests.
 func (s *Service) create(ctx context.Context, r Request) error {
 	r.Version = 1
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode request %s: %w", r.ID, err)
-	}
-	ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, "req/"+r.ID, nil, raw)
-	if err != nil {
+	if err := s.requests().Create(ctx, requestKey(r.ID), r); err != nil {
 		return fmt.Errorf("store request %s: %w", r.ID, err)
-	}
-	if !ok {
-		return fmt.Errorf("store request %s: %w", r.ID, store.ErrConflict)
 	}
 	// The request counts once it is in the open index. Looking for a
 	// duplicate within the index's compare-and-set makes two submissions
@@ -38,19 +35,20 @@ func (s *Service) create(ctx context.Context, r Request) error {
 	// index sees the first. A refused request's row stays behind, never
 	// indexed and so never acted on.
 	var dup *DuplicateError
-	err = s.editIndex(ctx, func(ids []string) []string {
+	err := s.editIndex(ctx, func(ids *[]string) error {
 		dup = nil
-		if slices.Contains(ids, r.ID) {
-			return ids
+		if slices.Contains(*ids, r.ID) {
+			return store.ErrUnchanged
 		}
-		for _, id := range ids {
-			o, _, err := s.load(ctx, id)
+		for _, id := range *ids {
+			o, err := s.load(ctx, id)
 			if err == nil && o.Requester == r.Requester && o.Account == r.Account && o.Level == r.Level && !o.State.Final() {
 				dup = &DuplicateError{Existing: o}
-				return ids
+				return store.ErrUnchanged
 			}
 		}
-		return append(ids, r.ID)
+		*ids = append(*ids, r.ID)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -61,21 +59,16 @@ func (s *Service) create(ctx context.Context, r Request) error {
 	return nil
 }
 
-// load reads a request and the exact bytes it was read from, for a later
-// compare-and-set.
-func (s *Service) load(ctx context.Context, id string) (Request, []byte, error) {
-	raw, err := s.Store.GetKV(ctx, kvNS, "req/"+id)
+// load reads a request.
+func (s *Service) load(ctx context.Context, id string) (Request, error) {
+	r, err := s.requests().Get(ctx, requestKey(id))
 	if errors.Is(err, store.ErrNotFound) {
-		return Request{}, nil, fmt.Errorf("load %s: %w", clipText(id, 40), ErrNotFound)
+		return Request{}, fmt.Errorf("load %s: %w", clipText(id, 40), ErrNotFound)
 	}
 	if err != nil {
-		return Request{}, nil, fmt.Errorf("load request %s: %w", id, err)
+		return Request{}, fmt.Errorf("load request %s: %w", id, err)
 	}
-	var r Request
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Request{}, nil, fmt.Errorf("decode request %s: %w", id, err)
-	}
-	return r, raw, nil
+	return r, nil
 }
 
 // update applies fn to the current request and writes it back only if
@@ -83,78 +76,42 @@ func (s *Service) load(ctx context.Context, id string) (Request, []byte, error) 
 // again, so fn always decides on the latest state. fn returning an error
 // aborts; the request as last read is returned with it.
 func (s *Service) update(ctx context.Context, id string, fn func(*Request) error) (Request, error) {
-	for range maxCASAttempts {
-		cur, raw, err := s.load(ctx, id)
-		if err != nil {
-			return Request{}, err
+	var fnErr error
+	r, err := s.requests().Update(ctx, requestKey(id), func(r *Request) error {
+		if fnErr = fn(r); fnErr != nil {
+			return fnErr
 		}
-		next := cur
-		next.Approvals = slices.Clone(cur.Approvals)
-		next.Messages = slices.Clone(cur.Messages)
-		if err := fn(&next); err != nil {
-			return cur, err
-		}
-		next.Version = cur.Version + 1
-		out, err := json.Marshal(next)
-		if err != nil {
-			return cur, fmt.Errorf("encode request %s: %w", id, err)
-		}
-		ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, "req/"+id, raw, out)
-		if err != nil {
-			return cur, fmt.Errorf("store request %s: %w", id, err)
-		}
-		if ok {
-			return next, nil
-		}
+		r.Version++
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return r, fnErr
+	case errors.Is(err, store.ErrNotFound):
+		return r, fmt.Errorf("load %s: %w", clipText(id, 40), ErrNotFound)
+	case err != nil:
+		return r, fmt.Errorf("update request %s: %w", id, err)
 	}
-	return Request{}, fmt.Errorf("update request %s: %w", id, store.ErrConflict)
+	return r, nil
 }
 
-// editIndex changes the list of open request IDs with compare-and-set.
-func (s *Service) editIndex(ctx context.Context, fn func([]string) []string) error {
-	for range maxCASAttempts {
-		raw, err := s.Store.GetKV(ctx, kvNS, openKey)
-		var ids []string
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			raw = nil
-		case err != nil:
-			return fmt.Errorf("load open requests: %w", err)
-		default:
-			if err := json.Unmarshal(raw, &ids); err != nil {
-				return fmt.Errorf("decode open requests: %w", err)
-			}
-		}
-		next, err := json.Marshal(fn(slices.Clone(ids)))
-		if err != nil {
-			return fmt.Errorf("encode open requests: %w", err)
-		}
-		if raw != nil && bytes.Equal(raw, next) {
-			return nil
-		}
-		ok, err := s.Store.CompareAndSwapKV(ctx, kvNS, openKey, raw, next)
-		if err != nil {
-			return fmt.Errorf("store open requests: %w", err)
-		}
-		if ok {
-			return nil
-		}
+// editIndex changes the list of open request IDs with compare-and-set; fn
+// returns store.ErrUnchanged to leave it as it is.
+func (s *Service) editIndex(ctx context.Context, fn func(ids *[]string) error) error {
+	if _, err := s.openIndex().Upsert(ctx, openKey, fn); err != nil {
+		return fmt.Errorf("update open requests: %w", err)
 	}
-	return fmt.Errorf("update open requests: %w", store.ErrConflict)
+	return nil
 }
 
 // openIDs lists the requests that are not final or still need cleanup.
 func (s *Service) openIDs(ctx context.Context) ([]string, error) {
-	raw, err := s.Store.GetKV(ctx, kvNS, openKey)
+	ids, err := s.openIndex().Get(ctx, openKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load open requests: %w", err)
-	}
-	var ids []string
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return nil, fmt.Errorf("decode open requests: %w", err)
 	}
 	return ids, nil
 }
@@ -162,8 +119,12 @@ func (s *Service) openIDs(ctx context.Context) ([]string, error) {
 // forget drops a request from the open index once nothing more will
 // happen to it.
 func (s *Service) forget(ctx context.Context, id string) {
-	err := s.editIndex(ctx, func(ids []string) []string {
-		return slices.DeleteFunc(ids, func(x string) bool { return x == id })
+	err := s.editIndex(ctx, func(ids *[]string) error {
+		if !slices.Contains(*ids, id) {
+			return store.ErrUnchanged
+		}
+		*ids = slices.DeleteFunc(*ids, func(x string) bool { return x == id })
+		return nil
 	})
 	if err != nil {
 		s.Log.Error().Err(err).Str("request", id).Msg("drop request from the open index")

@@ -19,8 +19,7 @@ import (
 
 // Store is the part of store.Store break-glass uses.
 type Store interface {
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
+	store.KV // requests and the open index, as documents
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	Enqueue(ctx context.Context, it store.OutboxItem) (bool, error)
@@ -369,7 +368,7 @@ func (s *Service) selfApproveAt(r Request) time.Time {
 
 // Get returns a request.
 func (s *Service) Get(ctx context.Context, id string) (Request, error) {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	return r, err
 }
 
@@ -502,7 +501,7 @@ func (s *Service) Deny(ctx context.Context, id, user, team, reason string) (Requ
 // a request filed with a mistake can be filed again at once (a second open
 // request for the same access is refused). An approver denies instead.
 func (s *Service) Withdraw(ctx context.Context, id, user, team string) (Request, error) {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return Request{}, err
 	}
@@ -548,7 +547,7 @@ func decidable(r *Request, now time.Time) error {
 
 // Revoke ends active access now. The requester, approvers and admins may.
 func (s *Service) Revoke(ctx context.Context, id, user, team string) (Request, error) {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return Request{}, err
 	}
@@ -570,7 +569,7 @@ func (s *Service) Revoke(ctx context.Context, id, user, team string) (Request, e
 // when cli is set, for the time left in the window. Only the requester may
 // ask, and only while access is active.
 func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) error {
-	r, _, err := s.load(ctx, id)
+	r, err := s.load(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -180,7 +180,7 @@ func (s *Service) handle(ctx context.Context, it store.OutboxItem) (time.Time, e
 		s.Log.Error().Str("key", it.Key).Msg("drop a break-glass timer without a request ID")
 		return time.Time{}, nil
 	}
-	r, _, err := s.load(ctx, p.ID)
+	r, err := s.load(ctx, p.ID)
 	if errors.Is(err, ErrNotFound) {
 		return time.Time{}, nil
 	}
@@ -294,7 +294,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	var errs []error
 	for _, id := range ids {
-		r, _, err := s.load(ctx, id)
+		r, err := s.load(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			s.forget(ctx, id)
 			continue
@@ -357,7 +357,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 	// keep maps account/level to the principals active grants explain.
 	keep := map[string][]string{}
 	for _, id := range ids {
-		r, _, err := s.load(ctx, id)
+		r, err := s.load(ctx, id)
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}

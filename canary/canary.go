@@ -17,7 +17,6 @@ package canary
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,8 +78,7 @@ type Caller interface {
 // in, and the KV for the lease and progress.
 type Store interface {
 	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
+	store.KV
 }
 
 // Findings raises and resolves the canary's findings, delivered like any
@@ -222,17 +220,13 @@ func stateKey(target string) string {
 // check advances one target: judge the outstanding call, then make the
 // next one when it is due.
 func (c *Canary) check(ctx context.Context, target string) error {
-	raw, err := c.st.GetKV(ctx, Namespace, stateKey(target))
+	// Unreadable state costs at most one extra call.
+	docs := store.NewDoc[state](c.st, Namespace).OnUnreadable(func(_ string, err error) {
+		c.log.Error().Err(err).Str("target", targetName(target)).Msg("canary state unreadable; starting afresh")
+	})
+	s, rev, err := docs.Read(ctx, stateKey(target))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("load canary state: %w", err)
-	}
-	var s state
-	if raw != nil {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			// Unreadable state costs at most one extra call.
-			c.log.Error().Err(err).Str("target", targetName(target)).Msg("canary state unreadable; starting afresh")
-			s = state{}
-		}
 	}
 	next := s
 	now := c.opts.Clock.Now()
@@ -277,7 +271,17 @@ func (c *Canary) check(ctx context.Context, target string) error {
 			}
 		}
 	}
-	return c.save(ctx, target, raw, next)
+	// The round's calls and findings were decided on the state as read:
+	// if another replica moved it meanwhile (it took the lease), its state
+	// wins and this round's work is redone there.
+	ok, err := docs.Swap(ctx, stateKey(target), rev, next)
+	if err != nil {
+		return fmt.Errorf("store canary state: %w", err)
+	}
+	if !ok {
+		c.log.Debug().Str("target", targetName(target)).Msg("canary state changed by another replica")
+	}
+	return nil
 }
 
 // retryAfter is how long a failed call waits before the next attempt; a
@@ -317,26 +321,6 @@ func (c *Canary) lookup(ctx context.Context, s state) (store.Event, bool, error)
 		}
 	}
 	return store.Event{}, false, nil
-}
-
-func (c *Canary) save(ctx context.Context, target string, old []byte, s state) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("encode canary state: %w", err)
-	}
-	if string(b) == string(old) {
-		return nil
-	}
-	ok, err := c.st.CompareAndSwapKV(ctx, Namespace, stateKey(target), old, b)
-	if err != nil {
-		return fmt.Errorf("store canary state: %w", err)
-	}
-	if !ok {
-		// Another replica moved it (it took the lease meanwhile); its
-		// state wins and this round's work is redone there.
-		c.log.Debug().Str("target", targetName(target)).Msg("canary state changed by another replica")
-	}
-	return nil
 }
 
 // FindingKey is the key of an account's canary finding: one per account,

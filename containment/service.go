@@ -72,8 +72,7 @@ type Authorizer interface {
 
 // Store is the part of store.Store containment uses.
 type Store interface {
-	PutKV(ctx context.Context, ns, key string, value []byte) error
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	store.KV // records, as documents
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
 	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
 }
@@ -232,38 +231,42 @@ func (s *Service) preview(ctx context.Context, u User, a Action, t Target, findi
 		ID: newID(), Action: a.ID, FindingID: findingID, Target: t, Plan: p,
 		State: StatePreviewed, PreviewedBy: u.ID, PreviewedAt: s.clk.Now().UTC(),
 	}
-	if err := s.save(ctx, r); err != nil {
-		return Record{}, err
+	if err := s.records().Create(ctx, r.ID, r); err != nil {
+		return Record{}, fmt.Errorf("save containment %s: %w", r.ID, err)
 	}
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditPreview, Target: targetRef(t), Result: "ok", Detail: auditDetail(r, nil)})
 	return r, nil
 }
 
+// records are the containment records, one document per record ID. Every
+// change after the preview is an Update: it applies to the record as last
+// stored, whichever replica stored it.
+func (s *Service) records() *store.Doc[Record] { return store.NewDoc[Record](s.store, KVNamespace) }
+
 // Get loads a record.
 func (s *Service) Get(ctx context.Context, id string) (Record, error) {
-	raw, err := s.store.GetKV(ctx, KVNamespace, id)
+	r, err := s.records().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Record{}, fmt.Errorf("%s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("load containment %s: %w", id, err)
 	}
-	var r Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Record{}, fmt.Errorf("decode containment %s: %w", id, err)
-	}
 	return r, nil
 }
 
-func (s *Service) save(ctx context.Context, r Record) error {
-	raw, err := json.Marshal(r)
+// save applies change to the record as stored and returns the result. r is
+// the caller's copy, already changed the same way, returned with the error
+// when the write fails so the caller can still report what happened.
+func (s *Service) save(ctx context.Context, r Record, change func(*Record) error) (Record, error) {
+	out, err := s.records().Update(ctx, r.ID, change)
+	if errors.Is(err, store.ErrNotFound) {
+		return r, fmt.Errorf("save containment %s: %w", r.ID, ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("encode containment %s: %w", r.ID, err)
+		return r, fmt.Errorf("save containment %s: %w", r.ID, err)
 	}
-	if err := s.store.PutKV(ctx, KVNamespace, r.ID, raw); err != nil {
-		return fmt.Errorf("save containment %s: %w", r.ID, err)
-	}
-	return nil
+	return out, nil
 }
 
 // claim marks a record as being worked on in this process, so a double
@@ -287,51 +290,85 @@ func (s *Service) release(id string) {
 // ErrBusy is returned when the same record is already being run or undone.
 var ErrBusy = errors.New("this containment is already in progress")
 
+// errApplied says a run found the record applied: there is nothing to do.
+var errApplied = errors.New("already applied")
+
 // Run re-checks the user's authorisation and runs a confirmed preview in the
 // target account. Running an applied record again does nothing and returns
 // it unchanged; a failed one is retried. An error from AWS leaves the record
 // in StateFailed with the error in plain words, and is returned as well.
+//
+// The in-process claim stops a double click; a run started meanwhile on
+// another replica is stopped by the record itself: moving it to running is
+// a compare-and-set decided on the record as stored, and a record another
+// run moved since it was read is left to that run (ErrBusy).
 func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 	if !s.claim(id) {
 		return Record{}, fmt.Errorf("run %s: %w", id, ErrBusy)
 	}
 	defer s.release(id)
-	r, err := s.Get(ctx, id)
+	seen, err := s.Get(ctx, id)
 	if err != nil {
 		return Record{}, err
 	}
-	if err := s.authorise(ctx, u, authz.Responder, AuditRun, targetRef(r.Target)); err != nil {
-		return r, err
+	if err := s.authorise(ctx, u, authz.Responder, AuditRun, targetRef(seen.Target)); err != nil {
+		return seen, err
 	}
-	switch r.State {
-	case StateApplied:
+	now := s.clk.Now().UTC()
+	r, err := s.records().Update(ctx, id, func(r *Record) error {
+		switch r.State {
+		case StateApplied:
+			return errApplied
+		case StateRunning:
+			// Only seen after a crash mid-run, when it is the run this
+			// call read; the provider re-reads the state, so running
+			// again is safe. Any other is a run under way elsewhere.
+			if seen.State != StateRunning || !seen.RanAt.Equal(r.RanAt) || seen.RanBy != r.RanBy {
+				return fmt.Errorf("run %s: %w", id, ErrBusy)
+			}
+		case StatePreviewed, StateFailed:
+		default:
+			return fmt.Errorf("run %s (%s): preview the action again: %w", id, r.State, ErrState)
+		}
+		r.State, r.RanBy, r.RanAt = StateRunning, u.ID, now
+		return nil
+	})
+	switch {
+	case errors.Is(err, errApplied):
 		return r, nil
-	case StatePreviewed, StateFailed, StateRunning:
-		// StateRunning is only seen after a crash mid-run; the provider
-		// re-reads the state, so running again is safe.
-	default:
-		return r, fmt.Errorf("run %s (%s): preview the action again: %w", id, r.State, ErrState)
-	}
-	r.State, r.RanBy, r.RanAt = StateRunning, u.ID, s.clk.Now().UTC()
-	if err := s.save(ctx, r); err != nil {
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrState):
 		return r, err
+	case errors.Is(err, store.ErrNotFound):
+		return seen, fmt.Errorf("%s: %w", id, ErrNotFound)
+	case err != nil:
+		return seen, fmt.Errorf("save containment %s: %w", id, err)
 	}
 	out, runErr := s.provider.Apply(ctx, r.Plan)
 	if runErr != nil {
-		r.State, r.Error = StateFailed, PlainError(runErr)
+		fail := func(r *Record) error {
+			r.State, r.Error = StateFailed, PlainError(runErr)
+			return nil
+		}
+		_ = fail(&r)
 		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
-		if err := s.save(ctx, r); err != nil {
+		r, err := s.save(ctx, r, fail)
+		if err != nil {
 			return r, errors.Join(runErr, err)
 		}
 		return r, fmt.Errorf("run %s on %s: %w", r.Action, r.Target, runErr)
 	}
-	r.State, r.Error, r.Outcome = StateApplied, "", &out
+	applied := func(r *Record) error {
+		r.State, r.Error, r.Outcome = StateApplied, "", &out
+		return nil
+	}
+	_ = applied(&r)
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
-	return r, s.save(ctx, r)
+	return s.save(ctx, r, applied)
 }
 
 // Undo restores an applied record's before-state. Undo of an action marked
-// UndoAdminOnly needs the admin role. Undoing twice does nothing.
+// UndoAdminOnly needs the admin role. Undoing twice does nothing; of two
+// undos racing on two replicas, the record keeps the first one stored.
 func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
 	if !s.claim(id) {
 		return Record{}, fmt.Errorf("undo %s: %w", id, ErrBusy)
@@ -356,17 +393,33 @@ func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
 	}
 	out, undoErr := s.provider.Undo(ctx, r)
 	if undoErr != nil {
-		r.Error = PlainError(undoErr)
+		failed := func(r *Record) error {
+			if r.State == StateUndone {
+				return store.ErrUnchanged // undone meanwhile elsewhere
+			}
+			r.Error = PlainError(undoErr)
+			return nil
+		}
+		_ = failed(&r)
 		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
-		if err := s.save(ctx, r); err != nil {
+		r, err := s.save(ctx, r, failed)
+		if err != nil {
 			return r, errors.Join(undoErr, err)
 		}
 		return r, fmt.Errorf("undo %s on %s: %w", r.Action, r.Target, undoErr)
 	}
-	r.State, r.Error, r.UndoOutcome = StateUndone, "", &out
-	r.UndoneBy, r.UndoneAt = u.ID, s.clk.Now().UTC()
+	now := s.clk.Now().UTC()
+	undone := func(r *Record) error {
+		if r.State == StateUndone {
+			return store.ErrUnchanged // the first undo stored stays on record
+		}
+		r.State, r.Error, r.UndoOutcome = StateUndone, "", &out
+		r.UndoneBy, r.UndoneAt = u.ID, now
+		return nil
+	}
+	_ = undone(&r)
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
-	return r, s.save(ctx, r)
+	return s.save(ctx, r, undone)
 }
 
 // audit appends to the audit log. A failure is logged, not returned: the

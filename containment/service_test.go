@@ -112,6 +112,33 @@ func newService(t *testing.T) (*Service, *fakeProvider, store.Store) {
 	return New(p, st, roles, clk, zerolog.Nop()), p, st
 }
 
+// pausedStore is one replica's view of the shared store that stops after
+// its next read of a record until resumed, so that another replica can act
+// between this one's read and its write.
+type pausedStore struct {
+	Store
+	read, resume chan struct{}
+}
+
+func (p *pausedStore) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	v, err := p.Store.GetKV(ctx, ns, key)
+	if r := p.read; r != nil {
+		p.read = nil
+		r <- struct{}{}
+		<-p.resume
+	}
+	return v, err
+}
+
+// pausedReplica returns a second service over s's store and provider, as
+// another bot process sharing the database and the AWS account would be,
+// that stops after its next read until resume is closed.
+func pausedReplica(s *Service) (replica *Service, read chan struct{}, resume chan struct{}) {
+	read, resume = make(chan struct{}), make(chan struct{})
+	st := &pausedStore{Store: s.store, read: read, resume: resume}
+	return New(s.provider, st, s.authz, s.clk, zerolog.Nop()), read, resume
+}
+
 func audit(t *testing.T, st store.Store) []store.AuditRecord {
 	t.Helper()
 	recs, err := st.ListAudit(context.Background(), store.AuditFilter{ActionPrefix: "containment."})
@@ -311,5 +338,85 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{CorporateCIDRs: []string{"198.51.100.0/24"}}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+// Two replicas confirming the same containment at once, both having read
+// the previewed record. Before records were written with compare-and-set,
+// the second to write overwrote the first's applied record, ran again on a
+// snapshot already unshared and kept the already-unshared list as the
+// before-state, so undo could not share it again. Now it finds the record
+// applied and does nothing.
+func TestConcurrentRunsOnTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+	a, p, _ := newService(t)
+	b, read, resume := pausedReplica(a)
+	rec, err := a.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rec Record
+		err error
+	}
+	late := make(chan result, 1)
+	go func() {
+		r, err := b.Run(ctx, admin, rec.ID)
+		late <- result{r, err}
+	}()
+	<-read // b has read the record as previewed
+
+	if got, err := a.Run(ctx, responder, rec.ID); err != nil || got.State != StateApplied {
+		t.Fatalf("first run: %+v, %v; want applied", got, err)
+	}
+	close(resume)
+	got := <-late
+	if got.err != nil || got.rec.State != StateApplied || got.rec.RanBy != responder.ID {
+		t.Fatalf("second run: %+v, %v; want the first run's applied record", got.rec, got.err)
+	}
+	if p.applies != 1 {
+		t.Errorf("AWS was called %d times, want once", p.applies)
+	}
+	stored, err := a.Get(ctx, rec.ID)
+	if err != nil || stored.Outcome == nil || string(stored.Outcome.Before) != `["555566667777","444455556666"]` {
+		t.Fatalf("stored record: %+v, %v; want the before-state of the one run", stored, err)
+	}
+	if _, err := a.Undo(ctx, admin, rec.ID); err != nil || !slices.Equal(p.shared, []string{"555566667777", "444455556666"}) {
+		t.Fatalf("undo: %v, shared %v; want both accounts shared again", err, p.shared)
+	}
+}
+
+// Two replicas undoing the same containment at once, both having read the
+// applied record: the one stored first stays on record, where the last
+// written used to replace who undid it and when.
+func TestConcurrentUndoKeepsTheFirst(t *testing.T) {
+	ctx := context.Background()
+	a, _, _ := newService(t)
+	b, read, resume := pausedReplica(a)
+	rec, err := a.Preview(ctx, responder, IAMUserRestrictIP, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Run(ctx, responder, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	late := make(chan error, 1)
+	go func() {
+		_, err := b.Undo(ctx, responder, rec.ID)
+		late <- err
+	}()
+	<-read // b has read the record as applied
+	first, err := a.Undo(ctx, admin, rec.ID)
+	if err != nil || first.State != StateUndone {
+		t.Fatalf("first undo: %+v, %v", first, err)
+	}
+	a.clk.(*clock.Fake).Advance(time.Minute)
+	close(resume)
+	if err := <-late; err != nil {
+		t.Fatalf("second undo: %v", err)
+	}
+	stored, err := a.Get(ctx, rec.ID)
+	if err != nil || stored.UndoneBy != admin.ID || !stored.UndoneAt.Equal(first.UndoneAt) {
+		t.Fatalf("stored record undone by %s at %v, %v; want the first undo, by %s at %v", stored.UndoneBy, stored.UndoneAt, err, admin.ID, first.UndoneAt)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/lease"
+	"github.com/secops-bot/secops-bot/store"
 )
 
 // Notifier posts and edits a plain message in a channel.
@@ -41,10 +42,7 @@ type Notifier interface {
 // KV is where the monitor's state is shared between replicas and kept
 // across restarts. Every write is a compare-and-set, because several
 // replicas write the same keys.
-type KV interface {
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
-}
+type KV = store.KV
 
 // Namespace is the KV namespace of the monitor's state.
 const Namespace = "feedhealth"

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -16,8 +14,8 @@ import (
 )
 
 // The state replicas share, one KV value each. Every value is small (a few
-// hundred account/region pairs at most), and the KV has no listing, so
-// each is one JSON document changed with compare-and-set.
+// hundred account/region pairs at most), so each is one JSON document
+// changed with compare-and-set.
 const (
 	// warningsKey holds every active warning; only the lease holder
 	// writes it.
@@ -32,54 +30,30 @@ const (
 	leaseKey = "lease"
 )
 
-// casAttempts bounds the compare-and-set loops. Losing a race means another
-// replica wrote in between, which a handful of replicas writing once per
-// check cannot keep doing for long.
-const casAttempts = 20
-
 // pendingPoll is how often the lease holder looks for stopped-logging
 // reports from other replicas between checks.
 const pendingPoll = 5 * time.Second
 
 // update reads key, lets fn change the decoded value, and writes it back
-// with compare-and-set, starting again from a fresh read whenever another
-// replica wrote in between. fn reports whether it changed anything;
-// nothing is written otherwise. It returns the value as stored.
+// with compare-and-set (store.Doc), starting again from a fresh read
+// whenever another replica wrote in between. fn reports whether it changed
+// anything; nothing is written otherwise. It returns the value as stored.
+// Unreadable state must not stop the monitor: it reads as empty, and at
+// worst a warning is posted again.
 func update[T any](ctx context.Context, m *Monitor, key string, fn func(*T) bool) (T, error) {
-	for range casAttempts {
-		var v T
-		raw, err := m.kv.GetKV(ctx, Namespace, key)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			raw = nil
-		case err != nil:
-			return v, fmt.Errorf("read feed health %s: %w", key, err)
-		default:
-			if err := json.Unmarshal(raw, &v); err != nil {
-				// Unreadable state must not stop the monitor; at worst
-				// a warning is posted again.
-				m.opts.Logger.Error().Err(err).Str("key", key).Msg("feed health state in the store is unreadable; starting afresh")
-				var zero T
-				v = zero
-			}
+	doc := store.NewDoc[T](m.kv, Namespace).OnUnreadable(func(key string, err error) {
+		m.opts.Logger.Error().Err(err).Str("key", key).Msg("feed health state in the store is unreadable; starting afresh")
+	})
+	v, err := doc.Upsert(ctx, key, func(v *T) error {
+		if !fn(v) {
+			return store.ErrUnchanged
 		}
-		if !fn(&v) {
-			return v, nil
-		}
-		next, err := json.Marshal(v)
-		if err != nil {
-			return v, fmt.Errorf("encode feed health %s: %w", key, err)
-		}
-		ok, err := m.kv.CompareAndSwapKV(ctx, Namespace, key, raw, next)
-		if err != nil {
-			return v, fmt.Errorf("store feed health %s: %w", key, err)
-		}
-		if ok {
-			return v, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return v, fmt.Errorf("store feed health %s: %w", key, err)
 	}
-	var zero T
-	return zero, fmt.Errorf("store feed health %s: still changing after %d attempts: %w", key, casAttempts, store.ErrConflict)
+	return v, nil
 }
 
 func targetKey(t Target) string { return t.Account + "|" + t.Region }

@@ -138,14 +138,15 @@ type Authorizer interface {
 
 // Store is the part of store.Store runs use.
 type Store interface {
-	PutKV(ctx context.Context, ns, key string, value []byte) error
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	store.KV // runs and the finding → run index, as documents
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
 	Enqueue(ctx context.Context, it store.OutboxItem) (bool, error)
 	GetFinding(ctx context.Context, id string) (finding.Finding, error)
 }
 
-// KV namespaces and the outbox kind of escalation timers.
+// KV namespaces and the outbox kind of escalation timers. KVRuns holds one
+// JSON document per run; KVFindingRun maps a finding ID to its run's ID, as
+// plain text.
 const (
 	KVRuns        = "playbook.run"
 	KVFindingRun  = "playbook.finding"
@@ -171,8 +172,9 @@ type Deps struct {
 // Runner starts runs and moves their steps.
 type Runner struct {
 	d Deps
-	// mu serialises read-modify-write of runs in this process; the KV has
-	// no compare-and-set.
+	// mu keeps this process from running a step's automation twice at
+	// once (a double click). Runs themselves change with compare-and-set
+	// (commit), so replicas keep each other's changes.
 	mu sync.Mutex
 }
 
@@ -203,8 +205,8 @@ type User = containment.User
 func (r *Runner) Start(ctx context.Context, f finding.Finding, th Thread) (Run, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if id, err := r.d.Store.GetKV(ctx, KVFindingRun, f.ID); err == nil {
-		return r.load(ctx, string(id))
+	if id, err := r.index().Get(ctx, f.ID); err == nil {
+		return r.load(ctx, id)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Run{}, fmt.Errorf("look up run of finding %s: %w", f.ID, err)
 	}
@@ -231,10 +233,19 @@ func (r *Runner) Start(ctx context.Context, f finding.Finding, th Thread) (Run, 
 		return Run{}, fmt.Errorf("post checklist of run %s: %w", run.ID, err)
 	}
 	run.MessageTS = ts
-	if err := r.save(ctx, run); err != nil {
-		return Run{}, err
+	if err := r.runs().Create(ctx, run.ID, run); err != nil {
+		return Run{}, fmt.Errorf("save run %s: %w", run.ID, err)
 	}
-	if err := r.d.Store.PutKV(ctx, KVFindingRun, f.ID, []byte(run.ID)); err != nil {
+	if err := r.index().Create(ctx, f.ID, run.ID); errors.Is(err, store.ErrConflict) {
+		// Another replica started the finding's run meanwhile: that one is
+		// the run, with its timers; this one is never armed.
+		id, err := r.index().Get(ctx, f.ID)
+		if err != nil {
+			return Run{}, fmt.Errorf("look up run of finding %s: %w", f.ID, err)
+		}
+		r.d.Log.Warn().Str("run", run.ID).Str("finding", f.ID).Str("winner", id).Msg("the finding's run was started on another replica at the same time")
+		return r.load(ctx, id)
+	} else if err != nil {
 		return Run{}, fmt.Errorf("index run %s: %w", run.ID, err)
 	}
 	if text := onCallText(run, f); text != "" {
@@ -307,14 +318,14 @@ func (r *Runner) Get(ctx context.Context, id string) (Run, error) { return r.loa
 
 // RunFor returns the run of a finding.
 func (r *Runner) RunFor(ctx context.Context, findingID string) (Run, error) {
-	id, err := r.d.Store.GetKV(ctx, KVFindingRun, findingID)
+	id, err := r.index().Get(ctx, findingID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Run{}, fmt.Errorf("finding %s: %w", findingID, ErrNoRun)
 	}
 	if err != nil {
 		return Run{}, fmt.Errorf("look up run of finding %s: %w", findingID, err)
 	}
-	return r.load(ctx, string(id))
+	return r.load(ctx, id)
 }
 
 // Playbook returns the playbook of a run.
@@ -347,11 +358,18 @@ func (r *Runner) close(ctx context.Context, u User, runID, stepID string, to Ste
 	if st.Closed() {
 		return run, nil // a second click changes nothing
 	}
-	st.Status, st.By, st.At = to, u.ID, r.d.Clock.Now().UTC()
-	if note != "" {
-		st.Note = note
-	}
-	return run, r.commit(ctx, pb, run, u.ID, *st)
+	now := r.d.Clock.Now().UTC()
+	run, _, err = r.commit(ctx, pb, run, stepID, u.ID, func(_ *Run, st *StepState) error {
+		if st.Closed() {
+			return store.ErrUnchanged // closed meanwhile on another replica
+		}
+		st.Status, st.By, st.At = to, u.ID, now
+		if note != "" {
+			st.Note = note
+		}
+		return nil
+	})
+	return run, err
 }
 
 // StepResult tells the bot what a Run button started.
@@ -400,7 +418,8 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 		}
 		if err != nil {
 			st.Status, st.Note, st.By, st.At = StepFailed, containment.PlainError(err), u.ID, now
-			return res, errors.Join(err, r.commit(ctx, pb, run, u.ID, *st))
+			_, _, cerr := r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+			return res, errors.Join(err, cerr)
 		}
 		res.Preview = &rec
 		st.Status, st.Record, st.By, st.At, st.Note = StepRunning, rec.ID, u.ID, now, "previewed; awaiting confirmation"
@@ -432,7 +451,8 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 		st.Status, st.By, st.At = StepDone, u.ID, now
 		st.Note = "follow-up scheduled for " + at.In(locOf(r.team(run.Team))).Format("Mon 2 Jan 15:04 MST") + " in " + channel
 	}
-	return res, r.commit(ctx, pb, run, u.ID, *st)
+	_, _, err = r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+	return res, err
 }
 
 // Confirm runs the containment a contain step previewed, after the
@@ -462,7 +482,8 @@ func (r *Runner) Confirm(ctx context.Context, u User, runID, stepID string) (con
 			st.Note = rec.Outcome.Summary
 		}
 	}
-	return rec, errors.Join(runErr, r.commit(ctx, pb, run, u.ID, *st))
+	_, _, err = r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+	return rec, errors.Join(runErr, err)
 }
 
 // escalation is the payload of an escalation timer.
@@ -490,9 +511,15 @@ func (r *Runner) Escalate(ctx context.Context, payload []byte) error {
 		return nil
 	}
 	now := r.d.Clock.Now().UTC()
-	st.Escalated = true
-	run.Emergency, run.EmergencyAt = true, now
-	if err := r.commit(ctx, pb, run, "system", *st); err != nil {
+	run, changed, err := r.commit(ctx, pb, run, e.Step, "system", func(run *Run, st *StepState) error {
+		if st.Closed() || st.Escalated {
+			return store.ErrUnchanged // acknowledged, or escalated, meanwhile elsewhere
+		}
+		st.Escalated = true
+		run.Emergency, run.EmergencyAt = true, now
+		return nil
+	})
+	if err != nil || !changed {
 		return err
 	}
 	var next []string
@@ -536,19 +563,51 @@ func (r *Runner) step(ctx context.Context, runID, stepID string) (Run, Playbook,
 	return run, pb, step, st, nil
 }
 
-// commit saves the run, refreshes the checklist and audits the step. A
+// commit applies change to the run as stored and to its step stepID, then
+// refreshes the checklist and audits the step. The change is made with
+// compare-and-set, so what another replica stored meanwhile (another
+// step, an escalation) is kept, and change may be called again on the
+// newer run. change returns store.ErrUnchanged when the run as stored needs
+// nothing; commit then reports false and neither refreshes nor audits. A
 // failed checklist update is logged: the state is saved and the next update
-// shows it.
-func (r *Runner) commit(ctx context.Context, pb Playbook, run Run, actor string, st StepState) error {
-	if err := r.save(ctx, run); err != nil {
+// shows it. read is the run as the caller read it, returned with an error.
+func (r *Runner) commit(ctx context.Context, pb Playbook, read Run, stepID, actor string, change func(*Run, *StepState) error) (Run, bool, error) {
+	var changed bool
+	run, err := r.runs().Update(ctx, read.ID, func(run *Run) error {
+		st, ok := run.Step(stepID)
+		if !ok {
+			return fmt.Errorf("run %s step %q: %w", run.ID, stepID, ErrNoStep)
+		}
+		err := change(run, st)
+		changed = err == nil
 		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return read, false, fmt.Errorf("run %s: %w", read.ID, ErrNoRun)
 	}
+	if err != nil {
+		return read, false, fmt.Errorf("save run %s: %w", read.ID, err)
+	}
+	if !changed {
+		return run, false, nil
+	}
+	st, _ := run.Step(stepID)
 	if err := r.d.Notifier.UpdateChecklist(ctx, pb, run); err != nil {
 		r.d.Log.Error().Err(err).Str("run", run.ID).Msg("update checklist")
 	}
 	r.audit(ctx, store.AuditRecord{Actor: actor, Action: AuditStep + "." + string(st.Status), Target: run.FindingID, Result: "ok",
 		Reason: st.Note, Detail: mustJSON(map[string]any{"run": run.ID, "playbook": run.Playbook, "step": st.ID, "record": st.Record})})
-	return nil
+	return run, true, nil
+}
+
+// outcome is the change that gives a step the result of an action (its
+// status, who, when, the note and the containment record), leaving the
+// rest of the run, and whether the step escalated, as stored.
+func outcome(res StepState) func(*Run, *StepState) error {
+	return func(_ *Run, st *StepState) error {
+		st.Status, st.By, st.At, st.Note, st.Record = res.Status, res.By, res.At, res.Note, res.Record
+		return nil
+	}
 }
 
 func (r *Runner) authorise(ctx context.Context, u User, target string) error {
@@ -564,30 +623,21 @@ func (r *Runner) authorise(ctx context.Context, u User, target string) error {
 	return fmt.Errorf("%s: %w", reason, ErrRefused)
 }
 
+// runs are the playbook runs, one JSON document per run ID.
+func (r *Runner) runs() *store.Doc[Run] { return store.NewDoc[Run](r.d.Store, KVRuns) }
+
+// index maps a finding ID to its run's ID.
+func (r *Runner) index() *store.Doc[string] { return store.NewTextDoc(r.d.Store, KVFindingRun) }
+
 func (r *Runner) load(ctx context.Context, id string) (Run, error) {
-	raw, err := r.d.Store.GetKV(ctx, KVRuns, id)
+	run, err := r.runs().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return Run{}, fmt.Errorf("run %s: %w", id, ErrNoRun)
 	}
 	if err != nil {
 		return Run{}, fmt.Errorf("load run %s: %w", id, err)
 	}
-	var run Run
-	if err := json.Unmarshal(raw, &run); err != nil {
-		return Run{}, fmt.Errorf("decode run %s: %w", id, err)
-	}
 	return run, nil
-}
-
-func (r *Runner) save(ctx context.Context, run Run) error {
-	raw, err := json.Marshal(run)
-	if err != nil {
-		return fmt.Errorf("encode run %s: %w", run.ID, err)
-	}
-	if err := r.d.Store.PutKV(ctx, KVRuns, run.ID, raw); err != nil {
-		return fmt.Errorf("save run %s: %w", run.ID, err)
-	}
-	return nil
 }
 
 func (r *Runner) audit(ctx context.Context, rec store.AuditRecord) {

@@ -446,3 +446,147 @@ func TestAcknowledgedInTime(t *testing.T) {
 		t.Errorf("acknowledged step escalated anyway (emergency %t, %d new replies)", run.Emergency, len(w.replies())-before)
 	}
 }
+
+// pausedStore is one replica's view of the shared store that stops after
+// its next read in namespace ns until resumed, so that another replica can
+// act between this one's read and its write.
+type pausedStore struct {
+	playbooks.Store
+	ns           string
+	read, resume chan struct{}
+}
+
+func (p *pausedStore) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	v, err := p.Store.GetKV(ctx, ns, key)
+	if r := p.read; r != nil && ns == p.ns {
+		p.read = nil
+		r <- struct{}{}
+		<-p.resume
+	}
+	return v, err
+}
+
+// Two replicas changing one run at once, the second having read it before
+// the first wrote: each change is kept. Runs used to be written whole, last
+// writer winning, so the second replica's write undid the first's.
+func TestConcurrentChangesOnTwoReplicas(t *testing.T) {
+	anna := containment.User{ID: teamAnna, TeamID: "T0EMU0001"}
+	escalate := func(ctx context.Context, r *playbooks.Runner, runID string) error {
+		return r.Escalate(ctx, []byte(`{"run":"`+runID+`","step":"team-ack"}`))
+	}
+	done := func(u containment.User, step string) func(context.Context, *playbooks.Runner, string) error {
+		return func(ctx context.Context, r *playbooks.Runner, runID string) error {
+			_, err := r.Done(ctx, u, runID, step, "")
+			return err
+		}
+	}
+	tests := []struct {
+		name string
+		// late runs on the replica that read first and writes last;
+		// early runs on the other one in between.
+		late, early func(context.Context, *playbooks.Runner, string) error
+		want        map[string]playbooks.StepStatus
+		emergency   bool
+	}{
+		{
+			name: "two steps closed at once",
+			late: done(rita, "investigate"), early: done(rita, "review-resource"),
+			want: map[string]playbooks.StepStatus{"team-ack": playbooks.StepPending, "investigate": playbooks.StepDone, "review-resource": playbooks.StepDone},
+		},
+		{
+			name: "a step closed while the escalation fires",
+			late: escalate, early: done(rita, "investigate"),
+			want:      map[string]playbooks.StepStatus{"team-ack": playbooks.StepPending, "investigate": playbooks.StepDone},
+			emergency: true,
+		},
+		{
+			name: "the team acknowledges while the escalation fires",
+			late: escalate, early: done(anna, "team-ack"),
+			want: map[string]playbooks.StepStatus{"team-ack": playbooks.StepDone, "investigate": playbooks.StepPending},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			a := playbooks.NewRunner(w.deps)
+			run, err := a.Start(ctx, w.finding, w.thread(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.clk.Advance(15 * time.Minute)
+			replies := len(w.replies())
+			read, resume := make(chan struct{}), make(chan struct{})
+			deps := w.deps
+			deps.Store = &pausedStore{Store: w.store, ns: playbooks.KVRuns, read: read, resume: resume}
+			b := playbooks.NewRunner(deps)
+			late := make(chan error, 1)
+			go func() { late <- tc.late(ctx, b, run.ID) }()
+			<-read // b has read the run
+			if err := tc.early(ctx, a, run.ID); err != nil {
+				t.Fatalf("early change: %v", err)
+			}
+			close(resume)
+			if err := <-late; err != nil {
+				t.Fatalf("late change: %v", err)
+			}
+
+			run, err = a.Get(ctx, run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range tc.want {
+				if got := stepStatus(t, run, id).Status; got != want {
+					t.Errorf("step %s is %s, want %s", id, got, want)
+				}
+			}
+			if run.Emergency != tc.emergency {
+				t.Errorf("emergency = %t, want %t", run.Emergency, tc.emergency)
+			}
+			posted := len(w.replies()) - replies
+			if wantPosted := map[bool]int{true: 1, false: 0}[tc.emergency]; posted != wantPosted {
+				t.Errorf("%d replies posted, want %d (the escalation only when it stands)", posted, wantPosted)
+			}
+		})
+	}
+}
+
+// Two replicas starting the finding's run at once: the finding keeps the
+// run stored first, with its timers, where the index used to be overwritten
+// by the last one and both runs' escalations were armed.
+func TestConcurrentStartsOnTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	a := playbooks.NewRunner(w.deps)
+	read, resume := make(chan struct{}), make(chan struct{})
+	deps := w.deps
+	deps.Store = &pausedStore{Store: w.store, ns: playbooks.KVFindingRun, read: read, resume: resume}
+	b := playbooks.NewRunner(deps)
+	type result struct {
+		run playbooks.Run
+		err error
+	}
+	late := make(chan result, 1)
+	go func() {
+		run, err := b.Start(ctx, w.finding, w.thread(t))
+		late <- result{run, err}
+	}()
+	<-read // b found no run for the finding
+	first, err := a.Start(ctx, w.finding, w.thread(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	second := <-late
+	if second.err != nil || second.run.ID != first.ID {
+		t.Fatalf("second start: run %s, %v; want the first run, %s", second.run.ID, second.err, first.ID)
+	}
+	if got, err := a.RunFor(ctx, w.finding.ID); err != nil || got.ID != first.ID {
+		t.Fatalf("RunFor = %s, %v; want %s", got.ID, err, first.ID)
+	}
+	w.clk.Advance(15 * time.Minute)
+	items, err := w.store.ClaimKinds(ctx, "test", []string{"playbook."}, 10, time.Minute)
+	if err != nil || len(items) != 1 || !strings.Contains(string(items[0].Payload), first.ID) {
+		t.Fatalf("escalations due: %d %v; want the first run's only", len(items), err)
+	}
+}

@@ -1,7 +1,9 @@
 // Package store defines the durable state of the bot: event history,
-// findings with their status history, the audit log, ingestion bookkeeping
-// and the outbox. Implementations live in sub-packages (sqlite, postgres) and
-// pass the same conformance suite (storetest).
+// findings with their status history, the audit log, ingestion bookkeeping,
+// the outbox, and a key-value space of typed documents (Doc).
+// Implementations live in sub-packages (sqlite, postgres) and pass the same
+// conformance suite (storetest); memory, for offline runs, implements the
+// part of it they need and passes the key-value part of the suite.
 package store
 
 import (
@@ -264,7 +266,9 @@ type Store interface {
 	PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error)
 
 	// KV is a small key-value space for bookkeeping such as Slack message
-	// references (finding/channel → ts) and resource state.
+	// references (finding/channel → ts) and resource state. Documents that
+	// change (records, runs, requests) go through Doc, which reads and
+	// writes them with compare-and-set.
 	// GetKV returns ErrNotFound when the key is absent.
 	PutKV(ctx context.Context, ns, key string, value []byte) error
 	GetKV(ctx context.Context, ns, key string) ([]byte, error)
@@ -273,6 +277,13 @@ type Store interface {
 	// whether it wrote; losing the race is false with a nil error, so that
 	// state machines kept in the KV move with compare-and-set.
 	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
+	// DeleteKV removes ns/key, whatever it holds; removing an absent key
+	// is not an error.
+	DeleteKV(ctx context.Context, ns, key string) error
+	// ListKV returns the keys of ns that start with prefix, with their
+	// values, in byte order of the keys; an empty prefix lists the whole
+	// namespace.
+	ListKV(ctx context.Context, ns, prefix string) ([]KVEntry, error)
 
 	Close() error
 }

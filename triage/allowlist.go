@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -17,9 +16,11 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// The allowlist lives in the store's KV space: one key per entry (its ID)
-// and one index key per account listing the entries of that account, which
-// is all Suppressed needs to read for a finding.
+// The allowlist lives in the store's KV space as documents: one per entry
+// (at its ID) and one index per account listing the entries of that
+// account, which is all Suppressed needs to read for a finding. Both change
+// with compare-and-set, so replicas adding or removing entries of one
+// account at once keep each other's.
 const (
 	kvNamespace    = "allowlist"
 	kvAccountIndex = "account:"
@@ -56,8 +57,8 @@ type AllowEntry struct {
 	// made.
 	Finding string `json:"finding,omitempty"`
 
-	// The KV space cannot delete, so a removed entry stays as a record of
-	// who removed it; it no longer matches.
+	// A removed entry stays as a record of who removed it; it no longer
+	// matches.
 	RemovedBy string    `json:"removed_by,omitempty"`
 	RemovedAt time.Time `json:"removed_at,omitzero"`
 }
@@ -204,8 +205,6 @@ func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin s
 		if entryID == "" || len(entryID) > maxID || strings.HasPrefix(entryID, kvAccountIndex) {
 			return &Error{ErrNotFound, fmt.Sprintf("there is no allowlist entry %q", clip(entryID, maxID))}
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		e, err := s.getEntry(ctx, entryID)
 		if errors.Is(err, store.ErrNotFound) {
 			return &Error{ErrNotFound, fmt.Sprintf("there is no allowlist entry %s", entryID)}
@@ -218,18 +217,34 @@ func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin s
 		}
 		// Out of the index first: once that is written the entry no
 		// longer suppresses anything, whatever happens next.
-		ids, err := s.index(ctx, e.Account)
+		_, err = s.indexes().Update(ctx, kvAccountIndex+e.Account, func(ids *[]string) error {
+			if !slices.Contains(*ids, e.ID) {
+				return store.ErrUnchanged
+			}
+			*ids = slices.DeleteFunc(*ids, func(id string) bool { return id == e.ID })
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("save allowlist of account %s: %w", e.Account, err)
+		}
+		now := s.clk.Now()
+		e, err = s.entries().Update(ctx, e.ID, func(cur *AllowEntry) error {
+			if cur.RemovedBy != "" {
+				return &Error{ErrAlready, fmt.Sprintf("allowlist entry %s (%s) was already removed by %s at %s", cur.ID, cur.describe(), mention(cur.RemovedBy), stamp(cur.RemovedAt))}
+			}
+			cur.RemovedBy, cur.RemovedAt = a.UserID, now
+			return nil
+		})
+		var already *Error
+		if errors.As(err, &already) {
+			return err
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("save allowlist entry %s: %w", entryID, err)
 		}
-		ids = slices.DeleteFunc(ids, func(id string) bool { return id == e.ID })
-		if err := s.putIndex(ctx, e.Account, ids); err != nil {
-			return err
-		}
-		e.RemovedBy, e.RemovedAt = a.UserID, s.clk.Now()
 		rec.detail.Entry = &e
 		rec.reason = "removed allowlist entry: " + e.describe()
-		return s.writeEntry(ctx, e)
+		return nil
 	})
 }
 
@@ -271,72 +286,49 @@ func (s *Service) Entries(ctx context.Context, account string) ([]AllowEntry, er
 	return out, nil
 }
 
+// entries are the allowlist entries, one document per entry ID; indexes
+// list the entry IDs of an account, at kvAccountIndex+account.
+func (s *Service) entries() *store.Doc[AllowEntry] {
+	return store.NewDoc[AllowEntry](s.st, kvNamespace)
+}
+
+func (s *Service) indexes() *store.Doc[[]string] { return store.NewDoc[[]string](s.st, kvNamespace) }
+
 // putEntry writes the entry, then adds it to its account's index: an entry
 // is live only once indexed, so a half-done write suppresses nothing.
 func (s *Service) putEntry(ctx context.Context, e AllowEntry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writeEntry(ctx, e); err != nil {
-		return err
-	}
-	ids, err := s.index(ctx, e.Account)
-	if err != nil {
-		return err
-	}
-	if slices.Contains(ids, e.ID) {
-		return nil
-	}
-	return s.putIndex(ctx, e.Account, append(ids, e.ID))
-}
-
-func (s *Service) writeEntry(ctx context.Context, e AllowEntry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode allowlist entry %s: %w", e.ID, err)
-	}
-	if err := s.st.PutKV(ctx, kvNamespace, e.ID, b); err != nil {
+	// Marking an exposure expected again replaces its removed entry.
+	if _, err := s.entries().Upsert(ctx, e.ID, func(cur *AllowEntry) error { *cur = e; return nil }); err != nil {
 		return fmt.Errorf("save allowlist entry %s: %w", e.ID, err)
+	}
+	_, err := s.indexes().Upsert(ctx, kvAccountIndex+e.Account, func(ids *[]string) error {
+		if slices.Contains(*ids, e.ID) {
+			return store.ErrUnchanged
+		}
+		*ids = append(*ids, e.ID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save allowlist of account %s: %w", e.Account, err)
 	}
 	return nil
 }
 
 func (s *Service) getEntry(ctx context.Context, id string) (AllowEntry, error) {
-	b, err := s.st.GetKV(ctx, kvNamespace, id)
+	e, err := s.entries().Get(ctx, id)
 	if err != nil {
 		return AllowEntry{}, fmt.Errorf("read allowlist entry %s: %w", id, err)
-	}
-	var e AllowEntry
-	if err := json.Unmarshal(b, &e); err != nil {
-		return AllowEntry{}, fmt.Errorf("decode allowlist entry %s: %w", id, err)
 	}
 	return e, nil
 }
 
 func (s *Service) index(ctx context.Context, account string) ([]string, error) {
-	b, err := s.st.GetKV(ctx, kvNamespace, kvAccountIndex+account)
+	ids, err := s.indexes().Get(ctx, kvAccountIndex+account)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read allowlist of account %s: %w", account, err)
 	}
-	var ids []string
-	if len(b) == 0 {
-		return nil, nil
-	}
-	if err := json.Unmarshal(b, &ids); err != nil {
-		return nil, fmt.Errorf("decode allowlist of account %s: %w", account, err)
-	}
 	return ids, nil
-}
-
-func (s *Service) putIndex(ctx context.Context, account string, ids []string) error {
-	if ids == nil {
-		ids = []string{}
-	}
-	b, _ := json.Marshal(ids) // a []string cannot fail to marshal
-	if err := s.st.PutKV(ctx, kvNamespace, kvAccountIndex+account, b); err != nil {
-		return fmt.Errorf("save allowlist of account %s: %w", account, err)
-	}
-	return nil
 }

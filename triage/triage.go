@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -29,8 +28,7 @@ import (
 type Store interface {
 	UpdateFinding(ctx context.Context, id string, fn func(*finding.Finding) (store.FindingEvent, error)) (finding.Finding, error)
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
-	PutKV(ctx context.Context, ns, key string, value []byte) error
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	store.KV // the allowlist, as documents
 }
 
 // Checker authorises an action (an *authz.Authorizer).
@@ -109,10 +107,6 @@ type Service struct {
 	authz Checker
 	plan  Planner
 	clk   clock.Clock
-
-	// mu serialises this process's read-modify-write of allowlist
-	// indexes, which the KV space cannot compare-and-set.
-	mu sync.Mutex
 }
 
 // New returns a Service. A nil clock means the wall clock.

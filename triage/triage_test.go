@@ -634,3 +634,54 @@ func TestRemoveExpected(t *testing.T) {
 		t.Errorf("audit = %v, want %v", results, want)
 	}
 }
+
+// pausedStore is one replica's view of the shared store that stops after
+// its next read of key until resumed, so that another replica can act
+// between this one's read and its write.
+type pausedStore struct {
+	Store
+	key          string
+	read, resume chan struct{}
+}
+
+func (p *pausedStore) GetKV(ctx context.Context, ns, key string) ([]byte, error) {
+	v, err := p.Store.GetKV(ctx, ns, key)
+	if r := p.read; r != nil && key == p.key {
+		p.read = nil
+		r <- struct{}{}
+		<-p.resume
+	}
+	return v, err
+}
+
+// Two replicas marking two exposures of one account expected at once, the
+// second having read the account's index before the first wrote it: both
+// entries are live. The index used to be written whole, so the second
+// replica's write dropped the first entry and its exposure alerted again.
+func TestMarkExpectedOnTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const acct = "111111111111"
+	first, second := e.bucket(t, acct, "public-site"), e.bucket(t, acct, "public-docs")
+	read, resume := make(chan struct{}), make(chan struct{})
+	replica := New(&pausedStore{Store: e.st, key: kvAccountIndex + acct, read: read, resume: resume}, fakeChecker{}, fakePlanner{}, e.clk)
+	late := make(chan error, 1)
+	go func() {
+		_, err := replica.MarkExpected(ctx, bob, second.ID, "documentation site", Scope{Kind: ScopeResource}, "modal")
+		late <- err
+	}()
+	<-read // the replica has read the account's index
+	if _, err := e.svc.MarkExpected(ctx, alice, first.ID, "public website", Scope{Kind: ScopeResource}, "modal"); err != nil {
+		t.Fatal(err)
+	}
+	close(resume)
+	if err := <-late; err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []finding.Finding{first, second} {
+		probe := finding.Finding{Rule: f.Rule, AccountID: acct, Resource: finding.Resource{ID: f.Resource.ID}}
+		if _, ok, err := e.svc.Suppressed(ctx, probe); err != nil || !ok {
+			t.Errorf("Suppressed(%s) = %v, %v; want its entry live", f.Resource.ID, ok, err)
+		}
+	}
+}

@@ -7,7 +7,6 @@ package lease
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -16,10 +15,7 @@ import (
 )
 
 // KV is the part of the store a lease lives in.
-type KV interface {
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
-}
+type KV = store.KV
 
 // Lease is one replica's view of one lease.
 type Lease struct {
@@ -56,31 +52,28 @@ type State struct {
 // Hold takes the lease when it is free or has run out, renews it when this
 // replica holds it and less than half its time is left, and otherwise
 // leaves it to its holder. A stored value that cannot be read counts as a
-// lease that has run out.
+// lease that has run out. Of replicas taking it at once, one does; the
+// others find it held.
 func (l *Lease) Hold(ctx context.Context, now time.Time) (State, error) {
-	raw, cur, err := l.read(ctx)
-	if err != nil {
-		return State{}, err
-	}
-	mine := cur.Owner == l.owner
-	if !mine && now.Before(cur.Until) {
-		return State{Holder: cur.Owner}, nil
-	}
-	if mine && cur.Until.Sub(now) > l.ttl/2 {
-		return State{Held: true, Holder: l.owner}, nil
-	}
-	next, _ := json.Marshal(record{Owner: l.owner, Until: now.Add(l.ttl)}) // a string and a time
-	ok, err := l.kv.CompareAndSwapKV(ctx, l.ns, l.key, raw, next)
+	var s State
+	_, err := l.doc().Upsert(ctx, l.key, func(cur *record) error {
+		mine := cur.Owner == l.owner
+		if !mine && now.Before(cur.Until) {
+			s = State{Holder: cur.Owner}
+			return store.ErrUnchanged
+		}
+		s = State{Held: true, Holder: l.owner}
+		if mine && cur.Until.Sub(now) > l.ttl/2 {
+			return store.ErrUnchanged
+		}
+		if !mine || !now.Before(cur.Until) {
+			s.Taken, s.Previous = true, cur.Owner
+		}
+		*cur = record{Owner: l.owner, Until: now.Add(l.ttl)}
+		return nil
+	})
 	if err != nil {
 		return State{}, fmt.Errorf("take lease %s/%s: %w", l.ns, l.key, err)
-	}
-	if !ok {
-		// Another replica wrote in between: it holds the lease now.
-		return State{}, nil
-	}
-	s := State{Held: true, Holder: l.owner}
-	if !mine || !now.Before(cur.Until) {
-		s.Taken, s.Previous = true, cur.Owner
 	}
 	return s, nil
 }
@@ -88,12 +81,14 @@ func (l *Lease) Hold(ctx context.Context, now time.Time) (State, error) {
 // Release ends the lease if this replica holds it, so that another replica
 // takes over at once.
 func (l *Lease) Release(ctx context.Context) error {
-	raw, cur, err := l.read(ctx)
-	if err != nil || raw == nil || cur.Owner != l.owner || cur.Until.IsZero() {
-		return err
-	}
-	next, _ := json.Marshal(record{Owner: l.owner}) // over at once
-	if _, err := l.kv.CompareAndSwapKV(ctx, l.ns, l.key, raw, next); err != nil {
+	_, err := l.doc().Update(ctx, l.key, func(cur *record) error {
+		if cur.Owner != l.owner || cur.Until.IsZero() {
+			return store.ErrUnchanged
+		}
+		*cur = record{Owner: l.owner} // over at once
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("release lease %s/%s: %w", l.ns, l.key, err)
 	}
 	return nil
@@ -101,24 +96,20 @@ func (l *Lease) Release(ctx context.Context) error {
 
 // Holder returns who holds the lease at now, "" when nobody does.
 func (l *Lease) Holder(ctx context.Context, now time.Time) (string, error) {
-	_, cur, err := l.read(ctx)
-	if err != nil || !now.Before(cur.Until) {
-		return "", err
+	cur, err := l.doc().Get(ctx, l.key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read lease %s/%s: %w", l.ns, l.key, err)
+	case !now.Before(cur.Until):
+		return "", nil
 	}
 	return cur.Owner, nil
 }
 
-func (l *Lease) read(ctx context.Context) ([]byte, record, error) {
-	raw, err := l.kv.GetKV(ctx, l.ns, l.key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, record{}, nil
-	}
-	if err != nil {
-		return nil, record{}, fmt.Errorf("read lease %s/%s: %w", l.ns, l.key, err)
-	}
-	var cur record
-	if json.Unmarshal(raw, &cur) != nil {
-		cur = record{}
-	}
-	return raw, cur, nil
+// doc is the lease as a document; an unreadable one reads as a lease that
+// has run out, so that a replica takes it over instead of stalling.
+func (l *Lease) doc() *store.Doc[record] {
+	return store.NewDoc[record](l.kv, l.ns).OnUnreadable(func(string, error) {})
 }

@@ -1,6 +1,6 @@
-// Package memory is an in-process store of event history and findings for
-// offline runs (replay) where nothing needs to outlive the process and speed
-// matters more than durability.
+// Package memory is an in-process store of event history, findings and the
+// key-value space for offline runs (replay) where nothing needs to outlive
+// the process and speed matters more than durability.
 package memory
 
 import (
@@ -52,7 +52,11 @@ type Store struct {
 	findings    map[string]finding.Finding // by key
 	history     map[string][]store.FindingEvent
 	quarantined []store.Quarantined
+	kv          map[kvKey][]byte
 }
+
+// kvKey is a key of the key-value space in its namespace.
+type kvKey struct{ ns, key string }
 
 // New returns an empty store.
 func New() *Store {
@@ -65,6 +69,7 @@ func New() *Store {
 		writes:   map[string][]store.Event{},
 		findings: map[string]finding.Finding{},
 		history:  map[string][]store.FindingEvent{},
+		kv:       map[kvKey][]byte{},
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/store/storetest"
 )
 
 func TestEventIDs(t *testing.T) {
@@ -133,4 +135,8 @@ func TestActorStatsAcrossBlocks(t *testing.T) {
 	if st.Total != n-1 || !st.LastSeen.Equal(evs[n-1].Time) || len(st.SourceIPs) != 3 {
 		t.Errorf("total %d, last seen %v, %d IPs; want %d events up to %v from 3 IPs", st.Total, st.LastSeen, len(st.SourceIPs), n-1, evs[n-1].Time)
 	}
+}
+
+func TestKVConformance(t *testing.T) {
+	storetest.RunKV(t, func(*testing.T, clock.Clock) storetest.KVStore { return New() })
 }

@@ -133,3 +133,39 @@ func (s *Store) CompareAndSwapKV(ctx context.Context, ns, key string, old, new [
 	}
 	return wrote == 1, nil
 }
+
+// DeleteKV removes ns/key; an absent key is not an error.
+func (s *Store) DeleteKV(ctx context.Context, ns, key string) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM kv WHERE ns = $1 AND key = $2", ns, key); err != nil {
+		return fmt.Errorf("delete kv %s/%s: %w", ns, key, err)
+	}
+	return nil
+}
+
+// ListKV returns the keys of ns starting with prefix and their values, in
+// byte order of the keys: the "C" collation compares bytes, where the
+// database's default one would order by language rules, differently from
+// SQLite.
+func (s *Store) ListKV(ctx context.Context, ns, prefix string) ([]store.KVEntry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key, value FROM kv WHERE ns = $1 AND starts_with(key, $2) ORDER BY key COLLATE "C"`,
+		ns, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list kv %s/%s*: %w", ns, prefix, err)
+	}
+	defer rows.Close()
+	var out []store.KVEntry
+	for rows.Next() {
+		var e store.KVEntry
+		if err := rows.Scan(&e.Key, &e.Value); err != nil {
+			return nil, fmt.Errorf("list kv %s/%s*: %w", ns, prefix, err)
+		}
+		if e.Value == nil {
+			e.Value = []byte{}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list kv %s/%s*: %w", ns, prefix, err)
+	}
+	return out, nil
+}

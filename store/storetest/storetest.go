@@ -35,7 +35,9 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", testAudit},
 		{"Files", testFiles},
 		{"Quarantine", testQuarantine},
-		{"KV", testKV},
+		{"KV", func(t *testing.T, open Opener) {
+			RunKV(t, func(t *testing.T, clk clock.Clock) KVStore { return open(t, clk) })
+		}},
 		{"Outbox", testOutbox},
 	}
 	for _, g := range groups {
