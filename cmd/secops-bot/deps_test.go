@@ -18,7 +18,8 @@ var domain = map[string]bool{
 
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to
 // Slack, only providers/ talk to AWS, Jira, PagerDuty or Opsgenie, and
-// domain types import nothing internal. Test files may import what their fakes need.
+// domain types import nothing internal. Test files may import what their
+// fakes need.
 func TestImportBoundaries(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", "github.com/secops-bot/secops-bot/...").Output()
 	if err != nil {
