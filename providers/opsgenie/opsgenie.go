@@ -9,6 +9,12 @@
 // Opsgenie refused (400, 401, 403, 404, 422) naming the setting to fix, and
 // plain errors for outages and network failures. The API key never
 // appears in an error, and the SDK's logger is silenced.
+//
+// The SDK hands the call's context to its HTTP client only with
+// go-retryablehttp v0.5, which it requires; later versions return a copy
+// from Request.WithContext that the SDK drops, and cancellation and the
+// rate-limit headers would be lost. TestContextAndNetwork fails if an
+// upgrade elsewhere brings one in.
 package opsgenie
 
 import (
@@ -28,6 +34,7 @@ import (
 	"github.com/opsgenie/opsgenie-go-sdk-v2/schedule"
 	"github.com/sirupsen/logrus"
 
+	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/paging"
 )
@@ -254,14 +261,14 @@ func (c *Client) Resolve(ctx context.Context, ref paging.Ref) error {
 
 // priority maps a finding's severity to Opsgenie's P1 (critical) to P5.
 func priority(p paging.Page) alert.Priority {
-	switch p.Severity.String() {
-	case "critical":
+	switch p.Severity {
+	case finding.SeverityCritical:
 		return alert.P1
-	case "high":
+	case finding.SeverityHigh:
 		return alert.P2
-	case "medium":
+	case finding.SeverityMedium:
 		return alert.P3
-	case "low":
+	case finding.SeverityLow:
 		return alert.P4
 	}
 	return alert.P5

@@ -27,6 +27,7 @@ import (
 
 	pd "github.com/PagerDuty/go-pagerduty"
 
+	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/paging"
 )
@@ -265,12 +266,12 @@ func (c *Client) send(ctx context.Context, op, team string, ev *pd.V2Event) erro
 
 // severity maps a finding's severity to PagerDuty's four.
 func severity(p paging.Page) string {
-	switch p.Severity.String() {
-	case "critical":
+	switch p.Severity {
+	case finding.SeverityCritical:
 		return "critical"
-	case "high":
+	case finding.SeverityHigh:
 		return "error"
-	case "medium":
+	case finding.SeverityMedium:
 		return "warning"
 	}
 	return "info"
