@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/paging"
 )
 
 // slackDirectory answers authz's questions from Slack: users.info for who a
@@ -83,4 +85,31 @@ func (d *slackDirectory) groupID(ctx context.Context, handle string) (string, er
 		return "", fmt.Errorf("no user group with handle @%s", handle)
 	}
 	return id, nil
+}
+
+var _ paging.SlackUsers = (*Bot)(nil)
+
+// UserIDByEmail finds the Slack user with an e-mail address
+// (users.lookupByEmail, scope users:read.email), so that the people
+// PagerDuty or Opsgenie name as on call can be mentioned. When no active
+// user has the address (Slack answers users_not_found, also for
+// deactivated users) it returns "" and no error: that person is shown by
+// name instead.
+func (b *Bot) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if email == "" {
+		return "", nil
+	}
+	u, err := b.api.GetUserByEmailContext(ctx, email)
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && se.Err == "users_not_found" {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("users.lookupByEmail %s: %w", email, err)
+	}
+	if u.Deleted || u.IsBot {
+		return "", nil
+	}
+	return u.ID, nil
 }

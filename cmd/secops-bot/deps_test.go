@@ -13,12 +13,13 @@ var domain = map[string]bool{
 	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
 	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
 	"report": true, "bizhours": true, "canary": true, "feedhealth": true, "awsarn": true,
-	"tickets": true, "tickets/tracker": true,
+	"tickets": true, "tickets/tracker": true, "paging": true,
 }
 
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to
-// Slack, only providers/ talk to AWS or Jira, and domain types import
-// nothing internal. Test files may import what their fakes need.
+// Slack, only providers/ talk to AWS, Jira, PagerDuty or Opsgenie, and
+// domain types import nothing internal. Test files may import what their
+// fakes need.
 func TestImportBoundaries(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", "github.com/secops-bot/secops-bot/...").Output()
 	if err != nil {
@@ -35,6 +36,12 @@ func TestImportBoundaries(t *testing.T) {
 		}},
 		{"the AWS SDK outside providers/", "github.com/aws/aws-sdk-go-v2", func(p string) bool {
 			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/awsfake") || p == mod+"internal/testserver"
+		}},
+		{"the PagerDuty client outside providers/pagerduty", "github.com/PagerDuty/", func(p string) bool {
+			return p == mod+"providers/pagerduty"
+		}},
+		{"the Opsgenie SDK outside providers/opsgenie", "github.com/opsgenie/", func(p string) bool {
+			return p == mod+"providers/opsgenie"
 		}},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
