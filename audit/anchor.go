@@ -61,10 +61,9 @@ type Source interface {
 
 // Store is what anchoring and verification read.
 type Store interface {
+	store.KV
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	VerifyAudit(ctx context.Context) (brokenSeq int64, err error)
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
 }
 
 // kvNS and kvKey hold the last anchor written, shared by the replicas so
@@ -78,6 +77,7 @@ const (
 // moved, and once more when it stops.
 type Anchorer struct {
 	st       Store
+	last     *store.Doc[Anchor]
 	sinks    []Sink
 	clock    clock.Clock
 	interval time.Duration
@@ -97,7 +97,7 @@ func NewAnchorer(st Store, sinks []Sink, clk clock.Clock, interval time.Duration
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
-	return &Anchorer{st: st, sinks: sinks, clock: clk, interval: interval, log: log}
+	return &Anchorer{st: st, last: store.NewDoc[Anchor](st, kvNS), sinks: sinks, clock: clk, interval: interval, log: log}
 }
 
 // Run anchors at once, every interval, and at shutdown.
@@ -130,12 +130,11 @@ func (a *Anchorer) AnchorNow(ctx context.Context) (Anchor, bool, error) {
 		return Anchor{}, false, err
 	}
 	head.At = a.clock.Now().UTC()
-	prev, err := a.st.GetKV(ctx, kvNS, kvKey)
+	last, err := a.last.Get(ctx, kvKey)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return head, false, fmt.Errorf("read last anchor: %w", err)
 	}
-	var last Anchor
-	if len(prev) > 0 && json.Unmarshal(prev, &last) == nil && last.Seq == head.Seq && last.Hash == head.Hash {
+	if last.Seq == head.Seq && last.Hash == head.Hash {
 		return head, false, nil
 	}
 	var errs []error
@@ -147,13 +146,15 @@ func (a *Anchorer) AnchorNow(ctx context.Context) (Anchor, bool, error) {
 	if err := errors.Join(errs...); err != nil {
 		return head, false, err
 	}
-	next, _ := json.Marshal(head) // plain fields: cannot fail
-	if len(prev) == 0 {
-		prev = nil
-	}
-	// Losing the race means another replica anchored meanwhile; either
-	// value is a true head.
-	if _, err := a.st.CompareAndSwapKV(ctx, kvNS, kvKey, prev, next); err != nil {
+	// Another replica may have anchored a later head meanwhile: the newest
+	// is kept.
+	if _, err := a.last.Upsert(ctx, kvKey, func(l *Anchor) error {
+		if l.Seq > head.Seq {
+			return store.ErrUnchanged
+		}
+		*l = head
+		return nil
+	}); err != nil {
 		return head, true, fmt.Errorf("remember anchor: %w", err)
 	}
 	a.log.Info().Int64("seq", head.Seq).Str("key", KeyID(head.Hash)).Msg("audit log anchored")

@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,11 +55,6 @@ const (
 	skew   = 1
 )
 
-// KV is where enrolments live.
-type KV interface {
-	GetKV(ctx context.Context, ns, key string) ([]byte, error)
-	CompareAndSwapKV(ctx context.Context, ns, key string, old, new []byte) (bool, error)
-}
 
 // Auditor records every enrolment and attempt.
 type Auditor interface {
@@ -81,7 +75,7 @@ type record struct {
 
 // Service enrols users and checks their codes.
 type Service struct {
-	kv     KV
+	docs   *store.Doc[record]
 	aud    Auditor
 	keys   *Keys
 	clock  clock.Clock
@@ -90,14 +84,14 @@ type Service struct {
 
 // New returns a step-up service. issuer names the account in
 // authenticator apps.
-func New(kv KV, aud Auditor, keys *Keys, clk clock.Clock, issuer string) *Service {
+func New(kv store.KV, aud Auditor, keys *Keys, clk clock.Clock, issuer string) *Service {
 	if clk == nil {
 		clk = clock.Real{}
 	}
 	if issuer == "" {
 		issuer = "secops-bot"
 	}
-	return &Service{kv: kv, aud: aud, keys: keys, clock: clk, issuer: issuer}
+	return &Service{docs: store.NewDoc[record](kv, kvNS), aud: aud, keys: keys, clock: clk, issuer: issuer}
 }
 
 // Enrolment is a new secret, shown to its user once.
@@ -108,11 +102,14 @@ type Enrolment struct {
 
 // Enrolled reports whether the user has a confirmed enrolment.
 func (s *Service) Enrolled(ctx context.Context, user string) (bool, error) {
-	r, _, err := s.load(ctx, user)
-	if err != nil {
-		return false, err
+	r, err := s.docs.Get(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
 	}
-	return r != nil && r.Confirmed, nil
+	if err != nil {
+		return false, fmt.Errorf("read one-time code enrolment: %w", err)
+	}
+	return r.Confirmed, nil
 }
 
 // Enroll issues a new secret for user (label names them in the app). An
@@ -235,46 +232,11 @@ func recent(fs []time.Time, now time.Time) []time.Time {
 	return out
 }
 
-func (s *Service) load(ctx context.Context, user string) (*record, []byte, error) {
-	raw, err := s.kv.GetKV(ctx, kvNS, user)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read one-time code enrolment: %w", err)
-	}
-	var r record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, nil, fmt.Errorf("read one-time code enrolment of %s: %w", user, err)
-	}
-	return &r, raw, nil
-}
-
-// update applies fn to user's record with compare-and-set, retrying when
-// another replica wrote in between, so no attempt is lost from the count.
+// update applies fn to user's record with compare-and-set, so attempts
+// counted on one replica are never lost to another's write.
 func (s *Service) update(ctx context.Context, user string, fn func(*record) error) error {
-	for range 20 {
-		cur, raw, err := s.load(ctx, user)
-		if err != nil {
-			return err
-		}
-		r := record{}
-		if cur != nil {
-			r = *cur
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-		next, _ := json.Marshal(r) // plain fields: cannot fail
-		ok, err := s.kv.CompareAndSwapKV(ctx, kvNS, user, raw, next)
-		if err != nil {
-			return fmt.Errorf("save one-time code enrolment: %w", err)
-		}
-		if ok {
-			return nil
-		}
-	}
-	return errors.New("save one-time code enrolment: too much contention, try again")
+	_, err := s.docs.Upsert(ctx, user, fn)
+	return err
 }
 
 func (s *Service) audit(ctx context.Context, user, action, result, reason string) {
