@@ -55,7 +55,6 @@ const (
 	skew   = 1
 )
 
-
 // Auditor records every enrolment and attempt.
 type Auditor interface {
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
