@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
@@ -58,14 +57,15 @@ func storyTwoRecord(t *testing.T) *cloudtrail.Record {
 
 func newEnricher(t *testing.T, h History) *Enricher {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Teams = []config.Team{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}}
-	cfg.Accounts = []config.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}}
-	dir, err := org.New(cfg)
+	dir, err := org.New(org.Options{
+		SecOps:   org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams:    []org.TeamOptions{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}},
+		Accounts: []org.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(dir, h, cfg.Baseline, nil)
+	return New(dir, h, Options{Baseline: DefaultBaseline()})
 }
 
 func TestStoryTwoSignals(t *testing.T) {

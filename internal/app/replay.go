@@ -100,7 +100,7 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
 	default:
 		return ReplaySummary{Findings: map[finding.Status]int{}}, fmt.Errorf("unknown format %q: use text, json or blocks", opts.Format)
 	}
-	dir, err := org.New(opts.Config)
+	dir, err := org.New(opts.Config.OrgOptions())
 	if err != nil {
 		return ReplaySummary{Findings: map[finding.Status]int{}}, err
 	}
@@ -143,12 +143,12 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 			Store:         st,
 			Detector:      detect.NewEngine(dir),
 			Directory:     dir,
-			Enricher:      enrich.New(dir, st, opts.Config.Baseline, opts.Config.Rules),
+			Enricher:      enrich.New(dir, st, opts.Config.EnrichOptions()),
 			Router:        route.New(dir),
 			Notifier:      pr,
 			Clock:         clock.Real{},
 			Logger:        opts.Logger,
-			DisabledRules: DisabledRules(opts.Config),
+			DisabledRules: opts.Config.Rules.Disabled(),
 		}),
 	}
 }
@@ -283,15 +283,4 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 		return r.sum, err
 	}
 	return r.finish(), nil
-}
-
-// DisabledRules lists the rules switched off in configuration.
-func DisabledRules(cfg config.Config) map[string]bool {
-	out := map[string]bool{}
-	for id, r := range cfg.Rules {
-		if r.Enabled != nil && !*r.Enabled {
-			out[id] = true
-		}
-	}
-	return out
 }
