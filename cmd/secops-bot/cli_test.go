@@ -24,7 +24,7 @@ func TestCommands(t *testing.T) {
 		{"version", []string{"version"}, 0, "secops-bot ", ""},
 		{"manifest", []string{"manifest"}, 0, "socket_mode_enabled: true", ""},
 		{"check-config ok", []string{"check-config", "--config", "../../config.example.yaml"}, 0, "configuration OK", ""},
-		{"check-config bad", []string{"check-config", "--config", bad}, 1, "", "accounts[0].team"},
+		{"check-config bad", []string{"check-config", "--config", bad}, 1, "", "accounts[0].team (" + bad + ":3): team \"nope\" is not defined"},
 		{"replay json", []string{"replay", "--config", "../../config.example.yaml", "--format", "json", "../../examples/story-two"}, 0, `"rule":"snapshot-shared-external"`, "replayed"},
 		{"replay unknown format", []string{"replay", "--format", "xml", "../../examples"}, 1, "", "unknown format"},
 		{"serve without tokens", []string{"serve", "--config", "../../config.example.yaml"}, 1, "", "SECOPS_SLACK_APP_TOKEN"},
@@ -42,6 +42,77 @@ func TestCommands(t *testing.T) {
 			}
 			if !strings.Contains(errOut.String(), tc.wantStderr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, errOut.String())
+			}
+		})
+	}
+}
+
+// TestCheckConfig covers what check-config tells an operator: where a
+// wrong value was set, file or variable, and that without a file only the
+// defaults apply.
+func TestCheckConfig(t *testing.T) {
+	example, err := filepath.Abs("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantCode   int
+		wantOut    []string
+		wantStderr []string
+	}{
+		{
+			name: "values from the environment", args: []string{"check-config", "--config", example},
+			env:      map[string]string{"SECOPS_INGEST_SQS_WORKERS": "many", "SECOPS_INGEST_POLL_INTERVAL": "2"},
+			wantCode: 1,
+			wantStderr: []string{
+				"invalid configuration (2 problems):",
+				`ingest.poll_interval (from SECOPS_INGEST_POLL_INTERVAL): 2 has no unit; write 2s for seconds`,
+				`ingest.sqs_workers (from SECOPS_INGEST_SQS_WORKERS): got "many", want a whole number, such as 4`,
+			},
+		},
+		{
+			name: "no file", args: []string{"check-config"},
+			wantOut: []string{"configuration OK, but no file was read"},
+			wantStderr: []string{
+				"warning: no configuration file was read: --config was not given and none of ./config.yaml, /etc/secops-bot/config.yaml exists.",
+				"high and critical findings go to #secops",
+				"kept in SQLite at secops-bot.db, relative to the working directory",
+				"reading state from AWS is on; Jira tickets are off, break-glass is off, the canary is off",
+				"copy config.example.yaml to ./config.yaml",
+			},
+		},
+		{
+			name: "no file, with variables", args: []string{"check-config"},
+			env:        map[string]string{"SECOPS_SLACK_SECOPS_CHANNEL": "#sec-alerts", "SECOPS_JIRA_ENABLED": "true", "SECOPS_JIRA_API_TOKEN": "t0ken", "SECOPS_JIRA_BASE_URL": "https://example.atlassian.net", "SECOPS_JIRA_EMAIL": "bot@example.com"},
+			wantOut:    []string{"configuration OK, but no file was read"},
+			wantStderr: []string{"high and critical findings go to #sec-alerts", "Jira tickets are on"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat("/etc/secops-bot/config.yaml"); err == nil {
+				t.Skip("this machine has /etc/secops-bot/config.yaml")
+			}
+			t.Chdir(t.TempDir())
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), tc.args, &out, &errOut); code != tc.wantCode {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.wantCode, errOut.String())
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.wantStderr {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut.String())
+				}
 			}
 		})
 	}
