@@ -108,7 +108,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string, depth int) {
 		d.refuse(key, d.at(n.Line), "got %s, want %s", shape(n), want(v.Type()))
 	default:
 		if msg := setScalar(v, n.Value); msg != "" {
-			d.refuse(key, d.at(n.Line), "%s", scalarProblem(key, n.Value, v.Type(), msg))
+			d.refuse(key, d.at(n.Line), "%s", scalarProblem(n.Value, msg))
 		}
 	}
 }
@@ -260,7 +260,7 @@ func (d *decoder) env(cfg *Config, lookup func(string) (string, bool)) {
 		}
 		d.sources[key] = name
 		if msg := setScalar(v, text); msg != "" {
-			d.refuse(key, name, "%s", scalarProblem(key, text, v.Type(), msg))
+			d.refuse(key, name, "%s", scalarProblem(text, msg))
 		}
 	})
 }
@@ -351,27 +351,15 @@ func parseConfigDuration(text string) (time.Duration, error) {
 	return d, nil
 }
 
-// scalarProblem says what is wrong with a value: the value (unless the key
-// holds a secret), and what was wanted.
-func scalarProblem(key, text string, t reflect.Type, msg string) string {
-	if secret(key) {
-		return "the value is not " + strings.TrimPrefix(want(t), "a ") + " (not shown: this key holds a secret)"
-	}
+// scalarProblem says what is wrong with a value: the value, and what was
+// wanted. Only keys that hold text can hold a secret, and text is never
+// refused here, so a token is never repeated.
+func scalarProblem(text string, msg string) string {
 	if msg == errNoUnit.Error() {
 		n := strings.TrimSpace(text)
 		return fmt.Sprintf("%s has no unit; write %ss for seconds (or %sm, %sh, %sd): a bare number is not read as seconds", n, n, n, n, n)
 	}
 	return fmt.Sprintf("got %q, want %s", text, msg)
-}
-
-// secret reports whether a key holds a credential, whose value is never
-// repeated in a message.
-func secret(key string) bool {
-	switch key {
-	case "slack.app_token", "slack.bot_token", "jira.api_token", "store.dsn":
-		return true
-	}
-	return false
 }
 
 // want describes the values a field takes.
