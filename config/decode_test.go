@@ -34,7 +34,9 @@ func TestDecode(t *testing.T) {
 		{"a list replaces the default", "sensitivity:\n  environments: [prod]\n",
 			nil, func(c Config) bool { return slices.Equal(c.Sensitivity.Environments, []string{"prod"}) }},
 		{"tag keys keep their case", "sensitivity:\n  tag_values:\n    DataClassification: [pii]\n",
-			nil, func(c Config) bool { return slices.Equal(c.Sensitivity.TagValues["DataClassification"], []string{"pii"}) }},
+			nil, func(c Config) bool {
+				return slices.Equal(c.Sensitivity.TagValues["DataClassification"], []string{"pii"})
+			}},
 		{"days and weeks", "baseline:\n  window: 2w\n  settle: 1d\n",
 			nil, func(c Config) bool { return c.Baseline.Window == 14*24*time.Hour && c.Baseline.Settle == 24*time.Hour }},
 		{"merge keys fill a block, its own keys win", "teams:\n  - &pay {name: payments, slack_channel: \"#pay\", timezone: Europe/Berlin}\n  - <<: *pay\n    name: data\n    slack_channel: \"#data\"\n",
