@@ -204,12 +204,22 @@ type pair struct{ key, value *yaml.Node }
 // pairs lists a mapping's keys and values, with the keys of merged
 // mappings (<<: *defaults) first so that the mapping's own keys win.
 func pairs(n *yaml.Node) []pair {
+	return mergedPairs(n, map[*yaml.Node]bool{n: true})
+}
+
+// mergedPairs is pairs that merges each mapping once, so that a mapping
+// merging itself ends.
+func mergedPairs(n *yaml.Node, merging map[*yaml.Node]bool) []pair {
 	var merged, own []pair
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" {
 			for _, m := range mergeSources(resolve(val)) {
-				for _, p := range pairs(m) {
+				if merging[m] {
+					continue
+				}
+				merging[m] = true
+				for _, p := range mergedPairs(m, merging) {
 					if !hasKey(n, p.key.Value) {
 						merged = append(merged, p)
 					}

@@ -43,6 +43,8 @@ func TestDecode(t *testing.T) {
 			nil, func(c Config) bool {
 				return len(c.Teams) == 2 && c.Teams[1].Name == "data" && c.Teams[1].Timezone == "Europe/Berlin" && c.Teams[1].SlackChannel == "#data"
 			}},
+		{"a block that merges itself", "log: &log\n  <<: *log\n  level: debug\n",
+			nil, func(c Config) bool { return c.Log.Level == "debug" }},
 		{"rule switches", "rules:\n  snapshot-public: {enabled: false}\n  s3-bucket-public: {enabled: true, severity: Critical}\n",
 			nil, func(c Config) bool {
 				return *c.Rules["snapshot-public"].Enabled == false && *c.Rules["s3-bucket-public"].Enabled && c.Rules["s3-bucket-public"].Severity == "Critical"
