@@ -45,13 +45,13 @@ func (d *decoder) refuse(key, source, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Key: key, Source: source, Msg: fmt.Sprintf(format, args...)})
 }
 
-// maxAliasDepth bounds how many aliases deep a value may be, so that an
-// alias that refers to itself ends.
-const maxAliasDepth = 32
+// maxDepth bounds how many aliases deep, and how deeply nested, a value
+// may be, so that an alias that refers to itself ends.
+const maxDepth = 32
 
 // resolve follows aliases to the node they name.
 func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxAliasDepth; i++ {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxDepth; i++ {
 		n = n.Alias
 	}
 	return n
@@ -87,7 +87,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, key string, depth int) {
 		// An empty value keeps the default, as if the key were absent.
 		return
 	}
-	if depth > maxAliasDepth {
+	if depth > maxDepth {
 		d.refuse(key, d.at(n.Line), "nested too deep")
 		return
 	}
@@ -368,6 +368,9 @@ func scalarProblem(text string, msg string) string {
 	if msg == errNoUnit.Error() {
 		n := strings.TrimSpace(text)
 		return fmt.Sprintf("%s has no unit; write %ss for seconds (or %sm, %sh, %sd): a bare number is not read as seconds", n, n, n, n, n)
+	}
+	if r := []rune(text); len(r) > 60 {
+		text = string(r[:60]) + "…"
 	}
 	return fmt.Sprintf("got %q, want %s", text, msg)
 }
