@@ -20,8 +20,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
 // Role is a set of permissions granted through configuration.
@@ -101,9 +101,38 @@ type cachedGroup struct {
 	expires time.Time
 }
 
+// Roles lists who holds each role: Slack user IDs (U…/W…), user-group IDs
+// (S…) or user-group handles (@handle). It is the roles block of the
+// configuration.
+type Roles struct {
+	Responders []string `yaml:"responders"`
+	Approvers  []string `yaml:"approvers"`
+	Admins     []string `yaml:"admins"`
+}
+
+// handleRe is a user-group handle as Slack allows it.
+var handleRe = regexp.MustCompile(`^@[a-z0-9][a-z0-9._-]*$`)
+
+// Validate reports every entry that is neither a user ID, a user-group ID
+// nor a handle, with keys relative to the block (approvers[0]).
+func (r Roles) Validate() problem.List {
+	var ps problem.List
+	for _, l := range []struct {
+		key     string
+		members []string
+	}{{"responders", r.Responders}, {"approvers", r.Approvers}, {"admins", r.Admins}} {
+		for i, m := range l.members {
+			if !userIDRe.MatchString(m) && !groupIDRe.MatchString(m) && !handleRe.MatchString(m) {
+				ps.Addf(problem.Index(l.key, i), "%q is neither a Slack user ID (U…), a user-group ID (S…) nor a user-group handle (@handle)", m)
+			}
+		}
+	}
+	return ps
+}
+
 // New returns an Authorizer for the workspace teamID. A ttl of zero or less
 // means DefaultTTL; a nil clock means the wall clock.
-func New(roles config.Roles, teamID string, dir Directory, clk clock.Clock, ttl time.Duration) *Authorizer {
+func New(roles Roles, teamID string, dir Directory, clk clock.Clock, ttl time.Duration) *Authorizer {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
 
@@ -85,7 +84,7 @@ func newDirectory() *fakeDirectory {
 	}
 }
 
-var roles = config.Roles{
+var roles = Roles{
 	Responders: []string{"UALICE", "SRESP", "SFREE"},
 	Approvers:  []string{"@managers"},
 	Admins:     []string{"WERIN"},

@@ -13,9 +13,7 @@ package breakglass
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -33,164 +31,6 @@ const (
 	// Identity Center user for the duration.
 	ModeIdentityCenter Mode = "identity-center"
 )
-
-// Defaults applied by Config.withDefaults.
-const (
-	DefaultDuration    = 30 * time.Minute
-	DefaultMaxDuration = time.Hour
-	DefaultRequestTTL  = 15 * time.Minute
-)
-
-// Config is the break-glass configuration.
-type Config struct {
-	// ApproversChannel receives the request messages (required).
-	ApproversChannel string
-	// SecOpsChannel receives the loud announcement of a self-approval.
-	SecOpsChannel string
-	// DefaultDuration is the access window when the request names none
-	// (30 minutes); MaxDuration caps every request (1 hour).
-	DefaultDuration, MaxDuration time.Duration
-	// RequestTTL is how long a request waits for a decision (15 minutes);
-	// approvers are reminded halfway.
-	RequestTTL time.Duration
-	// SelfApproveAfter lets the requester approve their own request when
-	// no approver answered within this time; zero (the default) never
-	// does. A self-approval opens a review an approver must close.
-	SelfApproveAfter time.Duration
-	// PortalURL is the IAM Identity Center access portal, linked in the
-	// message sent to a requester granted a permission set.
-	PortalURL string
-	// Accounts are the accounts where break-glass access can be requested,
-	// by account ID.
-	Accounts map[string]AccountPolicy
-}
-
-// AccountPolicy is how break-glass access works in one account.
-type AccountPolicy struct {
-	Name string // shown beside the ID
-	Mode Mode
-	// Levels are the access levels a requester chooses from; the first is
-	// the default.
-	Levels []Level
-	// InstanceARN and IdentityStoreID locate the Identity Center instance
-	// (identity-center mode).
-	InstanceARN, IdentityStoreID string
-	// TwoApprovers requires two distinct approvers, for production.
-	TwoApprovers bool
-}
-
-// Level is one access level: a role to assume or a permission set to
-// assign.
-type Level struct {
-	Name             string
-	RoleARN          string // assume-role mode
-	PermissionSetARN string // identity-center mode
-	// MaxDuration caps the window below the configuration's; for a role
-	// it should not exceed the role's maximum session.
-	MaxDuration time.Duration
-}
-
-var accountIDRe = regexp.MustCompile(`^[0-9]{12}$`)
-
-// withDefaults fills in the documented defaults.
-func (c Config) withDefaults() Config {
-	if c.DefaultDuration <= 0 {
-		c.DefaultDuration = DefaultDuration
-	}
-	if c.MaxDuration <= 0 {
-		c.MaxDuration = DefaultMaxDuration
-	}
-	if c.RequestTTL <= 0 {
-		c.RequestTTL = DefaultRequestTTL
-	}
-	if c.DefaultDuration > c.MaxDuration {
-		c.DefaultDuration = c.MaxDuration
-	}
-	return c
-}
-
-// Validate reports every problem with the configuration at once, each
-// naming the key at fault as config/ maps it (breakglass.…).
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("breakglass.%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if c.ApproversChannel == "" {
-		bad("approvers_channel", "is required: approval requests are posted there")
-	}
-	if c.SelfApproveAfter > 0 && c.SecOpsChannel == "" {
-		bad("secops_channel", "is required when self_approve_after is set: self-approvals are announced there")
-	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"default_duration", c.DefaultDuration}, {"max_duration", c.MaxDuration}, {"request_ttl", c.RequestTTL}, {"self_approve_after", c.SelfApproveAfter}} {
-		if d.v < 0 {
-			bad(d.key, "must not be negative, got %v", d.v)
-		}
-	}
-	if c.MaxDuration > 12*time.Hour {
-		bad("max_duration", "%v is longer than the 12 hours an AWS session can last", c.MaxDuration)
-	}
-	if len(c.Accounts) == 0 {
-		bad("accounts", "no account is configured, so nobody can request access")
-	}
-	for _, id := range sortedKeys(c.Accounts) {
-		p := c.Accounts[id]
-		key := "accounts." + id
-		if !accountIDRe.MatchString(id) {
-			bad(key, "is not a 12-digit AWS account ID")
-		}
-		switch p.Mode {
-		case ModeAssumeRole:
-		case ModeIdentityCenter:
-			if p.InstanceARN == "" {
-				bad(key+".instance_arn", "is required in identity-center mode")
-			}
-			if p.IdentityStoreID == "" {
-				bad(key+".identity_store_id", "is required in identity-center mode")
-			}
-		default:
-			bad(key+".mode", "must be %q or %q, got %q", ModeAssumeRole, ModeIdentityCenter, p.Mode)
-		}
-		if len(p.Levels) == 0 {
-			bad(key+".levels", "at least one access level is required")
-		}
-		seen := map[string]bool{}
-		for i, l := range p.Levels {
-			lkey := fmt.Sprintf("%s.levels[%d]", key, i)
-			if l.Name == "" {
-				bad(lkey+".name", "is required")
-			}
-			if seen[l.Name] {
-				bad(lkey+".name", "%q is used twice", l.Name)
-			}
-			seen[l.Name] = true
-			switch {
-			case p.Mode == ModeAssumeRole && !strings.HasPrefix(l.RoleARN, "arn:aws"):
-				bad(lkey+".role_arn", "a role ARN is required in assume-role mode")
-			case p.Mode == ModeAssumeRole && !strings.Contains(l.RoleARN, ":"+id+":"):
-				bad(lkey+".role_arn", "%s is not a role of account %s", l.RoleARN, id)
-			case p.Mode == ModeIdentityCenter && !strings.HasPrefix(l.PermissionSetARN, "arn:aws"):
-				bad(lkey+".permission_set_arn", "a permission set ARN is required in identity-center mode")
-			}
-			if l.MaxDuration < 0 {
-				bad(lkey+".max_duration", "must not be negative")
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
 
 // State is where a request stands.
 type State string
@@ -377,19 +217,4 @@ type DuplicateError struct {
 
 func (e *DuplicateError) Error() string {
 	return fmt.Sprintf("you already have break-glass request %s for %s in %s, %s", e.Existing.ID, e.Existing.Level, e.Existing.Account, strings.ReplaceAll(string(e.Existing.State), "_", " "))
-}
-
-// Lookup finds a configured account by ID or by name (case-insensitive),
-// for `/secops breakglass <account>`.
-func (c Config) Lookup(nameOrID string) (string, bool) {
-	nameOrID = strings.TrimSpace(nameOrID)
-	if _, ok := c.Accounts[nameOrID]; ok {
-		return nameOrID, true
-	}
-	for _, id := range sortedKeys(c.Accounts) {
-		if n := c.Accounts[id].Name; n != "" && strings.EqualFold(n, nameOrID) {
-			return id, true
-		}
-	}
-	return "", false
 }

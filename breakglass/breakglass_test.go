@@ -460,9 +460,7 @@ func TestRevocationFailureIsRetried(t *testing.T) {
 
 func TestTwoApprovers(t *testing.T) {
 	e := newEnv(t, func(c *breakglass.Config) {
-		p := c.Accounts[prodAcct]
-		p.TwoApprovers = true
-		c.Accounts[prodAcct] = p
+		c.Accounts[0].TwoApprovers = true // prodAcct
 	})
 	r := e.request(prodAcct, 0)
 	got, err := e.svc.Approve(e.ctx, r.ID, manager, team)

@@ -19,7 +19,6 @@ import (
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
@@ -142,14 +141,15 @@ func newEnv(t *testing.T, tweak ...func(*breakglass.Config)) *env {
 	e.cfg = breakglass.Config{
 		ApproversChannel: approvers,
 		SecOpsChannel:    secops,
-		Accounts: map[string]breakglass.AccountPolicy{
-			prodAcct: {Name: "payments-prod", Mode: breakglass.ModeAssumeRole, Levels: []breakglass.Level{
+		PortalURL:        "https://d-1234567890.awsapps.com/start",
+		Accounts: []breakglass.AccountPolicy{
+			{ID: prodAcct, Name: "payments-prod", Mode: breakglass.ModeAssumeRole, Levels: []breakglass.Level{
 				{Name: "incident-responder", RoleARN: roleARN},
 			}},
-			stageAcct: {Name: "payments-staging", Mode: breakglass.ModeAssumeRole, Levels: []breakglass.Level{
+			{ID: stageAcct, Name: "payments-staging", Mode: breakglass.ModeAssumeRole, Levels: []breakglass.Level{
 				{Name: "admin", RoleARN: stageRole},
 			}},
-			icAcct: {Name: "analytics", Mode: breakglass.ModeIdentityCenter, InstanceARN: instance, IdentityStoreID: identityID, Levels: []breakglass.Level{
+			{ID: icAcct, Name: "analytics", Mode: breakglass.ModeIdentityCenter, InstanceARN: instance, IdentityStoreID: identityID, Levels: []breakglass.Level{
 				{Name: "AdministratorAccess", PermissionSetARN: permSet},
 			}},
 		},
@@ -157,7 +157,7 @@ func newEnv(t *testing.T, tweak ...func(*breakglass.Config)) *env {
 	for _, f := range tweak {
 		f(&e.cfg)
 	}
-	e.auth = authz.New(config.Roles{
+	e.auth = authz.New(authz.Roles{
 		Responders: []string{requester, lead, outsider},
 		Approvers:  []string{lead, manager, manager2},
 		Admins:     []string{admin},

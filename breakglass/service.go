@@ -166,13 +166,24 @@ type Deps struct {
 
 // Service runs break-glass requests.
 type Service struct {
-	cfg Config
+	cfg settings
 	Deps
 }
 
-// New returns a Service, or the configuration's problems.
+// settings is the effective configuration with the accounts indexed by ID,
+// as the service looks them up.
+type settings struct {
+	Config
+	Accounts map[string]AccountPolicy
+}
+
+// New returns a Service, or every problem with the configuration at once.
 func New(cfg Config, d Deps) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate().Err(); err != nil {
+		return nil, fmt.Errorf("breakglass configuration:\n%w", err)
+	}
+	if err := cfg.checkChannels(); err != nil {
 		return nil, err
 	}
 	if d.Store == nil || d.Auth == nil || d.Notify == nil || d.Granter == nil {
@@ -181,12 +192,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Clock == nil {
 		d.Clock = clock.Real{}
 	}
-	return &Service{cfg: cfg.withDefaults(), Deps: d}, nil
+	return &Service{cfg: settings{Config: cfg, Accounts: cfg.byID()}, Deps: d}, nil
 }
 
 // Config returns the effective configuration, defaults filled in, for
 // building the request modal.
-func (s *Service) Config() Config { return s.cfg }
+func (s *Service) Config() Config { return s.cfg.Config }
 
 // KV namespace and keys.
 const (

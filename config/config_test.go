@@ -31,13 +31,13 @@ func TestEnvOverrides(t *testing.T) {
 		"SECOPS_SLACK_BOT_TOKEN":      "xoxb-123",
 		"SECOPS_STORE_DSN":            "/var/lib/secops/bot.db",
 		"SECOPS_INGEST_POLL_INTERVAL": "5s",
-		"SECOPS_SLACK_SECOPS_CHANNEL": "C0SECOPS",
+		"SECOPS_SLACK_SECOPS_CHANNEL": "C0123SECOPS",
 	})
 	cfg, err := Parse("store:\n  driver: sqlite\n", env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Slack.BotToken != "xoxb-123" || cfg.Store.DSN != "/var/lib/secops/bot.db" || cfg.Ingest.PollInterval != 5*time.Second || cfg.Slack.SecOpsChannel != "C0SECOPS" {
+	if cfg.Slack.BotToken != "xoxb-123" || cfg.Store.DSN != "/var/lib/secops/bot.db" || cfg.Ingest.PollInterval != 5*time.Second || cfg.Slack.SecOpsChannel != "C0123SECOPS" {
 		t.Fatalf("environment not applied: %+v %+v %+v", cfg.Slack, cfg.Store, cfg.Ingest)
 	}
 }
@@ -90,18 +90,18 @@ roles:
 		t.Fatalf("Parse error = %v, want *Error", err)
 	}
 	want := []string{
-		"slack.secops_chanel: unknown key",
-		"teams[0].timezone: unknown time zone \"Europe/Berln\"",
-		"teams[0].business_hours:",
-		"accounts[0].id: \"12345\" is not a 12-digit AWS account ID",
-		"accounts[0].team: team \"paymnts\" is not defined",
-		"accounts[1].expected_public_buckets[0]: bad glob pattern",
-		"principals.contractors[0]:",
-		"store.driver: \"mysql\" is not supported",
-		"store.network_timeout: must be between 1s and 10m",
-		"slack.network_timeout: must be between 5s and 10m",
-		"ingest.store_timeout: must be between 1s and 10m",
-		"roles.approvers[0]:",
+		"slack.secops_chanel (line 3): unknown key (did you mean secops_channel?)",
+		"teams[0].timezone (line 8): unknown time zone \"Europe/Berln\"",
+		"teams[0].business_hours (line 9):",
+		"accounts[0].id (line 11): \"12345\" is not a 12-digit AWS account ID",
+		"accounts[0].team (line 13): team \"paymnts\" is not defined",
+		"accounts[1].expected_public_buckets[0] (line 17): bad glob pattern",
+		"principals.contractors[0] (line 19):",
+		"store.driver (line 21): \"mysql\" is not supported",
+		"store.network_timeout (line 22): must be between 1s and 10m",
+		"slack.network_timeout (line 4): must be between 5s and 10m",
+		"ingest.store_timeout (line 24): must be between 1s and 10m",
+		"roles.approvers[0] (line 26):",
 	}
 	got := err.Error()
 	for _, w := range want {

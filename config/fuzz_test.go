@@ -11,7 +11,7 @@ import (
 // durations, numbers, booleans, lists and plain strings.
 var fuzzEnvKeys = []string{
 	"SECOPS_INGEST_POLL_INTERVAL", "SECOPS_STORE_DRIVER", "SECOPS_SLACK_BOT_TOKEN",
-	"SECOPS_BREAKGLASS_MAX_DURATION", "SECOPS_BREAKGLASS_ENABLED", "SECOPS_AWS_REGIONS",
+	"SECOPS_BREAKGLASS_MAX_DURATION", "SECOPS_BREAKGLASS_ENABLED", "SECOPS_INGEST_SQS_WORKERS",
 	"SECOPS_LOG_LEVEL", "SECOPS_STORE_DSN",
 }
 
@@ -28,6 +28,7 @@ func FuzzParse(f *testing.F) {
 		"ingest:\n  poll_interval: -1s\n", "breakglass:\n  enabled: true\n  max_duration: 13h\n",
 		"roles:\n  responders: [\"@\"]\n", "unknown_key: 1", "teams: {a: b}", "- - -", "a: &x [*x]",
 		"slack:\n  app_token: \"\\u0000\"\n", "aws: {regions: ''}",
+		"log: &a\n  <<: *a\n  level: info\n", "teams: &t [*t]\n", "ingest:\n  poll_interval: 2\n", "log:\n\tlevel: x\n",
 	} {
 		f.Add(seed, uint8(0), "")
 	}

@@ -23,11 +23,11 @@ func TestIngestRetryBackoff(t *testing.T) {
 			env:      map[string]string{"SECOPS_INGEST_RETRY_BACKOFF": "10s", "SECOPS_INGEST_MAX_RETRY_BACKOFF": "15m"},
 			wantBase: 10 * time.Second, wantLimit: 15 * time.Minute,
 		},
-		{name: "sub-second base", yaml: "ingest:\n  retry_backoff: 500ms\n", wantErr: []string{"ingest.retry_backoff: must be at least 1s"}},
-		{name: "zero base", yaml: "ingest:\n  retry_backoff: 0s\n", wantErr: []string{"ingest.retry_backoff: must be at least 1s"}},
-		{name: "limit below base", yaml: "ingest:\n  retry_backoff: 1m\n  max_retry_backoff: 30s\n", wantErr: []string{"ingest.max_retry_backoff: must be at least ingest.retry_backoff (1m0s)"}},
-		{name: "limit beyond what SQS can hide", yaml: "ingest:\n  max_retry_backoff: 13h\n", wantErr: []string{"ingest.max_retry_backoff: must be at most 12h"}},
-		{name: "not a duration", yaml: "ingest:\n  retry_backoff: soon\n", wantErr: []string{"ingest.retry_backoff"}},
+		{name: "sub-second base", yaml: "ingest:\n  retry_backoff: 500ms\n", wantErr: []string{"ingest.retry_backoff (line 2): must be at least 1s"}},
+		{name: "zero base", yaml: "ingest:\n  retry_backoff: 0s\n", wantErr: []string{"ingest.retry_backoff (line 2): must be at least 1s"}},
+		{name: "limit below base", yaml: "ingest:\n  retry_backoff: 1m\n  max_retry_backoff: 30s\n", wantErr: []string{"ingest.max_retry_backoff (line 3): must be at least ingest.retry_backoff (1m0s)"}},
+		{name: "limit beyond what SQS can hide", yaml: "ingest:\n  max_retry_backoff: 13h\n", wantErr: []string{"ingest.max_retry_backoff (line 2): must be at most 12h"}},
+		{name: "not a duration", yaml: "ingest:\n  retry_backoff: soon\n", wantErr: []string{`ingest.retry_backoff (line 2): got "soon", want a duration with a unit`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,292 +5,474 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/secops-bot/secops-bot/bizhours"
+	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
-// Problem is one thing wrong with the configuration.
-type Problem struct {
-	Key string
-	Msg string
+// Validate checks the configuration and returns every problem found. Each
+// block checks itself; the few rules that join two blocks (an account's
+// team must be defined, break-glass needs approvers) are checked next to
+// the block they concern.
+func (c *Config) Validate() []Problem {
+	var ps problem.List
+	for _, b := range c.blocks() {
+		ps.Nest(b.key, b.check())
+	}
+	return fromList(ps)
 }
 
-func (p Problem) String() string {
-	if p.Key == "" {
-		return p.Msg
-	}
-	return p.Key + ": " + p.Msg
+// block is a part of the configuration and its check; an empty key is a
+// rule across blocks, whose problems carry full keys.
+type block struct {
+	key   string
+	check func() problem.List
 }
 
-// Error lists every problem found; it is returned instead of stopping at the
-// first one so an operator can fix a file in one go.
-type Error struct {
-	Problems []Problem
+func (c *Config) blocks() []block {
+	return []block{
+		{"slack", c.Slack.Validate},
+		{"secops", c.SecOps.Validate},
+		{"teams", func() problem.List { return validateTeams(c.Teams) }},
+		{"accounts", func() problem.List { return validateAccounts(c.Accounts) }},
+		{"", c.checkAccountTeams},
+		{"trusted_accounts", func() problem.List { return validateList(c.TrustedAccounts, TrustedAcct.Validate) }},
+		{"principals", c.Principals.Validate},
+		{"roles", c.Roles.Validate},
+		{"store", c.Store.Validate},
+		{"ingest", c.Ingest.Validate},
+		{"baseline", c.Baseline.Validate},
+		{"aws", c.AWS.Validate},
+		{"jira", c.Jira.Validate},
+		{"", c.checkBreakGlassApprovers},
+		{"breakglass", c.validateBreakGlass},
+		{"containment", c.Containment.Validate},
+		{"playbooks", c.Playbooks.Validate},
+		{"on_call", c.OnCall.Validate},
+		{"", c.checkRotationTeams},
+		{"sensitivity", c.Sensitivity.Validate},
+		{"rules", c.Rules.Validate},
+		{"log", c.Log.Validate},
+		{"metrics", c.Metrics.Validate},
+		{"feed_health", c.FeedHealth.Validate},
+		{"", c.checkCanaryCredentials},
+		{"canary", c.Canary.Validate},
+	}
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "invalid configuration (%d problem", len(e.Problems))
-	if len(e.Problems) != 1 {
-		b.WriteString("s")
+// validateList checks every item of a list, with keys [0], [1], ….
+func validateList[T any](items []T, check func(T) problem.List) problem.List {
+	var ps problem.List
+	for i, it := range items {
+		ps.Nest(fmt.Sprintf("[%d]", i), check(it))
 	}
-	b.WriteString("):")
-	for _, p := range e.Problems {
-		b.WriteString("\n  - ")
-		b.WriteString(p.String())
-	}
-	return b.String()
+	return ps
 }
 
 var (
 	accountIDRe = regexp.MustCompile(`^[0-9]{12}$`)
-	slackRoleRe = regexp.MustCompile(`^(?:[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,}|@[a-z0-9][a-z0-9._-]*)$`)
 	roleARNRe   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
 	dateRe      = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	// channelIDRe is a channel ID as the bot tells one from a name.
+	channelIDRe = regexp.MustCompile(`^[CG][A-Z0-9]{8,}$`)
+	idLikeRe    = regexp.MustCompile(`^[CG][A-Z0-9]*[0-9][A-Z0-9]*$`)
 )
 
-// KnownRules is the list of rule IDs that rules.<id> may name.
-var KnownRules = []string{
-	"s3-bucket-public", "s3-public-access-block-removed", "resource-policy-public",
-	"snapshot-shared-external", "snapshot-public", "cloudtrail-logging-disabled",
-}
-
-// Validate checks the configuration and returns every problem found.
-func (c *Config) Validate() []Problem {
-	var ps []Problem
-	add := func(key, format string, args ...any) {
-		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+// Validate checks the slack block.
+func (s Slack) Validate() problem.List {
+	var ps problem.List
+	if s.APIURL != "" && !httpURL(s.APIURL) {
+		ps.Addf("api_url", "%q is not an http(s) URL; use e.g. https://slack.com/api/", s.APIURL)
 	}
-
-	if c.Slack.APIURL != "" {
-		if u, err := url.Parse(c.Slack.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			add("slack.api_url", "%q is not an http(s) URL; use e.g. https://slack.com/api/", c.Slack.APIURL)
-		}
+	// A token's value is never repeated: a wrong one may still be a
+	// secret.
+	if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
+		ps.Addf("app_token", "an app-level token starts with xapp-; create one with the connections:write scope under Basic Information → App-Level Tokens")
 	}
-	if c.Slack.AppToken != "" && !strings.HasPrefix(c.Slack.AppToken, "xapp-") {
-		add("slack.app_token", "an app-level token starts with xapp-; create one with the connections:write scope under Basic Information → App-Level Tokens")
+	if s.BotToken != "" && !strings.HasPrefix(s.BotToken, "xoxb-") {
+		ps.Addf("bot_token", "a bot token starts with xoxb-; copy it from OAuth & Permissions → Bot User OAuth Token")
 	}
-	if c.Slack.BotToken != "" && !strings.HasPrefix(c.Slack.BotToken, "xoxb-") {
-		add("slack.bot_token", "a bot token starts with xoxb-; copy it from OAuth & Permissions → Bot User OAuth Token")
+	if s.SecOpsChannel == "" {
+		ps.Addf("secops_channel", "required; set the SecOps channel name (e.g. \"#secops\") or ID")
+	} else {
+		checkChannel(&ps, "secops_channel", s.SecOpsChannel)
 	}
-	if c.Slack.SecOpsChannel == "" {
-		add("slack.secops_channel", "required; set the SecOps channel name (e.g. \"#secops\") or ID")
+	if s.ApproversChannel != "" {
+		checkChannel(&ps, "approvers_channel", s.ApproversChannel)
 	}
-
-	ps = append(ps, validateSchedule("secops", c.SecOps.Timezone, c.SecOps.BusinessHours, nil)...)
-
-	teams := map[string]bool{}
-	for i, t := range c.Teams {
-		key := fmt.Sprintf("teams[%d]", i)
-		if t.Name == "" {
-			add(key+".name", "required; give the team a name that accounts[].team can refer to")
-		} else if teams[t.Name] {
-			add(key+".name", "duplicate team %q; team names must be unique", t.Name)
-		}
-		teams[t.Name] = true
-		if t.SlackChannel == "" {
-			add(key+".slack_channel", "required; the channel where team %q receives its findings (e.g. \"#team-%s\")", t.Name, t.Name)
-		}
-		ps = append(ps, validateSchedule(key, t.Timezone, t.BusinessHours, t.Holidays)...)
-	}
-
-	seen := map[string]string{}
-	for i, a := range c.Accounts {
-		key := fmt.Sprintf("accounts[%d]", i)
-		if !accountIDRe.MatchString(a.ID) {
-			add(key+".id", "%q is not a 12-digit AWS account ID; quote it in YAML (id: \"012345678901\") so leading zeros are kept", a.ID)
-		} else if prev, dup := seen[a.ID]; dup {
-			add(key+".id", "account %s is listed twice (also %s)", a.ID, prev)
-		}
-		seen[a.ID] = key
-		if a.Team != "" && !teams[a.Team] {
-			add(key+".team", "team %q is not defined; add it under teams: or fix the name (defined: %s)", a.Team, strings.Join(sortedKeys(teams), ", "))
-		}
-		for j, p := range a.ExpectedPublicBuckets {
-			if _, err := path.Match(p, ""); err != nil {
-				add(fmt.Sprintf("%s.expected_public_buckets[%d]", key, j), "bad glob pattern %q: %v", p, err)
-			}
-		}
-		if a.RoleARN != "" && !roleARNRe.MatchString(a.RoleARN) {
-			add(key+".role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", a.RoleARN)
-		}
-	}
-	for i, a := range c.TrustedAccounts {
-		key := fmt.Sprintf("trusted_accounts[%d]", i)
-		if !accountIDRe.MatchString(a.ID) {
-			add(key+".id", "%q is not a 12-digit AWS account ID; quote it in YAML", a.ID)
-		}
-		if a.Name == "" {
-			add(key+".name", "required; say who the trusted account belongs to")
-		}
-	}
-	for i, p := range c.Principals.Contractors {
-		key := fmt.Sprintf("principals.contractors[%d]", i)
-		if !strings.HasPrefix(p, "arn:") {
-			add(key, "%q is not an ARN pattern; use e.g. arn:aws:iam::*:role/contractor-*", p)
-		} else if _, err := path.Match(p, ""); err != nil {
-			add(key, "bad glob pattern %q: %v", p, err)
-		}
-	}
-	for name, list := range map[string][]string{"roles.responders": c.Roles.Responders, "roles.approvers": c.Roles.Approvers, "roles.admins": c.Roles.Admins} {
-		for i, r := range list {
-			if !slackRoleRe.MatchString(r) {
-				add(fmt.Sprintf("%s[%d]", name, i), "%q is neither a Slack user ID (U…), a user-group ID (S…) nor a user-group handle (@handle)", r)
-			}
-		}
-	}
-
-	switch c.Store.Driver {
-	case "sqlite", "postgres":
-	default:
-		add("store.driver", "%q is not supported; use sqlite or postgres", c.Store.Driver)
-	}
-	if c.Store.DSN == "" {
-		add("store.dsn", "required; a file path for sqlite, or set SECOPS_STORE_DSN to a postgres:// URL")
-	}
-	if c.Ingest.PollInterval <= 0 {
-		add("ingest.poll_interval", "must be positive (e.g. 2s)")
-	}
-	if c.Ingest.SQSQueueURL != "" {
-		if u, err := url.Parse(c.Ingest.SQSQueueURL); err != nil || u.Host == "" {
-			add("ingest.sqs_queue_url", "%q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)", c.Ingest.SQSQueueURL)
-		}
-	}
-	if c.Ingest.SQSWorkers < 1 {
-		add("ingest.sqs_workers", "must be at least 1")
-	}
-	// SQS hides a message for whole seconds, at most 12 hours.
-	if c.Ingest.RetryBackoff < time.Second {
-		add("ingest.retry_backoff", "must be at least 1s (e.g. 5s)")
-	}
-	if c.Ingest.MaxRetryBackoff > 12*time.Hour {
-		add("ingest.max_retry_backoff", "must be at most 12h, the longest SQS can hide a message")
-	}
-	if c.Ingest.MaxRetryBackoff < c.Ingest.RetryBackoff {
-		add("ingest.max_retry_backoff", "must be at least ingest.retry_backoff (%s), e.g. 5m", c.Ingest.RetryBackoff)
-	}
-	if c.Ingest.StoreTimeout < time.Second || c.Ingest.StoreTimeout > 10*time.Minute {
-		add("ingest.store_timeout", "must be between 1s and 10m (e.g. 30s)")
-	}
-	if c.Slack.NetworkTimeout < 5*time.Second || c.Slack.NetworkTimeout > 10*time.Minute {
-		add("slack.network_timeout", "must be between 5s and 10m (e.g. 20s)")
-	}
-	if c.Store.NetworkTimeout < time.Second || c.Store.NetworkTimeout > 10*time.Minute {
-		add("store.network_timeout", "must be between 1s and 10m (e.g. 30s)")
-	}
-	if c.Baseline.Window <= 0 {
-		add("baseline.window", "must be positive (e.g. 30d)")
-	}
-	if c.Baseline.MinDays < 1 {
-		add("baseline.min_days", "must be at least 1")
-	}
-	if c.Baseline.UnusualHourShare <= 0 || c.Baseline.UnusualHourShare >= 1 {
-		add("baseline.unusual_hour_share", "must be between 0 and 1 (e.g. 0.03 for 3%%)")
-	}
-	if c.AWS.RecheckInterval < time.Minute {
-		add("aws.recheck_interval", "must be at least 1m (e.g. 5m)")
-	}
-	if c.AWS.MemberRoleName != "" && strings.ContainsAny(c.AWS.MemberRoleName, ":/ ") {
-		add("aws.member_role_name", "%q must be a role name, not an ARN (use accounts[].role_arn for full ARNs)", c.AWS.MemberRoleName)
-	}
-	for i, p := range c.Sensitivity.NamePatterns {
-		if _, err := path.Match(p, ""); err != nil {
-			add(fmt.Sprintf("sensitivity.name_patterns[%d]", i), "bad glob pattern %q: %v", p, err)
-		}
-	}
-	if c.Jira.Enabled {
-		if u, err := url.Parse(c.Jira.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			add("jira.base_url", "%q is not a URL; use e.g. https://example.atlassian.net", c.Jira.BaseURL)
-		}
-		switch c.Jira.Flavor {
-		case "cloud":
-			if c.Jira.Email == "" {
-				add("jira.email", "required for Jira Cloud (the account the API token belongs to)")
-			}
-		case "datacenter":
-		default:
-			add("jira.flavor", "%q: use cloud or datacenter", c.Jira.Flavor)
-		}
-		if c.Jira.APIToken == "" {
-			add("jira.api_token", "required when jira.enabled is true; set SECOPS_JIRA_API_TOKEN (an API token for Cloud, a personal access token for Data Center) or jira.api_token_file")
-		}
-		switch c.Jira.ReopenMode {
-		case "reopen", "new":
-		default:
-			add("jira.reopen_mode", "%q: use reopen or new", c.Jira.ReopenMode)
-		}
-		for sev := range c.Jira.Priorities {
-			switch sev {
-			case "low", "medium", "high", "critical":
-			default:
-				add("jira.priorities."+sev, "unknown severity; keys are low, medium, high, critical")
-			}
-		}
-	}
-	known := map[string]bool{}
-	for _, r := range KnownRules {
-		known[r] = true
-	}
-	for id, r := range c.Rules {
-		if !known[id] {
-			add("rules."+id, "unknown rule; known rules: %s", strings.Join(KnownRules, ", "))
-			continue
-		}
-		if r.Severity != "" {
-			switch strings.ToLower(r.Severity) {
-			case "low", "medium", "high", "critical":
-			default:
-				add("rules."+id+".severity", "%q is not a severity; use low, medium, high or critical", r.Severity)
-			}
-		}
-	}
-	ps = append(ps, c.validateBreakGlass()...)
-	ps = append(ps, c.validateOps()...)
-	ps = append(ps, c.validateObserve()...)
-	switch c.Log.Level {
-	case "trace", "debug", "info", "warn", "error":
-	default:
-		add("log.level", "%q is not a level; use debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "json", "console":
-	default:
-		add("log.format", "%q is not a format; use json or console", c.Log.Format)
+	if s.NetworkTimeout < 5*time.Second || s.NetworkTimeout > 10*time.Minute {
+		ps.Addf("network_timeout", "must be between 5s and 10m (e.g. 20s)")
 	}
 	return ps
 }
 
-func validateSchedule(key, tz, hours string, holidays []string) []Problem {
-	var ps []Problem
+// checkChannel applies Slack's rules for channel names, so that a name
+// Slack would never have is refused before the bot connects: "#" and then
+// at most 80 lowercase letters, digits, hyphens and underscores, or a
+// channel ID (C0123ABCD).
+func checkChannel(ps *problem.List, key, ch string) {
+	if channelIDRe.MatchString(ch) {
+		return
+	}
+	name := strings.TrimPrefix(ch, "#")
+	const rule = "a channel name is lowercase letters, digits, hyphens and underscores, at most 80 characters (e.g. \"#secops\"); a channel ID looks like C0123ABCD"
+	switch {
+	case name == "":
+		ps.Addf(key, "%q names no channel; %s", ch, rule)
+	case name == ch && idLikeRe.MatchString(ch):
+		ps.Addf(key, "%q is too short for a channel ID (C or G and at least 8 more capital letters or digits, such as C0123ABCD); for a channel name write it in lowercase with #", ch)
+	case len([]rune(name)) > 80:
+		ps.Addf(key, "%q is %d characters long; Slack channel names have at most 80", ch, len([]rune(name)))
+	case strings.ToLower(name) != name && validChannelName(strings.ToLower(name)):
+		ps.Addf(key, "%q has capital letters, which Slack channel names never have; write %q", ch, "#"+strings.ToLower(name))
+	case !validChannelName(name):
+		ps.Addf(key, "%q is not a Slack channel; %s", ch, rule)
+	}
+}
+
+// validChannelName reports whether name has only the characters Slack
+// allows: letters without case (as in Japanese) count as lowercase.
+func validChannelName(name string) bool {
+	for _, r := range name {
+		if !(unicode.IsLetter(r) && !unicode.IsUpper(r)) && !unicode.IsDigit(r) && r != '-' && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks the secops block.
+func (s SecOps) Validate() problem.List {
+	return validateSchedule(s.Timezone, s.BusinessHours, nil)
+}
+
+// Validate checks one team.
+func (t Team) Validate() problem.List {
+	var ps problem.List
+	if t.Name == "" {
+		ps.Addf("name", "required; give the team a name that accounts[].team can refer to")
+	}
+	if t.SlackChannel == "" {
+		ps.Addf("slack_channel", "required; the channel where team %q receives its findings (e.g. \"#team-%s\")", t.Name, t.Name)
+	} else {
+		checkChannel(&ps, "slack_channel", t.SlackChannel)
+	}
+	return append(ps, validateSchedule(t.Timezone, t.BusinessHours, t.Holidays)...)
+}
+
+func validateSchedule(tz, hours string, holidays []string) problem.List {
+	var ps problem.List
 	if tz != "" {
 		if _, err := time.LoadLocation(tz); err != nil {
-			ps = append(ps, Problem{Key: key + ".timezone", Msg: fmt.Sprintf("unknown time zone %q; use an IANA name such as Europe/Berlin or America/New_York", tz)})
+			ps.Addf("timezone", "unknown time zone %q; use an IANA name such as Europe/Berlin or America/New_York", tz)
 		}
 	}
 	if hours != "" {
 		if _, err := bizhours.Parse(hours); err != nil {
-			ps = append(ps, Problem{Key: key + ".business_hours", Msg: err.Error()})
+			ps.Addf("business_hours", "%s", err.Error())
 		}
 	}
 	for i, h := range holidays {
 		if _, err := time.Parse("2006-01-02", h); err != nil || !dateRe.MatchString(h) {
-			ps = append(ps, Problem{Key: fmt.Sprintf("%s.holidays[%d]", key, i), Msg: fmt.Sprintf("%q is not a date; use YYYY-MM-DD", h)})
+			ps.Addf(problem.Index("holidays", i), "%q is not a date; use YYYY-MM-DD", h)
 		}
 	}
 	return ps
 }
 
-func sortedKeys(m map[string]bool) []string {
+func validateTeams(teams []Team) problem.List {
+	ps := validateList(teams, Team.Validate)
+	seen := map[string]bool{}
+	for i, t := range teams {
+		if t.Name != "" && seen[t.Name] {
+			ps.Addf(fmt.Sprintf("[%d].name", i), "duplicate team %q; team names must be unique", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	return ps
+}
+
+func validateAccounts(accounts []Account) problem.List {
+	ps := validateList(accounts, Account.Validate)
+	seen := map[string]int{}
+	for i, a := range accounts {
+		if !accountIDRe.MatchString(a.ID) {
+			continue
+		}
+		if prev, dup := seen[a.ID]; dup {
+			ps.Addf(fmt.Sprintf("[%d].id", i), "account %s is listed twice (also accounts[%d])", a.ID, prev)
+		} else {
+			seen[a.ID] = i
+		}
+	}
+	return ps
+}
+
+// Validate checks one account.
+func (a Account) Validate() problem.List {
+	var ps problem.List
+	if !accountIDRe.MatchString(a.ID) {
+		ps.Addf("id", "%q is not a 12-digit AWS account ID; quote it in YAML (id: \"012345678901\") so leading zeros are kept", a.ID)
+	}
+	for j, p := range a.ExpectedPublicBuckets {
+		if _, err := path.Match(p, ""); err != nil {
+			ps.Addf(problem.Index("expected_public_buckets", j), "bad glob pattern %q: %v", p, err)
+		}
+	}
+	if a.RoleARN != "" && !roleARNRe.MatchString(a.RoleARN) {
+		ps.Addf("role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", a.RoleARN)
+	}
+	return ps
+}
+
+// teamNames are the names a team reference may use: the teams' and
+// secops.
+func (c *Config) teamNames() []string {
+	names := []string{"secops"}
+	for _, t := range c.Teams {
+		if t.Name != "" && !slices.Contains(names, t.Name) {
+			names = append(names, t.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// checkAccountTeams checks that every account's team is defined.
+func (c *Config) checkAccountTeams() problem.List {
+	var ps problem.List
+	var defined []string
+	for _, n := range c.teamNames() {
+		if n != "secops" {
+			defined = append(defined, n)
+		}
+	}
+	for i, a := range c.Accounts {
+		if a.Team != "" && !slices.Contains(defined, a.Team) {
+			ps.Addf(fmt.Sprintf("accounts[%d].team", i), "team %q is not defined; add it under teams: or fix the name (defined: %s)", a.Team, strings.Join(defined, ", "))
+		}
+	}
+	return ps
+}
+
+// Validate checks one trusted account.
+func (a TrustedAcct) Validate() problem.List {
+	var ps problem.List
+	if !accountIDRe.MatchString(a.ID) {
+		ps.Addf("id", "%q is not a 12-digit AWS account ID; quote it in YAML", a.ID)
+	}
+	if a.Name == "" {
+		ps.Addf("name", "required; say who the trusted account belongs to")
+	}
+	return ps
+}
+
+// Validate checks the principals block.
+func (p Principals) Validate() problem.List {
+	var ps problem.List
+	for i, pat := range p.Contractors {
+		key := problem.Index("contractors", i)
+		if !strings.HasPrefix(pat, "arn:") {
+			ps.Addf(key, "%q is not an ARN pattern; use e.g. arn:aws:iam::*:role/contractor-*", pat)
+		} else if _, err := path.Match(pat, ""); err != nil {
+			ps.Addf(key, "bad glob pattern %q: %v", pat, err)
+		}
+	}
+	return ps
+}
+
+// Validate checks the store block.
+func (s Store) Validate() problem.List {
+	var ps problem.List
+	switch s.Driver {
+	case "sqlite", "postgres":
+	default:
+		ps.Addf("driver", "%q is not supported; use sqlite or postgres", s.Driver)
+	}
+	if s.DSN == "" {
+		ps.Addf("dsn", "required; a file path for sqlite, or set SECOPS_STORE_DSN to a postgres:// URL")
+	}
+	if s.NetworkTimeout < time.Second || s.NetworkTimeout > 10*time.Minute {
+		ps.Addf("network_timeout", "must be between 1s and 10m (e.g. 30s)")
+	}
+	return ps
+}
+
+// Validate checks the ingest block.
+func (in Ingest) Validate() problem.List {
+	var ps problem.List
+	if in.PollInterval <= 0 {
+		ps.Addf("poll_interval", "must be positive (e.g. 2s)")
+	}
+	if in.SQSQueueURL != "" {
+		if u, err := url.Parse(in.SQSQueueURL); err != nil || u.Host == "" {
+			ps.Addf("sqs_queue_url", "%q is not a queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)", in.SQSQueueURL)
+		}
+	}
+	if in.SQSWorkers < 1 {
+		ps.Addf("sqs_workers", "must be at least 1")
+	}
+	// SQS hides a message for whole seconds, at most 12 hours.
+	if in.RetryBackoff < time.Second {
+		ps.Addf("retry_backoff", "must be at least 1s (e.g. 5s)")
+	}
+	if in.MaxRetryBackoff > 12*time.Hour {
+		ps.Addf("max_retry_backoff", "must be at most 12h, the longest SQS can hide a message")
+	}
+	if in.MaxRetryBackoff < in.RetryBackoff {
+		ps.Addf("max_retry_backoff", "must be at least ingest.retry_backoff (%s), e.g. 5m", in.RetryBackoff)
+	}
+	if in.StoreTimeout < time.Second || in.StoreTimeout > 10*time.Minute {
+		ps.Addf("store_timeout", "must be between 1s and 10m (e.g. 30s)")
+	}
+	return ps
+}
+
+// Validate checks the aws block.
+func (a AWS) Validate() problem.List {
+	var ps problem.List
+	if a.RecheckInterval < time.Minute {
+		ps.Addf("recheck_interval", "must be at least 1m (e.g. 5m)")
+	}
+	if a.MemberRoleName != "" && strings.ContainsAny(a.MemberRoleName, ":/ ") {
+		ps.Addf("member_role_name", "%q must be a role name, not an ARN (use accounts[].role_arn for full ARNs)", a.MemberRoleName)
+	}
+	return ps
+}
+
+// Validate checks the jira block; nothing is checked while it is off.
+func (j Jira) Validate() problem.List {
+	var ps problem.List
+	if !j.Enabled {
+		return nil
+	}
+	if !httpURL(j.BaseURL) {
+		ps.Addf("base_url", "%q is not a URL; use e.g. https://example.atlassian.net", j.BaseURL)
+	}
+	switch j.Flavor {
+	case "cloud":
+		if j.Email == "" {
+			ps.Addf("email", "required for Jira Cloud (the account the API token belongs to)")
+		}
+	case "datacenter":
+	default:
+		ps.Addf("flavor", "%q: use cloud or datacenter", j.Flavor)
+	}
+	if j.APIToken == "" {
+		ps.Addf("api_token", "required when jira.enabled is true; set SECOPS_JIRA_API_TOKEN (an API token for Cloud, a personal access token for Data Center) or jira.api_token_file")
+	}
+	switch j.ReopenMode {
+	case "reopen", "new":
+	default:
+		ps.Addf("reopen_mode", "%q: use reopen or new", j.ReopenMode)
+	}
+	for _, sev := range sortedKeys(j.Priorities) {
+		if !isSeverity(sev) {
+			ps.Addf("priorities."+sev, "unknown severity; keys are low, medium, high, critical")
+		}
+	}
+	return ps
+}
+
+// checkBreakGlassApprovers checks what break-glass needs from other
+// blocks: a channel to post requests in and someone to approve them.
+func (c *Config) checkBreakGlassApprovers() problem.List {
+	var ps problem.List
+	if !c.BreakGlass.Enabled {
+		return nil
+	}
+	if c.Slack.ApproversChannel == "" {
+		ps.Addf("slack.approvers_channel", "required when breakglass.enabled is true: break-glass requests are posted there for approval (e.g. \"#secops-approvals\")")
+	}
+	if len(c.Roles.Approvers) == 0 && len(c.Roles.Admins) == 0 {
+		ps.Addf("roles.approvers", "nobody could approve a break-glass request; list the managers who may (user IDs or @user-group handles)")
+	}
+	return ps
+}
+
+// validateBreakGlass checks the breakglass block; nothing is checked while
+// it is off, so a block prepared in advance does not stop the bot.
+func (c *Config) validateBreakGlass() problem.List {
+	if !c.BreakGlass.Enabled {
+		return nil
+	}
+	return c.BreakGlass.Validate()
+}
+
+// checkRotationTeams checks that every rotation is for a defined team.
+func (c *Config) checkRotationTeams() problem.List {
+	var ps problem.List
+	names := c.teamNames()
+	for i, r := range c.OnCall.Rotations {
+		if r.Team != "" && !slices.Contains(names, r.Team) {
+			ps.Addf(fmt.Sprintf("on_call.rotations[%d].team", i), "team %q is not defined; use secops or a name under teams: (defined: %s)", r.Team, strings.Join(names, ", "))
+		}
+	}
+	return ps
+}
+
+// Validate checks the sensitivity block.
+func (s Sensitivity) Validate() problem.List {
+	var ps problem.List
+	for i, p := range s.NamePatterns {
+		if _, err := path.Match(p, ""); err != nil {
+			ps.Addf(problem.Index("name_patterns", i), "bad glob pattern %q: %v", p, err)
+		}
+	}
+	return ps
+}
+
+// Validate checks that every rule exists and every severity is one.
+func (r Rules) Validate() problem.List {
+	var ps problem.List
+	known := detect.RuleIDs()
+	for _, id := range sortedKeys(r) {
+		if !slices.Contains(known, id) {
+			ps.Addf(id, "unknown rule; known rules: %s", strings.Join(known, ", "))
+			continue
+		}
+		if s := r[id].Severity; s != "" && !isSeverity(strings.ToLower(s)) {
+			ps.Addf(id+".severity", "%q is not a severity; use low, medium, high or critical", s)
+		}
+	}
+	return ps
+}
+
+// Validate checks the log block.
+func (l Log) Validate() problem.List {
+	var ps problem.List
+	switch l.Level {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		ps.Addf("level", "%q is not a level; use debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "json", "console":
+	default:
+		ps.Addf("format", "%q is not a format; use json or console", l.Format)
+	}
+	return ps
+}
+
+func isSeverity(s string) bool {
+	return slices.Contains([]string{"low", "medium", "high", "critical"}, s)
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.Sort(out)
 	return out
 }

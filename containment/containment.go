@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
 // Action IDs of the catalogue. They appear in commands, buttons, playbooks
@@ -34,26 +35,27 @@ const (
 // Config is the containment section of the configuration.
 type Config struct {
 	// CorporateCIDRs are the ranges iam-user-restrict-ip keeps a user to.
-	CorporateCIDRs []string `mapstructure:"corporate_cidrs" yaml:"corporate_cidrs"`
+	CorporateCIDRs []string `yaml:"corporate_cidrs"`
 	// VPCEndpoints (vpce-…) are exempted from the IP lock: requests through
 	// them carry no aws:SourceIp.
-	VPCEndpoints []string `mapstructure:"vpc_endpoints" yaml:"vpc_endpoints"`
+	VPCEndpoints []string `yaml:"vpc_endpoints"`
 }
 
-// Validate reports every problem with the configuration at once.
-func (c Config) Validate() error {
-	var errs []error
+// Validate reports every problem with the block at once, with keys
+// relative to it (corporate_cidrs[1]).
+func (c Config) Validate() problem.List {
+	var ps problem.List
 	for i, cidr := range c.CorporateCIDRs {
 		if !validCIDR(cidr) {
-			errs = append(errs, fmt.Errorf("containment.corporate_cidrs[%d]: %q is not a CIDR range such as 198.51.100.0/24", i, cidr))
+			ps.Addf(problem.Index("corporate_cidrs", i), "%q is not a CIDR range; use e.g. 198.51.100.0/24", cidr)
 		}
 	}
 	for i, v := range c.VPCEndpoints {
 		if !strings.HasPrefix(v, "vpce-") {
-			errs = append(errs, fmt.Errorf("containment.vpc_endpoints[%d]: %q is not a VPC endpoint ID (vpce-…)", i, v))
+			ps.Addf(problem.Index("vpc_endpoints", i), "%q is not a VPC endpoint ID (vpce-…)", v)
 		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // Action describes one action of the catalogue.

@@ -332,11 +332,11 @@ func TestPreviewTarget(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	err := Config{CorporateCIDRs: []string{"198.51.100.0/24", "10.0.0.300/8"}, VPCEndpoints: []string{"endpoint-1"}}.Validate()
+	err := Config{CorporateCIDRs: []string{"198.51.100.0/24", "10.0.0.300/8"}, VPCEndpoints: []string{"endpoint-1"}}.Validate().Err()
 	if err == nil || !strings.Contains(err.Error(), "corporate_cidrs[1]") || !strings.Contains(err.Error(), "vpc_endpoints[0]") {
 		t.Errorf("Validate = %v, want both problems named by key", err)
 	}
-	if err := (Config{CorporateCIDRs: []string{"198.51.100.0/24"}}).Validate(); err != nil {
+	if err := (Config{CorporateCIDRs: []string{"198.51.100.0/24"}}).Validate().Err(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
 }

@@ -165,7 +165,22 @@ func (e *Engine) Evaluate(rec *cloudtrail.Record) ([]Result, []error) {
 }
 
 // Rules describes every rule the engine runs.
-func (e *Engine) Rules() []RuleInfo {
+func (e *Engine) Rules() []RuleInfo { return rules() }
+
+// RuleIDs lists the ID of every rule, in the order Rules describes them.
+// It is the one list of rule IDs: the configuration's rules.<id>, the test
+// corpus and the pipeline all name rules from it.
+func RuleIDs() []string {
+	infos := rules()
+	ids := make([]string, len(infos))
+	for i, r := range infos {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// rules is the table Rules and RuleIDs read.
+func rules() []RuleInfo {
 	return []RuleInfo{
 		{
 			ID: RuleS3BucketPublic, Severity: defaultSeverity(RuleS3BucketPublic),

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/problem"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -33,17 +33,63 @@ type History interface {
 	ActorStats(ctx context.Context, actorARN string, since, until time.Time) (store.ActorStats, error)
 }
 
+// Options tune the enrichment.
+type Options struct {
+	Baseline Baseline
+	// Severities replace the default severity of a rule's findings, by
+	// rule ID; sensitive data still raises them one level.
+	Severities map[string]finding.Severity
+}
+
+// Baseline tunes the actor anomaly signals. It is the baseline block of
+// the configuration.
+type Baseline struct {
+	// Window is how much of the actor's history is considered.
+	Window time.Duration `yaml:"window"`
+	// MinDays is how many distinct days of activity an actor needs before
+	// any anomaly signal is raised.
+	MinDays int `yaml:"min_days"`
+	// MinEvents is the least number of events for a baseline.
+	MinEvents int `yaml:"min_events"`
+	// UnusualHourShare: an hour holding less than this share of the
+	// actor's activity is unusual.
+	UnusualHourShare float64 `yaml:"unusual_hour_share"`
+	// Settle: a value first seen less than this long ago is still new.
+	Settle time.Duration `yaml:"settle"`
+}
+
+// DefaultBaseline is the documented baseline: 30 days, of which 14 active
+// with 50 events, 3 % for an unusual hour, one day to settle.
+func DefaultBaseline() Baseline {
+	return Baseline{Window: 30 * 24 * time.Hour, MinDays: 14, MinEvents: 50, UnusualHourShare: 0.03, Settle: 24 * time.Hour}
+}
+
+// Validate reports every value no baseline can work with.
+func (b Baseline) Validate() problem.List {
+	var ps problem.List
+	if b.Window <= 0 {
+		ps.Addf("window", "must be positive (e.g. 30d)")
+	}
+	if b.MinDays < 1 {
+		ps.Addf("min_days", "must be at least 1")
+	}
+	if b.UnusualHourShare <= 0 || b.UnusualHourShare >= 1 {
+		ps.Addf("unusual_hour_share", "must be between 0 and 1 (e.g. 0.03 for 3%%)")
+	}
+	return ps
+}
+
 // Enricher fills in ownership, contractor, off-hours and anomaly signals.
 type Enricher struct {
 	dir      *org.Directory
 	history  History
-	baseline config.Baseline
-	rules    map[string]config.Rule
+	baseline Baseline
+	severity map[string]finding.Severity
 }
 
 // New returns an enricher.
-func New(dir *org.Directory, history History, baseline config.Baseline, rules map[string]config.Rule) *Enricher {
-	return &Enricher{dir: dir, history: history, baseline: baseline, rules: rules}
+func New(dir *org.Directory, history History, opts Options) *Enricher {
+	return &Enricher{dir: dir, history: history, baseline: opts.Baseline, severity: opts.Severities}
 }
 
 // Actor builds the finding's actor from the record.
@@ -77,10 +123,8 @@ func (e *Enricher) Enrich(ctx context.Context, f *finding.Finding, rec *cloudtra
 		team = e.dir.SecOps()
 	}
 	f.OffHours = team.OffHours(rec.EventTime)
-	if r, ok := e.rules[f.Rule]; ok && r.Severity != "" {
-		if s, err := finding.ParseSeverity(r.Severity); err == nil {
-			f.Severity = s
-		}
+	if s, ok := e.severity[f.Rule]; ok {
+		f.Severity = s
 	}
 	if f.Signals == nil {
 		f.Signals = []finding.Signal{}

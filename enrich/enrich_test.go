@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
@@ -58,14 +57,56 @@ func storyTwoRecord(t *testing.T) *cloudtrail.Record {
 
 func newEnricher(t *testing.T, h History) *Enricher {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Teams = []config.Team{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}}
-	cfg.Accounts = []config.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}}
-	dir, err := org.New(cfg)
+	return newEnricherWith(t, h, Options{Baseline: DefaultBaseline()})
+}
+
+func newEnricherWith(t *testing.T, h History, opts Options) *Enricher {
+	t.Helper()
+	dir, err := org.New(org.Options{
+		SecOps:   org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams:    []org.TeamOptions{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}},
+		Accounts: []org.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(dir, h, cfg.Baseline, nil)
+	return New(dir, h, opts)
+}
+
+func TestSeverityOverride(t *testing.T) {
+	tests := []struct {
+		name       string
+		severities map[string]finding.Severity
+		want       finding.Severity
+	}{
+		{"the rule's default", nil, finding.SeverityCritical},
+		{"overridden", map[string]finding.Severity{"snapshot-shared-external": finding.SeverityLow}, finding.SeverityLow},
+		{"another rule overridden", map[string]finding.Severity{"snapshot-public": finding.SeverityLow}, finding.SeverityCritical},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnricherWith(t, &fakeHistory{stats: backupManagerBaseline()}, Options{Baseline: DefaultBaseline(), Severities: tc.severities})
+			f := finding.Finding{AccountID: "111122223333", Rule: "snapshot-shared-external", Severity: finding.SeverityCritical}
+			if err := e.Enrich(context.Background(), &f, storyTwoRecord(t)); err != nil {
+				t.Fatal(err)
+			}
+			if f.Severity != tc.want {
+				t.Errorf("severity = %s, want %s", f.Severity, tc.want)
+			}
+		})
+	}
+}
+
+func TestBaselineValidate(t *testing.T) {
+	if ps := DefaultBaseline().Validate(); len(ps) > 0 {
+		t.Fatalf("the default baseline is refused: %v", ps)
+	}
+	ps := Baseline{UnusualHourShare: 1}.Validate().Err()
+	for _, want := range []string{"window: must be positive", "min_days: must be at least 1", "unusual_hour_share: must be between 0 and 1 (e.g. 0.03 for 3%)"} {
+		if ps == nil || !strings.Contains(ps.Error(), want) {
+			t.Errorf("problems %v lack %q", ps, want)
+		}
+	}
 }
 
 func TestStoryTwoSignals(t *testing.T) {

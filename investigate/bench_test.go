@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/org"
@@ -103,15 +102,15 @@ func BenchmarkInvestigate(b *testing.B) {
 		b.Fatalf("no recent history in %s", path)
 	}
 	slices.Sort(targets)
-	cfg := config.Default()
+	orgOpts := org.Options{SecOps: org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"}}
 	for a := range accounts {
-		cfg.Accounts = append(cfg.Accounts, config.Account{ID: a, Name: "acct-" + a})
+		orgOpts.Accounts = append(orgOpts.Accounts, org.Account{ID: a, Name: "acct-" + a})
 	}
-	dir, err := org.New(cfg)
+	dir, err := org.New(orgOpts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	inv := New(s, dir, enrich.New(dir, s, cfg.Baseline, nil), clk)
+	inv := New(s, dir, enrich.New(dir, s, enrich.Options{Baseline: enrich.DefaultBaseline()}), clk)
 
 	lat := make([]time.Duration, 0, b.N)
 	var lookupSum, lookupMax float64

@@ -10,7 +10,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -44,19 +43,20 @@ var (
 	now = time.Date(2026, time.November, 27, 3, 30, 0, 0, time.UTC)
 )
 
-func testConfig() config.Config {
-	cfg := config.Default()
-	cfg.Teams = []config.Team{
-		{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
-		{Name: "analytics", SlackChannel: "#team-analytics", Timezone: "Europe/London", BusinessHours: "Mon-Fri 09:00-18:00"},
+func testOrg() org.Options {
+	return org.Options{
+		SecOps: org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams: []org.TeamOptions{
+			{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
+			{Name: "analytics", SlackChannel: "#team-analytics", Timezone: "Europe/London", BusinessHours: "Mon-Fri 09:00-18:00"},
+		},
+		Accounts: []org.Account{
+			{ID: payments, Name: "payments-prod", Team: "payments", Environment: "production"},
+			{ID: analytics, Name: "analytics-dev", Team: "analytics", Environment: "dev"},
+		},
+		Trusted:     map[string]string{"777788889999": "backup-vendor"},
+		Contractors: []string{"arn:aws:iam::*:role/contractor-*"},
 	}
-	cfg.Accounts = []config.Account{
-		{ID: payments, Name: "payments-prod", Team: "payments", Environment: "production"},
-		{ID: analytics, Name: "analytics-dev", Team: "analytics", Environment: "dev"},
-	}
-	cfg.TrustedAccounts = []config.TrustedAcct{{ID: "777788889999", Name: "backup-vendor"}}
-	cfg.Principals.Contractors = []string{"arn:aws:iam::*:role/contractor-*"}
-	return cfg
 }
 
 // env is an investigator over a real SQLite store.
@@ -75,12 +75,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	cfg := testConfig()
-	dir, err := org.New(cfg)
+	dir, err := org.New(testOrg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	enr := enrich.New(dir, st, cfg.Baseline, nil)
+	enr := enrich.New(dir, st, enrich.Options{Baseline: enrich.DefaultBaseline()})
 	return &env{st: st, inv: New(st, dir, enr, clk), clk: clk}
 }
 

@@ -12,40 +12,42 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
 // Config is the on_call section of the configuration.
 type Config struct {
-	Rotations []Rotation `mapstructure:"rotations" yaml:"rotations"`
+	Rotations []Rotation `yaml:"rotations"`
 }
 
 // Rotation is one team's rota.
 type Rotation struct {
 	// Team is a team name from teams[], or "secops".
-	Team string `mapstructure:"team" yaml:"team"`
+	Team string `yaml:"team"`
 	// Members are Slack user IDs, in turn order.
-	Members []string `mapstructure:"members" yaml:"members"`
+	Members []string `yaml:"members"`
 	// Handoff is "daily" or "weekly".
-	Handoff string `mapstructure:"handoff" yaml:"handoff"`
+	Handoff string `yaml:"handoff"`
 	// HandoffTime is the local time shifts change, "09:00" by default.
-	HandoffTime string `mapstructure:"handoff_time" yaml:"handoff_time"`
+	HandoffTime string `yaml:"handoff_time"`
 	// HandoffDay is the weekday weekly shifts change, "Mon" by default.
-	HandoffDay string `mapstructure:"handoff_day" yaml:"handoff_day"`
+	HandoffDay string `yaml:"handoff_day"`
 	// Timezone is an IANA zone; UTC by default.
-	Timezone string `mapstructure:"timezone" yaml:"timezone"`
+	Timezone string `yaml:"timezone"`
 	// Start is the date (YYYY-MM-DD) the first member's first shift
 	// begins; turns before it count backwards.
-	Start string `mapstructure:"start" yaml:"start"`
+	Start string `yaml:"start"`
 	// Overrides put someone else on call for a while.
-	Overrides []Override `mapstructure:"overrides" yaml:"overrides"`
+	Overrides []Override `yaml:"overrides"`
 }
 
 // Override puts User on call from Start to End ("2006-01-02 15:04" in the
 // rotation's zone).
 type Override struct {
-	User  string `mapstructure:"user" yaml:"user"`
-	Start string `mapstructure:"start" yaml:"start"`
-	End   string `mapstructure:"end" yaml:"end"`
+	User  string `yaml:"user"`
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
 }
 
 const overrideLayout = "2006-01-02 15:04"
@@ -57,10 +59,11 @@ var weekdays = map[string]time.Weekday{
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
 }
 
-// Validate reports every problem at once, naming the key at fault.
-func (c Config) Validate() error {
-	_, err := New(c)
-	return err
+// Validate reports every problem at once, each at its key relative to the
+// block (rotations[0].handoff).
+func (c Config) Validate() problem.List {
+	_, ps := build(c)
+	return ps
 }
 
 // Schedule answers who is on call.
@@ -85,23 +88,31 @@ type override struct {
 
 // New builds a schedule, reporting every configuration problem at once.
 func New(cfg Config) (*Schedule, error) {
+	s, ps := build(cfg)
+	if err := ps.Err(); err != nil {
+		return nil, fmt.Errorf("on_call:\n%w", err)
+	}
+	return s, nil
+}
+
+func build(cfg Config) (*Schedule, problem.List) {
 	s := &Schedule{rotas: map[string]rota{}}
-	var errs []error
+	var ps problem.List
 	for i, r := range cfg.Rotations {
-		key := fmt.Sprintf("on_call.rotations[%d]", i)
-		fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(key+"."+format, args...)) }
+		key := problem.Index("rotations", i)
+		fail := func(sub, format string, args ...any) { ps.Addf(problem.Join(key, sub), format, args...) }
 		ro := rota{loc: time.UTC, handoff: 9 * 60, day: time.Monday}
 		if r.Team == "" {
-			fail("team: required (a team name, or secops)")
+			fail("team", "required (a team name, or secops)")
 		} else if _, dup := s.rotas[r.Team]; dup {
-			fail("team: %q has two rotations", r.Team)
+			fail("team", "%q has two rotations", r.Team)
 		}
 		if len(r.Members) == 0 {
-			fail("members: at least one Slack user ID is required")
+			fail("members", "at least one Slack user ID is required")
 		}
 		for j, m := range r.Members {
 			if !userIDRe.MatchString(m) {
-				fail("members[%d]: %q is not a Slack user ID (U…)", j, m)
+				fail(problem.Index("members", j), "%q is not a Slack user ID (U…)", m)
 			}
 		}
 		ro.members = r.Members
@@ -110,12 +121,12 @@ func New(cfg Config) (*Schedule, error) {
 		case "weekly", "":
 			ro.weekly = true
 		default:
-			fail("handoff: %q, want daily or weekly", r.Handoff)
+			fail("handoff", "%q, want daily or weekly", r.Handoff)
 		}
 		if r.Timezone != "" {
 			loc, err := time.LoadLocation(r.Timezone)
 			if err != nil {
-				fail("timezone: %q is not a known time zone", r.Timezone)
+				fail("timezone", "%q is not a known time zone", r.Timezone)
 			} else {
 				ro.loc = loc
 			}
@@ -123,14 +134,14 @@ func New(cfg Config) (*Schedule, error) {
 		if r.HandoffTime != "" {
 			t, err := time.Parse("15:04", r.HandoffTime)
 			if err != nil {
-				fail("handoff_time: %q, want HH:MM", r.HandoffTime)
+				fail("handoff_time", "%q, want HH:MM", r.HandoffTime)
 			}
 			ro.handoff = t.Hour()*60 + t.Minute()
 		}
 		if r.HandoffDay != "" {
 			d, ok := weekdays[strings.ToLower(r.HandoffDay)]
 			if !ok {
-				fail("handoff_day: %q, want Mon, Tue, Wed, Thu, Fri, Sat or Sun", r.HandoffDay)
+				fail("handoff_day", "%q, want Mon, Tue, Wed, Thu, Fri, Sat or Sun", r.HandoffDay)
 			}
 			ro.day = d
 		}
@@ -140,7 +151,7 @@ func New(cfg Config) (*Schedule, error) {
 		}
 		anchor, err := time.ParseInLocation("2006-01-02", start, ro.loc)
 		if err != nil {
-			fail("start: %q, want YYYY-MM-DD", r.Start)
+			fail("start", "%q, want YYYY-MM-DD", r.Start)
 		}
 		if ro.weekly {
 			// The first weekly shift begins on the handoff day on or
@@ -155,11 +166,11 @@ func New(cfg Config) (*Schedule, error) {
 			en, err2 := time.ParseInLocation(overrideLayout, o.End, ro.loc)
 			switch {
 			case !userIDRe.MatchString(o.User):
-				fail("overrides[%d].user: %q is not a Slack user ID", j, o.User)
+				fail(problem.Index("overrides", j)+".user", "%q is not a Slack user ID", o.User)
 			case err1 != nil || err2 != nil:
-				fail("overrides[%d]: start and end must look like %q", j, overrideLayout)
+				fail(problem.Index("overrides", j), "start and end must look like %q", overrideLayout)
 			case !en.After(st):
-				fail("overrides[%d]: end must be after start", j)
+				fail(problem.Index("overrides", j), "end must be after start")
 			default:
 				ro.overrides = append(ro.overrides, override{user: o.User, start: st, end: en})
 			}
@@ -168,10 +179,7 @@ func New(cfg Config) (*Schedule, error) {
 			s.rotas[r.Team] = ro
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, ps
 }
 
 // ErrNoRotation is returned for a team without a rotation.

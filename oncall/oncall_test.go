@@ -61,7 +61,7 @@ func TestValidate(t *testing.T) {
 			Overrides: []Override{{User: "U0DANA", Start: "tomorrow", End: "later"}}},
 		{Team: "payments", Members: []string{"U0ANNA"}},
 		{Members: nil},
-	}}.Validate()
+	}}.Validate().Err()
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/bizhours"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -56,32 +55,62 @@ type Directory struct {
 	contractors []string
 }
 
-// New builds a directory from a validated configuration.
-func New(cfg config.Config) (*Directory, error) {
+// Options describe the organisation.
+type Options struct {
+	// SecOps is the SecOps team. Its time zone and business hours are the
+	// defaults of every team, and it owns the findings of accounts no team
+	// owns. Its name is always "secops".
+	SecOps TeamOptions
+	// Teams are the teams that own accounts.
+	Teams    []TeamOptions
+	Accounts []Account
+	// Trusted maps the external accounts approved as share targets to
+	// their names.
+	Trusted map[string]string
+	// Contractors are ARN glob patterns of actors who are contractors.
+	Contractors []string
+}
+
+// TeamOptions describe one team. An empty Timezone or BusinessHours is
+// the SecOps team's (for SecOps itself: UTC, Mon-Fri 09:00-18:00).
+type TeamOptions struct {
+	Name          string
+	SlackChannel  string
+	JiraProject   string
+	Timezone      string
+	BusinessHours string
+	// Holidays are dates (YYYY-MM-DD) that are off hours all day.
+	Holidays []string
+}
+
+// New builds a directory; the options are expected to have been checked
+// already, so an error here is a schedule that cannot be read.
+func New(opts Options) (*Directory, error) {
 	d := &Directory{
 		accounts:    map[string]Account{},
 		orgAccounts: map[string]string{},
 		trusted:     map[string]string{},
 		teams:       map[string]Team{},
-		contractors: append([]string(nil), cfg.Principals.Contractors...),
+		contractors: append([]string(nil), opts.Contractors...),
 	}
-	secops, err := newTeam("secops", cfg.Slack.SecOpsChannel, cfg.SecOps.JiraProject, cfg.SecOps.Timezone, cfg.SecOps.BusinessHours, nil, nil)
+	s := opts.SecOps
+	secops, err := newTeam("secops", s.SlackChannel, s.JiraProject, s.Timezone, s.BusinessHours, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("secops schedule: %w", err)
 	}
 	d.secops = secops
-	for _, t := range cfg.Teams {
+	for _, t := range opts.Teams {
 		team, err := newTeam(t.Name, t.SlackChannel, t.JiraProject, t.Timezone, t.BusinessHours, t.Holidays, &secops)
 		if err != nil {
 			return nil, fmt.Errorf("team %s: %w", t.Name, err)
 		}
 		d.teams[t.Name] = team
 	}
-	for _, a := range cfg.Accounts {
-		d.accounts[a.ID] = Account(a)
+	for _, a := range opts.Accounts {
+		d.accounts[a.ID] = a
 	}
-	for _, a := range cfg.TrustedAccounts {
-		d.trusted[a.ID] = a.Name
+	for id, name := range opts.Trusted {
+		d.trusted[id] = name
 	}
 	return d, nil
 }

@@ -4,18 +4,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
 func testDirectory(t *testing.T) *Directory {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Teams = []config.Team{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00", Holidays: []string{"2026-12-25"}}}
-	cfg.Accounts = []config.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production", ExpectedPublicBuckets: []string{"payments-static-*"}}}
-	cfg.TrustedAccounts = []config.TrustedAcct{{ID: "777788889999", Name: "backup-vendor"}}
-	cfg.Principals.Contractors = []string{"arn:aws:iam::*:role/contractor-*"}
-	d, err := New(cfg)
+	d, err := New(Options{
+		SecOps:      TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams:       []TeamOptions{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00", Holidays: []string{"2026-12-25"}}},
+		Accounts:    []Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production", ExpectedPublicBuckets: []string{"payments-static-*"}}},
+		Trusted:     map[string]string{"777788889999": "backup-vendor"},
+		Contractors: []string{"arn:aws:iam::*:role/contractor-*"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,16 +68,11 @@ func BenchmarkServeIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := l.Config
-	dir, err := org.New(cfg)
+	dir, err := org.New(cfg.OrgOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
-	disabled := map[string]bool{}
-	for id, r := range cfg.Rules {
-		if r.Enabled != nil && !*r.Enabled {
-			disabled[id] = true
-		}
-	}
+	disabled := cfg.Rules.Disabled()
 	clk := clock.NewFake(time.Date(2024, 3, 6, 0, 0, 0, 0, time.UTC))
 
 	var spent time.Duration
@@ -89,7 +84,7 @@ func BenchmarkServeIngest(b *testing.B) {
 		}
 		p := pipeline.New(pipeline.Options{
 			Store: st, Detector: detect.NewEngine(dir), Directory: dir,
-			Enricher: enrich.New(dir, st, cfg.Baseline, cfg.Rules), Router: route.New(dir),
+			Enricher: enrich.New(dir, st, cfg.EnrichOptions()), Router: route.New(dir),
 			Planner: delivery.Planner{}, Clock: clk, Logger: zerolog.Nop(), DisabledRules: disabled,
 		})
 		b.StartTimer()

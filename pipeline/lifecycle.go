@@ -53,7 +53,7 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 		// The finding goes out without the baseline rather than not at all.
 		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
 	}
-	if res.Rule == "s3-bucket-public" {
+	if res.Rule == detect.RuleS3BucketPublic {
 		if pattern, ok := p.opts.Directory.ExpectedPublicBucket(f.AccountID, f.Resource.ID); ok {
 			f.Status = finding.StatusSuppressed
 			f.SuppressedReason = fmt.Sprintf("bucket %s matches expected_public_buckets pattern %q of account %s", f.Resource.ID, pattern, f.AccountID)

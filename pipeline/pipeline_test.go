@@ -12,7 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/enrich"
@@ -68,11 +67,12 @@ func (f *flakyStore) AddEvents(ctx context.Context, evs []store.Event) ([]bool, 
 
 func newEnv(t *testing.T) env {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Teams = []config.Team{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00", JiraProject: "PAY"}}
-	cfg.Accounts = []config.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}}
-	cfg.TrustedAccounts = []config.TrustedAcct{{ID: "777788889999", Name: "vendor"}}
-	dir, err := org.New(cfg)
+	dir, err := org.New(org.Options{
+		SecOps:   org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams:    []org.TeamOptions{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00", JiraProject: "PAY"}},
+		Accounts: []org.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}},
+		Trusted:  map[string]string{"777788889999": "vendor"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func newEnv(t *testing.T) env {
 	wrap := &flakyStore{Store: st}
 	p := New(Options{
 		Store: wrap, Detector: detect.NewEngine(dir), Directory: dir,
-		Enricher: enrich.New(dir, st, cfg.Baseline, nil), Router: route.New(dir),
+		Enricher: enrich.New(dir, st, enrich.Options{Baseline: enrich.DefaultBaseline()}), Router: route.New(dir),
 		Planner: delivery.Planner{}, Clock: clk, Logger: zerolog.Nop(),
 	})
 	return env{st: st, p: p, wrap: wrap}

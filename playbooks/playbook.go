@@ -27,6 +27,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
 //go:embed defaults/*.yaml
@@ -36,7 +37,19 @@ var defaults embed.FS
 type Config struct {
 	// Dir holds YAML playbooks that override (same id) or extend the
 	// embedded defaults; empty means the defaults only.
-	Dir string `mapstructure:"dir" yaml:"dir"`
+	Dir string `yaml:"dir"`
+}
+
+// Validate reports a directory that cannot be read; the playbooks in it
+// are checked when they are loaded.
+func (c Config) Validate() problem.List {
+	var ps problem.List
+	if c.Dir != "" {
+		if st, err := os.Stat(c.Dir); err != nil || !st.IsDir() {
+			ps.Addf("dir", "%q is not a readable directory; create it or leave the key empty to use the built-in playbooks", c.Dir)
+		}
+	}
+	return ps
 }
 
 // Owner is who a step is for.

@@ -8,7 +8,6 @@ import (
 	"time"
 	_ "time/tzdata"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
 )
@@ -145,7 +144,7 @@ func TestAbuseReport(t *testing.T) {
 }
 
 func TestNextBusinessStart(t *testing.T) {
-	dir, err := org.New(config.Config{Teams: []config.Team{{
+	dir, err := org.New(org.Options{Teams: []org.TeamOptions{{
 		Name: "payments", SlackChannel: "C0PAY", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00",
 		Holidays: []string{"2026-11-30"},
 	}}})

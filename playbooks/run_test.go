@@ -17,7 +17,6 @@ import (
 
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
@@ -150,10 +149,9 @@ func newWorld(t *testing.T) *world {
 	provider := contain.New(w, containment.Config{CorporateCIDRs: []string{"198.51.100.0/24"}}, w.clk, contain.Options{})
 	w.contain = containment.New(provider, st, az, w.clk, zerolog.Nop())
 
-	dir, err := org.New(config.Config{
-		Slack:  config.Slack{SecOpsChannel: w.secops},
-		SecOps: config.SecOps{Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
-		Teams:  []config.Team{{Name: "payments", SlackChannel: w.team, Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}},
+	dir, err := org.New(org.Options{
+		SecOps: org.TeamOptions{SlackChannel: w.secops, Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams:  []org.TeamOptions{{Name: "payments", SlackChannel: w.team, Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}},
 	})
 	if err != nil {
 		t.Fatal(err)

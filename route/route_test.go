@@ -4,24 +4,23 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
 )
 
 func TestRoute(t *testing.T) {
-	cfg := config.Default()
-	cfg.SecOps.JiraProject = "SEC"
-	cfg.Teams = []config.Team{
-		{Name: "payments", SlackChannel: "#team-payments", JiraProject: "PAY"},
-		{Name: "nojira", SlackChannel: "#team-nojira"},
-	}
-	cfg.Accounts = []config.Account{
-		{ID: "111122223333", Team: "payments"},
-		{ID: "222233334444", Team: "nojira"},
-		{ID: "333344445555"},
-	}
-	dir, err := org.New(cfg)
+	dir, err := org.New(org.Options{
+		SecOps: org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00", JiraProject: "SEC"},
+		Teams: []org.TeamOptions{
+			{Name: "payments", SlackChannel: "#team-payments", JiraProject: "PAY"},
+			{Name: "nojira", SlackChannel: "#team-nojira"},
+		},
+		Accounts: []org.Account{
+			{ID: "111122223333", Team: "payments"},
+			{ID: "222233334444", Team: "nojira"},
+			{ID: "333344445555"},
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -386,13 +386,8 @@ func windowChoices(cfg breakglass.Config) []time.Duration {
 func BreakglassRequestModal(cfg breakglass.Config, p BreakglassPrefill) slack.ModalViewRequest {
 	var groups []*slack.OptionGroupBlockObject
 	var initial *slack.OptionBlockObject
-	ids := make([]string, 0, len(cfg.Accounts))
-	for id := range cfg.Accounts {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		pol := cfg.Accounts[id]
+	for _, pol := range cfg.SortedAccounts() {
+		id := pol.ID
 		var opts []*slack.OptionBlockObject
 		for _, l := range pol.Levels {
 			o := slack.NewOptionBlockObject(id+"/"+l.Name, plain(clip(l.Name, 75)), nil)

@@ -141,13 +141,13 @@ func TestBreakglassCredentialsOnlyWhenAsked(t *testing.T) {
 func bgConfig() breakglass.Config {
 	return breakglass.Config{
 		ApproversChannel: "C0APPROVE", DefaultDuration: 30 * time.Minute, MaxDuration: 2 * time.Hour,
-		Accounts: map[string]breakglass.AccountPolicy{
-			"111122223333": {Name: "payments-prod", Mode: breakglass.ModeAssumeRole, TwoApprovers: true, Levels: []breakglass.Level{
+		Accounts: []breakglass.AccountPolicy{
+			{ID: "444455556666", Name: "analytics", Mode: breakglass.ModeIdentityCenter, Levels: []breakglass.Level{
+				{Name: "AdministratorAccess", PermissionSetARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-1"},
+			}},
+			{ID: "111122223333", Name: "payments-prod", Mode: breakglass.ModeAssumeRole, TwoApprovers: true, Levels: []breakglass.Level{
 				{Name: "incident-responder", RoleARN: "arn:aws:iam::111122223333:role/BreakGlassResponder"},
 				{Name: "read-only", RoleARN: "arn:aws:iam::111122223333:role/BreakGlassReadOnly"},
-			}},
-			"444455556666": {Name: "analytics", Mode: breakglass.ModeIdentityCenter, Levels: []breakglass.Level{
-				{Name: "AdministratorAccess", PermissionSetARN: "arn:aws:sso:::permissionSet/ssoins-1/ps-1"},
 			}},
 		},
 	}

@@ -60,6 +60,14 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&g.config, "config", "", "configuration file (default ./config.yaml, then /etc/secops-bot/config.yaml)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	pf.StringVar(&g.logFormat, "log-format", "", "log format: json or console (default from config, json)")
+	// Each global flag may also come from the environment (SECOPS_CONFIG,
+	// SECOPS_LOG_LEVEL, SECOPS_LOG_FORMAT), which suits containers; a flag
+	// given on the command line wins.
+	v := newSettings(pf)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		g.config, g.logLevel, g.logFormat = v.GetString("config"), v.GetString("log-level"), v.GetString("log-format")
+		return nil
+	}
 	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr), newIAMPolicy(g, stdout, stderr))
 	return root
 }
@@ -135,14 +143,41 @@ func newCheckConfig(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintln(stderr, err)
 				return exitError{code: 1}
 			}
-			src := l.File
-			if src == "" {
-				src = "embedded defaults"
+			if l.File == "" {
+				fmt.Fprint(stderr, noFileWarning(l.Config))
+				fmt.Fprintln(stdout, "configuration OK, but no file was read: only the embedded defaults and SECOPS_* variables apply")
+				return nil
 			}
-			fmt.Fprintf(stdout, "configuration OK (%s): %d teams, %d accounts, %d trusted accounts\n", src, len(l.Teams), len(l.Accounts), len(l.TrustedAccounts))
+			fmt.Fprintf(stdout, "configuration OK (%s): %d teams, %d accounts, %d trusted accounts\n", l.File, len(l.Teams), len(l.Accounts), len(l.TrustedAccounts))
 			return nil
 		},
 	}
+}
+
+// noFileWarning says that no configuration file was found, where one was
+// looked for, and what the bot does without one; check-config still
+// succeeds, since replay runs on the defaults.
+func noFileWarning(cfg config.Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "warning: no configuration file was read: --config was not given and none of %s exists.\n", strings.Join(config.SearchPaths(), ", "))
+	b.WriteString("The embedded defaults apply, with any SECOPS_* variables:\n")
+	fmt.Fprintf(&b, "  - high and critical findings go to %s; no team or account is configured, so SecOps owns every account and every share target counts as unknown\n", cfg.Slack.SecOpsChannel)
+	if cfg.Store.Driver == "sqlite" {
+		fmt.Fprintf(&b, "  - findings and events are kept in SQLite at %s, relative to the working directory\n", cfg.Store.DSN)
+	} else {
+		fmt.Fprintf(&b, "  - findings and events are kept in %s (store.dsn)\n", cfg.Store.Driver)
+	}
+	fmt.Fprintf(&b, "  - reading state from AWS is %s; Jira tickets are %s, break-glass is %s, the canary is %s\n",
+		onOff(cfg.AWS.Enabled), onOff(cfg.Jira.Enabled), onOff(cfg.BreakGlass.Enabled), onOff(cfg.Canary.Enabled))
+	b.WriteString("That is enough for `secops-bot replay`. To run the bot, copy config.example.yaml to ./config.yaml (or pass --config FILE) and describe your teams and accounts.\n")
+	return b.String()
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
 }
 
 func newServe(g *globalFlags, stderr io.Writer) *cobra.Command {

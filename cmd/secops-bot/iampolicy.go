@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secops-bot/secops-bot/internal/app"
 	"github.com/secops-bot/secops-bot/internal/iampolicy"
 )
 
@@ -37,7 +38,7 @@ policies as templates.`,
 			if err != nil {
 				return err
 			}
-			opts, err := iampolicy.FromConfig(l.Config)
+			opts, err := app.IAMPolicyOptions(l.Config)
 			if err != nil {
 				return err
 			}

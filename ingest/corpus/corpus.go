@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/secops-bot/secops-bot/detect"
 )
 
 // Accounts owned by the organisation in the generated stories.
@@ -41,13 +43,14 @@ type Planted struct {
 	Account  string // the account the resource lives in
 }
 
-// Rule identifiers the planted events are expected to trigger.
+// Rule identifiers the planted events are expected to trigger; detect owns
+// the IDs.
 const (
-	RuleS3PublicPolicy   = "s3-bucket-public"
-	RuleS3PublicACL      = "s3-bucket-public"
-	RuleRDSSnapshotShare = "snapshot-shared-external"
-	RuleEBSSnapshotShare = "snapshot-shared-external"
-	RuleTrailStopped     = "cloudtrail-logging-disabled"
+	RuleS3PublicPolicy   = detect.RuleS3BucketPublic
+	RuleS3PublicACL      = detect.RuleS3BucketPublic
+	RuleRDSSnapshotShare = detect.RuleSnapshotSharedExternal
+	RuleEBSSnapshotShare = detect.RuleSnapshotSharedExternal
+	RuleTrailStopped     = detect.RuleLoggingDisabled
 )
 
 // Generate writes n JSON Lines records to w. The same seed and options always

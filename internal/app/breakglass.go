@@ -16,43 +16,6 @@ import (
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
 )
 
-// BreakGlassConfig maps the breakglass block (and the Slack channels it
-// posts to) to the service's configuration. Account names default to the
-// names under accounts:.
-func BreakGlassConfig(cfg config.Config) breakglass.Config {
-	bg := cfg.BreakGlass
-	names := map[string]string{}
-	for _, a := range cfg.Accounts {
-		names[a.ID] = a.Name
-	}
-	out := breakglass.Config{
-		ApproversChannel: cfg.Slack.ApproversChannel,
-		SecOpsChannel:    cfg.Slack.SecOpsChannel,
-		DefaultDuration:  bg.DefaultDuration,
-		MaxDuration:      bg.MaxDuration,
-		RequestTTL:       bg.RequestTTL,
-		SelfApproveAfter: bg.SelfApproveAfter,
-		PortalURL:        bg.PortalURL,
-		Accounts:         map[string]breakglass.AccountPolicy{},
-	}
-	for _, a := range bg.Accounts {
-		p := breakglass.AccountPolicy{
-			Name: a.Name, Mode: breakglass.Mode(a.Mode), TwoApprovers: a.TwoApprovers,
-			InstanceARN: a.InstanceARN, IdentityStoreID: a.IdentityStoreID,
-		}
-		if p.Name == "" {
-			p.Name = names[a.ID]
-		}
-		for _, l := range a.Levels {
-			p.Levels = append(p.Levels, breakglass.Level{
-				Name: l.Name, RoleARN: l.RoleARN, PermissionSetARN: l.PermissionSetARN, MaxDuration: l.MaxDuration,
-			})
-		}
-		out.Accounts[a.ID] = p
-	}
-	return out
-}
-
 // serveBreakGlass builds the break-glass service on the bot's Slack side
 // and the AWS grant provider, and registers its commands, buttons and
 // modals. Grants act through the member role of each account, as state
@@ -74,7 +37,7 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store
 		IdentityCenterAccount: cfg.BreakGlass.IdentityCenterAccount,
 		Logger:                log.With().Str("component", "breakglass").Logger(),
 	})
-	svc, err := breakglass.New(BreakGlassConfig(cfg), breakglass.Deps{
+	svc, err := breakglass.New(cfg.BreakGlassOptions(), breakglass.Deps{
 		Store:   st,
 		Auth:    az,
 		Notify:  slackSide,

@@ -20,11 +20,6 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// ContainmentConfig maps the containment block of the configuration.
-func ContainmentConfig(cfg config.Config) containment.Config {
-	return containment.Config{CorporateCIDRs: cfg.Containment.CorporateCIDRs, VPCEndpoints: cfg.Containment.VPCEndpoints}
-}
-
 // playbookPlanner starts the playbook of every open high or critical
 // finding: the item waits in the outbox until the finding's Slack message
 // exists, so the checklist lands in its thread. The key is per finding, so
@@ -60,7 +55,7 @@ type opsDeps struct {
 // and the playbook runner, and hands them to the bot. The returned worker
 // starts playbooks and fires escalations.
 func enableOps(d opsDeps) (*bot.PlaybookWorker, error) {
-	provider := contain.New(d.aws, ContainmentConfig(d.cfg), d.clock, contain.Options{})
+	provider := contain.New(d.aws, d.cfg.Containment, d.clock, contain.Options{})
 	svc := containment.New(provider, d.store, d.authz, d.clock, d.logger.With().Str("component", "containment").Logger())
 	var ids []string
 	for _, a := range svc.Actions() {

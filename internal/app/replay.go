@@ -106,7 +106,7 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
 	default:
 		return ReplaySummary{Findings: map[finding.Status]int{}}, fmt.Errorf("unknown format %q: use text, json or blocks", opts.Format)
 	}
-	dir, err := org.New(opts.Config)
+	dir, err := org.New(opts.Config.OrgOptions())
 	if err != nil {
 		return ReplaySummary{Findings: map[finding.Status]int{}}, err
 	}
@@ -149,13 +149,13 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 			Store:         st,
 			Detector:      detect.NewEngine(dir),
 			Directory:     dir,
-			Enricher:      enrich.New(dir, st, opts.Config.Baseline, opts.Config.Rules),
+			Enricher:      enrich.New(dir, st, opts.Config.EnrichOptions()),
 			Router:        route.New(dir),
 			Notifier:      pr,
 			Clock:         clock.Real{},
 			EventTime:     true,
 			Logger:        pipelineLogger(opts),
-			DisabledRules: DisabledRules(opts.Config),
+			DisabledRules: opts.Config.Rules.Disabled(),
 		}),
 	}
 }
@@ -298,18 +298,6 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 	}
 	return r.finish(), nil
 }
-
-// DisabledRules lists the rules switched off in configuration.
-func DisabledRules(cfg config.Config) map[string]bool {
-	out := map[string]bool{}
-	for id, r := range cfg.Rules {
-		if r.Enabled != nil && !*r.Enabled {
-			out[id] = true
-		}
-	}
-	return out
-}
-
 // pipelineLogger is the replay pipeline's logger. In text output the
 // command lists what was set aside in sentences, so the pipeline's own
 // warnings about it would only repeat them as log lines.

@@ -123,7 +123,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 	defer st.Close()
-	dir, err := org.New(cfg)
+	dir, err := org.New(cfg.OrgOptions())
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
-	enr := enrich.New(dir, st, cfg.Baseline, cfg.Rules)
+	enr := enrich.New(dir, st, cfg.EnrichOptions())
 	inv := investigate.New(st, dir, enr, opts.Clock)
 	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv})
 	// Containment and playbooks act in the member accounts, so they need
@@ -197,7 +197,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		Notifier:      waker{b},
 		Clock:         opts.Clock,
 		Logger:        log,
-		DisabledRules: DisabledRules(cfg),
+		DisabledRules: cfg.Rules.Disabled(),
 		Metrics:       obs.pipelineMetrics(),
 	})
 

@@ -631,7 +631,7 @@ func (s *soak) check(ctx context.Context) []string {
 	if err != nil {
 		return []string{"list findings: " + err.Error()}
 	}
-	dir, err := org.New(s.e.cfg)
+	dir, err := org.New(s.e.cfg.OrgOptions())
 	if err != nil {
 		return []string{"directory: " + err.Error()}
 	}

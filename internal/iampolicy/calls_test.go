@@ -282,3 +282,20 @@ func TestCallAction(t *testing.T) {
 		t.Error("an unmapped service was accepted")
 	}
 }
+
+// dedupe sorts a list and drops repeats.
+func dedupe(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	n := 1
+	for _, s := range out[1:] {
+		if s != out[n-1] {
+			out[n] = s
+			n++
+		}
+	}
+	return out[:n]
+}

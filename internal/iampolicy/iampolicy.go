@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/containment"
 	awscanary "github.com/secops-bot/secops-bot/providers/aws/canary"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
@@ -312,68 +311,6 @@ func or(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// FromConfig maps the configuration to the features it turns on. State
-// reads, containment and backfill come with aws.enabled (the bot offers
-// containment whenever it can reach the accounts); break-glass modes come
-// from the accounts listed under breakglass.
-func FromConfig(cfg config.Config) (Options, error) {
-	o := Options{
-		StateReads:     cfg.AWS.Enabled,
-		Containment:    cfg.AWS.Enabled,
-		Backfill:       cfg.AWS.Enabled,
-		OrgAccounts:    cfg.AWS.Enabled && cfg.AWS.OrgAccounts,
-		MemberRoleName: cfg.AWS.MemberRoleName,
-		Canary:         cfg.Canary.Enabled,
-		CanaryMembers:  cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
-	}
-	if u := cfg.Ingest.SQSQueueURL; u != "" {
-		arn, err := QueueARN(u)
-		if err != nil {
-			return Options{}, fmt.Errorf("ingest.sqs_queue_url: %w", err)
-		}
-		o.SQS, o.QueueARN = true, arn
-	}
-	for _, a := range cfg.Accounts {
-		if a.RoleARN != "" {
-			o.MemberRoleARNs = append(o.MemberRoleARNs, a.RoleARN)
-		}
-	}
-	if cfg.BreakGlass.Enabled {
-		for _, a := range cfg.BreakGlass.Accounts {
-			switch a.Mode {
-			case config.BreakGlassIdentityCenter:
-				o.BreakGlassIdentityCenter = true
-			default:
-				o.BreakGlassAssumeRole = true
-				for _, l := range a.Levels {
-					if l.RoleARN != "" {
-						o.BreakGlassRoleARNs = append(o.BreakGlassRoleARNs, l.RoleARN)
-					}
-				}
-			}
-		}
-	}
-	o.MemberRoleARNs = dedupe(o.MemberRoleARNs)
-	o.BreakGlassRoleARNs = dedupe(o.BreakGlassRoleARNs)
-	return o, nil
-}
-
-func dedupe(in []string) []string {
-	if len(in) == 0 {
-		return nil
-	}
-	out := append([]string(nil), in...)
-	sort.Strings(out)
-	n := 1
-	for _, s := range out[1:] {
-		if s != out[n-1] {
-			out[n] = s
-			n++
-		}
-	}
-	return out[:n]
 }
 
 // QueueARN turns an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME,

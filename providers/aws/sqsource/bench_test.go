@@ -76,7 +76,7 @@ func BenchmarkSourceIntoSQLite(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := l.Config
-	dir, err := org.New(cfg)
+	dir, err := org.New(cfg.OrgOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func BenchmarkSourceIntoSQLite(b *testing.B) {
 				}
 				p := pipeline.New(pipeline.Options{
 					Store: st, Detector: detect.NewEngine(dir), Directory: dir,
-					Enricher: enrich.New(dir, st, cfg.Baseline, cfg.Rules), Router: route.New(dir),
+					Enricher: enrich.New(dir, st, cfg.EnrichOptions()), Router: route.New(dir),
 					Planner: delivery.Planner{}, Logger: zerolog.Nop(),
 				})
 				sink := &countingSink{next: p}
