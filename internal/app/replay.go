@@ -298,6 +298,7 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 	}
 	return r.finish(), nil
 }
+
 // pipelineLogger is the replay pipeline's logger. In text output the
 // command lists what was set aside in sentences, so the pipeline's own
 // warnings about it would only repeat them as log lines.
