@@ -64,6 +64,7 @@ type Config struct {
 	Metrics         Metrics       `yaml:"metrics"`
 	FeedHealth      FeedHealth    `yaml:"feed_health"`
 	Canary          Canary        `yaml:"canary"`
+	Audit           Audit         `yaml:"audit"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment
@@ -237,5 +238,6 @@ func Default() Config {
 		Metrics:     Metrics{Listen: ":9090"},
 		FeedHealth:  FeedHealth{MaxSilence: 30 * time.Minute},
 		Canary:      Canary{Interval: 15 * time.Minute, Timeout: 10 * time.Minute},
+		Audit:       DefaultAudit(),
 	}
 }

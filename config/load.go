@@ -138,6 +138,7 @@ func readSecretFiles(cfg *Config) []Problem {
 	read("slack.app_token_file", cfg.Slack.AppTokenFile, &cfg.Slack.AppToken)
 	read("slack.bot_token_file", cfg.Slack.BotTokenFile, &cfg.Slack.BotToken)
 	read("jira.api_token_file", cfg.Jira.APITokenFile, &cfg.Jira.APIToken)
+	read("audit.keys_file", cfg.Audit.KeysFile, &cfg.Audit.Keys)
 	return out
 }
 

@@ -62,6 +62,7 @@ func (c *Config) blocks() []block {
 		{"feed_health", c.FeedHealth.Validate},
 		{"", c.checkCanaryCredentials},
 		{"canary", c.Canary.Validate},
+		{"audit", c.Audit.Validate},
 	}
 }
 

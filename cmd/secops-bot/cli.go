@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/secops-bot/secops-bot/audit"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/deploy"
 	"github.com/secops-bot/secops-bot/finding"
@@ -148,7 +149,7 @@ func newCheckConfig(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout, "configuration OK, but no file was read: only the embedded defaults and SECOPS_* variables apply")
 				return nil
 			}
-			fmt.Fprintf(stdout, "configuration OK (%s): %d teams, %d accounts, %d trusted accounts\n", l.File, len(l.Teams), len(l.Accounts), len(l.TrustedAccounts))
+			fmt.Fprintf(stdout, "configuration OK (%s): %s, %s, %s\n", l.File, plural(len(l.Teams), "team"), plural(len(l.Accounts), "account"), plural(len(l.TrustedAccounts), "trusted account"))
 			return nil
 		},
 	}
@@ -226,10 +227,18 @@ func newReport(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 
 func newAudit(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Check or export the tamper-evident audit log"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "verify",
-		Short: "Check the audit log's hash chain and name the first broken record",
-		Args:  cobra.NoArgs,
+	var anchor string
+	verify := &cobra.Command{
+		Use:   "verify [--anchor N:HASH]",
+		Short: "Check every link of the audit log and its end against the newest anchor",
+		Long: `Verify checks every link of the audit log's hash chain (with the keys of
+audit.keys when the chain is keyed), that no record sealed without a key
+follows one sealed with a key, and the end of the log against the newest
+anchor: the one given with --anchor (as the audit anchor message in Slack
+shows it) and those in audit.s3_bucket. It exits 2 and names the problem
+when a record was edited, removed or inserted, or records were cut from the
+end.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.logLevel == "" {
 				g.logLevel = "warn"
@@ -238,7 +247,15 @@ func newAudit(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := app.AuditVerify(cmd.Context(), l.Config, log, stdout); err != nil {
+			var opts app.AuditVerifyOptions
+			if anchor != "" {
+				a, err := audit.ParseAnchor(anchor)
+				if err != nil {
+					return fmt.Errorf("--anchor: %w", err)
+				}
+				opts.Anchor = &a
+			}
+			if err := app.AuditVerify(cmd.Context(), l.Config, log, opts, stdout); err != nil {
 				var broken app.ErrAuditBroken
 				if errors.As(err, &broken) {
 					fmt.Fprintln(stderr, err)
@@ -248,7 +265,9 @@ func newAudit(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 			}
 			return nil
 		},
-	})
+	}
+	verify.Flags().StringVar(&anchor, "anchor", "", "a head kept elsewhere, as N:HASH, to check the end of the log against")
+	cmd.AddCommand(verify)
 	var since string
 	export := &cobra.Command{
 		Use:   "export [--since 30d]",

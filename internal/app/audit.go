@@ -8,12 +8,17 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/audit"
 
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/auditanchor"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/postgres"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -21,10 +26,16 @@ import (
 
 // ErrAuditBroken is returned by AuditVerify when the chain does not check
 // out.
-type ErrAuditBroken struct{ Seq int64 }
+type ErrAuditBroken struct {
+	Seq      int64
+	Problems []string
+}
 
 func (e ErrAuditBroken) Error() string {
-	return fmt.Sprintf("audit log broken at record %d: its hash or its link to the record before does not match (edited, removed or inserted)", e.Seq)
+	if len(e.Problems) == 0 {
+		return fmt.Sprintf("audit log broken at record %d: its hash or its link to the record before does not match (edited, removed or inserted)", e.Seq)
+	}
+	return "audit log broken: " + strings.Join(e.Problems, "; ")
 }
 
 // Store is the store as the commands use it: every store operation plus
@@ -40,15 +51,19 @@ func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, log zero
 	if clk == nil {
 		clk = clock.Real{}
 	}
+	sealer, err := auditSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Store.Driver {
 	case "postgres":
-		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{Clock: clk, Logger: log, NetworkTimeout: cfg.Store.NetworkTimeout})
+		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{Clock: clk, Logger: log, NetworkTimeout: cfg.Store.NetworkTimeout, AuditSealer: sealer})
 		if err != nil {
 			return nil, fmt.Errorf("open PostgreSQL store (store.dsn / SECOPS_STORE_DSN): %w", err)
 		}
 		return st, nil
 	default:
-		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Clock: clk, Logger: log})
+		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{Clock: clk, Logger: log, AuditSealer: sealer})
 		if err != nil {
 			return nil, fmt.Errorf("open SQLite store %s: %w", cfg.Store.DSN, err)
 		}
@@ -74,32 +89,80 @@ func openExistingStore(ctx context.Context, cfg config.Config, log zerolog.Logge
 	return openStore(ctx, cfg, nil, log)
 }
 
-// AuditVerify checks the audit log's hash chain and says how many records
-// it covers; a broken chain is an ErrAuditBroken naming the first bad
-// record.
-func AuditVerify(ctx context.Context, cfg config.Config, log zerolog.Logger, w io.Writer) error {
+// AuditVerifyOptions say what the log is checked against besides its own
+// links.
+type AuditVerifyOptions struct {
+	// Anchor is a head people kept (the Slack anchor message's N:HASH);
+	// the S3 anchors of audit.s3_bucket are read as well.
+	Anchor *audit.Anchor
+	// AWS overrides the AWS configuration (tests).
+	AWS *aws.Config
+}
+
+// AuditVerify checks every link of the audit log's chain (with the keys of
+// audit.keys), that no unkeyed record follows a keyed one, and the end of
+// the log against the newest anchor. Anything wrong is an ErrAuditBroken
+// listing the problems.
+func AuditVerify(ctx context.Context, cfg config.Config, log zerolog.Logger, opts AuditVerifyOptions, w io.Writer) error {
 	st, err := openExistingStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	bad, err := st.VerifyAudit(ctx)
+	var sources []audit.Source
+	if cfg.Audit.S3Bucket != "" {
+		base, err := loadAWS(ctx, cfg, opts.AWS)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, anchorStore(cfg, *base, nil, log))
+	}
+	rep, err := audit.Verify(ctx, st, sources, opts.Anchor)
 	if err != nil {
 		return fmt.Errorf("verify audit log: %w", err)
 	}
-	if bad != 0 {
-		return ErrAuditBroken{Seq: bad}
+	if !rep.OK() {
+		return ErrAuditBroken{Seq: rep.Broken, Problems: rep.Problems}
 	}
-	head, err := st.ListAudit(ctx, store.AuditFilter{Limit: 1})
-	if err != nil {
-		return fmt.Errorf("read audit head: %w", err)
-	}
-	if len(head) == 0 {
+	if rep.Records == 0 {
 		fmt.Fprintln(w, "audit log is empty")
 		return nil
 	}
-	fmt.Fprintf(w, "audit log intact: %d records, head %s (keep this hash elsewhere to detect records cut from the end)\n", head[0].Seq, head[0].Hash)
+	fmt.Fprintf(w, "audit log intact: %d records, head %d:%s\n", rep.Records, rep.Records, rep.HeadHash)
+	switch {
+	case rep.Anchor != nil:
+		where := rep.Anchor.Where
+		if where == "" {
+			where = "the given anchor"
+		}
+		fmt.Fprintf(w, "the log matches %s (record %d)\n", where, rep.Anchor.Seq)
+	default:
+		fmt.Fprintln(w, "no anchor was checked: records cut from the end would not show (configure audit.s3_bucket or audit.slack_channel, or pass --anchor N:HASH)")
+	}
+	if rep.Unkeyed > 0 {
+		fmt.Fprintf(w, "%d records were sealed without a key (before audit keys were configured): their links check out, but anyone with the database could have rewritten them consistently\n", rep.Unkeyed)
+	}
 	return nil
+}
+
+// anchorStore is the S3 anchor store of the configuration.
+func anchorStore(cfg config.Config, base aws.Config, clk clock.Clock, log zerolog.Logger) *auditanchor.Store {
+	return auditanchor.New(base, auditanchor.Options{
+		Bucket: cfg.Audit.S3Bucket, Prefix: cfg.Audit.S3Prefix, Retention: cfg.Audit.S3Retention,
+		Clock: clk, Logger: log.With().Str("component", "audit-anchor").Logger(),
+	})
+}
+
+// auditSealer is the chain's sealer: keyed when audit keys are configured.
+func auditSealer(cfg config.Config) (store.AuditSealer, error) {
+	if cfg.Audit.Keys == "" {
+		return nil, nil
+	}
+	keys, err := audit.ParseKeys(cfg.Audit.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("audit.keys: %w", err)
+	}
+	return audit.NewSealer(keys), nil
 }
 
 // auditLine is one exported record, for a SIEM.

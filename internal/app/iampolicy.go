@@ -23,6 +23,8 @@ func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 		MemberRoleName: cfg.AWS.MemberRoleName,
 		Canary:         cfg.Canary.Enabled,
 		CanaryMembers:  cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
+		AuditBucket:    cfg.Audit.S3Bucket,
+		AuditPrefix:    cfg.Audit.S3Prefix,
 	}
 	if u := cfg.Ingest.SQSQueueURL; u != "" {
 		arn, err := iampolicy.QueueARN(u)

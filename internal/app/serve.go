@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/secops-bot/secops-bot/assess"
+	"github.com/secops-bot/secops-bot/audit"
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
 	"github.com/secops-bot/secops-bot/breakglass"
@@ -82,6 +83,9 @@ func channels(cfg config.Config) []string {
 	if cfg.BreakGlass.Enabled {
 		out = append(out, cfg.Slack.ApproversChannel)
 	}
+	if cfg.Audit.SlackChannel != "" {
+		out = append(out, cfg.Audit.SlackChannel)
+	}
 	return out
 }
 
@@ -146,7 +150,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		planners = append(planners, tickets.NewPlanner(TicketConfig(cfg)))
 	}
 	var awsBase *aws.Config
-	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" || cfg.BreakGlass.Enabled {
+	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" || cfg.BreakGlass.Enabled || cfg.Audit.S3Bucket != "" {
 		if awsBase, err = loadAWS(ctx, cfg, opts.AWS); err != nil {
 			return err
 		}
@@ -230,6 +234,17 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			},
 		})
 		g.Go(func() error { aw.Run(gctx); return nil })
+	}
+	if cfg.Audit.Anchored() {
+		var sinks []audit.Sink
+		if cfg.Audit.SlackChannel != "" {
+			sinks = append(sinks, audit.NewSlackSink(b, cfg.Audit.SlackChannel))
+		}
+		if cfg.Audit.S3Bucket != "" {
+			sinks = append(sinks, anchorStore(cfg, *awsBase, opts.Clock, log))
+		}
+		an := audit.NewAnchorer(st, sinks, opts.Clock, cfg.Audit.AnchorInterval, log.With().Str("component", "audit").Logger())
+		g.Go(func() error { an.Run(gctx); return nil })
 	}
 	if cn := newCanary(cfg, st, p, awsBase, clients, owner, opts.Clock, log); cn != nil {
 		g.Go(func() error { cn.Run(gctx); return nil })

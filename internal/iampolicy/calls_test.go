@@ -48,6 +48,8 @@ var specialActions = map[string]string{
 	"s3:PutPublicAccessBlock":          "s3:PutBucketPublicAccessBlock",
 	"s3:DeletePublicAccessBlock":       "s3:PutBucketPublicAccessBlock",
 	"s3:GetObject":                     "s3:GetObject",
+	"s3:ListObjectsV2":                 "s3:ListBucket",
+	"s3:GetObjectLockConfiguration":    "s3:GetBucketObjectLockConfiguration",
 	"sqs:DeleteMessageBatch":           "sqs:DeleteMessage",
 	"sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
 	"sqs:SendMessageBatch":             "sqs:SendMessage",
@@ -59,6 +61,7 @@ var impliedActions = map[string]string{
 	"sts:SetSourceIdentity": "AssumeRole with SourceIdentity (break-glass sessions)",
 	"sts:TagSession":        "AssumeRole with session tags (break-glass sessions)",
 	"kms:Decrypt":           "GetObject and ReceiveMessage when the logs or the queue use a KMS key",
+	"s3:PutObjectRetention": "PutObject with an Object Lock retention (audit anchors)",
 }
 
 // awsCall is one AWS operation the providers call.
@@ -182,6 +185,7 @@ func allFeatures() Options {
 		SQS: true, KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k",
 		StateReads: true, Containment: true, BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
 		OrgAccounts: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
+		AuditBucket: "acme-audit-anchors",
 	}
 }
 

@@ -120,6 +120,12 @@ type Options struct {
 	// BreakGlassRoleARNs are the roles break-glass sessions assume; any
 	// role when empty.
 	BreakGlassRoleARNs []string
+
+	// AuditBucket is the bucket the audit log's head is anchored in
+	// (audit.s3_bucket), AuditPrefix the key prefix there; no statement
+	// when empty.
+	AuditBucket string
+	AuditPrefix string
 }
 
 // Statement IDs, stable so that people and the CloudFormation templates can
@@ -138,6 +144,8 @@ const (
 	SidIdentityCenter   = "BreakGlassIdentityCenter"
 	SidCanaryTag        = "CanaryTagSelf"
 	SidCanaryIdentity   = "CanaryCallerIdentity"
+	SidAuditAnchors     = "AuditAnchorObjects"
+	SidAuditBucket      = "AuditAnchorBucket"
 )
 
 // Action lists per statement, exactly what the providers call: the
@@ -227,6 +235,14 @@ func Policies(opts Options) (bot, member Document) {
 		bot.add(SidCanaryIdentity, canaryIdentityActions, "*")
 	}
 
+	if opts.AuditBucket != "" {
+		// Anchors are written and read back, never deleted: the bot
+		// cannot remove what would show the log was rewritten.
+		// PutObjectRetention is checked when a put carries a retention.
+		prefix := or(opts.AuditPrefix, "secops-bot/audit/")
+		bot.add(SidAuditAnchors, []string{"s3:GetObject", "s3:PutObject", "s3:PutObjectRetention"}, "arn:"+part+":s3:::"+opts.AuditBucket+"/"+prefix+"*")
+		bot.add(SidAuditBucket, []string{"s3:GetBucketObjectLockConfiguration", "s3:ListBucket"}, "arn:"+part+":s3:::"+opts.AuditBucket)
+	}
 	if opts.StateReads {
 		member.add(SidStateReads, stateReadActions, "*")
 	}

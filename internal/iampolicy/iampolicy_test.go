@@ -44,7 +44,7 @@ func TestPoliciesFeatures(t *testing.T) {
 		{
 			name:   "everything",
 			opts:   allFeatures(),
-			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidCanaryTag, SidCanaryIdentity, SidAssumeMember},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidCanaryTag, SidCanaryIdentity, SidAuditAnchors, SidAuditBucket, SidAssumeMember},
 			member: []string{SidStateReads, SidContainment, SidBackfill, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter, SidCanaryTag, SidCanaryIdentity},
 		},
 		{
