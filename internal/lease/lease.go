@@ -49,6 +49,10 @@ type State struct {
 	// replica that held it before, "" when it was never held.
 	Taken    bool
 	Previous string
+	// Free says the lease was free when taken: never held, or given back
+	// with Release, rather than run out with its holder (or unreadable).
+	// A duty whose holder may have stopped halfway checks what it left.
+	Free bool
 	// Holder is whoever holds the lease now.
 	Holder string
 }
@@ -81,6 +85,9 @@ func (l *Lease) Hold(ctx context.Context, now time.Time) (State, error) {
 	s := State{Held: true, Holder: l.owner}
 	if !mine || !now.Before(cur.Until) {
 		s.Taken, s.Previous = true, cur.Owner
+		// Release leaves its owner with no time; an unreadable value
+		// reads as no owner.
+		s.Free = raw == nil || (cur.Owner != "" && cur.Until.IsZero())
 	}
 	return s, nil
 }
