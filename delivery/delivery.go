@@ -14,8 +14,10 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// Outbox item kinds.
+// Outbox item kinds. The bot's Slack lane carries out every kind with
+// KindPrefix.
 const (
+	KindPrefix = "slack."
 	// KindSlackSync posts the finding's message in a channel, or updates it
 	// in place when it was posted before. The worker renders the finding as
 	// stored when it runs, so several syncs converge on the latest state.
