@@ -38,12 +38,13 @@ const (
 // SlackLane is the outbox lane of the Slack deliveries (delivery's
 // "slack." items): each finding's message in each routed channel, kept in
 // sync, and its thread replies. Items run one at a time, in the order
-// stored. A delivery runs to its end (deliveryTimeout at most) even when
+// stored, and a stored change wakes the lane, so a new finding is posted
+// at once. A delivery runs to its end (deliveryTimeout at most) even when
 // shutdown begins, so a stopping bot never leaves a post half done.
 func (b *Bot) SlackLane() outbox.Lane {
 	return outbox.Lane{
 		Prefix: delivery.KindPrefix, Handler: outbox.HandlerFunc(b.deliver),
-		Poll: outboxPoll, Batch: outboxBatch, Lease: outboxLease,
+		Poll: outboxPoll, Wake: true, Batch: outboxBatch, Lease: outboxLease,
 		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
 	}
 }
@@ -61,6 +62,7 @@ type later struct {
 func (l later) Error() string { return l.reason }
 func (l later) Unwrap() error { return l.outcome }
 
+// deliver carries out one Slack item.
 func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {

@@ -37,7 +37,7 @@ type PlaybookStart struct {
 }
 
 // startPatience is how many claims of a start item may find the thread
-// parent not posted yet before the retries back off: the Slack worker
+// parent not posted yet before the retries back off: the Slack lane
 // usually posts within a poll or two.
 const startPatience = 20
 

@@ -34,6 +34,11 @@ type Lane struct {
 	// Poll is how often the lane looks for due items when nothing wakes
 	// it; 1s by default.
 	Poll time.Duration
+	// Wake says Runtime.Wake reaches the lane: its items are looked for as
+	// soon as a change is stored (a new finding's message), not at the
+	// next poll. Lanes whose items may wait for the poll leave it off, so
+	// that a stored change does not set them racing the ones woken.
+	Wake bool
 	// Batch is how many items one claim takes; they are carried out one
 	// after the other, in the order they were stored. 10 by default.
 	// Lanes with a Concurrency above 1 claim instead as many as they can
@@ -139,10 +144,13 @@ func (r *Runtime) Add(l Lane) error {
 	return nil
 }
 
-// Wake asks every lane to look for due items now (a change was stored)
-// rather than at its next poll.
+// Wake asks the lanes that want it (Lane.Wake) to look for due items now,
+// since a change was stored, rather than at their next poll.
 func (r *Runtime) Wake() {
 	for _, l := range r.lanes {
+		if !l.Lane.Wake {
+			continue
+		}
 		select {
 		case l.wake <- struct{}{}:
 		default:

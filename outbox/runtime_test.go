@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -384,14 +385,18 @@ func (g *gate) peakOf(key string) int {
 	return g.peak[key]
 }
 
-// Wake has every lane look for due items at once, whatever its poll.
+// Wake has every lane that wants it look for due items at once, whatever
+// its poll; the others wait for their poll.
 func TestWake(t *testing.T) {
 	tests := []struct {
-		name  string
-		lanes []string
+		name   string
+		lanes  []string
+		woken  []string // the lanes that want Wake
+		wanted []string // the lanes whose item is delivered after Wake
 	}{
-		{name: "one lane", lanes: []string{"slack."}},
-		{name: "every lane", lanes: []string{"slack.", "jira.", "aws."}},
+		{name: "one lane", lanes: []string{"slack."}, woken: []string{"slack."}, wanted: []string{"slack."}},
+		{name: "every lane", lanes: []string{"slack.", "jira.", "aws."}, woken: []string{"slack.", "jira.", "aws."}, wanted: []string{"slack.", "jira.", "aws."}},
+		{name: "only the lanes that want it", lanes: []string{"slack.", "jira.", "aws."}, woken: []string{"slack."}, wanted: []string{"slack."}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,29 +404,52 @@ func TestWake(t *testing.T) {
 			delivered := make(chan string, 10)
 			var lanes []Lane
 			for _, p := range tc.lanes {
-				lanes = append(lanes, Lane{Prefix: p, Poll: time.Hour, Handler: HandlerFunc(func(_ context.Context, it store.OutboxItem) error {
+				lanes = append(lanes, Lane{Prefix: p, Poll: time.Hour, Wake: slices.Contains(tc.woken, p), Handler: HandlerFunc(func(_ context.Context, it store.OutboxItem) error {
 					delivered <- it.Key
 					return nil
 				})})
 			}
-			rt := e.runtime("replica-1", lanes...)
+			claims := &claimCounter{Store: e.st, n: map[string]int{}}
+			rt := New(claims, "replica-1", e.clk, zerolog.Nop())
+			for _, l := range lanes {
+				if err := rt.Add(l); err != nil {
+					t.Fatal(err)
+				}
+			}
 			ctx, stop := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { defer close(done); rt.Run(ctx) }()
 			defer func() { stop(); <-done }()
-			// The first look at start finds nothing; the items come after.
-			time.Sleep(50 * time.Millisecond)
+			// Each lane's first look, at start, finds nothing; the items
+			// come after.
+			for deadline := time.Now().Add(10 * time.Second); claims.lanes() < len(tc.lanes); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the lanes never looked for items")
+				}
+			}
 			for _, p := range tc.lanes {
 				e.enqueue(p+"item", p+"item")
 			}
 			rt.Wake()
 			got := map[string]bool{}
-			for range tc.lanes {
+			for range tc.wanted {
 				select {
 				case k := <-delivered:
 					got[k] = true
 				case <-time.After(10 * time.Second):
-					t.Fatalf("delivered %v after Wake, want an item of each lane %v", got, tc.lanes)
+					t.Fatalf("delivered %v after Wake, want an item of each lane of %v", got, tc.wanted)
+				}
+			}
+			// Whatever else was delivered came from a lane that wants Wake.
+			stop()
+			<-done
+			close(delivered)
+			for k := range delivered {
+				got[k] = true
+			}
+			for k := range got {
+				if !slices.Contains(tc.woken, strings.TrimSuffix(k, "item")) {
+					t.Errorf("%s delivered after Wake, though its lane polls hourly and wants no Wake", k)
 				}
 			}
 		})
@@ -510,6 +538,28 @@ func TestShutdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// claimCounter is the store, counting the claims of each lane.
+type claimCounter struct {
+	Store
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *claimCounter) ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error) {
+	items, err := c.Store.ClaimKinds(ctx, owner, kinds, n, lease)
+	c.mu.Lock()
+	c.n[strings.Join(kinds, " ")]++
+	c.mu.Unlock()
+	return items, err
+}
+
+// lanes is how many lanes have claimed so far.
+func (c *claimCounter) lanes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.n)
 }
 
 // Lanes whose prefixes overlap would both claim some kinds: refused.

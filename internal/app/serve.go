@@ -220,12 +220,12 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			return nil
 		})
 	}
+	var ticketsH *tickets.Handler
 	if cfg.Jira.Enabled {
-		h, err := ticketHandler(ctx, cfg, st, b, jiraThrottled(obs.jiraHTTP(), ob.Throttle()), log.With().Str("component", "jira").Logger())
-		if err != nil {
+		if ticketsH, err = ticketHandler(cfg, st, b, jiraThrottled(obs.jiraHTTP(), ob.Throttle()), log.With().Str("component", "jira").Logger()); err != nil {
 			return err
 		}
-		lanes = append(lanes, h.Lane())
+		lanes = append(lanes, ticketsH.Lane())
 	}
 	if clients != nil {
 		aw := assess.New(st, stateReader{state.NewReader(clients, opts.Clock)}, planners, assess.Options{
@@ -244,6 +244,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		}
 	}
 	g.Go(func() error { ob.Run(gctx); return nil })
+	if ticketsH != nil {
+		checkJira(ctx, cfg, ticketsH, log.With().Str("component", "jira").Logger())
+	}
 	if cn := newCanary(cfg, st, p, awsBase, clients, owner, opts.Clock, log); cn != nil {
 		g.Go(func() error { cn.Run(gctx); return nil })
 	}
@@ -317,10 +320,8 @@ func jiraThrottled(hc *http.Client, th *outbox.Throttle) *http.Client {
 	return hc
 }
 
-// ticketHandler builds the Jira handler and checks the settings; a Jira
-// that is unreachable or misconfigured is a warning, never a reason not to
-// start: findings still flow to Slack and tickets wait in the outbox.
-func ticketHandler(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, httpClient *http.Client, log zerolog.Logger) (*tickets.Handler, error) {
+// ticketHandler builds the Jira handler.
+func ticketHandler(cfg config.Config, st Store, b *bot.Bot, httpClient *http.Client, log zerolog.Logger) (*tickets.Handler, error) {
 	tc := TicketConfig(cfg)
 	if err := tc.Validate(); err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
@@ -346,6 +347,13 @@ func ticketHandler(ctx context.Context, cfg config.Config, st Store, b *bot.Bot,
 			}
 			b.Wake()
 		}))
+	return w, nil
+}
+
+// checkJira checks the Jira settings at start; a Jira that is unreachable
+// or misconfigured is a warning, never a reason not to start: findings
+// still flow to Slack and tickets wait in the outbox.
+func checkJira(ctx context.Context, cfg config.Config, w *tickets.Handler, log zerolog.Logger) {
 	var projects []string
 	for _, t := range cfg.Teams {
 		if t.JiraProject != "" {
@@ -357,5 +365,4 @@ func ticketHandler(ctx context.Context, cfg config.Config, st Store, b *bot.Bot,
 	if err := w.Check(checkCtx, projects...); err != nil {
 		log.Warn().Err(err).Msg("Jira is not reachable or not configured correctly; findings still go to Slack and tickets wait until it is")
 	}
-	return w, nil
 }
