@@ -241,18 +241,23 @@ func (l *lane) drain(ctx, work context.Context) int {
 		}
 		return 0
 	}
+	// Every item is queued before any starts: an item that found its key
+	// free after the work before it had run out would take a slot of its
+	// own, and run out of order.
+	var start []store.OutboxItem
 	for _, it := range items {
-		key := l.keyOf(it)
-		if !l.serial.enqueue(key, it) {
-			continue // waits for the item of the same key in flight
-		}
+		if l.serial.enqueue(l.keyOf(it), it) {
+			start = append(start, it)
+		} // else it waits for the item of the same key in flight
+	}
+	for _, it := range start {
 		free--
 		l.running.Add(1)
 		go func() {
 			defer l.running.Done()
 			defer l.freeSlots(1)
 			l.carryOut(ctx, work, it)
-			l.carryOutQueued(ctx, work, key)
+			l.carryOutQueued(ctx, work, l.keyOf(it))
 		}()
 	}
 	l.freeSlots(free)

@@ -275,6 +275,7 @@ func TestOrderAndConcurrency(t *testing.T) {
 		wantPeakKey map[string]int
 	}{
 		{name: "a lane of one, in order", keys: []string{"a", "b", "c", "d"}, wantPeak: 1},
+		{name: "a lane of one, a batch of quick items", keys: strings.Split(strings.Repeat("q", 25), ""), wantPeak: 1},
 		{name: "three at once", concurrency: 3, keys: []string{"a", "b", "c", "d", "e", "f"}, wantPeak: 3},
 		{name: "one key at a time", concurrency: 3, keys: []string{"a", "b", "a", "a"}, wantPeak: 2, wantPeakKey: map[string]int{"a": 1, "b": 1}},
 	}
@@ -301,10 +302,19 @@ func TestOrderAndConcurrency(t *testing.T) {
 				want = append(want, key)
 				e.enqueue(key, "test.item")
 			}
-			for range len(tc.keys) {
-				if rt.Drain(context.Background()) == 0 {
-					break
+			drained := make(chan struct{})
+			go func() {
+				defer close(drained)
+				for range len(tc.keys) {
+					if rt.Drain(context.Background()) == 0 {
+						return
+					}
 				}
+			}()
+			select {
+			case <-drained:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Drain never returned")
 			}
 			if len(order) != len(want) {
 				t.Fatalf("delivered %v, want %v", order, want)
