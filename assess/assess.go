@@ -21,11 +21,14 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// Outbox kinds handled here.
+// Outbox kinds handled here, in the "aws." lane (see Worker.Lane).
 const (
+	// KindPrefix is the prefix of every kind below.
+	KindPrefix = "aws."
 	// KindAssess reads the state of one finding's resource.
 	KindAssess = "aws.assess"
 	// KindRecheck is the periodic sweep of open findings; one item per
@@ -98,12 +101,11 @@ type Sensitivity struct {
 
 // Options configure the worker.
 type Options struct {
-	Owner    string
 	Interval time.Duration // periodic re-check, default 5m
 	// Concurrency is how many items (and, within a re-check, reads) run
 	// at once; default 4.
 	Concurrency int
-	// ShutdownGrace is how long, once Run's context ends, the reads in
+	// ShutdownGrace is how long, once shutdown begins, the reads in
 	// flight may take to finish; default 20s, within an orchestrator's
 	// usual 30s between SIGTERM and SIGKILL.
 	ShutdownGrace time.Duration
@@ -120,9 +122,10 @@ type Worker struct {
 	opts Options
 	log  zerolog.Logger
 
-	slots   chan struct{} // one per item being carried out
-	serial  serial        // keeps the items of one finding in order
-	running sync.WaitGroup
+	// reading keeps an assessment and the re-check sweep from reading one
+	// finding's resource at once (the outbox lane already runs the
+	// assessments of one finding in turn).
+	reading keyLock
 }
 
 // New returns a worker.
@@ -139,8 +142,7 @@ func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
-	return &Worker{st: st, rd: rd, plan: plan, opts: opts, log: opts.Logger,
-		slots: make(chan struct{}, opts.Concurrency), serial: serial{busy: map[string]*inFlight{}}}
+	return &Worker{st: st, rd: rd, plan: plan, opts: opts, log: opts.Logger}
 }
 
 // Planner asks for an assessment of every new, repeated or reopened
@@ -162,8 +164,8 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 }
 
 // errInterrupted is a re-check cut short by shutdown; it is handed back
-// whole, since reading a state again does no harm.
-var errInterrupted = errors.New("re-check interrupted by shutdown")
+// whole, to run again at once, since reading a state again does no harm.
+var errInterrupted = fmt.Errorf("re-check interrupted by shutdown: %w", outbox.RetryAfter(0))
 
 const nsState = "aws.state" // resource ARN → last known raw state
 
@@ -171,6 +173,10 @@ const nsState = "aws.state" // resource ARN → last known raw state
 // finding and returns an error only when it should be tried again (the
 // finding is updated with "state unavailable" in the meantime).
 func (w *Worker) Assess(ctx context.Context, id string) error {
+	if !w.reading.lock(ctx, id) {
+		return fmt.Errorf("assess %s: %w", id, ctx.Err())
+	}
+	defer w.reading.unlock(id)
 	f, err := w.st.GetFinding(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
@@ -254,17 +260,15 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 
 // Recheck reads every open finding's resource, resolves those no longer
 // exposed and records the state of those still marked "state
-// unavailable".
-func (w *Worker) Recheck(ctx context.Context) error { return w.recheck(ctx, ctx) }
-
-// recheck is Recheck with the reads done under work; once ctx ends it
+// unavailable". Once the outbox stops taking work (outbox.Stopping) it
 // starts no more reads, lets those in flight finish and returns
 // errInterrupted. A finding with an assessment in flight is read once that
 // assessment is done (a read started before AWS recovered may just have
 // failed), and assessments of a finding that arrive while it is read here
 // wait until this read is recorded.
-func (w *Worker) recheck(ctx, work context.Context) error {
-	fs, err := w.st.ListFindings(work, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
+func (w *Worker) Recheck(ctx context.Context) error {
+	stop := outbox.Stopping(ctx)
+	fs, err := w.st.ListFindings(ctx, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
 	if err != nil {
 		return fmt.Errorf("list open findings: %w", err)
 	}
@@ -276,9 +280,9 @@ func (w *Worker) recheck(ctx, work context.Context) error {
 	for _, f := range fs {
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-stop.Done():
 		}
-		if ctx.Err() != nil {
+		if stop.Err() != nil {
 			mu.Lock()
 			interrupted = true
 			mu.Unlock()
@@ -288,14 +292,14 @@ func (w *Worker) recheck(ctx, work context.Context) error {
 		go func(f finding.Finding) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if !w.serial.hold(ctx, f.ID) {
+			if !w.reading.lock(stop, f.ID) {
 				mu.Lock()
 				interrupted = true
 				mu.Unlock()
 				return
 			}
-			err := w.recheckOne(work, f.ID)
-			w.carryOutQueued(ctx, work, f.ID)
+			err := w.recheckOne(ctx, f.ID)
+			w.reading.unlock(f.ID)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
@@ -81,9 +82,30 @@ func newEnv(t *testing.T) env {
 	}
 	t.Cleanup(func() { st.Close() })
 	rd := &fakeReader{states: map[string]State{}, errs: map[string]error{}}
-	w := New(st, rd, delivery.Planner{}, Options{Owner: "test", Clock: clk, Logger: zerolog.Nop(),
+	w := New(st, rd, delivery.Planner{}, Options{Clock: clk, Logger: zerolog.Nop(),
 		Sensitivity: Sensitivity{TagValues: map[string][]string{"data-classification": {"confidential", "pii"}}}})
 	return env{st: st, rd: rd, w: w, clk: clk}
+}
+
+// runtime is a replica's outbox runtime carrying w's lane.
+func (e env) runtime(t *testing.T, owner string, w *Worker) *outbox.Runtime {
+	t.Helper()
+	rt := outbox.New(e.st, owner, e.clk, w.log)
+	if err := rt.Add(w.Lane()); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// run runs a replica's assessments as serve does, the outbox lane and the
+// re-check schedule, until ctx ends and both have stopped.
+func (e env) run(ctx context.Context, t *testing.T, owner string, w *Worker) {
+	rt := e.runtime(t, owner, w)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	rt.Run(ctx)
+	wg.Wait()
 }
 
 func (e env) seed(t *testing.T, bucket string) finding.Finding {

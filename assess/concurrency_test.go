@@ -89,12 +89,12 @@ func (s *slowPolicies) readsOf(bucket string) int {
 
 // runUntil runs the worker until cond holds (or fails the test after
 // limit), stops it and returns how long it took.
-func runUntil(t *testing.T, w *Worker, limit time.Duration, what string, cond func() bool) time.Duration {
+func runUntil(t *testing.T, e env, w *Worker, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	began := time.Now()
-	go func() { defer close(done); w.Run(ctx) }()
+	go func() { defer close(done); e.run(ctx, t, "replica-1", w) }()
 	defer func() { stop(); <-done }()
 	for !cond() {
 		if time.Since(began) > limit {
@@ -165,8 +165,8 @@ func TestAssessmentsRunConcurrently(t *testing.T) {
 				e.enqueue(t, f, "created")
 				fs = append(fs, f)
 			}
-			w := New(e.st, rd, delivery.Planner{}, Options{Owner: "replica-1", Clock: e.clk, Logger: e.w.log, Concurrency: tc.concurrency})
-			runUntil(t, w, 60*time.Second, "every exposure confirmed", e.assessed(t, fs, 2))
+			w := New(e.st, rd, delivery.Planner{}, Options{Clock: e.clk, Logger: e.w.log, Concurrency: tc.concurrency})
+			runUntil(t, e, w, 60*time.Second, "every exposure confirmed", e.assessed(t, fs, 2))
 			if w.opts.Concurrency != conc {
 				t.Errorf("concurrency %d, want %d", w.opts.Concurrency, conc)
 			}
@@ -203,8 +203,8 @@ func TestAssessmentsOfOneFindingRunInTurn(t *testing.T) {
 	again.Version++
 	e.enqueue(t, again, "repeated")
 
-	w := New(e.st, rd, delivery.Planner{}, Options{Owner: "replica-1", Clock: e.clk, Logger: e.w.log})
-	runUntil(t, w, 30*time.Second, "every assessment done", func() bool {
+	w := New(e.st, rd, delivery.Planner{}, Options{Clock: e.clk, Logger: e.w.log})
+	runUntil(t, e, w, 30*time.Second, "every assessment done", func() bool {
 		return e.assessed(t, fs, 2)() && e.assessed(t, fs[:1], 3)()
 	})
 	if reads := slow.readsOf("payments-exports"); reads != 2 {
@@ -229,14 +229,20 @@ func TestRecheckWaitsForAssessmentInFlight(t *testing.T) {
 	rd := e.awsFake(t, []string{"payments-exports"}, func(next http.Handler) http.Handler { slow.next = next; return slow })
 	f := e.seed(t, "payments-exports")
 	e.enqueue(t, f, "created")
-	w := New(e.st, rd, delivery.Planner{}, Options{Owner: "replica-1", Clock: e.clk, Logger: e.w.log})
-	if n := w.drain(ctx, ctx); n != 1 {
-		t.Fatalf("claimed %d items, want the assessment", n)
+	w := New(e.st, rd, delivery.Planner{}, Options{Clock: e.clk, Logger: e.w.log})
+	claimed := make(chan int)
+	go func() { claimed <- e.runtime(t, "replica-1", w).Drain(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); slow.readsOf("payments-exports") == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the assessment never read the bucket")
+		}
 	}
 	if err := w.Recheck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.wait()
+	if n := <-claimed; n != 1 {
+		t.Fatalf("claimed %d items, want the assessment", n)
+	}
 	if reads, peak := slow.readsOf("payments-exports"), slow.peakOf("payments-exports"); reads != 2 || peak != 1 {
 		t.Errorf("the bucket was read %d times, at most %d at once; want 2 reads (assessment, then re-check), one at a time", reads, peak)
 	}

@@ -3,12 +3,11 @@ package assess
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"github.com/secops-bot/secops-bot/internal/grace"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -17,27 +16,45 @@ import (
 // SDK's retries) and whatever waits behind it for the same finding.
 const lease = 2 * time.Minute
 
-// Run claims assessment items until ctx ends and keeps one re-check
-// scheduled. It carries out up to Options.Concurrency items at once, since
-// each read mostly waits on AWS (and, when AWS throttles, on the SDK's
-// backoff); items of one finding still run one after the other, in the
-// order they were queued. When ctx ends it claims nothing more, hands the
-// items it claimed but has not started back at once, and lets the reads in
-// flight finish within the shutdown grace period: an abandoned item would
-// otherwise wait out its lease before another replica reads the resource.
+// Lane is the outbox lane of the assessment items. Up to
+// Options.Concurrency run at once, since each read mostly waits on AWS
+// (and, when AWS throttles, on the SDK's backoff); the items of one
+// finding still run one after the other, in the order they were queued:
+// two reads of one resource recorded out of order would leave an older
+// state on the finding. A read in flight at shutdown may finish within
+// Options.ShutdownGrace: an abandoned item would otherwise wait out its
+// lease before another replica reads the resource.
+func (w *Worker) Lane() outbox.Lane {
+	return outbox.Lane{
+		Prefix: KindPrefix, Handler: w,
+		Poll: time.Second, Concurrency: w.opts.Concurrency, Serial: serialKey,
+		Lease: lease, Grace: w.opts.ShutdownGrace,
+		Backoff: outbox.Exponential(4*time.Second, 512*time.Second),
+	}
+}
+
+// Deliver carries out one assessment or re-check item.
+func (w *Worker) Deliver(ctx context.Context, it store.OutboxItem) error {
+	switch it.Kind {
+	case KindAssess:
+		id, err := findingID(it)
+		if err != nil {
+			return outbox.Drop(err)
+		}
+		return w.Assess(ctx, id)
+	case KindRecheck:
+		return w.Recheck(ctx)
+	}
+	return outbox.Drop(fmt.Errorf("unknown assessment item kind %q", it.Kind))
+}
+
+// Run keeps one re-check scheduled until ctx ends: every second it makes
+// sure the item of the coming interval is in the outbox.
 func (w *Worker) Run(ctx context.Context) {
-	work, stop := grace.After(ctx, w.opts.ShutdownGrace)
-	defer stop()
-	// Deferred calls run last first: the unstarted items go back, then the
-	// items in flight get the grace period to finish.
-	defer w.running.Wait()
-	defer func() { w.release(w.serial.dropQueued()) }()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		w.schedule(ctx)
-		for w.drain(ctx, work) > 0 && ctx.Err() == nil {
-		}
 		select {
 		case <-ctx.Done():
 			return
@@ -54,130 +71,6 @@ func (w *Worker) schedule(ctx context.Context) {
 	_, err := w.st.Enqueue(ctx, store.OutboxItem{Key: fmt.Sprintf("%s|%d", KindRecheck, slot.Unix()), Kind: KindRecheck, NotBefore: slot})
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn().Err(err).Msg("schedule re-check")
-	}
-}
-
-// drain waits for a free slot, claims as many due items as there are free
-// slots and starts them, under work, which may outlive ctx; it returns how
-// many it claimed without waiting for them. Claiming no more than can start
-// keeps leases from running out on items nobody works on, and leaves the
-// rest to other replicas.
-func (w *Worker) drain(ctx, work context.Context) int {
-	free := w.acquire(ctx)
-	if free == 0 {
-		return 0
-	}
-	items, err := w.st.ClaimKinds(ctx, w.opts.Owner, []string{"aws."}, free, lease)
-	if err != nil {
-		w.freeSlots(free)
-		if ctx.Err() == nil {
-			w.log.Error().Err(err).Msg("claim assessment items")
-		}
-		return 0
-	}
-	for _, it := range items {
-		key := serialKey(it)
-		if !w.serial.enqueue(key, it) {
-			continue // waits for the item of the same finding in flight
-		}
-		free--
-		w.running.Add(1)
-		go func() {
-			defer w.running.Done()
-			defer w.freeSlots(1)
-			w.carryOut(ctx, work, it)
-			w.carryOutQueued(ctx, work, key)
-		}()
-	}
-	w.freeSlots(free)
-	return len(items)
-}
-
-// wait blocks until every item drain started, and those queued behind
-// them, is done.
-func (w *Worker) wait() { w.running.Wait() }
-
-// acquire takes one slot, waiting for it, and then every other slot free
-// at the moment; it returns how many it took, 0 when ctx ended first.
-func (w *Worker) acquire(ctx context.Context) int {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	if ctx.Err() != nil {
-		w.freeSlots(1)
-		return 0
-	}
-	n := 1
-	for n < cap(w.slots) {
-		select {
-		case w.slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-func (w *Worker) freeSlots(n int) {
-	for range n {
-		<-w.slots
-	}
-}
-
-// carryOutQueued carries out the items that queued up behind the work on
-// key, in order, until none is left and key is free again.
-func (w *Worker) carryOutQueued(ctx, work context.Context, key string) {
-	for {
-		it, ok := w.serial.next(key)
-		if !ok {
-			return
-		}
-		w.carryOut(ctx, work, it)
-	}
-}
-
-// carryOut does one item and settles it: complete, retry later with
-// backoff, or hand back at once when shutdown interrupted it (or came
-// before it started).
-func (w *Worker) carryOut(ctx, work context.Context, it store.OutboxItem) {
-	if ctx.Err() != nil {
-		w.release([]store.OutboxItem{it})
-		return
-	}
-	var err error
-	switch it.Kind {
-	case KindAssess:
-		var id string
-		if id, err = findingID(it); err == nil {
-			err = w.Assess(work, id)
-		}
-	case KindRecheck:
-		err = w.recheck(ctx, work)
-	}
-	if err == nil {
-		if cerr := w.st.Complete(work, it.ID, w.opts.Owner); cerr != nil {
-			w.log.Warn().Err(cerr).Str("kind", it.Kind).Msg("complete assessment item")
-		}
-		return
-	}
-	if work.Err() != nil || errors.Is(err, errInterrupted) {
-		w.log.Warn().Err(err).Str("kind", it.Kind).Msg("assessment interrupted by shutdown; handed back")
-		w.release([]store.OutboxItem{it})
-		return
-	}
-	wait := time.Duration(1<<min(it.Attempts, 8)) * 2 * time.Second
-	w.log.Warn().Err(err).Str("kind", it.Kind).Dur("retry_in", wait).Msg("assessment postponed")
-	_ = w.st.Retry(work, it.ID, w.opts.Owner, w.opts.Clock.Now().Add(wait), err.Error())
-}
-
-// release hands claimed items back at once on shutdown, so that another
-// replica takes them without waiting for the lease to run out.
-func (w *Worker) release(items []store.OutboxItem) {
-	if err := grace.Release(context.Background(), w.st, w.opts.Owner, w.opts.Clock.Now(), items); err != nil {
-		w.log.Warn().Err(err).Msg("release assessment items")
 	}
 }
 
@@ -202,89 +95,39 @@ func serialKey(it store.OutboxItem) string {
 	return id
 }
 
-// serial keeps the work on one finding in order. While an item (or a
-// re-check's read) of a finding is in flight, later items of that finding
-// wait in its queue and are carried out after it by the same goroutine:
-// two reads of one resource recorded out of order would leave an older
-// state on the finding.
-type serial struct {
+// keyLock lets one holder at a time work on a key.
+type keyLock struct {
 	mu   sync.Mutex
-	busy map[string]*inFlight
+	held map[string]chan struct{} // closed when the key is free again
 }
 
-// inFlight is the work on one key: what waits behind it, and a channel
-// closed when the key is free again.
-type inFlight struct {
-	queued []store.OutboxItem
-	free   chan struct{}
-}
-
-// enqueue reports whether it may start now (key was free and is now held);
-// otherwise it is queued behind the work in flight on key.
-func (s *serial) enqueue(key string, it store.OutboxItem) bool {
-	if key == "" {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b := s.busy[key]; b != nil {
-		b.queued = append(b.queued, it)
-		return false
-	}
-	s.busy[key] = &inFlight{free: make(chan struct{})}
-	return true
-}
-
-// hold waits until nothing is in flight on key and holds it; it returns
-// false, holding nothing, when ctx ends first.
-func (s *serial) hold(ctx context.Context, key string) bool {
+// lock waits until nothing holds key and holds it; it returns false,
+// holding nothing, when ctx ends first.
+func (k *keyLock) lock(ctx context.Context, key string) bool {
 	for {
-		s.mu.Lock()
-		b := s.busy[key]
-		if b == nil {
-			s.busy[key] = &inFlight{free: make(chan struct{})}
-			s.mu.Unlock()
+		k.mu.Lock()
+		if k.held == nil {
+			k.held = map[string]chan struct{}{}
+		}
+		free, busy := k.held[key]
+		if !busy {
+			k.held[key] = make(chan struct{})
+			k.mu.Unlock()
 			return true
 		}
-		s.mu.Unlock()
+		k.mu.Unlock()
 		select {
-		case <-b.free:
+		case <-free:
 		case <-ctx.Done():
 			return false
 		}
 	}
 }
 
-// next pops the item queued next on key, or frees key when none is.
-func (s *serial) next(key string) (store.OutboxItem, bool) {
-	if key == "" {
-		return store.OutboxItem{}, false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.busy[key]
-	if b == nil {
-		return store.OutboxItem{}, false
-	}
-	if len(b.queued) == 0 {
-		delete(s.busy, key)
-		close(b.free)
-		return store.OutboxItem{}, false
-	}
-	it := b.queued[0]
-	b.queued = b.queued[1:]
-	return it, true
-}
-
-// dropQueued takes every queued item out (the work in flight keeps its
-// keys), for handing back at shutdown.
-func (s *serial) dropQueued() []store.OutboxItem {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.OutboxItem
-	for _, b := range s.busy {
-		out = append(out, b.queued...)
-		b.queued = nil
-	}
-	return out
+func (k *keyLock) unlock(key string) {
+	k.mu.Lock()
+	free := k.held[key]
+	delete(k.held, key)
+	k.mu.Unlock()
+	close(free)
 }

@@ -77,8 +77,8 @@ func TestShutdownMidRead(t *testing.T) {
 				return slow
 			})
 			t.Cleanup(slow.reply) // before the fake closes: it waits for its handlers
-			worker := func(owner string) *Worker {
-				return New(e.st, rd, delivery.Planner{}, Options{Owner: owner, Clock: e.clk, Logger: e.w.log, ShutdownGrace: tc.grace})
+			worker := func() *Worker {
+				return New(e.st, rd, delivery.Planner{}, Options{Clock: e.clk, Logger: e.w.log, ShutdownGrace: tc.grace})
 			}
 
 			ctx := context.Background()
@@ -99,7 +99,7 @@ func TestShutdownMidRead(t *testing.T) {
 
 			runCtx, sigterm := context.WithCancel(ctx)
 			done := make(chan struct{})
-			go func() { defer close(done); worker("replica-1").Run(runCtx) }()
+			go func() { defer close(done); e.run(runCtx, t, "replica-1", worker()) }()
 			select {
 			case <-slow.reading:
 			case <-time.After(10 * time.Second):
@@ -162,9 +162,7 @@ func TestShutdownMidRead(t *testing.T) {
 			if tc.finishes {
 				left = 1
 			}
-			w2 := worker("replica-2")
-			n := w2.drain(ctx, ctx)
-			w2.wait()
+			n := e.runtime(t, "replica-2", worker()).Drain(ctx)
 			if n != left {
 				t.Fatalf("another replica claimed %d items at once, want %d", n, left)
 			}

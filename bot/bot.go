@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/netdial"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -35,9 +37,6 @@ type Store interface {
 	ListFindings(ctx context.Context, f store.FindingFilter) ([]finding.Finding, error)
 	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
-	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
-	Complete(ctx context.Context, id int64, owner string) error
-	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	PendingOutboxKeys(ctx context.Context, prefix string) ([]string, error)
 	PutKV(ctx context.Context, ns, key string, value []byte) error
 	store.KV
@@ -52,7 +51,8 @@ type Config struct {
 	// Channels are the configured channels (names such as "#secops" or
 	// IDs) the bot must be able to post to.
 	Channels []string
-	// Owner names this replica for outbox leases.
+	// Owner names this replica for leases (the claim to post a finding's
+	// first message).
 	Owner string
 	// TicketBaseURL is the Jira base URL, to link tickets from messages.
 	TicketBaseURL string
@@ -62,6 +62,10 @@ type Config struct {
 	// NetworkTimeout is how long the Socket Mode connection may go with
 	// its peer silent before it is dropped and reopened (20s when zero).
 	NetworkTimeout time.Duration
+	// Throttle, when set, shares Slack's Retry-After among every call to
+	// the method it was given for: once a method is rate limited, the
+	// calls to it wait out the window without reaching Slack.
+	Throttle *outbox.Throttle
 }
 
 // Bot is a connected Slack bot.
@@ -86,7 +90,6 @@ type Bot struct {
 	actions  map[string]func(cb slack.InteractionCallback, act slack.BlockAction)
 	views    map[string]func(cb slack.InteractionCallback)
 	commands map[commands.Kind]func(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command)
-	wake     chan struct{}
 	inflight sync.WaitGroup
 }
 
@@ -104,8 +107,8 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 		clk = clock.Real{}
 	}
 	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken)}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, slack.OptionHTTPClient(cfg.HTTPClient))
+	if hc := throttled(cfg.HTTPClient, cfg.Throttle); hc != nil {
+		opts = append(opts, slack.OptionHTTPClient(hc))
 	}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
@@ -123,7 +126,6 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 		actions:  map[string]func(slack.InteractionCallback, slack.BlockAction){},
 		views:    map[string]func(slack.InteractionCallback){},
 		commands: map[commands.Kind]func(context.Context, slack.SlashCommand, commands.Command){},
-		wake:     make(chan struct{}, 1),
 	}
 	b.dir = newSlackDirectory(api, clk, time.Minute)
 	if err := b.resolveChannels(ctx); err != nil {
@@ -140,13 +142,32 @@ func (b *Bot) TeamID() string { return b.teamID }
 // Directory answers user and user-group questions for authorisation.
 func (b *Bot) Directory() authz.Directory { return b.dir }
 
-// Wake tells the outbox worker there is new work, so delivery does not wait
-// for the next poll.
+// Wake tells the outbox there is new work, so delivery does not wait for
+// the next poll.
 func (b *Bot) Wake() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
+	if b.svc.Wake != nil {
+		b.svc.Wake()
 	}
+}
+
+// throttled is hc (nil: slack-go's default client) with th in front of
+// its transport, or hc itself without a throttle.
+func throttled(hc *http.Client, th *outbox.Throttle) *http.Client {
+	if th == nil {
+		return hc
+	}
+	c := &http.Client{}
+	if hc != nil {
+		*c = *hc
+	}
+	c.Transport = th.Transport(c.Transport, slackMethod)
+	return c
+}
+
+// slackMethod names the Web API method a request calls, the unit of
+// Slack's rate limits.
+func slackMethod(r *http.Request) string {
+	return "slack " + path.Base(r.URL.Path)
 }
 
 // Attach gives the bot the services it drives; call it before Run and
@@ -157,8 +178,8 @@ func (b *Bot) Attach(svc Services) {
 	b.registerReview()
 }
 
-// Run serves Socket Mode and delivers the outbox until ctx ends, then waits
-// for work in flight.
+// Run serves Socket Mode until ctx ends, then waits for work in flight.
+// The outbox is delivered by the SlackLane, run beside it.
 func (b *Bot) Run(ctx context.Context) error {
 	b.sm = socketmode.New(b.api, socketmode.OptionDialer(socketDialer(b.cfg.NetworkTimeout)))
 	h := socketmode.NewSocketmodeHandler(b.sm)
@@ -168,18 +189,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.Handle(socketmode.EventTypeErrorWriteFailed, b.onWriteFailed)
 	h.HandleDefault(b.onOther)
 
-	// The outbox stops with the socket: a fatal Slack error (revoked
-	// token) ends Run instead of leaving delivery running alone.
-	octx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.runOutbox(octx)
-	}()
 	err := h.RunEventLoopContext(ctx)
-	stop()
-	<-done
 	b.inflight.Wait()
 	if ctx.Err() != nil {
 		return nil

@@ -46,6 +46,9 @@ type Services struct {
 	Authz        Checker
 	Triage       Triage
 	Investigator Investigator
+	// Wake asks the outbox to deliver a change just stored at once (the
+	// outbox Runtime's Wake); nil leaves it to the next poll.
+	Wake func()
 }
 
 // work runs slow work after the envelope was acknowledged, tracked so

@@ -13,7 +13,8 @@ import (
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/internal/grace"
+	"github.com/secops-bot/secops-bot/internal/lease"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/tickets"
 )
@@ -22,7 +23,7 @@ import (
 // store, never read back from Slack's history (which is heavily rate
 // limited).
 const (
-	nsPosting = "slack.posting" // finding|channel → who is posting the first message, and since when
+	nsPosting = "slack.posting" // finding|channel → who is posting the first message (a lease)
 	nsMessage = "slack.msg"     // finding|channel → ts of the finding's message
 	nsSynced  = "slack.synced"  // finding|channel → version last rendered
 )
@@ -34,98 +35,67 @@ const (
 	maxBackoff  = 5 * time.Minute
 )
 
-func (b *Bot) runOutbox(ctx context.Context) {
-	t := time.NewTicker(outboxPoll)
-	defer t.Stop()
-	for {
-		for b.drainOnce(ctx) > 0 && ctx.Err() == nil {
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-b.wake:
-		}
+// SlackLane is the outbox lane of the Slack deliveries (delivery's
+// "slack." items): each finding's message in each routed channel, kept in
+// sync, and its thread replies. Items run one at a time, in the order
+// stored, and a stored change wakes the lane, so a new finding is posted
+// at once. A delivery runs to its end (deliveryTimeout at most) even when
+// shutdown begins, so a stopping bot never leaves a post half done.
+func (b *Bot) SlackLane() outbox.Lane {
+	return outbox.Lane{
+		Prefix: delivery.KindPrefix, Handler: outbox.HandlerFunc(b.deliver),
+		Poll: outboxPoll, Wake: true, Batch: outboxBatch, Lease: outboxLease,
+		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
 	}
 }
 
-// drainOnce claims a batch of due items and carries them out in order.
-func (b *Bot) drainOnce(ctx context.Context) int {
-	items, err := b.svc.Store.ClaimKinds(ctx, b.cfg.Owner, []string{"slack."}, outboxBatch, outboxLease)
-	if err != nil {
-		if ctx.Err() == nil {
-			b.log.Error().Err(err).Msg("claim outbox items")
-		}
-		return 0
-	}
-	for i, it := range items {
-		if ctx.Err() != nil {
-			b.release(items[i:])
-			return 0
-		}
-		b.deliver(ctx, it)
-	}
-	return len(items)
+// retryLater is a delivery that cannot happen yet; it posted nothing.
+func retryLater(after time.Duration, reason string) error {
+	return later{reason: reason, outcome: outbox.RetryAfter(after)}
 }
 
-// release hands claimed items back at once on shutdown, so the next
-// replica (or this one restarted) need not wait for the lease to run out.
-func (b *Bot) release(items []store.OutboxItem) {
-	if err := grace.Release(context.Background(), b.svc.Store, b.cfg.Owner, b.clock.Now(), items); err != nil {
-		b.log.Warn().Err(err).Msg("release outbox items")
-	}
+type later struct {
+	reason  string
+	outcome error
 }
 
-// retryLater is returned by a delivery that cannot happen yet.
-type retryLater struct {
-	after  time.Duration
-	reason string
-}
+func (l later) Error() string { return l.reason }
+func (l later) Unwrap() error { return l.outcome }
 
-func (r retryLater) Error() string { return r.reason }
-
-func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
-	log := b.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Logger()
-	// Finish what is in flight even when shutdown starts.
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
-	defer cancel()
+// deliver carries out one Slack item.
+func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
 	case delivery.KindSlackSync:
-		err = b.sync(dctx, it)
+		err = b.sync(ctx, it)
 	case delivery.KindSlackReply:
-		err = b.reply(dctx, it)
+		err = b.reply(ctx, it)
 	default:
-		// Not ours (tickets are delivered by their own worker).
-		return
+		// A kind of a newer version, during an upgrade: left for a
+		// replica that knows it.
+		err = retryLater(outboxLease, fmt.Sprintf("unknown Slack item kind %q", it.Kind))
 	}
 	if err == nil {
-		if cerr := b.svc.Store.Complete(dctx, it.ID, b.cfg.Owner); cerr != nil {
-			log.Error().Err(cerr).Msg("complete outbox item")
-		}
-		return
+		return nil
 	}
-	if ctx.Err() != nil {
-		// Shutting down: hand the item back for whoever runs next.
-		b.release([]store.OutboxItem{it})
-		return
-	}
-	wait := backoff(it.Attempts)
+	return attempt{n: it.Attempts, err: err}
+}
+
+// attempt is a failed delivery as its item records it (see attemptNote).
+// A refusal with Retry-After waits that long.
+type attempt struct {
+	n   int
+	err error
+}
+
+func (a attempt) Error() string { return attemptNote(a.n, a.err) }
+
+func (a attempt) Unwrap() []error {
 	var rl *slack.RateLimitedError
-	var later retryLater
-	switch {
-	case errors.As(err, &rl):
-		wait = rl.RetryAfter
-		log.Warn().Dur("retry_after", wait).Msg("Slack rate limit; delivery postponed")
-	case errors.As(err, &later):
-		wait = later.after
-		log.Debug().Str("reason", later.reason).Msg("delivery postponed")
-	default:
-		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("Slack delivery failed; will retry")
+	if errors.As(a.err, &rl) {
+		return []error{a.err, outbox.RetryAfter(rl.RetryAfter)}
 	}
-	if rerr := b.svc.Store.Retry(dctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), attemptNote(it.Attempts, err)); rerr != nil {
-		log.Error().Err(rerr).Msg("reschedule outbox item")
-	}
+	return []error{a.err}
 }
 
 // attemptNote is what an outbox item records of a failed attempt: its
@@ -133,8 +103,7 @@ func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) {
 // delivery was postponed before any call), and the error. The next attempt
 // reads it back with postedNothing.
 func attemptNote(attempt int, err error) string {
-	var later retryLater
-	if errors.As(err, &later) || refused(err) {
+	if errors.As(err, new(later)) || refused(err) {
 		return fmt.Sprintf("attempt %d %s: %v", attempt, notPosted, err)
 	}
 	return fmt.Sprintf("attempt %d: %v", attempt, err)
@@ -157,12 +126,9 @@ func postedNothing(it store.OutboxItem) bool {
 	return n == it.Attempts-1 && strings.HasPrefix(it.LastError, fmt.Sprintf("attempt %d %s:", n, notPosted))
 }
 
+// backoff is the wait after a failed delivery.
 func backoff(attempts int) time.Duration {
-	d := time.Second
-	for i := 1; i < attempts && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
+	return outbox.Exponential(time.Second, maxBackoff)(attempts)
 }
 
 func refKey(findingID, channelID string) string { return findingID + "|" + channelID }
@@ -307,7 +273,7 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 		return err
 	}
 	if ts == "" {
-		return retryLater{after: time.Second, reason: "thread parent not posted yet"}
+		return retryLater(time.Second, "thread parent not posted yet")
 	}
 	// A reply whose delivery failed and waits for its retry must not be
 	// overtaken by the next one: the thread would say "resolved" before
@@ -317,7 +283,7 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 		return fmt.Errorf("look for earlier replies to %s: %w", p.FindingID, err)
 	}
 	if delivery.EarlierReply(pending, p.Version) {
-		return retryLater{after: time.Second, reason: "an earlier reply in this thread is not posted yet"}
+		return retryLater(time.Second, "an earlier reply in this thread is not posted yet")
 	}
 	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
@@ -432,42 +398,35 @@ const postingStale = deliveryTimeout + 15*time.Second
 // shutdown begins, so a stopping bot never leaves a post half done.
 const deliveryTimeout = 30 * time.Second
 
+// postingClaim is the right to post the first message of a finding in a
+// channel (key), a lease in the store.
+func (b *Bot) postingClaim(key string) *lease.Lease {
+	return lease.New(b.svc.Store, nsPosting, key, b.cfg.Owner, postingStale)
+}
+
 // claimPosting takes the right to post the first message of a finding in a
-// channel (compare-and-set in the store), so two replicas carrying two
-// changes of one new finding do not both post it. A claim older than
-// postingStale belonged to a replica that died and is taken over. A claim
-// this replica already holds is an earlier attempt's that was not given
-// back, so that attempt did not hear Slack refuse its post. In both cases
-// mayHavePosted is set: the message may exist.
+// channel, so two replicas carrying two changes of one new finding do not
+// both post it. A claim that ran out belonged to a replica that died and
+// is taken over. A claim this replica already holds is an earlier
+// attempt's that was not given back, so that attempt did not hear Slack
+// refuse its post. In both cases mayHavePosted is set: the message may
+// exist.
 func (b *Bot) claimPosting(ctx context.Context, key string) (mayHavePosted bool, err error) {
-	now := b.clock.Now()
-	mine := []byte(b.cfg.Owner + " " + now.UTC().Format(time.RFC3339Nano))
-	ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, nil, mine)
-	if err != nil {
+	s, err := b.postingClaim(key).Hold(ctx, b.clock.Now())
+	switch {
+	case err != nil:
 		return false, fmt.Errorf("claim posting of %s: %w", key, err)
-	}
-	if ok {
-		return false, nil
-	}
-	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
-	if err != nil {
-		return false, fmt.Errorf("read posting claim of %s: %w", key, err)
-	}
-	owner, at, _ := strings.Cut(string(cur), " ")
-	if owner == b.cfg.Owner {
+	case !s.Held && s.Holder != "":
+		return false, retryLater(2*time.Second, "another replica is posting this finding")
+	case !s.Held:
+		return false, retryLater(2*time.Second, "posting claim changed hands")
+	case !s.Taken:
 		return true, nil
-	}
-	since, perr := time.Parse(time.RFC3339Nano, at)
-	if owner != released && perr == nil && now.Sub(since) < postingStale {
-		return false, retryLater{after: 2 * time.Second, reason: "another replica is posting this finding"}
-	}
-	if ok, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, cur, mine); err != nil || !ok {
-		return false, retryLater{after: 2 * time.Second, reason: "posting claim changed hands"}
-	}
-	if owner == released {
+	case s.Free:
 		return false, nil
+	case s.Previous != b.cfg.Owner:
+		b.log.Warn().Str("key", key).Str("previous", s.Previous).Msg("took over posting from a replica that stopped")
 	}
-	b.log.Warn().Str("key", key).Str("previous", owner).Msg("took over posting from a replica that stopped")
 	return true, nil
 }
 
@@ -494,21 +453,12 @@ func (b *Bot) findPosted(ctx context.Context, channelID, findingID string) (stri
 	return "", nil
 }
 
-// released marks a posting claim given back after Slack refused the post.
-const released = "-"
-
+// releasePosting gives the posting claim back after Slack refused the
+// post, so that whoever retries posts at once.
 func (b *Bot) releasePosting(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	cur, err := b.svc.Store.GetKV(ctx, nsPosting, key)
-	if err != nil {
-		return
-	}
-	if owner, _, _ := strings.Cut(string(cur), " "); owner != b.cfg.Owner {
-		return
-	}
-	free := []byte(released + " " + b.clock.Now().UTC().Format(time.RFC3339Nano))
-	if _, err := b.svc.Store.CompareAndSwapKV(ctx, nsPosting, key, cur, free); err != nil {
+	if err := b.postingClaim(key).Release(ctx); err != nil {
 		b.log.Warn().Err(err).Str("key", key).Msg("release posting claim")
 	}
 }

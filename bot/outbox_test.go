@@ -3,6 +3,7 @@ package bot
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -12,7 +13,7 @@ import (
 // TestPostedNothing: a retried delivery looks for an earlier post unless
 // the attempt just before it recorded that it posted nothing.
 func TestPostedNothing(t *testing.T) {
-	postponed := retryLater{reason: "thread parent not posted yet"}
+	postponed := retryLater(time.Second, "thread parent not posted yet")
 	refusedBySlack := slack.SlackErrorResponse{Err: "internal_error"}
 	lost := errors.New("reply to F-1 in #secops: slack server error: 504 Gateway Timeout")
 	tests := []struct {

@@ -14,15 +14,22 @@ import (
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/triage"
 )
 
-// KindPlaybookStart is the outbox item that starts a finding's playbook
-// once its SecOps message exists (the checklist goes in that thread). Its
-// payload is PlaybookStart.
-const KindPlaybookStart = "playbook.start"
+// Outbox kinds of the playbook lane (see EnablePlaybooks).
+const (
+	// KindPlaybookPrefix is the prefix of the lane's kinds:
+	// KindPlaybookStart, and playbooks.KindEscalate from the runner.
+	KindPlaybookPrefix = "playbook."
+	// KindPlaybookStart is the outbox item that starts a finding's
+	// playbook once its SecOps message exists (the checklist goes in that
+	// thread). Its payload is PlaybookStart.
+	KindPlaybookStart = "playbook.start"
+)
 
 // PlaybookStart is the payload of a KindPlaybookStart item.
 type PlaybookStart struct {
@@ -30,24 +37,26 @@ type PlaybookStart struct {
 }
 
 // startPatience is how many claims of a start item may find the thread
-// parent not posted yet before the retries back off: the Slack worker
+// parent not posted yet before the retries back off: the Slack lane
 // usually posts within a poll or two.
 const startPatience = 20
 
-// EnablePlaybooks turns on the checklist buttons and returns the worker
-// that starts runs and fires their escalations (run it beside Run). svc is
-// the containment service the runner uses, or nil; with it the containment
-// buttons are registered too, knowing the runs, so call this after
-// EnableContainment (or instead of it).
-func (b *Bot) EnablePlaybooks(r *playbooks.Runner, lib *playbooks.Library, svc *containment.Service) *PlaybookWorker {
+// EnablePlaybooks turns on the checklist buttons and returns the outbox
+// lane that starts runs and fires their escalations (KindPlaybookPrefix).
+// svc is the containment service the runner uses, or nil; with it the
+// containment buttons are registered too, knowing the runs, so call this
+// after EnableContainment (or instead of it).
+func (b *Bot) EnablePlaybooks(r *playbooks.Runner, lib *playbooks.Library, svc *containment.Service) outbox.Lane {
 	h := &ops{b: b, svc: svc, runner: r, lib: lib}
 	h.register()
-	return &PlaybookWorker{h: h}
+	// A step in flight (a Slack post, an escalation) finishes even when
+	// shutdown starts, as Slack deliveries do.
+	return outbox.Lane{
+		Prefix: KindPlaybookPrefix, Handler: outbox.HandlerFunc(h.deliver),
+		Poll: outboxPoll, Batch: outboxBatch, Lease: outboxLease,
+		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
+	}
 }
-
-// PlaybookWorker carries out the playbook outbox items: KindPlaybookStart
-// and playbooks.KindEscalate.
-type PlaybookWorker struct{ h *ops }
 
 // PlaybookNotifier posts playbook runs in Slack, for playbooks.Deps.
 func (b *Bot) PlaybookNotifier() playbooks.Notifier { return playbookNotifier{b} }
@@ -278,39 +287,8 @@ func (b *Bot) member(ctx context.Context, u containment.User) (string, bool) {
 	return "", true
 }
 
-// Run starts playbooks and fires their escalation timers from the outbox
-// until ctx ends.
-func (w *PlaybookWorker) Run(ctx context.Context) {
-	h, b := w.h, w.h.b
-	t := time.NewTicker(outboxPoll)
-	defer t.Stop()
-	for {
-		items, err := b.svc.Store.ClaimKinds(ctx, b.cfg.Owner, []string{"playbook."}, outboxBatch, outboxLease)
-		if err != nil && ctx.Err() == nil {
-			b.log.Error().Err(err).Msg("claim playbook items")
-		}
-		for _, it := range items {
-			if ctx.Err() != nil {
-				b.release([]store.OutboxItem{it})
-				continue
-			}
-			// A step in flight (a Slack post, an escalation) finishes
-			// even when shutdown starts, as Slack deliveries do.
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliveryTimeout)
-			h.handle(hctx, it)
-			cancel()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (h *ops) handle(ctx context.Context, it store.OutboxItem) {
-	b := h.b
-	log := b.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Logger()
+// deliver starts a playbook or fires an escalation.
+func (h *ops) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
 	case KindPlaybookStart:
@@ -318,32 +296,13 @@ func (h *ops) handle(ctx context.Context, it store.OutboxItem) {
 	case playbooks.KindEscalate:
 		err = h.runner.Escalate(ctx, it.Payload)
 	default:
-		log.Warn().Msg("unknown playbook item dropped")
+		return outbox.Drop(fmt.Errorf("unknown playbook item kind %q", it.Kind))
 	}
-	if err == nil {
-		if cerr := b.svc.Store.Complete(ctx, it.ID, b.cfg.Owner); cerr != nil && ctx.Err() == nil {
-			log.Error().Err(cerr).Msg("complete playbook item")
-		}
-		return
-	}
-	if ctx.Err() != nil {
-		b.release([]store.OutboxItem{it})
-		return
-	}
-	wait := backoff(it.Attempts)
-	var later retryLater
 	var rl *slack.RateLimitedError
-	switch {
-	case errors.As(err, &later):
-		wait = later.after
-	case errors.As(err, &rl):
-		wait = rl.RetryAfter
-	default:
-		log.Error().Err(err).Int("attempt", it.Attempts).Dur("retry_in", wait).Msg("playbook item failed; will retry")
+	if errors.As(err, &rl) {
+		return fmt.Errorf("%w; %w", err, outbox.RetryAfter(rl.RetryAfter))
 	}
-	if rerr := b.svc.Store.Retry(ctx, it.ID, b.cfg.Owner, b.clock.Now().Add(wait), err.Error()); rerr != nil && ctx.Err() == nil {
-		log.Error().Err(rerr).Msg("reschedule playbook item")
-	}
+	return err
 }
 
 // start starts the finding's playbook in its SecOps thread once the
@@ -351,8 +310,7 @@ func (h *ops) handle(ctx context.Context, it store.OutboxItem) {
 func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
 	var p PlaybookStart
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
-		h.b.log.Error().Err(err).Msg("undecodable playbook start dropped")
-		return nil
+		return outbox.Drop(fmt.Errorf("undecodable playbook start: %w", err))
 	}
 	f, err := h.b.svc.Store.GetFinding(ctx, p.FindingID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -384,7 +342,7 @@ func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
 		if it.Attempts > startPatience {
 			wait = backoff(it.Attempts - startPatience)
 		}
-		return retryLater{after: wait, reason: "finding not posted yet"}
+		return retryLater(wait, "finding not posted yet")
 	}
 	th.TS, th.Permalink = ts, h.b.permalink(th.Channel, ts)
 	run, err := h.runner.Start(ctx, f, th)

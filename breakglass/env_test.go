@@ -22,6 +22,7 @@ import (
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -67,7 +68,7 @@ type env struct {
 	st    *sqlite.Store
 	cfg   breakglass.Config
 	svc   *breakglass.Service
-	w     *breakglass.Worker
+	w     *outbox.Runtime // the timers of one replica
 	auth  *authz.Authorizer
 	grant *grant.Provider
 	// findingTS is the root of the finding's thread in the team channel.
@@ -185,15 +186,23 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	e.svc = svc
-	e.w = svc.NewWorker("test-replica")
+	e.w = e.timers("test-replica", e.st, svc)
+}
+
+// timers is a replica's outbox runtime carrying the service's timers.
+func (e *env) timers(owner string, st outbox.Store, svc *breakglass.Service) *outbox.Runtime {
+	e.t.Helper()
+	rt := outbox.New(st, owner, e.clk, zerolog.Nop())
+	if err := rt.Add(svc.Timers(time.Second)); err != nil {
+		e.t.Fatal(err)
+	}
+	return rt
 }
 
 // run runs the due timers.
 func (e *env) run() {
 	e.t.Helper()
-	if _, err := e.w.RunOnce(e.ctx); err != nil {
-		e.t.Fatalf("worker: %v", err)
-	}
+	e.w.Drain(e.ctx)
 }
 
 func (e *env) request(account string, d time.Duration) breakglass.Request {

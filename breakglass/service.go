@@ -23,9 +23,6 @@ type Store interface {
 	AppendAudit(ctx context.Context, r store.AuditRecord) (store.AuditRecord, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditRecord, error)
 	Enqueue(ctx context.Context, it store.OutboxItem) (bool, error)
-	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
-	Complete(ctx context.Context, id int64, owner string) error
-	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Event, error)
 }
 

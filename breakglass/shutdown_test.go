@@ -13,12 +13,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// claimWatch is the store, telling the test when a worker claims timers.
+// claimWatch is the store, telling the test when a replica claims timers.
 type claimWatch struct {
-	breakglass.Store
+	outbox.Store
 	claimed chan struct{}
 }
 
@@ -76,7 +77,7 @@ func TestShutdownMidExpiry(t *testing.T) {
 	e.aws.Handle("iam", slow)
 	watch := claimWatch{Store: e.st, claimed: make(chan struct{}, 1)}
 	svc, err := breakglass.New(e.cfg, breakglass.Deps{
-		Store: watch, Auth: e.auth, Notify: notifier{e.api}, Granter: e.grant, Threads: threads{teamChan, e.findingTS},
+		Store: e.st, Auth: e.auth, Notify: notifier{e.api}, Granter: e.grant, Threads: threads{teamChan, e.findingTS},
 		OnCall: onCall{manager}, Emails: directory{e.api}, Clock: e.clk, Log: zerolog.Nop(),
 	})
 	if err != nil {
@@ -85,9 +86,13 @@ func TestShutdownMidExpiry(t *testing.T) {
 
 	ctx, sigterm := context.WithCancel(e.ctx)
 	done := make(chan struct{})
+	rt := outbox.New(watch, "replica-1", e.clk, zerolog.Nop())
+	if err := rt.Add(svc.Timers(10 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		defer close(done)
-		_ = svc.NewWorker("replica-1").Run(ctx, 10*time.Millisecond, 0)
+		rt.Run(ctx)
 	}()
 	// Past the start-up reconciliation (which would end the grants
 	// itself), the windows run out.
@@ -119,9 +124,7 @@ func TestShutdownMidExpiry(t *testing.T) {
 	if expired != 1 {
 		t.Fatalf("%d grants expired by the stopping replica, want the one in flight", expired)
 	}
-	if _, err := e.svc.NewWorker("replica-2").RunOnce(e.ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.timers("replica-2", e.st, e.svc).Drain(e.ctx)
 	for i, id := range ids {
 		if s := e.get(id).State; s != breakglass.StateExpired {
 			t.Errorf("grant %d is %s after another replica ran the timers, want expired", i, s)
@@ -132,4 +135,33 @@ func TestShutdownMidExpiry(t *testing.T) {
 			t.Errorf("role %s in %s: revocation policy %q, want a deny", role.name, role.account, doc)
 		}
 	}
+}
+
+// Stray assignments are swept at start and then every sweep interval as
+// the service's clock tells it, not the machine's: a clock moved on by the
+// interval sweeps again, and the ticks in between do not.
+func TestSweepEveryFollowsTheClock(t *testing.T) {
+	e := newEnv(t)
+	ctx, stop := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	defer func() { stop(); <-done }()
+	swept := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(e.sso.Assignments(instance, icAcct, permSet)) > 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stray assignment not swept", what)
+			}
+		}
+	}
+	e.sso.Assign(instance, icAcct, permSet, "user-stray")
+	go func() { defer close(done); e.svc.SweepEvery(ctx, 5*time.Millisecond, time.Hour) }()
+	swept("at start")
+
+	e.sso.Assign(instance, icAcct, permSet, "user-stray-2")
+	time.Sleep(50 * time.Millisecond) // ticks pass; the clock does not
+	if a := e.sso.Assignments(instance, icAcct, permSet); len(a) != 1 {
+		t.Fatalf("assignments %v before the sweep interval passed, want the stray left until then", a)
+	}
+	e.clk.Advance(time.Hour)
+	swept("an hour later by the clock")
 }

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/secops-bot/secops-bot/internal/grace"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -22,7 +22,7 @@ const (
 	kindSync    = "breakglass.sync"
 )
 
-// KindPrefix is the prefix of every outbox kind the Worker handles.
+// KindPrefix is the prefix of every outbox kind above: the Timers lane.
 const KindPrefix = "breakglass."
 
 // retryDelay is how soon a failed step is tried again.
@@ -72,113 +72,68 @@ func (s *Service) enqueue(ctx context.Context, it store.OutboxItem) {
 	}
 }
 
-// Worker runs the break-glass timers from the outbox. Several replicas may
-// each run one: the outbox leases every item to one of them.
-type Worker struct {
-	svc   *Service
-	owner string
-	lease time.Duration
-	batch int
-	grace time.Duration
+// Timers is the outbox lane of the break-glass timers, looked at every
+// poll. Several replicas may each run it: the outbox leases every timer to
+// one of them. At start the open requests are reconciled with the clock
+// before any timer fires. A timer in flight at shutdown may finish within
+// a grace period (taking access back must not be cut off halfway), and the
+// timers claimed but not started are handed back at once: an expiry must
+// not wait out a lease on another replica. A failed step is tried again
+// after retryDelay, every time, since its lateness is what matters.
+func (s *Service) Timers(poll time.Duration) outbox.Lane {
+	return outbox.Lane{
+		Prefix: KindPrefix, Handler: outbox.HandlerFunc(s.deliver),
+		Poll: poll, Batch: 20, Lease: time.Minute, Grace: shutdownGrace,
+		Backoff: outbox.Constant(retryDelay),
+		Start: func(ctx context.Context) {
+			if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Error().Err(err).Msg("reconcile break-glass grants")
+			}
+		},
+	}
 }
 
-// NewWorker returns a worker claiming items as owner (unique per replica).
-func (s *Service) NewWorker(owner string) *Worker {
-	return &Worker{svc: s, owner: owner, lease: time.Minute, batch: 20, grace: shutdownGrace}
-}
-
-// Run reconciles, then runs due timers every interval and sweeps stray
-// assignments every sweepEvery, until ctx ends. Then it starts no more
-// timers, hands the ones it claimed but has not started back at once (an
-// expiry must not wait out a lease on another replica), and lets the one
-// in flight finish within a grace period.
-func (w *Worker) Run(ctx context.Context, interval, sweepEvery time.Duration) error {
-	work, stop := grace.After(ctx, w.grace)
-	defer stop()
-	if err := w.svc.Reconcile(ctx); err != nil {
-		w.svc.Log.Error().Err(err).Msg("reconcile break-glass grants")
+// SweepEvery sweeps stray assignments every sweepEvery, by the service's
+// clock, looking every interval, until ctx ends.
+func (s *Service) SweepEvery(ctx context.Context, interval, sweepEvery time.Duration) {
+	if sweepEvery <= 0 {
+		return
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	lastSweep := time.Time{}
+	var lastSweep time.Time
 	for {
-		if _, err := w.runOnce(ctx, work); err != nil && ctx.Err() == nil {
-			w.svc.Log.Error().Err(err).Msg("run break-glass timers")
-		}
-		if sweepEvery > 0 && time.Since(lastSweep) >= sweepEvery {
-			lastSweep = time.Now()
-			if err := w.svc.Sweep(ctx); err != nil && ctx.Err() == nil {
-				w.svc.Log.Error().Err(err).Msg("sweep break-glass assignments")
+		if now := s.Clock.Now(); now.Sub(lastSweep) >= sweepEvery {
+			lastSweep = now
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Error().Err(err).Msg("sweep break-glass assignments")
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
 		}
 	}
 }
 
-// RunOnce handles the due timers and returns how many it completed. The
-// end of ctx ends the timer in flight too; Run gives it a grace period.
-func (w *Worker) RunOnce(ctx context.Context) (int, error) { return w.runOnce(ctx, ctx) }
-
-// runOnce is RunOnce with the timers run under work, which may outlive
-// ctx: the end of ctx only stops it from starting the next timer.
-func (w *Worker) runOnce(ctx, work context.Context) (int, error) {
-	items, err := w.svc.Store.ClaimKinds(ctx, w.owner, []string{KindPrefix}, w.batch, w.lease)
-	if err != nil {
-		return 0, fmt.Errorf("claim break-glass timers: %w", err)
+// deliver runs one timer.
+func (s *Service) deliver(ctx context.Context, it store.OutboxItem) error {
+	retryAt, err := s.handle(ctx, it)
+	switch {
+	case err != nil:
+		return err
+	case !retryAt.IsZero():
+		return outbox.RetryAfter(retryAt.Sub(s.Clock.Now()))
 	}
-	done := 0
-	var errs []error
-	for i, it := range items {
-		if ctx.Err() != nil {
-			w.release(items[i:])
-			break
-		}
-		retryAt, herr := w.svc.handle(work, it)
-		switch {
-		case herr != nil && work.Err() != nil:
-			w.svc.Log.Warn().Err(herr).Str("key", it.Key).Msg("shutdown grace period over; break-glass timer handed back")
-			w.release([]store.OutboxItem{it})
-		case herr == nil && retryAt.IsZero():
-			if err := w.svc.Store.Complete(work, it.ID, w.owner); err != nil {
-				errs = append(errs, fmt.Errorf("complete %s: %w", it.Key, err))
-				continue
-			}
-			done++
-		default:
-			msg := ""
-			if herr != nil {
-				msg = herr.Error()
-			}
-			if retryAt.IsZero() {
-				retryAt = w.svc.Clock.Now().Add(retryDelay)
-			}
-			if err := w.svc.Store.Retry(work, it.ID, w.owner, retryAt, msg); err != nil {
-				errs = append(errs, fmt.Errorf("retry %s: %w", it.Key, err))
-			}
-		}
-	}
-	return done, errors.Join(errs...)
-}
-
-// release hands claimed timers back at once on shutdown, so that another
-// replica runs them without waiting for the lease to run out.
-func (w *Worker) release(items []store.OutboxItem) {
-	if err := grace.Release(context.Background(), w.svc.Store, w.owner, w.svc.Clock.Now(), items); err != nil {
-		w.svc.Log.Warn().Err(err).Msg("release break-glass timers")
-	}
+	return nil
 }
 
 // handle runs one timer. A non-zero time asks to run it again then.
 func (s *Service) handle(ctx context.Context, it store.OutboxItem) (time.Time, error) {
 	var p itemPayload
 	if err := json.Unmarshal(it.Payload, &p); err != nil || p.ID == "" {
-		// A malformed item can never succeed; dropping it is logged.
-		s.Log.Error().Str("key", it.Key).Msg("drop a break-glass timer without a request ID")
-		return time.Time{}, nil
+		return time.Time{}, outbox.Drop(fmt.Errorf("break-glass timer %s has no request ID", it.Key))
 	}
 	r, err := s.load(ctx, p.ID)
 	if errors.Is(err, ErrNotFound) {
@@ -225,8 +180,7 @@ func (s *Service) handle(ctx context.Context, it store.OutboxItem) (time.Time, e
 		}
 		return time.Time{}, nil
 	}
-	s.Log.Warn().Str("kind", it.Kind).Msg("drop a break-glass timer of unknown kind")
-	return time.Time{}, nil
+	return time.Time{}, outbox.Drop(fmt.Errorf("break-glass timer %s of unknown kind %s", it.Key, it.Kind))
 }
 
 // remind nudges the approvers halfway through the decision time, in the

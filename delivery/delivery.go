@@ -1,8 +1,9 @@
 // Package delivery plans the side effects of a finding change as outbox
 // items: a Slack message per routed channel kept in sync with the finding,
 // and a thread reply per change. The items are stored in the same
-// transaction as the change and carried out by workers (bot/ for Slack), so
-// a change is delivered exactly once even across crashes.
+// transaction as the change and carried out by the outbox runtime (the
+// bot's Slack lane), so a change is delivered exactly once even across
+// crashes.
 package delivery
 
 import (
@@ -14,11 +15,14 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// Outbox item kinds.
+// Outbox item kinds, carried out by the bot's Slack lane.
 const (
+	// KindPrefix is the prefix of every kind below.
+	KindPrefix = "slack."
 	// KindSlackSync posts the finding's message in a channel, or updates it
-	// in place when it was posted before. The worker renders the finding as
-	// stored when it runs, so several syncs converge on the latest state.
+	// in place when it was posted before. The Slack lane renders the
+	// finding as stored when it runs, so several syncs converge on the
+	// latest state.
 	KindSlackSync = "slack.sync"
 	// KindSlackReply adds a reply to the finding's thread in a channel.
 	KindSlackReply = "slack.reply"
@@ -41,7 +45,7 @@ const (
 )
 
 // Payload is the JSON body of Slack outbox items. It names the finding, not
-// its content: the worker reads the finding when it runs.
+// its content: the Slack lane reads the finding when it runs.
 type Payload struct {
 	FindingID string `json:"finding_id"`
 	Channel   string `json:"channel"`

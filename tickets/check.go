@@ -14,13 +14,13 @@ import (
 // projects). Every problem is reported, each naming the setting to fix;
 // the caller logs them as warnings and starts anyway, since items wait in
 // the outbox until Jira works.
-func (w *Worker) Check(ctx context.Context, projects ...string) error {
-	if _, err := w.jira.Myself(ctx); err != nil {
+func (h *Handler) Check(ctx context.Context, projects ...string) error {
+	if _, err := h.jira.Myself(ctx); err != nil {
 		return checkProblem(err)
 	}
 	all := slices.Clone(projects)
-	if w.cfg.SecOpsProject != "" {
-		all = append(all, w.cfg.SecOpsProject)
+	if h.cfg.SecOpsProject != "" {
+		all = append(all, h.cfg.SecOpsProject)
 	}
 	slices.Sort(all)
 	var errs []error
@@ -28,7 +28,7 @@ func (w *Worker) Check(ctx context.Context, projects ...string) error {
 		if p == "" {
 			continue
 		}
-		ok, err := w.jira.ProjectExists(ctx, p)
+		ok, err := h.jira.ProjectExists(ctx, p)
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("jira project %s: %w", p, checkProblem(err)))

@@ -5,10 +5,11 @@
 //
 // Like Slack delivery, it works through the outbox: the Planner turns a
 // finding change into "jira.*" items stored in the same transaction as the
-// change, and the Worker carries them out. A Jira outage therefore delays
-// tickets but loses none, and the label each ticket carries
-// (secops-finding-<id>) lets a worker that crashed between creating a
-// ticket and recording it find it again instead of creating another.
+// change, and the Handler carries them out in the outbox's "jira." lane. A
+// Jira outage therefore delays tickets but loses none, and the label each
+// ticket carries (secops-finding-<id>) lets a replica that crashed between
+// creating a ticket and recording it find it again instead of creating
+// another.
 package tickets
 
 import (
@@ -23,7 +24,7 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// Outbox item kinds. They share the prefix the worker claims by.
+// Outbox item kinds. They share the prefix of the handler's lane.
 const (
 	KindPrefix  = "jira."
 	KindCreate  = "jira.create"

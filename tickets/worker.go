@@ -12,17 +12,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/grace"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/tickets/tracker"
 )
 
-// Store is the part of the store the worker uses.
+// Store is the part of the store the handler uses.
 type Store interface {
-	ClaimKinds(ctx context.Context, owner string, kinds []string, n int, lease time.Duration) ([]store.OutboxItem, error)
-	Complete(ctx context.Context, id int64, owner string) error
-	Retry(ctx context.Context, id int64, owner string, notBefore time.Time, errMsg string) error
 	GetFinding(ctx context.Context, id string) (finding.Finding, error)
 	KV
 }
@@ -70,7 +66,7 @@ func BrowseURL(baseURL, key string) string {
 	return strings.TrimRight(baseURL, "/") + "/browse/" + key
 }
 
-// Client is the Jira API the worker uses (a *jira.Client).
+// Client is the Jira API the handler uses (a *jira.Client).
 type Client interface {
 	CreateIssue(ctx context.Context, r tracker.IssueRequest) (string, error)
 	AddComment(ctx context.Context, key string, body tracker.Doc) error
@@ -82,221 +78,108 @@ type Client interface {
 }
 
 const (
-	defaultPoll  = time.Second
-	defaultLease = time.Minute
-	defaultBatch = 10
-	// defaultGrace lets a Jira call in flight at shutdown finish (the
-	// client's own timeout is 30s), and still ends before an orchestrator's
-	// usual 30s between SIGTERM and SIGKILL.
-	defaultGrace = 20 * time.Second
-	maxBackoff   = 10 * time.Minute
+	// shutdownGrace lets a Jira call in flight at shutdown finish (the
+	// client's own timeout is 30s), and still ends before an
+	// orchestrator's usual 30s between SIGTERM and SIGKILL.
+	shutdownGrace = 20 * time.Second
+	maxBackoff    = 10 * time.Minute
 	// waitTicket is how soon a comment or transition looks again for a
 	// ticket still being created.
 	waitTicket = 5 * time.Second
 )
 
-// Option adjusts a Worker.
-type Option func(*Worker)
+// Option adjusts a Handler.
+type Option func(*Handler)
 
-// WithPermalink sets how the worker finds a finding's Slack thread for the
-// ticket description; fn returns "" when there is none (yet).
+// WithPermalink sets how the handler finds a finding's Slack thread for
+// the ticket description; fn returns "" when there is none (yet).
 func WithPermalink(fn func(ctx context.Context, findingID string) string) Option {
-	return func(w *Worker) { w.permalink = fn }
+	return func(h *Handler) { h.permalink = fn }
 }
 
 // WithOnRecord is called after a ticket is recorded for a finding, so the
 // Slack messages can link it.
 func WithOnRecord(fn func(ctx context.Context, findingID string, t Ticket)) Option {
-	return func(w *Worker) { w.onRecord = fn }
+	return func(h *Handler) { h.onRecord = fn }
 }
 
-// WithPoll sets how often the worker looks for due items (default 1s).
-func WithPoll(d time.Duration) Option { return func(w *Worker) { w.poll = d } }
-
-// WithShutdownGrace sets how long, once Run's context ends, the item in
+// WithShutdownGrace sets how long, once shutdown begins, the item in
 // flight may take to finish (default 20s).
-func WithShutdownGrace(d time.Duration) Option { return func(w *Worker) { w.grace = d } }
+func WithShutdownGrace(d time.Duration) Option { return func(h *Handler) { h.grace = d } }
 
-// Worker carries out jira.* outbox items.
-type Worker struct {
+// Handler carries out the jira.* outbox items: it creates, comments on
+// and moves tickets.
+type Handler struct {
 	st        Store
 	jira      Client
 	cfg       Config
-	owner     string
-	clk       clock.Clock
 	log       zerolog.Logger
 	permalink func(ctx context.Context, findingID string) string
 	onRecord  func(ctx context.Context, findingID string, t Ticket)
-	poll      time.Duration
-	lease     time.Duration
-	batch     int
 	grace     time.Duration
-	wake      chan struct{}
 }
 
-// NewWorker returns a worker that claims items as owner (unique per
-// replica). client is a *jira.Client.
-func NewWorker(st Store, client Client, cfg Config, owner string, clk clock.Clock, log zerolog.Logger, opts ...Option) *Worker {
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	w := &Worker{
-		st: st, jira: client, cfg: cfg.withDefaults(), owner: owner, clk: clk,
-		log:  log.With().Str("component", "tickets").Logger(),
-		poll: defaultPoll, lease: defaultLease, batch: defaultBatch, grace: defaultGrace,
-		wake: make(chan struct{}, 1),
+// NewHandler returns the handler of the ticket items. client is a
+// *jira.Client.
+func NewHandler(st Store, client Client, cfg Config, log zerolog.Logger, opts ...Option) *Handler {
+	h := &Handler{
+		st: st, jira: client, cfg: cfg.withDefaults(),
+		log:   log.With().Str("component", "tickets").Logger(),
+		grace: shutdownGrace,
 	}
 	for _, o := range opts {
-		o(w)
+		o(h)
 	}
-	return w
+	return h
 }
 
-// Wake asks the worker to look for items now (after a change was stored)
-// instead of at its next poll.
-func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run carries out items until ctx ends. Then it claims nothing more, hands
-// the items it claimed but has not started back at once, and lets the one
-// in flight finish within the shutdown grace period: abandoning a Jira
-// call halfway would leave its item to wait out the lease on another
-// replica, and a created ticket to be found by its label.
-func (w *Worker) Run(ctx context.Context) {
-	work, stop := grace.After(ctx, w.grace)
-	defer stop()
-	t := time.NewTicker(w.poll)
-	defer t.Stop()
-	for {
-		for w.drain(ctx, work) > 0 && ctx.Err() == nil {
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
-		}
+// Lane is the outbox lane of the ticket items. One item runs at a time: a
+// Jira call in flight at shutdown finishes within the grace period, since
+// abandoning it halfway would leave its item to wait out the lease on
+// another replica, and a created ticket to be found by its label.
+func (h *Handler) Lane() outbox.Lane {
+	return outbox.Lane{
+		Prefix: KindPrefix, Handler: h,
+		Poll: time.Second, Batch: 10, Lease: time.Minute, Grace: h.grace,
+		Backoff: outbox.Exponential(2*time.Second, maxBackoff),
 	}
 }
 
-// Drain claims one batch of due items and carries them out in order,
-// returning how many it claimed. The end of ctx ends the item in flight
-// too; Run gives it a grace period instead.
-func (w *Worker) Drain(ctx context.Context) int { return w.drain(ctx, ctx) }
+// errWait is returned while an item cannot run yet because its ticket is
+// still being created.
+var errWait = fmt.Errorf("ticket not created yet: %w", outbox.RetryAfter(waitTicket))
 
-// drain is Drain with the items carried out under work, which may outlive
-// ctx: ctx only stops it from starting the next item.
-func (w *Worker) drain(ctx, work context.Context) int {
-	items, err := w.st.ClaimKinds(ctx, w.owner, []string{KindPrefix}, w.batch, w.lease)
-	if err != nil {
-		if ctx.Err() == nil {
-			w.log.Error().Err(err).Msg("claim ticket items")
-		}
-		return 0
-	}
-	for i, it := range items {
-		if ctx.Err() != nil {
-			w.release(items[i:])
-			return 0
-		}
-		w.deliver(work, it)
-	}
-	return len(items)
-}
-
-// release hands claimed items back at once on shutdown, so the next worker
-// need not wait for the lease to run out.
-func (w *Worker) release(items []store.OutboxItem) {
-	if err := grace.Release(context.Background(), w.st, w.owner, w.clk.Now(), items); err != nil {
-		w.log.Warn().Err(err).Msg("release ticket items")
-	}
-}
-
-// errWait is returned when an item cannot run yet (its ticket is still
-// being created); it is retried soon and not logged as a failure.
-var errWait = errors.New("ticket not created yet")
-
-// errDrop is returned for an item that can never succeed (its ticket was
-// deleted in Jira); it is completed after logging.
-type errDrop struct{ err error }
-
-func (e errDrop) Error() string { return e.err.Error() }
-func (e errDrop) Unwrap() error { return e.err }
-
-// deliver carries out one item; ctx ends only when the work must stop
-// (the shutdown grace period is over), and the item is then handed back.
-func (w *Worker) deliver(ctx context.Context, it store.OutboxItem) {
-	log := w.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Int("attempt", it.Attempts).Logger()
+// Deliver carries out one item. A Jira that asks to wait (Retry-After) is
+// waited for; other failures, outages and settings to fix alike, keep the
+// item, so that nothing is lost once Jira is back or the setting fixed.
+func (h *Handler) Deliver(ctx context.Context, it store.OutboxItem) error {
 	p, err := Decode(it)
-	if err == nil {
-		log = log.With().Str("finding_id", p.FindingID).Str("project", p.Project).Logger()
-		switch it.Kind {
-		case KindCreate:
-			err = w.create(ctx, log, it, p)
-		case KindComment:
-			err = w.comment(ctx, p)
-		case KindResolve:
-			err = w.transition(ctx, log, p, true)
-		case KindReopen:
-			err = w.transition(ctx, log, p, false)
-		default:
-			err = errDrop{fmt.Errorf("unknown ticket item kind %q", it.Kind)}
-		}
-	} else {
-		err = errDrop{err}
+	if err != nil {
+		return outbox.Drop(err)
 	}
-	var drop errDrop
-	if err != nil && errors.As(err, &drop) {
-		log.Error().Err(err).Msg("ticket item dropped")
-		err = nil
-	}
-	if err == nil {
-		if cerr := w.st.Complete(ctx, it.ID, w.owner); cerr != nil && ctx.Err() == nil {
-			log.Error().Err(cerr).Msg("complete ticket item")
-		}
-		return
-	}
-	if ctx.Err() != nil {
-		log.Warn().Err(err).Msg("shutdown grace period over; ticket item handed back")
-		w.release([]store.OutboxItem{it})
-		return
-	}
-	wait := backoff(it.Attempts)
-	switch {
-	case errors.Is(err, errWait):
-		wait = waitTicket
-		log.Debug().Msg("ticket not created yet; postponed")
-	case tracker.Temporary(err):
-		if ra := tracker.RetryAfter(err); ra > 0 {
-			wait = max(ra, time.Second)
-		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("Jira unavailable; ticket update postponed")
+	log := h.log.With().Int64("outbox_id", it.ID).Str("kind", it.Kind).Int("attempt", it.Attempts).
+		Str("finding_id", p.FindingID).Str("project", p.Project).Logger()
+	switch it.Kind {
+	case KindCreate:
+		err = h.create(ctx, log, it, p)
+	case KindComment:
+		err = h.comment(ctx, p)
+	case KindResolve:
+		err = h.transition(ctx, log, p, true)
+	case KindReopen:
+		err = h.transition(ctx, log, p, false)
 	default:
-		// A setting to fix (credentials, project, priority names): keep
-		// the item, so that nothing is lost once it is fixed, and say
-		// what is wrong.
-		log.Error().Err(err).Dur("retry_in", wait).Msg("ticket update failed; will retry")
+		return outbox.Drop(fmt.Errorf("unknown ticket item kind %q", it.Kind))
 	}
-	if rerr := w.st.Retry(ctx, it.ID, w.owner, w.clk.Now().Add(wait), err.Error()); rerr != nil && ctx.Err() == nil {
-		log.Error().Err(rerr).Msg("reschedule ticket item")
+	if ra := tracker.RetryAfter(err); ra > 0 && tracker.Temporary(err) {
+		return fmt.Errorf("%w; %w", err, outbox.RetryAfter(max(ra, time.Second)))
 	}
-}
-
-func backoff(attempts int) time.Duration {
-	d := 2 * time.Second
-	for i := 1; i < attempts && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
+	return err
 }
 
 // current reports whether rec is the ticket of the payload's open period.
-func (w *Worker) current(rec Ticket, p Payload) bool {
-	if w.cfg.ReopenMode != ReopenNew {
+func (h *Handler) current(rec Ticket, p Payload) bool {
+	if h.cfg.ReopenMode != ReopenNew {
 		return true
 	}
 	return rec.Period.IsZero() || p.Period.IsZero() || rec.Period.Equal(p.Period)
@@ -305,12 +188,12 @@ func (w *Worker) current(rec Ticket, p Payload) bool {
 // create creates the finding's ticket unless it exists: recorded in KV,
 // or, after an earlier attempt that may have created it before failing to
 // record it, found by its label.
-func (w *Worker) create(ctx context.Context, log zerolog.Logger, it store.OutboxItem, p Payload) error {
-	rec, found, err := Lookup(ctx, w.st, p.FindingID)
+func (h *Handler) create(ctx context.Context, log zerolog.Logger, it store.OutboxItem, p Payload) error {
+	rec, found, err := Lookup(ctx, h.st, p.FindingID)
 	if err != nil {
 		return err
 	}
-	if found && (w.current(rec, p) || p.Period.Before(rec.Period)) {
+	if found && (h.current(rec, p) || p.Period.Before(rec.Period)) {
 		// Created already, or a later period has its own ticket.
 		return nil
 	}
@@ -321,7 +204,7 @@ func (w *Worker) create(ctx context.Context, log zerolog.Logger, it store.Outbox
 		next.Previous = append(slices.Clone(rec.Previous), prev)
 	}
 	if it.Attempts > 1 {
-		issues, err := w.jira.SearchByLabel(ctx, Label(p.FindingID))
+		issues, err := h.jira.SearchByLabel(ctx, Label(p.FindingID))
 		if err != nil {
 			return fmt.Errorf("look for the ticket of %s: %w", p.FindingID, err)
 		}
@@ -333,46 +216,46 @@ func (w *Worker) create(ctx context.Context, log zerolog.Logger, it store.Outbox
 		}
 		if next.Key != "" {
 			log.Info().Str("ticket", next.Key).Msg("ticket found by label after an interrupted creation")
-			return w.record(ctx, p.FindingID, next)
+			return h.record(ctx, p.FindingID, next)
 		}
 	}
-	f, err := w.st.GetFinding(ctx, p.FindingID)
+	f, err := h.st.GetFinding(ctx, p.FindingID)
 	if errors.Is(err, store.ErrNotFound) {
-		return errDrop{fmt.Errorf("finding %s no longer exists", p.FindingID)}
+		return outbox.Drop(fmt.Errorf("finding %s no longer exists", p.FindingID))
 	}
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
 	link := ""
-	if w.permalink != nil {
-		link = w.permalink(ctx, f.ID)
+	if h.permalink != nil {
+		link = h.permalink(ctx, f.ID)
 	}
-	labels := append(slices.Clone(w.cfg.Labels), Label(f.ID))
-	if w.cfg.LinkSecOps && f.Severity >= finding.SeverityHigh && p.Project != w.cfg.SecOpsProject {
+	labels := append(slices.Clone(h.cfg.Labels), Label(f.ID))
+	if h.cfg.LinkSecOps && f.Severity >= finding.SeverityHigh && p.Project != h.cfg.SecOpsProject {
 		labels = append(labels, ReviewLabel)
 	}
-	key, err := w.jira.CreateIssue(ctx, tracker.IssueRequest{
-		Project: p.Project, IssueType: w.cfg.IssueType, Summary: Summary(f), Description: Describe(f, link),
-		Priority: w.cfg.priority(f.Severity), Labels: labels,
+	key, err := h.jira.CreateIssue(ctx, tracker.IssueRequest{
+		Project: p.Project, IssueType: h.cfg.IssueType, Summary: Summary(f), Description: Describe(f, link),
+		Priority: h.cfg.priority(f.Severity), Labels: labels,
 	})
 	if err != nil {
 		return err
 	}
 	next.Key = key
 	log.Info().Str("ticket", key).Str("severity", f.Severity.String()).Msg("ticket created")
-	return w.record(ctx, p.FindingID, next)
+	return h.record(ctx, p.FindingID, next)
 }
 
-func (w *Worker) record(ctx context.Context, findingID string, t Ticket) error {
+func (h *Handler) record(ctx context.Context, findingID string, t Ticket) error {
 	v, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encode ticket of %s: %w", findingID, err)
 	}
-	if err := w.st.PutKV(ctx, NSTicket, findingID, v); err != nil {
+	if err := h.st.PutKV(ctx, NSTicket, findingID, v); err != nil {
 		return fmt.Errorf("record ticket %s of %s: %w", t.Key, findingID, err)
 	}
-	if w.onRecord != nil {
-		w.onRecord(ctx, findingID, t)
+	if h.onRecord != nil {
+		h.onRecord(ctx, findingID, t)
 	}
 	return nil
 }
@@ -381,15 +264,15 @@ func (w *Worker) record(ctx context.Context, findingID string, t Ticket) error {
 // while that ticket is not created yet. In "new" reopen mode an item of an
 // earlier open period (delayed by an outage, say) goes to that period's
 // ticket, not the current one.
-func (w *Worker) ticket(ctx context.Context, p Payload) (string, error) {
-	rec, found, err := Lookup(ctx, w.st, p.FindingID)
+func (h *Handler) ticket(ctx context.Context, p Payload) (string, error) {
+	rec, found, err := Lookup(ctx, h.st, p.FindingID)
 	if err != nil {
 		return "", err
 	}
 	switch {
 	case !found:
 		return "", errWait
-	case w.current(rec, p):
+	case h.current(rec, p):
 		return rec.Key, nil
 	case p.Period.After(rec.Period):
 		return "", errWait
@@ -399,39 +282,39 @@ func (w *Worker) ticket(ctx context.Context, p Payload) (string, error) {
 			return t.Key, nil
 		}
 	}
-	return "", errDrop{fmt.Errorf("no ticket was created for the open period of %s that began %s", p.FindingID, stamp(p.Period))}
+	return "", outbox.Drop(fmt.Errorf("no ticket was created for the open period of %s that began %s", p.FindingID, stamp(p.Period)))
 }
 
-func (w *Worker) comment(ctx context.Context, p Payload) error {
+func (h *Handler) comment(ctx context.Context, p Payload) error {
 	if p.Comment == "" {
 		return nil
 	}
-	key, err := w.ticket(ctx, p)
+	key, err := h.ticket(ctx, p)
 	if err != nil {
 		return err
 	}
-	if err := w.jira.AddComment(ctx, key, tracker.Text(p.Comment)); err != nil {
+	if err := h.jira.AddComment(ctx, key, tracker.Text(p.Comment)); err != nil {
 		if errors.Is(err, tracker.ErrNotFound) {
-			return errDrop{err}
+			return outbox.Drop(err)
 		}
 		return err
 	}
 	return nil
 }
 
-func (w *Worker) transition(ctx context.Context, log zerolog.Logger, p Payload, resolve bool) error {
-	key, err := w.ticket(ctx, p)
+func (h *Handler) transition(ctx context.Context, log zerolog.Logger, p Payload, resolve bool) error {
+	key, err := h.ticket(ctx, p)
 	if err != nil {
 		return err
 	}
 	var name string
 	if resolve {
-		name, err = w.jira.Resolve(ctx, key, w.cfg.ResolveTransitions)
+		name, err = h.jira.Resolve(ctx, key, h.cfg.ResolveTransitions)
 	} else {
-		name, err = w.jira.Reopen(ctx, key, w.cfg.ReopenTransitions)
+		name, err = h.jira.Reopen(ctx, key, h.cfg.ReopenTransitions)
 	}
 	if errors.Is(err, tracker.ErrNotFound) {
-		return errDrop{err}
+		return outbox.Drop(err)
 	}
 	if err != nil {
 		return err

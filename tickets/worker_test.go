@@ -20,6 +20,7 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/jirafake"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/providers/jira"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -122,12 +123,22 @@ func newEnv(t *testing.T, flavor string, adjust ...func(*Config)) *env {
 	return &env{t: t, st: st, srv: srv, client: client, clk: clk, cfg: cfg, planner: NewPlanner(cfg), logs: &syncBuffer{}}
 }
 
-func (e *env) worker(owner string, opts ...Option) *Worker {
+// worker is a replica's outbox runtime carrying the ticket lane.
+func (e *env) worker(owner string, opts ...Option) *outbox.Runtime {
+	return e.workerWith(e.client, owner, opts...)
+}
+
+func (e *env) workerWith(client Client, owner string, opts ...Option) *outbox.Runtime {
+	e.t.Helper()
 	log := zerolog.New(e.logs).Level(zerolog.DebugLevel)
 	opts = append([]Option{WithPermalink(func(_ context.Context, id string) string {
 		return "https://acme.slack.com/archives/C0SECOPS/p1764166329000100"
 	})}, opts...)
-	return NewWorker(e.st, e.client, e.cfg, owner, e.clk, log, opts...)
+	rt := outbox.New(e.st, owner, e.clk, log)
+	if err := rt.Add(NewHandler(e.st, client, e.cfg, log, opts...).Lane()); err != nil {
+		e.t.Fatal(err)
+	}
+	return rt
 }
 
 // raise stores a new finding with its planned items, as the pipeline does.
@@ -158,7 +169,7 @@ func (e *env) change(id, change, by, note string, fn func(*finding.Finding)) fin
 }
 
 // drain runs the worker until no item is due.
-func (e *env) drain(w *Worker) {
+func (e *env) drain(w *outbox.Runtime) {
 	e.t.Helper()
 	for range 100 {
 		if w.Drain(context.Background()) == 0 {
@@ -361,7 +372,7 @@ func TestOutageDelaysButLosesNothing(t *testing.T) {
 	if d := e.depth(); d != 0 {
 		t.Fatalf("outbox depth = %d, want 0", d)
 	}
-	if !strings.Contains(e.logs.String(), "Jira unavailable; ticket update postponed") {
+	if logs := e.logs.String(); !strings.Contains(logs, "Jira is unavailable") || !strings.Contains(logs, "delivery failed; will retry") {
 		t.Fatalf("the outage was not logged:\n%s", e.logs)
 	}
 }
@@ -521,7 +532,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	NewWorker(e.st, down, e.cfg, "replica-2", e.clk, zerolog.New(e.logs)).Drain(context.Background())
+	e.workerWith(down, "replica-2").Drain(context.Background())
 	e.clk.Advance(maxBackoff)
 	items, err := e.st.ClaimKinds(context.Background(), "inspector", []string{KindPrefix}, 10, time.Minute)
 	if err != nil || len(items) != 1 || items[0].LastError == "" {
@@ -569,7 +580,7 @@ func TestCheck(t *testing.T) {
 			if tc.setup != nil {
 				client = tc.setup(e)
 			}
-			err := NewWorker(e.st, client, e.cfg, "r", e.clk, zerolog.Nop()).Check(ctx, tc.projects...)
+			err := NewHandler(e.st, client, e.cfg, zerolog.Nop()).Check(ctx, tc.projects...)
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("Check = %v, want nil", err)

@@ -20,9 +20,10 @@ import (
 // and the AWS grant provider, and registers its commands, buttons and
 // modals. Grants act through the member role of each account, as state
 // reads do; the clients are built here when aws.enabled is off. The
-// returned worker runs the timers (reminders, expiry, cleanup).
+// returned service's Timers lane runs the timers (reminders, expiry,
+// cleanup).
 func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store, az *authz.Authorizer, b *bot.Bot,
-	clients *awsclient.Clients, base aws.Config, owner string, clk clock.Clock, log zerolog.Logger) (*breakglass.Worker, error) {
+	clients *awsclient.Clients, base aws.Config, clk clock.Clock, log zerolog.Logger) (*breakglass.Service, error) {
 	if clients == nil {
 		var err error
 		if clients, err = awsClients(ctx, cfg, base, clk); err != nil {
@@ -53,5 +54,5 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store
 	}
 	b.EnableBreakGlass(svc, slackSide)
 	log.Info().Int("accounts", len(cfg.BreakGlass.Accounts)).Msg("break-glass access enabled")
-	return svc.NewWorker(owner), nil
+	return svc, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/oncall"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
 	"github.com/secops-bot/secops-bot/store"
@@ -52,9 +53,9 @@ type opsDeps struct {
 }
 
 // enableOps builds the containment service over AWS, the on-call schedule
-// and the playbook runner, and hands them to the bot. The returned worker
-// starts playbooks and fires escalations.
-func enableOps(d opsDeps) (*bot.PlaybookWorker, error) {
+// and the playbook runner, and hands them to the bot. The returned outbox
+// lane starts playbooks and fires escalations.
+func enableOps(d opsDeps) (outbox.Lane, error) {
 	provider := contain.New(d.aws, d.cfg.Containment, d.clock, contain.Options{})
 	svc := containment.New(provider, d.store, d.authz, d.clock, d.logger.With().Str("component", "containment").Logger())
 	var ids []string
@@ -63,11 +64,11 @@ func enableOps(d opsDeps) (*bot.PlaybookWorker, error) {
 	}
 	lib, err := playbooks.Load(d.cfg.Playbooks.Dir, ids)
 	if err != nil {
-		return nil, fmt.Errorf("playbooks: %w", err)
+		return outbox.Lane{}, fmt.Errorf("playbooks: %w", err)
 	}
 	sched, err := oncall.New(d.cfg.OnCall)
 	if err != nil {
-		return nil, fmt.Errorf("on_call: %w", err)
+		return outbox.Lane{}, fmt.Errorf("on_call: %w", err)
 	}
 	deps := playbooks.Deps{
 		Library: lib, Store: d.store, Notifier: d.bot.PlaybookNotifier(), Teams: d.teams,

@@ -29,6 +29,7 @@ import (
 	"github.com/secops-bot/secops-bot/investigate"
 	"github.com/secops-bot/secops-bot/metrics"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/sqsource"
@@ -53,8 +54,8 @@ type ServeOptions struct {
 	Ready chan struct{}
 }
 
-// waker wakes the Slack outbox worker after each stored change, so a new
-// finding is posted at once rather than at the next poll.
+// waker wakes the outbox after each stored change, so a new finding is
+// posted at once rather than at the next poll.
 type waker struct{ b *bot.Bot }
 
 func (w waker) FindingChanged(context.Context, finding.Finding, pipeline.Change) error {
@@ -133,10 +134,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	owner := replicaName()
 	mets := metrics.New(opts.Clock)
+	// One outbox runtime carries every feature's deliveries; each adds its
+	// lane below.
+	ob := outbox.New(st, owner, opts.Clock, log)
 	b, err := bot.Connect(ctx, bot.Config{
 		AppToken: cfg.Slack.AppToken, BotToken: cfg.Slack.BotToken, APIURL: cfg.Slack.APIURL, NetworkTimeout: cfg.Slack.NetworkTimeout,
 		Channels: channels(cfg), Owner: owner, TicketBaseURL: ticketBase(cfg),
 		HTTPClient: &http.Client{Transport: mets.SlackTransport(http.DefaultTransport), Timeout: 30 * time.Second},
+		Throttle:   ob.Throttle(),
 	}, dir, opts.Clock, log.With().Str("component", "slack").Logger())
 	if err != nil {
 		return err
@@ -175,20 +180,23 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	tri := triage.New(st, az, planners, opts.Clock)
 	enr := enrich.New(dir, st, cfg.EnrichOptions())
 	inv := investigate.New(st, dir, enr, opts.Clock)
-	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv})
+	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv, Wake: ob.Wake})
+	lanes := []outbox.Lane{b.SlackLane()}
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
-	var playbookWorker *bot.PlaybookWorker
 	if clients != nil {
-		if playbookWorker, err = enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log}); err != nil {
+		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log})
+		if err != nil {
 			return err
 		}
+		lanes = append(lanes, playbookLane)
 	}
-	var breakGlass *breakglass.Worker
+	var breakGlass *breakglass.Service
 	if cfg.BreakGlass.Enabled {
-		if breakGlass, err = serveBreakGlass(ctx, cfg, st, az, b, clients, *awsBase, owner, opts.Clock, log); err != nil {
+		if breakGlass, err = serveBreakGlass(ctx, cfg, st, az, b, clients, *awsBase, opts.Clock, log); err != nil {
 			return err
 		}
+		lanes = append(lanes, breakGlass.Timers(cfg.BreakGlass.TimerInterval))
 	}
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
@@ -210,30 +218,38 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	g.Go(func() error {
 		return obs.run(gctx, cfg.Metrics.Listen, st, b, log.With().Str("component", "metrics").Logger())
 	})
-	if playbookWorker != nil {
-		g.Go(func() error { playbookWorker.Run(gctx); return nil })
-	}
 	if breakGlass != nil {
 		g.Go(func() error {
-			return breakGlass.Run(gctx, cfg.BreakGlass.TimerInterval, cfg.BreakGlass.SweepInterval)
+			breakGlass.SweepEvery(gctx, cfg.BreakGlass.TimerInterval, cfg.BreakGlass.SweepInterval)
+			return nil
 		})
 	}
+	var ticketsH *tickets.Handler
 	if cfg.Jira.Enabled {
-		w, err := ticketWorker(ctx, cfg, st, b, obs.jiraHTTP(), owner, opts.Clock, log.With().Str("component", "jira").Logger())
-		if err != nil {
+		if ticketsH, err = ticketHandler(cfg, st, b, jiraThrottled(obs.jiraHTTP(), ob.Throttle()), log.With().Str("component", "jira").Logger()); err != nil {
 			return err
 		}
-		g.Go(func() error { w.Run(gctx); return nil })
+		lanes = append(lanes, ticketsH.Lane())
 	}
 	if clients != nil {
 		aw := assess.New(st, stateReader{state.NewReader(clients, opts.Clock)}, planners, assess.Options{
-			Owner: owner, Interval: cfg.AWS.RecheckInterval, Clock: opts.Clock,
+			Interval: cfg.AWS.RecheckInterval, Clock: opts.Clock,
 			Logger: log.With().Str("component", "assess").Logger(),
 			Sensitivity: assess.Sensitivity{
 				TagValues: cfg.Sensitivity.TagValues, NamePatterns: cfg.Sensitivity.NamePatterns, Environments: cfg.Sensitivity.Environments,
 			},
 		})
+		lanes = append(lanes, aw.Lane())
 		g.Go(func() error { aw.Run(gctx); return nil })
+	}
+	for _, l := range lanes {
+		if err := ob.Add(l); err != nil {
+			return err
+		}
+	}
+	g.Go(func() error { ob.Run(gctx); return nil })
+	if ticketsH != nil {
+		checkJira(ctx, cfg, ticketsH, log.With().Str("component", "jira").Logger())
 	}
 	if cfg.Audit.Anchored() {
 		var sinks []audit.Sink
@@ -311,10 +327,16 @@ func awsClients(ctx context.Context, cfg config.Config, base aws.Config, clk clo
 	return c, nil
 }
 
-// ticketWorker builds the Jira worker and checks the settings; a Jira that
-// is unreachable or misconfigured is a warning, never a reason not to
-// start: findings still flow to Slack and tickets wait in the outbox.
-func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, httpClient *http.Client, owner string, clk clock.Clock, log zerolog.Logger) (*tickets.Worker, error) {
+// jiraThrottled puts the outbox's throttle in front of the Jira client.
+// Jira limits an account's calls as a whole, not per endpoint, so one
+// Retry-After holds every call.
+func jiraThrottled(hc *http.Client, th *outbox.Throttle) *http.Client {
+	hc.Transport = th.Transport(hc.Transport, func(*http.Request) string { return "jira" })
+	return hc
+}
+
+// ticketHandler builds the Jira handler.
+func ticketHandler(cfg config.Config, st Store, b *bot.Bot, httpClient *http.Client, log zerolog.Logger) (*tickets.Handler, error) {
 	tc := TicketConfig(cfg)
 	if err := tc.Validate(); err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
@@ -327,7 +349,7 @@ func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, 
 	if err != nil {
 		return nil, fmt.Errorf("jira: %w", err)
 	}
-	w := tickets.NewWorker(st, client, tc, owner, clk, log,
+	w := tickets.NewHandler(st, client, tc, log,
 		tickets.WithPermalink(b.Permalink),
 		tickets.WithOnRecord(func(ctx context.Context, findingID string, _ tickets.Ticket) {
 			// Link the new ticket from the Slack messages.
@@ -340,6 +362,13 @@ func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, 
 			}
 			b.Wake()
 		}))
+	return w, nil
+}
+
+// checkJira checks the Jira settings at start; a Jira that is unreachable
+// or misconfigured is a warning, never a reason not to start: findings
+// still flow to Slack and tickets wait in the outbox.
+func checkJira(ctx context.Context, cfg config.Config, w *tickets.Handler, log zerolog.Logger) {
 	var projects []string
 	for _, t := range cfg.Teams {
 		if t.JiraProject != "" {
@@ -351,5 +380,4 @@ func ticketWorker(ctx context.Context, cfg config.Config, st Store, b *bot.Bot, 
 	if err := w.Check(checkCtx, projects...); err != nil {
 		log.Warn().Err(err).Msg("Jira is not reachable or not configured correctly; findings still go to Slack and tickets wait until it is")
 	}
-	return w, nil
 }

@@ -45,6 +45,10 @@ type State struct {
 	// replica that held it before, "" when it was never held.
 	Taken    bool
 	Previous string
+	// Free says the lease was free when taken: never held, or given back
+	// with Release, rather than run out with its holder (or unreadable).
+	// A duty whose holder may have stopped halfway checks what it left.
+	Free bool
 	// Holder is whoever holds the lease now.
 	Holder string
 }
@@ -56,7 +60,9 @@ type State struct {
 // others find it held.
 func (l *Lease) Hold(ctx context.Context, now time.Time) (State, error) {
 	var s State
-	_, err := l.doc().Upsert(ctx, l.key, func(cur *record) error {
+	unreadable := false
+	doc := store.NewDoc[record](l.kv, l.ns).OnUnreadable(func(string, error) { unreadable = true })
+	_, err := doc.Upsert(ctx, l.key, func(cur *record) error {
 		mine := cur.Owner == l.owner
 		if !mine && now.Before(cur.Until) {
 			s = State{Holder: cur.Owner}
@@ -68,6 +74,10 @@ func (l *Lease) Hold(ctx context.Context, now time.Time) (State, error) {
 		}
 		if !mine || !now.Before(cur.Until) {
 			s.Taken, s.Previous = true, cur.Owner
+			// Never held (no owner, no time) or given back (Release
+			// leaves its owner with no time); an unreadable value is
+			// neither.
+			s.Free = !unreadable && cur.Until.IsZero()
 		}
 		*cur = record{Owner: l.owner, Until: now.Add(l.ttl)}
 		return nil

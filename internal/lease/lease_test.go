@@ -43,22 +43,26 @@ func TestHold(t *testing.T) {
 		steps []step
 	}{
 		{"a free lease is taken", []step{
-			{"a", 0, State{Held: true, Taken: true, Holder: "a"}},
+			{"a", 0, State{Held: true, Taken: true, Free: true, Holder: "a"}},
 		}},
 		{"another replica is refused while it lasts", []step{
-			{"a", 0, State{Held: true, Taken: true, Holder: "a"}},
+			{"a", 0, State{Held: true, Taken: true, Free: true, Holder: "a"}},
 			{"b", 59 * time.Second, State{Holder: "a"}},
 		}},
 		{"the holder keeps it, renewing past half its time", []step{
-			{"a", 0, State{Held: true, Taken: true, Holder: "a"}},
+			{"a", 0, State{Held: true, Taken: true, Free: true, Holder: "a"}},
 			{"a", 20 * time.Second, State{Held: true, Holder: "a"}},
 			{"a", 40 * time.Second, State{Held: true, Holder: "a"}}, // renewed until 1m40s
 			{"b", 90 * time.Second, State{Holder: "a"}},
 		}},
 		{"a lease that ran out is taken over", []step{
-			{"a", 0, State{Held: true, Taken: true, Holder: "a"}},
+			{"a", 0, State{Held: true, Taken: true, Free: true, Holder: "a"}},
 			{"b", time.Minute, State{Held: true, Taken: true, Previous: "a", Holder: "b"}},
 			{"a", 61 * time.Second, State{Holder: "b"}},
+		}},
+		{"the holder's own lease that ran out is taken again, not free", []step{
+			{"a", 0, State{Held: true, Taken: true, Free: true, Holder: "a"}},
+			{"a", time.Minute, State{Held: true, Taken: true, Previous: "a", Holder: "a"}},
 		}},
 	}
 	for _, tc := range tests {
@@ -91,8 +95,8 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 	if h, err := a.Holder(ctx, t0.Add(time.Second)); err != nil || h != "" {
 		t.Fatalf("Holder after release = %q, %v; want nobody", h, err)
 	}
-	if got := hold(t, b, t0.Add(2*time.Second)); !got.Held || got.Previous != "a" {
-		t.Fatalf("b after a released = %+v, want it taken from a", got)
+	if got := hold(t, b, t0.Add(2*time.Second)); !got.Held || got.Previous != "a" || !got.Free {
+		t.Fatalf("b after a released = %+v, want it taken, free, from a", got)
 	}
 }
 
@@ -101,8 +105,8 @@ func TestUnreadableLeaseIsTaken(t *testing.T) {
 	if err := kv.PutKV(context.Background(), "ns", "lease", []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
-	if got := hold(t, New(kv, "ns", "lease", "a", time.Minute), t0); !got.Held {
-		t.Fatalf("Hold over an unreadable value = %+v, want it taken", got)
+	if got := hold(t, New(kv, "ns", "lease", "a", time.Minute), t0); !got.Held || got.Free {
+		t.Fatalf("Hold over an unreadable value = %+v, want it taken as one that ran out", got)
 	}
 }
 

@@ -1,4 +1,4 @@
-package grace
+package outbox
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
-func TestAfter(t *testing.T) {
+func TestAfterGrace(t *testing.T) {
 	tests := []struct {
 		name     string
 		grace    time.Duration
@@ -26,7 +26,7 @@ func TestAfter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			work, done := After(ctx, tc.grace)
+			work, done := afterGrace(ctx, tc.grace)
 			defer done()
 			if tc.shutdown {
 				cancel()
@@ -45,8 +45,8 @@ func TestAfter(t *testing.T) {
 	}
 }
 
-func TestAfterDoneReleases(t *testing.T) {
-	work, done := After(context.Background(), time.Hour)
+func TestAfterGraceDoneReleases(t *testing.T) {
+	work, done := afterGrace(context.Background(), time.Hour)
 	done()
 	if work.Err() == nil {
 		t.Fatal("the work context outlives done")
@@ -77,12 +77,12 @@ func TestReleaseHandsItemsBackAtOnce(t *testing.T) {
 	if _, err := st.Claim(ctx, "other", 1, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	err = Release(ctx, st, "stopping", time.Now(), items)
+	err = release(ctx, st, "stopping", time.Now(), items)
 	if err == nil || !strings.Contains(err.Error(), "release b") {
-		t.Fatalf("Release = %v, want the failure for b named", err)
+		t.Fatalf("release = %v, want the failure for b named", err)
 	}
 	got, err := st.Claim(ctx, "next", 10, time.Hour)
 	if err != nil || len(got) != 1 || got[0].Key != "a" {
-		t.Fatalf("Claim after Release = %v, %v; want a at once", got, err)
+		t.Fatalf("Claim after release = %v, %v; want a at once", got, err)
 	}
 }
