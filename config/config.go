@@ -65,6 +65,7 @@ type Config struct {
 	FeedHealth      FeedHealth    `yaml:"feed_health"`
 	Canary          Canary        `yaml:"canary"`
 	Audit           Audit         `yaml:"audit"`
+	Paging          Paging        `yaml:"paging"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment
@@ -239,5 +240,6 @@ func Default() Config {
 		FeedHealth:  FeedHealth{MaxSilence: 30 * time.Minute},
 		Canary:      Canary{Interval: 15 * time.Minute, Timeout: 10 * time.Minute},
 		Audit:       DefaultAudit(),
+		Paging:      DefaultPaging(),
 	}
 }

@@ -63,6 +63,7 @@ func (c *Config) blocks() []block {
 		{"", c.checkCanaryCredentials},
 		{"canary", c.Canary.Validate},
 		{"audit", c.Audit.Validate},
+		{"paging", func() problem.List { return c.Paging.validate(c.Teams) }},
 	}
 }
 

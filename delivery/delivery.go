@@ -157,3 +157,25 @@ func Decode(it store.OutboxItem) (Payload, error) {
 	}
 	return p, nil
 }
+
+// NoteReplies are thread replies of a finding in every channel it is routed
+// to, outside its state changes: paging, a note about the incident. tag
+// tells the notes of one finding version apart (one per team paged); the
+// key still ends with the version, so the reply keeps its place among the
+// finding's other replies.
+func NoteReplies(f finding.Finding, tag, change, by, note string) []store.OutboxItem {
+	var out []store.OutboxItem
+	for _, r := range f.Routes {
+		channel, ok := strings.CutPrefix(r, "slack:")
+		if !ok {
+			continue
+		}
+		body, _ := json.Marshal(Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note})
+		out = append(out, store.OutboxItem{
+			Key:     ReplyKeyPrefix(f.ID, channel) + tag + fmt.Sprintf("|v%d", f.Version),
+			Kind:    KindSlackReply,
+			Payload: body,
+		})
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/paging"
 )
 
 // Kinds of thread reply. The first five match the pipeline's change names
@@ -21,6 +22,9 @@ const (
 	ReplyAcknowledged = "acknowledged"
 	ReplySuppressed   = "suppressed"
 	ReplyExpected     = "expected"
+	// ReplyPage is a page sent, refused, acknowledged or resolved at the
+	// paging provider; its note is a paging.Notice.
+	ReplyPage = paging.ReplyPage
 )
 
 // ThreadReply builds the reply posted in a finding's thread when its state
@@ -62,6 +66,8 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 		if reason := firstNonEmpty(note, f.SuppressedReason); reason != "" {
 			lines = append(lines, quote(reason))
 		}
+	case ReplyPage:
+		lines = append(lines, pageLines(note, loc)...)
 	case ReplyUpdated:
 		lines = append(lines, ":pencil2: Updated by "+who(by)+".")
 		if note != "" {
@@ -86,6 +92,67 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 		contextBlock("Finding " + code(f.ID) + " · " + statusWord(f)),
 	}
 	return clip(lines[0], 500), blocks
+}
+
+// pageLines tells what happened to a page: who was woken and why they were
+// picked, or what they did at the provider.
+func pageLines(note string, loc *time.Location) []string {
+	n, err := paging.ParseNotice(note)
+	if err != nil {
+		return []string{":pager: Paging update: " + esc(clip(note, 500))}
+	}
+	team := "*" + esc(clip(n.Team, 60)) + "*"
+	provider := esc(clip(firstNonEmpty(n.Provider, "the paging provider"), 40))
+	switch n.Status {
+	case paging.NoticePaged:
+		line := ":pager: Paged " + team + " via " + provider
+		if len(n.People) > 0 {
+			line += " — on call: " + peopleList(n.People)
+		} else {
+			line += " — nobody is listed on call"
+		}
+		out := []string{line + "."}
+		if n.Source != "" {
+			out = append(out, "_Per "+esc(clip(n.Source, 200))+"._")
+		}
+		return out
+	case paging.NoticeFailed:
+		return []string{":warning: Could not page " + team + " through " + provider + ": " + esc(clip(n.Error, 500)), "*Nobody was woken*: call the on-call directly."}
+	case paging.NoticeAcknowledged, paging.NoticeResolved:
+		line := ":pager: " + strings.ToUpper(n.Status[:1]) + n.Status[1:] + " in " + provider + " by " + peopleList(n.By)
+		if !n.At.IsZero() {
+			line += " at " + when(n.At, loc)
+		}
+		if n.URL != "" {
+			line += " · " + link(n.URL, "open the incident")
+		}
+		out := []string{line + "."}
+		if n.Status == paging.NoticeResolved {
+			out = append(out, "The finding stays open until the exposure is gone.")
+		}
+		return out
+	}
+	return []string{":pager: Paging update for " + team + "."}
+}
+
+// peopleList names people: a Slack mention when they have a Slack user,
+// else their name and e-mail.
+func peopleList(ps []paging.Person) string {
+	var out []string
+	for _, p := range ps {
+		switch {
+		case p.SlackID != "":
+			out = append(out, "<@"+esc(clip(p.SlackID, 20))+">")
+		case p.Name != "" && p.Email != "":
+			out = append(out, esc(clip(p.Name, 80))+" ("+esc(clip(p.Email, 120))+", no Slack user with this address)")
+		default:
+			out = append(out, esc(clip(p.Label(), 120)))
+		}
+	}
+	if len(out) == 0 {
+		return "someone"
+	}
+	return strings.Join(out, ", ")
 }
 
 func firstNonEmpty(vs ...string) string {

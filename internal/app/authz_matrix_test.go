@@ -585,13 +585,18 @@ func TestAuthorisationMatrix(t *testing.T) {
 	add("playbook step done (responders' step)", responders, []string{"playbook.step", "playbook.step.done"}, s, d)
 	s, d = stepRow("playbook.skip.review-resource")
 	add("playbook step skip", responders, []string{"playbook.step", "playbook.step.skipped"}, s, d)
-	add("/secops breakglass + request modal", responders, []string{"breakglass.request"}, noState,
+	// The form lists what can be requested, so it opens only for those who
+	// may request; the others are refused (and audited) at the command.
+	add("/secops breakglass + request modal", responders, []string{"breakglass.request", "breakglass.form"}, noState,
 		func(t *testing.T, u who, _ any, allowed bool) {
 			if allowed {
 				e.endRequests(t, u.id)
 			}
 			views := e.viewIDs()
 			e.command(t, u.id, "breakglass payments-prod matrix check")
+			if !allowed {
+				return
+			}
 			v := e.openedView(t, u.id, "breakglass.request", views)
 			e.submit(t, v, u.id, prefilled(t, v))
 		})

@@ -23,8 +23,9 @@ func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 		MemberRoleName: cfg.AWS.MemberRoleName,
 		Canary:         cfg.Canary.Enabled,
 		CanaryMembers:  cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
-		AuditBucket:    cfg.Audit.S3Bucket,
-		AuditPrefix:    cfg.Audit.S3Prefix,
+	}
+	if cfg.Audit.S3Bucket != "" {
+		o.AuditBucket, o.AuditPrefix = cfg.Audit.S3Bucket, cfg.Audit.S3Prefix
 	}
 	if u := cfg.Ingest.SQSQueueURL; u != "" {
 		arn, err := iampolicy.QueueARN(u)

@@ -176,12 +176,24 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		planners = append(planners, assess.Planner{}, playbookPlanner{})
 	}
 
+	pg, err := newPaging(cfg, st, dir, b, opts.Clock, log)
+	if err != nil {
+		return err
+	}
+	if pg != nil {
+		planners = append(planners, pg.planner)
+	}
+
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
 	enr := enrich.New(dir, st, cfg.EnrichOptions())
 	inv := investigate.New(st, dir, enr, opts.Clock)
 	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv, Wake: ob.Wake})
 	lanes := []outbox.Lane{b.SlackLane()}
+	if pg != nil {
+		pg.service.Wake = ob.Wake
+		lanes = append(lanes, pg.service.Lane())
+	}
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
 	if clients != nil {
@@ -250,6 +262,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	g.Go(func() error { ob.Run(gctx); return nil })
 	if ticketsH != nil {
 		checkJira(ctx, cfg, ticketsH, log.With().Str("component", "jira").Logger())
+	}
+	if pg != nil {
+		g.Go(func() error { pg.service.Run(gctx, cfg.Paging.PollInterval); return nil })
 	}
 	if cfg.Audit.Anchored() {
 		var sinks []audit.Sink
