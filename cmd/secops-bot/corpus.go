@@ -16,10 +16,12 @@ import (
 // hidden because operators never need it.
 func newCorpus(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		events  int
-		seed    int64
-		planted int
-		out     string
+		events   int
+		seed     int64
+		planted  int
+		actors   int
+		accounts int
+		out      string
 	)
 	cmd := &cobra.Command{
 		Use:    "corpus [flags]",
@@ -40,7 +42,7 @@ be checked against them.`,
 			if err != nil {
 				return err
 			}
-			ps, err := corpus.Generate(w, events, seed, corpus.Options{Planted: planted})
+			ps, err := corpus.Generate(w, events, seed, corpus.Options{Planted: planted, Actors: actors, Accounts: accounts})
 			if cerr := closeOut(); err == nil && cerr != nil {
 				err = fmt.Errorf("write %s: %w", out, cerr)
 			}
@@ -58,6 +60,8 @@ be checked against them.`,
 	f.IntVar(&events, "events", 100_000, "how many events to write")
 	f.Int64Var(&seed, "seed", 1, "random seed; the same seed gives the same corpus")
 	f.IntVar(&planted, "planted", 0, "how many exposures to plant (0: one of each kind, negative: none)")
+	f.IntVar(&actors, "actors", 0, "spread routine calls over this many principals (0: the six built-in actors)")
+	f.IntVar(&accounts, "accounts", 1, "with --actors, how many accounts they belong to")
 	f.StringVar(&out, "out", "", "file to write (default stdout)")
 	return cmd
 }

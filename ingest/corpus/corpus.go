@@ -31,6 +31,12 @@ type Options struct {
 	// Planted is how many exposures to plant, spread evenly through the
 	// stream; zero means one of each kind, negative means none.
 	Planted int
+	// Actors, when positive, spreads the routine calls over that many
+	// principals in Accounts accounts (at least one) instead of the six
+	// actors of three accounts, as a larger organisation's trail looks.
+	// The planted exposures keep their actors and accounts.
+	Actors   int
+	Accounts int
 }
 
 // Planted describes one planted exposure.

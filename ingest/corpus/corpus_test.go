@@ -153,3 +153,41 @@ func isPlanted(ps []corpus.Planted, i int) bool {
 }
 
 func lastPart(s string) string { return s[strings.LastIndexAny(s, "/:")+1:] }
+
+// A larger organisation's stream spreads its routine calls over the asked
+// number of principals and accounts, still plants the same exposures, and
+// stays reproducible.
+func TestGenerateCrowd(t *testing.T) {
+	var a, b bytes.Buffer
+	opts := corpus.Options{Actors: 400, Accounts: 50}
+	pa, err := corpus.Generate(&a, 20000, 3, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := corpus.Generate(&b, 20000, 3, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("the same seed and options gave different bytes")
+	}
+	arns, accts := map[string]bool{}, map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSpace(a.Bytes()), []byte("\n")) {
+		var ev struct {
+			UserIdentity struct {
+				ARN       string `json:"arn"`
+				AccountID string `json:"accountId"`
+			} `json:"userIdentity"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		arns[ev.UserIdentity.ARN] = true
+		accts[ev.UserIdentity.AccountID] = true
+	}
+	if len(arns) < 300 || len(accts) < 40 {
+		t.Errorf("%d principals in %d accounts, want hundreds over dozens", len(arns), len(accts))
+	}
+	if len(pa) != 5 {
+		t.Errorf("planted %d exposures, want one of each of the 5 kinds", len(pa))
+	}
+}

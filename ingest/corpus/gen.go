@@ -104,6 +104,10 @@ type generator struct {
 	rng *rand.Rand
 	now time.Time
 	gap time.Duration
+	// crowd makes the routine calls and roles are the roles they assume:
+	// the six actors, or a larger population (Options.Actors).
+	crowd []actor
+	roles []actor
 }
 
 func newGenerator(seed int64, opts Options) *generator {
@@ -115,7 +119,50 @@ func newGenerator(seed int64, opts Options) *generator {
 	if gap <= 0 {
 		gap = 250 * time.Millisecond
 	}
-	return &generator{rng: rand.New(rand.NewSource(seed)), now: start.UTC(), gap: gap}
+	g := &generator{rng: rand.New(rand.NewSource(seed)), now: start.UTC(), gap: gap, crowd: actors, roles: actors[2:]}
+	if opts.Actors > 0 {
+		g.crowd, g.roles = population(seed, opts.Actors, max(opts.Accounts, 1))
+	}
+	return g
+}
+
+// population makes n principals spread over the given number of accounts,
+// modelled on the six actors, from their own random source so that the
+// default corpus keeps its bytes.
+func population(seed int64, n, accounts int) (crowd, roles []actor) {
+	rng := rand.New(rand.NewSource(seed ^ 0x5eed))
+	ids := make([]string, accounts)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("4%011d", 10_000_000_000+i*7919)
+	}
+	upper := func(k int) string {
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rng.Intn(32)]
+		}
+		return string(b)
+	}
+	for i := range n {
+		a := actors[i%len(actors)]
+		a.name = fmt.Sprintf("%s-%03d", a.name, i)
+		a.account = ids[rng.Intn(accounts)]
+		a.ips = []string{fmt.Sprintf("198.51.%d.%d", 100+rng.Intn(20), 1+rng.Intn(250)), fmt.Sprintf("203.0.%d.%d", 113+rng.Intn(20), 1+rng.Intn(250))}
+		prefix := "AIDA"
+		key := "AKIA"
+		if a.kind == "AssumedRole" {
+			prefix, key = "AROA", "ASIA"
+		}
+		a.principal = prefix + upper(17)
+		a.keyPrefix = key + upper(8)
+		crowd = append(crowd, a)
+		if a.kind == "AssumedRole" {
+			roles = append(roles, a)
+		}
+	}
+	if len(roles) == 0 {
+		roles = actors[2:]
+	}
+	return crowd, roles
 }
 
 func (g *generator) pick(s []string) string { return s[g.rng.Intn(len(s))] }
@@ -207,7 +254,7 @@ func (g *generator) routine() event {
 	if g.rng.Intn(12) == 0 {
 		return g.assumeRole()
 	}
-	a := actors[g.rng.Intn(len(actors))]
+	a := g.crowd[g.rng.Intn(len(g.crowd))]
 	c := readCalls[g.rng.Intn(len(readCalls))]
 	region := g.pick(regions)
 	ev := g.base(a, c.source, c.name, region)

@@ -84,8 +84,8 @@ func (g *generator) plant(k plantKind) (event, Planted) {
 
 // assumeRole is the STS call behind every role session in the stream.
 func (g *generator) assumeRole() event {
-	a := actors[g.rng.Intn(len(actors))]
-	role := actors[2+g.rng.Intn(len(actors)-2)]
+	a := g.crowd[g.rng.Intn(len(g.crowd))]
+	role := g.roles[g.rng.Intn(len(g.roles))]
 	ev := g.base(a, "sts.amazonaws.com", "AssumeRole", g.pick(regions))
 	session := g.pick(role.sessions)
 	ev.RequestParameters = map[string]any{
