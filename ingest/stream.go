@@ -204,7 +204,9 @@ func stream(ctx context.Context, source string, r io.Reader, size int, lim Limit
 		if !end && !s.stopped {
 			continue
 		}
-		if cut != nil {
+		// A stop found in the data comes before whatever cut the input
+		// after it.
+		if cut != nil && !s.stopped {
 			if cut.Reason == "" {
 				cut.Reason = fileCapReason(lim, s.records)
 			}
