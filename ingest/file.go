@@ -14,9 +14,9 @@ import (
 // it in one batch. The error is for I/O failures only; bad content is
 // reported in the batch's Problems.
 func ReadFile(path string) (Batch, error) {
-	out := Batch{Source: path}
-	err := streamFile(context.Background(), path, Limits{}, out.collect)
-	return out, err
+	c := collector{out: Batch{Source: path}}
+	err := streamFile(context.Background(), path, Limits{}, c.add)
+	return c.batch(), err
 }
 
 // IsEventFile reports whether a file name looks like CloudTrail data:

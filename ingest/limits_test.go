@@ -163,11 +163,11 @@ func TestStreamCaps(t *testing.T) {
 			}
 			check("parse", ParseLimits("src", data, lim))
 			for _, size := range []int{16, 100, 700, 4096, 1 << 20} {
-				got := Batch{Source: "src"}
-				if err := stream(context.Background(), "src", bytes.NewReader(data), size, lim, got.collect); err != nil {
+				c := collector{out: Batch{Source: "src"}}
+				if err := stream(context.Background(), "src", bytes.NewReader(data), size, lim, c.add); err != nil {
 					t.Fatalf("block %d: %v", size, err)
 				}
-				check(fmt.Sprintf("block %d", size), got)
+				check(fmt.Sprintf("block %d", size), c.batch())
 			}
 		})
 	}

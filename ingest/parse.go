@@ -69,29 +69,50 @@ func Parse(source string, data []byte) Batch {
 // decompressed a block at a time, so it costs no more memory than its
 // limits allow whatever it expands to.
 func ParseLimits(source string, data []byte, lim Limits) Batch {
-	out := Batch{Source: source}
-	collect := out.collect
+	c := collector{out: Batch{Source: source}}
 	if bytes.HasPrefix(data, gzipMagic) {
-		// collect never fails and the reader is in memory: no error.
-		_ = stream(context.Background(), source, bytes.NewReader(data), blockSize, lim, collect)
-		return out
+		// add never fails and the reader is in memory: no error.
+		_ = stream(context.Background(), source, bytes.NewReader(data), blockSize, lim, c.add)
+		return c.batch()
 	}
-	s := newStreamer(source, lim, collect)
+	s := newStreamer(source, lim, c.add)
 	_ = s.feed(bytes.TrimPrefix(data, bom), true, true)
 	_ = s.finish()
-	return out
+	return c.batch()
 }
 
-// collect adds a batch handed over by a stream to b.
-func (b *Batch) collect(more Batch) error {
-	if b.Records == nil {
-		b.Records = more.Records
-	} else {
-		b.Records = append(b.Records, more.Records...)
+// collector gathers the batches of one payload into one.
+type collector struct {
+	out   Batch
+	parts [][]cloudtrail.Record
+	n     int
+}
+
+func (c *collector) add(b Batch) error {
+	if b.Records != nil {
+		c.parts = append(c.parts, b.Records)
+		c.n += len(b.Records)
 	}
-	b.Problems = append(b.Problems, more.Problems...)
-	b.Ignored += more.Ignored
+	c.out.Problems = append(c.out.Problems, b.Problems...)
+	c.out.Ignored += b.Ignored
 	return nil
+}
+
+// batch is everything gathered. Records are copied once, into a slice of
+// the right size, and not at all when they came in one batch.
+func (c *collector) batch() Batch {
+	switch len(c.parts) {
+	case 0:
+	case 1:
+		c.out.Records = c.parts[0]
+	default:
+		c.out.Records = make([]cloudtrail.Record, 0, c.n)
+		for _, p := range c.parts {
+			c.out.Records = append(c.out.Records, p...)
+		}
+	}
+	c.parts = nil
+	return c.out
 }
 
 var bom = []byte("\xef\xbb\xbf")

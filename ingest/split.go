@@ -112,7 +112,7 @@ func (r *recordsSplitter) take(_ int, next []byte) int {
 }
 
 func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
-	var units []unit
+	units := make([]unit, 0, min(max, len(data)/512+1))
 	i, counted := 0, 0
 	// lineAt is the line of data[at], counted as the cut moves on.
 	lineAt := func(at int) int {
@@ -164,7 +164,7 @@ func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 				i++
 				continue
 			}
-			e, status, why := element(data, i)
+			e, status, why := element(data, i, r.lim.MaxRecordBytes)
 			switch status {
 			case elemComplete:
 				r.n++
@@ -264,10 +264,14 @@ const (
 // element finds the end of the record starting at data[i]. The fast
 // scanner stops alike at the end of the data and at a syntax error;
 // encoding/json tells the two apart, and is asked only then, which is
-// once per block for the record the block cuts.
-func element(data []byte, i int) (int, elemStatus, string) {
+// once per block for the record the block cuts. What is already over the
+// cap is not asked about: it is skipped whatever it holds.
+func element(data []byte, i, limit int) (int, elemStatus, string) {
 	if e := skipDepth(data, i, 3); e >= 0 {
 		return e, elemComplete, ""
+	}
+	if len(data)-i > limit {
+		return 0, elemIncomplete, ""
 	}
 	dec := json.NewDecoder(bytes.NewReader(data[i:]))
 	var v json.RawMessage
