@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,6 +80,9 @@ type DirSource struct {
 	seen map[string]fileStamp
 	// failing holds files the sink refused, with when to try again.
 	failing map[string]retry
+	// reader tells this source's reading marks from those of an earlier
+	// process.
+	reader string
 }
 
 type fileStamp struct {
@@ -122,6 +126,7 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 		opts:    opts,
 		seen:    make(map[string]fileStamp),
 		failing: make(map[string]retry),
+		reader:  rand.Text(),
 	}
 }
 
@@ -361,11 +366,13 @@ const maxUnfinishedReads = 2
 const stoppedTwiceReason = "the bot stopped twice while reading this file; set aside without reading it again"
 
 // readingMark is what the ledger holds on a file while it is read: which
-// version of the file, and how many reads of it began without ending.
+// version of the file, how many reads of it began without ending, and
+// which source began the last.
 type readingMark struct {
 	Size   int64     `json:"size"`
 	MTime  time.Time `json:"mtime"`
 	Starts int       `json:"starts"`
+	Reader string    `json:"reader"`
 }
 
 // beginRead marks the file as being read before any of it is decoded, so
@@ -390,10 +397,15 @@ func (d *DirSource) beginRead(ctx context.Context, path string, stamp fileStamp)
 		}
 	}
 	starts := mark.Starts + 1
+	if mark.Reader == d.reader {
+		// This process's own read, whose end the store could not take:
+		// the process did not stop, so it does not count.
+		starts = mark.Starts
+	}
 	if starts > maxUnfinishedReads {
 		return starts, nil
 	}
-	raw, err = json.Marshal(readingMark{Size: stamp.size, MTime: stamp.mtime, Starts: starts})
+	raw, err = json.Marshal(readingMark{Size: stamp.size, MTime: stamp.mtime, Starts: starts, Reader: d.reader})
 	if err != nil {
 		return 0, fmt.Errorf("mark %s as being read: %w", path, err)
 	}

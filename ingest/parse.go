@@ -4,7 +4,11 @@
 // a local directory to the pipeline exactly once.
 //
 // Bad input never stops ingestion: each malformed line, file or record
-// becomes a Problem and the rest of the input is still read.
+// becomes a Problem and the rest of the input is still read. Nor can input
+// exhaust the process: every payload is read within Limits (what a gzip
+// stream may expand to, the largest record and line), and a log file is
+// cut record by record rather than held whole, so memory does not grow
+// with the size of the input.
 package ingest
 
 import (

@@ -391,8 +391,8 @@ func (s *streamer) gather(end, clean bool) error {
 	return s.document(whole)
 }
 
-// document cuts a whole payload that is not JSON Lines by its first line:
-// a log file record by record, another document as one value. A document
+// document cuts a whole payload that is not JSON Lines: a log file record
+// by record, another document as one value. A document
 // that is not valid JSON but has lines that are complete objects is still
 // read as JSON Lines, so one bad first line does not lose the file.
 func (s *streamer) document(data []byte) error {
