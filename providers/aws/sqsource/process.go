@@ -114,14 +114,25 @@ func (s *Source) process(ctx context.Context, m types.Message, alone bool, log z
 }
 
 // events hands over the events a message body carries. A body is at most
-// a megabyte and is parsed whole, unless it is gzip, which could expand a
-// thousandfold: that is read as a stream, within the memory budget.
+// a megabyte and is parsed whole, holding its share of the memory budget
+// until its records are stored, unless it is gzip, which could expand a
+// thousandfold: that is read as a stream.
 func (s *Source) events(ctx context.Context, source string, body []byte, alone bool, st *stats) error {
-	if !bytes.HasPrefix(body, gzipMagic) {
-		return s.ingest(ctx, ingest.ParseLimits(source, body, s.opts.Limits), alone, st)
+	if bytes.HasPrefix(body, gzipMagic) {
+		return s.read(ctx, source, bytes.NewReader(body), alone, st)
 	}
-	return s.read(ctx, source, bytes.NewReader(body), alone, st)
+	n := min(int64(len(body))*bodyExpansion, s.opts.MaxMemory)
+	if err := s.memory.Acquire(ctx, n); err != nil {
+		return err
+	}
+	defer s.memory.Release(n)
+	return s.ingest(ctx, ingest.ParseLimits(source, body, s.opts.Limits), alone, st)
 }
+
+// bodyExpansion bounds what a parsed body holds per byte: a record is at
+// least about 60 bytes of JSON and costs about 500 more once decoded, and
+// problems are capped in number.
+const bodyExpansion = 12
 
 var gzipMagic = []byte{0x1f, 0x8b}
 

@@ -88,11 +88,12 @@ type Options struct {
 	// ingest's defaults). A log file that breaks a cap is reported as a
 	// problem, with the records read around it kept.
 	Limits ingest.Limits
-	// MaxMemory bounds the memory all workers together may hold for the
-	// log files they read at once (default 256 MiB). Each file read
-	// reserves Limits.StreamMemory of it (at most all of it) for as long
-	// as it is read, so more workers or bigger files never add up to more
-	// than this.
+	// MaxMemory bounds the memory all workers together may hold for what
+	// they read at once (default 256 MiB). Each log file read reserves
+	// Limits.StreamMemory of it, and each message body twelve times its
+	// size (at most all of it), until what it carried is stored, so that
+	// more workers, more messages in flight or bigger files never add up
+	// to more than this.
 	MaxMemory int64
 	// Stored, when set, is told how long each message took from its
 	// receipt to everything it carried being stored (metrics).
@@ -157,8 +158,8 @@ type Source struct {
 	combined *combiner
 	// fetches bounds the messages reading log files from S3 at once.
 	fetches chan struct{}
-	// memory is the byte budget of every log file being read, shared by
-	// all workers; each read reserves perRead bytes of it.
+	// memory is the byte budget of every body and log file being read,
+	// shared by all workers; each log file read reserves perRead bytes.
 	memory  *semaphore.Weighted
 	perRead int64
 }
