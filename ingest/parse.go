@@ -80,6 +80,10 @@ func ParseLimits(source string, data []byte, lim Limits) Batch {
 		return c.batch()
 	}
 	s := newStreamer(source, lim, c.add)
+	// The payload is in memory already: it may be decoded in batches as
+	// large as it allows, which cost at most about twice its size, so
+	// that it is rarely cut at all.
+	s.maxUnits = max(maxBatchUnits, len(data)/256)
 	_ = s.feed(bytes.TrimPrefix(data, bom), true, true)
 	_ = s.finish()
 	return c.batch()

@@ -249,6 +249,9 @@ type streamer struct {
 	fn     func(Batch) error
 	p      parser
 
+	// maxUnits is how many values are decoded and handed over at once.
+	maxUnits int
+
 	mode  mode
 	whole []byte // modeDocument: the document so far
 	carry []byte // an unfinished unit from the previous piece
@@ -267,7 +270,7 @@ type streamer struct {
 
 func newStreamer(source string, lim Limits, fn func(Batch) error) *streamer {
 	lim = lim.withDefaults()
-	s := &streamer{source: source, lim: lim, fn: fn, p: newParser(source, lim)}
+	s := &streamer{source: source, lim: lim, fn: fn, p: newParser(source, lim), maxUnits: maxBatchUnits}
 	s.lines = lineSplitter{lim: lim, line: 1, report: s.report}
 	s.recs = recordsSplitter{lim: lim, line: 1, report: s.report}
 	return s
@@ -475,7 +478,7 @@ func (s *streamer) ended(end bool) error {
 func (s *streamer) cut(data []byte, end bool) ([]byte, error) {
 	for {
 		sp := s.splitter()
-		units, n := sp.split(data, end, maxBatchUnits)
+		units, n := sp.split(data, end, s.maxUnits)
 		if err := s.run(units); err != nil {
 			return nil, err
 		}
@@ -488,7 +491,7 @@ func (s *streamer) cut(data []byte, end bool) ([]byte, error) {
 			s.mode = modeLines
 			s.lines.line = s.recs.line
 			continue
-		case len(units) == maxBatchUnits && len(data) > 0:
+		case len(units) == s.maxUnits && len(data) > 0:
 			continue
 		}
 		return data, nil
