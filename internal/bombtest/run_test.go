@@ -69,6 +69,9 @@ func checkBombs(t *testing.T, got setAside) {
 }
 
 func TestReplaySetsBombsAside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bot and has it read 2 GiB of bombs")
+	}
 	bin := serveproc.Build(t)
 	dir := t.TempDir()
 	writeInputs(t, dir, time.Date(2024, 3, 5, 3, 0, 0, 0, time.UTC))
@@ -258,6 +261,9 @@ func serveUntilDone(t *testing.T, what string, emu *slackemu.Server, secops stri
 }
 
 func TestServeSetsBombsAsideFromTheDirectory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bot and has it read 2 GiB of bombs")
+	}
 	bin := serveproc.Build(t)
 	emu, secops := workspace(t)
 	dir := t.TempDir()
@@ -272,6 +278,9 @@ func TestServeSetsBombsAsideFromTheDirectory(t *testing.T) {
 }
 
 func TestServeSetsBombsAsideFromS3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the bot and has it read 2 GiB of bombs")
+	}
 	bin := serveproc.Build(t)
 	emu, secops := workspace(t)
 	awsConfig := func(endpoint string) aws.Config {
