@@ -79,7 +79,7 @@ func BenchmarkWalkJSONL(b *testing.B) {
 	}
 	events := 0
 	for b.Loop() {
-		err := Walk(context.Background(), []string{path}, func(batch Batch) error {
+		err := Walk(context.Background(), []string{path}, Limits{}, func(batch Batch) error {
 			events += len(batch.Records)
 			return nil
 		})

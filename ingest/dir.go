@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,15 +14,22 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/store"
 )
 
 // FileLedger remembers which files were ingested, so that each is
 // processed once across restarts. A file is identified by its path, size
 // and modification time (whole microseconds, UTC): a file rewritten in
 // place is new again.
+//
+// It also keeps, in its key-value space, a mark on each file while it is
+// read, so that a file that took the process down is not read unguarded
+// after a restart. GetKV returns store.ErrNotFound for a key never set.
 type FileLedger interface {
 	FileDone(ctx context.Context, path string, size int64, mtime time.Time) (bool, error)
 	MarkFileDone(ctx context.Context, path string, size int64, mtime time.Time) error
+	GetKV(ctx context.Context, ns, key string) ([]byte, error)
+	PutKV(ctx context.Context, ns, key string, value []byte) error
 }
 
 // Sink takes batches into the pipeline. Ingest returns nil only once the
@@ -48,6 +58,9 @@ type DirOptions struct {
 	StoreTimeout time.Duration
 	// Clock is the time source (default the wall clock).
 	Clock clock.Clock
+	// Limits caps what one file may cost to read; the zero value is
+	// ingest's defaults.
+	Limits Limits
 }
 
 // DirSource feeds CloudTrail files that appear under a directory (log
@@ -67,6 +80,9 @@ type DirSource struct {
 	seen map[string]fileStamp
 	// failing holds files the sink refused, with when to try again.
 	failing map[string]retry
+	// reader tells this source's reading marks from those of an earlier
+	// process.
+	reader string
 }
 
 type fileStamp struct {
@@ -96,6 +112,7 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	// The ledger outlives the process, so its keys must not depend on the
 	// working directory the process happened to start in.
 	if abs, err := filepath.Abs(dir); err == nil {
@@ -109,6 +126,7 @@ func NewDirSource(dir string, ledger FileLedger, sink Sink, log zerolog.Logger, 
 		opts:    opts,
 		seen:    make(map[string]fileStamp),
 		failing: make(map[string]retry),
+		reader:  rand.Text(),
 	}
 }
 
@@ -264,8 +282,18 @@ const (
 // reports what became of the file; the error is for ledger failures.
 func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, now time.Time) (outcome, error) {
 	log := d.log.With().Str("file", path).Logger()
+	starts, err := d.beginRead(ctx, path, stamp)
+	if err != nil {
+		return readFailed, err
+	}
+	if starts > maxUnfinishedReads {
+		return d.setAside(ctx, path, stamp, log)
+	}
+	if starts > 1 {
+		log.Warn().Msg("the bot stopped while reading this file; reading it once more, and setting it aside if that stops the bot too")
+	}
 	records, problems := 0, 0
-	err := streamFile(ctx, path, func(b Batch) error {
+	err = streamFile(ctx, path, d.opts.Limits, func(b Batch) error {
 		records += len(b.Records)
 		problems += len(b.Problems)
 		// A batch that started is finished even when shutdown begins, so
@@ -277,6 +305,9 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 		}
 		return ctx.Err()
 	})
+	// The read is over, whatever its outcome: only a read the process
+	// did not survive may leave the mark.
+	d.endRead(ctx, path, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return readFailed, ctx.Err()
@@ -319,4 +350,103 @@ func (d *DirSource) fail(log zerolog.Logger, path string, now time.Time, err err
 		ev = log.Warn()
 	}
 	ev.Err(err).Int("attempt", r.failures).Dur("retry_in", wait).Msg(what + " failed; will retry")
+}
+
+// readingNS is the ledger's key-value namespace for the marks of files
+// being read, keyed by path.
+const readingNS = "ingest.reading"
+
+// maxUnfinishedReads is how many reads of one file may begin without
+// ending before the file is set aside: the first stop of the process may
+// have had another cause, a second one while reading the same file is the
+// file's doing.
+const maxUnfinishedReads = 2
+
+// stoppedTwiceReason is the quarantine reason of a file set aside that way.
+const stoppedTwiceReason = "the bot stopped twice while reading this file; set aside without reading it again"
+
+// readingMark is what the ledger holds on a file while it is read: which
+// version of the file, how many reads of it began without ending, and
+// which source began the last.
+type readingMark struct {
+	Size   int64     `json:"size"`
+	MTime  time.Time `json:"mtime"`
+	Starts int       `json:"starts"`
+	Reader string    `json:"reader"`
+}
+
+// beginRead marks the file as being read before any of it is decoded, so
+// that the mark survives whatever the reading does to the process, and
+// returns how many reads of this version of it have now begun without
+// ending, this one included. A number over maxUnfinishedReads is not
+// written: the file is to be set aside.
+func (d *DirSource) beginRead(ctx context.Context, path string, stamp fileStamp) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.StoreTimeout)
+	defer cancel()
+	var mark readingMark
+	raw, err := d.ledger.GetKV(ctx, readingNS, path)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return 0, fmt.Errorf("read the reading mark of %s: %w", path, err)
+	case len(raw) > 0:
+		if json.Unmarshal(raw, &mark) != nil || mark.Size != stamp.size || !mark.MTime.Equal(stamp.mtime) {
+			// Another version of the file, or a mark this version
+			// cannot read: this one was never read.
+			mark = readingMark{}
+		}
+	}
+	starts := mark.Starts + 1
+	if mark.Reader == d.reader {
+		// This process's own read, whose end the store could not take:
+		// the process did not stop, so it does not count.
+		starts = mark.Starts
+	}
+	if starts > maxUnfinishedReads {
+		return starts, nil
+	}
+	raw, err = json.Marshal(readingMark{Size: stamp.size, MTime: stamp.mtime, Starts: starts, Reader: d.reader})
+	if err != nil {
+		return 0, fmt.Errorf("mark %s as being read: %w", path, err)
+	}
+	if err := d.ledger.PutKV(ctx, readingNS, path, raw); err != nil {
+		return 0, fmt.Errorf("mark %s as being read: %w", path, err)
+	}
+	return starts, nil
+}
+
+// endRead clears the mark once a read is over. A store that cannot take
+// the write leaves the mark, which costs at most one guarded read more.
+func (d *DirSource) endRead(ctx context.Context, path string, log zerolog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.StoreTimeout)
+	defer cancel()
+	if err := d.ledger.PutKV(ctx, readingNS, path, []byte{}); err != nil {
+		log.Warn().Err(err).Msg("clear the mark of a file read to its end")
+	}
+}
+
+// setAside quarantines a file that the process did not survive reading
+// twice, with its first bytes as they are on disk (nothing of it is
+// decoded), and records it as done so that it is never read again unless
+// it changes.
+func (d *DirSource) setAside(ctx context.Context, path string, stamp fileStamp, log zerolog.Logger) (outcome, error) {
+	var raw []byte
+	if f, err := os.Open(path); err == nil {
+		raw, _ = io.ReadAll(io.LimitReader(f, capProblemRaw))
+		f.Close()
+	}
+	b := Batch{Source: path, Problems: []Problem{problem(path, 0, stoppedTwiceReason, raw)}}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.StoreTimeout)
+	defer cancel()
+	if err := d.sink.Ingest(sctx, b); err != nil {
+		d.fail(log, path, d.opts.Clock.Now(), errSink{err})
+		return sinkFailed, nil
+	}
+	if err := d.ledger.MarkFileDone(sctx, path, stamp.size, stamp.mtime); err != nil {
+		return readFailed, fmt.Errorf("mark %s done: %w", path, err)
+	}
+	d.endRead(ctx, path, log)
+	delete(d.failing, path)
+	log.Error().Msg("file set aside in quarantine: the bot stopped twice while reading it")
+	return ingested, nil
 }

@@ -14,17 +14,44 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/store"
 )
 
-// memLedger is a FileLedger in a map.
+// memLedger is a FileLedger in maps.
 type memLedger struct {
 	mu    sync.Mutex
 	done  map[string]fileStamp
+	kv    map[string][]byte
 	err   error
 	reads int
 }
 
-func newMemLedger() *memLedger { return &memLedger{done: make(map[string]fileStamp)} }
+func newMemLedger() *memLedger {
+	return &memLedger{done: make(map[string]fileStamp), kv: make(map[string][]byte)}
+}
+
+func (l *memLedger) GetKV(_ context.Context, ns, key string) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return nil, l.err
+	}
+	v, ok := l.kv[ns+"/"+key]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+func (l *memLedger) PutKV(_ context.Context, ns, key string, value []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	l.kv[ns+"/"+key] = bytes.Clone(value)
+	return nil
+}
 
 func (l *memLedger) FileDone(_ context.Context, path string, size int64, mtime time.Time) (bool, error) {
 	l.mu.Lock()

@@ -10,14 +10,13 @@ import (
 	"strings"
 )
 
-// ReadFile parses one file. The error is for I/O failures only; bad content
-// is reported in the batch's Problems.
+// ReadFile parses one file within the default Limits and returns all of
+// it in one batch. The error is for I/O failures only; bad content is
+// reported in the batch's Problems.
 func ReadFile(path string) (Batch, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Batch{Source: path}, fmt.Errorf("read %s: %w", path, err)
-	}
-	return Parse(path, data), nil
+	c := collector{out: Batch{Source: path}}
+	err := streamFile(context.Background(), path, Limits{}, c.add)
+	return c.batch(), err
 }
 
 // IsEventFile reports whether a file name looks like CloudTrail data:
@@ -36,15 +35,15 @@ func IsEventFile(name string) bool {
 	return strings.HasSuffix(name, ".gz")
 }
 
-// Walk parses the given files and directories, in sorted order, calling fn
-// with each file's records. A large JSON Lines file is handed over in
-// several batches of consecutive lines (same Source, in file order) so that
-// memory stays flat; other files in one batch; a file that yields nothing
-// is not handed over. Directories are read recursively, skipping hidden
-// files and directories and files that are not event files; paths named
+// Walk parses the given files and directories, in sorted order, within
+// lim, calling fn with each file's records. A file is handed over in
+// batches of consecutive records (same Source, in file order) so that
+// memory stays flat however large it is; a file that yields nothing is
+// not handed over. Directories are read recursively, skipping hidden files
+// and directories and files that are not event files; paths named
 // explicitly are read whatever their name. Walk stops at the first error
 // from fn, an I/O error or the end of ctx.
-func Walk(ctx context.Context, paths []string, fn func(Batch) error) error {
+func Walk(ctx context.Context, paths []string, lim Limits, fn func(Batch) error) error {
 	sorted := slices.Clone(paths)
 	slices.Sort(sorted)
 	for _, p := range sorted {
@@ -56,7 +55,7 @@ func Walk(ctx context.Context, paths []string, fn func(Batch) error) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := streamFile(ctx, f, fn); err != nil {
+			if err := streamFile(ctx, f, lim, fn); err != nil {
 				return err
 			}
 		}

@@ -48,7 +48,7 @@ func TestStreamMatchesParse(t *testing.T) {
 		want := Parse("src", data)
 		for _, size := range []int{16, 700, 4096, 1 << 20} {
 			var got []Batch
-			err := stream(context.Background(), "src", bytes.NewReader(data), size, func(b Batch) error {
+			err := stream(context.Background(), "src", bytes.NewReader(data), size, Limits{}, func(b Batch) error {
 				got = append(got, b)
 				return nil
 			})
@@ -148,7 +148,7 @@ func TestWalk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			err := Walk(context.Background(), tt.paths, func(b Batch) error {
+			err := Walk(context.Background(), tt.paths, Limits{}, func(b Batch) error {
 				rel, err := filepath.Rel(root, b.Source)
 				if err != nil {
 					t.Fatal(err)
@@ -168,13 +168,13 @@ func TestWalk(t *testing.T) {
 	t.Run("error from fn stops the walk", func(t *testing.T) {
 		stop := errors.New("stop")
 		calls := 0
-		err := Walk(context.Background(), []string{root}, func(Batch) error { calls++; return stop })
+		err := Walk(context.Background(), []string{root}, Limits{}, func(Batch) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
 			t.Errorf("err = %v after %d calls, want stop after 1", err, calls)
 		}
 	})
 	t.Run("missing path is an error", func(t *testing.T) {
-		err := Walk(context.Background(), []string{filepath.Join(root, "nope")}, func(Batch) error { return nil })
+		err := Walk(context.Background(), []string{filepath.Join(root, "nope")}, Limits{}, func(Batch) error { return nil })
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("err = %v, want not exist", err)
 		}

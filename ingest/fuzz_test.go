@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -70,6 +71,41 @@ func FuzzParse(f *testing.F) {
 		}
 		if !reflect.DeepEqual(fast, std) {
 			t.Errorf("decodeRecord differs from encoding/json:\n got %+v\nwant %+v", fast, std)
+		}
+	})
+}
+
+// FuzzStreamMatchesParse cuts arbitrary payloads into blocks of arbitrary
+// size under small caps, and checks that reading them as a stream never
+// panics or loops and yields the records that parsing them whole does.
+func FuzzStreamMatchesParse(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, uint16(64))
+	}
+	f.Add([]byte(`{"Records":[`+capRecord("a")+",  "+capRecord("b")+"]}\n"+capRecord("c")), uint16(7))
+	lim := Limits{MaxFileBytes: 4096, MaxRecordBytes: 300, MaxLineBytes: 600, MaxProblems: 5}
+
+	f.Fuzz(func(t *testing.T, data []byte, block uint16) {
+		size := int(block%2048) + 1
+		want := ParseLimits("fuzz", data, lim)
+		c := collector{out: Batch{Source: "fuzz"}}
+		if err := stream(context.Background(), "fuzz", bytes.NewReader(data), size, lim, c.add); err != nil {
+			t.Fatal(err)
+		}
+		got := c.batch()
+		if len(got.Problems) > lim.MaxProblems+2 {
+			t.Errorf("%d problems kept, over the cap of %d", len(got.Problems), lim.MaxProblems)
+		}
+		if !reflect.DeepEqual(ids(got), ids(want)) {
+			t.Errorf("block %d: stream gave records %q, Parse %q", size, ids(got), ids(want))
 		}
 	})
 }

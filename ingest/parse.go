@@ -4,16 +4,19 @@
 // a local directory to the pipeline exactly once.
 //
 // Bad input never stops ingestion: each malformed line, file or record
-// becomes a Problem and the rest of the input is still read.
+// becomes a Problem and the rest of the input is still read. Nor can input
+// exhaust the process: every payload is read within Limits (what a gzip
+// stream may expand to, the largest record and line), and a log file is
+// cut record by record rather than held whole, so memory does not grow
+// with the size of the input.
 package ingest
 
 import (
 	"bytes"
-	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,6 +45,9 @@ type Batch struct {
 	// Ignored counts well-formed input that is not CloudTrail data, such as
 	// other EventBridge events or CloudTrail digest files.
 	Ignored int
+
+	// dropped counts problems found beyond what the input may keep.
+	dropped int
 }
 
 // eventBridgeTypes are the EventBridge detail-types whose detail is a
@@ -55,66 +61,76 @@ var eventBridgeTypes = map[string]bool{
 var gzipMagic = []byte{0x1f, 0x8b}
 
 // Parse reads every record in one payload: a file's contents or a queue
-// message body, in any supported shape, gzip detected by its magic bytes.
-// Records' Raw and RawMessage fields may share memory with each other but
-// never with data.
+// message body, in any supported shape, gzip detected by its magic bytes,
+// within the default Limits. Records' Raw and RawMessage fields may share
+// memory with each other but never with data.
 func Parse(source string, data []byte) Batch {
-	b := Batch{Source: source}
-	var damaged *Problem
+	return ParseLimits(source, data, Limits{})
+}
+
+// ParseLimits is Parse within the given limits. The payload is cut into
+// records the way Stream cuts a file, so the two agree; a gzip payload is
+// decompressed a block at a time, so it costs no more memory than its
+// limits allow whatever it expands to.
+func ParseLimits(source string, data []byte, lim Limits) Batch {
+	c := collector{out: Batch{Source: source}}
 	if bytes.HasPrefix(data, gzipMagic) {
-		plain, err := gunzip(data)
-		if err != nil {
-			pr := problem(source, 0, gzipReason(err), data)
-			damaged = &pr
-			// Keep what decompressed, minus the line the damage cut short:
-			// complete lines of a JSON Lines file are still good records.
-			if i := bytes.LastIndexByte(plain, '\n'); i >= 0 {
-				plain = plain[:i+1]
-			} else {
-				plain = nil
-			}
+		// add never fails and the reader is in memory: no error.
+		_ = stream(context.Background(), source, bytes.NewReader(data), blockSize, lim, c.add)
+		return c.batch()
+	}
+	s := newStreamer(source, lim, c.add)
+	// The payload is in memory already: it may be decoded in batches as
+	// large as it allows, which cost at most about twice its size, so
+	// that it is rarely cut at all.
+	s.maxUnits = max(maxBatchUnits, len(data)/256)
+	_ = s.feed(bytes.TrimPrefix(data, bom), true, true)
+	_ = s.finish()
+	return c.batch()
+}
+
+// collector gathers the batches of one payload into one.
+type collector struct {
+	out   Batch
+	parts [][]cloudtrail.Record
+	n     int
+}
+
+func (c *collector) add(b Batch) error {
+	if b.Records != nil {
+		c.parts = append(c.parts, b.Records)
+		c.n += len(b.Records)
+	}
+	c.out.Problems = append(c.out.Problems, b.Problems...)
+	c.out.Ignored += b.Ignored
+	return nil
+}
+
+// batch is everything gathered. Records are copied once, into a slice of
+// the right size, and not at all when they came in one batch.
+func (c *collector) batch() Batch {
+	switch len(c.parts) {
+	case 0:
+	case 1:
+		c.out.Records = c.parts[0]
+	default:
+		c.out.Records = make([]cloudtrail.Record, 0, c.n)
+		for _, p := range c.parts {
+			c.out.Records = append(c.out.Records, p...)
 		}
-		data = plain
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-
-	p := parser{source: source}
-	if units, whole := p.split(data); whole != nil {
-		b.Problems = append(b.Problems, *whole)
-	} else {
-		p.run(units, &b)
-	}
-	// The damage comes last, after what could still be read before it.
-	if damaged != nil {
-		b.Problems = append(b.Problems, *damaged)
-	}
-	return b
+	c.parts = nil
+	return c.out
 }
 
-func gunzip(data []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	// Compressed CloudTrail JSON shrinks about tenfold; guessing the size
-	// up front saves most of the buffer regrowth.
-	buf := bytes.NewBuffer(make([]byte, 0, 8*len(data)))
-	n, err := io.Copy(buf, io.LimitReader(zr, MaxDecompressed+1))
-	if err == nil && n > MaxDecompressed {
-		return nil, errTooLarge
-	}
-	if err == nil {
-		err = zr.Close()
-	}
-	return buf.Bytes(), err
-}
+var bom = []byte("\xef\xbb\xbf")
 
-// MaxDecompressed bounds what one gzip payload may expand to in Parse, so a
-// small hostile message cannot exhaust memory. Files read by Walk or a
-// DirSource are decoded in blocks and are not bound by it.
-const MaxDecompressed = 1 << 30
+// capProblemRaw is what a problem about a broken cap keeps: enough to see
+// what the input was, not the megabytes that broke the cap.
+const capProblemRaw = 64 << 10
 
-var errTooLarge = errors.New("decompressed size exceeds 1 GiB")
+// head is at most the first n bytes of data.
+func head(data []byte, n int) []byte { return data[:min(n, len(data))] }
 
 func problem(source string, line int, reason string, raw []byte) Problem {
 	if len(raw) > MaxProblemRaw {
@@ -140,45 +156,24 @@ type unit struct {
 
 type parser struct {
 	source string
+	lim    Limits
+	// keep is how many problems each chunk of a run may keep; the file's
+	// remaining allowance.
+	keep int
 }
 
-// split cuts a payload into units. A payload whose first line holds a
-// complete JSON value is JSON Lines; otherwise it is one JSON document,
-// possibly pretty-printed. A document that is not valid JSON but has lines
-// that are complete objects is still read as JSON Lines, so one bad first
-// line does not lose the file.
-func (p *parser) split(data []byte) ([]unit, *Problem) {
-	start := skipSpace(data, 0)
-	if start == len(data) {
-		return nil, nil
-	}
-	first := firstLine(data[start:])
-	if skipSpace(data, start+len(first)) < len(data) && skipValue(first, 0) == len(first) {
-		return p.lines(data, 1), nil
-	}
-	if spans, ok := logFileRecords(data[start:]); ok {
-		return p.logUnits(data, start, spans), nil
-	}
-	if end := skipValue(data, start); end >= 0 && skipSpace(data, end) == len(data) {
-		return []unit{{data: data[start:end], line: lineOf(data, start)}}, nil
-	}
-	if json.Valid(data) {
-		// The fast scanner refused what encoding/json accepts; trust the
-		// latter rather than lose the payload.
-		return []unit{{data: bytes.TrimSpace(data[start:]), line: lineOf(data, start)}}, nil
-	}
-	if hasObjectLine(data) {
-		return p.lines(data, 1), nil
-	}
-	pr := problem(p.source, 0, "malformed JSON: "+syntaxReason(data), data)
-	return nil, &pr
+func newParser(source string, lim Limits) parser {
+	return parser{source: source, lim: lim, keep: lim.MaxProblems}
 }
 
-func firstLine(data []byte) []byte {
-	if i := bytes.IndexByte(data, '\n'); i >= 0 {
-		data = data[:i]
+// report adds a problem to b unless b already holds as many as it may
+// keep, in which case it is only counted.
+func (p *parser) report(b *Batch, line int, reason string, raw []byte) {
+	if len(b.Problems) >= p.keep {
+		b.dropped++
+		return
 	}
-	return bytes.TrimRight(data, " \t\r")
+	b.Problems = append(b.Problems, problem(p.source, line, reason, raw))
 }
 
 // hasObjectLine reports whether any of the first non-blank lines is a
@@ -204,75 +199,39 @@ func hasObjectLine(data []byte) bool {
 	return false
 }
 
-// lines cuts JSON Lines into units; first is the number of data's first line.
-func (p *parser) lines(data []byte, first int) []unit {
-	units := make([]unit, 0, len(data)/512+1)
-	for n := first; len(data) > 0; n++ {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			units = append(units, unit{data: line, line: n})
-		}
-	}
-	return units
-}
-
 // lineOf is the 1-based line of data[off].
 func lineOf(data []byte, off int) int { return 1 + bytes.Count(data[:off], []byte{'\n'}) }
 
-// logUnits makes one unit per record of a single-document log file, so
-// that a large file is decoded in parallel. Their problems carry the line
-// each record starts on.
-func (p *parser) logUnits(data []byte, start int, spans []span) []unit {
-	units := make([]unit, 0, len(spans))
-	line, counted := 1, 0
-	for _, e := range spans {
-		at := start + e.start
-		line += bytes.Count(data[counted:at], []byte{'\n'})
-		counted = at
-		units = append(units, unit{data: data[at : start+e.end], line: line, kind: logElement})
-	}
-	return units
-}
-
 type span struct{ start, end int }
 
-// logFileRecords returns the spans of the records of a log file: doc must
-// be one valid object (and nothing else) with a Records array. It reads doc
-// once, and gives up on anything unusual (escaped keys, invalid JSON),
-// which the general path then explains.
-func logFileRecords(doc []byte) ([]span, bool) {
+// recordsArray finds the Records array of a log file: doc must be one
+// valid object (and nothing else) with a Records array. It returns the
+// index just past the array's opening bracket, and gives up on anything
+// unusual (escaped keys, invalid JSON), which the general path then
+// explains. As encoding/json would, it takes the last of repeated keys.
+func recordsArray(doc []byte) (int, bool) {
 	it := newObjectIter(doc, 0, 1)
-	var recs []span
-	found := false
+	at := -1
 	for {
 		key, plain, v, ok := it.next()
 		if !ok {
 			break
 		}
 		if !plain {
-			return nil, false
+			return 0, false
 		}
-		var end int
-		if string(key) == "Records" && v < len(doc) && doc[v] == '[' {
-			recs, end = arrayElements(doc, v)
-			found = end >= 0
-		} else {
-			end = skipDepth(doc, v, 2)
-			if string(key) == "Records" {
-				found = false
+		if string(key) == "Records" {
+			at = -1
+			if v < len(doc) && doc[v] == '[' {
+				at = v + 1
 			}
 		}
-		it.advance(end)
+		it.advance(skipDepth(doc, v, 2))
 	}
-	if it.err || !found || skipSpace(doc, it.end()) != len(doc) {
-		return nil, false
+	if it.err || at < 0 || skipSpace(doc, it.end()) != len(doc) {
+		return 0, false
 	}
-	return recs, true
+	return at, true
 }
 
 // arrayElements returns the spans of the elements of the array at
@@ -370,6 +329,7 @@ func (p *parser) run(units []unit, b *Batch) {
 	for i := range out {
 		b.Problems = append(b.Problems, out[i].Problems...)
 		b.Ignored += out[i].Ignored
+		b.dropped += out[i].dropped
 	}
 	if len(b.Records) == 0 && inPlace(all, out) {
 		n := 0
@@ -419,7 +379,7 @@ func (p *parser) value(u unit, b *Batch) {
 	// Most units are bare records: decode them in one pass, and probe the
 	// shape only when that fails or finds a log file or EventBridge event.
 	// Envelopes that announce themselves by their first key skip the try.
-	if len(data) > 0 && data[0] == '{' && !startsLikeEnvelope(data) {
+	if len(data) > 0 && data[0] == '{' && len(data) <= p.lim.MaxRecordBytes && !startsLikeEnvelope(data) {
 		raw := own(data)
 		d := newOwnedRecordDecoder(raw)
 		r := b.next()
@@ -436,7 +396,7 @@ func (p *parser) value(u unit, b *Batch) {
 	}
 	switch {
 	case s.err != "":
-		b.Problems = append(b.Problems, problem(p.source, u.line, s.err, data))
+		p.report(b, u.line, s.err, data)
 	case s.records != nil:
 		p.logFile(s.records, u.line, b)
 	case s.digest:
@@ -446,15 +406,14 @@ func (p *parser) value(u unit, b *Batch) {
 	case s.record:
 		p.record(data, u.line, b)
 	default:
-		b.Problems = append(b.Problems, problem(p.source, u.line,
-			"not CloudTrail data: expected a record, a log file with Records or an EventBridge event", data))
+		p.report(b, u.line, "not CloudTrail data: expected a record, a log file with Records or an EventBridge event", data)
 	}
 }
 
 func (p *parser) eventBridge(s shape, u unit, b *Batch) {
 	var dt string
 	if err := json.Unmarshal(s.detailType, &dt); err != nil {
-		b.Problems = append(b.Problems, problem(p.source, u.line, "EventBridge event: detail-type is not a string", u.data))
+		p.report(b, u.line, "EventBridge event: detail-type is not a string", u.data)
 		return
 	}
 	if !eventBridgeTypes[dt] {
@@ -462,8 +421,7 @@ func (p *parser) eventBridge(s shape, u unit, b *Batch) {
 		return
 	}
 	if len(s.detail) == 0 || s.detail[0] != '{' {
-		b.Problems = append(b.Problems, problem(p.source, u.line,
-			fmt.Sprintf("EventBridge event %q: detail is not a CloudTrail record", dt), u.data))
+		p.report(b, u.line, fmt.Sprintf("EventBridge event %q: detail is not a CloudTrail record", dt), u.data)
 		return
 	}
 	p.record(s.detail, u.line, b)
@@ -478,7 +436,7 @@ func (p *parser) logFile(recs []byte, line int, b *Batch) {
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(recs, &elems); err != nil {
-		b.Problems = append(b.Problems, problem(p.source, line, "log file: Records: "+err.Error(), recs))
+		p.report(b, line, "log file: Records: "+err.Error(), recs)
 		return
 	}
 	for _, e := range elems {
@@ -489,14 +447,18 @@ func (p *parser) logFile(recs []byte, line int, b *Batch) {
 // record decodes one record candidate and checks it.
 func (p *parser) record(data []byte, line int, b *Batch) {
 	if len(data) == 0 || data[0] != '{' {
-		b.Problems = append(b.Problems, problem(p.source, line, "record is not a JSON object", data))
+		p.report(b, line, "record is not a JSON object", data)
+		return
+	}
+	if len(data) > p.lim.MaxRecordBytes {
+		p.report(b, line, fmt.Sprintf("record is larger than the max_record_bytes cap of %d bytes; skipped", p.lim.MaxRecordBytes), head(data, capProblemRaw))
 		return
 	}
 	raw := own(data)
 	r := b.next()
 	if err := decodeRecord(raw, r); err != nil {
 		b.drop()
-		b.Problems = append(b.Problems, problem(p.source, line, "decode record: "+err.Error(), data))
+		p.report(b, line, "decode record: "+err.Error(), data)
 		return
 	}
 	r.Raw = raw
@@ -530,7 +492,7 @@ func (p *parser) validate(r *cloudtrail.Record, line int, b *Batch) {
 		missing = append(missing, "eventTime")
 	}
 	if len(missing) > 0 {
-		b.Problems = append(b.Problems, problem(p.source, line, "record missing "+strings.Join(missing, ", "), r.Raw))
+		p.report(b, line, "record missing "+strings.Join(missing, ", "), r.Raw)
 		b.drop()
 	}
 }

@@ -37,6 +37,9 @@ type ReplayOptions struct {
 	Logger            zerolog.Logger
 	// ChunkSize is how many records go through the pipeline at once.
 	ChunkSize int
+	// Limits caps what one input file may cost to read; the zero value is
+	// ingest's defaults.
+	Limits ingest.Limits
 }
 
 // ReplaySummary counts what a replay did.
@@ -160,6 +163,17 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 	}
 }
 
+// setAside keeps a file's problems for the end of the replay without
+// their raw bytes, which a replay never shows: problems are held until
+// then, and each could otherwise keep up to a megabyte of the input.
+func setAside(problems, more []ingest.Problem) []ingest.Problem {
+	for _, p := range more {
+		p.Raw = nil
+		problems = append(problems, p)
+	}
+	return problems
+}
+
 // quarantine sets malformed input aside. It does not depend on the
 // records, so when it happens relative to them changes nothing.
 func (r *replayer) quarantine(ctx context.Context, problems []ingest.Problem) error {
@@ -240,14 +254,14 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 		done <- err
 	}()
 	var lastSource string
-	werr := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
+	werr := ingest.Walk(ctx, opts.Paths, opts.Limits, func(b ingest.Batch) error {
 		// A large file comes in several batches with the same Source.
 		if b.Source != lastSource {
 			r.sum.Files++
 			lastSource = b.Source
 		}
 		r.sum.Ignored += b.Ignored
-		problems = append(problems, b.Problems...)
+		problems = setAside(problems, b.Problems)
 		select {
 		case batches <- b:
 			return nil
@@ -276,14 +290,14 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 	var recs []cloudtrail.Record
 	var problems []ingest.Problem
 	var lastSource string
-	err := ingest.Walk(ctx, opts.Paths, func(b ingest.Batch) error {
+	err := ingest.Walk(ctx, opts.Paths, opts.Limits, func(b ingest.Batch) error {
 		if b.Source != lastSource {
 			r.sum.Files++
 			lastSource = b.Source
 		}
 		r.sum.Ignored += b.Ignored
 		recs = append(recs, b.Records...)
-		problems = append(problems, b.Problems...)
+		problems = setAside(problems, b.Problems)
 		return nil
 	})
 	if err != nil {

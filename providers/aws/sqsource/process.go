@@ -1,6 +1,7 @@
 package sqsource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,7 +87,7 @@ func (s *Source) process(ctx context.Context, m types.Message, alone bool, log z
 		return st, nil
 	}
 	if c.events != nil {
-		if err := s.ingest(ctx, ingest.Parse(source, c.events), alone, &st); err != nil {
+		if err := s.events(ctx, source, c.events, alone, &st); err != nil {
 			return st, err
 		}
 	}
@@ -105,15 +106,47 @@ func (s *Source) process(ctx context.Context, m types.Message, alone bool, log z
 		return st, ctx.Err()
 	}
 	for _, obj := range c.objects {
-		b, err := s.fetch(ctx, obj)
-		if err != nil {
-			return st, err
-		}
-		if err := s.ingest(ctx, b, alone, &st); err != nil {
+		if err := s.fetch(ctx, obj, alone, &st); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
+}
+
+// events hands over the events a message body carries. A body is at most
+// a megabyte and is parsed whole, holding its share of the memory budget
+// until its records are stored, unless it is gzip, which could expand a
+// thousandfold: that is read as a stream.
+func (s *Source) events(ctx context.Context, source string, body []byte, alone bool, st *stats) error {
+	if bytes.HasPrefix(body, gzipMagic) {
+		return s.read(ctx, source, bytes.NewReader(body), alone, st)
+	}
+	n := min(int64(len(body))*bodyExpansion, s.opts.MaxMemory)
+	if err := s.memory.Acquire(ctx, n); err != nil {
+		return err
+	}
+	defer s.memory.Release(n)
+	return s.ingest(ctx, ingest.ParseLimits(source, body, s.opts.Limits), alone, st)
+}
+
+// bodyExpansion bounds what a parsed body holds per byte: a record is at
+// least about 60 bytes of JSON and costs about 500 more once decoded, and
+// problems are capped in number.
+const bodyExpansion = 12
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// read streams one log file or payload to the sink a batch at a time,
+// holding a share of the memory budget while it does. Errors are the
+// sink's or the reader's.
+func (s *Source) read(ctx context.Context, source string, r io.Reader, alone bool, st *stats) error {
+	if err := s.memory.Acquire(ctx, s.perRead); err != nil {
+		return err
+	}
+	defer s.memory.Release(s.perRead)
+	return ingest.Stream(ctx, source, r, s.opts.Limits, func(b ingest.Batch) error {
+		return s.ingest(ctx, b, alone, st)
+	})
 }
 
 // ingest stores one batch; a batch with nothing to store is not sent.
@@ -128,10 +161,38 @@ func (s *Source) ingest(ctx context.Context, b ingest.Batch, alone bool, st *sta
 	return nil
 }
 
-// fetch reads a log file and parses it. A missing or oversized object is
-// reported to the sink as a problem, since no retry would make it readable;
-// any other failure is transient.
-func (s *Source) fetch(ctx context.Context, obj objectRef) (ingest.Batch, error) {
+// errObjectTooLarge ends a log file read past MaxObjectSize.
+var errObjectTooLarge = errors.New("log file exceeds the size limit")
+
+// objectCap passes on at most left bytes of an object's body, then
+// errObjectTooLarge if there is more.
+type objectCap struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *objectCap) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, err := c.r.Read(one[:]); n == 0 && err != nil {
+			return 0, err
+		}
+		return 0, errObjectTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// fetch reads a log file and hands it to the sink as it is read, a batch
+// at a time, so that no file is ever held whole. A missing or oversized
+// object is reported to the sink as a problem, since no retry would make it
+// readable; any other failure is transient, and the message is read again
+// from its start.
+func (s *Source) fetch(ctx context.Context, obj objectRef, alone bool, st *stats) error {
 	source := obj.String()
 	var optFns []func(*s3.Options)
 	if obj.Region != "" {
@@ -144,22 +205,19 @@ func (s *Source) fetch(ctx context.Context, obj objectRef) (ingest.Batch, error)
 	if err != nil {
 		var missing *s3types.NoSuchKey
 		if errors.As(err, &missing) {
-			return problemBatch(source, "log file no longer exists"), nil
+			return s.ingest(ctx, problemBatch(source, "log file no longer exists"), alone, st)
 		}
-		return ingest.Batch{}, fmt.Errorf("get %s: %w", source, err)
+		return fmt.Errorf("get %s: %w", source, err)
 	}
 	defer out.Body.Close()
 	if out.ContentLength != nil && *out.ContentLength > s.opts.MaxObjectSize {
-		return problemBatch(source, fmt.Sprintf("log file of %d bytes exceeds the %d byte limit", *out.ContentLength, s.opts.MaxObjectSize)), nil
+		return s.ingest(ctx, problemBatch(source, fmt.Sprintf("log file of %d bytes exceeds the %d byte limit", *out.ContentLength, s.opts.MaxObjectSize)), alone, st)
 	}
-	data, err := io.ReadAll(io.LimitReader(out.Body, s.opts.MaxObjectSize+1))
-	if err != nil {
-		return ingest.Batch{}, fmt.Errorf("read %s: %w", source, err)
+	err = s.read(ctx, source, &objectCap{r: out.Body, left: s.opts.MaxObjectSize}, alone, st)
+	if errors.Is(err, errObjectTooLarge) {
+		return s.ingest(ctx, problemBatch(source, fmt.Sprintf("log file exceeds the %d byte limit", s.opts.MaxObjectSize)), alone, st)
 	}
-	if int64(len(data)) > s.opts.MaxObjectSize {
-		return problemBatch(source, fmt.Sprintf("log file exceeds the %d byte limit", s.opts.MaxObjectSize)), nil
-	}
-	return ingest.Parse(source, data), nil
+	return err
 }
 
 func problemBatch(source, reason string) ingest.Batch {

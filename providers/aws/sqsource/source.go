@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/secops-bot/secops-bot/ingest"
 )
@@ -82,6 +83,18 @@ type Options struct {
 	// MaxObjectSize is the largest log file read from S3 (default 256 MiB,
 	// compressed). Larger objects are reported as problems, not read.
 	MaxObjectSize int64
+	// Limits caps what one log file or message may cost to read: what it
+	// may decompress to, the largest record and line (zero fields take
+	// ingest's defaults). A log file that breaks a cap is reported as a
+	// problem, with the records read around it kept.
+	Limits ingest.Limits
+	// MaxMemory bounds the memory all workers together may hold for what
+	// they read at once (default 256 MiB). Each log file read reserves
+	// Limits.StreamMemory of it, and each message body twelve times its
+	// size (at most all of it), until what it carried is stored, so that
+	// more workers, more messages in flight or bigger files never add up
+	// to more than this.
+	MaxMemory int64
 	// Stored, when set, is told how long each message took from its
 	// receipt to everything it carried being stored (metrics).
 	Stored func(time.Duration)
@@ -124,8 +137,15 @@ func (o Options) withDefaults() Options {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 30 * time.Second
 	}
+	if o.MaxMemory <= 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
 	return o
 }
+
+// DefaultMaxMemory is the default of Options.MaxMemory: with ingest's
+// default limits, four log files read at once, one per default worker.
+const DefaultMaxMemory = 256 << 20
 
 // Source consumes one SQS queue.
 type Source struct {
@@ -136,9 +156,12 @@ type Source struct {
 	opts     Options
 	// combined stores the batches of concurrent messages together.
 	combined *combiner
-	// fetches bounds the messages reading log files from S3 at once, since
-	// each holds a whole decoded file until it is stored.
+	// fetches bounds the messages reading log files from S3 at once.
 	fetches chan struct{}
+	// memory is the byte budget of every body and log file being read,
+	// shared by all workers; each log file read reserves perRead bytes.
+	memory  *semaphore.Weighted
+	perRead int64
 }
 
 // New returns a Source for queueURL. Endpoints and credentials come from cfg
@@ -153,6 +176,8 @@ func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, 
 		opts:     opts,
 		combined: newCombiner(sink, opts.Concurrency, opts.MaxBatch, opts.StoreTimeout),
 		fetches:  make(chan struct{}, opts.Concurrency),
+		memory:   semaphore.NewWeighted(opts.MaxMemory),
+		perRead:  min(opts.Limits.StreamMemory(), opts.MaxMemory),
 	}
 }
 
