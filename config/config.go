@@ -19,6 +19,7 @@ import (
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/enrich"
+	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/oncall"
 	"github.com/secops-bot/secops-bot/playbooks"
 )
@@ -155,6 +156,23 @@ type Ingest struct {
 	// StoreTimeout bounds one store commit of ingested events; past it the
 	// commit fails and its message or file is retried after the backoff.
 	StoreTimeout time.Duration `yaml:"store_timeout"`
+	// Whoever can write into the trail bucket or the watched directory
+	// controls the input, so what one file or object may cost is capped;
+	// input over a cap is quarantined with the cap's name and the rest is
+	// read. MaxFileBytes bounds what a gzip file or object expands to,
+	// MaxRecordBytes one record, MaxLineBytes one JSON Lines line,
+	// MaxProblems the problems one file reports one by one; SQSMaxMemory
+	// bounds what all SQS workers together hold while reading.
+	MaxFileBytes   int64 `yaml:"max_file_bytes"`
+	MaxRecordBytes int   `yaml:"max_record_bytes"`
+	MaxLineBytes   int   `yaml:"max_line_bytes"`
+	MaxProblems    int   `yaml:"max_problems"`
+	SQSMaxMemory   int64 `yaml:"sqs_max_memory"`
+}
+
+// Limits are the ingest caps as the readers take them.
+func (in Ingest) Limits() ingest.Limits {
+	return ingest.Limits{MaxFileBytes: in.MaxFileBytes, MaxRecordBytes: in.MaxRecordBytes, MaxLineBytes: in.MaxLineBytes, MaxProblems: in.MaxProblems}
 }
 
 // AWS configures how the bot reads state in the member accounts.
@@ -229,7 +247,11 @@ func Default() Config {
 		Slack:       Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops", NetworkTimeout: 20 * time.Second},
 		SecOps:      SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
 		Store:       Store{Driver: "sqlite", DSN: "secops-bot.db", NetworkTimeout: 30 * time.Second},
-		Ingest:      Ingest{PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute, StoreTimeout: 30 * time.Second},
+		Ingest: Ingest{
+			PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute, StoreTimeout: 30 * time.Second,
+			MaxFileBytes: ingest.DefaultMaxFileBytes, MaxRecordBytes: ingest.DefaultMaxRecordBytes, MaxLineBytes: ingest.DefaultMaxLineBytes,
+			MaxProblems: ingest.DefaultMaxProblems, SQSMaxMemory: sqsMaxMemory,
+		},
 		Baseline:    enrich.DefaultBaseline(),
 		AWS:         AWS{Enabled: true, RecheckInterval: 5 * time.Minute},
 		Jira:        Jira{Flavor: "cloud", IssueType: "Task", ReopenMode: "reopen"},

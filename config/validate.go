@@ -12,6 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/bizhours"
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/problem"
 )
 
@@ -332,8 +333,28 @@ func (in Ingest) Validate() problem.List {
 	if in.StoreTimeout < time.Second || in.StoreTimeout > 10*time.Minute {
 		ps.Addf("store_timeout", "must be between 1s and 10m (e.g. 30s)")
 	}
+	const kib, mib, gib = 1 << 10, 1 << 20, 1 << 30
+	if in.MaxFileBytes < mib || in.MaxFileBytes > 16*gib {
+		ps.Addf("max_file_bytes", "must be between 1 MiB and 16 GiB (default %d, 1 GiB): CloudTrail log files are far smaller, and a bomb is refused at this size", int64(ingest.DefaultMaxFileBytes))
+	}
+	if in.MaxRecordBytes < 256*kib || in.MaxRecordBytes > 64*mib {
+		ps.Addf("max_record_bytes", "must be between 256 KiB and 64 MiB (default %d, 2 MiB): a CloudTrail event is at most 1 MB", ingest.DefaultMaxRecordBytes)
+	}
+	if in.MaxLineBytes < in.MaxRecordBytes || in.MaxLineBytes > 256*mib {
+		ps.Addf("max_line_bytes", "must be at least ingest.max_record_bytes and at most 256 MiB (default %d, 8 MiB)", ingest.DefaultMaxLineBytes)
+	}
+	if in.MaxProblems < 1 || in.MaxProblems > 100_000 {
+		ps.Addf("max_problems", "must be between 1 and 100000 (default %d)", ingest.DefaultMaxProblems)
+	}
+	if in.SQSMaxMemory < 32*mib || in.SQSMaxMemory > 64*gib {
+		ps.Addf("sqs_max_memory", "must be between 32 MiB and 64 GiB (default %d, 256 MiB): it bounds what all SQS workers hold at once", int64(sqsMaxMemory))
+	}
 	return ps
 }
+
+// sqsMaxMemory is the default of ingest.sqs_max_memory (the SQS source's own
+// default, which config cannot import).
+const sqsMaxMemory = 256 << 20
 
 // Validate checks the aws block.
 func (a AWS) Validate() problem.List {

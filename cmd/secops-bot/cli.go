@@ -119,7 +119,7 @@ stderr and skipped; the rest is processed.`,
 			}
 			sum, err := app.Replay(cmd.Context(), app.ReplayOptions{
 				Config: l.Config, Paths: args, Format: format, IncludeSuppressed: includeSuppressed,
-				Out: stdout, Logger: log,
+				Out: stdout, Logger: log, Limits: l.Ingest.Limits(),
 			})
 			if err != nil {
 				return err

@@ -281,14 +281,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		g.Go(func() error { cn.Run(gctx); return nil })
 	}
 	if cfg.Ingest.Dir != "" {
-		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, RetryBackoff: cfg.Ingest.RetryBackoff, MaxBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout, Clock: opts.Clock})
+		ds := ingest.NewDirSource(cfg.Ingest.Dir, st, p, log.With().Str("source", "dir").Logger(), ingest.DirOptions{Interval: cfg.Ingest.PollInterval, RetryBackoff: cfg.Ingest.RetryBackoff, MaxBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout, Clock: opts.Clock, Limits: cfg.Ingest.Limits()})
 		g.Go(func() error { return ds.Run(gctx) })
 		log.Info().Str("dir", cfg.Ingest.Dir).Msg("watching directory for CloudTrail files")
 	}
 	if cfg.Ingest.SQSQueueURL != "" {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
 			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout,
-			Stored: mets.SQSMessageStored,
+			Stored: mets.SQSMessageStored, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
 		})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")
