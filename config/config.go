@@ -244,9 +244,9 @@ type Log struct {
 // with no file and no credentials.
 func Default() Config {
 	return Config{
-		Slack:       Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops", NetworkTimeout: 20 * time.Second},
-		SecOps:      SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
-		Store:       Store{Driver: "sqlite", DSN: "secops-bot.db", NetworkTimeout: 30 * time.Second},
+		Slack:  Slack{APIURL: "https://slack.com/api/", SecOpsChannel: "#secops", NetworkTimeout: 20 * time.Second},
+		SecOps: SecOps{Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Store:  Store{Driver: "sqlite", DSN: "secops-bot.db", NetworkTimeout: 30 * time.Second},
 		Ingest: Ingest{
 			PollInterval: 2 * time.Second, SQSWorkers: 4, RetryBackoff: 5 * time.Second, MaxRetryBackoff: 5 * time.Minute, StoreTimeout: 30 * time.Second,
 			MaxFileBytes: ingest.DefaultMaxFileBytes, MaxRecordBytes: ingest.DefaultMaxRecordBytes, MaxLineBytes: ingest.DefaultMaxLineBytes,
