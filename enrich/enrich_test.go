@@ -63,7 +63,7 @@ func newEnricher(t *testing.T, h History) *Enricher {
 func newEnricherWith(t *testing.T, h History, opts Options) *Enricher {
 	t.Helper()
 	dir, err := org.New(org.Options{
-		SecOps:   org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		SecOps: org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
 		Teams: []org.TeamOptions{
 			{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
 			{Name: "data", SlackChannel: "#team-data", Timezone: "Asia/Tokyo", BusinessHours: "Mon-Fri 09:00-18:00"},
