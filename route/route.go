@@ -239,7 +239,3 @@ func Strings(ds []Destination) []string {
 	}
 	return out
 }
-
-// Dropped lists the Slack channels of before that after no longer routes
-// to: where a rerouted finding's earlier messages are.
-func Dropped(before, after []string) []string { return slackOnly(before, after) }
