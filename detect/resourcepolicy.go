@@ -335,29 +335,16 @@ func (e *Engine) lambdaPermission(rec *cloudtrail.Record) ([]Result, error) {
 // none.
 func lambdaAccount(principal, sourceAccount, sourceArn, orgID string) string {
 	if principal == "*" {
-		if sourceArn == "" && orgID == "" && accountID(sourceAccount) {
+		if sourceArn == "" && orgID == "" && awsarn.IsAccountID(sourceAccount) {
 			return sourceAccount
 		}
 		return ""
 	}
-	if accountID(principal) {
+	if awsarn.IsAccountID(principal) {
 		return principal
 	}
-	if a, err := awsarn.Parse(principal); err == nil && a.Service == "iam" && accountID(a.Account) {
+	if a, err := awsarn.Parse(principal); err == nil && a.Service == "iam" && awsarn.IsAccountID(a.Account) {
 		return a.Account
 	}
 	return ""
-}
-
-// accountID reports whether s is a 12-digit AWS account ID.
-func accountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -142,7 +142,7 @@ func accountsOf(key string, vals []string) ([]string, bool) {
 		default:
 			return nil, false
 		}
-		if !accountIDLike(acct) {
+		if !awsarn.IsAccountID(acct) {
 			return nil, false
 		}
 		if !slices.Contains(out, acct) {
@@ -150,19 +150,6 @@ func accountsOf(key string, vals []string) ([]string, bool) {
 		}
 	}
 	return out, len(out) > 0
-}
-
-// accountIDLike reports whether s is a 12-digit account ID.
-func accountIDLike(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // pins judges one operator/key/values triple. The reason is empty when the

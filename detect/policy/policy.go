@@ -391,7 +391,7 @@ func principalAccounts(p any) (accounts, values []string) {
 				}
 				acct = a.Account
 			}
-			if !accountIDLike(acct) {
+			if !awsarn.IsAccountID(acct) {
 				continue
 			}
 			values = append(values, x)
