@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,18 @@ type Reader interface {
 // updates messages in place without a thread reply.
 const ChangeAssessed = "assessed"
 
+// ChangeRerouted is the change recorded when the resource's tags named
+// another owning team: the finding's message goes to that team's channel,
+// and every thread it is in says why.
+const ChangeRerouted = "rerouted"
+
+// Owners decides a finding's owning team again from its resource's tags.
+type Owners interface {
+	// Reroute sets the finding's team and routes from the tags, and
+	// reports whether the team changed, with a note that says why.
+	Reroute(f *finding.Finding, tags map[string]string) (note string, changed bool)
+}
+
 // ErrUnsupported is returned by a Reader for resource types it cannot read.
 var ErrUnsupported = errors.New("resource type not supported")
 
@@ -110,8 +123,11 @@ type Options struct {
 	// usual 30s between SIGTERM and SIGKILL.
 	ShutdownGrace time.Duration
 	Sensitivity   Sensitivity
-	Clock         clock.Clock
-	Logger        zerolog.Logger
+	// Owners, when set, routes a finding to the team its resource's tags
+	// name once the state (with the tags) is read.
+	Owners Owners
+	Clock  clock.Clock
+	Logger zerolog.Logger
 }
 
 // Worker carries out assessments and re-checks.
@@ -249,6 +265,11 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 			}
 		}
 		f.Version++
+		if note, left, moved := w.reroute(f, a); moved {
+			ev.Note = strings.TrimPrefix(ev.Note+"; "+note, "; ")
+			ev.Outbox = w.planReroute(*f, note, left)
+			return ev, nil
+		}
 		ev.Outbox = w.plan.Plan(*f, ChangeAssessed, "system", ev.Note)
 		return ev, nil
 	})
@@ -395,6 +416,39 @@ func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) 
 }
 
 var errNoop = errors.New("no change")
+
+// reroute lets the resource's tags, as just read, decide the finding's
+// owner; it reports whether the finding moved to another team, and the
+// routes it left. A failed read or a suppressed finding moves nothing.
+func (w *Worker) reroute(f *finding.Finding, a *finding.Assessment) (note string, left []string, moved bool) {
+	if w.opts.Owners == nil || a.Unavailable != "" || f.Status == finding.StatusSuppressed {
+		return "", nil, false
+	}
+	before := f.Routes
+	note, moved = w.opts.Owners.Reroute(f, a.Tags)
+	if !moved {
+		return "", nil, false
+	}
+	for _, r := range before {
+		if !slices.Contains(f.Routes, r) {
+			left = append(left, r)
+		}
+	}
+	return note, left, true
+}
+
+// planReroute delivers a change of owner: the message is posted in the new
+// team's channel and updated where it already was, and every thread, the
+// one left behind included, is told why.
+func (w *Worker) planReroute(f finding.Finding, note string, left []string) []store.OutboxItem {
+	items := w.plan.Plan(f, ChangeRerouted, "system", note)
+	if len(left) > 0 {
+		old := f
+		old.Routes = left
+		items = append(items, w.plan.Plan(old, ChangeRerouted, "system", note)...)
+	}
+	return items
+}
 
 // sensitivity says why the resource's data is sensitive, if it is.
 func (w *Worker) sensitivity(f finding.Finding, tags map[string]string) []string {

@@ -341,3 +341,100 @@ func TestRecheckRecordsStateOfUnavailableFindings(t *testing.T) {
 		})
 	}
 }
+
+// fakeOwners moves a finding to the team its "owner" tag names.
+type fakeOwners map[string]string // team → channel
+
+func (o fakeOwners) Reroute(f *finding.Finding, tags map[string]string) (string, bool) {
+	team := tags["owner"]
+	ch, ok := o[team]
+	if !ok || team == f.Team {
+		return "", false
+	}
+	f.Team, f.TeamTag = team, "owner="+team
+	f.Routes = []string{"slack:#secops", "slack:" + ch}
+	return "Owned by team " + team + ".", true
+}
+
+func TestAssessReroutesByTags(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		state     *State
+		readErr   error
+		wantTeam  string
+		wantRoute []string
+		// wantItems are the outbox items planned with the read.
+		wantItems []string
+	}{
+		{
+			name:      "a tag naming another team moves the message and says why in every thread",
+			state:     &State{ReadAt: t0, Exposed: true, Tags: map[string]string{"owner": "payments"}, Raw: json.RawMessage(`{}`)},
+			wantTeam:  "payments",
+			wantRoute: []string{"slack:#secops", "slack:#team-payments"},
+			wantItems: []string{
+				"slack.sync|F|#secops|v2", "slack.reply|F|#secops|v2 rerouted: Owned by team payments.",
+				"slack.sync|F|#team-payments|v2", "slack.reply|F|#team-payments|v2 rerouted: Owned by team payments.",
+				"slack.sync|F|#team-core|v2", "slack.reply|F|#team-core|v2 rerouted: Owned by team payments.",
+			},
+		},
+		{
+			name:      "no owner tag: the message is only updated",
+			state:     &State{ReadAt: t0, Exposed: true, Tags: map[string]string{"env": "prod"}, Raw: json.RawMessage(`{}`)},
+			wantTeam:  "core",
+			wantRoute: []string{"slack:#secops", "slack:#team-core"},
+			wantItems: []string{"slack.sync|F|#secops|v2", "slack.sync|F|#team-core|v2"},
+		},
+		{
+			name:      "a failed read moves nothing",
+			readErr:   errors.New("AccessDenied"),
+			wantTeam:  "core",
+			wantRoute: []string{"slack:#secops", "slack:#team-core"},
+			wantItems: []string{"slack.sync|F|#secops|v2", "slack.sync|F|#team-core|v2"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.w.opts.Owners = fakeOwners{"payments": "#team-payments"}
+			f := e.seed(t, "payments-exports")
+			f.Team, f.Routes = "core", []string{"slack:#secops", "slack:#team-core"}
+			if err := e.st.UpsertFinding(ctx, f, store.FindingEvent{}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.state != nil {
+				e.rd.states[f.Resource.ARN] = *tc.state
+			}
+			if tc.readErr != nil {
+				e.rd.errs[f.Resource.ARN] = tc.readErr
+			}
+			_ = e.w.Assess(ctx, f.ID)
+			got, err := e.st.GetFinding(ctx, f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Team != tc.wantTeam || strings.Join(got.Routes, " ") != strings.Join(tc.wantRoute, " ") {
+				t.Errorf("team %q routes %v, want %q %v", got.Team, got.Routes, tc.wantTeam, tc.wantRoute)
+			}
+			items, err := e.st.Claim(ctx, "test", 100, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, it := range items {
+				if !strings.HasPrefix(it.Kind, delivery.KindPrefix) {
+					continue
+				}
+				k := strings.Replace(it.Key, f.ID, "F", 1)
+				if it.Kind == delivery.KindSlackReply {
+					p, _ := delivery.Decode(it)
+					k += " " + p.Change + ": " + p.Note
+				}
+				keys = append(keys, k)
+			}
+			if strings.Join(keys, "\n") != strings.Join(tc.wantItems, "\n") {
+				t.Errorf("planned:\n%s\nwant:\n%s", strings.Join(keys, "\n"), strings.Join(tc.wantItems, "\n"))
+			}
+		})
+	}
+}

@@ -181,3 +181,16 @@ func clip(s string) string {
 	}
 	return s[:i] + "…"
 }
+
+// IsAccountID reports whether s is an AWS account ID: twelve digits.
+func IsAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

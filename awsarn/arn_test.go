@@ -208,3 +208,11 @@ func FuzzParse(f *testing.F) {
 		_ = ConsoleURL(Resource{Type: TypeOf(a), ARN: s})
 	})
 }
+
+func TestIsAccountID(t *testing.T) {
+	for s, want := range map[string]bool{"111122223333": true, "012345678901": true, "11112222333": false, "1111222233334": false, "11112222333a": false, "": false, "*": false} {
+		if got := IsAccountID(s); got != want {
+			t.Errorf("IsAccountID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

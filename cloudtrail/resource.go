@@ -18,6 +18,7 @@ type resourceParams struct {
 	SnapshotID                  string `json:"snapshotId"`
 	ImageID                     string `json:"imageId"`
 	QueueURL                    string `json:"queueUrl"`
+	QueueName                   string `json:"queueName"`
 	TopicARN                    string `json:"topicArn"`
 	KeyID                       string `json:"keyId"`
 	SecretID                    string `json:"secretId"`
@@ -74,9 +75,22 @@ func ResourceOf(r *Record) (typ, id, arn string) {
 				return awsarn.TypeSQSQueue, name, awsarn.SQSQueue(part, region, qacct, name).String()
 			}
 		}
+		if p.QueueName != "" {
+			// CreateQueue names the new queue; its URL is in the response.
+			return awsarn.TypeSQSQueue, p.QueueName, awsarn.SQSQueue(part, region, acct, p.QueueName).String()
+		}
 	case "sns.amazonaws.com":
 		if p.TopicARN != "" {
 			return awsarn.TypeSNSTopic, lastPart(p.TopicARN, ':'), p.TopicARN
+		}
+		if r.EventName == "CreateTopic" {
+			// A new topic's ARN exists only in the response.
+			var resp struct {
+				TopicARN string `json:"topicArn"`
+			}
+			if json.Unmarshal(r.ResponseElements, &resp) == nil && resp.TopicARN != "" {
+				return awsarn.TypeSNSTopic, lastPart(resp.TopicARN, ':'), resp.TopicARN
+			}
 		}
 	case "kms.amazonaws.com":
 		if p.KeyID != "" {
@@ -159,7 +173,7 @@ var paramKeys = map[string][]string{
 	"s3.amazonaws.com":             {"bucketname"},
 	"rds.amazonaws.com":            {"dbsnapshotidentifier", "dbclustersnapshotidentifier"},
 	"ec2.amazonaws.com":            {"snapshotid", "imageid"},
-	"sqs.amazonaws.com":            {"queueurl"},
+	"sqs.amazonaws.com":            {"queueurl", "queuename"},
 	"sns.amazonaws.com":            {"topicarn"},
 	"kms.amazonaws.com":            {"keyid"},
 	"secretsmanager.amazonaws.com": {"secretid"},

@@ -62,6 +62,18 @@ func TestResourceOf(t *testing.T) {
 			typ:    awsarn.TypeSQSQueue, id: "orders", arn: "arn:aws:sqs:us-east-1:444455556666:orders",
 		},
 		{
+			name: "sqs queue created", source: "sqs.amazonaws.com", event: "CreateQueue",
+			params:   `{"queueName":"partner-ingest","attributes":{"Policy":"{}"}}`,
+			response: `{"queueUrl":"https://sqs.us-east-1.amazonaws.com/111122223333/partner-ingest"}`,
+			typ:      awsarn.TypeSQSQueue, id: "partner-ingest", arn: "arn:aws:sqs:us-east-1:111122223333:partner-ingest",
+		},
+		{
+			name: "sns topic created, from the response", source: "sns.amazonaws.com", event: "CreateTopic",
+			params:   `{"name":"status-updates"}`,
+			response: `{"topicArn":"arn:aws:sns:us-east-1:111122223333:status-updates"}`,
+			typ:      awsarn.TypeSNSTopic, id: "status-updates", arn: "arn:aws:sns:us-east-1:111122223333:status-updates",
+		},
+		{
 			name: "sns topic", source: "sns.amazonaws.com",
 			params: `{"topicArn":"arn:aws:sns:us-east-1:111122223333:alerts","attributeName":"Policy"}`,
 			typ:    awsarn.TypeSNSTopic, id: "alerts", arn: "arn:aws:sns:us-east-1:111122223333:alerts",

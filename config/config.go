@@ -67,6 +67,7 @@ type Config struct {
 	Canary          Canary        `yaml:"canary"`
 	Audit           Audit         `yaml:"audit"`
 	Paging          Paging        `yaml:"paging"`
+	Routing         Routing       `yaml:"routing"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment

@@ -65,6 +65,7 @@ func (c *Config) blocks() []block {
 		{"canary", c.Canary.Validate},
 		{"audit", c.Audit.Validate},
 		{"paging", func() problem.List { return c.Paging.validate(c.Teams) }},
+		{"routing", func() problem.List { return c.Routing.validate(c.Teams) }},
 	}
 }
 

@@ -53,6 +53,7 @@ const (
 	RulePublicAccessBlockRemove = "s3-public-access-block-removed"
 	RuleResourcePolicyPublic    = "resource-policy-public"
 	RuleSnapshotSharedExternal  = "snapshot-shared-external"
+	RuleResourceSharedExternal  = "resource-shared-external"
 	RuleSnapshotPublic          = "snapshot-public"
 	RuleLoggingDisabled         = "cloudtrail-logging-disabled"
 )
@@ -76,6 +77,11 @@ type Result struct {
 	// Targets are, for shares, the accounts added (Exposure) or removed
 	// (Remediation), each classified.
 	Targets []finding.Target
+	// AllTargets says Targets is every account the resource is shared with
+	// after the event, not a change to the list: a resource policy written
+	// whole, or a permission list reset. The finding's targets become
+	// exactly these, so a Remediation with none clears every share.
+	AllTargets bool
 	// Change is the before and after as far as the event shows them.
 	Change *finding.Change
 }
@@ -135,10 +141,14 @@ func (e *Engine) Evaluate(rec *cloudtrail.Record) ([]Result, []error) {
 		res, err = e.putAccountPAB(rec)
 	case "DeleteAccountPublicAccessBlock":
 		res, err = e.deleteAccountPAB(rec)
-	case "SetQueueAttributes":
-		res, err = e.setQueueAttributes(rec)
+	case "CreateBucket":
+		res, err = e.createBucket(rec)
+	case "SetQueueAttributes", "CreateQueue":
+		res, err = e.queueAttributes(rec)
 	case "SetTopicAttributes":
 		res, err = e.setTopicAttributes(rec)
+	case "CreateTopic":
+		res, err = e.createTopic(rec)
 	case "PutKeyPolicy", "CreateKey":
 		res, err = e.keyPolicy(rec)
 	case "PutResourcePolicy", "DeleteResourcePolicy":
@@ -149,6 +159,8 @@ func (e *Engine) Evaluate(rec *cloudtrail.Record) ([]Result, []error) {
 		res, err = e.rdsSnapshotAttribute(rec)
 	case "ModifySnapshotAttribute", "ModifyImageAttribute":
 		res, err = e.ec2Permission(rec)
+	case "ResetSnapshotAttribute", "ResetImageAttribute":
+		res, err = e.ec2PermissionReset(rec)
 	case "StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors", "StartLogging":
 		res, err = e.trail(rec)
 	default:
@@ -185,8 +197,8 @@ func rules() []RuleInfo {
 		{
 			ID: RuleS3BucketPublic, Severity: defaultSeverity(RuleS3BucketPublic),
 			Title:       "S3 bucket made public",
-			Description: "A bucket policy or ACL grants access to everyone (or to any AWS account). Cleared by deleting or fixing the policy or ACL, or by a public access block that overrides it.",
-			Events:      []string{"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "PutBucketPublicAccessBlock"},
+			Description: "A bucket policy or ACL (set on the bucket or when it is created) grants access to everyone (or to any AWS account). Cleared by deleting or fixing the policy or ACL, or by a public access block that overrides it.",
+			Events:      []string{"PutBucketPolicy", "DeleteBucketPolicy", "PutBucketAcl", "CreateBucket", "PutBucketPublicAccessBlock"},
 		},
 		{
 			ID: RulePublicAccessBlockRemove, Severity: defaultSeverity(RulePublicAccessBlockRemove),
@@ -198,20 +210,27 @@ func rules() []RuleInfo {
 			ID: RuleResourcePolicyPublic, Severity: defaultSeverity(RuleResourcePolicyPublic),
 			Title:       "Resource policy made public",
 			Description: "An SQS queue, SNS topic, KMS key, Secrets Manager secret, ECR repository or Lambda function policy grants access to everyone without a condition that pins the caller. Cleared by a non-public policy or by removing it.",
-			Events: []string{"SetQueueAttributes", "SetTopicAttributes", "PutKeyPolicy", "CreateKey", "PutResourcePolicy", "DeleteResourcePolicy",
+			Events: []string{"SetQueueAttributes", "CreateQueue", "SetTopicAttributes", "CreateTopic", "PutKeyPolicy", "CreateKey", "PutResourcePolicy", "DeleteResourcePolicy",
 				"SetRepositoryPolicy", "DeleteRepositoryPolicy", "AddPermission", "RemovePermission"},
 		},
 		{
 			ID: RuleSnapshotSharedExternal, Severity: defaultSeverity(RuleSnapshotSharedExternal),
 			Title:       "Snapshot shared with an unknown account",
-			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with an account that is neither this organisation's nor approved. Cleared when the share is removed.",
-			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute"},
+			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with an account that is neither this organisation's nor approved. Cleared when the share is removed or the permissions are reset.",
+			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "ResetSnapshotAttribute", "ResetImageAttribute"},
 		},
 		{
 			ID: RuleSnapshotPublic, Severity: defaultSeverity(RuleSnapshotPublic),
 			Title:       "Snapshot made public",
-			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with all AWS accounts. Cleared when \"all\" is removed.",
-			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute"},
+			Description: "An RDS (cluster) snapshot, EBS snapshot or AMI was shared with all AWS accounts. Cleared when \"all\" is removed or the permissions are reset.",
+			Events:      []string{"ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "ModifySnapshotAttribute", "ModifyImageAttribute", "ResetSnapshotAttribute", "ResetImageAttribute"},
+		},
+		{
+			ID: RuleResourceSharedExternal, Severity: defaultSeverity(RuleResourceSharedExternal),
+			Title:       "Resource shared with an unknown account",
+			Description: "A bucket, queue, topic, key, secret, repository or function policy grants access to an account that is neither this organisation's nor approved: by naming it as principal, or by limiting everyone to it with a condition such as kms:CallerAccount or aws:PrincipalAccount. Not public, but the same exposure as sharing a snapshot with that account. Cleared by a policy that no longer grants it, or by removing the policy.",
+			Events: []string{"PutBucketPolicy", "DeleteBucketPolicy", "SetQueueAttributes", "CreateQueue", "SetTopicAttributes", "CreateTopic", "PutKeyPolicy", "CreateKey",
+				"PutResourcePolicy", "DeleteResourcePolicy", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "AddPermission", "RemovePermission"},
 		},
 		{
 			ID: RuleLoggingDisabled, Severity: defaultSeverity(RuleLoggingDisabled),
@@ -230,7 +249,7 @@ func defaultSeverity(rule string) finding.Severity {
 		return finding.SeverityMedium
 	case RuleSnapshotSharedExternal, RuleSnapshotPublic:
 		return finding.SeverityCritical
-	case RuleS3BucketPublic, RuleResourcePolicyPublic, RuleLoggingDisabled:
+	case RuleS3BucketPublic, RuleResourcePolicyPublic, RuleResourceSharedExternal, RuleLoggingDisabled:
 		return finding.SeverityHigh
 	default:
 		return finding.SeverityUnknown

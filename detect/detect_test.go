@@ -68,7 +68,21 @@ type want struct {
 	notDetail []string
 	// after is the canonical JSON the change's After must equal, if set.
 	after string
+	// all says the targets are all the resource is shared with now.
+	all bool
 }
+
+// cleared is the external share cleared by a resource policy written or
+// removed whole: the resource is shared with targets (ours) only.
+func cleared(res finding.Resource, targets ...finding.Target) want {
+	return want{kind: Remediation, rule: RuleResourceSharedExternal, severity: high, resource: res, vectors: []string{"share"}, targets: targets, all: true}
+}
+
+var (
+	ordersQueue       = finding.Resource{Type: "AWS::SQS::Queue", ID: "orders", ARN: "arn:aws:sqs:us-east-1:111122223333:orders"}
+	reportingSecret   = finding.Resource{Type: "AWS::SecretsManager::Secret", ID: "prod/reporting-db", ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/reporting-db-AbCdEf"}
+	thumbnailFunction = finding.Resource{Type: "AWS::Lambda::Function", ID: "thumbnail-resize", ARN: "arn:aws:lambda:us-east-1:111122223333:function:thumbnail-resize"}
+)
 
 func bucket(name string) finding.Resource {
 	return finding.Resource{Type: "AWS::S3::Bucket", ID: name, ARN: "arn:aws:s3:::" + name}
@@ -82,6 +96,10 @@ var (
 
 func unknown(acct string) finding.Target {
 	return finding.Target{Account: acct, Class: finding.TargetUnknown}
+}
+
+func known(acct string) finding.Target {
+	return finding.Target{Account: acct, Class: finding.TargetKnown}
 }
 
 var everyone = []finding.Target{{Account: "all", Class: finding.TargetPublic}}
@@ -100,24 +118,24 @@ var engineCases = map[string][]want{
 		kind: Exposure, rule: RuleS3BucketPublic, severity: high, resource: bucket("payments-exports"), vectors: []string{"policy"},
 		detail: []string{`statement "PublicRead" grants s3:GetObject to everyone`, `Principal "*", no condition`},
 		after:  `{"Statement":[{"Action":"s3:GetObject","Effect":"Allow","Principal":"*","Resource":"arn:aws:s3:::payments-exports/*","Sid":"PublicRead"}],"Version":"2012-10-17"}`,
-	}},
+	}, cleared(bucket("payments-exports"))},
 	"s3-putbucketpolicy-public.json": {{
 		kind: Exposure, rule: RuleS3BucketPublic, severity: high, resource: bucket("example-bucket"), vectors: []string{"policy"},
 		detail: []string{`statement "Public Access" grants s3:GetBucketAcl to everyone (Principal {"AWS":"*"}, no condition)`},
-	}},
+	}, cleared(bucket("example-bucket"))},
 	"s3-putbucketpolicy-service-principal.json": {{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("trail-logs-111122223333"), vectors: []string{"policy"},
-	}},
+	}, cleared(bucket("trail-logs-111122223333"))},
 	// Story one, fixed: the owning team pins the statement to the organisation.
 	"s3-putbucketpolicy-fixed-contractor.json": {{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("payments-exports"), vectors: []string{"policy"},
 		detail: []string{"grants nothing to everyone"},
-	}},
+	}, cleared(bucket("payments-exports"))},
 	"s3-putbucketpolicy-accessdenied.json": nil,
 	"s3-putbucketpolicy-unreadable.json":   nil,
 	"s3-deletebucketpolicy.json": {{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("myawsbucket"), vectors: []string{"policy"},
-	}},
+	}, cleared(bucket("myawsbucket"))},
 	"s3-putbucketacl-canonical-user.json": {{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("myawsbucket"), vectors: []string{"acl"},
 	}},
@@ -173,33 +191,33 @@ var engineCases = map[string][]want{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::ECR::Repository", ID: "community", ARN: "arn:aws:ecr:eu-west-1:112233445566:repository/community"},
 		detail:   []string{`ECR repository community`, `statement "PublicRead" grants ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetAuthorizationToken, ecr:GetDownloadUrlForLayer to everyone`},
-	}},
+	}, cleared(finding.Resource{Type: "AWS::ECR::Repository", ID: "community", ARN: "arn:aws:ecr:eu-west-1:112233445566:repository/community"})},
 	"ecr-deleterepositorypolicy.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::ECR::Repository", ID: "community", ARN: "arn:aws:ecr:us-east-1:111122223333:repository/community"},
-	}},
+	}, cleared(finding.Resource{Type: "AWS::ECR::Repository", ID: "community", ARN: "arn:aws:ecr:us-east-1:111122223333:repository/community"})},
 	"sqs-setqueueattributes-public.json": {{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::SQS::Queue", ID: "orders", ARN: "arn:aws:sqs:us-east-1:111122223333:orders"},
 		detail:   []string{`statement "AnyoneSend" grants sqs:SendMessage to everyone`}, notDetail: []string{"OrgSend"},
-	}},
+	}, cleared(ordersQueue)},
 	"sqs-setqueueattributes-empty-policy.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::SQS::Queue", ID: "orders", ARN: "arn:aws:sqs:us-east-1:111122223333:orders"},
 		detail:   []string{"was removed"},
-	}},
+	}, cleared(ordersQueue)},
 	"sqs-setqueueattributes-visibility.json": nil,
 	"sns-settopicattributes-public.json": {{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource:  finding.Resource{Type: "AWS::SNS::Topic", ID: "alerts", ARN: "arn:aws:sns:us-east-1:111122223333:alerts"},
 		detail:    []string{`statement "PublicSubscribe" grants SNS:Subscribe, SNS:Receive to everyone`, "aws:SourceIp 0.0.0.0/0 is too broad"},
 		notDetail: []string{"__default_statement_ID"},
-	}},
+	}, cleared(finding.Resource{Type: "AWS::SNS::Topic", ID: "alerts", ARN: "arn:aws:sns:us-east-1:111122223333:alerts"}, known("111122223333"))},
 	"sns-settopicattributes-displayname.json": nil,
 	"kms-putkeypolicy-org-restricted.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::KMS::Key", ID: "1234abcd-12ab-34cd-56ef-1234567890ab", ARN: "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-	}},
+	}, cleared(finding.Resource{Type: "AWS::KMS::Key", ID: "1234abcd-12ab-34cd-56ef-1234567890ab", ARN: "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, finding.Target{Account: "123456789012", Class: finding.TargetKnown})},
 	"kms-createkey-public.json": {{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::KMS::Key", ID: "0987dcba-09fe-87dc-65ba-ab0987654321", ARN: "arn:aws:kms:us-east-1:111122223333:key/0987dcba-09fe-87dc-65ba-ab0987654321"},
@@ -210,15 +228,15 @@ var engineCases = map[string][]want{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::SecretsManager::Secret", ID: "prod/reporting-db", ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/reporting-db-AbCdEf"},
 		detail:   []string{`aws:PrincipalArn arn:aws:iam::*:role/reporting-* matches any value`},
-	}},
+	}, cleared(reportingSecret)},
 	"secretsmanager-putresourcepolicy-org-restricted.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::SecretsManager::Secret", ID: "prod/reporting-db", ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/reporting-db-AbCdEf"},
-	}},
+	}, cleared(reportingSecret)},
 	"secretsmanager-deleteresourcepolicy.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::SecretsManager::Secret", ID: "prod/reporting-db", ARN: "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/reporting-db-AbCdEf"},
-	}},
+	}, cleared(reportingSecret)},
 	"logs-putresourcepolicy.json": nil,
 	"lambda-addpermission-public.json": {{
 		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
@@ -230,7 +248,7 @@ var engineCases = map[string][]want{
 	"lambda-removepermission.json": {{
 		kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
 		resource: finding.Resource{Type: "AWS::Lambda::Function", ID: "thumbnail-resize", ARN: "arn:aws:lambda:us-east-1:111122223333:function:thumbnail-resize"},
-	}},
+	}, cleared(thumbnailFunction)},
 
 	// Story two: BackupManager shares a customer database snapshot at 3 a.m.
 	"rds-modifydbsnapshotattribute-story-two.json": {{
@@ -334,7 +352,93 @@ var engineCases = map[string][]want{
 
 	"sts-assumerole.json":        nil,
 	"ec2-describeinstances.json": nil,
+
+	// A queue created with a public policy.
+	"sqs-createqueue-public.json": {{
+		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"}, resource: partnerIngestQueue,
+		detail: []string{`SQS queue partner-ingest`, `statement "AnyoneSend" grants sqs:SendMessage to everyone (Principal "*", no condition)`},
+	}},
+	"sqs-createqueue-no-policy.json": nil,
+	// Policies as JSON objects rather than strings.
+	"sqs-createqueue-policy-object.json": {{
+		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
+		resource: finding.Resource{Type: "AWS::SQS::Queue", ID: "webhooks", ARN: "arn:aws:sqs:us-east-1:111122223333:webhooks"},
+		detail:   []string{`statement #1 grants sqs:SendMessage, sqs:ReceiveMessage to everyone`},
+	}},
+	"sqs-setqueueattributes-policy-object.json": {
+		{kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"}, resource: ordersQueue},
+		{
+			kind: Exposure, rule: RuleResourceSharedExternal, severity: high, vectors: []string{"share"}, resource: ordersQueue,
+			targets: []finding.Target{unknown("444455556666")}, all: true,
+			detail: []string{"grants account 444455556666 (unknown)", `statement "PartnerSend" grants sqs:SendMessage to account 444455556666 (principal arn:aws:iam::444455556666:root)`},
+		},
+	},
+	"sns-createtopic-public.json": {{
+		kind: Exposure, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"},
+		resource: finding.Resource{Type: "AWS::SNS::Topic", ID: "status-updates", ARN: "arn:aws:sns:us-east-1:111122223333:status-updates"},
+		detail:   []string{`statement "AnyonePublish" grants SNS:Publish to everyone`},
+	}},
+	// A key statement for everyone limited by kms:CallerAccount to our
+	// account is neither public nor shared.
+	"kms-putkeypolicy-caller-account.json": {
+		{kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"}, resource: ebsKey},
+		cleared(ebsKey, known("111122223333")),
+	},
+	// The same, limited to an account that is not ours: an external share.
+	"kms-putkeypolicy-caller-account-external.json": {
+		{kind: Remediation, rule: RuleResourcePolicyPublic, severity: high, vectors: []string{"policy"}, resource: ebsKey},
+		{
+			kind: Exposure, rule: RuleResourceSharedExternal, severity: high, vectors: []string{"share"}, resource: ebsKey,
+			targets: []finding.Target{known("111122223333"), unknown("444455556666")}, all: true,
+			detail: []string{`KMS key 2b1c4d5e-6f70-4a81-92b3-c4d5e6f7a8b9 grants account 111122223333 (known), account 444455556666 (unknown)`, `limited by kms:CallerAccount 444455556666`},
+		},
+	},
+	"s3-putbucketpolicy-cross-account.json": {
+		{kind: Remediation, rule: RuleS3BucketPublic, severity: high, vectors: []string{"policy"}, resource: bucket("payments-exports")},
+		{
+			kind: Exposure, rule: RuleResourceSharedExternal, severity: high, vectors: []string{"share"}, resource: bucket("payments-exports"),
+			targets: []finding.Target{unknown("444455556666")}, all: true,
+			detail: []string{`The policy of S3 bucket payments-exports grants account 444455556666 (unknown): statement "PartnerRead" grants s3:GetObject, s3:ListBucket to account 444455556666`},
+		},
+	},
+	"s3-putbucketpolicy-cross-account-trusted.json": {
+		{kind: Remediation, rule: RuleS3BucketPublic, severity: high, vectors: []string{"policy"}, resource: bucket("payments-exports")},
+		cleared(bucket("payments-exports"), finding.Target{Account: "555566667777", Class: finding.TargetTrusted}),
+	},
+	"lambda-addpermission-cross-account.json": {{
+		kind: Exposure, rule: RuleResourceSharedExternal, severity: high, vectors: []string{"share"}, resource: thumbnailFunction,
+		targets: []finding.Target{unknown("444455556666")},
+		detail:  []string{"Permission partner-invoke lets account 444455556666 (unknown) call lambda:InvokeFunction"},
+	}},
+	// Buckets created with a public ACL.
+	"s3-createbucket-public-read.json": {{
+		kind: Exposure, rule: RuleS3BucketPublic, severity: high, vectors: []string{"acl"}, resource: bucket("press-kit-2026"),
+		detail: []string{"created with an ACL that makes it public: the canned ACL public-read lets everyone list the bucket"},
+		after:  `{"x-amz-acl":["public-read"]}`,
+	}},
+	"s3-createbucket-grant-allusers.json": {{
+		kind: Exposure, rule: RuleS3BucketPublic, severity: high, vectors: []string{"acl"}, resource: bucket("press-kit-archive"),
+		detail: []string{"the x-amz-grant-read header gives everyone (AllUsers) READ"}, notDetail: []string{"FULL_CONTROL"},
+	}},
+	"s3-createbucket-private.json": nil,
+	// Resetting permissions removes every share.
+	"ec2-resetsnapshotattribute.json": {
+		{kind: Remediation, rule: RuleSnapshotPublic, severity: critical, vectors: []string{"share"}, resource: sharedSnapshot, all: true, detail: []string{"create volume permissions of EBS snapshot snap-0e3bac79ac432d549 were reset"}},
+		{kind: Remediation, rule: RuleSnapshotSharedExternal, severity: critical, vectors: []string{"share"}, resource: sharedSnapshot, all: true, after: `[]`},
+	},
+	"ec2-resetimageattribute.json": {
+		{kind: Remediation, rule: RuleSnapshotPublic, severity: critical, vectors: []string{"share"}, resource: publicImage, all: true, detail: []string{"launch permissions of AMI ami-1111 were reset"}},
+		{kind: Remediation, rule: RuleSnapshotSharedExternal, severity: critical, vectors: []string{"share"}, resource: publicImage, all: true},
+	},
+	"ec2-resetsnapshotattribute-productcodes.json": nil,
 }
+
+var (
+	partnerIngestQueue = finding.Resource{Type: "AWS::SQS::Queue", ID: "partner-ingest", ARN: "arn:aws:sqs:us-east-1:111122223333:partner-ingest"}
+	ebsKey             = finding.Resource{Type: "AWS::KMS::Key", ID: "2b1c4d5e-6f70-4a81-92b3-c4d5e6f7a8b9", ARN: "arn:aws:kms:us-east-1:111122223333:key/2b1c4d5e-6f70-4a81-92b3-c4d5e6f7a8b9"}
+	sharedSnapshot     = finding.Resource{Type: "AWS::EC2::Snapshot", ID: "snap-0e3bac79ac432d549", ARN: "arn:aws:ec2:us-east-1::snapshot/snap-0e3bac79ac432d549"}
+	publicImage        = finding.Resource{Type: "AWS::EC2::Image", ID: "ami-1111", ARN: "arn:aws:ec2:us-west-2::image/ami-1111"}
+)
 
 // wantErrors lists the fixtures whose event the engine must report as a
 // problem (and still not crash or yield a result on).
@@ -392,6 +496,9 @@ func checkResult(t *testing.T, got Result, w want) {
 	}
 	if !slices.Equal(got.Targets, w.targets) {
 		t.Errorf("targets = %+v, want %+v", got.Targets, w.targets)
+	}
+	if got.AllTargets != w.all {
+		t.Errorf("all targets = %v, want %v", got.AllTargets, w.all)
 	}
 	if got.Title == "" || got.Detail == "" {
 		t.Errorf("title %q / detail %q must both be set", got.Title, got.Detail)
@@ -498,6 +605,7 @@ func TestRules(t *testing.T) {
 		RuleResourcePolicyPublic:    finding.SeverityHigh,
 		RuleSnapshotSharedExternal:  finding.SeverityCritical,
 		RuleSnapshotPublic:          finding.SeverityCritical,
+		RuleResourceSharedExternal:  finding.SeverityHigh,
 		RuleLoggingDisabled:         finding.SeverityHigh,
 	}
 	if len(rules) != len(wantSeverity) {

@@ -14,6 +14,8 @@ import (
 // noun names a resource type in titles and details.
 func noun(typ string) string {
 	switch typ {
+	case awsarn.TypeS3Bucket:
+		return "S3 bucket"
 	case awsarn.TypeSQSQueue:
 		return "SQS queue"
 	case awsarn.TypeSNSTopic:
@@ -42,8 +44,9 @@ func noun(typ string) string {
 // policyChange judges a resource policy written by an event. A public policy
 // is an exposure; any other successful write is a remediation, because the
 // policy it replaced (public or not) is gone. exposeOnly is for creations,
-// where there was no earlier policy to fix.
-func policyChange(res finding.Resource, raw json.RawMessage, exposeOnly bool) ([]Result, error) {
+// where there was no earlier policy to fix. Grants to named accounts are
+// judged apart (policyShares).
+func (e *Engine) policyChange(rec *cloudtrail.Record, res finding.Resource, raw json.RawMessage, exposeOnly bool) ([]Result, error) {
 	n := noun(res.Type)
 	verdict, err := policy.Evaluate(raw)
 	if err != nil {
@@ -51,34 +54,81 @@ func policyChange(res finding.Resource, raw json.RawMessage, exposeOnly bool) ([
 	}
 	after, _ := policy.Canonical(raw) // readable: Evaluate succeeded
 	change := &finding.Change{Summary: "resource policy replaced", After: after}
+	var out []Result
 	if verdict.IsPublic() {
 		r := result(Exposure, RuleResourcePolicyPublic, res, n+" made public",
 			fmt.Sprintf("The policy of %s %s makes it public: %s.", n, res.ID, verdict.Summary()), VectorPolicy)
 		r.Change = change
-		return []Result{r}, nil
+		out = append(out, r)
+	} else if !exposeOnly {
+		detail := fmt.Sprintf("The new policy of %s %s grants nothing to everyone.", n, res.ID)
+		if after == nil {
+			detail = fmt.Sprintf("The policy of %s %s was removed.", n, res.ID)
+			change.Summary = "resource policy removed"
+		}
+		r := result(Remediation, RuleResourcePolicyPublic, res, n+" no longer public", detail, VectorPolicy)
+		r.Change = change
+		out = append(out, r)
 	}
-	if exposeOnly {
-		return nil, nil
-	}
-	detail := fmt.Sprintf("The new policy of %s %s grants nothing to everyone.", n, res.ID)
-	if after == nil {
-		detail = fmt.Sprintf("The policy of %s %s was removed.", n, res.ID)
-		change.Summary = "resource policy removed"
-	}
-	r := result(Remediation, RuleResourcePolicyPublic, res, n+" no longer public", detail, VectorPolicy)
-	r.Change = change
-	return []Result{r}, nil
+	return append(out, e.policyShares(rec, res, verdict, change, exposeOnly)...), nil
 }
 
-func policyRemoved(res finding.Resource) []Result {
+// policyShares judges the accounts a policy written whole grants by name.
+// One that is neither ours nor trusted is an external share: not public,
+// but the same exposure as a snapshot shared with it. Since the policy
+// replaces the one before, its accounts are all the resource is shared
+// with now, and a policy that grants no unknown account clears the share.
+func (e *Engine) policyShares(rec *cloudtrail.Record, res finding.Resource, verdict policy.Result, change *finding.Change, exposeOnly bool) []Result {
 	n := noun(res.Type)
-	r := result(Remediation, RuleResourcePolicyPublic, res, n+" no longer public",
-		fmt.Sprintf("The policy of %s %s was deleted.", n, res.ID), VectorPolicy)
-	r.Change = &finding.Change{Summary: "resource policy deleted"}
+	var targets []finding.Target
+	for _, a := range verdict.Accounts() {
+		targets = append(targets, finding.Target{Account: a, Class: e.classify(rec, a)})
+	}
+	if hasUnknown(targets) {
+		var why []string
+		for _, s := range verdict.Shared {
+			why = append(why, s.Describe()+" ("+s.Why+")")
+		}
+		r := result(Exposure, RuleResourceSharedExternal, res, n+" shared with an unknown account",
+			fmt.Sprintf("The policy of %s %s grants %s: %s.", n, res.ID, describeTargets(targets), strings.Join(why, "; ")), VectorShare)
+		r.Targets, r.AllTargets, r.Change = targets, true, change
+		return []Result{r}
+	}
+	if exposeOnly {
+		return nil
+	}
+	detail := fmt.Sprintf("The new policy of %s %s grants no account outside the organisation.", n, res.ID)
+	if change.After == nil {
+		detail = fmt.Sprintf("The policy of %s %s was removed.", n, res.ID)
+	}
+	r := result(Remediation, RuleResourceSharedExternal, res, n+" no longer shared with an unknown account", detail, VectorShare)
+	r.Targets, r.AllTargets, r.Change = targets, true, change
 	return []Result{r}
 }
 
-func (e *Engine) setQueueAttributes(rec *cloudtrail.Record) ([]Result, error) {
+// policyRemoved clears both what a deleted policy made public and the
+// accounts it shared the resource with.
+func policyRemoved(res finding.Resource) []Result {
+	n := noun(res.Type)
+	change := &finding.Change{Summary: "resource policy deleted"}
+	pub := result(Remediation, RuleResourcePolicyPublic, res, n+" no longer public",
+		fmt.Sprintf("The policy of %s %s was deleted.", n, res.ID), VectorPolicy)
+	pub.Change = change
+	return []Result{pub, shareRemoved(res, change)}
+}
+
+// shareRemoved clears every account a deleted policy granted.
+func shareRemoved(res finding.Resource, change *finding.Change) Result {
+	n := noun(res.Type)
+	r := result(Remediation, RuleResourceSharedExternal, res, n+" no longer shared with an unknown account",
+		fmt.Sprintf("The policy of %s %s was deleted.", n, res.ID), VectorShare)
+	r.AllTargets, r.Change = true, change
+	return r
+}
+
+// queueAttributes handles SetQueueAttributes and CreateQueue: a queue
+// created with a policy is judged as one whose policy was set.
+func (e *Engine) queueAttributes(rec *cloudtrail.Record) ([]Result, error) {
 	if rec.EventSource != "sqs.amazonaws.com" {
 		return nil, nil
 	}
@@ -90,14 +140,15 @@ func (e *Engine) setQueueAttributes(rec *cloudtrail.Record) ([]Result, error) {
 	}
 	raw, ok := p.Attributes["Policy"]
 	if !ok {
-		// Other attributes (visibility timeout, redrive...) changed.
+		// Other attributes (visibility timeout, redrive...) changed, or a
+		// queue was created without a policy: only its owner may use it.
 		return nil, nil
 	}
 	res, err := resourceOf(rec)
 	if err != nil {
 		return nil, err
 	}
-	return policyChange(res, raw, false)
+	return e.policyChange(rec, res, raw, rec.EventName == "CreateQueue")
 }
 
 func (e *Engine) setTopicAttributes(rec *cloudtrail.Record) ([]Result, error) {
@@ -118,7 +169,30 @@ func (e *Engine) setTopicAttributes(rec *cloudtrail.Record) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return policyChange(res, p.AttributeValue, false)
+	return e.policyChange(rec, res, p.AttributeValue, false)
+}
+
+// createTopic judges the policy a topic was created with, if any; without
+// one, SNS gives the topic a default policy that only its account may use.
+func (e *Engine) createTopic(rec *cloudtrail.Record) ([]Result, error) {
+	if rec.EventSource != "sns.amazonaws.com" {
+		return nil, nil
+	}
+	var p struct {
+		Attributes map[string]json.RawMessage `json:"attributes"`
+	}
+	if err := decodeParams(rec.RequestParameters, &p); err != nil {
+		return nil, err
+	}
+	raw, ok := p.Attributes["Policy"]
+	if !ok {
+		return nil, nil
+	}
+	res, err := resourceOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	return e.policyChange(rec, res, raw, true)
 }
 
 func (e *Engine) keyPolicy(rec *cloudtrail.Record) ([]Result, error) {
@@ -143,7 +217,7 @@ func (e *Engine) keyPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return policyChange(res, p.Policy, create)
+	return e.policyChange(rec, res, p.Policy, create)
 }
 
 func (e *Engine) secretPolicy(rec *cloudtrail.Record) ([]Result, error) {
@@ -166,7 +240,7 @@ func (e *Engine) secretPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	if !present(p.ResourcePolicy) {
 		return nil, fmt.Errorf("secret %s: no resourcePolicy in the request", res.ID)
 	}
-	return policyChange(res, p.ResourcePolicy, false)
+	return e.policyChange(rec, res, p.ResourcePolicy, false)
 }
 
 func (e *Engine) repositoryPolicy(rec *cloudtrail.Record) ([]Result, error) {
@@ -189,7 +263,7 @@ func (e *Engine) repositoryPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	if !present(p.PolicyText) {
 		return nil, fmt.Errorf("repository %s: no policyText in the request", res.ID)
 	}
-	return policyChange(res, p.PolicyText, false)
+	return e.policyChange(rec, res, p.PolicyText, false)
 }
 
 // lambdaPermission handles AddPermission and RemovePermission. Lambda builds
@@ -217,16 +291,33 @@ func (e *Engine) lambdaPermission(rec *cloudtrail.Record) ([]Result, error) {
 		return nil, err
 	}
 	if strings.HasPrefix(rec.EventName, "RemovePermission") {
-		r := result(Remediation, RuleResourcePolicyPublic, res, "Lambda function permission removed",
-			fmt.Sprintf("Permission %s was removed from Lambda function %s.", p.StatementID, res.ID), VectorPolicy)
-		return []Result{r}, nil
-	}
-	if p.Principal != "*" || p.SourceArn != "" || p.SourceAccount != "" || p.PrincipalOrgID != "" {
-		return nil, nil
+		// The event names the statement removed, not whom it granted, so
+		// the removal clears the function's public and shared findings
+		// alike; a re-check of the function's state reopens what is left.
+		detail := fmt.Sprintf("Permission %s was removed from Lambda function %s.", p.StatementID, res.ID)
+		r := result(Remediation, RuleResourcePolicyPublic, res, "Lambda function permission removed", detail, VectorPolicy)
+		shared := result(Remediation, RuleResourceSharedExternal, res, "Lambda function permission removed", detail, VectorShare)
+		shared.AllTargets = true
+		return []Result{r, shared}, nil
 	}
 	action := p.Action
 	if action == "" {
 		action = "lambda:InvokeFunction"
+	}
+	if acct := lambdaAccount(p.Principal, p.SourceAccount, p.SourceArn, p.PrincipalOrgID); acct != "" {
+		target := finding.Target{Account: acct, Class: e.classify(rec, acct)}
+		if target.Class != finding.TargetUnknown {
+			return nil, nil
+		}
+		r := result(Exposure, RuleResourceSharedExternal, res, "Lambda function shared with an unknown account",
+			fmt.Sprintf("Permission %s lets %s call %s on Lambda function %s.", p.StatementID, describeTargets([]finding.Target{target}), action, res.ID), VectorShare)
+		r.Targets = []finding.Target{target}
+		stmt, _ := json.Marshal(map[string]any{"Sid": p.StatementID, "Effect": "Allow", "Principal": p.Principal, "Action": action, "Resource": res.ARN})
+		r.Change = &finding.Change{Summary: "permission statement added", After: stmt}
+		return []Result{r}, nil
+	}
+	if p.Principal != "*" || p.SourceArn != "" || p.SourceAccount != "" || p.PrincipalOrgID != "" {
+		return nil, nil
 	}
 	detail := fmt.Sprintf("Permission %s lets everyone call %s on Lambda function %s (principal \"*\" with no source account, source ARN or organisation condition)", p.StatementID, action, res.ID)
 	if strings.EqualFold(p.URLAuthType, "NONE") {
@@ -236,4 +327,24 @@ func (e *Engine) lambdaPermission(rec *cloudtrail.Record) ([]Result, error) {
 	stmt, _ := json.Marshal(map[string]string{"Sid": p.StatementID, "Effect": "Allow", "Principal": "*", "Action": action, "Resource": res.ARN})
 	r.Change = &finding.Change{Summary: "permission statement added", After: stmt}
 	return []Result{r}, nil
+}
+
+// lambdaAccount is the account a Lambda permission grants by name: an
+// account principal (an ID or an IAM ARN), or everyone limited to one
+// source account. Service principals act for their own callers and name
+// none.
+func lambdaAccount(principal, sourceAccount, sourceArn, orgID string) string {
+	if principal == "*" {
+		if sourceArn == "" && orgID == "" && awsarn.IsAccountID(sourceAccount) {
+			return sourceAccount
+		}
+		return ""
+	}
+	if awsarn.IsAccountID(principal) {
+		return principal
+	}
+	if a, err := awsarn.Parse(principal); err == nil && a.Service == "iam" && awsarn.IsAccountID(a.Account) {
+		return a.Account
+	}
+	return ""
 }

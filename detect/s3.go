@@ -37,16 +37,16 @@ func (e *Engine) putBucketPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	}
 	after, _ := policy.Canonical(p.BucketPolicy) // readable: Evaluate succeeded
 	change := &finding.Change{Summary: "bucket policy replaced", After: after}
+	var r Result
 	if verdict.IsPublic() {
-		r := result(Exposure, RuleS3BucketPublic, res, "S3 bucket made public",
+		r = result(Exposure, RuleS3BucketPublic, res, "S3 bucket made public",
 			fmt.Sprintf("The bucket policy of %s makes it public: %s.", res.ID, verdict.Summary()), VectorPolicy)
-		r.Change = change
-		return []Result{r}, nil
+	} else {
+		r = result(Remediation, RuleS3BucketPublic, res, "S3 bucket policy no longer public",
+			fmt.Sprintf("The new bucket policy of %s grants nothing to everyone.", res.ID), VectorPolicy)
 	}
-	r := result(Remediation, RuleS3BucketPublic, res, "S3 bucket policy no longer public",
-		fmt.Sprintf("The new bucket policy of %s grants nothing to everyone.", res.ID), VectorPolicy)
 	r.Change = change
-	return []Result{r}, nil
+	return append([]Result{r}, e.policyShares(rec, res, verdict, change, false)...), nil
 }
 
 func (e *Engine) deleteBucketPolicy(rec *cloudtrail.Record) ([]Result, error) {
@@ -60,6 +60,34 @@ func (e *Engine) deleteBucketPolicy(rec *cloudtrail.Record) ([]Result, error) {
 	r := result(Remediation, RuleS3BucketPublic, res, "S3 bucket policy deleted",
 		fmt.Sprintf("The bucket policy of %s was deleted.", res.ID), VectorPolicy)
 	r.Change = &finding.Change{Summary: "bucket policy deleted"}
+	return []Result{r, shareRemoved(res, r.Change)}, nil
+}
+
+// createBucket judges the ACL a bucket is created with: a canned ACL
+// (x-amz-acl) or grant headers (x-amz-grant-*) in the request. Without
+// them the bucket is private, and since April 2023 S3 refuses ACLs on new
+// buckets unless object ownership allows them, so a successful call with a
+// public ACL did make the bucket public.
+func (e *Engine) createBucket(rec *cloudtrail.Record) ([]Result, error) {
+	if rec.EventSource != sourceS3 {
+		return nil, nil
+	}
+	var p map[string]json.RawMessage
+	if err := decodeParams(rec.RequestParameters, &p); err != nil {
+		return nil, err
+	}
+	public, acl := aclPublicGrants(p)
+	if len(public) == 0 {
+		return nil, nil
+	}
+	res, err := resourceOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	after, _ := json.Marshal(acl)
+	r := result(Exposure, RuleS3BucketPublic, res, "S3 bucket created public",
+		fmt.Sprintf("Bucket %s was created with an ACL that makes it public: %s.", res.ID, strings.Join(public, "; ")), VectorACL)
+	r.Change = &finding.Change{Summary: "bucket created with a public ACL", After: after}
 	return []Result{r}, nil
 }
 

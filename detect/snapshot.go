@@ -181,6 +181,49 @@ func (e *Engine) ec2Permission(rec *cloudtrail.Record) ([]Result, error) {
 	return e.shareResults(rec, res, mods.Add.shares(), mods.Remove.shares(), nil), nil
 }
 
+// ec2PermissionReset handles ResetSnapshotAttribute and
+// ResetImageAttribute, which put a snapshot's create-volume permissions or
+// an image's launch permissions back to their default: shared with nobody.
+// The event does not list what was removed, so both the public and the
+// external share are cleared whole.
+func (e *Engine) ec2PermissionReset(rec *cloudtrail.Record) ([]Result, error) {
+	if rec.EventSource != "ec2.amazonaws.com" {
+		return nil, nil
+	}
+	var p struct {
+		AttributeType string `json:"attributeType"`
+		Attribute     string `json:"attribute"`
+	}
+	if err := decodeParams(rec.RequestParameters, &p); err != nil {
+		return nil, err
+	}
+	attr := strings.ToLower(strings.ReplaceAll(p.AttributeType+p.Attribute, "_", ""))
+	var what string
+	switch {
+	case rec.EventName == "ResetSnapshotAttribute" && attr == "createvolumepermission":
+		what = "create volume permissions"
+	case rec.EventName == "ResetImageAttribute" && attr == "launchpermission":
+		what = "launch permissions"
+	default:
+		// Product codes, kernel, ramdisk: no share involved.
+		return nil, nil
+	}
+	res, err := resourceOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	n := noun(res.Type)
+	change := &finding.Change{Summary: what + " reset", After: json.RawMessage("[]")}
+	detail := fmt.Sprintf("The %s of %s %s were reset: it is shared with no other account.", what, n, res.ID)
+	public := result(Remediation, RuleSnapshotPublic, res, n+" no longer public", detail, VectorShare)
+	shared := result(Remediation, RuleSnapshotSharedExternal, res, n+" share removed", detail, VectorShare)
+	out := []Result{public, shared}
+	for i := range out {
+		out[i].AllTargets, out[i].Change = true, change
+	}
+	return out, nil
+}
+
 // use says what a share target can do with the resource.
 func use(typ string) string {
 	switch typ {

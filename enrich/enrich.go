@@ -116,9 +116,15 @@ func (e *Enricher) Enrich(ctx context.Context, f *finding.Finding, rec *cloudtra
 	if a, ok := e.dir.Account(f.AccountID); ok {
 		f.AccountName = a.Name
 		f.Environment = a.Environment
-		f.Team = a.Team
+		if f.TeamTag == "" {
+			// A team named by the resource's own tags stays its owner.
+			f.Team = a.Team
+		}
 	}
 	team, ok := e.dir.OwnerOf(f.AccountID)
+	if t, tagged := e.dir.Team(f.Team); tagged && f.TeamTag != "" {
+		team, ok = t, true
+	}
 	if !ok {
 		team = e.dir.SecOps()
 	}

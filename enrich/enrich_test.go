@@ -63,14 +63,45 @@ func newEnricher(t *testing.T, h History) *Enricher {
 func newEnricherWith(t *testing.T, h History, opts Options) *Enricher {
 	t.Helper()
 	dir, err := org.New(org.Options{
-		SecOps:   org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
-		Teams:    []org.TeamOptions{{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"}},
+		SecOps: org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Teams: []org.TeamOptions{
+			{Name: "payments", SlackChannel: "#team-payments", Timezone: "Europe/Berlin", BusinessHours: "Mon-Fri 09:00-18:00"},
+			{Name: "data", SlackChannel: "#team-data", Timezone: "Asia/Tokyo", BusinessHours: "Mon-Fri 09:00-18:00"},
+		},
 		Accounts: []org.Account{{ID: "111122223333", Name: "payments-prod", Team: "payments", Environment: "production"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return New(dir, h, opts)
+}
+
+// TestTeamFromTagsStays checks that enriching a finding again (on reopen)
+// keeps the team its resource's tags named, and judges off hours by that
+// team's schedule.
+func TestTeamFromTagsStays(t *testing.T) {
+	tests := []struct {
+		name         string
+		team, tag    string
+		wantTeam     string
+		wantOffHours bool
+	}{
+		{"the account's team", "", "", "payments", true},
+		{"a team named by a tag stays", "data", "owner=data", "data", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnricher(t, &fakeHistory{stats: backupManagerBaseline()})
+			f := finding.Finding{AccountID: "111122223333", Rule: "snapshot-shared-external", Team: tc.team, TeamTag: tc.tag}
+			// Story two happens at 03:04 in Berlin, 11:04 in Tokyo.
+			if err := e.Enrich(context.Background(), &f, storyTwoRecord(t)); err != nil {
+				t.Fatal(err)
+			}
+			if f.Team != tc.wantTeam || f.OffHours != tc.wantOffHours {
+				t.Errorf("team %q off hours %v, want %q %v", f.Team, f.OffHours, tc.wantTeam, tc.wantOffHours)
+			}
+		})
+	}
 }
 
 func TestSeverityOverride(t *testing.T) {

@@ -178,7 +178,10 @@ type Finding struct {
 	Actor       Actor    `json:"actor"`
 	Event       EventRef `json:"event"`
 
-	Team        string `json:"team,omitempty"`
+	Team string `json:"team,omitempty"`
+	// TeamTag is the resource tag that named Team ("owner=payments"), when
+	// the team comes from the resource's tags rather than its account.
+	TeamTag     string `json:"team_tag,omitempty"`
 	Environment string `json:"environment,omitempty"`
 	OffHours    bool   `json:"off_hours"`
 

@@ -7,6 +7,7 @@ package org
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,6 +178,20 @@ func (d *Directory) Accounts() []Account {
 func (d *Directory) Team(name string) (Team, bool) {
 	t, ok := d.teams[name]
 	return t, ok
+}
+
+// TeamNamed returns the team a value names, its name in any case, as
+// people write it in resource tags ("Payments" for team payments).
+func (d *Directory) TeamNamed(value string) (Team, bool) {
+	if t, ok := d.teams[value]; ok {
+		return t, true
+	}
+	for name, t := range d.teams {
+		if strings.EqualFold(name, value) {
+			return t, true
+		}
+	}
+	return Team{}, false
 }
 
 // SecOps returns the SecOps team (its channel and default schedule).

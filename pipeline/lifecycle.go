@@ -123,7 +123,12 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 		f.Severity = res.Severity
 	}
 	f.Vectors = union(f.Vectors, res.Vectors)
-	f.Targets = mergeTargets(f.Targets, res.Targets)
+	if res.AllTargets {
+		// A policy written whole: whom it no longer grants is gone.
+		f.Targets = append([]finding.Target(nil), res.Targets...)
+	} else {
+		f.Targets = mergeTargets(f.Targets, res.Targets)
+	}
 	p.nameTargets(&f)
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
 	f.MarkApplied(rec.EventID)
@@ -148,7 +153,12 @@ func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res de
 	}
 	now := p.now(rec)
 	share := len(f.Targets) > 0
-	if share {
+	switch {
+	case share && res.AllTargets:
+		// A policy written whole or a permission list reset: what it
+		// lists is all the resource is still shared with.
+		f.Targets = append([]finding.Target(nil), res.Targets...)
+	case share:
 		f.Targets = removeTargets(f.Targets, res.Targets)
 	}
 	f.Vectors = minus(f.Vectors, res.Vectors)

@@ -44,6 +44,44 @@ func share(id string, minute int, add, remove []string) cloudtrail.Record {
 	}
 }
 
+// call builds a real-shaped record of any other call by the same actor.
+func call(id string, minute int, source, name string, params map[string]any) cloudtrail.Record {
+	rec := share(id, minute, nil, nil)
+	rec.EventSource, rec.EventName = source, name
+	rec.RequestParameters, _ = json.Marshal(params)
+	return rec
+}
+
+// ebsShare adds (or removes, with remove) an account to an EBS snapshot's
+// create-volume permissions.
+func ebsShare(id string, minute int, acct string, remove bool) cloudtrail.Record {
+	op := "add"
+	if remove {
+		op = "remove"
+	}
+	return call(id, minute, "ec2.amazonaws.com", "ModifySnapshotAttribute", map[string]any{
+		"snapshotId": "snap-0e3bac79ac432d549", "attributeType": "CREATE_VOLUME_PERMISSION",
+		"createVolumePermission": map[string]any{op: map[string]any{"items": []map[string]string{{"userId": acct}}}},
+	})
+}
+
+func ebsReset(id string, minute int) cloudtrail.Record {
+	return call(id, minute, "ec2.amazonaws.com", "ResetSnapshotAttribute", map[string]any{"snapshotId": "snap-0e3bac79ac432d549", "attributeType": "CREATE_VOLUME_PERMISSION"})
+}
+
+// bucketPolicy writes a policy on payments-exports granting s3:GetObject
+// to the accounts (none: a policy for the bucket's own account).
+func bucketPolicy(id string, minute int, accts ...string) cloudtrail.Record {
+	principals := []string{"arn:aws:iam::111122223333:root"}
+	for _, a := range accts {
+		principals = append(principals, "arn:aws:iam::"+a+":root")
+	}
+	return call(id, minute, "s3.amazonaws.com", "PutBucketPolicy", map[string]any{"bucketName": "payments-exports", "bucketPolicy": map[string]any{
+		"Version":   "2012-10-17",
+		"Statement": []map[string]any{{"Effect": "Allow", "Principal": map[string]any{"AWS": principals}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::payments-exports/*"}},
+	}})
+}
+
 type env struct {
 	st   *sqlite.Store
 	p    *Pipeline
@@ -141,6 +179,14 @@ func TestLifecycle(t *testing.T) {
 		{"exposure again after the fix reopens", [][]cloudtrail.Record{{share("e1", 4, []string{"444455556666"}, nil)}, {share("e2", 20, nil, []string{"444455556666"})}, {share("e3", 30, []string{"444455556666"}, nil)}}, finding.StatusOpen, 2, 1},
 		{"a late exposure older than the fix does not reopen", [][]cloudtrail.Record{{share("e1", 4, []string{"444455556666"}, nil)}, {share("e2", 20, nil, []string{"444455556666"})}, {share("e3", 10, []string{"444455556666"}, nil)}}, finding.StatusResolved, 1, 0},
 		{"trusted account only is no finding then unknown opens", [][]cloudtrail.Record{{share("e1", 4, []string{"777788889999"}, nil)}, {share("e2", 5, []string{"444455556666"}, nil)}}, finding.StatusOpen, 1, 1},
+		{"resetting snapshot permissions resolves the share", [][]cloudtrail.Record{{ebsShare("e1", 4, "444455556666", false)}, {ebsShare("e2", 6, "555566667777", false)}, {ebsReset("e3", 20)}}, finding.StatusResolved, 2, 0},
+		{"resetting snapshot permissions resolves the public share", [][]cloudtrail.Record{{ebsShare("e1", 4, "all", false)}, {ebsReset("e2", 20)}}, finding.StatusResolved, 1, 0},
+		{"a reset older than the share does not resolve it", [][]cloudtrail.Record{{ebsShare("e1", 4, "444455556666", false)}, {ebsReset("e0", 2)}}, finding.StatusOpen, 1, 1},
+		{"a bucket policy granting an unknown account opens", [][]cloudtrail.Record{{bucketPolicy("e1", 4, "444455556666")}}, finding.StatusOpen, 1, 1},
+		{"a bucket policy granting the trusted vendor opens nothing until an unknown account", [][]cloudtrail.Record{{bucketPolicy("e1", 3, "777788889999")}, {bucketPolicy("e2", 4, "777788889999", "444455556666")}}, finding.StatusOpen, 1, 1},
+		{"a replaced bucket policy keeps only the accounts it grants", [][]cloudtrail.Record{{bucketPolicy("e1", 4, "444455556666")}, {bucketPolicy("e2", 6, "555566667777")}}, finding.StatusOpen, 2, 1},
+		{"a bucket policy without the grant resolves", [][]cloudtrail.Record{{bucketPolicy("e1", 4, "444455556666")}, {bucketPolicy("e2", 20, "777788889999")}}, finding.StatusResolved, 1, 0},
+		{"deleting the bucket policy resolves", [][]cloudtrail.Record{{bucketPolicy("e1", 4, "444455556666")}, {call("e2", 20, "s3.amazonaws.com", "DeleteBucketPolicy", map[string]any{"bucketName": "payments-exports"})}}, finding.StatusResolved, 1, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,6 +104,8 @@ func TestThreadReply(t *testing.T) {
 			[]string{"Marked expected by <@U0ANALYTICS>", "> public by design &lt;!channel&gt;"}, []string{"<!channel>"}},
 		{"updated keeps unknown targets in view", ReplyUpdated, storyTwo(), "arn:aws:iam::111122223333:user/BackupManager", "payments-dr removed",
 			[]string{"Updated by *BackupManager*", "payments-dr removed", ":rotating_light: Still shared with *444455556666*."}, nil},
+		{"rerouted says which tag named which team", ReplyRerouted, storyOne(), "system", "Owned by team payments: the resource's tag owner=payments names it (the account's team is core); now routed to #team-payments.",
+			[]string{":busts_in_silhouette: Owned by team payments: the resource's tag owner=payments names it (the account's team is core); now routed to #team-payments."}, []string{"rerouted by"}},
 		{"unknown kind is still readable", "escalated", storyTwo(), "U0MANAGER", "paged the manager",
 			[]string{":information_source: escalated by <@U0MANAGER>.", "paged the manager"}, nil},
 	}

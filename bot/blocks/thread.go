@@ -22,6 +22,9 @@ const (
 	ReplyAcknowledged = "acknowledged"
 	ReplySuppressed   = "suppressed"
 	ReplyExpected     = "expected"
+	// ReplyRerouted says the resource's tags named another owning team;
+	// its note says which tag and where the finding now goes.
+	ReplyRerouted = "rerouted"
 	// ReplyPage is a page sent, refused, acknowledged or resolved at the
 	// paging provider; its note is a paging.Notice.
 	ReplyPage = paging.ReplyPage
@@ -68,6 +71,8 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 		}
 	case ReplyPage:
 		lines = append(lines, pageLines(note, loc)...)
+	case ReplyRerouted:
+		lines = append(lines, ":busts_in_silhouette: "+esc(clip(firstNonEmpty(note, "Owning team changed."), 1000)))
 	case ReplyUpdated:
 		lines = append(lines, ":pencil2: Updated by "+who(by)+".")
 		if note != "" {

@@ -12,13 +12,31 @@ import (
 // pinningKey reports whether a condition key (in lower case, as IAM
 // compares them), set to fixed values, limits a wildcard principal to known
 // callers, networks or sources. The list follows S3's "meaning of public"
-// and IAM Access Analyzer.
+// and the condition keys IAM Access Analyzer reads when it decides that a
+// statement is not public (the condition.* criteria of
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/access-analyzer-reference-filter-keys.html).
+// kms:ViaService is not among them: it names the AWS service a request came
+// through, and any account can call that service, so only with
+// kms:CallerAccount beside it (which pins on its own) is a key statement
+// limited to a caller.
 func pinningKey(k string) bool {
 	switch k {
 	case "aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:sourcearn",
 		"aws:sourceaccount", "aws:sourceowner", "aws:principalorgid",
-		"aws:principalaccount", "aws:principalarn", "aws:userid",
+		"aws:principalorgpaths", "aws:principalaccount", "aws:principalarn",
+		"aws:userid", "aws:username", "kms:calleraccount",
 		"s3:x-amz-server-side-encryption-aws-kms-key-id":
+		return true
+	default:
+		return false
+	}
+}
+
+// accountKey reports whether a key's values are account IDs: a statement
+// pinned by one is granted to those accounts.
+func accountKey(k string) bool {
+	switch k {
+	case "aws:principalaccount", "aws:sourceaccount", "aws:sourceowner", "kms:calleraccount":
 		return true
 	default:
 		return false
@@ -36,38 +54,102 @@ const (
 	minIPv6Bits = 32
 )
 
+// pinning is what a Condition block does to a wildcard principal.
+type pinning struct {
+	// pinned is true when some key limits the statement to fixed callers,
+	// networks or sources.
+	pinned bool
+	// why says, when nothing pins, why not (for the finding's detail).
+	why string
+	// accounts are the accounts the statement is limited to, when a key
+	// names them (kms:CallerAccount, aws:PrincipalAccount, the account of
+	// aws:PrincipalArn...); nil when no key does. Conditions are ANDed, so
+	// with several such keys only the accounts every one allows remain.
+	accounts []string
+	// via names the key (and values) that limit the statement to accounts.
+	via string
+}
+
 // conditionPins reports whether a Condition block limits the statement to
 // fixed callers. Conditions are ANDed, so one pinning key is enough. When
-// nothing pins, the returned text says why, for the finding's detail.
-func conditionPins(c any) (bool, string, error) {
+// nothing pins, the result says why, for the finding's detail.
+func conditionPins(c any) (pinning, error) {
 	block, ok := c.(map[string]any)
 	if !ok {
-		return false, "", fmt.Errorf("%w: Condition is a JSON %s, not an object", ErrMalformed, kind(c))
+		return pinning{}, fmt.Errorf("%w: Condition is a JSON %s, not an object", ErrMalformed, kind(c))
 	}
-	var loose []string
+	var (
+		res   pinning
+		loose []string
+		named bool
+	)
 	for _, op := range sortedKeys(block) {
 		keys, ok := block[op].(map[string]any)
 		if !ok {
-			return false, "", fmt.Errorf("%w: condition %s is a JSON %s, not an object", ErrMalformed, op, kind(block[op]))
+			return pinning{}, fmt.Errorf("%w: condition %s is a JSON %s, not an object", ErrMalformed, op, kind(block[op]))
 		}
 		for _, key := range sortedKeys(keys) {
 			vals, err := stringList(keys[key])
 			if err != nil {
-				return false, "", fmt.Errorf("condition %s %s: %w", op, key, err)
+				return pinning{}, fmt.Errorf("condition %s %s: %w", op, key, err)
 			}
 			pinned, why := pins(op, key, vals)
-			if pinned {
-				return true, "", nil
+			if !pinned {
+				if why != "" {
+					loose = append(loose, why)
+				}
+				continue
 			}
-			if why != "" {
-				loose = append(loose, why)
+			res.pinned = true
+			accts, ok := accountsOf(strings.ToLower(key), vals)
+			if !ok {
+				continue
 			}
+			if !named {
+				res.accounts, res.via, named = accts, key+" "+strings.Join(vals, ", "), true
+				continue
+			}
+			res.accounts = slices.DeleteFunc(res.accounts, func(a string) bool { return !slices.Contains(accts, a) })
+			res.via += " and " + key + " " + strings.Join(vals, ", ")
 		}
 	}
-	if len(loose) == 0 {
-		return false, "no condition limits who can call", nil
+	if res.pinned {
+		return res, nil
 	}
-	return false, "no condition limits who can call (" + strings.Join(loose, "; ") + ")", nil
+	res.why = "no condition limits who can call"
+	if len(loose) > 0 {
+		res.why += " (" + strings.Join(loose, "; ") + ")"
+	}
+	return res, nil
+}
+
+// accountsOf returns the accounts a pinning key's values name, and false
+// when the key names none (a network, an organisation, a user ID) or one
+// of its values has no account (an S3 bucket's ARN).
+func accountsOf(key string, vals []string) ([]string, bool) {
+	var out []string
+	for _, v := range vals {
+		var acct string
+		switch {
+		case accountKey(key):
+			acct = v
+		case arnKey(key):
+			a, err := awsarn.Parse(v)
+			if err != nil {
+				return nil, false
+			}
+			acct = a.Account
+		default:
+			return nil, false
+		}
+		if !awsarn.IsAccountID(acct) {
+			return nil, false
+		}
+		if !slices.Contains(out, acct) {
+			out = append(out, acct)
+		}
+	}
+	return out, len(out) > 0
 }
 
 // pins judges one operator/key/values triple. The reason is empty when the
@@ -107,6 +189,13 @@ func pins(op, key string, vals []string) (bool, string) {
 
 	switch base {
 	case "stringequals", "stringequalsignorecase":
+		for _, v := range vals {
+			if strings.Contains(v, "${") {
+				// A policy variable is the caller's own value, so it
+				// limits nothing.
+				return false, fmt.Sprintf("%s %q names no fixed caller", key, v)
+			}
+		}
 		return true, ""
 	case "stringlike", "arnequals", "arnlike":
 		for _, v := range vals {
@@ -123,6 +212,9 @@ func pins(op, key string, vals []string) (bool, string) {
 // fixedPattern reports whether a (possibly wildcarded) value still names a
 // fixed set of callers.
 func fixedPattern(key, v string) bool {
+	if strings.Contains(v, "${") {
+		return false
+	}
 	if !hasWildcard(v) {
 		return v != ""
 	}
@@ -137,10 +229,16 @@ func fixedPattern(key, v string) bool {
 		// ARNs without an account (S3 buckets) are fixed only by name.
 		return !hasWildcard(a.Resource)
 	}
-	if key == "aws:userid" {
+	switch key {
+	case "aws:userid":
 		// "AROLEID:*" is every session of one role: still a fixed caller.
 		id, ok := strings.CutSuffix(v, ":*")
 		return ok && id != "" && !hasWildcard(id)
+	case "aws:principalorgpaths":
+		// "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*" is everything under one
+		// organisational unit: fixed as long as the organisation is.
+		org, _, _ := strings.Cut(v, "/")
+		return strings.HasPrefix(org, "o-") && !hasWildcard(org)
 	}
 	return false
 }

@@ -2,6 +2,10 @@
 // topic, key, secret or repository policy) makes its resource public, using
 // AWS's documented meaning of "public": an Allow statement whose principal is
 // everyone and that no condition pins to fixed callers, networks or sources.
+// It also lists the accounts a policy grants access to by name (an account
+// principal, or everyone pinned to accounts by a condition such as
+// kms:CallerAccount), so that a grant to an account outside the
+// organisation is seen even though it is not public.
 //
 // Policies are read the way CloudTrail records them: as a JSON object, as a
 // JSON string holding the object (sometimes encoded twice), with Statement,
@@ -14,7 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/secops-bot/secops-bot/awsarn"
 )
 
 // ErrMalformed is wrapped by every error about a policy that cannot be read.
@@ -34,18 +41,31 @@ type Statement struct {
 	// when NotAction is set.
 	Actions   []string `json:"actions"`
 	NotAction bool     `json:"not_action,omitempty"`
-	// Why says in plain words what makes the statement public.
+	// Accounts are, for a statement that grants named accounts rather than
+	// everyone, those accounts.
+	Accounts []string `json:"accounts,omitempty"`
+	// Why says in plain words what makes the statement public, or what
+	// names its accounts.
 	Why string `json:"why"`
 }
 
 // Describe says what the statement grants, for people: `statement
-// "PublicRead" grants s3:GetObject to everyone`.
+// "PublicRead" grants s3:GetObject to everyone`, `statement #2 grants
+// kms:Decrypt to account 444455556666`.
 func (s Statement) Describe() string {
 	name := fmt.Sprintf("statement #%d", s.Index+1)
 	if s.Sid != "" {
 		name = fmt.Sprintf("statement %q", s.Sid)
 	}
-	return name + " grants " + s.actionWords() + " to everyone"
+	who := "everyone"
+	switch len(s.Accounts) {
+	case 0:
+	case 1:
+		who = "account " + s.Accounts[0]
+	default:
+		who = "accounts " + strings.Join(s.Accounts, ", ")
+	}
+	return name + " grants " + s.actionWords() + " to " + who
 }
 
 func (s Statement) actionWords() string {
@@ -69,10 +89,28 @@ type Result struct {
 	// Public lists the statements that make the resource public, in policy
 	// order. It is empty for a private (or empty) policy.
 	Public []Statement `json:"public,omitempty"`
+	// Shared lists the statements that grant access to named accounts, in
+	// policy order, each with its accounts. Whose those accounts are is
+	// for the caller to judge.
+	Shared []Statement `json:"shared,omitempty"`
 }
 
 // IsPublic reports whether any statement grants access to everyone.
 func (r Result) IsPublic() bool { return len(r.Public) > 0 }
+
+// Accounts lists every account the shared statements name, once each, in
+// policy order.
+func (r Result) Accounts() []string {
+	var out []string
+	for _, s := range r.Shared {
+		for _, a := range s.Accounts {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
 
 // Summary describes every public statement and why, in one sentence per
 // statement, or returns "" for a private policy.
@@ -94,12 +132,15 @@ func Evaluate(raw json.RawMessage) (Result, error) {
 	}
 	res := Result{Statements: len(stmts)}
 	for i, st := range stmts {
-		s, public, err := evalStatement(i, st)
+		s, grant, err := evalStatement(i, st)
 		if err != nil {
 			return Result{}, err
 		}
-		if public {
+		switch grant {
+		case grantEveryone:
 			res.Public = append(res.Public, s)
+		case grantAccounts:
+			res.Shared = append(res.Shared, s)
 		}
 	}
 	return res, nil
@@ -243,7 +284,16 @@ func statements(raw json.RawMessage) ([]map[string]any, error) {
 	return out, nil
 }
 
-func evalStatement(i int, st map[string]any) (Statement, bool, error) {
+// grant is whom a statement gives access to.
+type grant int
+
+const (
+	grantNone grant = iota
+	grantEveryone
+	grantAccounts
+)
+
+func evalStatement(i int, st map[string]any) (Statement, grant, error) {
 	s := Statement{Index: i}
 	if sid, ok := field(st, "Sid"); ok {
 		s.Sid, _ = sid.(string)
@@ -251,7 +301,7 @@ func evalStatement(i int, st map[string]any) (Statement, bool, error) {
 	effect, _ := field(st, "Effect")
 	if e, _ := effect.(string); !strings.EqualFold(e, "Allow") {
 		// Deny statements only ever take access away.
-		return s, false, nil
+		return s, grantNone, nil
 	}
 
 	var who string
@@ -260,32 +310,47 @@ func evalStatement(i int, st map[string]any) (Statement, bool, error) {
 	} else if p, ok := field(st, "Principal"); ok {
 		everyone, err := principalIsEveryone(p)
 		if err != nil {
-			return s, false, fmt.Errorf("statement %d: %w", i, err)
+			return s, grantNone, fmt.Errorf("statement %d: %w", i, err)
 		}
 		if !everyone {
-			return s, false, nil
+			// A statement naming accounts grants them whatever its
+			// conditions say: they narrow the grant, never widen it.
+			accts, arns := principalAccounts(p)
+			if len(accts) == 0 {
+				return s, grantNone, nil
+			}
+			s.Accounts, s.Why = accts, "principal "+strings.Join(arns, ", ")
+			return s, grantAccounts, actions(&s, st)
 		}
 		who = principalWords(p)
 	} else {
 		// Identity policies have no principal; they are not resource
 		// policies and cannot make anything public.
-		return s, false, nil
+		return s, grantNone, nil
 	}
 
 	if cond, ok := field(st, "Condition"); ok && cond != nil {
-		pinned, why, err := conditionPins(cond)
+		pin, err := conditionPins(cond)
 		if err != nil {
-			return s, false, fmt.Errorf("statement %d: %w", i, err)
+			return s, grantNone, fmt.Errorf("statement %d: %w", i, err)
 		}
-		if pinned {
-			return s, false, nil
+		if pin.pinned {
+			if len(pin.accounts) == 0 {
+				return s, grantNone, nil
+			}
+			s.Accounts, s.Why = pin.accounts, who+" limited by "+pin.via
+			return s, grantAccounts, actions(&s, st)
 		}
-		who += ", " + why
+		who += ", " + pin.why
 	} else {
 		who += ", no condition"
 	}
 	s.Why = who
+	return s, grantEveryone, actions(&s, st)
+}
 
+// actions reads the statement's Action (or NotAction) into s.
+func actions(s *Statement, st map[string]any) error {
 	acts, ok := field(st, "Action")
 	if !ok {
 		if na, nok := field(st, "NotAction"); nok {
@@ -294,13 +359,48 @@ func evalStatement(i int, st map[string]any) (Statement, bool, error) {
 	}
 	list, err := stringList(acts)
 	if err != nil {
-		return s, false, fmt.Errorf("statement %d: Action: %w", i, err)
+		return fmt.Errorf("statement %d: Action: %w", s.Index, err)
 	}
 	s.Actions = list
 	if s.Actions == nil {
 		s.Actions = []string{}
 	}
-	return s, true, nil
+	return nil
+}
+
+// principalAccounts returns the accounts an AWS principal names (an
+// account ID, or the ARN of an account's root, user or role) and the
+// principal values that named them. Service, federated and canonical-user
+// principals, and unique IDs left by deleted principals, name none.
+func principalAccounts(p any) (accounts, values []string) {
+	m, ok := p.(map[string]any)
+	if !ok {
+		return nil, nil
+	}
+	for k, v := range m {
+		if !strings.EqualFold(k, "AWS") {
+			continue
+		}
+		vals, _ := stringList(v)
+		for _, x := range vals {
+			acct := x
+			if strings.HasPrefix(x, "arn:") {
+				a, err := awsarn.Parse(x)
+				if err != nil {
+					continue
+				}
+				acct = a.Account
+			}
+			if !awsarn.IsAccountID(acct) {
+				continue
+			}
+			values = append(values, x)
+			if !slices.Contains(accounts, acct) {
+				accounts = append(accounts, acct)
+			}
+		}
+	}
+	return accounts, values
 }
 
 // principalIsEveryone reports whether a Principal element names everyone:

@@ -15,9 +15,83 @@ func TestEvaluate(t *testing.T) {
 		name   string
 		policy string
 		// want lists the indexes of the public statements.
-		want    []int
-		wantErr bool
+		want []int
+		// accounts lists the accounts granted by name.
+		accounts []string
+		wantErr  bool
 	}{
+		{
+			name:     "kms:CallerAccount pins a key statement to one account",
+			policy:   `{"Version":"2012-10-17","Statement":[{"Sid":"Allow use of the key","Effect":"Allow","Principal":{"AWS":"*"},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"111122223333","kms:ViaService":"ec2.us-west-2.amazonaws.com"}}}]}`,
+			accounts: []string{"111122223333"},
+		},
+		{
+			name:   "kms:ViaService alone limits nothing",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:ViaService":"s3.us-east-1.amazonaws.com"}}}]}`,
+			want:   []int{0},
+		},
+		{
+			name:     "aws:PrincipalAccount names the accounts",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":["444455556666","111122223333"]}}}]}`,
+			accounts: []string{"444455556666", "111122223333"},
+		},
+		{
+			name:     "aws:SourceOwner names the account",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"SNS:Publish","Resource":"*","Condition":{"StringEquals":{"AWS:SourceOwner":"444455556666"}}}]}`,
+			accounts: []string{"444455556666"},
+		},
+		{
+			name:     "aws:SourceAccount names the account",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"444455556666"}}}]}`,
+			accounts: []string{"444455556666"},
+		},
+		{
+			name:     "the account of aws:PrincipalArn",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::444455556666:role/reporting-*"}}}]}`,
+			accounts: []string{"444455556666"},
+		},
+		{
+			name:     "ANDed account keys keep the accounts both allow",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":["444455556666","111122223333"],"aws:PrincipalAccount":"444455556666"}}}]}`,
+			accounts: []string{"444455556666"},
+		},
+		{
+			name:   "a bucket's aws:SourceArn pins without naming an account",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*","Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:s3:::uploads"}}}]}`,
+		},
+		{
+			name:   "aws:username pins",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:username":"reporting"}}}]}`,
+		},
+		{
+			name:   "a policy variable names no fixed caller",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:username":"${aws:username}"}}}]}`,
+			want:   []int{0},
+		},
+		{
+			name:   "aws:PrincipalOrgPaths under one organisation pins",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"}}}]}`,
+		},
+		{
+			name:   "aws:PrincipalOrgPaths of any organisation is public",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"ForAnyValue:StringLike":{"aws:PrincipalOrgPaths":"o-*"}}}]}`,
+			want:   []int{0},
+		},
+		{
+			name:     "account principals are granted by name",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::444455556666:root","555566667777","arn:aws:iam::444455556666:role/reader","AIDAJQABLZS4A3QDU576Q"]},"Action":"s3:GetObject","Resource":"*"}]}`,
+			accounts: []string{"444455556666", "555566667777"},
+		},
+		{
+			name:     "a public statement and a shared one",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"s3:PutObject","Resource":"*"}]}`,
+			want:     []int{0},
+			accounts: []string{"444455556666"},
+		},
+		{
+			name:   "a denied account is not granted",
+			policy: `{"Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"s3:*","Resource":"*"}]}`,
+		},
 		{
 			name:   "principal star without condition",
 			policy: `{"Version":"2012-10-17","Statement":[{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::payments-exports/*"}]}`,
@@ -42,8 +116,9 @@ func TestEvaluate(t *testing.T) {
 			policy: `{"Statement":[{"Effect":"Allow","Principal":{"CanonicalUser":"*"},"Action":"s3:GetObject","Resource":"*"}]}`,
 		},
 		{
-			name:   "fixed account principal is not public",
-			policy: `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:*","Resource":"*"}]}`,
+			name:     "fixed account principal is not public",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:*","Resource":"*"}]}`,
+			accounts: []string{"111122223333"},
 		},
 		{
 			name:   "deny with star never makes public",
@@ -105,8 +180,9 @@ func TestEvaluate(t *testing.T) {
 			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringLike":{"aws:SourceVpce":"vpce-1a2b3c4d"}}}]}`,
 		},
 		{
-			name:   "ArnLike with fixed account pins",
-			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:sns:*:111122223333:*"}}}]}`,
+			name:     "ArnLike with fixed account pins",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:sns:*:111122223333:*"}}}]}`,
+			accounts: []string{"111122223333"},
 		},
 		{
 			name:   "ArnLike with wildcard account is public",
@@ -119,8 +195,9 @@ func TestEvaluate(t *testing.T) {
 			want:   []int{0},
 		},
 		{
-			name:   "ForAnyValue StringEquals pins",
-			policy: `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:PrincipalAccount":["111122223333"]}}}]}`,
+			name:     "ForAnyValue StringEquals pins",
+			policy:   `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"ForAnyValue:StringEquals":{"aws:PrincipalAccount":["111122223333"]}}}]}`,
+			accounts: []string{"111122223333"},
 		},
 		{
 			name:   "ForAllValues does not pin",
@@ -197,6 +274,43 @@ func TestEvaluate(t *testing.T) {
 			}
 			if res.IsPublic() != (len(tt.want) > 0) {
 				t.Errorf("IsPublic() = %v", res.IsPublic())
+			}
+			if got := res.Accounts(); !slices.Equal(got, tt.accounts) {
+				t.Errorf("Accounts() = %v, want %v", got, tt.accounts)
+			}
+		})
+	}
+}
+
+func TestEvaluateExplainsShares(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		want   []string
+	}{
+		{
+			name:   "account principal",
+			policy: `{"Statement":[{"Sid":"PartnerRead","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}`,
+			want:   []string{`statement "PartnerRead" grants s3:GetObject, s3:ListBucket to account 444455556666`, `principal arn:aws:iam::444455556666:root`},
+		},
+		{
+			name:   "everyone limited by a caller account",
+			policy: `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*","Condition":{"StringEquals":{"kms:CallerAccount":"444455556666"}}}]}`,
+			want:   []string{`statement #1 grants kms:Decrypt to account 444455556666`, `Principal {"AWS":"*"} limited by kms:CallerAccount 444455556666`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Evaluate(json.RawMessage(tt.policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Shared) != 1 {
+				t.Fatalf("shared statements = %+v, want one", res.Shared)
+			}
+			got := []string{res.Shared[0].Describe(), res.Shared[0].Why}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
 	}

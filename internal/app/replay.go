@@ -153,7 +153,7 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 			Detector:      detect.NewEngine(dir),
 			Directory:     dir,
 			Enricher:      enrich.New(dir, st, opts.Config.EnrichOptions()),
-			Router:        route.New(dir),
+			Router:        route.NewTree(dir, opts.Config.RoutingOptions()),
 			Notifier:      pr,
 			Clock:         clock.Real{},
 			EventTime:     true,

@@ -87,7 +87,7 @@ func channels(cfg config.Config) []string {
 	if cfg.Audit.SlackChannel != "" {
 		out = append(out, cfg.Audit.SlackChannel)
 	}
-	return out
+	return append(out, cfg.Routing.Channels()...)
 }
 
 // replicaName identifies this process in outbox leases.
@@ -210,12 +210,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		}
 		lanes = append(lanes, breakGlass.Timers(cfg.BreakGlass.TimerInterval))
 	}
+	router := route.NewTree(dir, cfg.RoutingOptions())
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
 		Detector:      detect.NewEngine(dir),
 		Directory:     dir,
 		Enricher:      enr,
-		Router:        route.New(dir),
+		Router:        router,
 		Planner:       planners,
 		Suppressor:    allowlist{tri},
 		Notifier:      waker{b},
@@ -250,6 +251,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			Sensitivity: assess.Sensitivity{
 				TagValues: cfg.Sensitivity.TagValues, NamePatterns: cfg.Sensitivity.NamePatterns, Environments: cfg.Sensitivity.Environments,
 			},
+			Owners: router,
 		})
 		lanes = append(lanes, aw.Lane())
 		g.Go(func() error { aw.Run(gctx); return nil })
