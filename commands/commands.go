@@ -6,6 +6,7 @@
 package commands
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,21 +27,49 @@ const (
 	Audit
 )
 
-// kinds describes every sub-command once; names, usage lines and help all
-// come from here so they cannot drift apart.
+// kinds describes every sub-command once; names, usage lines, the help
+// overview, help on one sub-command and the Slack manifest's usage hint all
+// come from here so they cannot drift apart. Details and examples are
+// Slack mrkdwn written here, never user input.
 var kinds = [...]struct {
-	name    string
-	usage   string
-	summary string
+	name     string
+	usage    string
+	summary  string
+	details  string
+	examples []string
 }{
-	Help:        {"help", "/secops help [sub-command]", "Show what the bot can do, or how to use one sub-command."},
-	Findings:    {"findings", "/secops findings [open|all] [team]", "List findings, open ones by default, optionally for one team."},
-	Ack:         {"ack", "/secops ack <finding-id>", "Acknowledge a finding: you are looking at it."},
-	Resolve:     {"resolve", "/secops resolve <finding-id> <reason…>", "Resolve a finding by hand, saying why."},
-	Investigate: {"investigate", "/secops investigate <user|ARN|access-key|resource|account> [--since 7d] [--until 2026-03-11T04:00Z]", "Show API activity in a window and what is unusual about it."},
-	BreakGlass:  {"breakglass", "/secops breakglass [account] [duration] [reason…]", "Request time-boxed emergency access, approved by a manager."},
-	Contain:     {"contain", "/secops contain <action> <target>", "Preview and run a vetted containment action."},
-	Audit:       {"audit", "/secops audit breakglass [--since 7d]", "Show recent break-glass requests, approvals and sessions."},
+	Help: {"help", "/secops help [sub-command]",
+		"Show what the bot can do, or how to use one sub-command.",
+		"Without a sub-command, lists the sub-commands enabled in this deployment. With one, explains it: its usage, what it does and examples.",
+		[]string{"/secops help", "/secops help breakglass"}},
+	Findings: {"findings", "/secops findings [open|all] [team]",
+		"List findings, open ones by default, optionally for one team.",
+		"Lists open findings, most severe first, each linked to its thread. `all` adds the resolved and suppressed ones; a team name keeps only that team's. The list ends with the last 30 days' median times to detect, acknowledge and resolve. For responders.",
+		[]string{"/secops findings", "/secops findings all", "/secops findings open payments"}},
+	Ack: {"ack", "/secops ack <finding-id>",
+		"Acknowledge a finding: you are looking at it.",
+		"Records that you are on the finding; its messages show who acknowledged it. The finding's Acknowledge button does the same. For responders.",
+		[]string{"/secops ack F-1A2B3C4D5E"}},
+	Resolve: {"resolve", "/secops resolve <finding-id> <reason…>",
+		"Resolve a finding by hand, saying why.",
+		"Closes the finding with your reason, which its thread and the audit log keep. A finding whose exposure is gone from AWS resolves by itself; resolve by hand what does not apply. The finding's Resolve… button does the same. For responders.",
+		[]string{"/secops resolve F-1A2B3C4D5E bucket made private, policy reverted"}},
+	Investigate: {"investigate", "/secops investigate <user|ARN|access-key|resource|account> [--since 7d] [--until 2026-03-11T04:00Z]",
+		"Show API activity in a window and what is unusual about it.",
+		"Shows who or what the target is, its API calls in the window, what is unusual against its usual activity, what it touched and the findings that involve it. The window is the last 7 days unless `--since` says otherwise (at most 90 days); `--until` ends it at a past time, so an incident looked at later shows the same hours. For responders.",
+		[]string{"/secops investigate BackupManager", "/secops investigate arn:aws:iam::111122223333:role/contractor --since 2d", "/secops investigate 111122223333 --since 12h --until 2026-03-11"}},
+	BreakGlass: {"breakglass", "/secops breakglass [account] [duration] [reason…]",
+		"Request time-boxed emergency access, approved by a manager.",
+		"Opens the request form, filled in from what you typed: an account (its ID or name), how long, and why. An approver decides in the approvals channel; the access arrives in a direct message and ends by itself. Mention a finding ID in the reason to link the request to it. For responders.",
+		[]string{"/secops breakglass", "/secops breakglass prod 30m removing the public share of F-1A2B3C4D5E"}},
+	Contain: {"contain", "/secops contain <action> <target>",
+		"Preview and run a vetted containment action.",
+		"Shows you privately what the action would do: the exact AWS calls and the state they change. Nothing runs until you press Confirm… and confirm in the form; the result goes to the finding's thread with an Undo button. An unknown action name is answered with the list of actions. For responders.",
+		[]string{"/secops contain iam-user-deactivate-keys BackupManager", "/secops contain iam-role-revoke-sessions arn:aws:iam::111122223333:role/contractor"}},
+	Audit: {"audit", "/secops audit breakglass [--since 7d]",
+		"Show recent break-glass requests, approvals and sessions.",
+		"Lists the break-glass requests of the window, the last 7 days unless `--since` says otherwise (at most 90 days): who asked for which access and why, who decided, and the sessions. For approvers and admins.",
+		[]string{"/secops audit breakglass", "/secops audit breakglass --since 30d"}},
 }
 
 // aliases are other spellings people type for a sub-command.
@@ -83,6 +112,38 @@ func (k Kind) Summary() string {
 	}
 	return kinds[k].summary
 }
+
+// Details says in a few sentences what the sub-command does and who may
+// use it, for help on the sub-command.
+func (k Kind) Details() string {
+	if !k.valid() {
+		return ""
+	}
+	return kinds[k].details
+}
+
+// Examples returns typical invocations of the sub-command.
+func (k Kind) Examples() []string {
+	if !k.valid() {
+		return nil
+	}
+	return slices.Clone(kinds[k].examples)
+}
+
+// Aliases returns the other spellings of the sub-command's name.
+func (k Kind) Aliases() []string {
+	var out []string
+	for name, a := range aliases {
+		if a == k {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Lookup finds a sub-command by name or alias, ignoring case.
+func Lookup(name string) (Kind, bool) { return lookupKind(name) }
 
 // lookupKind finds a sub-command by name or alias, ignoring case.
 func lookupKind(name string) (Kind, bool) {

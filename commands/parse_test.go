@@ -213,6 +213,44 @@ func TestKindsHaveHelp(t *testing.T) {
 	}
 }
 
+// Help on a sub-command is the table's: it explains what the sub-command
+// does, its examples are commands the parser reads as that sub-command,
+// and its text is safe as Slack mrkdwn.
+func TestKindsHaveDetailsAndExamples(t *testing.T) {
+	for _, k := range Kinds() {
+		t.Run(k.String(), func(t *testing.T) {
+			if len(k.Details()) < len(k.Summary()) {
+				t.Errorf("details %q say less than the summary", k.Details())
+			}
+			if strings.ContainsAny(k.Details(), "<>&") {
+				t.Errorf("details %q hold a mrkdwn control character", k.Details())
+			}
+			if len(k.Examples()) == 0 {
+				t.Error("no examples")
+			}
+			for _, ex := range k.Examples() {
+				text, ok := strings.CutPrefix(ex, "/secops ")
+				if !ok && ex != "/secops" {
+					t.Errorf("example %q does not start with /secops", ex)
+					continue
+				}
+				got, err := Parse(text)
+				if err != nil || got.Name != k {
+					t.Errorf("example %q parses as %v, %v; want %v", ex, got.Name, err, k)
+				}
+			}
+			for _, a := range k.Aliases() {
+				if got, ok := Lookup(a); !ok || got != k {
+					t.Errorf("alias %q looks up %v, %v", a, got, ok)
+				}
+			}
+		})
+	}
+	if got := Ack.Aliases(); len(got) != 1 || got[0] != "acknowledge" {
+		t.Errorf("Ack.Aliases() = %v", got)
+	}
+}
+
 func TestTargetString(t *testing.T) {
 	tests := []struct {
 		name   string
