@@ -22,12 +22,13 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/secops-bot/secops-bot/authz"
-	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/netdial"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -68,7 +69,8 @@ type Config struct {
 	Throttle *outbox.Throttle
 }
 
-// Bot is a connected Slack bot.
+// Bot is a connected Slack bot: the Socket Mode connection, the finding
+// messages it keeps in sync, and the features it routes requests to.
 type Bot struct {
 	cfg    Config
 	api    *slack.Client
@@ -79,17 +81,20 @@ type Bot struct {
 	dir    *slackDirectory
 	teamID string
 	userID string
-	url    string // workspace URL, for permalinks
 
-	channels map[string]string // configured name or ID → channel ID
+	// kit is shared by every feature; threads is where findings were
+	// posted (also kit.threads).
+	kit     *kit
+	threads *threads
 
-	svc  Services
-	seen *seenSet
-	// Handlers of features beyond findings (break-glass, containment,
-	// playbooks), registered by their own files in this package.
-	actions  map[string]func(cb slack.InteractionCallback, act slack.BlockAction)
-	views    map[string]func(cb slack.InteractionCallback)
-	commands map[commands.Kind]func(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command)
+	// What this deployment has, recorded by the Enable… calls; Run
+	// routes to it.
+	containment *containment.Service
+	runner      *playbooks.Runner
+	breakGlass  *breakGlass
+
+	router   *Router
+	seen     *seenSet
 	inflight sync.WaitGroup
 }
 
@@ -118,20 +123,19 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 	if err != nil {
 		return nil, authTestError(cfg.APIURL, err)
 	}
+	th := &threads{channels: map[string]string{}, url: auth.URL}
 	b := &Bot{
 		cfg: cfg, api: api, log: log, clock: clk, org: dir,
-		teamID: auth.TeamID, userID: auth.UserID, url: auth.URL,
-		channels: map[string]string{},
-		seen:     newSeenSet(20000),
-		actions:  map[string]func(slack.InteractionCallback, slack.BlockAction){},
-		views:    map[string]func(slack.InteractionCallback){},
-		commands: map[commands.Kind]func(context.Context, slack.SlashCommand, commands.Command){},
+		teamID: auth.TeamID, userID: auth.UserID,
+		kit:     &kit{threads: th, org: dir, clock: clk, log: log},
+		threads: th,
+		seen:    newSeenSet(20000),
 	}
 	b.dir = newSlackDirectory(api, clk, time.Minute)
 	if err := b.resolveChannels(ctx); err != nil {
 		return nil, err
 	}
-	log.Info().Str("team", auth.Team).Str("bot_user", auth.User).Int("channels", len(b.channels)).Msg("connected to Slack")
+	log.Info().Str("team", auth.Team).Str("bot_user", auth.User).Int("channels", len(th.channels)).Msg("connected to Slack")
 	return b, nil
 }
 
@@ -144,11 +148,7 @@ func (b *Bot) Directory() authz.Directory { return b.dir }
 
 // Wake tells the outbox there is new work, so delivery does not wait for
 // the next poll.
-func (b *Bot) Wake() {
-	if b.svc.Wake != nil {
-		b.svc.Wake()
-	}
-}
+func (b *Bot) Wake() { b.kit.wake() }
 
 // throttled is hc (nil: slack-go's default client) with th in front of
 // its transport, or hc itself without a throttle.
@@ -170,17 +170,15 @@ func slackMethod(r *http.Request) string {
 	return "slack " + path.Base(r.URL.Path)
 }
 
-// Attach gives the bot the services it drives; call it before Run and
-// before anything else uses the bot.
-func (b *Bot) Attach(svc Services) {
-	b.svc = svc
-	b.registerInvestigate()
-	b.registerReview()
-}
-
 // Run serves Socket Mode until ctx ends, then waits for work in flight.
-// The outbox is delivered by the SlackLane, run beside it.
+// The outbox is delivered by the SlackLane, run beside it. It fails at once
+// when two features route the same command, button or modal.
 func (b *Bot) Run(ctx context.Context) error {
+	router, err := b.routes()
+	if err != nil {
+		return fmt.Errorf("slack routes: %w", err)
+	}
+	b.router = router
 	b.sm = socketmode.New(b.api, socketmode.OptionDialer(socketDialer(b.cfg.NetworkTimeout)))
 	h := socketmode.NewSocketmodeHandler(b.sm)
 	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)
@@ -189,7 +187,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	h.Handle(socketmode.EventTypeErrorWriteFailed, b.onWriteFailed)
 	h.HandleDefault(b.onOther)
 
-	err := h.RunEventLoopContext(ctx)
+	err = h.RunEventLoopContext(ctx)
 	b.inflight.Wait()
 	if ctx.Err() != nil {
 		return nil
@@ -224,7 +222,7 @@ func (b *Bot) resolveChannels(ctx context.Context) error {
 		if want == "" {
 			continue
 		}
-		if _, done := b.channels[want]; done {
+		if _, done := b.threads.channels[want]; done {
 			continue
 		}
 		var ch *slack.Channel
@@ -255,8 +253,8 @@ func (b *Bot) resolveChannels(ctx context.Context) error {
 		case !ch.IsMember:
 			problems = append(problems, fmt.Sprintf("%s: the bot is not a member; invite it with /invite @secops-bot in that channel", want))
 		default:
-			b.channels[want] = ch.ID
-			b.channels[ch.ID] = ch.ID
+			b.threads.channels[want] = ch.ID
+			b.threads.channels[ch.ID] = ch.ID
 		}
 	}
 	if len(problems) > 0 {
@@ -293,54 +291,6 @@ func isChannelID(s string) bool {
 		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return false
 		}
-	}
-	return true
-}
-
-// channelID maps a configured channel to its ID.
-func (b *Bot) channelID(name string) (string, bool) {
-	id, ok := b.channels[name]
-	return id, ok
-}
-
-// permalink builds a link to a message without an API call.
-func (b *Bot) permalink(channelID, ts string) string {
-	base := strings.TrimSuffix(b.url, "/")
-	if base == "" {
-		base = "https://slack.com"
-	}
-	return base + "/archives/" + channelID + "/p" + strings.ReplaceAll(ts, ".", "")
-}
-
-// seenSet remembers recent envelope and event IDs, so Slack's redeliveries
-// are acknowledged but not acted on twice.
-type seenSet struct {
-	mu    sync.Mutex
-	max   int
-	order []string
-	set   map[string]struct{}
-}
-
-func newSeenSet(max int) *seenSet {
-	return &seenSet{max: max, set: make(map[string]struct{}, max)}
-}
-
-// add records id and reports whether it was new.
-func (s *seenSet) add(id string) bool {
-	if id == "" {
-		return true
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.set[id]; dup {
-		return false
-	}
-	s.set[id] = struct{}{}
-	s.order = append(s.order, id)
-	if len(s.order) > s.max {
-		drop := s.order[0]
-		s.order = s.order[1:]
-		delete(s.set, drop)
 	}
 	return true
 }

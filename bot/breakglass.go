@@ -15,7 +15,6 @@ import (
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // BreakGlassSlack is the Slack side of break-glass access: it implements
@@ -63,7 +62,7 @@ func (s *BreakGlassSlack) location() *time.Location {
 // resolve maps a configured channel name to its ID; IDs (and the IM
 // channels of DMs) pass through.
 func (s *BreakGlassSlack) resolve(channel string) string {
-	if id, ok := s.b.channelID(channel); ok {
+	if id, ok := s.b.threads.channelID(channel); ok {
 		return id
 	}
 	return channel
@@ -112,26 +111,26 @@ func (s *BreakGlassSlack) DM(ctx context.Context, user string, m breakglass.Mess
 // in the first routed channel where it was posted. A finding never posted
 // has no thread ("" and no error).
 func (s *BreakGlassSlack) FindingThread(ctx context.Context, findingID string) (string, string, error) {
-	if s.b.svc.Store == nil {
+	if s.b.kit.Store == nil {
 		return "", "", nil
 	}
-	f, err := s.b.svc.Store.GetFinding(ctx, findingID)
+	f, err := s.b.kit.Store.GetFinding(ctx, findingID)
 	if err != nil {
 		return "", "", fmt.Errorf("finding thread of %s: %w", findingID, err)
 	}
 	var candidates []string
-	if id, ok := s.b.channelID(s.opt.SecOpsChannel); ok {
+	if id, ok := s.b.threads.channelID(s.opt.SecOpsChannel); ok {
 		candidates = append(candidates, id)
 	}
 	for _, r := range f.Routes {
 		if name, ok := cutSlack(r); ok {
-			if id, ok := s.b.channelID(name); ok && !slices.Contains(candidates, id) {
+			if id, ok := s.b.threads.channelID(name); ok && !slices.Contains(candidates, id) {
 				candidates = append(candidates, id)
 			}
 		}
 	}
 	for _, ch := range candidates {
-		ts, err := s.b.messageTS(ctx, f.ID, ch)
+		ts, err := s.b.threads.messageTS(ctx, f.ID, ch)
 		if err != nil {
 			return "", "", fmt.Errorf("finding thread of %s: %w", findingID, err)
 		}
@@ -179,141 +178,112 @@ func (s *BreakGlassSlack) Approvers(ctx context.Context) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// breakGlassHandlers routes break-glass commands, buttons and modals to
-// the service.
-type breakGlassHandlers struct {
-	b   *Bot
+// breakGlass is break-glass access in Slack: the request form, the
+// approvers' buttons and the deny form, the requester's and the session's
+// buttons, and the audit command. Buttons carry only an opaque request ID;
+// the service reloads the request and checks the user.
+type breakGlass struct {
+	*kit
 	svc *breakglass.Service
-	loc *time.Location
+	loc *time.Location // times are shown in the SecOps team's zone
 }
 
-// EnableBreakGlass registers the break-glass commands (/secops breakglass,
-// /secops audit breakglass), buttons and modals. Call it after Attach and
-// before Run.
-func (b *Bot) EnableBreakGlass(svc *breakglass.Service, notify *BreakGlassSlack) {
-	h := &breakGlassHandlers{b: b, svc: svc, loc: time.UTC}
-	if notify != nil {
-		h.loc = notify.location()
-	}
-	b.commands[commands.BreakGlass] = h.onCommand
-	b.commands[commands.Audit] = h.onAudit
-	b.views[blocks.CallbackBreakglassRequest] = h.onRequestSubmitted
-	b.views[blocks.CallbackBreakglassDeny] = h.onDenySubmitted
-	b.actions[blocks.ActionBreakglassApprove] = h.button(h.approve)
-	b.actions[blocks.ActionBreakglassSelfApprove] = h.button(h.selfApprove)
-	b.actions[blocks.ActionBreakglassRevoke] = h.button(h.revoke)
-	b.actions[blocks.ActionBreakglassWithdraw] = h.button(h.withdraw)
-	b.actions[blocks.ActionBreakglassReview] = h.button(h.review)
-	b.actions[blocks.ActionBreakglassCLI] = h.button(h.cli)
-	b.actions[blocks.ActionBreakglassConsole] = h.button(h.console)
-	b.actions[blocks.ActionBreakglassDeny] = h.onDenyClicked
+// Routes adds /secops breakglass and /secops audit, the break-glass buttons
+// and the request and deny modals.
+func (h *breakGlass) Routes(r *Router) {
+	r.Command(commands.BreakGlass, h.onCommand)
+	r.Command(commands.Audit, h.onAudit)
+	r.View(blocks.CallbackBreakglassRequest, h.onRequestSubmitted)
+	r.View(blocks.CallbackBreakglassDeny, h.onDenySubmitted)
+	r.Action(blocks.ActionBreakglassApprove, h.approve)
+	r.Action(blocks.ActionBreakglassSelfApprove, h.selfApprove)
+	r.Action(blocks.ActionBreakglassRevoke, h.revoke)
+	r.Action(blocks.ActionBreakglassWithdraw, h.withdraw)
+	r.Action(blocks.ActionBreakglassReview, h.review)
+	r.Action(blocks.ActionBreakglassCLI, h.cli)
+	r.Action(blocks.ActionBreakglassConsole, h.console)
+	r.Action(blocks.ActionBreakglassDeny, h.onDenyClicked)
 }
 
-// bgClick is one press of a break-glass button. The value is only ever an
-// opaque request ID; the service reloads the request and checks the user.
-type bgClick struct {
-	requestID, user, team string
-	reply                 func(text string)
+// say answers the user in plain words.
+func say(ctx context.Context, r *Request) func(string) {
+	return func(text string) { r.Reply(ctx, text, nil) }
 }
 
-func (h *breakGlassHandlers) button(fn func(ctx context.Context, c bgClick)) func(slack.InteractionCallback, slack.BlockAction) {
-	return func(cb slack.InteractionCallback, act slack.BlockAction) {
-		channel := cb.Channel.ID
-		if channel == "" {
-			channel = cb.Container.ChannelID
-		}
-		h.b.work(func(ctx context.Context) {
-			c := bgClick{requestID: act.Value, user: cb.User.ID, team: userTeam(cb)}
-			c.reply = func(text string) { h.b.ephemeral(ctx, channel, c.user, text, nil) }
-			fn(ctx, c)
-		})
-	}
-}
-
-func (h *breakGlassHandlers) approve(ctx context.Context, c bgClick) {
-	r, err := h.svc.Approve(ctx, c.requestID, c.user, c.team)
+func (h *breakGlass) approve(ctx context.Context, r *Request) {
+	req, err := h.svc.Approve(ctx, r.Value, r.UserID, r.TeamID)
 	switch {
 	case err != nil:
-		h.answer(ctx, err, c.reply)
-	case r.State == breakglass.StatePending:
-		c.reply(fmt.Sprintf("Your approval of %s is recorded; a second, different approver is needed.", r.ID))
-	case r.State == breakglass.StateFailed:
-		c.reply(fmt.Sprintf("Approved, but access to %s could not be granted; the request message says why.", accountLabel(r)))
+		h.answer(err, say(ctx, r))
+	case req.State == breakglass.StatePending:
+		r.Reply(ctx, fmt.Sprintf("Your approval of %s is recorded; a second, different approver is needed.", req.ID), nil)
+	case req.State == breakglass.StateFailed:
+		r.Reply(ctx, fmt.Sprintf("Approved, but access to %s could not be granted; the request message says why.", accountLabel(req)), nil)
 	}
 }
 
-func (h *breakGlassHandlers) selfApprove(ctx context.Context, c bgClick) {
-	if _, err := h.svc.SelfApprove(ctx, c.requestID, c.user, c.team); err != nil {
-		h.answer(ctx, err, c.reply)
+func (h *breakGlass) selfApprove(ctx context.Context, r *Request) {
+	if _, err := h.svc.SelfApprove(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+		h.answer(err, say(ctx, r))
 	}
 }
 
-func (h *breakGlassHandlers) revoke(ctx context.Context, c bgClick) {
-	if _, err := h.svc.Revoke(ctx, c.requestID, c.user, c.team); err != nil {
-		h.answer(ctx, err, c.reply)
+func (h *breakGlass) revoke(ctx context.Context, r *Request) {
+	if _, err := h.svc.Revoke(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+		h.answer(err, say(ctx, r))
 		return
 	}
-	c.reply("Access revoked: the session's credentials and sign-in link no longer work.")
+	r.Reply(ctx, "Access revoked: the session's credentials and sign-in link no longer work.", nil)
 }
 
-func (h *breakGlassHandlers) withdraw(ctx context.Context, c bgClick) {
-	r, err := h.svc.Withdraw(ctx, c.requestID, c.user, c.team)
+func (h *breakGlass) withdraw(ctx context.Context, r *Request) {
+	req, err := h.svc.Withdraw(ctx, r.Value, r.UserID, r.TeamID)
 	if err != nil {
-		h.answer(ctx, err, c.reply)
+		h.answer(err, say(ctx, r))
 		return
 	}
-	c.reply(fmt.Sprintf("Request %s withdrawn; you can file a new one.", r.ID))
+	r.Reply(ctx, fmt.Sprintf("Request %s withdrawn; you can file a new one.", req.ID), nil)
 }
 
-func (h *breakGlassHandlers) review(ctx context.Context, c bgClick) {
-	if _, err := h.svc.CloseReview(ctx, c.requestID, c.user, c.team, "closed from Slack"); err != nil {
-		h.answer(ctx, err, c.reply)
+func (h *breakGlass) review(ctx context.Context, r *Request) {
+	if _, err := h.svc.CloseReview(ctx, r.Value, r.UserID, r.TeamID, "closed from Slack"); err != nil {
+		h.answer(err, say(ctx, r))
 	}
 }
 
-func (h *breakGlassHandlers) cli(ctx context.Context, c bgClick) {
-	if err := h.svc.Deliver(ctx, c.requestID, c.user, c.team, true); err != nil {
-		h.answer(ctx, err, c.reply)
+func (h *breakGlass) cli(ctx context.Context, r *Request) {
+	if err := h.svc.Deliver(ctx, r.Value, r.UserID, r.TeamID, true); err != nil {
+		h.answer(err, say(ctx, r))
 	}
 }
 
 // console follows a press of the sign-in link button, which Slack reports
 // as well as opening the link. A federation sign-in token is good for 15
 // minutes, so a fresh link replaces the used one for the next press.
-func (h *breakGlassHandlers) console(ctx context.Context, c bgClick) {
-	if err := h.svc.Deliver(ctx, c.requestID, c.user, c.team, false); err != nil && !errors.Is(err, breakglass.ErrNotActive) {
-		h.answer(ctx, err, c.reply)
+func (h *breakGlass) console(ctx context.Context, r *Request) {
+	if err := h.svc.Deliver(ctx, r.Value, r.UserID, r.TeamID, false); err != nil && !errors.Is(err, breakglass.ErrNotActive) {
+		h.answer(err, say(ctx, r))
 	}
 }
 
 // onDenyClicked asks the approver why; trigger_id lives 3 seconds, so the
 // modal opens first and who may deny is checked on submission.
-func (h *breakGlassHandlers) onDenyClicked(cb slack.InteractionCallback, act slack.BlockAction) {
-	channel := cb.Channel.ID
-	if channel == "" {
-		channel = cb.Container.ChannelID
+func (h *breakGlass) onDenyClicked(ctx context.Context, r *Request) {
+	if _, err := r.OpenView(ctx, blocks.BreakglassDenyModal(r.Value)); err != nil {
+		h.log.Warn().Err(err).Str("request", r.Value).Msg("open break-glass deny modal")
+		r.Reply(ctx, "Could not open the form; press Deny again.", nil)
 	}
-	h.b.work(func(ctx context.Context) {
-		if _, err := h.b.api.OpenViewContext(ctx, cb.TriggerID, blocks.BreakglassDenyModal(act.Value)); err != nil {
-			h.b.log.Warn().Err(err).Str("request", act.Value).Msg("open break-glass deny modal")
-			h.b.ephemeral(ctx, channel, cb.User.ID, "Could not open the form; press Deny again.", nil)
-		}
-	})
 }
 
-func (h *breakGlassHandlers) onDenySubmitted(cb slack.InteractionCallback) {
-	id, reason, rerr := blocks.ReadBreakglassDeny(cb.View)
-	user, team := cb.User.ID, userTeam(cb)
-	h.b.work(func(ctx context.Context) {
-		dm := func(text string) { h.b.direct(ctx, user, text, nil) }
-		if rerr != nil {
-			dm("The deny form was incomplete: " + rerr.Error())
-			return
-		}
-		if _, err := h.svc.Deny(ctx, id, user, team, reason); err != nil {
-			h.answer(ctx, err, dm)
-		}
-	})
+func (h *breakGlass) onDenySubmitted(ctx context.Context, r *Request) {
+	id, reason, err := blocks.ReadBreakglassDeny(*r.View)
+	if err != nil {
+		r.Reply(ctx, "The deny form was incomplete: "+err.Error(), nil)
+		return
+	}
+	if _, err := h.svc.Deny(ctx, id, r.UserID, r.TeamID, reason); err != nil {
+		h.answer(err, say(ctx, r))
+	}
 }
 
 // onCommand opens the request modal, prefilled from the command line. The
@@ -321,10 +291,10 @@ func (h *breakGlassHandlers) onDenySubmitted(cb slack.InteractionCallback) {
 // only for those who may request; the role check is a cache hit or one
 // usergroups call, well inside the 3 seconds a trigger_id lives. Whether
 // this request is allowed is checked again when it is submitted.
-func (h *breakGlassHandlers) onCommand(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
-	reply := func(text string) { h.b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, nil) }
-	if err := h.svc.MayRequest(ctx, cmd.UserID, cmd.TeamID); err != nil {
-		h.answer(ctx, err, reply)
+func (h *breakGlass) onCommand(ctx context.Context, r *Request) {
+	parsed := r.Command
+	if err := h.svc.MayRequest(ctx, r.UserID, r.TeamID); err != nil {
+		h.answer(err, say(ctx, r))
 		return
 	}
 	cfg := h.svc.Config()
@@ -337,13 +307,13 @@ func (h *breakGlassHandlers) onCommand(ctx context.Context, cmd slack.SlashComma
 			unknown = parsed.Account
 		}
 	}
-	if _, err := h.b.api.OpenViewContext(ctx, cmd.TriggerID, blocks.BreakglassRequestModal(cfg, p)); err != nil {
-		h.b.log.Warn().Err(err).Msg("open break-glass request modal")
-		reply("Could not open the request form; run the command again.")
+	if _, err := r.OpenView(ctx, blocks.BreakglassRequestModal(cfg, p)); err != nil {
+		h.log.Warn().Err(err).Msg("open break-glass request modal")
+		r.Reply(ctx, "Could not open the request form; run the command again.", nil)
 		return
 	}
 	if unknown != "" {
-		reply(fmt.Sprintf("Break-glass access is not configured for %s; choose one of the configured accounts in the form.", blocks.Code(unknown)))
+		r.Reply(ctx, fmt.Sprintf("Break-glass access is not configured for %s; choose one of the configured accounts in the form.", blocks.Code(unknown)), nil)
 	}
 }
 
@@ -360,80 +330,73 @@ func findingIn(text string) string {
 	return ""
 }
 
-func (h *breakGlassHandlers) onRequestSubmitted(cb slack.InteractionCallback) {
-	sub, rerr := blocks.ReadBreakglassRequest(cb.View)
-	user, team := cb.User.ID, userTeam(cb)
-	h.b.work(func(ctx context.Context) {
-		dm := func(text string) { h.b.direct(ctx, user, text, nil) }
-		if rerr != nil {
-			dm("The break-glass form was incomplete: " + rerr.Error() + ". Run /secops breakglass again.")
-			return
+func (h *breakGlass) onRequestSubmitted(ctx context.Context, r *Request) {
+	sub, err := blocks.ReadBreakglassRequest(*r.View)
+	if err != nil {
+		r.Reply(ctx, "The break-glass form was incomplete: "+err.Error()+". Run /secops breakglass again.", nil)
+		return
+	}
+	var note string
+	if sub.FindingID != "" {
+		id := strings.ToUpper(sub.FindingID)
+		if _, err := h.Store.GetFinding(ctx, id); err != nil {
+			// In an emergency a mistyped finding ID must not hold the
+			// request up: it is filed without the link.
+			note = fmt.Sprintf(" No finding %s was found, so the request is not linked to one.", id)
+			id = ""
 		}
-		var note string
-		if sub.FindingID != "" {
-			id := strings.ToUpper(sub.FindingID)
-			if _, err := h.b.svc.Store.GetFinding(ctx, id); err != nil {
-				// In an emergency a mistyped finding ID must not hold the
-				// request up: it is filed without the link.
-				note = fmt.Sprintf(" No finding %s was found, so the request is not linked to one.", id)
-				id = ""
-			}
-			sub.FindingID = id
-		}
-		r, err := h.svc.Request(ctx, breakglass.NewRequest{
-			User: user, TeamID: team, Account: sub.Account, Level: sub.Level,
-			Duration: sub.Duration, Reason: sub.Reason, FindingID: sub.FindingID,
-		})
-		if err != nil {
-			h.answer(ctx, err, dm)
-			return
-		}
-		text := fmt.Sprintf("Your break-glass request %s for %s in %s is waiting for approval until %s. The access will arrive here.",
-			r.ID, r.Level, accountLabel(r), r.DecideBy.In(h.loc).Format("15:04 MST"))
-		if ref, ok := r.Message(breakglass.PlaceApprovers); ok {
-			ch := ref.Channel
-			if id, ok := h.b.channelID(ch); ok {
-				ch = id
-			}
-			text += " Request: " + h.b.permalink(ch, ref.TS)
-		}
-		h.b.direct(ctx, user, text+note, blocks.BreakglassRequestNote(text+note, r.ID))
+		sub.FindingID = id
+	}
+	req, err := h.svc.Request(ctx, breakglass.NewRequest{
+		User: r.UserID, TeamID: r.TeamID, Account: sub.Account, Level: sub.Level,
+		Duration: sub.Duration, Reason: sub.Reason, FindingID: sub.FindingID,
 	})
+	if err != nil {
+		h.answer(err, say(ctx, r))
+		return
+	}
+	text := fmt.Sprintf("Your break-glass request %s for %s in %s is waiting for approval until %s. The access will arrive here.",
+		req.ID, req.Level, accountLabel(req), req.DecideBy.In(h.loc).Format("15:04 MST"))
+	if ref, ok := req.Message(breakglass.PlaceApprovers); ok {
+		ch := ref.Channel
+		if id, ok := h.threads.channelID(ch); ok {
+			ch = id
+		}
+		text += " Request: " + h.threads.permalink(ch, ref.TS)
+	}
+	r.DM(ctx, text+note, blocks.BreakglassRequestNote(text+note, req.ID))
 }
 
 // onAudit answers /secops audit breakglass, for approvers and admins.
-func (h *breakGlassHandlers) onAudit(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
-	reply := func(text string, blks []slack.Block) { h.b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, blks) }
-	a := triage.Actor{UserID: cmd.UserID, TeamID: cmd.TeamID}
-	d, err := h.b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Approver)
-	if err != nil || !d.Allowed {
-		h.b.refuse(ctx, a, "command.audit", parsed.Subject, d, err, reply)
+func (h *breakGlass) onAudit(ctx context.Context, r *Request) {
+	parsed := r.Command
+	if !h.allowed(ctx, r, authz.Approver, "command.audit", parsed.Subject) {
 		return
 	}
 	since := parsed.Since
 	if since <= 0 {
 		since = commands.DefaultSince
 	}
-	from := h.b.clock.Now().Add(-since)
+	from := h.clock.Now().Add(-since)
 	recs, err := h.svc.AuditLog(ctx, from, 0)
 	if err != nil {
-		h.b.log.Error().Err(err).Msg("read break-glass audit")
-		reply("Could not read the audit log; try again.", nil)
+		h.log.Error().Err(err).Msg("read break-glass audit")
+		r.Reply(ctx, "Could not read the audit log; try again.", nil)
 		return
 	}
-	h.b.audit(ctx, a, "command.audit", parsed.Subject, "ok", "", nil)
+	h.audit(ctx, r.Actor(), "command.audit", parsed.Subject, "ok", "", nil)
 	text, blks := blocks.BreakglassAudit(recs, from, h.loc)
-	reply(text, blks)
+	r.Reply(ctx, text, blks)
 }
 
 // answer tells the user, in plain words, why the service said no; a
 // failure is logged and reported without its internals.
-func (h *breakGlassHandlers) answer(ctx context.Context, err error, reply func(string)) {
-	if msg, ok := breakGlassMessage(err, h.b.secopsLocation()); ok {
+func (h *breakGlass) answer(err error, reply func(string)) {
+	if msg, ok := breakGlassMessage(err, h.secopsLocation()); ok {
 		reply(msg)
 		return
 	}
-	h.b.log.Error().Err(err).Msg("break-glass action failed")
+	h.log.Error().Err(err).Msg("break-glass action failed")
 	reply("Something went wrong; nothing was changed. Try again, and tell SecOps if it keeps failing.")
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/playbooks"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // Containment in Slack: the Contain… button answers with the actions that
@@ -35,105 +34,74 @@ const (
 	callbackContainWait = "containment.wait"
 )
 
-// ops holds the containment and playbook handlers, which need each other:
-// confirming a playbook step's preview moves the step, and a containment
-// run from the picker ticks the matching step.
-type ops struct {
-	b      *Bot
+// contain is containment in Slack (see above). Its runs move the
+// finding's playbook when there is one: a run previewed by a step confirms
+// that step, and a run from the picker ticks the step that asks for it.
+type contain struct {
+	*kit
 	svc    *containment.Service // nil: containment is off
 	runner *playbooks.Runner    // nil: playbooks are off
-	lib    *playbooks.Library
 }
 
-// EnableContainment turns on the Contain… button, the containment buttons
-// and modal, and /secops contain. Call it before Run.
-func (b *Bot) EnableContainment(svc *containment.Service) {
-	(&ops{b: b, svc: svc}).register()
+// Routes adds the Contain… button, the containment buttons and modal, and
+// /secops contain; with containment off, only an answer to Contain… that
+// says so.
+func (h *contain) Routes(r *Router) {
+	if h.svc == nil {
+		r.Action(blocks.ActionContain, h.onContainOff)
+		return
+	}
+	r.Action(blocks.ActionContain, h.onContain)
+	r.Action(blocks.ActionContainPreview, h.onPreview)
+	r.Action(blocks.ActionContainUndo, h.onUndo)
+	r.Action(blocks.ActionContainRetry, h.onRetry)
+	r.Action(actionContainReview, h.onReview)
+	r.View(blocks.CallbackContain, h.onConfirm)
+	r.Command(commands.Contain, h.onCommand)
 }
 
-func (h *ops) register() {
-	b := h.b
-	if h.svc != nil {
-		b.actions[blocks.ActionContain] = h.onContain
-		for _, a := range h.svc.Actions() {
-			b.actions[blocks.ActionContainPreview+"."+a.ID] = h.onPreview
-		}
-		b.actions[blocks.ActionContainUndo] = h.onUndo
-		b.actions[blocks.ActionContainRetry] = h.onRetry
-		b.actions[actionContainReview] = h.onReview
-		b.views[blocks.CallbackContain] = h.onConfirm
-		b.commands[commands.Contain] = h.onCommand
-	}
-	if h.runner != nil && h.lib != nil {
-		for _, pb := range h.lib.All() {
-			for _, s := range pb.Steps {
-				for _, k := range []string{blocks.ActionPlaybookDone, blocks.ActionPlaybookSkip, blocks.ActionPlaybookRun} {
-					b.actions[k+"."+s.ID] = h.onStep
-				}
-			}
-		}
-	}
+// user is who acts, for the containment service.
+func user(r *Request) containment.User {
+	return containment.User{ID: r.UserID, TeamID: r.TeamID}
 }
 
-// click is what a button press tells us, the value being a pointer only.
-type click struct {
-	user    containment.User
-	channel string
-	trigger string
-	value   string
-	action  string
-}
-
-func clickOf(cb slack.InteractionCallback, act slack.BlockAction) click {
-	ch := cb.Channel.ID
-	if ch == "" {
-		ch = cb.Container.ChannelID
+// onContainOff answers the finding's Contain… button when no containment
+// actions are configured.
+func (h *contain) onContainOff(ctx context.Context, r *Request) {
+	if !h.allowed(ctx, r, authz.Responder, "finding.contain", r.Value) {
+		return
 	}
-	return click{
-		user:    containment.User{ID: cb.User.ID, TeamID: userTeam(cb)},
-		channel: ch, trigger: cb.TriggerID, value: act.Value, action: act.ActionID,
-	}
-}
-
-func (h *ops) replyTo(c click) func(ctx context.Context) func(string, []slack.Block) {
-	return func(ctx context.Context) func(string, []slack.Block) {
-		return func(text string, blks []slack.Block) { h.b.ephemeral(ctx, c.channel, c.user.ID, text, blks) }
-	}
+	r.Reply(ctx, "No containment actions are enabled in this deployment.", nil)
 }
 
 // onContain answers the finding's Contain… button with the fitting actions.
-func (h *ops) onContain(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	reply := h.replyTo(c)
-	h.b.work(func(ctx context.Context) {
-		a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
-		d, err := h.b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
-		if err != nil || !d.Allowed {
-			h.b.refuse(ctx, a, "finding.contain", c.value, d, err, reply(ctx))
-			return
-		}
-		f, err := h.b.svc.Store.GetFinding(ctx, c.value)
-		if err != nil {
-			reply(ctx)("No such finding.", nil)
-			return
-		}
-		text, blks := blocks.ContainPicker(f, h.svc.Offers(f))
-		reply(ctx)(text, blks)
-	})
+func (h *contain) onContain(ctx context.Context, r *Request) {
+	if !h.allowed(ctx, r, authz.Responder, "finding.contain", r.Value) {
+		return
+	}
+	f, err := h.Store.GetFinding(ctx, r.Value)
+	if err != nil {
+		r.Reply(ctx, "No such finding.", nil)
+		return
+	}
+	text, blks := blocks.ContainPicker(f, h.svc.Offers(f))
+	r.Reply(ctx, text, blks)
 }
 
-// onPreview opens the confirmation modal for one action of the picker.
-func (h *ops) onPreview(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	actionID := strings.TrimPrefix(c.action, blocks.ActionContainPreview+".")
-	h.b.work(func(ctx context.Context) {
-		h.previewInModal(ctx, c, func(ctx context.Context) (containment.Record, error) {
-			f, err := h.b.svc.Store.GetFinding(ctx, c.value)
-			if err != nil {
-				return containment.Record{}, fmt.Errorf("no such finding %s", c.value)
-			}
-			return h.svc.Preview(ctx, c.user, actionID, f)
-		})
+// onPreview opens the confirmation modal for one action of the picker
+// (containment.preview.<action>).
+func (h *contain) onPreview(ctx context.Context, r *Request) {
+	actionID := strings.TrimPrefix(r.ActionID, blocks.ActionContainPreview+".")
+	if _, ok := h.svc.Action(actionID); !ok {
+		h.log.Debug().Str("action_id", r.ActionID).Msg("unknown containment action ignored")
+		return
+	}
+	h.previewInModal(ctx, r, func(ctx context.Context) (containment.Record, error) {
+		f, err := h.Store.GetFinding(ctx, r.Value)
+		if err != nil {
+			return containment.Record{}, fmt.Errorf("no such finding %s", r.Value)
+		}
+		return h.svc.Preview(ctx, user(r), actionID, f)
 	})
 }
 
@@ -141,17 +109,17 @@ func (h *ops) onPreview(cb slack.InteractionCallback, act slack.BlockAction) {
 // (slow) preview and replaces the modal with the confirmation, or with what
 // went wrong. When the modal cannot be opened the preview is answered
 // privately with a Confirm… button instead.
-func (h *ops) previewInModal(ctx context.Context, c click, preview func(context.Context) (containment.Record, error)) {
-	view, openErr := h.b.api.OpenViewContext(ctx, c.trigger, waitModal("Reading the current state in AWS to show the exact calls…"))
+func (h *contain) previewInModal(ctx context.Context, r *Request, preview func(context.Context) (containment.Record, error)) {
+	view, openErr := r.OpenView(ctx, waitModal("Reading the current state in AWS to show the exact calls…"))
 	rec, err := preview(ctx)
 	if openErr != nil {
-		h.b.log.Warn().Err(openErr).Msg("open containment modal")
+		h.log.Warn().Err(openErr).Msg("open containment modal")
 		if err != nil {
-			h.b.ephemeral(ctx, c.channel, c.user.ID, containError(err), nil)
+			r.Reply(ctx, containError(err), nil)
 			return
 		}
 		text, blks := h.previewMessage(rec)
-		h.b.ephemeral(ctx, c.channel, c.user.ID, text, blks)
+		r.Reply(ctx, text, blks)
 		return
 	}
 	next := waitModal(containError(err))
@@ -159,9 +127,9 @@ func (h *ops) previewInModal(ctx context.Context, c click, preview func(context.
 		a, _ := h.svc.Action(rec.Action)
 		next = blocks.ContainConfirmModal(rec, a)
 	}
-	if _, err := h.b.api.UpdateViewContext(ctx, next, "", view.Hash, view.ID); err != nil {
-		h.b.log.Warn().Err(err).Msg("update containment modal")
-		h.b.ephemeral(ctx, c.channel, c.user.ID, "Could not show the confirmation; use /secops contain instead.", nil)
+	if err := r.UpdateView(ctx, next, view.Hash, view.ID); err != nil {
+		h.log.Warn().Err(err).Msg("update containment modal")
+		r.Reply(ctx, "Could not show the confirmation; use /secops contain instead.", nil)
 	}
 }
 
@@ -180,7 +148,7 @@ func waitModal(text string) slack.ModalViewRequest {
 
 // previewMessage is the private answer to /secops contain: the same
 // content as the confirmation modal, and a Confirm… button opening it.
-func (h *ops) previewMessage(rec containment.Record) (string, []slack.Block) {
+func (h *contain) previewMessage(rec containment.Record) (string, []slack.Block) {
 	a, _ := h.svc.Action(rec.Action)
 	modal := blocks.ContainConfirmModal(rec, a)
 	blks := modal.Blocks.BlockSet
@@ -198,81 +166,67 @@ func (h *ops) previewMessage(rec containment.Record) (string, []slack.Block) {
 }
 
 // onCommand previews /secops contain <action> <target> privately.
-func (h *ops) onCommand(ctx context.Context, cmd slack.SlashCommand, parsed commands.Command) {
-	u := containment.User{ID: cmd.UserID, TeamID: cmd.TeamID}
-	reply := func(text string, blks []slack.Block) { h.b.ephemeral(ctx, cmd.ChannelID, cmd.UserID, text, blks) }
+func (h *contain) onCommand(ctx context.Context, r *Request) {
+	parsed := r.Command
 	if _, ok := h.svc.Action(parsed.Action); !ok {
 		var ids []string
 		for _, a := range h.svc.Actions() {
 			ids = append(ids, "`"+a.ID+"`")
 		}
-		reply(fmt.Sprintf("%s is not a containment action. Available: %s.", blocks.Code(parsed.Action), strings.Join(ids, ", ")), nil)
+		r.Reply(ctx, fmt.Sprintf("%s is not a containment action. Available: %s.", blocks.Code(parsed.Action), strings.Join(ids, ", ")), nil)
 		return
 	}
-	rec, err := h.svc.PreviewTarget(ctx, u, parsed.Action, parsed.Target.Value)
+	rec, err := h.svc.PreviewTarget(ctx, user(r), parsed.Action, parsed.Target.Value)
 	if err != nil {
-		reply(containError(err), nil)
+		r.Reply(ctx, containError(err), nil)
 		return
 	}
-	reply(h.previewMessage(rec))
+	text, blks := h.previewMessage(rec)
+	r.Reply(ctx, text, blks)
 }
 
 // onReview opens the confirmation modal for a record previewed by command.
-func (h *ops) onReview(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	h.b.work(func(ctx context.Context) {
-		// Checked before opening so a forged value shows nobody a plan;
-		// the run checks again.
-		d, err := h.b.svc.Authz.Check(ctx, c.user.ID, c.user.TeamID, authz.Responder)
-		if err != nil || !d.Allowed {
-			a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
-			h.b.refuse(ctx, a, actionContainReview, c.value, d, err, func(text string, blks []slack.Block) {
-				h.b.ephemeral(ctx, c.channel, c.user.ID, text, blks)
-			})
-			return
-		}
-		rec, err := h.svc.Get(ctx, c.value)
-		if err != nil {
-			h.b.ephemeral(ctx, c.channel, c.user.ID, containError(err), nil)
-			return
-		}
-		a, _ := h.svc.Action(rec.Action)
-		if _, err := h.b.api.OpenViewContext(ctx, c.trigger, blocks.ContainConfirmModal(rec, a)); err != nil {
-			h.b.log.Warn().Err(err).Msg("open containment confirmation")
-			h.b.ephemeral(ctx, c.channel, c.user.ID, "Could not open the confirmation; press Confirm… again.", nil)
-		}
-	})
+func (h *contain) onReview(ctx context.Context, r *Request) {
+	// Checked before opening so a forged value shows nobody a plan; the
+	// run checks again.
+	if !h.allowed(ctx, r, authz.Responder, actionContainReview, r.Value) {
+		return
+	}
+	rec, err := h.svc.Get(ctx, r.Value)
+	if err != nil {
+		r.Reply(ctx, containError(err), nil)
+		return
+	}
+	a, _ := h.svc.Action(rec.Action)
+	if _, err := r.OpenView(ctx, blocks.ContainConfirmModal(rec, a)); err != nil {
+		h.log.Warn().Err(err).Msg("open containment confirmation")
+		r.Reply(ctx, "Could not open the confirmation; press Confirm… again.", nil)
+	}
 }
 
-// onConfirm runs a confirmed preview. The modal closes at once; the result
+// onConfirm runs a confirmed preview. The modal closed at once; the result
 // goes to the finding's threads, a refusal or error to the user privately.
-func (h *ops) onConfirm(cb slack.InteractionCallback) {
-	u := containment.User{ID: cb.User.ID, TeamID: userTeam(cb)}
-	id, readErr := blocks.ReadContainConfirm(cb.View)
-	h.b.work(func(ctx context.Context) {
-		dm := func(text string) { h.b.direct(ctx, u.ID, text, nil) }
-		if readErr != nil {
-			dm("The confirmation carried no containment; preview the action again.")
-			return
-		}
-		h.run(ctx, u, id, dm)
-	})
+func (h *contain) onConfirm(ctx context.Context, r *Request) {
+	id, err := blocks.ReadContainConfirm(*r.View)
+	if err != nil {
+		r.Reply(ctx, "The confirmation carried no containment; preview the action again.", nil)
+		return
+	}
+	h.run(ctx, r, id)
 }
 
 // onRetry runs a failed record again.
-func (h *ops) onRetry(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	h.b.work(func(ctx context.Context) {
-		h.run(ctx, c.user, c.value, func(text string) { h.b.ephemeral(ctx, c.channel, c.user.ID, text, nil) })
-	})
+func (h *contain) onRetry(ctx context.Context, r *Request) {
+	h.run(ctx, r, r.Value)
 }
 
 // run runs a record, through its playbook step when a step previewed it
 // (so the checklist moves), and posts the result in the finding's threads.
-func (h *ops) run(ctx context.Context, u containment.User, id string, tell func(string)) {
+func (h *contain) run(ctx context.Context, r *Request, id string) {
+	u := user(r)
 	rec, err := h.svc.Get(ctx, id)
 	if err != nil {
-		tell(containError(err))
+		r.Reply(ctx, containError(err), nil)
 		return
 	}
 	runID, stepID := h.stepOf(ctx, rec)
@@ -282,54 +236,51 @@ func (h *ops) run(ctx context.Context, u containment.User, id string, tell func(
 		rec, err = h.svc.Run(ctx, u, id)
 	}
 	if isRefusal(err) || errors.Is(err, containment.ErrBusy) || rec.ID == "" {
-		tell(containError(err))
+		r.Reply(ctx, containError(err), nil)
 		return
 	}
 	if err != nil {
-		h.b.log.Warn().Err(err).Str("record", rec.ID).Msg("containment run failed")
+		h.log.Warn().Err(err).Str("record", rec.ID).Msg("containment run failed")
 	}
 	if err == nil && runID == "" {
 		h.tickStep(ctx, u, rec)
 	}
-	if !h.postResult(ctx, rec) {
+	if !h.postResult(ctx, r, rec) {
 		a, _ := h.svc.Action(rec.Action)
 		text, blks := blocks.ContainResult(rec, a, nil)
-		h.b.direct(ctx, u.ID, text, blks)
+		r.DM(ctx, text, blks)
 	}
 }
 
 // onUndo restores a record's before-state.
-func (h *ops) onUndo(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	h.b.work(func(ctx context.Context) {
-		rec, err := h.svc.Undo(ctx, c.user, c.value)
-		if isRefusal(err) || errors.Is(err, containment.ErrBusy) || rec.ID == "" {
-			h.b.ephemeral(ctx, c.channel, c.user.ID, containError(err), nil)
-			return
-		}
-		if err != nil {
-			h.b.ephemeral(ctx, c.channel, c.user.ID, containError(err), nil)
-		}
-		h.postResult(ctx, rec)
-	})
+func (h *contain) onUndo(ctx context.Context, r *Request) {
+	rec, err := h.svc.Undo(ctx, user(r), r.Value)
+	if isRefusal(err) || errors.Is(err, containment.ErrBusy) || rec.ID == "" {
+		r.Reply(ctx, containError(err), nil)
+		return
+	}
+	if err != nil {
+		r.Reply(ctx, containError(err), nil)
+	}
+	h.postResult(ctx, r, rec)
 }
 
 // postResult posts the record's result in every thread of its finding and
 // reports whether there was one.
-func (h *ops) postResult(ctx context.Context, rec containment.Record) bool {
+func (h *contain) postResult(ctx context.Context, r *Request, rec containment.Record) bool {
 	if rec.FindingID == "" {
 		return false
 	}
-	f, err := h.b.svc.Store.GetFinding(ctx, rec.FindingID)
+	f, err := h.Store.GetFinding(ctx, rec.FindingID)
 	if err != nil {
 		return false
 	}
 	a, _ := h.svc.Action(rec.Action)
-	text, blks := blocks.ContainResult(rec, a, h.b.location(f))
+	text, blks := blocks.ContainResult(rec, a, h.location(f))
 	posted := false
-	for _, th := range h.threads(ctx, f) {
-		if _, _, err := h.b.api.PostMessageContext(ctx, th.Channel, slack.MsgOptionTS(th.TS), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
-			h.b.log.Error().Err(err).Str("finding_id", f.ID).Str("record", rec.ID).Msg("post containment result")
+	for _, th := range h.findingThreads(ctx, f) {
+		if err := r.Post(ctx, th.Channel, th.TS, text, blks); err != nil {
+			h.log.Error().Err(err).Str("finding_id", f.ID).Str("record", rec.ID).Msg("post containment result")
 			continue
 		}
 		posted = true
@@ -337,37 +288,18 @@ func (h *ops) postResult(ctx context.Context, rec containment.Record) bool {
 	return posted
 }
 
-// threads lists the finding's posted messages, SecOps first.
-func (h *ops) threads(ctx context.Context, f finding.Finding) []playbooks.Thread {
+// findingThreads lists the finding's posted messages, SecOps first.
+func (h *contain) findingThreads(ctx context.Context, f finding.Finding) []playbooks.Thread {
 	var out []playbooks.Thread
 	seen := map[string]bool{}
-	for _, name := range h.b.routedChannels(f) {
-		id, ok := h.b.channelID(name)
+	for _, name := range h.routedChannels(f) {
+		id, ok := h.threads.channelID(name)
 		if !ok || seen[id] {
 			continue
 		}
 		seen[id] = true
-		if ts, err := h.b.messageTS(ctx, f.ID, id); err == nil && ts != "" {
-			out = append(out, playbooks.Thread{Channel: id, TS: ts, Permalink: h.b.permalink(id, ts)})
-		}
-	}
-	return out
-}
-
-// routedChannels lists the finding's Slack channels, the SecOps channel
-// first when the finding goes there.
-func (b *Bot) routedChannels(f finding.Finding) []string {
-	secops := b.org.SecOps().SlackChannel
-	var out []string
-	for _, r := range f.Routes {
-		name, ok := cutSlack(r)
-		if !ok {
-			continue
-		}
-		if name == secops {
-			out = append([]string{name}, out...)
-		} else {
-			out = append(out, name)
+		if ts, err := h.threads.messageTS(ctx, f.ID, id); err == nil && ts != "" {
+			out = append(out, playbooks.Thread{Channel: id, TS: ts, Permalink: h.threads.permalink(id, ts)})
 		}
 	}
 	return out

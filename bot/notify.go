@@ -12,7 +12,7 @@ import (
 // PostText posts a plain message in a configured channel (name or ID), for
 // operational notices such as feed-health warnings that are not findings.
 func (b *Bot) PostText(ctx context.Context, channel, text string) (string, error) {
-	chID, ok := b.channelID(channel)
+	chID, ok := b.threads.channelID(channel)
 	if !ok {
 		return "", fmt.Errorf("channel %s is not configured or not resolved", channel)
 	}
@@ -25,7 +25,7 @@ func (b *Bot) PostText(ctx context.Context, channel, text string) (string, error
 
 // UpdateText replaces the text of a message PostText posted.
 func (b *Bot) UpdateText(ctx context.Context, channel, ts, text string) error {
-	chID, ok := b.channelID(channel)
+	chID, ok := b.threads.channelID(channel)
 	if !ok {
 		return fmt.Errorf("channel %s is not configured or not resolved", channel)
 	}
@@ -54,7 +54,7 @@ type PostObserver interface {
 
 // observePosted reports a first post to the observer, if there is one.
 func (b *Bot) observePosted(f finding.Finding) {
-	if o, ok := b.svc.Store.(PostObserver); ok {
+	if o, ok := b.kit.Store.(PostObserver); ok {
 		o.FindingPosted(f)
 	}
 }

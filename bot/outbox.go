@@ -133,23 +133,10 @@ func backoff(attempts int) time.Duration {
 
 func refKey(findingID, channelID string) string { return findingID + "|" + channelID }
 
-// messageTS returns the ts of the finding's message in a channel, "" when
-// not posted yet.
-func (b *Bot) messageTS(ctx context.Context, findingID, channelID string) (string, error) {
-	v, err := b.svc.Store.GetKV(ctx, nsMessage, refKey(findingID, channelID))
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return string(v), nil
-}
-
 func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (string, []slack.Block) {
-	opts := blocks.FindingOptions{Location: b.location(f), Channel: channelID}
+	opts := blocks.FindingOptions{Location: b.kit.location(f), Channel: channelID}
 	if b.cfg.TicketBaseURL != "" {
-		if t, ok, err := tickets.Lookup(ctx, b.svc.Store, f.ID); err == nil && ok {
+		if t, ok, err := tickets.Lookup(ctx, b.kit.Store, f.ID); err == nil && ok {
 			opts.TicketKey, opts.TicketURL = t.Key, tickets.BrowseURL(b.cfg.TicketBaseURL, t.Key)
 		}
 	}
@@ -159,12 +146,12 @@ func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (
 		if !ok {
 			continue
 		}
-		other, ok := b.channelID(name)
+		other, ok := b.threads.channelID(name)
 		if !ok || other == channelID {
 			continue
 		}
-		if ts, err := b.messageTS(ctx, f.ID, other); err == nil && ts != "" {
-			opts.ThreadPermalink = b.permalink(other, ts)
+		if ts, err := b.threads.messageTS(ctx, f.ID, other); err == nil && ts != "" {
+			opts.ThreadPermalink = b.threads.permalink(other, ts)
 			opts.Channel = other
 			break
 		}
@@ -180,16 +167,16 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	chID, ok := b.channelID(p.Channel)
+	chID, ok := b.threads.channelID(p.Channel)
 	if !ok {
 		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
 	}
-	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
+	f, err := b.kit.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
 	key := refKey(f.ID, chID)
-	if v, err := b.svc.Store.GetKV(ctx, nsSynced, key); err == nil {
+	if v, err := b.kit.Store.GetKV(ctx, nsSynced, key); err == nil {
 		if done, _ := strconv.Atoi(string(v)); done >= f.Version {
 			return nil
 		}
@@ -197,14 +184,14 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	// A newer change's sync is waiting: it will show this one too, so
 	// this one is done without a call. While Slack refuses updates, only
 	// the newest version of a message retries.
-	pending, err := b.svc.Store.PendingOutboxKeys(ctx, delivery.SyncKeyPrefix(p.FindingID, p.Channel))
+	pending, err := b.kit.Store.PendingOutboxKeys(ctx, delivery.SyncKeyPrefix(p.FindingID, p.Channel))
 	if err != nil {
 		return fmt.Errorf("look for newer syncs of %s: %w", p.FindingID, err)
 	}
 	if delivery.LaterSync(pending, p.Version) {
 		return nil
 	}
-	ts, err := b.messageTS(ctx, f.ID, chID)
+	ts, err := b.threads.messageTS(ctx, f.ID, chID)
 	if err != nil {
 		return err
 	}
@@ -216,7 +203,7 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 		if err != nil {
 			return err
 		}
-		if ts, err = b.messageTS(ctx, f.ID, chID); err != nil {
+		if ts, err = b.threads.messageTS(ctx, f.ID, chID); err != nil {
 			return err
 		}
 		if ts == "" && mayHavePosted {
@@ -227,7 +214,7 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 				return err
 			}
 			if ts != "" {
-				if err := b.svc.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+				if err := b.kit.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
 					return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
 				}
 				b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("adopted the message an earlier replica posted")
@@ -245,7 +232,7 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 			}
 			return fmt.Errorf("post finding %s to %s: %w", f.ID, p.Channel, err)
 		}
-		if err := b.svc.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+		if err := b.kit.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
 			return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
 		}
 		b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("finding posted")
@@ -255,7 +242,7 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 			return fmt.Errorf("update finding %s in %s: %w", f.ID, p.Channel, err)
 		}
 	}
-	return b.svc.Store.PutKV(ctx, nsSynced, key, []byte(strconv.Itoa(f.Version)))
+	return b.kit.Store.PutKV(ctx, nsSynced, key, []byte(strconv.Itoa(f.Version)))
 }
 
 // reply adds a change to the finding's thread.
@@ -264,11 +251,11 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	chID, ok := b.channelID(p.Channel)
+	chID, ok := b.threads.channelID(p.Channel)
 	if !ok {
 		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
 	}
-	ts, err := b.messageTS(ctx, p.FindingID, chID)
+	ts, err := b.threads.messageTS(ctx, p.FindingID, chID)
 	if err != nil {
 		return err
 	}
@@ -278,24 +265,24 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 	// A reply whose delivery failed and waits for its retry must not be
 	// overtaken by the next one: the thread would say "resolved" before
 	// "acknowledged".
-	pending, err := b.svc.Store.PendingOutboxKeys(ctx, delivery.ReplyKeyPrefix(p.FindingID, p.Channel))
+	pending, err := b.kit.Store.PendingOutboxKeys(ctx, delivery.ReplyKeyPrefix(p.FindingID, p.Channel))
 	if err != nil {
 		return fmt.Errorf("look for earlier replies to %s: %w", p.FindingID, err)
 	}
 	if delivery.EarlierReply(pending, p.Version) {
 		return retryLater(time.Second, "an earlier reply in this thread is not posted yet")
 	}
-	f, err := b.svc.Store.GetFinding(ctx, p.FindingID)
+	f, err := b.kit.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
-	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.location(f))
+	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.kit.location(f))
 	if needsReview(p.Change, f) {
 		blks = append(blks, reviewButton(f))
 	}
 	if p.Change == blocks.ReplyExpected {
 		// The allowlist entry can be taken back from the thread.
-		if e, ok, err := b.svc.Triage.Suppressed(ctx, f); err == nil && ok {
+		if e, ok, err := b.kit.Triage.Suppressed(ctx, f); err == nil && ok {
 			btn := slack.NewButtonBlockElement(actionRemoveExpected, e.ID, slack.NewTextBlockObject(slack.PlainTextType, "Remove from allowlist", false, false))
 			blks = append(blks, slack.NewActionBlock("expected.actions", btn))
 		}
@@ -346,47 +333,14 @@ func (b *Bot) findReply(ctx context.Context, channelID, parentTS, key string) (b
 	return false, nil
 }
 
-func (b *Bot) location(f finding.Finding) *time.Location {
-	if t, ok := b.org.OwnerOf(f.AccountID); ok && t.Location != nil {
-		return t.Location
-	}
-	if s := b.org.SecOps(); s.Location != nil {
-		return s.Location
-	}
-	return time.UTC
-}
-
-// actionRemoveExpected is the button on a "marked expected" reply; its
-// value is the opaque allowlist entry ID.
-const actionRemoveExpected = "expected.remove"
-
-func cutSlack(route string) (string, bool) {
-	const p = "slack:"
-	if len(route) > len(p) && route[:len(p)] == p {
-		return route[len(p):], true
-	}
-	return "", false
-}
-
 // Permalink links the finding's message in the first routed channel where
 // it was posted ("" when not posted yet); tickets link back with it.
 func (b *Bot) Permalink(ctx context.Context, findingID string) string {
-	f, err := b.svc.Store.GetFinding(ctx, findingID)
+	f, err := b.kit.Store.GetFinding(ctx, findingID)
 	if err != nil {
 		return ""
 	}
-	for _, r := range f.Routes {
-		name, ok := cutSlack(r)
-		if !ok {
-			continue
-		}
-		if id, ok := b.channelID(name); ok {
-			if ts, err := b.messageTS(ctx, f.ID, id); err == nil && ts != "" {
-				return b.permalink(id, ts)
-			}
-		}
-	}
-	return ""
+	return b.threads.firstPosted(ctx, f)
 }
 
 // postingStale is how long a posting claim holds. A post is one Web API
@@ -401,7 +355,7 @@ const deliveryTimeout = 30 * time.Second
 // postingClaim is the right to post the first message of a finding in a
 // channel (key), a lease in the store.
 func (b *Bot) postingClaim(key string) *lease.Lease {
-	return lease.New(b.svc.Store, nsPosting, key, b.cfg.Owner, postingStale)
+	return lease.New(b.kit.Store, nsPosting, key, b.cfg.Owner, postingStale)
 }
 
 // claimPosting takes the right to post the first message of a finding in a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/containment"
@@ -17,7 +18,6 @@ import (
 	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // Outbox kinds of the playbook lane (see EnablePlaybooks).
@@ -40,23 +40,6 @@ type PlaybookStart struct {
 // parent not posted yet before the retries back off: the Slack lane
 // usually posts within a poll or two.
 const startPatience = 20
-
-// EnablePlaybooks turns on the checklist buttons and returns the outbox
-// lane that starts runs and fires their escalations (KindPlaybookPrefix).
-// svc is the containment service the runner uses, or nil; with it the
-// containment buttons are registered too, knowing the runs, so call this
-// after EnableContainment (or instead of it).
-func (b *Bot) EnablePlaybooks(r *playbooks.Runner, lib *playbooks.Library, svc *containment.Service) outbox.Lane {
-	h := &ops{b: b, svc: svc, runner: r, lib: lib}
-	h.register()
-	// A step in flight (a Slack post, an escalation) finishes even when
-	// shutdown starts, as Slack deliveries do.
-	return outbox.Lane{
-		Prefix: KindPlaybookPrefix, Handler: outbox.HandlerFunc(h.deliver),
-		Poll: outboxPoll, Batch: outboxBatch, Lease: outboxLease,
-		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
-	}
-}
 
 // PlaybookNotifier posts playbook runs in Slack, for playbooks.Deps.
 func (b *Bot) PlaybookNotifier() playbooks.Notifier { return playbookNotifier{b} }
@@ -108,14 +91,14 @@ func (n playbookNotifier) Schedule(ctx context.Context, channel string, at time.
 // channel maps a configured channel name to its ID; an unknown one is
 // passed on as given.
 func (n playbookNotifier) channel(name string) string {
-	if id, ok := n.b.channelID(name); ok {
+	if id, ok := n.b.threads.channelID(name); ok {
 		return id
 	}
 	return name
 }
 
 // stepOf finds the open playbook step that previewed a record.
-func (h *ops) stepOf(ctx context.Context, rec containment.Record) (runID, stepID string) {
+func (h *contain) stepOf(ctx context.Context, rec containment.Record) (runID, stepID string) {
 	if h.runner == nil || rec.FindingID == "" {
 		return "", ""
 	}
@@ -134,7 +117,7 @@ func (h *ops) stepOf(ctx context.Context, rec containment.Record) (runID, stepID
 // tickStep marks done the open contain step of the finding's run that asks
 // for the action just run from the picker or a command, so the checklist
 // shows what happened.
-func (h *ops) tickStep(ctx context.Context, u containment.User, rec containment.Record) {
+func (h *contain) tickStep(ctx context.Context, u containment.User, rec containment.Record) {
 	if h.runner == nil || rec.State != containment.StateApplied {
 		return
 	}
@@ -156,67 +139,86 @@ func (h *ops) tickStep(ctx context.Context, u containment.User, rec containment.
 			note = rec.Outcome.Summary + " (record " + rec.ID + ")"
 		}
 		if _, err := h.runner.Done(ctx, u, run.ID, s.ID, note); err != nil {
-			h.b.log.Warn().Err(err).Str("run", run.ID).Str("step", s.ID).Msg("tick playbook step")
+			h.log.Warn().Err(err).Str("run", run.ID).Str("step", s.ID).Msg("tick playbook step")
 		}
 		return
 	}
 }
 
+// checklist is a finding's playbook in its thread: the Done, Skip and Run
+// buttons of the checklist the runner posts.
+type checklist struct {
+	*kit
+	runner      *playbooks.Runner
+	contain     *contain // previews a step's containment in a modal
+	investigate investigation
+	// teamID and users say who is a full member of the workspace, who
+	// alone may tick the steps anyone in it may tick.
+	teamID string
+	users  userDirectory
+}
+
+// userDirectory looks up who a Slack user is now.
+type userDirectory interface {
+	User(ctx context.Context, id string) (authz.User, error)
+}
+
+// Routes adds the checklist buttons, one route per kind of button:
+// playbook.done.<step>, playbook.skip.<step>, playbook.run.<step>.
+func (h *checklist) Routes(r *Router) {
+	r.Action(blocks.ActionPlaybookDone, h.onStep)
+	r.Action(blocks.ActionPlaybookSkip, h.onStep)
+	r.Action(blocks.ActionPlaybookRun, h.onStep)
+}
+
 // onStep handles the Done, Skip and Run buttons of a checklist.
-func (h *ops) onStep(cb slack.InteractionCallback, act slack.BlockAction) {
-	c := clickOf(cb, act)
-	kind, stepID, ok := blocks.StepAction(c.action)
-	runID, valueStep, err := blocks.ParseStepValue(c.value)
+func (h *checklist) onStep(ctx context.Context, r *Request) {
+	kind, stepID, ok := blocks.StepAction(r.ActionID)
+	runID, valueStep, err := blocks.ParseStepValue(r.Value)
 	if !ok || err != nil || valueStep != stepID {
-		h.b.log.Warn().Str("action_id", c.action).Msg("malformed playbook button ignored")
+		h.log.Warn().Str("action_id", r.ActionID).Msg("malformed playbook button ignored")
 		return
 	}
-	reply := h.replyTo(c)
-	thread := cb.Container.ThreadTs
-	if thread == "" {
-		thread = cb.Message.ThreadTimestamp
-	}
+	u := user(r)
 	switch kind {
 	case blocks.ActionPlaybookDone, blocks.ActionPlaybookSkip:
-		h.b.work(func(ctx context.Context) {
-			// Team steps may be ticked by any member of the workspace;
-			// the runner checks roles for the others.
-			if reason, ok := h.b.member(ctx, c.user); !ok {
-				// Recorded like the runner's own refusals: every refusal
-				// is in the audit log.
-				h.b.audit(ctx, triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}, playbooks.AuditStep, runID+"/"+stepID, "refused", reason, nil)
-				reply(ctx)("Not allowed: "+reason, nil)
-				return
-			}
-			var err error
-			if kind == blocks.ActionPlaybookDone {
-				_, err = h.runner.Done(ctx, c.user, runID, stepID, "")
-			} else {
-				_, err = h.runner.Skip(ctx, c.user, runID, stepID)
-			}
-			if err != nil {
-				reply(ctx)(stepError(err), nil)
-			}
-		})
+		// Team steps may be ticked by any member of the workspace; the
+		// runner checks roles for the others.
+		if reason, ok := h.member(ctx, u); !ok {
+			// Recorded like the runner's own refusals: every refusal is
+			// in the audit log.
+			h.audit(ctx, r.Actor(), playbooks.AuditStep, runID+"/"+stepID, "refused", reason, nil)
+			r.Reply(ctx, "Not allowed: "+reason, nil)
+			return
+		}
+		var err error
+		if kind == blocks.ActionPlaybookDone {
+			_, err = h.runner.Done(ctx, u, runID, stepID, "")
+		} else {
+			_, err = h.runner.Skip(ctx, u, runID, stepID)
+		}
+		if err != nil {
+			r.Reply(ctx, stepError(err), nil)
+		}
 	case blocks.ActionPlaybookRun:
-		h.b.work(func(ctx context.Context) { h.runStep(ctx, c, runID, stepID, thread) })
+		h.runStep(ctx, r, runID, stepID)
 	}
 }
 
 // runStep runs a step's automation. A containment opens the confirmation
 // modal first (the trigger expires in three seconds), then previews.
-func (h *ops) runStep(ctx context.Context, c click, runID, stepID, thread string) {
-	reply := func(text string) { h.b.ephemeral(ctx, c.channel, c.user.ID, text, nil) }
+func (h *checklist) runStep(ctx context.Context, r *Request, runID, stepID string) {
+	u := user(r)
 	run, err := h.runner.Get(ctx, runID)
 	if err != nil {
-		reply(stepError(err))
+		r.Reply(ctx, stepError(err), nil)
 		return
 	}
 	pb, _ := h.runner.Playbook(run)
 	step, _ := pb.Step(stepID)
-	if step.Automation != nil && step.Automation.Kind == playbooks.AutoContain && h.svc != nil {
-		h.previewInModal(ctx, c, func(ctx context.Context) (containment.Record, error) {
-			res, err := h.runner.RunStep(ctx, c.user, runID, stepID)
+	if step.Automation != nil && step.Automation.Kind == playbooks.AutoContain && h.contain != nil && h.contain.svc != nil {
+		h.contain.previewInModal(ctx, r, func(ctx context.Context) (containment.Record, error) {
+			res, err := h.runner.RunStep(ctx, u, runID, stepID)
 			if err != nil {
 				return containment.Record{}, err
 			}
@@ -227,32 +229,32 @@ func (h *ops) runStep(ctx context.Context, c click, runID, stepID, thread string
 		})
 		return
 	}
-	res, err := h.runner.RunStep(ctx, c.user, runID, stepID)
+	res, err := h.runner.RunStep(ctx, u, runID, stepID)
 	if err != nil {
-		reply(stepError(err))
+		r.Reply(ctx, stepError(err), nil)
 		return
 	}
 	switch res.Kind {
 	case playbooks.AutoInvestigate:
+		thread := r.ThreadTS
 		if thread == "" {
 			thread = run.Thread.TS
 		}
 		post := func(text string, blks []slack.Block) {
-			if _, _, err := h.b.api.PostMessageContext(ctx, run.Thread.Channel, slack.MsgOptionTS(thread), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
-				h.b.log.Warn().Err(err).Msg("post investigation in thread")
+			if err := r.Post(ctx, run.Thread.Channel, thread, text, blks); err != nil {
+				h.log.Warn().Err(err).Msg("post investigation in thread")
 			}
 		}
-		a := triage.Actor{UserID: c.user.ID, TeamID: c.user.TeamID}
-		h.b.investigate(ctx, a, commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, res.Until, "playbook "+runID+"/"+stepID, post)
+		h.investigate.investigate(ctx, r.Actor(), commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, res.Until, "playbook "+runID+"/"+stepID, post)
 	case playbooks.AutoAbuseReport:
-		reply("The prefilled abuse report is in the thread.")
+		r.Reply(ctx, "The prefilled abuse report is in the thread.", nil)
 	case playbooks.AutoBreakGlass:
-		f, _ := h.b.svc.Store.GetFinding(ctx, run.FindingID)
-		reply(fmt.Sprintf("Request access with `/secops breakglass %s 30m <reason>`; a manager approves it. Mark this step done once access is granted.", f.AccountID))
+		f, _ := h.Store.GetFinding(ctx, run.FindingID)
+		r.Reply(ctx, fmt.Sprintf("Request access with `/secops breakglass %s 30m <reason>`; a manager approves it. Mark this step done once access is granted.", f.AccountID), nil)
 	case playbooks.AutoFollowUp:
-		reply("Follow-up scheduled: " + res.Text)
+		r.Reply(ctx, "Follow-up scheduled: "+res.Text, nil)
 	default:
-		reply("Done.")
+		r.Reply(ctx, "Done.", nil)
 	}
 }
 
@@ -271,15 +273,15 @@ func stepError(err error) string {
 
 // member reports whether the user is a current, full member of the
 // workspace (not a guest, bot or Slack Connect outsider).
-func (b *Bot) member(ctx context.Context, u containment.User) (string, bool) {
-	if u.TeamID != b.teamID {
+func (h *checklist) member(ctx context.Context, u containment.User) (string, bool) {
+	if u.TeamID != h.teamID {
 		return "only members of this workspace may act here", false
 	}
-	info, err := b.dir.User(ctx, u.ID)
+	info, err := h.users.User(ctx, u.ID)
 	switch {
 	case err != nil:
 		return "your Slack account could not be looked up; try again in a minute", false
-	case info.TeamID != "" && info.TeamID != b.teamID:
+	case info.TeamID != "" && info.TeamID != h.teamID:
 		return "only members of this workspace may act here", false
 	case info.Deleted, info.IsBot, info.Restricted, info.UltraRestricted:
 		return "guests, bots and deactivated accounts may not tick playbook steps", false
@@ -287,8 +289,26 @@ func (b *Bot) member(ctx context.Context, u containment.User) (string, bool) {
 	return "", true
 }
 
+// playbookStarts is the outbox lane of the playbooks (KindPlaybookPrefix):
+// it starts a finding's run once its SecOps message exists, and fires the
+// runs' escalations.
+type playbookStarts struct {
+	*kit
+	runner *playbooks.Runner
+}
+
+// lane carries the items; a step in flight (a Slack post, an escalation)
+// finishes even when shutdown starts, as Slack deliveries do.
+func (h *playbookStarts) lane() outbox.Lane {
+	return outbox.Lane{
+		Prefix: KindPlaybookPrefix, Handler: outbox.HandlerFunc(h.deliver),
+		Poll: outboxPoll, Batch: outboxBatch, Lease: outboxLease,
+		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
+	}
+}
+
 // deliver starts a playbook or fires an escalation.
-func (h *ops) deliver(ctx context.Context, it store.OutboxItem) error {
+func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
 	case KindPlaybookStart:
@@ -307,12 +327,12 @@ func (h *ops) deliver(ctx context.Context, it store.OutboxItem) error {
 
 // start starts the finding's playbook in its SecOps thread once the
 // message is posted.
-func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
+func (h *playbookStarts) start(ctx context.Context, it store.OutboxItem) error {
 	var p PlaybookStart
 	if err := json.Unmarshal(it.Payload, &p); err != nil {
 		return outbox.Drop(fmt.Errorf("undecodable playbook start: %w", err))
 	}
-	f, err := h.b.svc.Store.GetFinding(ctx, p.FindingID)
+	f, err := h.Store.GetFinding(ctx, p.FindingID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -323,17 +343,17 @@ func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
 		return nil // resolved or suppressed before the thread existed
 	}
 	var th playbooks.Thread
-	for _, name := range h.b.routedChannels(f) {
-		if id, ok := h.b.channelID(name); ok {
+	for _, name := range h.routedChannels(f) {
+		if id, ok := h.threads.channelID(name); ok {
 			th.Channel = id
 			break
 		}
 	}
 	if th.Channel == "" {
-		h.b.log.Info().Str("finding_id", f.ID).Msg("finding has no Slack thread; playbook not started")
+		h.log.Info().Str("finding_id", f.ID).Msg("finding has no Slack thread; playbook not started")
 		return nil
 	}
-	ts, err := h.b.messageTS(ctx, f.ID, th.Channel)
+	ts, err := h.threads.messageTS(ctx, f.ID, th.Channel)
 	if err != nil {
 		return err
 	}
@@ -344,7 +364,7 @@ func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
 		}
 		return retryLater(wait, "finding not posted yet")
 	}
-	th.TS, th.Permalink = ts, h.b.permalink(th.Channel, ts)
+	th.TS, th.Permalink = ts, h.threads.permalink(th.Channel, ts)
 	run, err := h.runner.Start(ctx, f, th)
 	if errors.Is(err, playbooks.ErrNoPlaybook) {
 		return nil
@@ -352,6 +372,6 @@ func (h *ops) start(ctx context.Context, it store.OutboxItem) error {
 	if err != nil {
 		return err
 	}
-	h.b.log.Info().Str("finding_id", f.ID).Str("run", run.ID).Str("playbook", run.Playbook).Msg("playbook started")
+	h.log.Info().Str("finding_id", f.ID).Str("run", run.ID).Str("playbook", run.Playbook).Msg("playbook started")
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // actionReviewDone is the button under the exposure-window review prompt of
@@ -29,51 +28,47 @@ func reviewButton(f finding.Finding) slack.Block {
 	return slack.NewActionBlock("finding.review.actions", btn)
 }
 
-func (b *Bot) registerReview() {
-	b.actions[actionReviewDone] = func(cb slack.InteractionCallback, act slack.BlockAction) {
-		a := triage.Actor{UserID: cb.User.ID, TeamID: userTeam(cb)}
-		channelID := cb.Channel.ID
-		thread := cb.Message.ThreadTimestamp
-		if thread == "" {
-			thread = cb.Container.MessageTs
-		}
-		b.work(func(ctx context.Context) {
-			reply := func(text string, blks []slack.Block) { b.ephemeral(ctx, channelID, a.UserID, text, blks) }
-			d, err := b.svc.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
-			if err != nil || !d.Allowed {
-				b.refuse(ctx, a, "finding.review", act.Value, d, err, reply)
-				return
-			}
-			f, err := b.svc.Store.GetFinding(ctx, act.Value)
-			if err != nil {
-				reply("No such finding.", nil)
-				return
-			}
-			when := b.clock.Now().UTC().Format("2006-01-02 15:04 UTC")
-			// The first to close the review is kept, as "user when".
-			reviews := store.NewTextDoc(b.svc.Store, nsReview)
-			err = reviews.Create(ctx, f.ID, a.UserID+" "+when)
-			if errors.Is(err, store.ErrConflict) {
-				prev, _ := reviews.Get(ctx, f.ID)
-				b.audit(ctx, a, "finding.review", f.ID, "noop", "already reviewed", nil)
-				reply(fmt.Sprintf("The exposure review of %s was already closed (%s).", f.ID, prev), nil)
-				return
-			}
-			if err != nil {
-				reply("Could not record the review; try again.", nil)
-				return
-			}
-			b.audit(ctx, a, "finding.review", f.ID, "ok", "", []byte(fmt.Sprintf(`{"channel":%q}`, channelID)))
-			text := fmt.Sprintf(":white_check_mark: Exposure review of %s closed by <@%s>.", f.ID, a.UserID)
-			if _, _, err := b.api.PostMessageContext(ctx, channelID, slack.MsgOptionTS(thread), slack.MsgOptionText(text, false)); err != nil {
-				b.log.Warn().Err(err).Msg("announce exposure review")
-			}
-		})
-	}
-}
-
 // needsReview says whether a resolved finding asks SecOps to review its
 // exposure window.
 func needsReview(change string, f finding.Finding) bool {
 	return change == blocks.ReplyResolved && f.Severity >= finding.SeverityHigh
+}
+
+// review closes the exposure review of a resolved high or critical
+// finding: the first responder to press the button is recorded, once.
+type review struct{ *kit }
+
+// Routes adds the Exposure review done button.
+func (h review) Routes(r *Router) {
+	r.Action(actionReviewDone, h.done)
+}
+
+func (h review) done(ctx context.Context, r *Request) {
+	if !h.allowed(ctx, r, authz.Responder, "finding.review", r.Value) {
+		return
+	}
+	f, err := h.Store.GetFinding(ctx, r.Value)
+	if err != nil {
+		r.Reply(ctx, "No such finding.", nil)
+		return
+	}
+	when := h.clock.Now().UTC().Format("2006-01-02 15:04 UTC")
+	// The first to close the review is kept, as "user when".
+	reviews := store.NewTextDoc(h.Store, nsReview)
+	err = reviews.Create(ctx, f.ID, r.UserID+" "+when)
+	if errors.Is(err, store.ErrConflict) {
+		prev, _ := reviews.Get(ctx, f.ID)
+		h.audit(ctx, r.Actor(), "finding.review", f.ID, "noop", "already reviewed", nil)
+		r.Reply(ctx, fmt.Sprintf("The exposure review of %s was already closed (%s).", f.ID, prev), nil)
+		return
+	}
+	if err != nil {
+		r.Reply(ctx, "Could not record the review; try again.", nil)
+		return
+	}
+	h.audit(ctx, r.Actor(), "finding.review", f.ID, "ok", "", []byte(fmt.Sprintf(`{"channel":%q}`, r.ChannelID)))
+	text := fmt.Sprintf(":white_check_mark: Exposure review of %s closed by <@%s>.", f.ID, r.UserID)
+	if err := r.Post(ctx, r.ChannelID, r.Thread(), text, nil); err != nil {
+		h.log.Warn().Err(err).Msg("announce exposure review")
+	}
 }

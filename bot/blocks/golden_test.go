@@ -11,6 +11,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -120,7 +121,16 @@ func messageCases() []messageCase {
 			return FindingsList(nil, nil)
 		}},
 		{"help", func(t *testing.T) (string, []slack.Block) {
-			return Help()
+			return Help(commands.Kinds())
+		}},
+		{"help-findings-only", func(t *testing.T) (string, []slack.Block) {
+			return Help([]commands.Kind{commands.Help, commands.Findings, commands.Ack, commands.Resolve, commands.Investigate})
+		}},
+		{"help-breakglass", func(t *testing.T) (string, []slack.Block) {
+			return HelpTopic(commands.BreakGlass, true)
+		}},
+		{"help-contain-disabled", func(t *testing.T) (string, []slack.Block) {
+			return HelpTopic(commands.Contain, false)
 		}},
 		{"story-one-assessed", func(t *testing.T) (string, []slack.Block) {
 			f := storyOne()

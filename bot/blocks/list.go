@@ -162,31 +162,3 @@ func Date(t time.Time, loc *time.Location) string {
 	}
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.In(loc).Format("2 Jan 15:04 MST"))
 }
-
-// commands are the /secops subcommands with what each does, in the order
-// help lists them.
-var commands = [][2]string{
-	{"/secops help", "Show this help."},
-	{"/secops findings [open|all] [team]", "List findings: open ones by default, optionally one team's."},
-	{"/secops ack <finding-id>", "Acknowledge a finding: you are on it."},
-	{"/secops resolve <finding-id> <reason>", "Resolve a finding by hand, with the reason."},
-	{"/secops investigate <actor|resource|account> [--since 7d]", "Show recent API activity and what is unusual about it."},
-	{"/secops breakglass [account] [duration] [reason]", "Request time-boxed emergency access; a manager approves it."},
-	{"/secops contain <action> <target>", "Preview and run a containment action; every action can be undone."},
-}
-
-// Help lists the /secops commands.
-func Help() (text string, blocks []slack.Block) {
-	lines := make([]string, 0, len(commands))
-	plainLines := make([]string, 0, len(commands))
-	for _, c := range commands {
-		lines = append(lines, code(c[0])+" — "+esc(c[1]))
-		plainLines = append(plainLines, c[0])
-	}
-	blocks = []slack.Block{
-		slack.NewHeaderBlock(plain("secops-bot commands")),
-		section(strings.Join(lines, "\n")),
-		contextBlock("Finding IDs look like " + code("F-1A2B3C4D5E") + "; they are on every finding message. Buttons on the message do the same as these commands."),
-	}
-	return "secops-bot commands: " + strings.Join(plainLines, ", "), blocks
-}

@@ -1,13 +1,16 @@
 package blocks
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -196,28 +199,68 @@ func TestFindingsListOrderAndLinks(t *testing.T) {
 	}
 }
 
-func TestHelpListsEveryCommand(t *testing.T) {
-	text, blocks := Help()
-	shown := shownText(t, blocks)
-	for _, c := range []string{
-		"`/secops help`",
-		"`/secops findings [open|all] [team]`",
-		"`/secops ack &lt;finding-id&gt;`",
-		"`/secops resolve &lt;finding-id&gt; &lt;reason&gt;`",
-		"`/secops investigate &lt;actor|resource|account&gt; [--since 7d]`",
-		"`/secops breakglass [account] [duration] [reason]`",
-		"`/secops contain &lt;action&gt; &lt;target&gt;`",
-	} {
-		if !strings.Contains(shown, c) {
-			t.Errorf("help lacks %s", c)
-		}
-		plainCmd := strings.NewReplacer("`", "", "&lt;", "<", "&gt;", ">").Replace(c)
-		if !strings.Contains(text, plainCmd) {
-			t.Errorf("fallback text lacks %s", plainCmd)
-		}
+// Help lists, from the parser's table, exactly the sub-commands it is
+// given: the ones this deployment enables.
+func TestHelpListsEnabledCommands(t *testing.T) {
+	tests := []struct {
+		name    string
+		enabled []commands.Kind
+	}{
+		{"every feature", commands.Kinds()},
+		{"no containment or break-glass", []commands.Kind{commands.Help, commands.Findings, commands.Ack, commands.Resolve, commands.Investigate}},
 	}
-	if err := CheckLimits(blocks, false); err != nil {
-		t.Error(err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text, blocks := Help(tc.enabled)
+			shown := shownText(t, blocks)
+			for _, k := range commands.Kinds() {
+				listed := strings.Contains(shown, code(k.Usage())+" — "+esc(k.Summary()))
+				named := strings.Contains(text, " "+k.String()+",") || strings.Contains(text, " "+k.String()+".")
+				if want := slices.Contains(tc.enabled, k); listed != want || named != want {
+					t.Errorf("%s: listed %v, in the fallback text %v; want %v", k, listed, named, want)
+				}
+			}
+			if err := CheckLimits(blocks, false); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	// The usage lines are the parser's, escaped: a placeholder is never
+	// read as a mention or a link.
+	_, blocks := Help(commands.Kinds())
+	if shown := shownText(t, blocks); !strings.Contains(shown, "`/secops ack &lt;finding-id&gt;`") {
+		t.Errorf("usage of ack is not escaped:\n%s", shown)
+	}
+}
+
+// Help on one sub-command shows its usage, what it does, its examples and
+// its other spellings, and says when this deployment does not offer it.
+func TestHelpTopic(t *testing.T) {
+	for _, k := range commands.Kinds() {
+		for _, enabled := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s enabled %v", k, enabled), func(t *testing.T) {
+				text, blocks := HelpTopic(k, enabled)
+				shown := shownText(t, blocks)
+				want := []string{code(k.Usage()), esc(k.Summary()), k.Details()}
+				for _, ex := range k.Examples() {
+					want = append(want, code(ex))
+				}
+				for _, a := range k.Aliases() {
+					want = append(want, code(a))
+				}
+				for _, w := range want {
+					if !strings.Contains(shown, w) {
+						t.Errorf("help on %s lacks %q:\n%s", k, w, shown)
+					}
+				}
+				if got := strings.Contains(shown, "Not enabled in this deployment") && strings.Contains(text, "not enabled"); got == enabled {
+					t.Errorf("help on %s says not enabled: %v, want %v", k, got, !enabled)
+				}
+				if err := CheckLimits(blocks, false); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 

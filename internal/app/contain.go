@@ -79,5 +79,5 @@ func enableOps(d opsDeps) (outbox.Lane, error) {
 	}
 	runner := playbooks.NewRunner(deps)
 	d.bot.EnableContainment(svc)
-	return d.bot.EnablePlaybooks(runner, lib, svc), nil
+	return d.bot.EnablePlaybooks(runner), nil
 }
