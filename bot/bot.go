@@ -3,6 +3,49 @@
 // their messages in sync through the outbox, and turns slash commands,
 // button presses and modal submissions into calls on the domain services,
 // after checking who is acting.
+//
+// # Routes
+//
+// Every command, button and modal goes through one Router (router.go),
+// filled by the features: findings (findings.go), investigation
+// (investigate.go), the exposure review (review.go), containment
+// (contain.go), playbook checklists (playbook.go), break-glass
+// (breakglass.go) and help (help.go). A feature is a type that holds the
+// shared kit (services, where findings were posted, clock, logger) and
+// what it drives, and adds all its routes in its Routes method:
+//
+//	func (h review) Routes(r *Router) {
+//		r.Action(actionReviewDone, h.done)
+//	}
+//
+// A handler gets a *Request: who acts (UserID, TeamID), where (ChannelID,
+// MessageTS, ThreadTS), the TriggerID for a modal, the button's Value, the
+// submitted View or the parsed Command, and the ways to answer: Reply
+// (privately), DM, Post, OpenView, UpdateView. It runs after Slack was
+// acknowledged, with a deadline.
+//
+// To add
+//   - a command: its name, usage, summary, details and examples in the
+//     table of package commands, its grammar in commands.Parse, and an
+//     entry in the usage hint of deploy/slack-app-manifest.yaml (tests
+//     keep the three in step); then r.Command(commands.X, h.x) in the
+//     feature's Routes. Help lists it as soon as it is routed.
+//   - a button: an action ID in bot/blocks and r.Action(id, h.x). A route
+//     also takes the IDs that continue it after a dot: "playbook.done"
+//     takes "playbook.done.<step>", one route for every step.
+//   - a modal: a callback ID in bot/blocks and r.View(callbackID, h.x).
+//   - a feature: a type with a Routes method, listed in Bot.routes
+//     (features.go), with an Enable… method when it needs a service not
+//     every deployment has.
+//
+// Routes may be added in any order; a route added twice makes Run fail
+// before it connects. Buttons and modals carry only opaque IDs: a handler
+// loads the record and authorises the person at the moment it acts
+// (kit.allowed, or the service's own check), every refusal is audited, and
+// text a person typed is echoed only through blocks.Escape or blocks.Code.
+//
+// A feature is tested without Slack: its Routes on a router with a fake
+// answerer, and requests sent through the router (features_test.go).
 package bot
 
 import (
@@ -13,7 +56,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -74,13 +116,11 @@ type Config struct {
 type Bot struct {
 	cfg    Config
 	api    *slack.Client
-	sm     *socketmode.Client
 	log    zerolog.Logger
 	clock  clock.Clock
 	org    *org.Directory
 	dir    *slackDirectory
 	teamID string
-	userID string
 
 	// kit is shared by every feature; threads is where findings were
 	// posted (also kit.threads).
@@ -92,10 +132,6 @@ type Bot struct {
 	containment *containment.Service
 	runner      *playbooks.Runner
 	breakGlass  *breakGlass
-
-	router   *Router
-	seen     *seenSet
-	inflight sync.WaitGroup
 }
 
 // Connect checks the tokens (auth.test) and resolves every configured
@@ -126,10 +162,9 @@ func Connect(ctx context.Context, cfg Config, dir *org.Directory, clk clock.Cloc
 	th := &threads{channels: map[string]string{}, url: auth.URL}
 	b := &Bot{
 		cfg: cfg, api: api, log: log, clock: clk, org: dir,
-		teamID: auth.TeamID, userID: auth.UserID,
+		teamID:  auth.TeamID,
 		kit:     &kit{threads: th, org: dir, clock: clk, log: log},
 		threads: th,
-		seen:    newSeenSet(20000),
 	}
 	b.dir = newSlackDirectory(api, clk, time.Minute)
 	if err := b.resolveChannels(ctx); err != nil {
@@ -178,21 +213,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("slack routes: %w", err)
 	}
-	b.router = router
-	b.sm = socketmode.New(b.api, socketmode.OptionDialer(socketDialer(b.cfg.NetworkTimeout)))
-	h := socketmode.NewSocketmodeHandler(b.sm)
-	h.Handle(socketmode.EventTypeSlashCommand, b.onSlashCommand)
-	h.Handle(socketmode.EventTypeInteractive, b.onInteractive)
-	h.Handle(socketmode.EventTypeEventsAPI, b.onEventsAPI)
-	h.Handle(socketmode.EventTypeErrorWriteFailed, b.onWriteFailed)
-	h.HandleDefault(b.onOther)
-
-	err = h.RunEventLoopContext(ctx)
-	b.inflight.Wait()
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("slack socket mode: %w", err)
+	s := &socket{router: router, authz: b.kit.Authz, log: b.log, seen: newSeenSet(20000)}
+	return s.run(ctx, socketmode.New(b.api, socketmode.OptionDialer(socketDialer(b.cfg.NetworkTimeout))))
 }
 
 // socketDialer is slack-go's own dialer (proxy from the environment, the

@@ -53,8 +53,8 @@ type PostObserver interface {
 }
 
 // observePosted reports a first post to the observer, if there is one.
-func (b *Bot) observePosted(f finding.Finding) {
-	if o, ok := b.kit.Store.(PostObserver); ok {
+func (ps *poster) observePosted(f finding.Finding) {
+	if o, ok := ps.Store.(PostObserver); ok {
 		o.FindingPosted(f)
 	}
 }

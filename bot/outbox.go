@@ -42,11 +42,21 @@ const (
 // at once. A delivery runs to its end (deliveryTimeout at most) even when
 // shutdown begins, so a stopping bot never leaves a post half done.
 func (b *Bot) SlackLane() outbox.Lane {
+	ps := &poster{kit: b.kit, api: b.api, owner: b.cfg.Owner, ticketBase: b.cfg.TicketBaseURL}
 	return outbox.Lane{
-		Prefix: delivery.KindPrefix, Handler: outbox.HandlerFunc(b.deliver),
+		Prefix: delivery.KindPrefix, Handler: outbox.HandlerFunc(ps.deliver),
 		Poll: outboxPoll, Wake: true, Batch: outboxBatch, Lease: outboxLease,
 		Timeout: deliveryTimeout, Grace: deliveryTimeout, Backoff: backoff,
 	}
+}
+
+// poster posts the finding messages and their thread replies, and keeps
+// the messages in sync with the findings.
+type poster struct {
+	*kit
+	api        *slack.Client
+	owner      string // this replica, for the posting claim
+	ticketBase string // Jira base URL, to link tickets ("": none)
 }
 
 // retryLater is a delivery that cannot happen yet; it posted nothing.
@@ -63,13 +73,13 @@ func (l later) Error() string { return l.reason }
 func (l later) Unwrap() error { return l.outcome }
 
 // deliver carries out one Slack item.
-func (b *Bot) deliver(ctx context.Context, it store.OutboxItem) error {
+func (ps *poster) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
 	case delivery.KindSlackSync:
-		err = b.sync(ctx, it)
+		err = ps.sync(ctx, it)
 	case delivery.KindSlackReply:
-		err = b.reply(ctx, it)
+		err = ps.reply(ctx, it)
 	default:
 		// A kind of a newer version, during an upgrade: left for a
 		// replica that knows it.
@@ -133,11 +143,11 @@ func backoff(attempts int) time.Duration {
 
 func refKey(findingID, channelID string) string { return findingID + "|" + channelID }
 
-func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (string, []slack.Block) {
-	opts := blocks.FindingOptions{Location: b.kit.location(f), Channel: channelID}
-	if b.cfg.TicketBaseURL != "" {
-		if t, ok, err := tickets.Lookup(ctx, b.kit.Store, f.ID); err == nil && ok {
-			opts.TicketKey, opts.TicketURL = t.Key, tickets.BrowseURL(b.cfg.TicketBaseURL, t.Key)
+func (ps *poster) render(ctx context.Context, f finding.Finding, channelID string) (string, []slack.Block) {
+	opts := blocks.FindingOptions{Location: ps.location(f), Channel: channelID}
+	if ps.ticketBase != "" {
+		if t, ok, err := tickets.Lookup(ctx, ps.Store, f.ID); err == nil && ok {
+			opts.TicketKey, opts.TicketURL = t.Key, tickets.BrowseURL(ps.ticketBase, t.Key)
 		}
 	}
 	// Link the thread of the other channel (SecOps ↔ owning team).
@@ -146,12 +156,12 @@ func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (
 		if !ok {
 			continue
 		}
-		other, ok := b.threads.channelID(name)
+		other, ok := ps.threads.channelID(name)
 		if !ok || other == channelID {
 			continue
 		}
-		if ts, err := b.threads.messageTS(ctx, f.ID, other); err == nil && ts != "" {
-			opts.ThreadPermalink = b.threads.permalink(other, ts)
+		if ts, err := ps.threads.messageTS(ctx, f.ID, other); err == nil && ts != "" {
+			opts.ThreadPermalink = ps.threads.permalink(other, ts)
 			opts.Channel = other
 			break
 		}
@@ -162,21 +172,21 @@ func (b *Bot) render(ctx context.Context, f finding.Finding, channelID string) (
 // sync posts the finding's message in a channel, or updates it in place.
 // Several pending syncs converge: each renders the finding as stored now,
 // and one older than what was already rendered is skipped.
-func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
+func (ps *poster) sync(ctx context.Context, it store.OutboxItem) error {
 	p, err := delivery.Decode(it)
 	if err != nil {
 		return err
 	}
-	chID, ok := b.threads.channelID(p.Channel)
+	chID, ok := ps.threads.channelID(p.Channel)
 	if !ok {
 		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
 	}
-	f, err := b.kit.Store.GetFinding(ctx, p.FindingID)
+	f, err := ps.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
 	key := refKey(f.ID, chID)
-	if v, err := b.kit.Store.GetKV(ctx, nsSynced, key); err == nil {
+	if v, err := ps.Store.GetKV(ctx, nsSynced, key); err == nil {
 		if done, _ := strconv.Atoi(string(v)); done >= f.Version {
 			return nil
 		}
@@ -184,78 +194,78 @@ func (b *Bot) sync(ctx context.Context, it store.OutboxItem) error {
 	// A newer change's sync is waiting: it will show this one too, so
 	// this one is done without a call. While Slack refuses updates, only
 	// the newest version of a message retries.
-	pending, err := b.kit.Store.PendingOutboxKeys(ctx, delivery.SyncKeyPrefix(p.FindingID, p.Channel))
+	pending, err := ps.Store.PendingOutboxKeys(ctx, delivery.SyncKeyPrefix(p.FindingID, p.Channel))
 	if err != nil {
 		return fmt.Errorf("look for newer syncs of %s: %w", p.FindingID, err)
 	}
 	if delivery.LaterSync(pending, p.Version) {
 		return nil
 	}
-	ts, err := b.threads.messageTS(ctx, f.ID, chID)
+	ts, err := ps.threads.messageTS(ctx, f.ID, chID)
 	if err != nil {
 		return err
 	}
-	text, blks := b.render(ctx, f, chID)
+	text, blks := ps.render(ctx, f, chID)
 	if ts == "" {
 		// Only one replica posts a finding's first message in a channel:
 		// others wait and then update it.
-		mayHavePosted, err := b.claimPosting(ctx, key)
+		mayHavePosted, err := ps.claimPosting(ctx, key)
 		if err != nil {
 			return err
 		}
-		if ts, err = b.threads.messageTS(ctx, f.ID, chID); err != nil {
+		if ts, err = ps.threads.messageTS(ctx, f.ID, chID); err != nil {
 			return err
 		}
 		if ts == "" && mayHavePosted {
 			// An earlier attempt may have posted and not recorded it (a
 			// replica that died, or an answer lost to a timeout): adopt
 			// that message rather than post again.
-			if ts, err = b.findPosted(ctx, chID, f.ID); err != nil {
+			if ts, err = ps.findPosted(ctx, chID, f.ID); err != nil {
 				return err
 			}
 			if ts != "" {
-				if err := b.kit.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+				if err := ps.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
 					return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
 				}
-				b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("adopted the message an earlier replica posted")
+				ps.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("adopted the message an earlier replica posted")
 			}
 		}
 	}
 	if ts == "" {
-		_, ts, err = b.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...),
+		_, ts, err = ps.api.PostMessageContext(ctx, chID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...),
 			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: findingEventType, EventPayload: map[string]any{"finding_id": f.ID}}))
 		if err != nil {
 			if refused(err) {
 				// Slack answered and posted nothing: let whoever retries
 				// post at once.
-				b.releasePosting(ctx, key)
+				ps.releasePosting(ctx, key)
 			}
 			return fmt.Errorf("post finding %s to %s: %w", f.ID, p.Channel, err)
 		}
-		if err := b.kit.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
+		if err := ps.Store.PutKV(ctx, nsMessage, key, []byte(ts)); err != nil {
 			return fmt.Errorf("remember message of %s in %s: %w", f.ID, p.Channel, err)
 		}
-		b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("finding posted")
-		b.observePosted(f)
+		ps.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("ts", ts).Msg("finding posted")
+		ps.observePosted(f)
 	} else {
-		if _, _, _, err := b.api.UpdateMessageContext(ctx, chID, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+		if _, _, _, err := ps.api.UpdateMessageContext(ctx, chID, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
 			return fmt.Errorf("update finding %s in %s: %w", f.ID, p.Channel, err)
 		}
 	}
-	return b.kit.Store.PutKV(ctx, nsSynced, key, []byte(strconv.Itoa(f.Version)))
+	return ps.Store.PutKV(ctx, nsSynced, key, []byte(strconv.Itoa(f.Version)))
 }
 
 // reply adds a change to the finding's thread.
-func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
+func (ps *poster) reply(ctx context.Context, it store.OutboxItem) error {
 	p, err := delivery.Decode(it)
 	if err != nil {
 		return err
 	}
-	chID, ok := b.threads.channelID(p.Channel)
+	chID, ok := ps.threads.channelID(p.Channel)
 	if !ok {
 		return fmt.Errorf("channel %s is not configured or not resolved", p.Channel)
 	}
-	ts, err := b.threads.messageTS(ctx, p.FindingID, chID)
+	ts, err := ps.threads.messageTS(ctx, p.FindingID, chID)
 	if err != nil {
 		return err
 	}
@@ -265,24 +275,24 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 	// A reply whose delivery failed and waits for its retry must not be
 	// overtaken by the next one: the thread would say "resolved" before
 	// "acknowledged".
-	pending, err := b.kit.Store.PendingOutboxKeys(ctx, delivery.ReplyKeyPrefix(p.FindingID, p.Channel))
+	pending, err := ps.Store.PendingOutboxKeys(ctx, delivery.ReplyKeyPrefix(p.FindingID, p.Channel))
 	if err != nil {
 		return fmt.Errorf("look for earlier replies to %s: %w", p.FindingID, err)
 	}
 	if delivery.EarlierReply(pending, p.Version) {
 		return retryLater(time.Second, "an earlier reply in this thread is not posted yet")
 	}
-	f, err := b.kit.Store.GetFinding(ctx, p.FindingID)
+	f, err := ps.Store.GetFinding(ctx, p.FindingID)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", p.FindingID, err)
 	}
-	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, b.kit.location(f))
+	text, blks := blocks.ThreadReply(p.Change, f, p.By, p.Note, ps.location(f))
 	if needsReview(p.Change, f) {
 		blks = append(blks, reviewButton(f))
 	}
 	if p.Change == blocks.ReplyExpected {
 		// The allowlist entry can be taken back from the thread.
-		if e, ok, err := b.kit.Triage.Suppressed(ctx, f); err == nil && ok {
+		if e, ok, err := ps.Triage.Suppressed(ctx, f); err == nil && ok {
 			btn := slack.NewButtonBlockElement(actionRemoveExpected, e.ID, slack.NewTextBlockObject(slack.PlainTextType, "Remove from allowlist", false, false))
 			blks = append(blks, slack.NewActionBlock("expected.actions", btn))
 		}
@@ -290,17 +300,17 @@ func (b *Bot) reply(ctx context.Context, it store.OutboxItem) error {
 	if !postedNothing(it) {
 		// An earlier attempt may have posted the reply and not learnt
 		// it (a replica that died, an answer lost to a timeout).
-		posted, err := b.findReply(ctx, chID, ts, it.Key)
+		posted, err := ps.findReply(ctx, chID, ts, it.Key)
 		if err != nil {
 			return err
 		}
 		if posted {
-			b.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("key", it.Key).Msg("thread reply already posted by an earlier attempt")
+			ps.log.Info().Str("finding_id", f.ID).Str("channel", p.Channel).Str("key", it.Key).Msg("thread reply already posted by an earlier attempt")
 			return nil
 		}
 	}
 	meta := slack.SlackMetadata{EventType: replyEventType, EventPayload: map[string]any{"key": it.Key}}
-	if _, _, err := b.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...), slack.MsgOptionMetadata(meta)); err != nil {
+	if _, _, err := ps.api.PostMessageContext(ctx, chID, slack.MsgOptionTS(ts), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...), slack.MsgOptionMetadata(meta)); err != nil {
 		return fmt.Errorf("reply to %s in %s: %w", f.ID, p.Channel, err)
 	}
 	return nil
@@ -313,10 +323,10 @@ const replyEventType = "secops_thread_reply"
 
 // findReply reports whether the thread under parentTS holds the reply
 // with the outbox key (conversations.replies, only on a retry).
-func (b *Bot) findReply(ctx context.Context, channelID, parentTS, key string) (bool, error) {
+func (ps *poster) findReply(ctx context.Context, channelID, parentTS, key string) (bool, error) {
 	params := &slack.GetConversationRepliesParameters{ChannelID: channelID, Timestamp: parentTS, Limit: 200, IncludeAllMetadata: true}
 	for page := 0; page < 10; page++ {
-		msgs, more, next, err := b.api.GetConversationRepliesContext(ctx, params)
+		msgs, more, next, err := ps.api.GetConversationRepliesContext(ctx, params)
 		if err != nil {
 			return false, fmt.Errorf("look for an earlier post of reply %s: %w", key, err)
 		}
@@ -354,8 +364,8 @@ const deliveryTimeout = 30 * time.Second
 
 // postingClaim is the right to post the first message of a finding in a
 // channel (key), a lease in the store.
-func (b *Bot) postingClaim(key string) *lease.Lease {
-	return lease.New(b.kit.Store, nsPosting, key, b.cfg.Owner, postingStale)
+func (ps *poster) postingClaim(key string) *lease.Lease {
+	return lease.New(ps.Store, nsPosting, key, ps.owner, postingStale)
 }
 
 // claimPosting takes the right to post the first message of a finding in a
@@ -365,8 +375,8 @@ func (b *Bot) postingClaim(key string) *lease.Lease {
 // attempt's that was not given back, so that attempt did not hear Slack
 // refuse its post. In both cases mayHavePosted is set: the message may
 // exist.
-func (b *Bot) claimPosting(ctx context.Context, key string) (mayHavePosted bool, err error) {
-	s, err := b.postingClaim(key).Hold(ctx, b.clock.Now())
+func (ps *poster) claimPosting(ctx context.Context, key string) (mayHavePosted bool, err error) {
+	s, err := ps.postingClaim(key).Hold(ctx, ps.clock.Now())
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("claim posting of %s: %w", key, err)
@@ -378,8 +388,8 @@ func (b *Bot) claimPosting(ctx context.Context, key string) (mayHavePosted bool,
 		return true, nil
 	case s.Free:
 		return false, nil
-	case s.Previous != b.cfg.Owner:
-		b.log.Warn().Str("key", key).Str("previous", s.Previous).Msg("took over posting from a replica that stopped")
+	case s.Previous != ps.owner:
+		ps.log.Warn().Str("key", key).Str("previous", s.Previous).Msg("took over posting from a replica that stopped")
 	}
 	return true, nil
 }
@@ -392,8 +402,8 @@ const findingEventType = "secops_finding"
 // findPosted looks through the channel's recent messages (one
 // conversations.history call, only after a takeover) for the finding's
 // message.
-func (b *Bot) findPosted(ctx context.Context, channelID, findingID string) (string, error) {
-	h, err := b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+func (ps *poster) findPosted(ctx context.Context, channelID, findingID string) (string, error) {
+	h, err := ps.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
 		ChannelID: channelID, Limit: 100, IncludeAllMetadata: true,
 	})
 	if err != nil {
@@ -409,11 +419,11 @@ func (b *Bot) findPosted(ctx context.Context, channelID, findingID string) (stri
 
 // releasePosting gives the posting claim back after Slack refused the
 // post, so that whoever retries posts at once.
-func (b *Bot) releasePosting(ctx context.Context, key string) {
+func (ps *poster) releasePosting(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := b.postingClaim(key).Release(ctx); err != nil {
-		b.log.Warn().Err(err).Str("key", key).Msg("release posting claim")
+	if err := ps.postingClaim(key).Release(ctx); err != nil {
+		ps.log.Warn().Err(err).Str("key", key).Msg("release posting claim")
 	}
 }
 
