@@ -1,0 +1,221 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/playbooks"
+)
+
+// fakeProvider unshares a snapshot, the one action it offers.
+type fakeProvider struct{ applied int }
+
+func (p *fakeProvider) Catalogue() []containment.Action {
+	return []containment.Action{{ID: containment.SnapshotUnshare, Title: "Unshare the snapshot", Fit: containment.FitSnapshot}}
+}
+
+func (p *fakeProvider) Preview(_ context.Context, action string, t containment.Target) (containment.Plan, error) {
+	return containment.Plan{Action: action, Target: t, Before: json.RawMessage(`["444455556666"]`),
+		Calls: []containment.Call{{API: "rds:ModifyDBSnapshotAttribute"}}}, nil
+}
+
+func (p *fakeProvider) Apply(_ context.Context, plan containment.Plan) (containment.Outcome, error) {
+	p.applied++
+	return containment.Outcome{Calls: plan.Calls, Before: plan.Before, After: json.RawMessage(`[]`), Changed: true, Summary: "unshared"}, nil
+}
+
+func (p *fakeProvider) Undo(context.Context, containment.Record) (containment.Outcome, error) {
+	return containment.Outcome{Changed: true, Summary: "shared again"}, nil
+}
+
+// sharedSnapshot is a finding the snapshot action fits, posted in #secops.
+func sharedSnapshot() finding.Finding {
+	arn := "arn:aws:rds:eu-central-1:111122223333:snapshot:prod-customers"
+	return finding.Finding{
+		ID: findingID, Key: arn, Rule: "snapshot-shared-external", Severity: finding.SeverityCritical, Status: finding.StatusOpen,
+		AccountID: "111122223333", Region: "eu-central-1",
+		Resource: finding.Resource{Type: awsarn.TypeRDSSnapshot, ID: "prod-customers", ARN: arn},
+		Targets:  []finding.Target{{Account: "444455556666", Class: finding.TargetUnknown}},
+		OpenedAt: t0, FirstSeen: t0, Routes: []string{"slack:#secops"}, Version: 1,
+	}
+}
+
+// Without containment, the Contain… button says so, to responders only.
+func TestContainOff(t *testing.T) {
+	e := newEnv(t)
+	e.route(&contain{kit: e.kit})
+	e.press(outsider, "finding.contain", findingID)
+	e.press(responder, "finding.contain", findingID)
+	if got := e.lastTold(outsider); got.text != "Not allowed: you do not hold the responder role" {
+		t.Errorf("outsider told %q", got.text)
+	}
+	if got := e.lastTold(responder); got.text != "No containment actions are enabled in this deployment." {
+		t.Errorf("responder told %q", got.text)
+	}
+	if a := e.store.audited("finding.contain"); !slices.Equal(a, []string{"refused U0OUTSIDE@T0ACME F-1A2B3C4D5E"}) {
+		t.Errorf("audit %q", a)
+	}
+	if cmds := e.r.Commands(); slices.Contains(cmds, commands.Contain) {
+		t.Errorf("/secops contain routed without containment: %v", cmds)
+	}
+}
+
+func newContainEnv(t *testing.T) (*env, *fakeProvider) {
+	t.Helper()
+	e := newEnv(t)
+	p := &fakeProvider{}
+	svc := containment.New(p, e.store, e.kit.Authz, e.clock, zerolog.Nop())
+	e.route(&contain{kit: e.kit, svc: svc})
+	f := sharedSnapshot()
+	e.addFinding(f)
+	if err := e.store.PutKV(context.Background(), nsMessage, refKey(f.ID, secopsID), []byte(clickedTS)); err != nil {
+		t.Fatal(err)
+	}
+	return e, p
+}
+
+// The picker, the preview in a modal, the confirmation and the result in
+// the finding's thread, with Undo.
+func TestContainFromTheFinding(t *testing.T) {
+	e, p := newContainEnv(t)
+
+	e.press(responder, "finding.contain", findingID)
+	if got := e.lastTold(responder); !got.shows(`"action_id":"containment.preview.snapshot-unshare"`) {
+		t.Fatalf("picker %q lacks the snapshot action: %s", got.text, got.blocks)
+	}
+
+	// The modal opens before AWS is read (the trigger lives three
+	// seconds), and is replaced by the confirmation.
+	e.press(responder, "containment.preview.snapshot-unshare", findingID)
+	if len(e.slack.opened) != 1 || e.slack.opened[0].CallbackID != callbackContainWait {
+		t.Fatalf("opened %+v, want the waiting modal", e.slack.opened)
+	}
+	if len(e.slack.updated) != 1 || e.slack.updated[0].CallbackID != "containment.confirm" {
+		t.Fatalf("updated to %+v, want the confirmation", e.slack.updated)
+	}
+	recordID := e.slack.updated[0].PrivateMetadata
+	if p.applied != 0 {
+		t.Fatal("the preview ran the action")
+	}
+
+	e.submit(responder, "containment.confirm", recordID, nil)
+	if p.applied != 1 {
+		t.Fatalf("applied %d times, want once", p.applied)
+	}
+	var results []said
+	for _, s := range e.slack.said {
+		if s.how == "post" {
+			results = append(results, s)
+		}
+	}
+	if len(results) != 1 || results[0].channel != secopsID || results[0].thread != clickedTS || !results[0].shows(`"action_id":"containment.undo"`) {
+		t.Errorf("results %+v, want one in the finding's thread with Undo", results)
+	}
+}
+
+func TestContainRefusalsAndMistakes(t *testing.T) {
+	e, p := newContainEnv(t)
+
+	// An action the deployment does not have is ignored, as a button
+	// nobody routes is.
+	e.press(responder, "containment.preview.drop-database", findingID)
+	if len(e.slack.opened)+len(e.slack.said) != 0 {
+		t.Errorf("an unknown action did something: %+v %+v", e.slack.opened, e.slack.said)
+	}
+
+	// The Confirm… button of a command's preview is checked before the
+	// plan is shown.
+	e.press(outsider, "containment.review", "CR-forged")
+	if got := e.lastTold(outsider); got.text != "Not allowed: you do not hold the responder role" {
+		t.Errorf("outsider told %q", got.text)
+	}
+	if a := e.store.audited("containment.review"); !slices.Equal(a, []string{"refused U0OUTSIDE@T0ACME CR-forged"}) {
+		t.Errorf("audit %q", a)
+	}
+
+	// A mistyped action is answered with the ones there are.
+	e.command(responder, "contain drop-database arn:aws:rds:eu-central-1:111122223333:snapshot:prod-customers")
+	if got := e.lastTold(responder); got.text != "`drop-database` is not a containment action. Available: `snapshot-unshare`." {
+		t.Errorf("told %q", got.text)
+	}
+
+	// With the trigger expired, the preview comes privately with a
+	// Confirm… button, and nothing runs.
+	e.slack.failOpen = errors.New("expired_trigger_id")
+	e.press(responder, "containment.preview.snapshot-unshare", findingID)
+	if got := e.lastTold(responder); !strings.HasPrefix(got.text, "Preview: Unshare the snapshot") || !got.shows(`"action_id":"containment.review"`) {
+		t.Errorf("told %q %s", got.text, got.blocks)
+	}
+	if p.applied != 0 {
+		t.Error("a preview ran the action")
+	}
+}
+
+// fakeUsers is Slack's users.info.
+type fakeUsers map[string]authz.User
+
+func (f fakeUsers) User(_ context.Context, id string) (authz.User, error) {
+	u, ok := f[id]
+	if !ok {
+		return authz.User{}, fmt.Errorf("users.info %s: %w", id, authz.ErrUnknownUser)
+	}
+	return u, nil
+}
+
+// Team steps of a checklist may be ticked by any full member of the
+// workspace, and by nobody else; every refusal is audited. A malformed
+// button is ignored.
+func TestChecklistMembersOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		user string
+		team string
+		want string
+	}{
+		{"Slack Connect user", "U0PARTNER", "T0PARTNER", "only members of this workspace may act here"},
+		{"guest", "U0GUEST", acme, "guests, bots and deactivated accounts may not tick playbook steps"},
+		{"deactivated", "U0GONE", acme, "guests, bots and deactivated accounts may not tick playbook steps"},
+		{"unknown to Slack", "U0NOBODY", acme, "your Slack account could not be looked up; try again in a minute"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			users := fakeUsers{
+				"U0GUEST": {ID: "U0GUEST", TeamID: acme, Restricted: true},
+				"U0GONE":  {ID: "U0GONE", TeamID: acme, Deleted: true},
+			}
+			// The runner is never reached: a zero runner would fail.
+			e.route(&checklist{kit: e.kit, runner: &playbooks.Runner{}, teamID: acme, users: users})
+			e.interact(fmt.Sprintf(`{"type":"block_actions","user":{"id":%q,"team_id":%q},"team":{"id":%q},"channel":{"id":%q},
+				"container":{"type":"message","message_ts":"2.2","channel_id":%q,"thread_ts":%q},
+				"actions":[{"type":"button","block_id":"b","action_id":"playbook.done.team-ack","value":"run-1/team-ack"}]}`,
+				tc.user, tc.team, acme, secopsID, secopsID, clickedTS))
+			if got := e.lastTold(tc.user); got.text != "Not allowed: "+tc.want {
+				t.Errorf("told %q", got.text)
+			}
+			if a := e.store.audited(playbooks.AuditStep); !slices.Equal(a, []string{"refused " + tc.user + "@" + tc.team + " run-1/team-ack"}) {
+				t.Errorf("audit %q", a)
+			}
+		})
+	}
+
+	e := newEnv(t)
+	e.route(&checklist{kit: e.kit, runner: &playbooks.Runner{}, teamID: acme, users: fakeUsers{}})
+	e.press(responder, "playbook.done.team-ack", "run-1/another-step")
+	e.press(responder, "playbook.run", "run-1/x")
+	if len(e.slack.said)+len(e.store.audits) != 0 {
+		t.Errorf("malformed buttons did something: %+v %+v", e.slack.said, e.store.audits)
+	}
+}
