@@ -132,6 +132,7 @@ type Bot struct {
 	containment *containment.Service
 	runner      *playbooks.Runner
 	breakGlass  *breakGlass
+	onCall      OnCallSource
 }
 
 // Connect checks the tokens (auth.test) and resolves every configured

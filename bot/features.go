@@ -86,6 +86,9 @@ func (b *Bot) routes() (*Router, error) {
 	if b.breakGlass != nil {
 		features = append(features, b.breakGlass)
 	}
+	if b.onCall != nil {
+		features = append(features, onCall{kit: b.kit, src: b.onCall})
+	}
 	for _, f := range features {
 		f.Routes(r)
 	}

@@ -25,6 +25,7 @@ const (
 	BreakGlass
 	Contain
 	Audit
+	OnCall
 )
 
 // kinds describes every sub-command once; names, usage lines, the help
@@ -70,6 +71,10 @@ var kinds = [...]struct {
 		"Show recent break-glass requests, approvals and sessions.",
 		"Lists the break-glass requests of the window, the last 7 days unless `--since` says otherwise (at most 90 days): who asked for which access and why, who decided, and the sessions. For approvers and admins.",
 		[]string{"/secops audit breakglass", "/secops audit breakglass --since 30d"}},
+	OnCall: {"oncall", "/secops oncall [team]",
+		"Show who is on call now, and where that came from.",
+		"Says who is on call now for SecOps, or for the team named, from the paging provider's schedule (PagerDuty or Opsgenie) or the configured rotation, with the people as Slack users where their e-mail matches one.",
+		[]string{"/secops oncall", "/secops oncall payments"}},
 }
 
 // aliases are other spellings people type for a sub-command.
@@ -258,6 +263,10 @@ func (c Command) String() string {
 		}
 	case Contain:
 		parts = append(parts, quote(c.Action), quote(c.Target.String()))
+	case OnCall:
+		if c.Team != "" {
+			parts = append(parts, quote(c.Team))
+		}
 	case Audit:
 		parts = append(parts, quote(c.Subject))
 		if c.Since != DefaultSince {

@@ -157,8 +157,25 @@ func Parse(text string) (Command, error) {
 		return parseContain(args)
 	case Audit:
 		return parseAudit(args)
+	case OnCall:
+		return parseOnCall(args)
 	}
 	return Command{}, usageErr(Help, fmt.Sprintf("sub-command %q is not supported", k))
+}
+
+func parseOnCall(args []token) (Command, error) {
+	c := Command{Name: OnCall}
+	switch len(args) {
+	case 0:
+	case 1:
+		if !teamRe.MatchString(args[0].s) {
+			return Command{}, usageErr(OnCall, fmt.Sprintf("%q is not a team name", clip(args[0].s)))
+		}
+		c.Team = args[0].s
+	default:
+		return Command{}, usageErr(OnCall, "oncall takes one team name at most")
+	}
+	return c, nil
 }
 
 func parseHelp(args []token) (Command, error) {

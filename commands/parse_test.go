@@ -98,6 +98,8 @@ func TestParse(t *testing.T) {
 			Command{Name: Contain, Action: "unshare", Target: Target{TargetResource, "snap-0123456789abcdef0"}}},
 
 		{"audit", "audit breakglass", Command{Name: Audit, Subject: AuditBreakGlass, Since: 7 * day}},
+		{"oncall", "oncall", Command{Name: OnCall}},
+		{"oncall team", "oncall payments", Command{Name: OnCall, Team: "payments"}},
 		{"audit since", "audit breakglass --since 24h", Command{Name: Audit, Subject: AuditBreakGlass, Since: day}},
 		{"break-glass alias", "break-glass", Command{Name: BreakGlass}},
 	}
@@ -208,8 +210,8 @@ func TestKindsHaveHelp(t *testing.T) {
 			t.Errorf("Parse(%q).Name = %v", k, got.Name)
 		}
 	}
-	if len(seen) != 8 {
-		t.Errorf("%d sub-commands, want 8", len(seen))
+	if len(seen) != 9 {
+		t.Errorf("%d sub-commands, want 9", len(seen))
 	}
 }
 

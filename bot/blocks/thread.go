@@ -239,3 +239,20 @@ func statusWord(f finding.Finding) string {
 	}
 	return "open"
 }
+
+// OnCall answers /secops oncall: who is on call for a team now, and where
+// the answer came from, so a responder can check it at the source.
+func OnCall(oc paging.OnCall) (string, []slack.Block) {
+	team := "*" + esc(clip(oc.Team, 60)) + "*"
+	line := ":telephone_receiver: On call for " + team + " now: "
+	if len(oc.People) == 0 {
+		line += "nobody is listed."
+	} else {
+		line += peopleList(oc.People) + "."
+	}
+	blks := []slack.Block{section(line)}
+	if oc.Source != "" {
+		blks = append(blks, contextBlock("From "+esc(clip(oc.Source, 200))+"."))
+	}
+	return clip(line, 500), blks
+}

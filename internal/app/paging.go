@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -91,4 +92,38 @@ func newPaging(cfg config.Config, st paging.Store, dir *org.Directory, users pag
 		},
 	}
 	return &pagingParts{planner: planner, service: svc}, nil
+}
+
+// rotationsOnCall answers /secops oncall from the configured rotations
+// when no paging provider is configured.
+type rotationsOnCall struct {
+	src   paging.OnCallSource
+	users paging.SlackUsers
+	clock clock.Clock
+}
+
+func (r rotationsOnCall) OnCall(ctx context.Context, team string) (paging.OnCall, error) {
+	oc, err := r.src.OnCall(ctx, team, r.clock.Now())
+	if err != nil {
+		return oc, err
+	}
+	return paging.MatchSlack(ctx, oc, r.users)
+}
+
+// onCallSource is what answers /secops oncall: the paging service, else
+// the configured rotations, else nothing.
+func onCallSource(cfg config.Config, pg *pagingParts, users paging.SlackUsers, clk clock.Clock) (interface {
+	OnCall(ctx context.Context, team string) (paging.OnCall, error)
+}, error) {
+	if pg != nil {
+		return pg.service, nil
+	}
+	if len(cfg.OnCall.Rotations) == 0 {
+		return nil, nil
+	}
+	sched, err := oncall.New(cfg.OnCall)
+	if err != nil {
+		return nil, fmt.Errorf("on_call: %w", err)
+	}
+	return rotationsOnCall{src: paging.FromRotations(sched), users: users, clock: clk}, nil
 }

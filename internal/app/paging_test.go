@@ -100,6 +100,22 @@ func TestPagingThroughPagerDuty(t *testing.T) {
 		})
 	}
 
+	// Who is on call, and where that came from.
+	for _, tc := range []struct{ text, want, source string }{
+		{"oncall", "U0SAM00001", "PagerDuty schedule SecOps primary"},
+		{"oncall payments", "Boris Petrov (boris@example.com", "PagerDuty schedule Payments primary"},
+	} {
+		before := len(e.emu.Ephemerals())
+		if _, err := e.emu.SendSlashCommand(ctx, slackemu.SlashCommand{Command: "/secops", Text: tc.text, UserID: responder, ChannelID: e.secops}); err != nil {
+			t.Fatal(err)
+		}
+		e.wait(t, "the answer to "+tc.text, func() bool { return len(e.emu.Ephemerals()) > before })
+		got := string(e.emu.Ephemerals()[before].Blocks)
+		if !strings.Contains(got, tc.want) || !strings.Contains(got, tc.source) {
+			t.Errorf("/secops %s answered %s, want %q from %q", tc.text, got, tc.want, tc.source)
+		}
+	}
+
 	// Sam acknowledges in PagerDuty: the threads say so.
 	if !pd.Acknowledge(secopsRef.DedupKey, "PUSAM01") {
 		t.Fatal("no incident for the SecOps page")

@@ -183,6 +183,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if pg != nil {
 		planners = append(planners, pg.planner)
 	}
+	if src, err := onCallSource(cfg, pg, b, opts.Clock); err != nil {
+		return err
+	} else if src != nil {
+		b.EnableOnCall(src)
+	}
 
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
