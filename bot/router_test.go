@@ -12,6 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/paging"
 	"github.com/secops-bot/secops-bot/playbooks"
 )
 
@@ -191,6 +192,7 @@ func TestDeploymentRoutes(t *testing.T) {
 			b.containment = &containment.Service{}
 			b.runner = &playbooks.Runner{}
 			b.breakGlass = &breakGlass{kit: b.kit}
+			b.onCall = rotationStub{}
 		}, commands.Kinds()},
 		{"playbooks without containment", func(b *Bot) { b.runner = &playbooks.Runner{} }, basic},
 	}
@@ -226,4 +228,11 @@ func TestDeploymentRoutes(t *testing.T) {
 	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "action finding.ack is routed twice") {
 		t.Errorf("Err() = %v", err)
 	}
+}
+
+// rotationStub says nobody is on call anywhere.
+type rotationStub struct{}
+
+func (rotationStub) OnCall(_ context.Context, team string) (paging.OnCall, error) {
+	return paging.OnCall{Team: team}, nil
 }
