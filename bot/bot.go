@@ -133,6 +133,7 @@ type Bot struct {
 	runner      *playbooks.Runner
 	breakGlass  *breakGlass
 	onCall      OnCallSource
+	enroller    Enroller
 }
 
 // Connect checks the tokens (auth.test) and resolves every configured

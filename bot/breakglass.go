@@ -13,6 +13,7 @@ import (
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -186,6 +187,15 @@ type breakGlass struct {
 	*kit
 	svc *breakglass.Service
 	loc *time.Location // times are shown in the SecOps team's zone
+	// enrol issues one-time code secrets to approvers who have none;
+	// nil when step-up is not configured.
+	enrol Enroller
+}
+
+// Enroller issues one-time code secrets (stepup.Service).
+type Enroller interface {
+	StateOf(ctx context.Context, user string) (stepup.State, error)
+	Enroll(ctx context.Context, user, label string) (stepup.Enrolment, error)
 }
 
 // Routes adds /secops breakglass and /secops audit, the break-glass buttons
@@ -195,6 +205,7 @@ func (h *breakGlass) Routes(r *Router) {
 	r.Command(commands.Audit, h.onAudit)
 	r.View(blocks.CallbackBreakglassRequest, h.onRequestSubmitted)
 	r.View(blocks.CallbackBreakglassDeny, h.onDenySubmitted)
+	r.View(blocks.CallbackBreakglassStepUp, h.onStepUpSubmitted)
 	r.Action(blocks.ActionBreakglassApprove, h.approve)
 	r.Action(blocks.ActionBreakglassSelfApprove, h.selfApprove)
 	r.Action(blocks.ActionBreakglassRevoke, h.revoke)
@@ -211,7 +222,65 @@ func say(ctx context.Context, r *Request) func(string) {
 }
 
 func (h *breakGlass) approve(ctx context.Context, r *Request) {
+	// An account that asks for a one-time code gets the code form first;
+	// trigger_id lives 3 seconds, so only a store read comes before it.
+	if need, err := h.svc.NeedsStepUp(ctx, r.Value); err == nil && need {
+		h.askForCode(ctx, r)
+		return
+	}
 	req, err := h.svc.Approve(ctx, r.Value, r.UserID, r.TeamID)
+	h.approved(ctx, r, req, err)
+}
+
+// askForCode opens the code form; an approver without a secret yet gets
+// one by direct message first, shown once.
+func (h *breakGlass) askForCode(ctx context.Context, r *Request) {
+	if h.enrol == nil {
+		r.Reply(ctx, "This account asks approvers for a one-time code, but one-time codes are not configured (step_up.keys); ask an admin.", nil)
+		return
+	}
+	if err := h.svc.MayApprove(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+		h.answer(err, say(ctx, r))
+		return
+	}
+	state, err := h.enrol.StateOf(ctx, r.UserID)
+	if err != nil {
+		h.log.Error().Err(err).Msg("read one-time code enrolment")
+		r.Reply(ctx, "Could not read your one-time code setup; try again.", nil)
+		return
+	}
+	// A secret is issued once: an approver who has not entered its first
+	// code yet uses the one already sent (an admin resets a lost one).
+	if state == stepup.None {
+		e, err := h.enrol.Enroll(ctx, r.UserID, r.UserID)
+		if err != nil {
+			r.Reply(ctx, asSentence(err.Error()), nil)
+			return
+		}
+		text, blks := blocks.BreakglassEnrolment(e.Secret, e.URI)
+		r.DM(ctx, text, blks)
+	}
+	if _, err := r.OpenView(ctx, blocks.BreakglassStepUpModal(r.Value, state != stepup.Confirmed)); err != nil {
+		h.log.Warn().Err(err).Str("request", r.Value).Msg("open one-time code form")
+		r.Reply(ctx, "Could not open the code form; press Approve again.", nil)
+	}
+}
+
+func (h *breakGlass) onStepUpSubmitted(ctx context.Context, r *Request) {
+	id, code, err := blocks.ReadBreakglassStepUp(*r.View)
+	if err != nil {
+		r.Reply(ctx, "The code form was incomplete: "+err.Error(), nil)
+		return
+	}
+	req, err := h.svc.ApproveWithCode(ctx, id, r.UserID, r.TeamID, code)
+	if err == nil && (req.State == breakglass.StateApproved || req.State == breakglass.StateActive) {
+		r.Reply(ctx, fmt.Sprintf("Code accepted: %s approved.", req.ID), nil)
+	}
+	h.approved(ctx, r, req, err)
+}
+
+// approved tells the approver what their approval did.
+func (h *breakGlass) approved(ctx context.Context, r *Request, req breakglass.Request, err error) {
 	switch {
 	case err != nil:
 		h.answer(err, say(ctx, r))
@@ -442,7 +511,7 @@ func breakGlassMessage(err error, loc *time.Location) (string, bool) {
 	case errors.Is(err, breakglass.ErrSelfApproval), errors.Is(err, breakglass.ErrAlreadyApproved),
 		errors.Is(err, breakglass.ErrNotActive), errors.Is(err, breakglass.ErrReasonRequired),
 		errors.Is(err, breakglass.ErrUnknownAccount), errors.Is(err, breakglass.ErrUnknownLevel),
-		errors.Is(err, breakglass.ErrSelfApproveOff), errors.Is(err, store.ErrConflict):
+		errors.Is(err, breakglass.ErrSelfApproveOff), errors.Is(err, store.ErrConflict), errors.Is(err, breakglass.ErrStepUpRequired):
 		return asSentence(bgCause(err)), true
 	case errors.Unwrap(err) == nil:
 		// The state machine's own refusals (no open review, reviewing

@@ -66,6 +66,10 @@ func (b *Bot) EnableBreakGlass(svc *breakglass.Service, notify *BreakGlassSlack)
 	b.breakGlass = h
 }
 
+// EnableStepUp lets approvers set up the one-time codes that accounts
+// with step_up on ask for.
+func (b *Bot) EnableStepUp(e Enroller) { b.enroller = e }
+
 // routes is the route table of this deployment: each enabled feature adds
 // its routes. The order of the list does not matter; a route two features
 // both add is an error.
@@ -84,6 +88,7 @@ func (b *Bot) routes() (*Router, error) {
 		features = append(features, &checklist{kit: b.kit, runner: b.runner, contain: con, investigate: inv, teamID: b.teamID, users: b.dir})
 	}
 	if b.breakGlass != nil {
+		b.breakGlass.enrol = b.enroller
 		features = append(features, b.breakGlass)
 	}
 	if b.onCall != nil {

@@ -77,6 +77,11 @@ type AccountPolicy struct {
 	Mode Mode   `yaml:"mode"`
 	// TwoApprovers requires two distinct approvers, for production.
 	TwoApprovers bool `yaml:"two_approvers"`
+	// StepUp asks each approver for a one-time code (RFC 6238 TOTP) with
+	// the approval, so a Slack login alone cannot grant access. Unset, it
+	// is on for production accounts (set by the wiring from the account's
+	// environment) and off for the others.
+	StepUp *bool `yaml:"step_up"`
 	// InstanceARN and IdentityStoreID locate the Identity Center instance
 	// (identity-center mode).
 	InstanceARN     string `yaml:"instance_arn"`

@@ -157,8 +157,80 @@ type Deps struct {
 	Threads Threads
 	OnCall  OnCall
 	Emails  Emails
-	Clock   clock.Clock
-	Log     zerolog.Logger
+	// StepUp checks approvers' one-time codes (stepup.Service); accounts
+	// with step_up on cannot be approved without it.
+	StepUp StepUp
+	Clock  clock.Clock
+	Log    zerolog.Logger
+}
+
+// StepUp checks one-time codes and enrols approvers.
+type StepUp interface {
+	Enrolled(ctx context.Context, user string) (bool, error)
+	Verify(ctx context.Context, user, code, action string) error
+	Confirm(ctx context.Context, user, code string) error
+}
+
+// ErrStepUpRequired is returned by Approve for a request whose account asks
+// approvers for a one-time code: ApproveWithCode must be used.
+var ErrStepUpRequired = errors.New("this account asks approvers for a one-time code")
+
+// MayApprove reports whether user may approve request id at all, before a
+// one-time code is asked for (or a secret issued): refused like Approve,
+// and audited the same way.
+func (s *Service) MayApprove(ctx context.Context, id, user, team string) error {
+	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
+		return err
+	}
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.Requester == user {
+		s.refused(ctx, user, ActApprove, id, ErrSelfApproval)
+		return ErrSelfApproval
+	}
+	return nil
+}
+
+// NeedsStepUp reports whether approving request id needs a one-time code.
+func (s *Service) NeedsStepUp(ctx context.Context, id string) (bool, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return s.stepUp(r.Account), nil
+}
+
+func (s *Service) stepUp(account string) bool {
+	p, ok := s.cfg.Accounts[account]
+	return ok && p.StepUp != nil && *p.StepUp
+}
+
+// ApproveWithCode approves request id after checking the approver's
+// one-time code: the approver's first code also completes their
+// enrolment. A wrong code is refused (and audited by the step-up service)
+// before anything about the request changes.
+func (s *Service) ApproveWithCode(ctx context.Context, id, user, team, code string) (Request, error) {
+	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
+		return Request{}, err
+	}
+	if s.StepUp == nil {
+		return Request{}, errors.New("one-time codes are not configured (breakglass step-up keys)")
+	}
+	enrolled, err := s.StepUp.Enrolled(ctx, user)
+	if err != nil {
+		return Request{}, err
+	}
+	if enrolled {
+		err = s.StepUp.Verify(ctx, user, code, "approve "+id)
+	} else {
+		err = s.StepUp.Confirm(ctx, user, code)
+	}
+	if err != nil {
+		return Request{}, &RefusedError{Reason: err.Error()}
+	}
+	return s.approve(ctx, id, user, team, true)
 }
 
 // Service runs break-glass requests.
@@ -388,10 +460,19 @@ func (s *Service) Approve(ctx context.Context, id, user, team string) (Request, 
 	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
 		return Request{}, err
 	}
+	return s.approve(ctx, id, user, team, false)
+}
+
+// approve records user's approval; stepped says the approver gave a good
+// one-time code, which accounts with step_up on require.
+func (s *Service) approve(ctx context.Context, id, user, team string, stepped bool) (Request, error) {
 	now := s.Clock.Now().UTC()
 	r, err := s.update(ctx, id, func(r *Request) error {
 		if err := decidable(r, now); err != nil {
 			return err
+		}
+		if s.stepUp(r.Account) && !stepped {
+			return ErrStepUpRequired
 		}
 		switch {
 		case r.Requester == user:
@@ -433,7 +514,9 @@ func (s *Service) SelfApprove(ctx context.Context, id, user, team string) (Reque
 			return err
 		}
 		at := s.selfApproveAt(*r)
-		if r.Requester != user || at.IsZero() || now.Before(at) || r.TwoApprovers {
+		// Where approvers must give a one-time code, the requester's own
+		// say-so is not enough either.
+		if r.Requester != user || at.IsZero() || now.Before(at) || r.TwoApprovers || s.stepUp(r.Account) {
 			return ErrSelfApproveOff
 		}
 		r.Approvals = append(r.Approvals, Approval{User: user, At: now})

@@ -68,6 +68,7 @@ type Config struct {
 	Audit           Audit         `yaml:"audit"`
 	Paging          Paging        `yaml:"paging"`
 	Routing         Routing       `yaml:"routing"`
+	StepUp          StepUp        `yaml:"step_up"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment

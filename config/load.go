@@ -139,6 +139,7 @@ func readSecretFiles(cfg *Config) []Problem {
 	read("slack.bot_token_file", cfg.Slack.BotTokenFile, &cfg.Slack.BotToken)
 	read("jira.api_token_file", cfg.Jira.APITokenFile, &cfg.Jira.APIToken)
 	read("audit.keys_file", cfg.Audit.KeysFile, &cfg.Audit.Keys)
+	read("step_up.keys_file", cfg.StepUp.KeysFile, &cfg.StepUp.Keys)
 	read("paging.pagerduty.api_token_file", cfg.Paging.PagerDuty.APITokenFile, &cfg.Paging.PagerDuty.APIToken)
 	read("paging.opsgenie.api_key_file", cfg.Paging.Opsgenie.APIKeyFile, &cfg.Paging.Opsgenie.APIKey)
 	for i := range cfg.Paging.Teams {

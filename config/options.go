@@ -64,14 +64,20 @@ func (c Config) BreakGlassOptions() breakglass.Config {
 	bg := c.BreakGlass
 	bg.ApproversChannel = c.Slack.ApproversChannel
 	bg.SecOpsChannel = c.Slack.SecOpsChannel
-	names := map[string]string{}
+	names, envs := map[string]string{}, map[string]string{}
 	for _, a := range c.Accounts {
-		names[a.ID] = a.Name
+		names[a.ID], envs[a.ID] = a.Name, a.Environment
 	}
 	bg.Accounts = append([]breakglass.AccountPolicy(nil), bg.Accounts...)
 	for i, a := range bg.Accounts {
 		if a.Name == "" {
 			bg.Accounts[i].Name = names[a.ID]
+		}
+		if a.StepUp == nil {
+			// Production accounts ask approvers for a one-time code
+			// unless the configuration says otherwise.
+			on := envs[a.ID] == "production"
+			bg.Accounts[i].StepUp = &on
 		}
 	}
 	return bg

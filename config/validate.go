@@ -64,6 +64,7 @@ func (c *Config) blocks() []block {
 		{"", c.checkCanaryCredentials},
 		{"canary", c.Canary.Validate},
 		{"audit", c.Audit.Validate},
+		{"step_up", c.StepUp.Validate},
 		{"paging", func() problem.List { return c.Paging.validate(c.Teams) }},
 		{"routing", func() problem.List { return c.Routing.validate(c.Teams) }},
 	}
@@ -425,7 +426,17 @@ func (c *Config) validateBreakGlass() problem.List {
 	if !c.BreakGlass.Enabled {
 		return nil
 	}
-	return c.BreakGlass.Validate()
+	ps := c.BreakGlass.Validate()
+	for i, a := range c.BreakGlassOptions().Accounts {
+		if a.StepUp != nil && *a.StepUp && c.StepUp.Keys == "" {
+			why := "step_up is on"
+			if c.BreakGlass.Accounts[i].StepUp == nil {
+				why = "the account is production, where step_up is on unless set to false"
+			}
+			ps.Addf(fmt.Sprintf("accounts[%d].step_up", i), "%s, so approvers give a one-time code, whose secrets are sealed with step_up.keys: set SECOPS_STEP_UP_KEYS (\"ID:BASE64\", generate with openssl rand -base64 32) or step_up.keys_file, or set step_up: false", why)
+		}
+	}
+	return ps
 }
 
 // checkRotationTeams checks that every rotation is for a defined team.

@@ -33,6 +33,9 @@ const (
 const (
 	CallbackBreakglassRequest = "breakglass.request"
 	CallbackBreakglassDeny    = "breakglass.deny"
+	CallbackBreakglassStepUp  = "breakglass.stepup"
+	BlockBreakglassCode       = "breakglass.code"
+	ActionBreakglassCode      = "code"
 
 	BlockBreakglassTarget   = "breakglass.target"
 	ActionBreakglassTarget  = "target"
@@ -500,6 +503,53 @@ func BreakglassDenyModal(requestID string) slack.ModalViewRequest {
 			section("The requester sees this reason in the request's thread."),
 			slack.NewInputBlock(BlockBreakglassDenyWhy, plain("Reason"), nil, reason),
 		}},
+	}
+}
+
+// BreakglassStepUpModal asks an approver for the one-time code of their
+// authenticator app before the approval counts. enrolling says the secret
+// was just sent to them by direct message: their first code also sets it
+// up.
+func BreakglassStepUpModal(requestID string, enrolling bool) slack.ModalViewRequest {
+	code := slack.NewPlainTextInputBlockElement(plain("6 digits"), ActionBreakglassCode)
+	code.MinLength, code.MaxLength = 6, 7
+	intro := "This account asks approvers for a one-time code: enter the 6 digits your authenticator app shows for secops-bot."
+	if enrolling {
+		intro = "This account asks approvers for a one-time code, and yours is not set up yet. Its secret was sent to you by direct message, once: add it to your authenticator app (1Password, Google Authenticator, …), then enter the 6 digits it shows."
+	}
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      CallbackBreakglassStepUp,
+		Title:           plain("Approve break-glass"),
+		Submit:          plain("Approve"),
+		Close:           plain("Cancel"),
+		PrivateMetadata: requestID,
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section(intro),
+			slack.NewInputBlock(BlockBreakglassCode, plain("One-time code"), nil, code),
+		}},
+	}
+}
+
+// ReadBreakglassStepUp extracts a step-up modal's request ID and code.
+func ReadBreakglassStepUp(v slack.View) (requestID, code string, err error) {
+	requestID = strings.TrimSpace(v.PrivateMetadata)
+	code = strings.TrimSpace(inputValue(v.State, BlockBreakglassCode, ActionBreakglassCode).Value)
+	if requestID == "" {
+		return "", "", errors.New("no request id in the view")
+	}
+	return requestID, code, nil
+}
+
+// BreakglassEnrolment is the direct message that shows an approver their
+// one-time code secret, once.
+func BreakglassEnrolment(secret, uri string) (string, []slack.Block) {
+	text := "Your secops-bot one-time code secret"
+	return text, []slack.Block{
+		section(":key: *Your secops-bot one-time code secret*, shown this once. Add it to your authenticator app, then enter the code it shows in the approval form.\n" +
+			"Secret: " + code(secret) + "\n" +
+			"Or open this link in an app that reads it: " + code(uri)),
+		contextBlock("Delete this message once the secret is in your app. Lost it? A SecOps admin can reset it."),
 	}
 }
 

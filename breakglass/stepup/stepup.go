@@ -99,6 +99,36 @@ type Enrolment struct {
 	URI    string // otpauth:// URI, for apps that read it
 }
 
+// State is where a user's enrolment stands.
+type State int
+
+// States of an enrolment.
+const (
+	// None: no secret was issued.
+	None State = iota
+	// Pending: a secret was issued and shown, its first code not yet
+	// entered.
+	Pending
+	// Confirmed: the user entered a good code; approvals ask for codes.
+	Confirmed
+)
+
+// StateOf says where user's enrolment stands.
+func (s *Service) StateOf(ctx context.Context, user string) (State, error) {
+	r, err := s.docs.Get(ctx, user)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return None, nil
+	case err != nil:
+		return None, fmt.Errorf("read one-time code enrolment: %w", err)
+	case r.Confirmed:
+		return Confirmed, nil
+	case r.Sealed != "":
+		return Pending, nil
+	}
+	return None, nil
+}
+
 // Enrolled reports whether the user has a confirmed enrolment.
 func (s *Service) Enrolled(ctx context.Context, user string) (bool, error) {
 	r, err := s.docs.Get(ctx, user)

@@ -10,6 +10,7 @@ import (
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
 	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
@@ -22,7 +23,7 @@ import (
 // reads do; the clients are built here when aws.enabled is off. The
 // returned service's Timers lane runs the timers (reminders, expiry,
 // cleanup).
-func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store, az *authz.Authorizer, b *bot.Bot,
+func serveBreakGlass(ctx context.Context, cfg config.Config, st Store, az *authz.Authorizer, b *bot.Bot,
 	clients *awsclient.Clients, base aws.Config, clk clock.Clock, log zerolog.Logger) (*breakglass.Service, error) {
 	if clients == nil {
 		var err error
@@ -38,7 +39,16 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store
 		IdentityCenterAccount: cfg.BreakGlass.IdentityCenterAccount,
 		Logger:                log.With().Str("component", "breakglass").Logger(),
 	})
-	svc, err := breakglass.New(cfg.BreakGlassOptions(), breakglass.Deps{
+	var su *stepup.Service
+	if cfg.StepUp.Keys != "" {
+		keys, err := stepup.ParseKeys(cfg.StepUp.Keys)
+		if err != nil {
+			return nil, fmt.Errorf("step_up.keys: %w", err)
+		}
+		su = stepup.New(st, st, keys, clk, "secops-bot")
+		b.EnableStepUp(su)
+	}
+	deps := breakglass.Deps{
 		Store:   st,
 		Auth:    az,
 		Notify:  slackSide,
@@ -48,7 +58,11 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st breakglass.Store
 		Emails:  slackSide,
 		Clock:   clk,
 		Log:     log.With().Str("component", "breakglass").Logger(),
-	})
+	}
+	if su != nil {
+		deps.StepUp = su
+	}
+	svc, err := breakglass.New(cfg.BreakGlassOptions(), deps)
 	if err != nil {
 		return nil, fmt.Errorf("break-glass: %w", err)
 	}

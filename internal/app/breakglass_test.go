@@ -2,16 +2,21 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/internal/awsfake"
@@ -90,6 +95,14 @@ func newBreakGlassEnv(t *testing.T) *breakGlassEnv {
 	e.cfg.BreakGlass.Enabled = true
 	e.cfg.BreakGlass.FederationURL = e.fedURL
 	e.cfg.BreakGlass.TimerInterval = 50 * time.Millisecond
+	// One-time codes are keyed, and asked for where a test turns them on
+	// (story two); elsewhere approvals are a click.
+	e.cfg.StepUp.Keys = "s1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	e.cfg.BreakGlass.Accounts = slices.Clone(e.cfg.BreakGlass.Accounts)
+	off := false
+	for i := range e.cfg.BreakGlass.Accounts {
+		e.cfg.BreakGlass.Accounts[i].StepUp = &off
+	}
 	// The example's break-glass block is valid once enabled.
 	if ps := e.cfg.Validate(); len(ps) > 0 {
 		t.Fatalf("config.example.yaml with breakglass enabled: %v", ps)
@@ -192,6 +205,13 @@ func prefilled(t *testing.T, v slackemu.View) map[string]map[string]string {
 // in the audit log.
 func TestBreakGlassStoryTwo(t *testing.T) {
 	e := newBreakGlassEnv(t)
+	// Production asks approvers for a one-time code.
+	on := true
+	for i, a := range e.cfg.BreakGlass.Accounts {
+		if a.ID == prodAccount {
+			e.cfg.BreakGlass.Accounts[i].StepUp = &on
+		}
+	}
 	e.start(t)
 	defer e.stop(t)
 	ctx := context.Background()
@@ -267,8 +287,10 @@ func TestBreakGlassStoryTwo(t *testing.T) {
 		t.Fatalf("the refused click changed the request:\n%s", shown(cur))
 	}
 
-	// A manager approves: the requester receives the console link privately.
-	click(manager)
+	// A manager approves: with a one-time code, set up by the approval
+	// itself the first time, and the requester receives the console link
+	// privately.
+	e.approveWithCode(t, manager, req)
 	var access slackemu.Message
 	e.wait(t, "the access sent to the requester", func() bool {
 		m, ok := e.dmWith(responder, "access is ready")
@@ -638,4 +660,80 @@ func TestBreakGlassFormRefusedToOutsiders(t *testing.T) {
 	if len(recs) != 1 || recs[0].Result != "refused" || !strings.HasPrefix(recs[0].Actor, outsider) {
 		t.Errorf("audit of the refused form: %+v", recs)
 	}
+}
+
+// approveWithCode approves a request on an account that asks for a
+// one-time code, as a manager without one set up yet: the click sends the
+// secret by DM and opens the code form; a wrong code is refused and
+// changes nothing; the code the authenticator app shows approves.
+func (e *breakGlassEnv) approveWithCode(t *testing.T, user string, req slackemu.Message) {
+	t.Helper()
+	ctx := context.Background()
+	views := len(e.emu.Views())
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: user, ChannelID: e.approvals, MessageTS: req.TS, ActionID: "breakglass.approve"}); err != nil {
+		t.Fatal(err)
+	}
+	var form slackemu.View
+	e.wait(t, "the one-time code form", func() bool {
+		for _, v := range e.emu.Views()[views:] {
+			if v.CallbackID == "breakglass.stepup" && v.UserID == user && v.Open {
+				form = v
+				return true
+			}
+		}
+		return false
+	})
+	dm, ok := e.dmWith(user, "one-time code secret")
+	if !ok {
+		t.Fatal("no secret sent to the approver")
+	}
+	secret := regexp.MustCompile(`Secret: ` + "`" + `([A-Z2-7]+)` + "`").FindStringSubmatch(shown(dm))
+	if secret == nil {
+		t.Fatalf("no secret in the DM: %s", shown(dm))
+	}
+	submit := func(v slackemu.View, code string) {
+		t.Helper()
+		if _, err := e.emu.SubmitView(ctx, slackemu.ViewSubmission{CallbackID: "breakglass.stepup", UserID: user, ViewID: v.ID, Values: map[string]map[string]string{"breakglass.code": {"code": code}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(form, "000000")
+	e.wait(t, "the wrong code refused", func() bool {
+		_, ok := e.ephemeralTo(user, "not valid")
+		if !ok {
+			_, ok = e.dmWith(user, "not valid")
+		}
+		return ok
+	})
+	if cur, _ := e.emu.Message(e.approvals, req.TS); strings.Contains(shown(cur), "Approved by") {
+		t.Fatal("a wrong code approved the request")
+	}
+	// Approve again: the form opens, and no second secret is sent.
+	views = len(e.emu.Views())
+	if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: user, ChannelID: e.approvals, MessageTS: req.TS, ActionID: "breakglass.approve"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "the code form again", func() bool {
+		for _, v := range e.emu.Views()[views:] {
+			if v.CallbackID == "breakglass.stepup" && v.UserID == user && v.Open {
+				form = v
+				return true
+			}
+		}
+		return false
+	})
+	secrets := 0
+	for _, m := range e.dms(user) {
+		if strings.Contains(shown(m), "one-time code secret") {
+			secrets++
+		}
+	}
+	if secrets != 1 {
+		t.Errorf("%d secrets sent, want one", secrets)
+	}
+	code, err := totp.GenerateCodeCustom(secret[1], e.clk.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(form, code)
 }
