@@ -11,6 +11,8 @@ package containment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,14 +147,59 @@ type Outcome struct {
 	Summary string `json:"summary"`
 }
 
+// UndoPlan is what an undo would do now, worked out from the state the run
+// left and the state read now.
+type UndoPlan struct {
+	Calls []Call `json:"calls"`
+	// Changes say in plain words what changed in the target since the run;
+	// none when it is as the run left it.
+	Changes []string `json:"changes,omitempty"`
+	// Notes are the later changes undo leaves as they are.
+	Notes []string `json:"notes,omitempty"`
+	// Current is the state read now and State its fingerprint: a user's
+	// confirmation of the changes holds for this state only.
+	Current json.RawMessage `json:"current,omitempty"`
+	State   string          `json:"state"`
+}
+
+// Drifted reports whether the target changed since the run.
+func (p UndoPlan) Drifted() bool { return len(p.Changes) > 0 }
+
+// Fingerprint identifies a state document, so that a confirmation given
+// for one state is not taken for another.
+func Fingerprint(state json.RawMessage) string {
+	sum := sha256.Sum256(state)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ErrDrift is wrapped by DriftError.
+var ErrDrift = errors.New("the target changed since the containment ran")
+
+// DriftError refuses an undo because the target changed since the run and
+// the user has not confirmed the state it is in now. Plan says what
+// changed and what undo would do.
+type DriftError struct {
+	Plan UndoPlan
+}
+
+func (e *DriftError) Error() string {
+	return ErrDrift.Error() + ": " + strings.Join(e.Plan.Changes, "; ")
+}
+
+func (e *DriftError) Unwrap() error { return ErrDrift }
+
 // Provider runs the catalogue against a cloud. Preview only reads; Apply
-// re-reads the state (it may have moved since the preview) and changes it;
-// Undo restores a record's before-state.
+// re-reads the state (it may have moved since the preview) and changes it
+// as the record's runner; PreviewUndo reads and says what Undo would do;
+// Undo re-adds what the run removed, as the user by, and when the target
+// changed since the run only with state, the fingerprint of the state the
+// user confirmed (else a *DriftError).
 type Provider interface {
 	Catalogue() []Action
 	Preview(ctx context.Context, action string, t Target) (Plan, error)
-	Apply(ctx context.Context, p Plan) (Outcome, error)
-	Undo(ctx context.Context, r Record) (Outcome, error)
+	Apply(ctx context.Context, r Record) (Outcome, error)
+	PreviewUndo(ctx context.Context, r Record) (UndoPlan, error)
+	Undo(ctx context.Context, r Record, by, state string) (Outcome, error)
 }
 
 // ProviderError is an error from the cloud, kept in a form that can be told
@@ -224,7 +271,7 @@ func PlainError(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "AWS did not answer in time; nothing is known to have changed, so check the state before trying again"
-	case errors.Is(err, ErrNotApplicable), errors.Is(err, ErrUnknownAction), errors.Is(err, ErrState), errors.Is(err, ErrNotFound), errors.Is(err, ErrRefused):
+	case errors.Is(err, ErrNotApplicable), errors.Is(err, ErrUnknownAction), errors.Is(err, ErrState), errors.Is(err, ErrNotFound), errors.Is(err, ErrRefused), errors.Is(err, ErrDrift):
 		return err.Error()
 	}
 	return "the action failed: " + err.Error()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/secops-bot/secops-bot/awsarn"
@@ -24,45 +25,79 @@ const (
 	other    = "999988887777"
 )
 
-// fakes is the AWS fakes behind one server, with one access key per
-// account so calls land in the account the provider asked for.
+// fakes is the AWS fakes behind one server. The bot reaches each account
+// as awsclient does: its own key assumes the account's read-only member
+// role to read, and the write role, with a session policy, to change.
 type fakes struct {
-	srv *awsfake.Server
-	s3  *awsfake.S3
-	iam *awsfake.IAM
-	rds *awsfake.RDS
-	ec2 *awsfake.EC2
-	clk *clock.Fake
+	srv     *awsfake.Server
+	sts     *awsfake.STS
+	s3      *awsfake.S3
+	iam     *awsfake.IAM
+	rds     *awsfake.RDS
+	ec2     *awsfake.EC2
+	clk     *clock.Fake
+	clients *awsclient.Clients
 }
+
+// Roles of the bot in every account, and what each may do: the member
+// role reads, the write role may make any change of the catalogue, on any
+// resource, as deployed; only the session policy narrows it.
+const (
+	readRole  = "secops-bot-member"
+	writeRole = "secops-bot-member-write"
+)
 
 func newFakes(t *testing.T) *fakes {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 27, 3, 20, 0, 0, time.UTC))
 	f := &fakes{srv: awsfake.New(), s3: awsfake.NewS3(), iam: awsfake.NewIAM(clk), rds: awsfake.NewRDS(clk), ec2: awsfake.NewEC2(clk), clk: clk}
 	t.Cleanup(f.srv.Close)
+	f.sts = awsfake.NewSTS(f.srv.Identities(), clk)
+	f.srv.Handle("sts", f.sts)
 	f.srv.Handle("s3", f.s3)
 	f.srv.Handle("iam", f.iam)
 	f.srv.Handle("rds", f.rds)
 	f.srv.Handle("ec2", f.ec2)
+	f.srv.Identities().Add("AKIDBOTHOME", "arn:aws:iam::"+home+":role/secops-bot")
+	reads := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","iam:Get*","iam:List*","rds:Describe*","ec2:Describe*"],"Resource":"*"}]}`
+	writes, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+		"Effect": "Allow", "Action": New(nil, corp, nil, Options{}).RequiredPermissions(), "Resource": "*"}}})
 	for _, acct := range []string{payments, other} {
-		f.srv.Identities().Add("AKIDBOT"+acct, "arn:aws:iam::"+acct+":role/secops-bot-containment")
+		if err := f.srv.Identities().SetPolicies("arn:aws:iam::"+acct+":role/"+readRole, reads); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.srv.Identities().SetPolicies("arn:aws:iam::"+acct+":role/"+writeRole, string(writes)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	f.clients, err = awsclient.New(context.Background(), f.base(), awsclient.Options{MemberRoleName: readRole, MemberWriteRoleName: writeRole, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return f
 }
 
-// For gives the bot's configuration for an account, as awsclient does
-// after assuming the account's role.
-func (f *fakes) For(_ context.Context, account string) (aws.Config, error) {
+// home is the bot's own account.
+const home = "123456789012"
+
+func (f *fakes) base() aws.Config {
 	return aws.Config{
 		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDBOT"+account, "secret", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDBOTHOME", "secret", ""),
 		BaseEndpoint: aws.String(f.srv.URL()),
 		HTTPClient:   f.srv.HTTPClient(),
-	}, nil
+		// The SDK's retries without their backoff, to keep tests fast.
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+			})
+		},
+	}
 }
 
 func (f *fakes) provider(cfg containment.Config) *Provider {
-	return New(f, cfg, f.clk, Options{S3PathStyle: true})
+	return New(f.clients, cfg, f.clk, Options{S3PathStyle: true})
 }
 
 var corp = containment.Config{CorporateCIDRs: []string{"198.51.100.0/24", "2001:db8::/32"}}
@@ -291,7 +326,8 @@ func TestActions(t *testing.T) {
 			if plan.NoOp || !reflect.DeepEqual(apis, tc.calls) {
 				t.Fatalf("preview calls = %v (no-op %t), want %v", apis, plan.NoOp, tc.calls)
 			}
-			out, err := p.Apply(ctx, plan)
+			rec := containment.Record{ID: "C-TEST", Action: tc.action, Target: tc.target, Plan: plan, State: containment.StateRunning, RanBy: "U0RESPONDER"}
+			out, err := p.Apply(ctx, rec)
 			if err != nil {
 				t.Fatalf("apply: %v", err)
 			}
@@ -299,23 +335,151 @@ func TestActions(t *testing.T) {
 				t.Fatalf("apply changed=%t before=%s; want a change with its before-state", out.Changed, out.Before)
 			}
 			tc.applied(t, f)
+			f.checkWriteSession(t, tc.target, "U0RESPONDER", tc.calls)
+			f.checkSessionRefusedElsewhere(t, tc.action, tc.target)
 
-			again, err := p.Apply(ctx, plan)
+			sessions := len(f.sts.AssumeRoleCalls())
+			again, err := p.Apply(ctx, rec)
 			if err != nil {
 				t.Fatalf("second apply: %v", err)
 			}
 			if again.Changed || len(again.Calls) != 0 {
 				t.Errorf("second apply changed=%t calls=%v; running twice must change nothing", again.Changed, again.Calls)
 			}
+			if n := len(f.sts.AssumeRoleCalls()); n != sessions {
+				t.Errorf("a run that changes nothing opened %d write session(s)", n-sessions)
+			}
 			tc.applied(t, f)
 
-			rec := containment.Record{ID: "C-TEST", Action: tc.action, Target: tc.target, Plan: plan, State: containment.StateApplied, Outcome: &out}
-			if _, err := p.Undo(ctx, rec); err != nil {
+			rec.State, rec.Outcome = containment.StateApplied, &out
+			undo, err := p.Undo(ctx, rec, "U0ADMIN", "")
+			if err != nil {
 				t.Fatalf("undo: %v", err)
 			}
 			tc.undone(t, f)
+			var undoAPIs []string
+			for _, c := range undo.Calls {
+				undoAPIs = append(undoAPIs, c.API)
+			}
+			f.checkWriteSession(t, tc.target, "U0ADMIN", undoAPIs)
 		})
 	}
+}
+
+// checkWriteSession checks the latest write session: it was opened for the
+// record, as the user, and its session policy allows exactly the calls'
+// permissions on exactly the target.
+func (f *fakes) checkWriteSession(t *testing.T, target containment.Target, user string, apis []string) {
+	t.Helper()
+	s, ok := f.lastWriteSession()
+	if !ok {
+		t.Fatal("no write session was opened")
+	}
+	if want := "arn:aws:iam::" + target.AccountID + ":role/" + writeRole; s.RoleARN != want || s.SourceIdentity != user || s.Tags[awsclient.TagAction] != "C-TEST" {
+		t.Errorf("write session %s as %q tagged %v; want %s as %s tagged C-TEST", s.RoleARN, s.SourceIdentity, s.Tags, want, user)
+	}
+	var doc struct {
+		Statement []struct {
+			Effect   string
+			Action   []string
+			Resource []string
+		}
+	}
+	if err := json.Unmarshal([]byte(s.Policy), &doc); err != nil || len(doc.Statement) != 1 {
+		t.Fatalf("session policy %q: %v", s.Policy, err)
+	}
+	var calls []containment.Call
+	for _, api := range apis {
+		calls = append(calls, containment.Call{API: api})
+	}
+	region := target.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	st := doc.Statement[0]
+	if st.Effect != "Allow" || !reflect.DeepEqual(st.Action, Permissions(calls)) || !reflect.DeepEqual(st.Resource, TargetARNs(target, region)) {
+		t.Errorf("session policy allows %v on %v; want %v on %v", st.Action, st.Resource, Permissions(calls), TargetARNs(target, region))
+	}
+}
+
+func (f *fakes) lastWriteSession() (awsfake.AssumeRoleCall, bool) {
+	calls := f.sts.AssumeRoleCalls()
+	for i := len(calls) - 1; i >= 0; i-- {
+		if calls[i].Refused == "" && calls[i].Policy != "" {
+			return calls[i], true
+		}
+	}
+	return awsfake.AssumeRoleCall{}, false
+}
+
+// replaySource reads as the bot does but hands out one captured write
+// session for every change, as someone holding that session would use it.
+type replaySource struct {
+	*awsclient.Clients
+	session aws.Config
+}
+
+func (r replaySource) ForAction(context.Context, string, awsclient.Scope) (aws.Config, error) {
+	return r.session, nil
+}
+
+// checkSessionRefusedElsewhere takes the latest write session and runs the
+// same action with it on a twin of the target, in the same account:
+// AWS must refuse, and the twin must stay as it was.
+func (f *fakes) checkSessionRefusedElsewhere(t *testing.T, action string, target containment.Target) {
+	t.Helper()
+	ctx := context.Background()
+	s, ok := f.lastWriteSession()
+	if !ok {
+		t.Fatal("no write session was opened")
+	}
+	cfg := f.base()
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(s.AccessKeyID, "secret-"+s.AccessKeyID, "token-"+s.AccessKeyID)
+	replay := New(replaySource{f.clients, cfg}, corp, f.clk, Options{S3PathStyle: true})
+	twin := f.twinOf(t, target)
+	plan, err := replay.Preview(ctx, action, twin)
+	if err != nil || plan.NoOp {
+		t.Fatalf("preview on the twin %s: %v (no-op %t)", twin, err, plan.NoOp)
+	}
+	_, err = replay.Apply(ctx, containment.Record{ID: "C-TWIN", Action: action, Target: twin, Plan: plan, RanBy: "U0MALLORY"})
+	var pe *containment.ProviderError
+	if !errors.As(err, &pe) || (pe.Code != "AccessDenied" && pe.Code != "UnauthorizedOperation") {
+		t.Fatalf("the session of %s used on %s: %v, want AWS to refuse it", target.ID, twin.ID, err)
+	}
+	again, err := replay.Preview(ctx, action, twin)
+	if err != nil || !sameJSON(string(again.Before), string(plan.Before)) {
+		t.Errorf("the twin changed: %s, was %s (%v)", again.Before, plan.Before, err)
+	}
+}
+
+// twinOf adds a resource like the target's, in the same account and
+// region, and returns its target.
+func (f *fakes) twinOf(t *testing.T, target containment.Target) containment.Target {
+	t.Helper()
+	twin := target
+	twin.ID, twin.ARN = target.ID+"-twin", ""
+	switch target.Type {
+	case awsarn.TypeS3Bucket:
+		f.s3.AddBucket(target.AccountID, awsfake.S3Bucket{Name: twin.ID, Policy: publicPolicy})
+	case awsarn.TypeRDSSnapshot, awsarn.TypeRDSClusterSnapshot:
+		f.rds.AddSnapshot(target.AccountID, awsfake.RDSSnapshot{ID: twin.ID, Region: target.Region, Cluster: target.Type == awsarn.TypeRDSClusterSnapshot,
+			SharedWith: []string{"all", "444455556666"}})
+	case awsarn.TypeEC2Snapshot:
+		f.ec2.AddSnapshot(target.AccountID, awsfake.EC2Snapshot{ID: twin.ID, SharedWith: []string{"all", "444455556666"}})
+	case awsarn.TypeEC2Image:
+		f.ec2.AddImage(target.AccountID, awsfake.EC2Image{ID: twin.ID, SharedWith: []string{"all", "444455556666"}})
+	case awsarn.TypeIAMUser:
+		f.iam.AddUser(target.AccountID, awsfake.IAMUser{Name: twin.ID})
+		if target.AccessKeyID != "" {
+			twin.AccessKeyID = "AKIATWIN0000EXAMPLE0"
+			f.iam.AddAccessKey(target.AccountID, awsfake.IAMAccessKey{ID: twin.AccessKeyID, User: twin.ID, Status: "Active"})
+		}
+	case awsarn.TypeIAMRole:
+		f.iam.AddRole(target.AccountID, awsfake.IAMRole{Name: twin.ID})
+	default:
+		t.Fatalf("no twin for %s", target.Type)
+	}
+	return twin
 }
 
 func TestRestrictIPWithVPCEndpoints(t *testing.T) {
@@ -356,7 +520,7 @@ func TestAWSErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.srv.Inject(awsfake.Fault{Service: "rds", Action: "ModifyDBSnapshotAttribute", Code: "AccessDenied", Status: 403, Times: 1})
-	_, err = p.Apply(context.Background(), plan)
+	_, err = p.Apply(context.Background(), containment.Record{ID: "C-TEST", Plan: plan, RanBy: "U0RESPONDER"})
 	var pe *containment.ProviderError
 	if !errors.As(err, &pe) || pe.Code != "AccessDenied" || pe.API != "rds:ModifyDBSnapshotAttribute" {
 		t.Fatalf("apply error = %v, want AccessDenied from rds:ModifyDBSnapshotAttribute", err)
@@ -383,7 +547,7 @@ func TestCallsLandInTargetAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Apply(context.Background(), plan); err != nil {
+	if _, err := p.Apply(context.Background(), containment.Record{ID: "C-TEST", Plan: plan, RanBy: "U0RESPONDER"}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := f.rds.Snapshot(other, false, "nightly"); len(s.SharedWith) != 0 {
