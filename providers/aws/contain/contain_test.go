@@ -602,3 +602,218 @@ func TestPermissionsCoverCalls(t *testing.T) {
 		t.Errorf("permissions = %v", p.RequiredPermissions())
 	}
 }
+
+// TestUndoKeepsLaterChanges runs an action, lets someone change the target
+// afterwards, and undoes: the first undo changes nothing and says what
+// changed; the undo confirmed for that state re-adds only what the run
+// removed and leaves the later change as it is.
+func TestUndoKeepsLaterChanges(t *testing.T) {
+	bucket := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports"}
+	snapshot := containment.Target{AccountID: payments, Region: "eu-central-1", Type: awsarn.TypeRDSSnapshot, ID: "prod-customers", Accounts: []string{"444455556666"}}
+	user := containment.Target{AccountID: payments, Type: awsarn.TypeIAMUser, ID: "BackupManager"}
+	role := containment.Target{AccountID: payments, Type: awsarn.TypeIAMRole, ID: "contractor-alice"}
+	const ownerStatement = `{"Sid":"OwnerAdded","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222233334444:role/reporting"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::acme-exports/reports/*"}`
+	policyWith := func(stmts ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	}
+	var st struct{ Statement []json.RawMessage }
+	if err := json.Unmarshal([]byte(publicPolicy), &st); err != nil {
+		t.Fatal(err)
+	}
+	analytics, vendor := string(st.Statement[0]), string(st.Statement[1])
+	tests := []struct {
+		name    string
+		action  string
+		target  containment.Target
+		setup   func(f *fakes)
+		later   func(f *fakes) // someone else, after the run
+		changes []string       // what the undo says changed, in part
+		calls   []string       // the confirmed undo's calls
+		undone  func(t *testing.T, f *fakes)
+	}{
+		{
+			name: "the owner adds a statement: it stays, the public one comes back", action: containment.S3RemovePublicStatements, target: bucket,
+			setup: func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			later: func(f *fakes) {
+				f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: policyWith(analytics, ownerStatement)})
+			},
+			changes: []string{`statement "OwnerAdded" was added after the run`},
+			calls:   []string{"s3:PutBucketPolicy"},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); !sameJSON(b.Policy, policyWith(analytics, ownerStatement, vendor)) {
+					t.Errorf("policy after undo = %s, want the owner's statements and the removed one", b.Policy)
+				}
+			},
+		},
+		{
+			name: "the owner deletes the policy: only the removed statement comes back", action: containment.S3RemovePublicStatements, target: bucket,
+			setup:   func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			later:   func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports"}) },
+			changes: []string{`statement "AnalyticsRead" was removed after the run`, "the bucket policy was deleted after the run"},
+			calls:   []string{"s3:PutBucketPolicy"},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); !sameJSON(b.Policy, policyWith(vendor)) {
+					t.Errorf("policy after undo = %s, want only the statement the run removed", b.Policy)
+				}
+			},
+		},
+		{
+			name: "the owner puts the public statement back: nothing to add twice", action: containment.S3RemovePublicStatements, target: bucket,
+			setup:   func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			later:   func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			changes: []string{`statement "ShareWithVendor" was added after the run`},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); b.Policy != publicPolicy {
+					t.Errorf("policy after undo = %s, want it untouched", b.Policy)
+				}
+			},
+		},
+		{
+			name: "a later statement took the removed one's Sid: it is not overwritten", action: containment.S3RemovePublicStatements, target: bucket,
+			setup: func(f *fakes) { f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy}) },
+			later: func(f *fakes) {
+				f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: policyWith(analytics, strings.Replace(ownerStatement, "OwnerAdded", "ShareWithVendor", 1))})
+			},
+			changes: []string{`statement "ShareWithVendor" was added after the run`},
+			undone: func(t *testing.T, f *fakes) {
+				if b, _ := f.s3.Bucket("acme-exports"); strings.Contains(b.Policy, `"Principal":"*"`) {
+					t.Errorf("policy after undo = %s, want the owner's statement of that Sid kept", b.Policy)
+				}
+			},
+		},
+		{
+			name: "the share list changed: only the removed account comes back", action: containment.SnapshotUnshare, target: snapshot,
+			setup: func(f *fakes) {
+				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers", Region: "eu-central-1", SharedWith: []string{"555566667777", "444455556666"}})
+			},
+			later: func(f *fakes) {
+				f.rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: "prod-customers", Region: "eu-central-1", SharedWith: []string{"777788889999"}})
+			},
+			changes: []string{"shared with 777788889999 after the run", "no longer shared with 555566667777"},
+			calls:   []string{"rds:ModifyDBSnapshotAttribute"},
+			undone: func(t *testing.T, f *fakes) {
+				if s, _ := f.rds.Snapshot(payments, false, "prod-customers"); !reflect.DeepEqual(s.SharedWith, []string{"777788889999", "444455556666"}) {
+					t.Errorf("shared with %v after undo, want the owner's share and the removed account", s.SharedWith)
+				}
+			},
+		},
+		{
+			name: "a setting turned off since stays off, the run's others go", action: containment.S3BlockPublicAccess, target: bucket,
+			setup: func(f *fakes) {
+				f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", PublicAccessBlock: &awsfake.S3PublicAccessBlock{BlockPublicAcls: true}})
+			},
+			later: func(f *fakes) {
+				f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", PublicAccessBlock: &awsfake.S3PublicAccessBlock{
+					BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true}})
+			},
+			changes: []string{"RestrictPublicBuckets is off now; the run left it on"},
+			calls:   []string{"s3:PutPublicAccessBlock"},
+			undone: func(t *testing.T, f *fakes) {
+				b, _ := f.s3.Bucket("acme-exports")
+				if b.PublicAccessBlock == nil || *b.PublicAccessBlock != (awsfake.S3PublicAccessBlock{BlockPublicAcls: true}) {
+					t.Errorf("public access block after undo = %+v, want BlockPublicAcls only, as before the run", b.PublicAccessBlock)
+				}
+			},
+		},
+		{
+			name: "the IP lock was edited since: it stays", action: containment.IAMUserRestrictIP, target: user,
+			setup: func(f *fakes) { f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"}) },
+			later: func(f *fakes) {
+				f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager", Policies: map[string]string{RestrictIPPolicyName: RestrictIPPolicy([]string{"203.0.113.0/24"}, nil)}})
+			},
+			changes: []string{"secops-bot-restrict-ip of user BackupManager was changed after the run"},
+			undone: func(t *testing.T, f *fakes) {
+				if u, _ := f.iam.User(payments, "BackupManager"); !strings.Contains(u.Policies[RestrictIPPolicyName], "203.0.113.0/24") {
+					t.Errorf("user policies after undo = %v, want the edited lock kept", u.Policies)
+				}
+			},
+		},
+		{
+			name: "a key reactivated since is left alone, the other comes back", action: containment.IAMUserDeactivateKeys, target: user,
+			setup: func(f *fakes) {
+				f.iam.AddUser(payments, awsfake.IAMUser{Name: "BackupManager"})
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAIOSFODNN7EXAMPLE", User: "BackupManager"})
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAI44QH8DHBEXAMPLE", User: "BackupManager"})
+			},
+			later: func(f *fakes) {
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAI44QH8DHBEXAMPLE", User: "BackupManager", Status: "Active"})
+				f.iam.AddAccessKey(payments, awsfake.IAMAccessKey{ID: "AKIAJNEWKEY00EXAMPLE", User: "BackupManager", Status: "Active"})
+			},
+			changes: []string{"key AKIAI44QH8DHBEXAMPLE is Active now; the run left it Inactive", "key AKIAJNEWKEY00EXAMPLE was created after the run"},
+			calls:   []string{"iam:UpdateAccessKey"},
+			undone: func(t *testing.T, f *fakes) {
+				for _, id := range []string{"AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE", "AKIAJNEWKEY00EXAMPLE"} {
+					if k, _ := f.iam.AccessKey(payments, id); k.Status != "Active" {
+						t.Errorf("key %s is %s after undo, want Active", id, k.Status)
+					}
+				}
+			},
+		},
+		{
+			name: "the revocation was deleted since: nothing to remove", action: containment.IAMRoleRevokeSessions, target: role,
+			setup:   func(f *fakes) { f.iam.AddRole(payments, awsfake.IAMRole{Name: "contractor-alice"}) },
+			later:   func(f *fakes) { f.iam.AddRole(payments, awsfake.IAMRole{Name: "contractor-alice"}) },
+			changes: []string{"secops-bot-revoke-older-sessions of role contractor-alice was deleted after the run"},
+			undone: func(t *testing.T, f *fakes) {
+				if r, _ := f.iam.Role(payments, "contractor-alice"); len(r.Policies) != 0 {
+					t.Errorf("role policies after undo = %v", r.Policies)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFakes(t)
+			tc.setup(f)
+			p := f.provider(corp)
+			plan, err := p.Preview(ctx, tc.action, tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := containment.Record{ID: "C-TEST", Action: tc.action, Target: tc.target, Plan: plan, RanBy: "U0RESPONDER"}
+			out, err := p.Apply(ctx, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.State, rec.Outcome = containment.StateApplied, &out
+			tc.later(f)
+			sessions := len(f.sts.AssumeRoleCalls())
+
+			_, err = p.Undo(ctx, rec, "U0ADMIN", "")
+			var drift *containment.DriftError
+			if !errors.As(err, &drift) {
+				t.Fatalf("undo after a later change: %v, want a DriftError", err)
+			}
+			said := strings.Join(drift.Plan.Changes, "\n")
+			for _, want := range tc.changes {
+				if !strings.Contains(said, want) {
+					t.Errorf("changes %q do not say %q", drift.Plan.Changes, want)
+				}
+			}
+			if n := len(f.sts.AssumeRoleCalls()); n != sessions {
+				t.Errorf("an undo held back for review opened %d write session(s)", n-sessions)
+			}
+			preview, err := p.PreviewUndo(ctx, rec)
+			if err != nil || preview.State != drift.Plan.State || !reflect.DeepEqual(preview.Changes, drift.Plan.Changes) {
+				t.Errorf("PreviewUndo = %+v, %v; want the same review as the refused undo", preview, err)
+			}
+
+			undo, err := p.Undo(ctx, rec, "U0ADMIN", drift.Plan.State)
+			if err != nil {
+				t.Fatalf("confirmed undo: %v", err)
+			}
+			var apis []string
+			for _, c := range undo.Calls {
+				apis = append(apis, c.API)
+			}
+			if !reflect.DeepEqual(apis, tc.calls) || undo.Changed != (len(tc.calls) > 0) {
+				t.Errorf("confirmed undo called %v (changed %t), want %v", apis, undo.Changed, tc.calls)
+			}
+			if len(tc.calls) > 0 {
+				f.checkWriteSession(t, tc.target, "U0ADMIN", apis)
+			}
+			tc.undone(t, f)
+		})
+	}
+}
