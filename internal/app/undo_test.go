@@ -67,8 +67,15 @@ func TestUndoNeverReExposes(t *testing.T) {
 	}
 	rds.AddSnapshot(payments, awsfake.RDSSnapshot{ID: snap.name, Region: "eu-west-1", Source: "db", SharedWith: []string{stranger}})
 
+	// The member role only reads: a change made with it would be refused.
+	// Changes go through the write role, one scoped session each.
+	if err := srv.Identities().SetPolicies("arn:aws:iam::"+payments+":role/secops-bot-member",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:Get*","rds:Describe*","ec2:Describe*","iam:Get*","iam:List*","cloudtrail:LookupEvents"],"Resource":"*"}]}`); err != nil {
+		t.Fatal(err)
+	}
 	e.cfg.AWS.Enabled = true
 	e.cfg.AWS.MemberRoleName = "secops-bot-member"
+	e.cfg.AWS.MemberWriteRoleName = "secops-bot-member-write"
 	e.cfg.AWS.RecheckInterval = time.Hour // a containment must not resolve the findings mid-test
 	stop := e.serveWithAWS(t, clk, srv, botKey)
 	defer stop()
@@ -174,15 +181,25 @@ func TestUndoNeverReExposes(t *testing.T) {
 	if s, _ := rds.Snapshot(payments, false, snap.name); len(s.SharedWith) != 0 {
 		t.Fatalf("snapshot still shared with %v", s.SharedWith)
 	}
-	// Every change ran under a session policy naming its target only.
+	// Every change ran in a write session of its own, as the responder who
+	// confirmed it, tagged with its record, under a session policy naming
+	// its target only.
+	writes := 0
 	for _, c := range sts.AssumeRoleCalls() {
 		if c.Policy == "" {
 			continue
+		}
+		writes++
+		if c.RoleARN != "arn:aws:iam::"+payments+":role/secops-bot-member-write" || c.SourceIdentity != responder || !strings.HasPrefix(c.Tags["secops-bot-action"], "C-") {
+			t.Errorf("write session %s as %q tagged %v; want the write role as %s tagged with the record", c.RoleARN, c.SourceIdentity, c.Tags, responder)
 		}
 		if !strings.Contains(c.Policy, shared.name) && !strings.Contains(c.Policy, plain.name) && !strings.Contains(c.Policy, snap.name) ||
 			strings.Count(c.Policy, "arn:aws:") != 1 {
 			t.Errorf("a write session's policy does not name exactly one target: %s", c.Policy)
 		}
+	}
+	if writes != 3 {
+		t.Errorf("%d write sessions for three containments", writes)
 	}
 
 	// Nothing changed on the plain bucket: Undo acts at once, no modal.
