@@ -2,7 +2,9 @@
 // identities behind findings: preview (the exact API calls and policy
 // documents), confirmation, authorisation (re-checked at the moment of the
 // action), the run itself in the target account, an audit record holding the
-// state before the change, and undo from that state.
+// state before and after the change, and undo, which re-adds only what the
+// run removed and, when the target changed since the run, acts only after
+// the user confirmed the difference (DriftError, UndoReviewed).
 //
 // The package knows neither Slack nor the AWS SDK. The actions and their
 // calls come from a Provider (providers/aws/contain implements it); the bot
@@ -138,7 +140,8 @@ type Plan struct {
 // Outcome is what a run or an undo did.
 type Outcome struct {
 	Calls []Call `json:"calls"`
-	// Before is the state read just before the change, which undo restores.
+	// Before is the state read just before the change and After the state
+	// it left; undo re-adds what is in Before and not in After.
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
 	// Changed is false when the target was already in the wanted state.
