@@ -225,6 +225,11 @@ func (e *ProviderError) Unwrap() error { return e.Err }
 // assume its role in the target account, so nothing was called there.
 const APIAssumeRole = "sts:AssumeRole"
 
+// APIAssumeWriteRole is the API of a ProviderError raised when the bot
+// could not open the write session of a change: it read the account, but
+// nothing was changed there.
+const APIAssumeWriteRole = "sts:AssumeRole (write session)"
+
 // deniedHint is the likely cause of an access denied; %s is the API, which
 // is also the IAM permission's name.
 const deniedHint = "the bot's role in that account lacks this permission (%s); add it to the role (see the action's permissions)"
@@ -255,6 +260,9 @@ func PlainError(err error) string {
 		switch {
 		case throttled(pe.Code):
 			return fmt.Sprintf("AWS is throttling the bot in account %s (%s answered %s); try again in a minute", pe.Account, pe.API, pe.Code)
+		case pe.API == APIAssumeWriteRole:
+			return fmt.Sprintf("the bot cannot assume its write role in account %s (the member role where none is configured; AWS answered %s), so nothing was changed there. "+
+				"Likely cause: the role is missing in that account or its trust policy does not allow the bot (a write role's must also allow sts:SetSourceIdentity and sts:TagSession); fix the role, then try again", pe.Account, pe.Code)
 		case pe.API == APIAssumeRole:
 			return fmt.Sprintf("the bot cannot assume its role in account %s (AWS answered %s), so nothing was changed there. "+
 				"Likely cause: the member role is missing in that account or its trust policy does not allow the bot; fix the role, then try again", pe.Account, pe.Code)

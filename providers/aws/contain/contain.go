@@ -387,7 +387,7 @@ func (p *Provider) writeConfig(ctx context.Context, c aws.Config, t containment.
 	w, err := p.src.ForAction(ctx, t.AccountID, scope)
 	if err != nil {
 		if errors.Is(err, awsclient.ErrAssumeRole) {
-			if pe, ok := awsErr(containment.APIAssumeRole, t.AccountID, err).(*containment.ProviderError); ok {
+			if pe, ok := awsErr(containment.APIAssumeWriteRole, t.AccountID, err).(*containment.ProviderError); ok {
 				return aws.Config{}, fmt.Errorf("write session for account %s: %w", t.AccountID, pe)
 			}
 		}

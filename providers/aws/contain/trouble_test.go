@@ -70,3 +70,27 @@ func TestTroubleInPlainWords(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteRoleRefusedInPlainWords: the member role reads, but the write
+// role cannot be assumed; the run says so and changes nothing.
+func TestWriteRoleRefusedInPlainWords(t *testing.T) {
+	f := newFakes(t)
+	f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy})
+	f.sts.Deny("arn:aws:iam::" + payments + ":role/" + writeRole)
+	p := f.provider(corp)
+	target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports"}
+	plan, err := p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
+	if err != nil {
+		t.Fatalf("preview with the member role: %v", err)
+	}
+	_, err = p.Apply(context.Background(), containment.Record{ID: "C-TEST", Plan: plan, RanBy: "U0RESPONDER"})
+	msg := containment.PlainError(err)
+	for _, w := range []string{"cannot assume its write role in account " + payments, "AccessDenied", "nothing was changed", "sts:SetSourceIdentity"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%q does not say %q", msg, w)
+		}
+	}
+	if b, _ := f.s3.Bucket("acme-exports"); b.PublicAccessBlock != nil {
+		t.Errorf("the bucket changed: %+v", b.PublicAccessBlock)
+	}
+}
