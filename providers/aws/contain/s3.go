@@ -406,7 +406,7 @@ func statementSid(st json.RawMessage) string {
 // and principal.
 func statementLabel(st json.RawMessage) string {
 	if sid := statementSid(st); sid != "" {
-		return strconvQuote(sid)
+		return `"` + clipLabel(sid) + `"`
 	}
 	var v struct {
 		Effect    string
@@ -416,8 +416,8 @@ func statementLabel(st json.RawMessage) string {
 	return fmt.Sprintf("(%s for %s)", v.Effect, clipLabel(string(v.Principal)))
 }
 
-func strconvQuote(s string) string { return `"` + clipLabel(s) + `"` }
-
+// clipLabel keeps a label short: a Sid or a principal can be long, and
+// labels are listed in a modal.
 func clipLabel(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
