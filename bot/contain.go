@@ -54,6 +54,8 @@ func (h *contain) Routes(r *Router) {
 	r.Action(blocks.ActionContain, h.onContain)
 	r.Action(blocks.ActionContainPreview, h.onPreview)
 	r.Action(blocks.ActionContainUndo, h.onUndo)
+	r.Action(blocks.ActionContainUndoReview, h.onUndoReview)
+	r.View(blocks.CallbackContainUndo, h.onUndoConfirm)
 	r.Action(blocks.ActionContainRetry, h.onRetry)
 	r.Action(actionContainReview, h.onReview)
 	r.View(blocks.CallbackContain, h.onConfirm)
@@ -252,9 +254,16 @@ func (h *contain) run(ctx context.Context, r *Request, id string) {
 	}
 }
 
-// onUndo restores a record's before-state.
+// onUndo undoes a record at once when its target is as the run left it.
+// When it changed since, nothing is undone: the changes are shown in a
+// modal to confirm (or, when the press's trigger has expired while AWS was
+// read, privately with a button that opens it).
 func (h *contain) onUndo(ctx context.Context, r *Request) {
 	rec, err := h.svc.Undo(ctx, user(r), r.Value)
+	if errors.Is(err, containment.ErrDrift) && rec.UndoReview != nil {
+		h.reviewUndo(ctx, r, rec)
+		return
+	}
 	if isRefusal(err) || errors.Is(err, containment.ErrBusy) || rec.ID == "" {
 		r.Reply(ctx, containError(err), nil)
 		return
@@ -263,6 +272,71 @@ func (h *contain) onUndo(ctx context.Context, r *Request) {
 		r.Reply(ctx, containError(err), nil)
 	}
 	h.postResult(ctx, r, rec)
+}
+
+// reviewUndo shows the changes made to a record's target since the run,
+// for the person to confirm the undo.
+func (h *contain) reviewUndo(ctx context.Context, r *Request, rec containment.Record) {
+	a, _ := h.svc.Action(rec.Action)
+	_, err := r.OpenView(ctx, blocks.ContainUndoModal(rec, a))
+	if err == nil {
+		return
+	}
+	h.log.Debug().Err(err).Str("record", rec.ID).Msg("open undo confirmation; answering privately")
+	text, blks := blocks.ContainUndoReview(rec, a)
+	r.Reply(ctx, text, blks)
+}
+
+// onUndoReview opens the undo confirmation from the private message.
+func (h *contain) onUndoReview(ctx context.Context, r *Request) {
+	// Checked before opening so a forged value shows nobody the changes;
+	// the undo checks again, with the admin role when the action needs it.
+	if !h.allowed(ctx, r, authz.Responder, blocks.ActionContainUndoReview, r.Value) {
+		return
+	}
+	rec, err := h.svc.Get(ctx, r.Value)
+	if err != nil {
+		r.Reply(ctx, containError(err), nil)
+		return
+	}
+	if !rec.Undoable() || rec.UndoReview == nil {
+		r.Reply(ctx, "There is nothing to review: this containment is "+string(rec.State)+".", nil)
+		return
+	}
+	a, _ := h.svc.Action(rec.Action)
+	if _, err := r.OpenView(ctx, blocks.ContainUndoModal(rec, a)); err != nil {
+		h.log.Warn().Err(err).Msg("open undo confirmation")
+		r.Reply(ctx, "Could not open the confirmation; press Review and undo… again.", nil)
+	}
+}
+
+// onUndoConfirm undoes a record whose changes the person reviewed. Should
+// the target have changed again meanwhile, nothing is undone and the new
+// changes come privately, to review again.
+func (h *contain) onUndoConfirm(ctx context.Context, r *Request) {
+	id, state, err := blocks.ReadContainUndoConfirm(*r.View)
+	if err != nil {
+		r.Reply(ctx, "The confirmation carried no containment; press Undo again.", nil)
+		return
+	}
+	rec, err := h.svc.UndoReviewed(ctx, user(r), id, state)
+	if errors.Is(err, containment.ErrDrift) && rec.UndoReview != nil {
+		a, _ := h.svc.Action(rec.Action)
+		text, blks := blocks.ContainUndoReview(rec, a)
+		r.Reply(ctx, "It changed again while you reviewed it. "+text, blks)
+		return
+	}
+	if err != nil || rec.ID == "" {
+		r.Reply(ctx, containError(err), nil)
+		if isRefusal(err) || errors.Is(err, containment.ErrBusy) || rec.ID == "" {
+			return
+		}
+	}
+	if !h.postResult(ctx, r, rec) {
+		a, _ := h.svc.Action(rec.Action)
+		text, blks := blocks.ContainResult(rec, a, nil)
+		r.DM(ctx, text, blks)
+	}
 }
 
 // postResult posts the record's result in every thread of its finding and

@@ -13,14 +13,19 @@ import (
 
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/playbooks"
 )
 
-// fakeProvider unshares a snapshot, the one action it offers.
-type fakeProvider struct{ applied int }
+// fakeProvider unshares a snapshot, the one action it offers. changes are
+// what changed in the snapshot since the run, as the provider would tell.
+type fakeProvider struct {
+	applied, undone int
+	changes         []string
+}
 
 func (p *fakeProvider) Catalogue() []containment.Action {
 	return []containment.Action{{ID: containment.SnapshotUnshare, Title: "Unshare the snapshot", Fit: containment.FitSnapshot}}
@@ -31,12 +36,23 @@ func (p *fakeProvider) Preview(_ context.Context, action string, t containment.T
 		Calls: []containment.Call{{API: "rds:ModifyDBSnapshotAttribute"}}}, nil
 }
 
-func (p *fakeProvider) Apply(_ context.Context, plan containment.Plan) (containment.Outcome, error) {
+func (p *fakeProvider) Apply(_ context.Context, r containment.Record) (containment.Outcome, error) {
 	p.applied++
-	return containment.Outcome{Calls: plan.Calls, Before: plan.Before, After: json.RawMessage(`[]`), Changed: true, Summary: "unshared"}, nil
+	return containment.Outcome{Calls: r.Plan.Calls, Before: r.Plan.Before, After: json.RawMessage(`[]`), Changed: true, Summary: "unshared"}, nil
 }
 
-func (p *fakeProvider) Undo(context.Context, containment.Record) (containment.Outcome, error) {
+func (p *fakeProvider) PreviewUndo(context.Context, containment.Record) (containment.UndoPlan, error) {
+	current := json.RawMessage(fmt.Sprintf("%q", p.changes))
+	return containment.UndoPlan{Changes: p.changes, State: containment.Fingerprint(current), Current: current,
+		Calls: []containment.Call{{API: "rds:ModifyDBSnapshotAttribute", Params: []containment.Param{{Name: "ValuesToAdd", Value: "444455556666"}}}}}, nil
+}
+
+func (p *fakeProvider) Undo(ctx context.Context, r containment.Record, _, state string) (containment.Outcome, error) {
+	plan, _ := p.PreviewUndo(ctx, r)
+	if plan.Drifted() && plan.State != state {
+		return containment.Outcome{}, &containment.DriftError{Plan: plan}
+	}
+	p.undone++
 	return containment.Outcome{Changed: true, Summary: "shared again"}, nil
 }
 
@@ -160,6 +176,86 @@ func TestContainRefusalsAndMistakes(t *testing.T) {
 	}
 	if p.applied != 0 {
 		t.Error("a preview ran the action")
+	}
+}
+
+// applied runs the snapshot action from the finding and returns its record.
+func (e *env) applied(t *testing.T) string {
+	t.Helper()
+	e.press(responder, "containment.preview.snapshot-unshare", findingID)
+	if len(e.slack.updated) == 0 {
+		t.Fatal("no confirmation")
+	}
+	id := e.slack.updated[len(e.slack.updated)-1].PrivateMetadata
+	e.submit(responder, "containment.confirm", id, nil)
+	return id
+}
+
+// Undo of a target nobody changed since the run happens at once, with no
+// modal; its result goes to the finding's thread.
+func TestUndoAtOnceWhenUnchanged(t *testing.T) {
+	e, p := newContainEnv(t)
+	id := e.applied(t)
+	opened := len(e.slack.opened)
+	e.press(responder, "containment.undo", id)
+	if p.undone != 1 || len(e.slack.opened) != opened {
+		t.Fatalf("undone %d times with %d modal(s) opened; want once, at once", p.undone, len(e.slack.opened)-opened)
+	}
+	last := e.slack.said[len(e.slack.said)-1]
+	if last.how != "post" || last.thread != clickedTS || !strings.HasPrefix(last.text, "Undone:") {
+		t.Errorf("last said %+v, want the undo in the finding's thread", last)
+	}
+}
+
+// Undo of a target changed since the run undoes nothing and shows the
+// changes in a modal; its submission undoes, for that state. With the
+// trigger expired, the changes come privately with a button that opens the
+// modal.
+func TestUndoAfterChangesAsksFirst(t *testing.T) {
+	e, p := newContainEnv(t)
+	id := e.applied(t)
+	p.changes = []string{"shared with 777788889999 after the run"}
+
+	e.press(responder, "containment.undo", id)
+	if p.undone != 0 {
+		t.Fatal("undone before the changes were confirmed")
+	}
+	modal := e.slack.opened[len(e.slack.opened)-1]
+	raw, _ := json.Marshal(modal)
+	if modal.CallbackID != blocks.CallbackContainUndo || !strings.Contains(string(raw), "777788889999") || !strings.Contains(string(raw), "ValuesToAdd") {
+		t.Fatalf("opened %s, want the undo confirmation with the change and the calls", raw)
+	}
+
+	// The same again, with the trigger expired: a private answer, whose
+	// button opens the modal.
+	e.slack.failOpen = errors.New("expired_trigger_id")
+	e.press(responder, "containment.undo", id)
+	if got := e.lastTold(responder); !got.shows("777788889999") || !got.shows(`"action_id":"containment.undo_review"`) {
+		t.Fatalf("told %q %s, want the changes and Review and undo…", got.text, got.blocks)
+	}
+	e.slack.failOpen = nil
+	e.press(outsider, "containment.undo_review", id)
+	if got := e.lastTold(outsider); got.text != "Not allowed: you do not hold the responder role" {
+		t.Errorf("outsider told %q", got.text)
+	}
+	opened := len(e.slack.opened)
+	e.press(responder, "containment.undo_review", id)
+	if len(e.slack.opened) != opened+1 || e.slack.opened[opened].CallbackID != blocks.CallbackContainUndo {
+		t.Fatalf("Review and undo… opened %+v", e.slack.opened[opened:])
+	}
+
+	// A forged state is refused; the one shown undoes.
+	e.submit(responder, blocks.CallbackContainUndo, id+"|0000000000000000", nil)
+	if p.undone != 0 {
+		t.Fatal("a confirmation of another state undid the containment")
+	}
+	e.submit(responder, blocks.CallbackContainUndo, e.slack.opened[opened].PrivateMetadata, nil)
+	if p.undone != 1 {
+		t.Fatalf("undone %d times after the confirmation, want once", p.undone)
+	}
+	last := e.slack.said[len(e.slack.said)-1]
+	if last.how != "post" || !strings.HasPrefix(last.text, "Undone:") {
+		t.Errorf("last said %+v, want the undo in the finding's thread", last)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -296,6 +297,13 @@ func (a accounts) For(_ context.Context, account string) (aws.Config, error) {
 		Region: "eu-west-1", BaseEndpoint: aws.String(a.srv.URL()), HTTPClient: a.srv.HTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(key, "secret", ""),
 	}, nil
+}
+
+// ForAction hands out the same credentials for changes: these tests are
+// about the break-glass flow, and providers/aws/grant tests its write
+// sessions.
+func (a accounts) ForAction(ctx context.Context, account string, _ awsclient.Scope) (aws.Config, error) {
+	return a.For(ctx, account)
 }
 
 // notifier is the Slack side as the bot will implement it: the blocks

@@ -111,6 +111,10 @@ type Grant struct {
 	PrincipalID string
 	// Now is the revocation instant: sessions issued before it end.
 	Now time.Time
+	// Actor is who decided the change: the approver of a grant, whoever
+	// revoked it ("system" at expiry). The provider names them in AWS
+	// (the source identity of its write session) where it can.
+	Actor string
 }
 
 // Credentials are temporary AWS credentials.
@@ -778,7 +782,17 @@ func (s *Service) grantOf(r Request) Grant {
 		Until:       r.EndsAt,
 		PrincipalID: r.PrincipalID,
 		Now:         s.Clock.Now().UTC(),
+		Actor:       actorOf(r),
 	}
+}
+
+// actorOf is who decided a request's latest change: whoever ended it, else
+// whoever approved it.
+func actorOf(r Request) string {
+	if r.EndedBy != "" {
+		return r.EndedBy
+	}
+	return r.DecidedBy
 }
 
 // newID returns an opaque request ID such as "BG-3F9A1C2E0B7D".

@@ -116,6 +116,9 @@ type Account struct {
 	Environment           string   `yaml:"environment"`
 	ExpectedPublicBuckets []string `yaml:"expected_public_buckets"`
 	RoleARN               string   `yaml:"role_arn"`
+	// WriteRoleARN is the role assumed in this account for each change,
+	// overriding aws.member_write_role_name.
+	WriteRoleARN string `yaml:"write_role_arn"`
 }
 
 // TrustedAcct is an external account approved as a share target.
@@ -188,6 +191,11 @@ type AWS struct {
 	// (accounts[].role_arn overrides it); empty uses the bot's own
 	// credentials everywhere.
 	MemberRoleName string `yaml:"member_role_name"`
+	// MemberWriteRoleName is the role assumed in each member account for
+	// each change (containment, undo, break-glass), one session per
+	// change limited to it by a session policy; accounts[].write_role_arn
+	// overrides it. Empty, the member role makes the changes too.
+	MemberWriteRoleName string `yaml:"member_write_role_name"`
 	// ExternalID is passed to AssumeRole when set.
 	ExternalID string `yaml:"external_id"`
 	// OrgAccounts merges AWS Organizations ListAccounts into the known

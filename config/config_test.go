@@ -132,3 +132,32 @@ func TestParseDuration(t *testing.T) {
 		})
 	}
 }
+
+func TestMemberRolesAreNamesAndARNs(t *testing.T) {
+	yaml := `
+aws:
+  member_role_name: secops-bot-member
+  member_write_role_name: arn:aws:iam::111122223333:role/secops-bot-member-write
+accounts:
+  - id: "111122223333"
+    name: prod
+    write_role_arn: secops-bot-member-write
+`
+	_, err := Parse(yaml, nil)
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Parse error = %v, want *Error", err)
+	}
+	for _, w := range []string{
+		`aws.member_write_role_name (line 4): "arn:aws:iam::111122223333:role/secops-bot-member-write" must be a role name, not an ARN (use accounts[].write_role_arn for full ARNs)`,
+		`accounts[0].write_role_arn (line 8): "secops-bot-member-write" is not an IAM role ARN`,
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%s", w, err)
+		}
+	}
+	cfg, err := Parse("aws:\n  member_write_role_name: secops-bot-member-write\naccounts:\n  - id: \"111122223333\"\n    name: prod\n    write_role_arn: arn:aws:iam::111122223333:role/w\n", nil)
+	if err != nil || cfg.AWS.MemberWriteRoleName != "secops-bot-member-write" || cfg.Accounts[0].WriteRoleARN != "arn:aws:iam::111122223333:role/w" {
+		t.Errorf("Parse = %+v, %v; want both write roles read", cfg.AWS, err)
+	}
+}

@@ -26,7 +26,10 @@ func (c Config) OrgOptions() org.Options {
 		})
 	}
 	for _, a := range c.Accounts {
-		o.Accounts = append(o.Accounts, org.Account(a))
+		o.Accounts = append(o.Accounts, org.Account{
+			ID: a.ID, Name: a.Name, Team: a.Team, Environment: a.Environment,
+			ExpectedPublicBuckets: a.ExpectedPublicBuckets, RoleARN: a.RoleARN,
+		})
 	}
 	for _, a := range c.TrustedAccounts {
 		o.Trusted[a.ID] = a.Name

@@ -232,6 +232,9 @@ func (a Account) Validate() problem.List {
 	if a.RoleARN != "" && !roleARNRe.MatchString(a.RoleARN) {
 		ps.Addf("role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", a.RoleARN)
 	}
+	if a.WriteRoleARN != "" && !roleARNRe.MatchString(a.WriteRoleARN) {
+		ps.Addf("write_role_arn", "%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", a.WriteRoleARN)
+	}
 	return ps
 }
 
@@ -366,6 +369,9 @@ func (a AWS) Validate() problem.List {
 	}
 	if a.MemberRoleName != "" && strings.ContainsAny(a.MemberRoleName, ":/ ") {
 		ps.Addf("member_role_name", "%q must be a role name, not an ARN (use accounts[].role_arn for full ARNs)", a.MemberRoleName)
+	}
+	if a.MemberWriteRoleName != "" && strings.ContainsAny(a.MemberWriteRoleName, ":/ ") {
+		ps.Addf("member_write_role_name", "%q must be a role name, not an ARN (use accounts[].write_role_arn for full ARNs)", a.MemberWriteRoleName)
 	}
 	return ps
 }

@@ -2,7 +2,9 @@
 // identities behind findings: preview (the exact API calls and policy
 // documents), confirmation, authorisation (re-checked at the moment of the
 // action), the run itself in the target account, an audit record holding the
-// state before the change, and undo from that state.
+// state before and after the change, and undo, which re-adds only what the
+// run removed and, when the target changed since the run, acts only after
+// the user confirmed the difference (DriftError, UndoReviewed).
 //
 // The package knows neither Slack nor the AWS SDK. The actions and their
 // calls come from a Provider (providers/aws/contain implements it); the bot
@@ -11,6 +13,8 @@ package containment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,7 +140,8 @@ type Plan struct {
 // Outcome is what a run or an undo did.
 type Outcome struct {
 	Calls []Call `json:"calls"`
-	// Before is the state read just before the change, which undo restores.
+	// Before is the state read just before the change and After the state
+	// it left; undo re-adds what is in Before and not in After.
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
 	// Changed is false when the target was already in the wanted state.
@@ -145,14 +150,59 @@ type Outcome struct {
 	Summary string `json:"summary"`
 }
 
+// UndoPlan is what an undo would do now, worked out from the state the run
+// left and the state read now.
+type UndoPlan struct {
+	Calls []Call `json:"calls"`
+	// Changes say in plain words what changed in the target since the run;
+	// none when it is as the run left it.
+	Changes []string `json:"changes,omitempty"`
+	// Notes are the later changes undo leaves as they are.
+	Notes []string `json:"notes,omitempty"`
+	// Current is the state read now and State its fingerprint: a user's
+	// confirmation of the changes holds for this state only.
+	Current json.RawMessage `json:"current,omitempty"`
+	State   string          `json:"state"`
+}
+
+// Drifted reports whether the target changed since the run.
+func (p UndoPlan) Drifted() bool { return len(p.Changes) > 0 }
+
+// Fingerprint identifies a state document, so that a confirmation given
+// for one state is not taken for another.
+func Fingerprint(state json.RawMessage) string {
+	sum := sha256.Sum256(state)
+	return hex.EncodeToString(sum[:8])
+}
+
+// ErrDrift is wrapped by DriftError.
+var ErrDrift = errors.New("the target changed since the containment ran")
+
+// DriftError refuses an undo because the target changed since the run and
+// the user has not confirmed the state it is in now. Plan says what
+// changed and what undo would do.
+type DriftError struct {
+	Plan UndoPlan
+}
+
+func (e *DriftError) Error() string {
+	return ErrDrift.Error() + ": " + strings.Join(e.Plan.Changes, "; ")
+}
+
+func (e *DriftError) Unwrap() error { return ErrDrift }
+
 // Provider runs the catalogue against a cloud. Preview only reads; Apply
-// re-reads the state (it may have moved since the preview) and changes it;
-// Undo restores a record's before-state.
+// re-reads the state (it may have moved since the preview) and changes it
+// as the record's runner; PreviewUndo reads and says what Undo would do;
+// Undo re-adds what the run removed, as the user by, and when the target
+// changed since the run only with state, the fingerprint of the state the
+// user confirmed (else a *DriftError).
 type Provider interface {
 	Catalogue() []Action
 	Preview(ctx context.Context, action string, t Target) (Plan, error)
-	Apply(ctx context.Context, p Plan) (Outcome, error)
-	Undo(ctx context.Context, r Record) (Outcome, error)
+	Apply(ctx context.Context, r Record) (Outcome, error)
+	PreviewUndo(ctx context.Context, r Record) (UndoPlan, error)
+	Undo(ctx context.Context, r Record, by, state string) (Outcome, error)
 }
 
 // ProviderError is an error from the cloud, kept in a form that can be told
@@ -174,6 +224,11 @@ func (e *ProviderError) Unwrap() error { return e.Err }
 // APIAssumeRole is the API of a ProviderError raised when the bot could not
 // assume its role in the target account, so nothing was called there.
 const APIAssumeRole = "sts:AssumeRole"
+
+// APIAssumeWriteRole is the API of a ProviderError raised when the bot
+// could not open the write session of a change: it read the account, but
+// nothing was changed there.
+const APIAssumeWriteRole = "sts:AssumeRole (write session)"
 
 // deniedHint is the likely cause of an access denied; %s is the API, which
 // is also the IAM permission's name.
@@ -205,6 +260,9 @@ func PlainError(err error) string {
 		switch {
 		case throttled(pe.Code):
 			return fmt.Sprintf("AWS is throttling the bot in account %s (%s answered %s); try again in a minute", pe.Account, pe.API, pe.Code)
+		case pe.API == APIAssumeWriteRole:
+			return fmt.Sprintf("the bot cannot assume its write role in account %s (the member role where none is configured; AWS answered %s), so nothing was changed there. "+
+				"Likely cause: the role is missing in that account or its trust policy does not allow the bot (a write role's must also allow sts:SetSourceIdentity and sts:TagSession); fix the role, then try again", pe.Account, pe.Code)
 		case pe.API == APIAssumeRole:
 			return fmt.Sprintf("the bot cannot assume its role in account %s (AWS answered %s), so nothing was changed there. "+
 				"Likely cause: the member role is missing in that account or its trust policy does not allow the bot; fix the role, then try again", pe.Account, pe.Code)
@@ -224,7 +282,7 @@ func PlainError(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "AWS did not answer in time; nothing is known to have changed, so check the state before trying again"
-	case errors.Is(err, ErrNotApplicable), errors.Is(err, ErrUnknownAction), errors.Is(err, ErrState), errors.Is(err, ErrNotFound), errors.Is(err, ErrRefused):
+	case errors.Is(err, ErrNotApplicable), errors.Is(err, ErrUnknownAction), errors.Is(err, ErrState), errors.Is(err, ErrNotFound), errors.Is(err, ErrRefused), errors.Is(err, ErrDrift):
 		return err.Error()
 	}
 	return "the action failed: " + err.Error()

@@ -49,9 +49,14 @@ type Record struct {
 	UndoneBy    string    `json:"undone_by,omitempty"`
 	UndoneAt    time.Time `json:"undone_at,omitzero"`
 
-	// Outcome is the run's result, holding the before-state undo restores.
+	// Outcome is the run's result, holding the states before and after it
+	// that undo works from.
 	Outcome     *Outcome `json:"outcome,omitempty"`
 	UndoOutcome *Outcome `json:"undo_outcome,omitempty"`
+	// UndoReview is the last undo refused because the target had changed
+	// since the run: what changed and what undo would do, for the user to
+	// confirm.
+	UndoReview *UndoPlan `json:"undo_review,omitempty"`
 	// Error is the last failure in plain words.
 	Error string `json:"error,omitempty"`
 }
@@ -85,6 +90,9 @@ const (
 	AuditPreview = "containment.preview"
 	AuditRun     = "containment.run"
 	AuditUndo    = "containment.undo"
+	// AuditUndoReview records an undo held back because the target changed
+	// since the run, with the changes the user is then shown.
+	AuditUndoReview = "containment.undo_review"
 )
 
 // Service runs the preview → confirm → authorise → run → audit → undo flow.
@@ -343,7 +351,7 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 	case err != nil:
 		return seen, fmt.Errorf("save containment %s: %w", id, err)
 	}
-	out, runErr := s.provider.Apply(ctx, r.Plan)
+	out, runErr := s.provider.Apply(ctx, r)
 	if runErr != nil {
 		fail := func(r *Record) error {
 			r.State, r.Error = StateFailed, PlainError(runErr)
@@ -366,10 +374,29 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 	return s.save(ctx, r, applied)
 }
 
-// Undo restores an applied record's before-state. Undo of an action marked
-// UndoAdminOnly needs the admin role. Undoing twice does nothing; of two
-// undos racing on two replicas, the record keeps the first one stored.
+// Undo re-adds what an applied record's run removed, leaving later changes
+// to the target as they are. When the target changed since the run it
+// changes nothing: the record keeps the difference in UndoReview, the
+// refusal is audited, and a *DriftError says what changed, for the user to
+// confirm with UndoReviewed. Undo of an action marked UndoAdminOnly needs
+// the admin role. Undoing twice does nothing; of two undos racing on two
+// replicas, the record keeps the first one stored.
 func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
+	return s.undo(ctx, u, id, "")
+}
+
+// UndoReviewed undoes a record after the user confirmed the changes made
+// to the target since the run: state is the fingerprint of the state they
+// were shown (UndoPlan.State). Should the target have changed again since,
+// it refuses as Undo does, with the new difference.
+func (s *Service) UndoReviewed(ctx context.Context, u User, id, state string) (Record, error) {
+	if state == "" {
+		return Record{}, fmt.Errorf("undo %s: no reviewed state: %w", id, ErrState)
+	}
+	return s.undo(ctx, u, id, state)
+}
+
+func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, error) {
 	if !s.claim(id) {
 		return Record{}, fmt.Errorf("undo %s: %w", id, ErrBusy)
 	}
@@ -391,7 +418,29 @@ func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
 	if !r.Undoable() {
 		return r, fmt.Errorf("undo %s (%s): only an applied containment can be undone: %w", id, r.State, ErrState)
 	}
-	out, undoErr := s.provider.Undo(ctx, r)
+	out, undoErr := s.provider.Undo(ctx, r, u.ID, state)
+	var drift *DriftError
+	if errors.As(undoErr, &drift) {
+		review := func(r *Record) error {
+			if r.State == StateUndone {
+				return store.ErrUnchanged
+			}
+			plan := drift.Plan
+			r.UndoReview, r.Error = &plan, ""
+			return nil
+		}
+		_ = review(&r)
+		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndoReview, Target: targetRef(r.Target), Result: "changed",
+			Reason: strings.Join(drift.Plan.Changes, "; "), Detail: undoReviewDetail(r, drift.Plan)})
+		r, err := s.save(ctx, r, review)
+		switch {
+		case err != nil:
+			return r, errors.Join(undoErr, err)
+		case r.State == StateUndone:
+			return r, nil // undone meanwhile elsewhere: the change seen was that undo's
+		}
+		return r, fmt.Errorf("undo %s on %s: %w", r.Action, r.Target, undoErr)
+	}
 	if undoErr != nil {
 		failed := func(r *Record) error {
 			if r.State == StateUndone {
@@ -413,13 +462,33 @@ func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
 		if r.State == StateUndone {
 			return store.ErrUnchanged // the first undo stored stays on record
 		}
-		r.State, r.Error, r.UndoOutcome = StateUndone, "", &out
+		r.State, r.Error, r.UndoOutcome, r.UndoReview = StateUndone, "", &out, nil
 		r.UndoneBy, r.UndoneAt = u.ID, now
 		return nil
 	}
 	_ = undone(&r)
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
 	return s.save(ctx, r, undone)
+}
+
+// undoReviewDetail is what the audit log keeps of an undo held back: the
+// state the run left, the state found, and what changed in between.
+func undoReviewDetail(r Record, p UndoPlan) []byte {
+	d := struct {
+		Record  string          `json:"record"`
+		Action  string          `json:"action"`
+		Target  Target          `json:"target"`
+		Left    json.RawMessage `json:"left,omitempty"`
+		Current json.RawMessage `json:"current,omitempty"`
+		Changes []string        `json:"changes"`
+		Calls   []Call          `json:"calls"`
+		Notes   []string        `json:"notes,omitempty"`
+	}{Record: r.ID, Action: r.Action, Target: r.Target, Current: p.Current, Changes: p.Changes, Calls: p.Calls, Notes: p.Notes}
+	if r.Outcome != nil {
+		d.Left = r.Outcome.After
+	}
+	raw, _ := json.Marshal(d) // plain structs of strings and raw JSON
+	return raw
 }
 
 // audit appends to the audit log. A failure is logged, not returned: the

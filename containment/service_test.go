@@ -22,9 +22,10 @@ import (
 
 // fakeProvider keeps one share list per target, the way a snapshot would.
 type fakeProvider struct {
-	shared  []string
-	applies int
-	fail    error
+	shared   []string
+	applies  int
+	fail     error
+	undoneBy string
 }
 
 func (p *fakeProvider) Catalogue() []Action {
@@ -47,24 +48,58 @@ func (p *fakeProvider) Preview(_ context.Context, action string, t Target) (Plan
 		Params: []Param{{Name: "ValuesToRemove", Value: strings.Join(t.Accounts, ",")}}}}}, nil
 }
 
-func (p *fakeProvider) Apply(_ context.Context, plan Plan) (Outcome, error) {
+func (p *fakeProvider) Apply(_ context.Context, r Record) (Outcome, error) {
 	p.applies++
 	if p.fail != nil {
 		return Outcome{}, p.fail
 	}
 	before, _ := json.Marshal(p.shared)
-	p.shared = p.remaining(plan.Target.Accounts)
+	p.shared = p.remaining(r.Plan.Target.Accounts)
 	after, _ := json.Marshal(p.shared)
-	return Outcome{Before: before, After: after, Changed: string(before) != string(after), Calls: plan.Calls, Summary: "unshared"}, nil
+	return Outcome{Before: before, After: after, Changed: string(before) != string(after), Calls: r.Plan.Calls, Summary: "unshared"}, nil
 }
 
-func (p *fakeProvider) Undo(_ context.Context, r Record) (Outcome, error) {
-	var before []string
+// reverse re-adds what the run removed and is still gone, and tells a
+// share list changed since the run.
+func (p *fakeProvider) reverse(r Record) ([]string, UndoPlan, error) {
+	var before, after []string
 	if err := json.Unmarshal(r.Outcome.Before, &before); err != nil {
+		return nil, UndoPlan{}, err
+	}
+	if err := json.Unmarshal(r.Outcome.After, &after); err != nil {
+		return nil, UndoPlan{}, err
+	}
+	cur, _ := json.Marshal(p.shared)
+	plan := UndoPlan{Current: cur, State: Fingerprint(cur)}
+	if !slices.Equal(p.shared, after) {
+		plan.Changes = []string{"shared with " + strings.Join(p.shared, ", ") + " now; the run left " + strings.Join(after, ", ")}
+	}
+	var readd []string
+	for _, v := range before {
+		if !slices.Contains(after, v) && !slices.Contains(p.shared, v) {
+			readd = append(readd, v)
+		}
+	}
+	plan.Calls = []Call{{API: "rds:ModifyDBSnapshotAttribute", Params: []Param{{Name: "ValuesToAdd", Value: strings.Join(readd, ",")}}}}
+	return readd, plan, nil
+}
+
+func (p *fakeProvider) PreviewUndo(_ context.Context, r Record) (UndoPlan, error) {
+	_, plan, err := p.reverse(r)
+	return plan, err
+}
+
+func (p *fakeProvider) Undo(_ context.Context, r Record, by, state string) (Outcome, error) {
+	readd, plan, err := p.reverse(r)
+	if err != nil {
 		return Outcome{}, err
 	}
-	p.shared = before
-	return Outcome{Changed: true, Summary: "re-shared"}, nil
+	if plan.Drifted() && plan.State != state {
+		return Outcome{}, &DriftError{Plan: plan}
+	}
+	p.undoneBy = by
+	p.shared = append(p.shared, readd...)
+	return Outcome{Changed: len(readd) > 0, Before: plan.Current, Summary: "re-shared with " + strings.Join(readd, ", ")}, nil
 }
 
 // fakeAuthz grants roles by user ID.
@@ -418,5 +453,80 @@ func TestConcurrentUndoKeepsTheFirst(t *testing.T) {
 	stored, err := a.Get(ctx, rec.ID)
 	if err != nil || stored.UndoneBy != admin.ID || !stored.UndoneAt.Equal(first.UndoneAt) {
 		t.Fatalf("stored record undone by %s at %v, %v; want the first undo, by %s at %v", stored.UndoneBy, stored.UndoneAt, err, admin.ID, first.UndoneAt)
+	}
+}
+
+// TestUndoAfterLaterChanges: the owner shares the snapshot with another
+// account after the containment. Undo then changes nothing and says what
+// changed; the undo the user confirms for that state re-adds only the
+// account the run removed, and keeps the owner's share. Each step is
+// audited.
+func TestUndoAfterLaterChanges(t *testing.T) {
+	ctx := context.Background()
+	s, p, st := newService(t)
+	rec, err := s.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx, responder, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	p.shared = append(p.shared, "777788889999") // the owner, after the run
+
+	got, err := s.Undo(ctx, admin, rec.ID)
+	var drift *DriftError
+	if !errors.As(err, &drift) || !errors.Is(err, ErrDrift) {
+		t.Fatalf("undo after a later change: %v, want a DriftError", err)
+	}
+	if got.State != StateApplied || got.UndoReview == nil || got.UndoReview.State != drift.Plan.State || len(got.UndoReview.Changes) != 1 {
+		t.Fatalf("record after the refused undo: state %s, review %+v; want applied with the changes kept for review", got.State, got.UndoReview)
+	}
+	if !slices.Equal(p.shared, []string{"555566667777", "777788889999"}) {
+		t.Fatalf("shared with %v; a refused undo must change nothing", p.shared)
+	}
+	if msg := PlainError(err); !strings.Contains(msg, "changed since the containment ran") || !strings.Contains(msg, "777788889999") {
+		t.Errorf("plain error %q does not say what changed", msg)
+	}
+
+	if _, err := s.UndoReviewed(ctx, responder, rec.ID, got.UndoReview.State); !errors.Is(err, ErrRefused) {
+		t.Errorf("reviewed undo of an unshare by a responder: %v, want refused (admins only)", err)
+	}
+	if _, err := s.UndoReviewed(ctx, admin, rec.ID, "0000000000000000"); !errors.Is(err, ErrDrift) {
+		t.Errorf("reviewed undo confirming another state: %v, want a DriftError", err)
+	}
+	reviewed := got.UndoReview.State
+	p.shared = append(p.shared, "888899990000") // and again, while the modal was open
+	if _, err := s.UndoReviewed(ctx, admin, rec.ID, reviewed); !errors.Is(err, ErrDrift) {
+		t.Fatalf("reviewed undo after a further change: %v, want a DriftError", err)
+	}
+	again, _ := s.Get(ctx, rec.ID)
+	done, err := s.UndoReviewed(ctx, admin, rec.ID, again.UndoReview.State)
+	if err != nil || done.State != StateUndone || done.UndoReview != nil || done.UndoneBy != admin.ID || p.undoneBy != admin.ID {
+		t.Fatalf("reviewed undo: %+v, %v; want undone by the admin with the review cleared", done, err)
+	}
+	if want := []string{"555566667777", "777788889999", "888899990000", "444455556666"}; !slices.Equal(p.shared, want) {
+		t.Errorf("shared with %v, want %v: the removed account back, the owner's shares kept", p.shared, want)
+	}
+
+	var trail []string
+	for _, a := range audit(t, st) {
+		trail = append(trail, a.Action+" "+a.Result)
+	}
+	want := []string{"containment.preview ok", "containment.run ok", "containment.undo_review changed", "containment.undo refused",
+		"containment.undo_review changed", "containment.undo_review changed", "containment.undo ok"}
+	if !slices.Equal(trail, want) {
+		t.Errorf("audit = %v, want %v", trail, want)
+	}
+	review := audit(t, st)[2]
+	var detail struct {
+		Left    json.RawMessage `json:"left"`
+		Current json.RawMessage `json:"current"`
+		Changes []string        `json:"changes"`
+	}
+	if err := json.Unmarshal(review.Detail, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if string(detail.Left) != `["555566667777"]` || string(detail.Current) != `["555566667777","777788889999"]` || len(detail.Changes) != 1 {
+		t.Errorf("review audit detail = %s, want the state the run left, the state found and the change", review.Detail)
 	}
 }

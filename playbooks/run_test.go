@@ -25,6 +25,7 @@ import (
 	"github.com/secops-bot/secops-bot/oncall"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
@@ -104,6 +105,13 @@ type world struct {
 func (w *world) For(_ context.Context, account string) (aws.Config, error) {
 	return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDBOT"+account, "s", ""),
 		BaseEndpoint: aws.String(w.aws.URL()), HTTPClient: w.aws.HTTPClient()}, nil
+}
+
+// ForAction gives the same credentials for changes: the playbooks'
+// world has one role per account (providers/aws/contain tests the write
+// sessions).
+func (w *world) ForAction(ctx context.Context, account string, _ awsclient.Scope) (aws.Config, error) {
+	return w.For(ctx, account)
 }
 
 // nextNight is 03:04 UTC on the first Tuesday after today, so that the

@@ -16,12 +16,19 @@ import (
 // ActionContainPreview + "." + the action ID (action IDs must be unique in
 // a message) and carry the finding ID; Undo and Retry carry the record ID.
 // Both are pointers only: the handler reloads and re-authorises.
+//
+// An undo of a target changed since the run is confirmed in a modal of its
+// own (CallbackContainUndo), whose private_metadata is the record ID and
+// the fingerprint of the state shown; ActionContainUndoReview reopens it
+// from a private message when it could not be opened at once.
 const (
-	ActionContainPreview = "containment.preview"
-	ActionContainUndo    = "containment.undo"
-	ActionContainRetry   = "containment.retry"
-	CallbackContain      = "containment.confirm"
-	BlockContainActions  = "containment.actions"
+	ActionContainPreview    = "containment.preview"
+	ActionContainUndo       = "containment.undo"
+	ActionContainUndoReview = "containment.undo_review"
+	ActionContainRetry      = "containment.retry"
+	CallbackContain         = "containment.confirm"
+	CallbackContainUndo     = "containment.undo_confirm"
+	BlockContainActions     = "containment.actions"
 )
 
 // maxDocument bounds a policy document shown in a preview so that every
@@ -100,7 +107,7 @@ func ContainConfirmModal(rec containment.Record, a containment.Action) slack.Mod
 		}
 		blocks = append(blocks, section(":warning: "+strings.Join(notes, "\n")))
 	}
-	undo := "Undo restores the state saved before the run."
+	undo := "Undo re-adds only what this removes; changes made later stay."
 	if a.UndoAdminOnly {
 		undo += " Only an admin can undo this action."
 	}
@@ -183,4 +190,74 @@ func ContainResult(rec containment.Record, a containment.Action, loc *time.Locat
 	}
 	blocks = append(blocks, contextBlock("Record "+code(rec.ID)))
 	return text, blocks
+}
+
+// undoReviewBlocks say what changed in the target since the run, what undo
+// would call, and what it leaves as it is.
+func undoReviewBlocks(rec containment.Record, a containment.Action, limit int) []slack.Block {
+	review := rec.UndoReview
+	blocks := []slack.Block{
+		section("*Undo: " + esc(firstNonEmpty(a.Title, rec.Action)) + "* " + code(rec.Action) + "\nTarget: " + targetText(rec.Target)),
+	}
+	var changes []string
+	for _, c := range review.Changes {
+		changes = append(changes, "• "+esc(clip(c, 300)))
+	}
+	blocks = append(blocks, section(":warning: *The target changed after "+who(rec.RanBy)+" contained it:*\n"+clip(strings.Join(changes, "\n"), 2500)))
+	if len(review.Calls) == 0 {
+		blocks = append(blocks, section("Undo makes no call in AWS: what the containment changed was changed again since, or is undone already. It only marks the containment undone."))
+	}
+	for i, c := range review.Calls {
+		if len(blocks) >= limit-3 {
+			blocks = append(blocks, section(fmt.Sprintf("…and %d more calls.", len(review.Calls)-i)))
+			break
+		}
+		blocks = append(blocks, section(fmt.Sprintf("*Undo call %d of %d*\n", i+1, len(review.Calls))+callText(c)))
+	}
+	if len(review.Notes) > 0 {
+		var notes []string
+		for _, n := range review.Notes {
+			notes = append(notes, "• "+esc(clip(n, 300)))
+		}
+		blocks = append(blocks, section("*Left as it is:*\n"+clip(strings.Join(notes, "\n"), 2500)))
+	}
+	ctx := "Undo re-adds only what the containment removed and keeps every later change."
+	if a.UndoAdminOnly {
+		ctx += " Only an admin can undo this action."
+	}
+	return append(blocks, contextBlock(ctx, "Record "+code(rec.ID)))
+}
+
+// ContainUndoModal asks to confirm an undo after the target changed since
+// the run: the changes, the calls undo would make and what it leaves as it
+// is. Its private_metadata is the record ID and the fingerprint of the
+// state shown, so the confirmation holds for that state only.
+func ContainUndoModal(rec containment.Record, a containment.Action) slack.ModalViewRequest {
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      CallbackContainUndo,
+		Title:           plain("Confirm undo"),
+		Submit:          plain("Undo"),
+		Close:           plain("Cancel"),
+		PrivateMetadata: rec.ID + "|" + rec.UndoReview.State,
+		Blocks:          slack.Blocks{BlockSet: undoReviewBlocks(rec, a, maxModalBlocks)},
+	}
+}
+
+// ContainUndoReview is the private answer to Undo when the modal could not
+// be opened: the same content and a button that opens it.
+func ContainUndoReview(rec containment.Record, a containment.Action) (text string, blocks []slack.Block) {
+	blocks = undoReviewBlocks(rec, a, maxMessageBlocks-1)
+	blocks = append(blocks, slack.NewActionBlock(BlockContainActions, button(ActionContainUndoReview, "Review and undo…", rec.ID, slack.StyleDanger)))
+	return "The target of " + rec.ID + " changed after the containment; review before undoing.", blocks
+}
+
+// ReadContainUndoConfirm returns the record ID and the state fingerprint an
+// undo confirmation carries; pointers only, checked again by the service.
+func ReadContainUndoConfirm(v slack.View) (id, state string, err error) {
+	id, state, ok := strings.Cut(strings.TrimSpace(v.PrivateMetadata), "|")
+	if !ok || id == "" || state == "" {
+		return "", "", ErrNoRecord
+	}
+	return id, state, nil
 }

@@ -93,6 +93,53 @@ func appliedRecord() containment.Record {
 	return r
 }
 
+// reviewRecord is an applied unshare whose snapshot the owner shared with
+// one more account and unshared from a partner after the run.
+func reviewRecord() containment.Record {
+	r := appliedRecord()
+	r.UndoReview = &containment.UndoPlan{
+		Calls: []containment.Call{{API: "rds:ModifyDBSnapshotAttribute", Params: []containment.Param{
+			{Name: "DBSnapshotIdentifier", Value: r.Target.ID}, {Name: "AttributeName", Value: "restore"}, {Name: "ValuesToAdd", Value: "444455556666"},
+		}}},
+		Changes: []string{"shared with 777788889999 after the run", "no longer shared with 555566667777, which the run left in place"},
+		Notes:   []string{"555566667777 stays removed"},
+		State:   "9f86d081884c7d65",
+	}
+	return r
+}
+
+// nothingLeftRecord is an applied IP lock whose policy someone edited
+// since: undo has nothing it may put back.
+func nothingLeftRecord() containment.Record {
+	r := restrictRecord()
+	r.State, r.RanBy = containment.StateApplied, "U024BE7LH"
+	r.UndoReview = &containment.UndoPlan{
+		Changes: []string{"the inline policy secops-bot-restrict-ip of user BackupManager was changed after the run"},
+		Notes:   []string{"secops-bot-restrict-ip stays as changed; remove it by hand if it should go"},
+		State:   "2c26b46b68ffc68f",
+	}
+	return r
+}
+
+func TestContainUndoConfirmCarriesTheState(t *testing.T) {
+	m := ContainUndoModal(reviewRecord(), unshareAction())
+	id, state, err := ReadContainUndoConfirm(slack.View{PrivateMetadata: m.PrivateMetadata})
+	if err != nil || id != "C-5F2A91D04B7E" || state != "9f86d081884c7d65" {
+		t.Errorf("ReadContainUndoConfirm = %q, %q, %v; want the record and the state shown", id, state, err)
+	}
+	for _, bad := range []string{"", "C-5F2A91D04B7E", "|9f86d081884c7d65", "C-5F2A91D04B7E|"} {
+		if _, _, err := ReadContainUndoConfirm(slack.View{PrivateMetadata: bad}); err == nil {
+			t.Errorf("metadata %q was accepted", bad)
+		}
+	}
+	raw, _ := json.Marshal(m)
+	for _, want := range []string{"777788889999", "ValuesToAdd", "444455556666", "stays removed", "Only an admin"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the undo confirmation lacks %s", want)
+		}
+	}
+}
+
 func TestContainmentGolden(t *testing.T) {
 	berlin := mustZone(t, "Europe/Berlin")
 	f := storyTwo()
@@ -101,7 +148,7 @@ func TestContainmentGolden(t *testing.T) {
 	failed.Error = "AWS refused rds:ModifyDBSnapshotAttribute in account 111122223333: AccessDenied (User is not authorized to perform rds:ModifyDBSnapshotAttribute). Likely cause: the bot's role in that account lacks this permission; add it to the role (see the action's permissions)."
 	undone := appliedRecord()
 	undone.State, undone.UndoneBy, undone.UndoneAt = containment.StateUndone, "U0ADMIN01", utc(time.November, 27, 9, 2, 0)
-	undone.UndoOutcome = &containment.Outcome{Changed: true, Summary: "put back the state saved before the run: shared with 555566667777, 444455556666"}
+	undone.UndoOutcome = &containment.Outcome{Changed: true, Summary: "shared the snapshot again with 444455556666; left as changed since: 777788889999 stays shared; now shared with 555566667777, 777788889999, 444455556666"}
 	offers := []containment.Offer{
 		{Action: unshareAction(), Target: unshareRecord().Target},
 		{Action: restrictAction(), Target: restrictRecord().Target},
@@ -115,6 +162,7 @@ func TestContainmentGolden(t *testing.T) {
 		{"containment-result-applied", func() (string, []slack.Block) { return ContainResult(appliedRecord(), unshareAction(), berlin) }},
 		{"containment-result-failed", func() (string, []slack.Block) { return ContainResult(failed, unshareAction(), berlin) }},
 		{"containment-result-undone", func() (string, []slack.Block) { return ContainResult(undone, unshareAction(), berlin) }},
+		{"containment-undo-review", func() (string, []slack.Block) { return ContainUndoReview(reviewRecord(), unshareAction()) }},
 	}
 	for _, tc := range messages {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +179,8 @@ func TestContainmentGolden(t *testing.T) {
 	}{
 		{"containment-confirm-unshare", ContainConfirmModal(unshareRecord(), unshareAction())},
 		{"containment-confirm-restrict-ip", ContainConfirmModal(restrictRecord(), restrictAction())},
+		{"containment-undo-confirm", ContainUndoModal(reviewRecord(), unshareAction())},
+		{"containment-undo-confirm-nothing-left", ContainUndoModal(nothingLeftRecord(), restrictAction())},
 	}
 	for _, tc := range modals {
 		t.Run(tc.name, func(t *testing.T) {

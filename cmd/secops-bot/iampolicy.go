@@ -15,20 +15,26 @@ import (
 var arnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$`)
 
 func newIAMPolicy(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
-	var member bool
+	var member, memberWrite bool
 	var botARN string
 	cmd := &cobra.Command{
-		Use:   "iam-policy [--member] [--bot-arn ARN]",
-		Short: "Print the IAM policy the bot's role (or, with --member, the member-account role) needs for this configuration",
+		Use:   "iam-policy [--member | --member-write] [--bot-arn ARN]",
+		Short: "Print the IAM policy the bot's role (or a member-account role) needs for this configuration",
 		Long: `iam-policy prints the least-privilege IAM policy for the features the
 configuration turns on: by default the policy of the bot's own role (the
 event queue, CloudTrail log objects, the organisation's account list,
-assuming the member roles); with --member the policy of the role it assumes
-in each member account (reading state, containment, backfill, break-glass).
-With the canary on, --bot-arn names the bot's own role (or user), the only
-principal it tags; without it any role or user of the account may be
-tagged, with the canary's tag only. deploy/cloudformation holds the same
-policies as templates.`,
+assuming the member roles); with --member the policy of the read-only role
+it assumes in each member account (reading state, containment previews,
+backfill); with --member-write the policy of the role it assumes there for
+each confirmed change (containment and undo, break-glass grants and
+revocations), each session of which it limits to that one change. Both
+member roles deny any change to the bot's own roles and users and to the
+trust of the break-glass roles. Without a member write role configured the
+member role makes the changes too, and --member prints its statements.
+--bot-arn names the bot's own role (or user): the canary tags only it, and
+the member roles are denied changes to it as well; without it any role or
+user of the account may be tagged, with the canary's tag only.
+deploy/cloudformation holds the same policies as templates.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.logLevel == "" {
@@ -45,11 +51,20 @@ policies as templates.`,
 			if botARN != "" && !arnRe.MatchString(botARN) {
 				return fmt.Errorf("--bot-arn %q: want the bot's role or user ARN, such as arn:aws:iam::111122223333:role/secops-bot", botARN)
 			}
+			if member && memberWrite {
+				return fmt.Errorf("--member and --member-write each print one policy; give one of them")
+			}
 			opts.BotARN = botARN
-			bot, memberDoc := iampolicy.Policies(opts)
+			bot, memberDoc, writeDoc := iampolicy.Policies(opts)
 			doc := bot
-			if member {
+			switch {
+			case member:
 				doc = memberDoc
+			case memberWrite:
+				doc = writeDoc
+				if opts.MemberWriteRoleName == "" && len(opts.MemberWriteRoleARNs) == 0 {
+					fmt.Fprintln(stderr, "no member write role is configured: the member role makes the changes, and iam-policy --member prints its whole policy")
+				}
 			}
 			if len(doc.Statement) == 0 {
 				// IAM refuses an empty policy; say why it is empty.
@@ -59,7 +74,8 @@ policies as templates.`,
 			return err
 		},
 	}
-	cmd.Flags().BoolVar(&member, "member", false, "print the member-account role's policy instead of the bot's")
+	cmd.Flags().BoolVar(&member, "member", false, "print the read-only member-account role's policy instead of the bot's")
+	cmd.Flags().BoolVar(&memberWrite, "member-write", false, "print the member-account write role's policy instead of the bot's")
 	cmd.Flags().StringVar(&botARN, "bot-arn", "", "the bot's own role or user ARN, the only principal the canary tags")
 	return cmd
 }

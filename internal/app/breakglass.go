@@ -19,8 +19,9 @@ import (
 
 // serveBreakGlass builds the break-glass service on the bot's Slack side
 // and the AWS grant provider, and registers its commands, buttons and
-// modals. Grants act through the member role of each account, as state
-// reads do; the clients are built here when aws.enabled is off. The
+// modals. Grants and revocations act through write sessions of each
+// account's member write role (the member role when none is configured);
+// the clients are built here when aws.enabled is off. The
 // returned service's Timers lane runs the timers (reminders, expiry,
 // cleanup).
 func serveBreakGlass(ctx context.Context, cfg config.Config, st Store, az *authz.Authorizer, b *bot.Bot,
@@ -30,6 +31,7 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st Store, az *authz
 		if clients, err = awsClients(ctx, cfg, base, clk); err != nil {
 			return nil, fmt.Errorf("break-glass: %w", err)
 		}
+		warnAWS(clients, log)
 	}
 	slackSide := b.BreakGlassSlack(bot.BreakGlassOptions{SecOpsChannel: cfg.Slack.SecOpsChannel, Approvers: cfg.Roles.Approvers})
 	provider := grant.New(clients, clk, grant.Options{

@@ -16,13 +16,14 @@ import (
 // under breakglass.
 func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 	o := iampolicy.Options{
-		StateReads:     cfg.AWS.Enabled,
-		Containment:    cfg.AWS.Enabled,
-		Backfill:       cfg.AWS.Enabled,
-		OrgAccounts:    cfg.AWS.Enabled && cfg.AWS.OrgAccounts,
-		MemberRoleName: cfg.AWS.MemberRoleName,
-		Canary:         cfg.Canary.Enabled,
-		CanaryMembers:  cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
+		StateReads:          cfg.AWS.Enabled,
+		Containment:         cfg.AWS.Enabled,
+		Backfill:            cfg.AWS.Enabled,
+		OrgAccounts:         cfg.AWS.Enabled && cfg.AWS.OrgAccounts,
+		MemberRoleName:      cfg.AWS.MemberRoleName,
+		MemberWriteRoleName: cfg.AWS.MemberWriteRoleName,
+		Canary:              cfg.Canary.Enabled,
+		CanaryMembers:       cfg.Canary.Enabled && cfg.AWS.Enabled && len(cfg.Canary.Accounts) > 0,
 	}
 	if cfg.Audit.S3Bucket != "" {
 		o.AuditBucket, o.AuditPrefix = cfg.Audit.S3Bucket, cfg.Audit.S3Prefix
@@ -37,6 +38,9 @@ func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 	for _, a := range cfg.Accounts {
 		if a.RoleARN != "" {
 			o.MemberRoleARNs = append(o.MemberRoleARNs, a.RoleARN)
+		}
+		if a.WriteRoleARN != "" {
+			o.MemberWriteRoleARNs = append(o.MemberWriteRoleARNs, a.WriteRoleARN)
 		}
 	}
 	if cfg.BreakGlass.Enabled {
@@ -55,6 +59,7 @@ func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 		}
 	}
 	o.MemberRoleARNs = sortedUnique(o.MemberRoleARNs)
+	o.MemberWriteRoleARNs = sortedUnique(o.MemberWriteRoleARNs)
 	o.BreakGlassRoleARNs = sortedUnique(o.BreakGlassRoleARNs)
 	return o, nil
 }

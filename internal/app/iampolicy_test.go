@@ -59,6 +59,17 @@ func TestIAMPolicyOptionsConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "member write roles, by name and per account",
+			cfg: func() config.Config {
+				c := base()
+				c.AWS.MemberWriteRoleName = "secops-bot-member-write"
+				c.Accounts = []config.Account{{ID: "1", WriteRoleARN: "arn:aws:iam::1:role/w"}, {ID: "2"}}
+				return c
+			},
+			want: iampolicy.Options{StateReads: true, Containment: true, Backfill: true, MemberRoleName: "secops-bot-member",
+				MemberWriteRoleName: "secops-bot-member-write", MemberWriteRoleARNs: []string{"arn:aws:iam::1:role/w"}},
+		},
+		{
 			name: "break-glass accounts ignored while disabled",
 			cfg: func() config.Config {
 				c := base()

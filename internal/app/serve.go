@@ -166,6 +166,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		if clients, err = awsClients(ctx, cfg, *awsBase, opts.Clock); err != nil {
 			return err
 		}
+		warnAWS(clients, log)
 		if cfg.AWS.OrgAccounts {
 			if accts, err := clients.OrgAccounts(ctx); err != nil {
 				log.Warn().Err(err).Msg("AWS Organizations accounts unavailable; only configured accounts count as known (check organizations:ListAccounts for the bot's role)")
@@ -334,19 +335,32 @@ func loadAWS(ctx context.Context, cfg config.Config, override *aws.Config) (*aws
 }
 
 func awsClients(ctx context.Context, cfg config.Config, base aws.Config, clk clock.Clock) (*awsclient.Clients, error) {
-	roles := map[string]string{}
+	roles, writeRoles := map[string]string{}, map[string]string{}
 	for _, a := range cfg.Accounts {
 		if a.RoleARN != "" {
 			roles[a.ID] = a.RoleARN
 		}
+		if a.WriteRoleARN != "" {
+			writeRoles[a.ID] = a.WriteRoleARN
+		}
 	}
 	c, err := awsclient.New(ctx, base, awsclient.Options{
-		MemberRoleName: cfg.AWS.MemberRoleName, RoleARNs: roles, ExternalID: cfg.AWS.ExternalID, Clock: clk,
+		MemberRoleName: cfg.AWS.MemberRoleName, RoleARNs: roles,
+		MemberWriteRoleName: cfg.AWS.MemberWriteRoleName, WriteRoleARNs: writeRoles,
+		ExternalID: cfg.AWS.ExternalID, Clock: clk,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("aws: %w", err)
 	}
 	return c, nil
+}
+
+// warnAWS says at start what weakens the split between the bot's reading
+// and its changing in the member accounts.
+func warnAWS(c *awsclient.Clients, log zerolog.Logger) {
+	for _, w := range c.Warnings() {
+		log.Warn().Msg("aws: " + w)
+	}
 }
 
 // jiraThrottled puts the outbox's throttle in front of the Jira client.

@@ -56,7 +56,7 @@ func Form(r *http.Request) (url.Values, error) {
 // shape, and S3's Error document.
 func WriteError(w http.ResponseWriter, service string, status int, code, msg string) {
 	switch service {
-	case "organizations", "cloudtrail", "sso", "sqs":
+	case "organizations", "cloudtrail", "sso", "identitystore", "sqs":
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("X-Amzn-ErrorType", code)
 		w.WriteHeader(status)

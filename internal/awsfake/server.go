@@ -4,6 +4,11 @@
 // Admin), so tests reach them through the real aws-sdk-go-v2 clients by
 // pointing the endpoint at Server.URL. Requests are routed by the SigV4
 // credential scope's service name, as AWS itself would.
+//
+// Calls made with keys that policies govern (a session policy passed to
+// AssumeRole, or identity policies a test gave the role or user) are
+// checked against them before the service fake sees them (policy.go), so
+// tests can show what a role or a scoped session cannot do.
 package awsfake
 
 import (
@@ -44,6 +49,9 @@ type Call struct {
 	// Injected is the error code of the fault that answered, "" when the
 	// service fake did.
 	Injected string
+	// Denied is the permission the caller's policies refused ("" when
+	// none was): "s3:PutBucketPolicy on arn:aws:s3:::other-bucket".
+	Denied string
 }
 
 // Reply is one error answer of a fault.
@@ -248,12 +256,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		break
 	}
 	s.mu.Unlock()
+	var refused *Refusal
+	if injected == nil && h != nil && s.ids.governed(key) {
+		refused = s.ids.Authorize(key, accessesOf(service, action, r, caller))
+	}
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	switch {
 	case h == nil:
 		WriteError(rec, service, http.StatusBadRequest, "UnknownService", fmt.Sprintf("no fake for service %q", service))
 	case injected != nil:
 		WriteError(rec, service, injected.Status, injected.Code, "injected fault")
+	case refused != nil:
+		writeAccessDenied(rec, service, caller, *refused)
 	default:
 		h.ServeHTTP(rec, r)
 	}
@@ -261,6 +275,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Attempt: sdkAttempt(r), Invocation: r.Header.Get("Amz-Sdk-Invocation-Id")}
 	if injected != nil {
 		call.Injected = injected.Code
+	}
+	if refused != nil {
+		call.Denied = refused.Access.String()
 	}
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
@@ -292,4 +309,30 @@ func sdkAttempt(r *http.Request) int {
 		}
 	}
 	return 0
+}
+
+// writeAccessDenied answers a request the caller's policies refuse, in the
+// service's error shape and with AWS's wording, which names the action,
+// the resource and the kind of policy that decided.
+func writeAccessDenied(w http.ResponseWriter, service string, caller Identity, r Refusal) {
+	why := "because no identity-based policy allows the " + r.Access.Action + " action"
+	switch {
+	case r.Explicit && r.Session:
+		why = "with an explicit deny in a session policy"
+	case r.Explicit:
+		why = "with an explicit deny in an identity-based policy"
+	case r.Session:
+		why = "because no session policy allows the " + r.Access.Action + " action"
+	}
+	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", caller.ARN, r.Access.Action, r.Access.Resource, why)
+	switch {
+	case service == "ec2":
+		WriteError(w, service, http.StatusForbidden, "UnauthorizedOperation", msg)
+	case service == "s3" && r.Access.Resource == "*" && strings.Contains(r.Access.Action, "Account"):
+		writeS3ControlError(w, http.StatusForbidden, "AccessDenied", msg)
+	case service == "organizations" || service == "cloudtrail" || service == "sso" || service == "identitystore" || service == "sqs":
+		WriteError(w, service, http.StatusBadRequest, "AccessDeniedException", msg)
+	default:
+		WriteError(w, service, http.StatusForbidden, "AccessDenied", msg)
+	}
 }

@@ -21,6 +21,8 @@ type AssumeRoleCall struct {
 	ExternalID      string
 	SourceIdentity  string
 	Tags            map[string]string
+	// Policy is the inline session policy, "" when none was passed.
+	Policy string
 	// Caller is who asked; AccessKeyID and Expiration are what was issued
 	// (empty when refused).
 	Caller      Identity
@@ -79,6 +81,15 @@ func (s *STS) AssumeRoleCalls() []AssumeRoleCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]AssumeRoleCall(nil), s.calls...)
+}
+
+// MaxSessionPolicySize is the longest inline session policy AssumeRole
+// accepts, in characters.
+const MaxSessionPolicySize = 2048
+
+func policyError(doc string) error {
+	_, err := ParsePolicy(doc)
+	return err
 }
 
 // RoleKeyPrefix is how every access key issued for a role begins, so tests
@@ -140,8 +151,15 @@ func (s *STS) assumeRole(w http.ResponseWriter, r *http.Request, form map[string
 		SessionName:     get("RoleSessionName"),
 		ExternalID:      get("ExternalId"),
 		SourceIdentity:  get("SourceIdentity"),
+		Policy:          get("Policy"),
 		DurationSeconds: 3600,
 		Caller:          CallerOf(r),
+	}
+	// A source identity, once set, stays with every session chained from
+	// it and cannot be changed.
+	parent, chained := s.ids.SessionOf(call.Caller.AccessKey)
+	if chained && parent.SourceIdentity != "" && call.SourceIdentity == "" {
+		call.SourceIdentity = parent.SourceIdentity
 	}
 	if d := get("DurationSeconds"); d != "" {
 		n, err := strconv.Atoi(d)
@@ -182,6 +200,12 @@ func (s *STS) assumeRole(w http.ResponseWriter, r *http.Request, form map[string
 		refuse(http.StatusBadRequest, "ValidationError", "DurationSeconds must be between 900 and 43200")
 	case call.DurationSeconds > maxSession:
 		refuse(http.StatusBadRequest, "ValidationError", fmt.Sprintf("The requested DurationSeconds exceeds the MaxSessionDuration set for this role (%d)", maxSession))
+	case len(call.Policy) > MaxSessionPolicySize:
+		refuse(http.StatusBadRequest, "PackedPolicyTooLarge", fmt.Sprintf("Packed policy consumes %d%% of allotted space, please use smaller policy for session.", 100*len(call.Policy)/MaxSessionPolicySize))
+	case call.Policy != "" && policyError(call.Policy) != nil:
+		refuse(http.StatusBadRequest, "MalformedPolicyDocument", policyError(call.Policy).Error())
+	case chained && parent.SourceIdentity != "" && call.SourceIdentity != parent.SourceIdentity:
+		refuse(http.StatusForbidden, "AccessDenied", fmt.Sprintf("the source identity %s of the calling session cannot be changed to %s", parent.SourceIdentity, call.SourceIdentity))
 	case s.denied[role]:
 		refuse(http.StatusForbidden, "AccessDenied", fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", call.Caller.ARN, role))
 	case s.externalID[role] != "" && s.externalID[role] != call.ExternalID:
@@ -192,7 +216,8 @@ func (s *STS) assumeRole(w http.ResponseWriter, r *http.Request, form map[string
 		call.Expiration = s.clk.Now().Add(time.Duration(call.DurationSeconds) * time.Second).Truncate(time.Second)
 		roleName := role[strings.LastIndex(role, "/")+1:]
 		sessionARN := fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", accountOfARN(role), roleName, call.SessionName)
-		s.ids.Add(call.AccessKeyID, sessionARN)
+		// The policy was checked above, so the session is always added.
+		_ = s.ids.AddSession(call.AccessKeyID, Session{ARN: sessionARN, Role: role, Policy: call.Policy, SourceIdentity: call.SourceIdentity, Tags: call.Tags})
 		s.calls = append(s.calls, call)
 
 		var res assumeRoleResult
@@ -205,6 +230,7 @@ func (s *STS) assumeRole(w http.ResponseWriter, r *http.Request, form map[string
 		res.AssumedRoleUser.Arn = sessionARN
 		res.AssumedRoleUser.AssumedRoleID = "AROA" + RoleKeyPrefix(role)[4:] + ":" + call.SessionName
 		res.SourceIdentity = call.SourceIdentity
+		res.PackedPolicySize = 100 * len(call.Policy) / MaxSessionPolicySize
 		WriteQuery(w, nsSTS, "AssumeRole", res)
 	}
 }

@@ -58,8 +58,8 @@ var specialActions = map[string]string{
 // granted without a call of their own: a permission the service checks as
 // part of another call. Every entry says which call needs it.
 var impliedActions = map[string]string{
-	"sts:SetSourceIdentity": "AssumeRole with SourceIdentity (break-glass sessions)",
-	"sts:TagSession":        "AssumeRole with session tags (break-glass sessions)",
+	"sts:SetSourceIdentity": "AssumeRole with SourceIdentity (write sessions, break-glass sessions)",
+	"sts:TagSession":        "AssumeRole with session tags (write sessions, break-glass sessions)",
 	"kms:Decrypt":           "GetObject and ReceiveMessage when the logs or the queue use a KMS key",
 	"s3:PutObjectRetention": "PutObject with an Object Lock retention (audit anchors)",
 }
@@ -185,7 +185,8 @@ func allFeatures() Options {
 		SQS: true, KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k",
 		StateReads: true, Containment: true, BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
 		OrgAccounts: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
-		AuditBucket: "acme-audit-anchors",
+		AuditBucket:         "acme-audit-anchors",
+		MemberWriteRoleName: "secops-bot-member-write",
 	}
 }
 
@@ -214,8 +215,8 @@ func TestPoliciesCoverEveryAWSCall(t *testing.T) {
 		}
 	}
 
-	bot, member := Policies(allFeatures())
-	granted := append(bot.Actions(), member.Actions()...)
+	bot, member, write := Policies(allFeatures())
+	granted := append(append(bot.Actions(), member.Actions()...), write.Actions()...)
 	needed := map[string]bool{}
 	var missing []string
 	for _, c := range sortedCalls(calls) {

@@ -1,6 +1,7 @@
 package iampolicy
 
 import (
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -258,11 +259,31 @@ func (tpl *template) resource(t *testing.T, name string) map[string]any {
 	return asMap(tpl.resolve(r["Properties"]))
 }
 
-// templateStatements maps each statement's Sid to its sorted actions, for a
-// role's inline policies or an AWS::IAM::Policy's document.
-func templateStatements(t *testing.T, role map[string]any) map[string][]string {
+// statementSig is what the templates must match of a statement: its
+// effect, its sorted actions and its condition (as canonical JSON).
+type statementSig struct {
+	Effect    string
+	Actions   []string
+	Condition string
+}
+
+func canonical(v any) string {
+	if v == nil {
+		return ""
+	}
+	raw, _ := json.Marshal(v) // decoded YAML and maps of strings
+	var x any
+	_ = json.Unmarshal(raw, &x)
+	raw, _ = json.Marshal(x)
+	return string(raw)
+}
+
+// templateStatements maps each statement's Sid to its effect, sorted
+// actions and condition, for a role's inline policies or an
+// AWS::IAM::Policy's document.
+func templateStatements(t *testing.T, role map[string]any) map[string]statementSig {
 	t.Helper()
-	out := map[string][]string{}
+	out := map[string]statementSig{}
 	if role == nil {
 		return out
 	}
@@ -288,32 +309,37 @@ func templateStatements(t *testing.T, role map[string]any) map[string][]string {
 				}
 			}
 			sort.Strings(actions)
-			out[sid] = actions
+			effect, _ := st["Effect"].(string)
+			out[sid] = statementSig{Effect: effect, Actions: actions, Condition: canonical(st["Condition"])}
 		}
 	}
 	return out
 }
 
-func docStatements(d Document) map[string][]string {
-	out := map[string][]string{}
+func docStatements(d Document) map[string]statementSig {
+	out := map[string]statementSig{}
 	for _, s := range d.Statement {
-		out[s.Sid] = s.Action
+		var cond any
+		if s.Condition != nil {
+			cond = s.Condition
+		}
+		out[s.Sid] = statementSig{Effect: s.Effect, Actions: s.Action, Condition: canonical(cond)}
 	}
 	return out
 }
 
-func diffStatements(t *testing.T, what string, got, want map[string][]string) {
+func diffStatements(t *testing.T, what string, got, want map[string]statementSig) {
 	t.Helper()
 	for sid, w := range want {
 		if g, ok := got[sid]; !ok {
-			t.Errorf("%s: statement %s is missing; want actions %v", what, sid, w)
+			t.Errorf("%s: statement %s is missing; want %s %v", what, sid, w.Effect, w.Actions)
 		} else if !reflect.DeepEqual(g, w) {
-			t.Errorf("%s: statement %s actions\n got %v\nwant %v", what, sid, g, w)
+			t.Errorf("%s: statement %s\n got %+v\nwant %+v", what, sid, g, w)
 		}
 	}
 	for sid, g := range got {
 		if _, ok := want[sid]; !ok {
-			t.Errorf("%s: statement %s (%v) is not in the Go policy", what, sid, g)
+			t.Errorf("%s: statement %s (%s %v) is not in the Go policy", what, sid, g.Effect, g.Actions)
 		}
 	}
 }
@@ -330,6 +356,8 @@ func TestMemberRoleTemplateMatchesPolicy(t *testing.T) {
 		{"read only", map[string]string{"Containment": "false", "Backfill": "false"}, Options{StateReads: true}},
 		{"identity center account", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "BreakGlassIdentityCenter": "true"},
 			Options{BreakGlassIdentityCenter: true}},
+		{"break-glass roles only", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "BreakGlassAssumeRole": "true"},
+			Options{BreakGlassAssumeRole: true}},
 		{"nothing", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false"}, Options{}},
 		{"canary", map[string]string{"Canary": "true"}, Options{StateReads: true, Containment: true, Backfill: true, CanaryMembers: true}},
 		{"canary only", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "Canary": "true"},
@@ -342,11 +370,52 @@ func TestMemberRoleTemplateMatchesPolicy(t *testing.T) {
 				params[k] = v
 			}
 			tpl := loadTemplate(t, "member-role.yaml", params)
-			role := tpl.resource(t, "MemberRole")
-			tt.opts.MemberRoleName = "secops-bot-member"
-			_, member := Policies(tt.opts)
-			diffStatements(t, "member-role.yaml MemberRole", templateStatements(t, role), docStatements(member))
+			tt.opts.MemberRoleName, tt.opts.MemberWriteRoleName = "secops-bot-member", "secops-bot-member-write"
+			_, member, write := Policies(tt.opts)
+			diffStatements(t, "member-role.yaml MemberRole", templateStatements(t, tpl.resource(t, "MemberRole")), docStatements(member))
+			diffStatements(t, "member-role.yaml MemberWriteRole", templateStatements(t, tpl.resource(t, "MemberWriteRole")), docStatements(write))
 		})
+	}
+}
+
+// TestMemberRoleTemplateGuards: the Deny statements of both roles name the
+// bot's roles in the account and the bot's own role, and the break-glass
+// roles; a permissions boundary, when given, bounds both roles.
+func TestMemberRoleTemplateGuards(t *testing.T) {
+	for _, boundary := range []string{"", "arn:aws:iam::111122223333:policy/secops-boundary"} {
+		tpl := loadTemplate(t, "member-role.yaml", map[string]string{
+			"BotRoleArn": "arn:aws:iam::111122223333:role/bot", "BreakGlassAssumeRole": "true",
+			"BreakGlassRoleNames": "secops-breakglass-*", "PermissionsBoundaryArn": boundary,
+		})
+		own := []any{
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${RoleName}"},
+			map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${WriteRoleName}"},
+			"arn:aws:iam::111122223333:role/bot",
+		}
+		trust := []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${BreakGlassRoleNames}"}}
+		for _, name := range []string{"MemberRole", "MemberWriteRole"} {
+			role := tpl.resource(t, name)
+			if role == nil {
+				t.Fatalf("%s is not created", name)
+			}
+			got := map[string]any{}
+			for _, p := range role["Policies"].([]any) {
+				for _, s := range asMap(asMap(p)["PolicyDocument"])["Statement"].([]any) {
+					st := asMap(s)
+					if st["Effect"] == "Deny" {
+						got[st["Sid"].(string)] = st["Resource"]
+					}
+				}
+			}
+			want := map[string]any{SidDenyBotChanges: own, SidDenyBotTags: own, SidDenyTrustChanges: trust}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s denies on\n%v\nwant\n%v", name, got, want)
+			}
+			pb, set := role["PermissionsBoundary"]
+			if boundary == "" && set || boundary != "" && pb != boundary {
+				t.Errorf("%s permissions boundary = %v, want %q", name, pb, boundary)
+			}
+		}
 	}
 }
 
@@ -361,21 +430,39 @@ func TestMemberRoleTrust(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tpl := loadTemplate(t, "member-role.yaml", map[string]string{"ExternalId": tt.externalID, "BotRoleArn": "arn:aws:iam::111122223333:role/bot"})
-			role := tpl.resource(t, "MemberRole")
-			stmts := asMap(role["AssumeRolePolicyDocument"])["Statement"].([]any)
-			if len(stmts) != 1 {
-				t.Fatalf("trust has %d statements, want 1", len(stmts))
-			}
-			st := asMap(stmts[0])
-			if p := asMap(st["Principal"])["AWS"]; p != "arn:aws:iam::111122223333:role/bot" {
-				t.Errorf("trusted principal = %v, want the bot role", p)
-			}
-			got := asMap(asMap(st["Condition"])["StringEquals"])["sts:ExternalId"]
-			if tt.externalID == "" && st["Condition"] != nil {
-				t.Errorf("condition = %v, want none", st["Condition"])
-			}
-			if tt.externalID != "" && got != tt.externalID {
-				t.Errorf("sts:ExternalId = %v, want %q", got, tt.externalID)
+			for _, r := range []struct {
+				name    string
+				actions any
+				// sourceIdentity: the role can be assumed only with one.
+				sourceIdentity bool
+			}{
+				{"MemberRole", "sts:AssumeRole", false},
+				{"MemberWriteRole", []any{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, true},
+			} {
+				role := tpl.resource(t, r.name)
+				stmts := asMap(role["AssumeRolePolicyDocument"])["Statement"].([]any)
+				if len(stmts) != 1 {
+					t.Fatalf("%s: trust has %d statements, want 1", r.name, len(stmts))
+				}
+				st := asMap(stmts[0])
+				if p := asMap(st["Principal"])["AWS"]; p != "arn:aws:iam::111122223333:role/bot" {
+					t.Errorf("%s: trusted principal = %v, want the bot role", r.name, p)
+				}
+				if !reflect.DeepEqual(st["Action"], r.actions) {
+					t.Errorf("%s: trusted for %v, want %v", r.name, st["Action"], r.actions)
+				}
+				cond := asMap(st["Condition"])
+				got := asMap(cond["StringEquals"])["sts:ExternalId"]
+				if tt.externalID != "" && got != tt.externalID || tt.externalID == "" && got != nil {
+					t.Errorf("%s: sts:ExternalId = %v, want %q", r.name, got, tt.externalID)
+				}
+				si := asMap(cond["StringLike"])["sts:SourceIdentity"]
+				if r.sourceIdentity && si != "*" || !r.sourceIdentity && si != nil {
+					t.Errorf("%s: sts:SourceIdentity condition = %v, want it required: %v", r.name, si, r.sourceIdentity)
+				}
+				if !r.sourceIdentity && tt.externalID == "" && st["Condition"] != nil {
+					t.Errorf("%s: condition = %v, want none", r.name, st["Condition"])
+				}
 			}
 		})
 	}
@@ -410,7 +497,8 @@ func TestBotRoleTemplateMatchesPolicy(t *testing.T) {
 			// The stack always creates the queue, and the member role
 			// always exists.
 			tt.opts.SQS, tt.opts.StateReads, tt.opts.MemberRoleName = true, true, "secops-bot-member"
-			bot, _ := Policies(tt.opts)
+			tt.opts.Containment, tt.opts.MemberWriteRoleName = true, "secops-bot-member-write"
+			bot, _, _ := Policies(tt.opts)
 			diffStatements(t, "secops-bot.yaml BotRole", got, docStatements(bot))
 		})
 	}

@@ -1,11 +1,18 @@
 // Package iampolicy writes the IAM policies the bot needs, derived from the
 // AWS calls the providers make: one for the bot's own role (the event queue,
 // the CloudTrail log objects, the organisation's account list, assuming the
-// member roles, tagging itself for the canary) and one for the role it
-// assumes in every member account (reading resource state, containment,
-// backfill, break-glass grants and its own canary).
+// member roles, tagging itself for the canary), one for the read-only role
+// it assumes in every member account (reading resource state, containment
+// previews, backfill, its own canary) and one for the write role it assumes
+// there for each confirmed change (containment and its undo, break-glass
+// grants and revocations), each session of which it limits to that change
+// with a session policy (providers/aws/awsclient).
 // The features switched on decide which statements appear, so a deployment
-// that never contains anything grants no write access.
+// that never contains anything grants no write access. Both member roles
+// deny every change to the bot's own roles and users and to the trust of
+// the break-glass roles, so no session of them can widen its own access.
+// Without a write role configured, the member role carries the write
+// statements too, as before the roles were split.
 //
 // A test scans the providers' source for every AWS call and fails when one
 // is not covered, and another compares the CloudFormation templates under
@@ -16,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -33,8 +41,8 @@ type Document struct {
 	Statement []Statement `json:"Statement"`
 }
 
-// Statement is one Allow statement. Action and Resource are always lists,
-// which IAM accepts and which keeps the JSON stable for diffs.
+// Statement is one statement. Action and Resource are always lists, which
+// IAM accepts and which keeps the JSON stable for diffs.
 type Statement struct {
 	Sid      string   `json:"Sid"`
 	Effect   string   `json:"Effect"`
@@ -46,11 +54,14 @@ type Statement struct {
 }
 
 // Actions returns every action the document allows, sorted and without
-// duplicates.
+// duplicates; Deny statements are left out.
 func (d Document) Actions() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, s := range d.Statement {
+		if s.Effect != "Allow" {
+			continue
+		}
 		for _, a := range s.Action {
 			if !seen[a] {
 				seen[a] = true
@@ -117,6 +128,12 @@ type Options struct {
 	// added to the bot's policy.
 	MemberRoleName string
 	MemberRoleARNs []string
+	// MemberWriteRoleName is the role assumed for each change in a member
+	// account, and MemberWriteRoleARNs are per-account overrides. With
+	// neither, the member role makes the changes too and carries their
+	// statements; with either, the member role only reads.
+	MemberWriteRoleName string
+	MemberWriteRoleARNs []string
 	// BreakGlassRoleARNs are the roles break-glass sessions assume; any
 	// role when empty.
 	BreakGlassRoleARNs []string
@@ -131,21 +148,28 @@ type Options struct {
 // Statement IDs, stable so that people and the CloudFormation templates can
 // refer to them.
 const (
-	SidEventQueue       = "EventQueue"
-	SidTrailLogs        = "TrailLogObjects"
-	SidTrailKey         = "DecryptTrailLogs"
-	SidOrgAccounts      = "ListOrganizationAccounts"
-	SidAssumeMember     = "AssumeMemberRoles"
-	SidStateReads       = "ReadResourceState"
-	SidContainment      = "Containment"
-	SidBackfill         = "LookupEvents"
-	SidBreakGlassRole   = "BreakGlassAssumeRole"
-	SidBreakGlassRevoke = "BreakGlassRevokeSessions"
-	SidIdentityCenter   = "BreakGlassIdentityCenter"
-	SidCanaryTag        = "CanaryTagSelf"
-	SidCanaryIdentity   = "CanaryCallerIdentity"
-	SidAuditAnchors     = "AuditAnchorObjects"
-	SidAuditBucket      = "AuditAnchorBucket"
+	SidEventQueue         = "EventQueue"
+	SidTrailLogs          = "TrailLogObjects"
+	SidTrailKey           = "DecryptTrailLogs"
+	SidOrgAccounts        = "ListOrganizationAccounts"
+	SidAssumeMember       = "AssumeMemberRoles"
+	SidAssumeMemberWrite  = "AssumeMemberWriteRoles"
+	SidStateReads         = "ReadResourceState"
+	SidContainmentReads   = "ContainmentReads"
+	SidContainment        = "Containment"
+	SidBackfill           = "LookupEvents"
+	SidBreakGlassReadRole = "BreakGlassReadRole"
+	SidBreakGlassRole     = "BreakGlassAssumeRole"
+	SidBreakGlassRevoke   = "BreakGlassRevokeSessions"
+	SidIdentityCenterRead = "BreakGlassIdentityCenterReads"
+	SidIdentityCenter     = "BreakGlassIdentityCenter"
+	SidCanaryTag          = "CanaryTagSelf"
+	SidCanaryIdentity     = "CanaryCallerIdentity"
+	SidDenyBotChanges     = "DenyChangesToTheBot"
+	SidDenyBotTags        = "DenyOtherTagsOnTheBot"
+	SidDenyTrustChanges   = "DenyBreakGlassTrustChanges"
+	SidAuditAnchors       = "AuditAnchorObjects"
+	SidAuditBucket        = "AuditAnchorBucket"
 )
 
 // Action lists per statement, exactly what the providers call: the
@@ -183,12 +207,30 @@ var (
 	canaryTagActions      = []string{"iam:TagRole", "iam:TagUser"}
 	canaryIdentityActions = []string{"sts:GetCallerIdentity"}
 
-	identityCenterActions = []string{
-		"identitystore:GetUserId",
+	// Identity Center: the user is found and the assignments listed with
+	// the read role; assignments are made and waited on with the write
+	// role.
+	identityCenterReadActions = []string{"identitystore:GetUserId", "sso:ListAccountAssignments"}
+	identityCenterActions     = []string{
 		"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
 		"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
-		"sso:ListAccountAssignments",
 	}
+
+	// botChangeActions are every IAM change to a principal: its policies,
+	// boundary, keys, passwords, MFA, groups, tags and existence, and
+	// passing it to a service. Both member roles are denied them on the
+	// bot's own roles and users, so no session of the bot can grant itself
+	// more, wherever the role's allows come from. Tags are the exception
+	// the canary needs (SidDenyBotTags).
+	botChangeActions = []string{
+		"iam:Add*", "iam:Attach*", "iam:Create*", "iam:Deactivate*", "iam:Delete*", "iam:Detach*", "iam:Enable*",
+		"iam:PassRole", "iam:Put*", "iam:Remove*", "iam:Reset*", "iam:Resync*", "iam:Set*", "iam:Untag*",
+		"iam:Update*", "iam:Upload*",
+	}
+	botTagActions = []string{"iam:TagRole", "iam:TagUser"}
+	// trustChangeActions would let a session choose who may assume a
+	// break-glass role: its trust policy, or the role itself.
+	trustChangeActions = []string{"iam:CreateRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy"}
 )
 
 // ContainmentActions are the actions the containment catalogue declares,
@@ -198,14 +240,47 @@ func ContainmentActions() []string {
 	return contain.New(nil, containment.Config{}, nil, contain.Options{}).RequiredPermissions()
 }
 
-// Policies returns the bot role's policy and the member-account role's
-// policy for the features in opts. A document may have no statements when
-// no feature needs it.
-func Policies(opts Options) (bot, member Document) {
+// ContainmentReadActions are the catalogue's reads (Get, Describe, List),
+// which previews and the checks around each change make with the read
+// role; ContainmentWriteActions the rest, made in write sessions.
+func ContainmentReadActions() []string { return splitReads(ContainmentActions(), true) }
+
+// ContainmentWriteActions: see ContainmentReadActions.
+func ContainmentWriteActions() []string { return splitReads(ContainmentActions(), false) }
+
+func splitReads(actions []string, reads bool) []string {
+	var out []string
+	for _, a := range actions {
+		if IsRead(a) == reads {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsRead reports whether an action only reads: Get, Describe, List and
+// LookupEvents.
+func IsRead(action string) bool {
+	_, name, _ := strings.Cut(action, ":")
+	for _, verb := range []string{"Get", "Describe", "List", "LookupEvents"} {
+		if strings.HasPrefix(name, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+// Policies returns the bot role's policy, the read-only member role's and
+// the member write role's for the features in opts. A document may have no
+// statements when no feature needs it; without a write role the member
+// role's holds the write statements and the write role's is empty.
+func Policies(opts Options) (bot, member, write Document) {
 	bot = Document{Version: Version, Statement: []Statement{}}
 	member = Document{Version: Version, Statement: []Statement{}}
+	write = Document{Version: Version, Statement: []Statement{}}
 	part := partition(opts.QueueARN)
-	hasMemberRole := opts.MemberRoleName != "" || len(opts.MemberRoleARNs) > 0
+	readRoles, writeRoles := memberRoles(opts, part), memberWriteRoles(opts, part)
+	split := len(writeRoles) > 0
 
 	if opts.SQS {
 		bot.add(SidEventQueue, queueActions, or(opts.QueueARN, "arn:"+part+":sqs:*:*:*"))
@@ -247,7 +322,8 @@ func Policies(opts Options) (bot, member Document) {
 		member.add(SidStateReads, stateReadActions, "*")
 	}
 	if opts.Containment {
-		member.add(SidContainment, ContainmentActions(), "*")
+		member.add(SidContainmentReads, ContainmentReadActions(), "*")
+		write.add(SidContainment, ContainmentWriteActions(), "*")
 	}
 	if opts.Backfill {
 		// The backfill reads each account's events with that account's
@@ -255,39 +331,89 @@ func Policies(opts Options) (bot, member Document) {
 		member.add(SidBackfill, []string{"cloudtrail:LookupEvents"}, "*")
 	}
 	if opts.BreakGlassAssumeRole {
-		roles := opts.BreakGlassRoleARNs
-		if len(roles) == 0 {
-			roles = []string{"arn:" + part + ":iam::*:role/*"}
-		}
-		member.add(SidBreakGlassRole, breakGlassAssumeActions, roles...)
-		member.add(SidBreakGlassRevoke, breakGlassRevokeActions, roles...)
+		roles := breakGlassRoles(opts, part)
+		// The role's maximum session bounds the windows offered.
+		member.add(SidBreakGlassReadRole, []string{"iam:GetRole"}, roles...)
+		write.add(SidBreakGlassRole, breakGlassAssumeActions, roles...)
+		write.add(SidBreakGlassRevoke, breakGlassRevokeActions, roles...)
 	}
 	if opts.BreakGlassIdentityCenter {
 		// Assignments name the instance, permission set and account;
 		// scoping them needs the ARNs of all three, which vary per
-		// deployment, so the statement is account-wide and the member
-		// role carrying it belongs only in the Identity Center account.
-		member.add(SidIdentityCenter, identityCenterActions, "*")
+		// deployment, so the statements are account-wide, the member
+		// roles carrying them belong only in the Identity Center account,
+		// and each write session names the three.
+		member.add(SidIdentityCenterRead, identityCenterReadActions, "*")
+		write.add(SidIdentityCenter, identityCenterActions, "*")
 	}
-	if opts.CanaryMembers && hasMemberRole {
+	if opts.CanaryMembers && len(readRoles) > 0 {
 		// Each member role tags itself; without member roles the bot's
 		// own canary statements serve.
-		member.add(SidCanaryTag, []string{"iam:TagRole"}, memberRoles(opts, part)...)
+		member.add(SidCanaryTag, []string{"iam:TagRole"}, readRoles...)
 		member.Statement[len(member.Statement)-1].Condition = canaryCondition()
 		member.add(SidCanaryIdentity, canaryIdentityActions, "*")
 	}
 
-	if len(member.Statement) == 0 {
-		return bot, member
+	if !split {
+		member.Statement = append(member.Statement, write.Statement...)
+		write.Statement = []Statement{}
 	}
-	roles := memberRoles(opts, part)
-	if len(roles) == 0 {
+	if len(member.Statement) == 0 && len(write.Statement) == 0 {
+		return bot, member, write
+	}
+	if len(readRoles) == 0 {
 		// No member role: the bot acts with its own credentials.
 		bot.Statement = append(bot.Statement, member.Statement...)
-		return bot, member
+		return bot, member, write
 	}
-	bot.add(SidAssumeMember, []string{"sts:AssumeRole"}, roles...)
-	return bot, member
+	guards := guardStatements(opts, part, append(slices.Clone(readRoles), writeRoles...))
+	member.Statement = append(member.Statement, guards...)
+	bot.add(SidAssumeMember, []string{"sts:AssumeRole"}, readRoles...)
+	if len(write.Statement) > 0 {
+		write.Statement = append(write.Statement, guards...)
+		// Each write session carries the confirming user as its source
+		// identity and the action as a session tag.
+		bot.add(SidAssumeMemberWrite, []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"}, writeRoles...)
+	}
+	return bot, member, write
+}
+
+// guardStatements deny what would let a member role session widen its own
+// access or open a break-glass role to others: any IAM change to the bot's
+// roles and users (tags other than the canary's included), and any change
+// to who may assume the break-glass roles (all roles when they are not
+// named).
+func guardStatements(opts Options, part string, own []string) []Statement {
+	if strings.Contains(opts.BotARN, ":role/") || strings.Contains(opts.BotARN, ":user/") {
+		own = append(own, opts.BotARN)
+	}
+	trust := opts.BreakGlassRoleARNs
+	if len(trust) == 0 {
+		trust = []string{"arn:" + part + ":iam::*:role/*"}
+	}
+	var d Document
+	d.deny(SidDenyBotChanges, botChangeActions, own...)
+	d.deny(SidDenyBotTags, botTagActions, own...)
+	d.Statement[len(d.Statement)-1].Condition = map[string]map[string][]string{"ForAnyValue:StringNotEquals": {"aws:TagKeys": {awscanary.TagKey}}}
+	d.deny(SidDenyTrustChanges, trustChangeActions, trust...)
+	return d.Statement
+}
+
+func breakGlassRoles(opts Options, part string) []string {
+	if len(opts.BreakGlassRoleARNs) == 0 {
+		return []string{"arn:" + part + ":iam::*:role/*"}
+	}
+	return opts.BreakGlassRoleARNs
+}
+
+// memberWriteRoles are the roles the bot assumes for changes in member
+// accounts; none when the member roles make them.
+func memberWriteRoles(opts Options, part string) []string {
+	roles := append([]string(nil), opts.MemberWriteRoleARNs...)
+	if opts.MemberWriteRoleName != "" {
+		roles = append([]string{"arn:" + part + ":iam::*:role/" + opts.MemberWriteRoleName}, roles...)
+	}
+	return roles
 }
 
 // memberRoles are the roles the bot assumes in member accounts.
@@ -309,6 +435,12 @@ func (d *Document) add(sid string, actions []string, resources ...string) {
 	a := append([]string(nil), actions...)
 	sort.Strings(a)
 	d.Statement = append(d.Statement, Statement{Sid: sid, Effect: "Allow", Action: a, Resource: resources})
+}
+
+func (d *Document) deny(sid string, actions []string, resources ...string) {
+	a := append([]string(nil), actions...)
+	sort.Strings(a)
+	d.Statement = append(d.Statement, Statement{Sid: sid, Effect: "Deny", Action: a, Resource: resources})
 }
 
 // partition is the queue's partition (aws-cn, aws-us-gov), so that the

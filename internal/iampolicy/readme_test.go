@@ -11,20 +11,21 @@ const readmePath = "../../README.md"
 
 // readmeOptions is the deployment the README's policies are printed for:
 // events from SQS (with the log files in S3), state reads, containment and
-// backfill in every member account through one member role. It is what
-// `secops-bot iam-policy [--member]` prints for a configuration with those
-// features on.
+// backfill in every member account through the read-only member role and
+// the write role. It is what `secops-bot iam-policy [--member |
+// --member-write]` prints for a configuration with those features on.
 var readmeOptions = Options{
-	SQS:            true,
-	StateReads:     true,
-	Containment:    true,
-	Backfill:       true,
-	OrgAccounts:    true,
-	MemberRoleName: "secops-bot-member",
+	SQS:                 true,
+	StateReads:          true,
+	Containment:         true,
+	Backfill:            true,
+	OrgAccounts:         true,
+	MemberRoleName:      "secops-bot-member",
+	MemberWriteRoleName: "secops-bot-member-write",
 }
 
 // readmeBlock matches a policy the README shows between its markers.
-var readmeBlock = regexp.MustCompile("(?s)(<!-- iam-policy (bot|member) -->\n```json\n)(.*?)(```\n<!-- end iam-policy -->)")
+var readmeBlock = regexp.MustCompile("(?s)(<!-- iam-policy (bot|member|member-write) -->\n```json\n)(.*?)(```\n<!-- end iam-policy -->)")
 
 // TestREADMEPoliciesAreGenerated: the README's IAM policies are the ones
 // iam-policy prints, so the documentation cannot list an action the code
@@ -34,8 +35,8 @@ func TestREADMEPoliciesAreGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bot, member := Policies(readmeOptions)
-	want := map[string][]byte{"bot": bot.JSON(), "member": member.JSON()}
+	bot, member, write := Policies(readmeOptions)
+	want := map[string][]byte{"bot": bot.JSON(), "member": member.JSON(), "member-write": write.JSON()}
 	seen := map[string]bool{}
 	out := readmeBlock.ReplaceAllFunc(raw, func(m []byte) []byte {
 		g := readmeBlock.FindSubmatch(m)
@@ -48,7 +49,7 @@ func TestREADMEPoliciesAreGenerated(t *testing.T) {
 		}
 		return bytes.Join([][]byte{g[1], want[which], g[4]}, nil)
 	})
-	for _, which := range []string{"bot", "member"} {
+	for _, which := range []string{"bot", "member", "member-write"} {
 		if !seen[which] {
 			t.Errorf("the README has no <!-- iam-policy %s --> block", which)
 		}

@@ -1,9 +1,18 @@
 // Package awsclient gives the bot an AWS configuration for each member
 // account: it assumes the account's member role with STS and keeps the
-// session until shortly before it expires, so every reader and containment
-// action acts inside the account it concerns. It also lists the
-// organization's accounts, which decide whether a share target is one of
-// ours.
+// session until shortly before it expires, so every reader acts inside the
+// account it concerns. It also lists the organization's accounts, which
+// decide whether a share target is one of ours.
+//
+// Reading and writing are split. The member role (For) only reads. A
+// change (a confirmed containment, its undo, a break-glass grant or
+// revocation) assumes the member write role afresh for that one change
+// (ForAction), passing an inline session policy that allows exactly the
+// change's actions on exactly its resources, the confirming user as
+// SourceIdentity and the action's ID as a session tag. Whatever the write
+// role allows, such a session can do nothing else, so neither a bug in the
+// bot nor someone holding a leaked session can turn it against other
+// resources.
 //
 // Every client made from these configurations draws its retries from one
 // budget (the SDK's retry token bucket), shared by the whole process: in a
@@ -58,6 +67,15 @@ type Options struct {
 	MemberRoleName string
 	// RoleARNs overrides the role per account (accounts[].role_arn).
 	RoleARNs map[string]string
+	// MemberWriteRoleName is the role assumed, one session per change, to
+	// change anything in a member account. Empty, the member role serves
+	// for changes too, as before the roles were split (Warnings says so):
+	// each change still runs under its session policy, but without
+	// SourceIdentity and session tags, which the member role's trust
+	// policy may not allow.
+	MemberWriteRoleName string
+	// WriteRoleARNs overrides the write role per account.
+	WriteRoleARNs map[string]string
 	// ExternalID is sent with every AssumeRole when set.
 	ExternalID string
 	// SessionName names the role sessions (CloudTrail shows it); the
@@ -110,16 +128,21 @@ func New(_ context.Context, base aws.Config, opts Options) (*Clients, error) {
 	if strings.ContainsAny(opts.MemberRoleName, ": ") {
 		problems = append(problems, fmt.Sprintf("member role name %q must be a role name, not an ARN", opts.MemberRoleName))
 	}
-	for _, acct := range sortedKeys(opts.RoleARNs) {
-		arn := opts.RoleARNs[acct]
-		m := roleARNRe.FindStringSubmatch(arn)
-		switch {
-		case !accountRe.MatchString(acct):
-			problems = append(problems, fmt.Sprintf("account %q is not a 12-digit account ID", acct))
-		case m == nil:
-			problems = append(problems, fmt.Sprintf("role ARN %q of account %s is not an IAM role ARN", arn, acct))
-		case m[1] != acct:
-			problems = append(problems, fmt.Sprintf("role ARN %q is in account %s, not %s", arn, m[1], acct))
+	if strings.ContainsAny(opts.MemberWriteRoleName, ":/ ") {
+		problems = append(problems, fmt.Sprintf("member write role name %q must be a role name, not an ARN", opts.MemberWriteRoleName))
+	}
+	for _, roles := range []map[string]string{opts.RoleARNs, opts.WriteRoleARNs} {
+		for _, acct := range sortedKeys(roles) {
+			arn := roles[acct]
+			m := roleARNRe.FindStringSubmatch(arn)
+			switch {
+			case !accountRe.MatchString(acct):
+				problems = append(problems, fmt.Sprintf("account %q is not a 12-digit account ID", acct))
+			case m == nil:
+				problems = append(problems, fmt.Sprintf("role ARN %q of account %s is not an IAM role ARN", arn, acct))
+			case m[1] != acct:
+				problems = append(problems, fmt.Sprintf("role ARN %q is in account %s, not %s", arn, m[1], acct))
+			}
 		}
 	}
 	if opts.Duration != 0 && (opts.Duration < 15*time.Minute || opts.Duration > 12*time.Hour) {
@@ -192,7 +215,35 @@ func (c *Clients) RoleARN(accountID string) string {
 	return awsarn.IAMRole(awsarn.PartitionOf(c.base.Region), accountID, "", c.opts.MemberRoleName).String()
 }
 
-// For returns the configuration to act in an account. It assumes the
+// WriteRoleARN returns the role assumed for changes in an account: the
+// account's write role, else the member write role by name, else the
+// member role itself ("" when the base credentials are used).
+func (c *Clients) WriteRoleARN(accountID string) string {
+	if arn := c.opts.WriteRoleARNs[accountID]; arn != "" {
+		return arn
+	}
+	if c.opts.MemberWriteRoleName == "" {
+		return c.RoleARN(accountID)
+	}
+	return awsarn.IAMRole(awsarn.PartitionOf(c.base.Region), accountID, "", c.opts.MemberWriteRoleName).String()
+}
+
+// Warnings says what weakens the split between reading and writing in
+// this configuration, for the operator to fix.
+func (c *Clients) Warnings() []string {
+	var out []string
+	if c.opts.MemberRoleName == "" && len(c.opts.RoleARNs) == 0 {
+		out = append(out, "no member role is configured: the bot reads and changes member accounts with its own credentials, "+
+			"so changes cannot be limited by a session policy; set aws.member_role_name and deploy deploy/cloudformation/member-role.yaml")
+	} else if c.opts.MemberWriteRoleName == "" && len(c.opts.WriteRoleARNs) == 0 {
+		out = append(out, "no member write role is configured: changes use the member role "+c.opts.MemberRoleName+
+			", which must then allow them, and carry no SourceIdentity or session tag; deploy the write role of "+
+			"deploy/cloudformation/member-role.yaml and set aws.member_write_role_name so the member role can be read-only")
+	}
+	return out
+}
+
+// For returns the configuration to read in an account. It assumes the
 // member role now (or reuses the cached session) so a role that cannot be
 // assumed is reported here, as ErrAssumeRole, rather than as a confusing
 // failure of the first call made with it.

@@ -229,6 +229,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}{
 		{name: "role ARN in another account", opts: Options{RoleARNs: map[string]string{member: "arn:aws:iam::555566667777:role/x"}}, want: []string{"is in account 555566667777, not 444455556666"}},
 		{name: "not a role ARN", opts: Options{RoleARNs: map[string]string{member: "arn:aws:iam::444455556666:user/x"}}, want: []string{"is not an IAM role ARN"}},
+		{name: "write role ARN in another account", opts: Options{WriteRoleARNs: map[string]string{member: "arn:aws:iam::555566667777:role/w"}}, want: []string{"is in account 555566667777, not 444455556666"}},
+		{name: "write role name that is an ARN", opts: Options{MemberWriteRoleName: "arn:aws:iam::1:role/w"}, want: []string{"member write role name"}},
 		{name: "every problem at once", opts: Options{MemberRoleName: "arn:aws:iam::1:role/x", RoleARNs: map[string]string{"12": "x"}, Duration: time.Minute}, want: []string{"must be a role name", `account "12"`, "outside 15m to 12h"}},
 	}
 	for _, tc := range tests {

@@ -4,8 +4,22 @@
 // account's role gives. It implements containment.Provider.
 //
 // Every action reads the current state first, so running it twice changes
-// nothing the second time, and keeps that state as the before-state undo
-// restores.
+// nothing the second time, and keeps that state as the before-state.
+//
+// Reading and changing use different credentials. State is read with the
+// account's member role; each change (a confirmed run, an undo) gets a
+// session of the write role of its own, limited by a session policy to the
+// IAM actions of exactly the calls it is about to make on exactly its
+// target's ARNs, with the confirming user as SourceIdentity and the record
+// ID as session tag (awsclient.ForAction).
+//
+// Undo never puts back a whole saved state: it compares the state now with
+// the state the run left, and re-adds only what the run removed (the
+// removed statements into today's policy, the removed accounts into
+// today's share list, the flags it set, the policy it added, the keys it
+// deactivated), leaving every later change as it is. When the target
+// changed since the run, Undo refuses with a containment.DriftError
+// carrying the difference until the user confirms that very state.
 package contain
 
 import (
@@ -13,20 +27,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 
+	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
-// ConfigSource gives the AWS configuration for an account (the awsclient
-// package assumes the account's role).
+// ConfigSource gives the AWS configuration to read in an account, and a
+// write session limited to one change (awsclient.Clients).
 type ConfigSource interface {
 	For(ctx context.Context, accountID string) (aws.Config, error)
+	ForAction(ctx context.Context, accountID string, s awsclient.Scope) (aws.Config, error)
 }
 
 // Options tune the provider.
@@ -67,7 +85,7 @@ func (p *Provider) Catalogue() []containment.Action {
 		{
 			ID:              containment.S3BlockPublicAccess,
 			Title:           "Block public access to the bucket",
-			Summary:         "Turns on all four S3 Block Public Access settings on the bucket; the policy stays in place as evidence. Undo restores the previous settings.",
+			Summary:         "Turns on all four S3 Block Public Access settings on the bucket; the policy stays in place as evidence. Undo turns off only the settings it turned on.",
 			Permissions:     []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"},
 			UndoPermissions: []string{"s3:PutBucketPublicAccessBlock"},
 			Fit:             containment.FitBucket,
@@ -75,7 +93,7 @@ func (p *Provider) Catalogue() []containment.Action {
 		{
 			ID:              containment.S3RemovePublicStatements,
 			Title:           "Remove the public statements from the bucket policy",
-			Summary:         "Rewrites the bucket policy without the statements that grant access to everyone. Undo puts the saved policy back.",
+			Summary:         "Rewrites the bucket policy without the statements that grant access to everyone. Undo adds those statements back to the policy as it is then, keeping later changes.",
 			Permissions:     []string{"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"},
 			UndoPermissions: []string{"s3:PutBucketPolicy"},
 			Fit:             containment.FitBucketPolicy,
@@ -83,7 +101,7 @@ func (p *Provider) Catalogue() []containment.Action {
 		{
 			ID:      containment.SnapshotUnshare,
 			Title:   "Unshare the snapshot",
-			Summary: "Removes the unknown accounts (or every account) from an RDS DB or cluster snapshot, an EBS snapshot or an AMI. Undo shares it with them again and needs an admin.",
+			Summary: "Removes the unknown accounts (or every account) from an RDS DB or cluster snapshot, an EBS snapshot or an AMI. Undo shares it again with the accounts it removed, and only those, and needs an admin.",
 			Permissions: []string{
 				"rds:DescribeDBSnapshotAttributes", "rds:ModifyDBSnapshotAttribute",
 				"rds:DescribeDBClusterSnapshotAttributes", "rds:ModifyDBClusterSnapshotAttribute",
@@ -97,7 +115,7 @@ func (p *Provider) Catalogue() []containment.Action {
 		{
 			ID:              containment.IAMUserRestrictIP,
 			Title:           "Lock the user to the corporate network",
-			Summary:         "Adds an inline policy denying every action from outside the corporate ranges (AWS services acting for the user keep working). Undo removes it.",
+			Summary:         "Adds an inline policy denying every action from outside the corporate ranges (AWS services acting for the user keep working). Undo removes it unless someone changed it since.",
 			Permissions:     []string{"iam:GetUser", "iam:GetUserPolicy", "iam:PutUserPolicy"},
 			UndoPermissions: []string{"iam:DeleteUserPolicy", "iam:PutUserPolicy"},
 			Fit:             containment.FitUser,
@@ -113,7 +131,7 @@ func (p *Provider) Catalogue() []containment.Action {
 		{
 			ID:              containment.IAMRoleRevokeSessions,
 			Title:           "Revoke the role's active sessions",
-			Summary:         "Adds an inline policy denying everything to sessions of the role issued before now, as the console's \"revoke active sessions\" does. Undo removes it.",
+			Summary:         "Adds an inline policy denying everything to sessions of the role issued before now, as the console's \"revoke active sessions\" does. Undo removes it unless someone changed it since.",
 			Permissions:     []string{"iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"},
 			UndoPermissions: []string{"iam:DeleteRolePolicy", "iam:PutRolePolicy"},
 			Fit:             containment.FitRole,
@@ -157,8 +175,10 @@ func (p *Provider) Preview(ctx context.Context, action string, t containment.Tar
 }
 
 // Apply re-reads the state (it may have moved since the preview), works out
-// the calls again and makes them.
-func (p *Provider) Apply(ctx context.Context, plan containment.Plan) (containment.Outcome, error) {
+// the calls again and makes them in a write session limited to them, as
+// the record's runner.
+func (p *Provider) Apply(ctx context.Context, rec containment.Record) (containment.Outcome, error) {
+	plan := rec.Plan
 	r, err := p.runner(plan.Action)
 	if err != nil {
 		return containment.Outcome{}, err
@@ -178,7 +198,11 @@ func (p *Provider) Apply(ctx context.Context, plan containment.Plan) (containmen
 		out.After = fresh.Before
 		return out, nil
 	}
-	out.Calls, err = r.apply(ctx, c, plan.Target, st)
+	w, err := p.writeConfig(ctx, c, plan.Target, fresh.Calls, rec.RanBy, rec.ID)
+	if err != nil {
+		return out, err
+	}
+	out.Calls, err = r.apply(ctx, w, plan.Target, st)
 	if err != nil {
 		return out, err
 	}
@@ -192,39 +216,94 @@ func (p *Provider) Apply(ctx context.Context, plan containment.Plan) (containmen
 	return out, nil
 }
 
-// Undo restores the before-state of a record's run.
-func (p *Provider) Undo(ctx context.Context, rec containment.Record) (containment.Outcome, error) {
+// PreviewUndo reads the target and works out what an undo would do now:
+// its calls, what changed since the run, and what undo leaves alone.
+func (p *Provider) PreviewUndo(ctx context.Context, rec containment.Record) (containment.UndoPlan, error) {
+	u, err := p.reverse(ctx, rec)
+	return u.plan, err
+}
+
+// undoing is an undo worked out: the reading configuration, the state now,
+// the reversal and what it is shown as.
+type undoing struct {
+	c    aws.Config
+	r    runner
+	now  state
+	rev  reversal
+	plan containment.UndoPlan
+}
+
+// reverse reads the target now and works out the undo of a record's run.
+func (p *Provider) reverse(ctx context.Context, rec containment.Record) (undoing, error) {
 	r, err := p.runner(rec.Action)
 	if err != nil {
-		return containment.Outcome{}, err
+		return undoing{}, err
 	}
 	if rec.Outcome == nil {
-		return containment.Outcome{}, fmt.Errorf("undo %s: nothing was run", rec.ID)
+		return undoing{}, fmt.Errorf("undo %s: nothing was run", rec.ID)
 	}
 	c, err := p.config(ctx, rec.Target)
 	if err != nil {
-		return containment.Outcome{}, err
+		return undoing{}, err
 	}
 	now, err := r.read(ctx, c, rec.Target)
 	if err != nil {
+		return undoing{}, err
+	}
+	u := undoing{c: c, r: r, now: now, plan: containment.UndoPlan{Current: now.json(), State: containment.Fingerprint(now.json())}}
+	if !rec.Outcome.Changed {
+		return u, nil
+	}
+	u.rev, err = r.reverse(rec.Target, rec.Outcome.Before, rec.Outcome.After, now)
+	if err != nil {
+		return undoing{}, fmt.Errorf("undo %s: %w", rec.ID, err)
+	}
+	u.plan.Calls, u.plan.Changes, u.plan.Notes = u.rev.calls, u.rev.changes, u.rev.kept
+	return u, nil
+}
+
+// Undo re-adds what a record's run removed, in a write session limited to
+// the calls it makes, as the user by. When the target changed since the
+// run it acts only if state is the fingerprint of the state read now, the
+// one the user saw and confirmed; otherwise it changes nothing and returns
+// a *containment.DriftError with the difference.
+func (p *Provider) Undo(ctx context.Context, rec containment.Record, by, state string) (containment.Outcome, error) {
+	u, err := p.reverse(ctx, rec)
+	if err != nil {
 		return containment.Outcome{}, err
 	}
-	out := containment.Outcome{Before: now.json()}
+	out := containment.Outcome{Before: u.now.json()}
 	if !rec.Outcome.Changed {
 		out.Summary = "the run changed nothing, so there is nothing to undo"
 		out.After = out.Before
 		return out, nil
 	}
-	out.Calls, err = r.undo(ctx, c, rec.Target, rec.Outcome.Before, rec.Outcome.After, now)
+	if u.plan.Drifted() && u.plan.State != state {
+		return out, &containment.DriftError{Plan: u.plan}
+	}
+	if len(u.rev.calls) == 0 {
+		out.After = out.Before
+		out.Summary = "nothing to put back: " + strings.Join(append(slices.Clone(u.rev.kept), "now "+u.now.String()), "; ")
+		return out, nil
+	}
+	w, err := p.writeConfig(ctx, u.c, rec.Target, u.rev.calls, by, rec.ID)
 	if err != nil {
 		return out, err
 	}
-	after, err := r.read(ctx, c, rec.Target)
+	out.Calls = u.rev.calls
+	if err := u.rev.run(ctx, w); err != nil {
+		return out, err
+	}
+	after, err := u.r.read(ctx, u.c, rec.Target)
 	if err != nil {
 		return out, fmt.Errorf("read back %s: %w", rec.Target, err)
 	}
-	out.After, out.Changed = after.json(), len(out.Calls) > 0
-	out.Summary = "put back the state saved before the run: " + describe(after)
+	out.After, out.Changed = after.json(), true
+	parts := []string{u.rev.did}
+	if len(u.rev.kept) > 0 {
+		parts = append(parts, "left as changed since: "+strings.Join(u.rev.kept, "; "))
+	}
+	out.Summary = strings.Join(append(parts, "now "+after.String()), "; ")
 	return out, nil
 }
 
@@ -234,15 +313,30 @@ type state interface {
 	String() string
 }
 
-func describe(s state) string { return s.String() }
-
-// runner is one action's calls.
+// runner is one action's calls. read gets the member role's
+// configuration; apply and a reversal's run get a write session limited to
+// the calls they make.
 type runner interface {
 	read(ctx context.Context, c aws.Config, t containment.Target) (state, error)
 	plan(t containment.Target, st state) containment.Plan
 	apply(ctx context.Context, c aws.Config, t containment.Target, st state) ([]containment.Call, error)
-	undo(ctx context.Context, c aws.Config, t containment.Target, before, after json.RawMessage, now state) ([]containment.Call, error)
+	// reverse works out the undo of a run from the states before and
+	// after it and the state now.
+	reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error)
 	summary(t containment.Target, before, after state) string
+}
+
+// reversal is what an undo does.
+type reversal struct {
+	// calls are made by run, in order; none when there is nothing left to
+	// put back.
+	calls []containment.Call
+	run   func(ctx context.Context, c aws.Config) error
+	// did says in words what run puts back.
+	did string
+	// changes are what changed in the target since the run; kept what
+	// undo leaves alone because of them.
+	changes, kept []string
 }
 
 func (p *Provider) runner(action string) (runner, error) {
@@ -283,6 +377,72 @@ func (p *Provider) config(ctx context.Context, t containment.Target) (aws.Config
 		c.Region = t.Region
 	}
 	return c, nil
+}
+
+// writeConfig opens the write session for calls on a target: the IAM
+// actions of exactly those calls, on exactly the target's ARNs, in the
+// region c reads in, as actor, tagged with the record ID.
+func (p *Provider) writeConfig(ctx context.Context, c aws.Config, t containment.Target, calls []containment.Call, actor, recordID string) (aws.Config, error) {
+	scope := awsclient.Scope{Actions: Permissions(calls), Resources: TargetARNs(t, c.Region), Actor: actor, ActionID: recordID}
+	w, err := p.src.ForAction(ctx, t.AccountID, scope)
+	if err != nil {
+		if errors.Is(err, awsclient.ErrAssumeRole) {
+			if pe, ok := awsErr(containment.APIAssumeWriteRole, t.AccountID, err).(*containment.ProviderError); ok {
+				return aws.Config{}, fmt.Errorf("write session for account %s: %w", t.AccountID, pe)
+			}
+		}
+		return aws.Config{}, fmt.Errorf("write session for account %s: %w", t.AccountID, err)
+	}
+	w = w.Copy()
+	w.Region = c.Region
+	return w, nil
+}
+
+// callPermission maps the calls whose IAM action is not named after them.
+var callPermission = map[string]string{
+	"s3:PutPublicAccessBlock":    "s3:PutBucketPublicAccessBlock",
+	"s3:DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+}
+
+// Permissions are the IAM actions the calls need, sorted, once each.
+func Permissions(calls []containment.Call) []string {
+	var out []string
+	for _, c := range calls {
+		perm := c.API
+		if p, ok := callPermission[c.API]; ok {
+			perm = p
+		}
+		if !slices.Contains(out, perm) {
+			out = append(out, perm)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TargetARNs are the ARNs a write session on the target may act on. An
+// IAM user or role is named twice, without a path and with any path, since
+// the finding does not always know the path and a name is unique in its
+// account whatever the path.
+func TargetARNs(t containment.Target, region string) []string {
+	part := awsarn.PartitionOf(region)
+	switch t.Type {
+	case awsarn.TypeS3Bucket:
+		return []string{awsarn.S3Bucket(part, t.ID).String()}
+	case awsarn.TypeRDSSnapshot:
+		return []string{awsarn.RDSSnapshot(part, region, t.AccountID, t.ID).String()}
+	case awsarn.TypeRDSClusterSnapshot:
+		return []string{awsarn.RDSClusterSnapshot(part, region, t.AccountID, t.ID).String()}
+	case awsarn.TypeEC2Snapshot:
+		return []string{awsarn.EC2Snapshot(part, region, t.ID).String()}
+	case awsarn.TypeEC2Image:
+		return []string{awsarn.EC2Image(part, region, t.ID).String()}
+	case awsarn.TypeIAMUser:
+		return []string{awsarn.IAMUser(part, t.AccountID, "", t.ID).String(), awsarn.IAMUser(part, t.AccountID, "/*/", t.ID).String()}
+	case awsarn.TypeIAMRole:
+		return []string{awsarn.IAMRole(part, t.AccountID, "", t.ID).String(), awsarn.IAMRole(part, t.AccountID, "/*/", t.ID).String()}
+	}
+	return nil
 }
 
 // awsErr turns an SDK error into a containment.ProviderError, which the

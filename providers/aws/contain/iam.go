@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -136,22 +135,69 @@ func (r restrictRunner) apply(ctx context.Context, c aws.Config, t containment.T
 	return []containment.Call{putUserPolicyCall(t.ID, RestrictIPPolicyName, s.want)}, awsErr("iam:PutUserPolicy", t.AccountID, err)
 }
 
-func (r restrictRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, _ json.RawMessage, _ state) ([]containment.Call, error) {
-	var b inlineState
-	if err := json.Unmarshal(before, &b); err != nil {
-		return nil, fmt.Errorf("read saved user policy: %w", err)
-	}
-	cl := iam.NewFromConfig(c)
-	if b.Document == "" {
-		call := containment.Call{API: "iam:DeleteUserPolicy", Params: []containment.Param{{Name: "UserName", Value: t.ID}, {Name: "PolicyName", Value: RestrictIPPolicyName}}}
-		_, err := cl.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(t.ID), PolicyName: aws.String(RestrictIPPolicyName)})
-		if apiCode(err) == "NoSuchEntity" {
-			return []containment.Call{call}, nil // someone removed it already
+// reverse removes the policy the run put, or puts back the version of it
+// found before the run; a policy changed or deleted since is left as it is.
+func (r restrictRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
+	return reverseInline(t, before, after, now, "user", func(ctx context.Context, c aws.Config, doc string) error {
+		cl := iam.NewFromConfig(c)
+		if doc == "" {
+			_, err := cl.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(t.ID), PolicyName: aws.String(RestrictIPPolicyName)})
+			if apiCode(err) == "NoSuchEntity" {
+				return nil // removed meanwhile
+			}
+			return awsErr("iam:DeleteUserPolicy", t.AccountID, err)
 		}
-		return []containment.Call{call}, awsErr("iam:DeleteUserPolicy", t.AccountID, err)
+		_, err := cl.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(t.ID), PolicyName: aws.String(RestrictIPPolicyName), PolicyDocument: aws.String(doc)})
+		return awsErr("iam:PutUserPolicy", t.AccountID, err)
+	})
+}
+
+// reverseInline is the undo of an action that put one inline policy on a
+// user or role: when the policy is still the one the run put, it is
+// deleted (or the version found before the run is put back); when it was
+// changed or deleted since, it is left as it is.
+func reverseInline(t containment.Target, before, after json.RawMessage, now state, kind string,
+	put func(ctx context.Context, c aws.Config, doc string) error) (reversal, error) {
+	var b, a inlineState
+	if err := json.Unmarshal(before, &b); err != nil {
+		return reversal{}, fmt.Errorf("read saved %s policy: %w", kind, err)
 	}
-	_, err := cl.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String(t.ID), PolicyName: aws.String(RestrictIPPolicyName), PolicyDocument: aws.String(b.Document)})
-	return []containment.Call{putUserPolicyCall(t.ID, RestrictIPPolicyName, b.Document)}, awsErr("iam:PutUserPolicy", t.AccountID, err)
+	if err := json.Unmarshal(after, &a); err != nil {
+		return reversal{}, fmt.Errorf("read %s policy after the run: %w", kind, err)
+	}
+	n := now.(inlineState)
+	name := a.PolicyName
+	var rev reversal
+	switch {
+	case n.Document == "" && a.Document != "":
+		rev.changes = append(rev.changes, "the inline policy "+name+" of "+kind+" "+t.ID+" was deleted after the run")
+		rev.kept = append(rev.kept, name+" stays deleted")
+		return rev, nil
+	case !sameJSON(n.Document, a.Document):
+		rev.changes = append(rev.changes, "the inline policy "+name+" of "+kind+" "+t.ID+" was changed after the run")
+		rev.kept = append(rev.kept, name+" stays as changed; remove it by hand if it should go")
+		return rev, nil
+	}
+	params := []containment.Param{{Name: titleKind(kind) + "Name", Value: t.ID}, {Name: "PolicyName", Value: name}}
+	api := "iam:Delete" + titleKind(kind) + "Policy"
+	rev.did = "deleted the inline policy " + name
+	call := containment.Call{API: api, Params: params}
+	if b.Document != "" {
+		api = "iam:Put" + titleKind(kind) + "Policy"
+		rev.did = "put back the version of " + name + " found before the run"
+		call = containment.Call{API: api, Params: params, Document: indent([]byte(b.Document))}
+	}
+	doc := b.Document
+	rev.calls = []containment.Call{call}
+	rev.run = func(ctx context.Context, c aws.Config) error { return put(ctx, c, doc) }
+	return rev, nil
+}
+
+func titleKind(kind string) string {
+	if kind == "role" {
+		return "Role"
+	}
+	return "User"
 }
 
 func (r restrictRunner) summary(t containment.Target, _, after state) string {
@@ -243,28 +289,71 @@ func (r keysRunner) apply(ctx context.Context, c aws.Config, t containment.Targe
 	return calls, nil
 }
 
-// undo reactivates the keys that were active before the run and inactive
-// after it; keys someone else deactivated stay as they are.
-func (r keysRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, after json.RawMessage, _ state) ([]containment.Call, error) {
+// reverse reactivates the keys the run deactivated that are still
+// inactive; a key reactivated or deleted since, and every other key, is
+// left as it is.
+func (r keysRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
 	var b, a keysState
 	if err := json.Unmarshal(before, &b); err != nil {
-		return nil, fmt.Errorf("read saved keys: %w", err)
+		return reversal{}, fmt.Errorf("read saved keys: %w", err)
 	}
 	if err := json.Unmarshal(after, &a); err != nil {
-		return nil, fmt.Errorf("read keys after the run: %w", err)
+		return reversal{}, fmt.Errorf("read keys after the run: %w", err)
 	}
-	cl := iam.NewFromConfig(c)
-	var calls []containment.Call
+	cur := now.(keysState)
+	status := func(s keysState, id string) string {
+		for _, k := range s.Keys {
+			if k.ID == id {
+				return k.Status
+			}
+		}
+		return ""
+	}
+	var rev reversal
+	for _, k := range cur.Keys {
+		switch left := status(a, k.ID); {
+		case left == "":
+			rev.changes = append(rev.changes, "key "+k.ID+" was created after the run ("+k.Status+")")
+		case left != k.Status:
+			rev.changes = append(rev.changes, "key "+k.ID+" is "+k.Status+" now; the run left it "+left)
+		}
+	}
+	for _, k := range a.Keys {
+		if status(cur, k.ID) == "" {
+			rev.changes = append(rev.changes, "key "+k.ID+" was deleted after the run")
+		}
+	}
+	var ids []string
 	for _, k := range b.Keys {
-		if k.Status != string(iamtypes.StatusTypeActive) || !slices.Contains(a.Keys, keyStatus{ID: k.ID, Status: string(iamtypes.StatusTypeInactive)}) {
-			continue
+		if k.Status != string(iamtypes.StatusTypeActive) || status(a, k.ID) != string(iamtypes.StatusTypeInactive) {
+			continue // not deactivated by the run
 		}
-		calls = append(calls, updateKeyCall(t.ID, k.ID, iamtypes.StatusTypeActive))
-		if _, err := cl.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(t.ID), AccessKeyId: aws.String(k.ID), Status: iamtypes.StatusTypeActive}); err != nil {
-			return calls, awsErr("iam:UpdateAccessKey", t.AccountID, err)
+		switch status(cur, k.ID) {
+		case string(iamtypes.StatusTypeInactive):
+			ids = append(ids, k.ID)
+		case "":
+			rev.kept = append(rev.kept, "key "+k.ID+" is gone")
+		default:
+			rev.kept = append(rev.kept, "key "+k.ID+" is already active")
 		}
 	}
-	return calls, nil
+	if len(ids) == 0 {
+		return rev, nil
+	}
+	for _, id := range ids {
+		rev.calls = append(rev.calls, updateKeyCall(t.ID, id, iamtypes.StatusTypeActive))
+	}
+	rev.did = "reactivated " + strings.Join(ids, ", ")
+	rev.run = func(ctx context.Context, c aws.Config) error {
+		cl := iam.NewFromConfig(c)
+		for _, id := range ids {
+			if _, err := cl.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(t.ID), AccessKeyId: aws.String(id), Status: iamtypes.StatusTypeActive}); err != nil {
+				return awsErr("iam:UpdateAccessKey", t.AccountID, err)
+			}
+		}
+		return nil
+	}
+	return rev, nil
 }
 
 func (r keysRunner) summary(t containment.Target, _, after state) string {
@@ -315,22 +404,21 @@ func (r revokeRunner) apply(ctx context.Context, c aws.Config, t containment.Tar
 	return []containment.Call{putRolePolicyCall(t.ID, s.want)}, awsErr("iam:PutRolePolicy", t.AccountID, err)
 }
 
-func (r revokeRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, _ json.RawMessage, _ state) ([]containment.Call, error) {
-	var b inlineState
-	if err := json.Unmarshal(before, &b); err != nil {
-		return nil, fmt.Errorf("read saved role policy: %w", err)
-	}
-	cl := iam.NewFromConfig(c)
-	if b.Document == "" {
-		call := containment.Call{API: "iam:DeleteRolePolicy", Params: []containment.Param{{Name: "RoleName", Value: t.ID}, {Name: "PolicyName", Value: RevokeSessionsPolicyName}}}
-		_, err := cl.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(t.ID), PolicyName: aws.String(RevokeSessionsPolicyName)})
-		if apiCode(err) == "NoSuchEntity" {
-			return []containment.Call{call}, nil
+// reverse removes the revocation policy the run put, unless it was
+// changed or deleted since.
+func (r revokeRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
+	return reverseInline(t, before, after, now, "role", func(ctx context.Context, c aws.Config, doc string) error {
+		cl := iam.NewFromConfig(c)
+		if doc == "" {
+			_, err := cl.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(t.ID), PolicyName: aws.String(RevokeSessionsPolicyName)})
+			if apiCode(err) == "NoSuchEntity" {
+				return nil
+			}
+			return awsErr("iam:DeleteRolePolicy", t.AccountID, err)
 		}
-		return []containment.Call{call}, awsErr("iam:DeleteRolePolicy", t.AccountID, err)
-	}
-	_, err := cl.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(t.ID), PolicyName: aws.String(RevokeSessionsPolicyName), PolicyDocument: aws.String(b.Document)})
-	return []containment.Call{putRolePolicyCall(t.ID, b.Document)}, awsErr("iam:PutRolePolicy", t.AccountID, err)
+		_, err := cl.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(t.ID), PolicyName: aws.String(RevokeSessionsPolicyName), PolicyDocument: aws.String(doc)})
+		return awsErr("iam:PutRolePolicy", t.AccountID, err)
+	})
 }
 
 func (r revokeRunner) summary(t containment.Target, _, after state) string {

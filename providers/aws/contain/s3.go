@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,17 +95,84 @@ func (r pabRunner) apply(ctx context.Context, c aws.Config, t containment.Target
 	return []containment.Call{call}, r.put(ctx, c, t, fullBlock)
 }
 
-func (r pabRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, _ json.RawMessage, _ state) ([]containment.Call, error) {
-	var s pabState
-	if err := json.Unmarshal(before, &s); err != nil {
-		return nil, fmt.Errorf("read saved public access block: %w", err)
+// pabFlags names the four settings, in the order AWS lists them.
+var pabFlags = []string{"BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"}
+
+func (b *pabConfig) flags() []*bool {
+	return []*bool{&b.BlockPublicAcls, &b.IgnorePublicAcls, &b.BlockPublicPolicy, &b.RestrictPublicBuckets}
+}
+
+func onOff(v bool) string {
+	if v {
+		return "on"
 	}
-	if s.Block == nil {
-		call := containment.Call{API: "s3:DeletePublicAccessBlock", Params: []containment.Param{{Name: "Bucket", Value: t.ID}}}
-		_, err := r.p.s3(c).DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(t.ID)})
-		return []containment.Call{call}, awsErr("s3:DeletePublicAccessBlock", t.AccountID, err)
+	return "off"
+}
+
+// reverse turns off the settings the run turned on and that are still on;
+// settings it found on, and any changed since, stay as they are. When the
+// bucket had no block before and undo leaves every setting off, the block
+// is deleted, as it was.
+func (r pabRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
+	var b, a pabState
+	if err := json.Unmarshal(before, &b); err != nil {
+		return reversal{}, fmt.Errorf("read saved public access block: %w", err)
 	}
-	return []containment.Call{putPABCall(t.ID, *s.Block)}, r.put(ctx, c, t, *s.Block)
+	if err := json.Unmarshal(after, &a); err != nil {
+		return reversal{}, fmt.Errorf("read public access block after the run: %w", err)
+	}
+	n := now.(pabState)
+	var rev reversal
+	var was, left, cur pabConfig
+	if b.Block != nil {
+		was = *b.Block
+	}
+	if a.Block != nil {
+		left = *a.Block
+	}
+	if n.Block != nil {
+		cur = *n.Block
+	}
+	switch {
+	case a.Block != nil && n.Block == nil:
+		rev.changes = append(rev.changes, "the bucket's public access block was deleted after the run")
+	default:
+		for i, name := range pabFlags {
+			if l, c := *left.flags()[i], *cur.flags()[i]; l != c {
+				rev.changes = append(rev.changes, fmt.Sprintf("%s is %s now; the run left it %s", name, onOff(c), onOff(l)))
+			}
+		}
+	}
+	want := cur
+	var off []string
+	for i, name := range pabFlags {
+		setByRun := !*was.flags()[i] && *left.flags()[i]
+		switch {
+		case setByRun && *cur.flags()[i]:
+			*want.flags()[i] = false
+			off = append(off, name)
+		case setByRun:
+			rev.kept = append(rev.kept, name+" is already off")
+		case *left.flags()[i] != *cur.flags()[i]:
+			rev.kept = append(rev.kept, fmt.Sprintf("%s stays %s", name, onOff(*cur.flags()[i])))
+		}
+	}
+	if len(off) == 0 {
+		return rev, nil
+	}
+	rev.did = "turned off " + strings.Join(off, ", ")
+	if b.Block == nil && want == (pabConfig{}) {
+		rev.calls = []containment.Call{{API: "s3:DeletePublicAccessBlock", Params: []containment.Param{{Name: "Bucket", Value: t.ID}}}}
+		rev.did = "deleted the public access block, as the bucket had none before the run"
+		rev.run = func(ctx context.Context, c aws.Config) error {
+			_, err := r.p.s3(c).DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(t.ID)})
+			return awsErr("s3:DeletePublicAccessBlock", t.AccountID, err)
+		}
+		return rev, nil
+	}
+	rev.calls = []containment.Call{putPABCall(t.ID, want)}
+	rev.run = func(ctx context.Context, c aws.Config) error { return r.put(ctx, c, t, want) }
+	return rev, nil
 }
 
 func (r pabRunner) summary(t containment.Target, _, after state) string {
@@ -161,19 +229,12 @@ func (r policyRunner) read(ctx context.Context, c aws.Config, t containment.Targ
 // withoutStatements returns the policy without the statements at the given
 // indexes, or "" when none is left (S3 refuses a policy with no statement).
 func withoutStatements(doc string, drop map[int]bool) (string, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(doc), &top); err != nil {
-		return "", err
-	}
-	var list []json.RawMessage
-	raw := bytes.TrimSpace(top["Statement"])
-	if len(raw) > 0 && raw[0] == '{' {
-		list = []json.RawMessage{raw}
-	} else if err := json.Unmarshal(raw, &list); err != nil {
+	s, err := parseStatements(doc)
+	if err != nil {
 		return "", err
 	}
 	var keep []json.RawMessage
-	for i, st := range list {
+	for i, st := range s.list {
 		if !drop[i] {
 			keep = append(keep, st)
 		}
@@ -181,9 +242,7 @@ func withoutStatements(doc string, drop map[int]bool) (string, error) {
 	if len(keep) == 0 {
 		return "", nil
 	}
-	top["Statement"] = mustJSON(keep)
-	out, err := json.Marshal(top)
-	return string(out), err
+	return withStatements(s.top, keep)
 }
 
 func (r policyRunner) calls(t containment.Target, s policyState) []containment.Call {
@@ -220,18 +279,162 @@ func (r policyRunner) apply(ctx context.Context, c aws.Config, t containment.Tar
 	return calls, awsErr("s3:PutBucketPolicy", t.AccountID, err)
 }
 
-func (r policyRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, _ json.RawMessage, _ state) ([]containment.Call, error) {
-	var s policyState
-	if err := json.Unmarshal(before, &s); err != nil {
-		return nil, fmt.Errorf("read saved bucket policy: %w", err)
+// reverse adds the statements the run removed back into the policy as it
+// is now: statements added since stay, statements removed since stay
+// removed, a removed statement already back is not added twice, and one
+// whose Sid another statement has taken since is left out rather than
+// overwrite it.
+func (r policyRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
+	var b, a policyState
+	if err := json.Unmarshal(before, &b); err != nil {
+		return reversal{}, fmt.Errorf("read saved bucket policy: %w", err)
 	}
-	bucket := []containment.Param{{Name: "Bucket", Value: t.ID}}
-	if s.Policy == "" {
-		_, err := r.p.s3(c).DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(t.ID)})
-		return []containment.Call{{API: "s3:DeleteBucketPolicy", Params: bucket}}, awsErr("s3:DeleteBucketPolicy", t.AccountID, err)
+	if err := json.Unmarshal(after, &a); err != nil {
+		return reversal{}, fmt.Errorf("read bucket policy after the run: %w", err)
 	}
-	_, err := r.p.s3(c).PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(t.ID), Policy: aws.String(s.Policy)})
-	return []containment.Call{{API: "s3:PutBucketPolicy", Params: bucket, Document: indent([]byte(s.Policy))}}, awsErr("s3:PutBucketPolicy", t.AccountID, err)
+	n := now.(policyState)
+	was, err := parseStatements(b.Policy)
+	if err != nil {
+		return reversal{}, fmt.Errorf("read saved bucket policy: %w", err)
+	}
+	left, err := parseStatements(a.Policy)
+	if err != nil {
+		return reversal{}, fmt.Errorf("read bucket policy after the run: %w", err)
+	}
+	cur, err := parseStatements(n.Policy)
+	if err != nil {
+		return reversal{}, fmt.Errorf("read bucket policy of %s: %w", t.ID, err)
+	}
+	var rev reversal
+	for _, st := range cur.list {
+		if !left.has(st) {
+			rev.changes = append(rev.changes, "statement "+statementLabel(st)+" was added after the run")
+		}
+	}
+	for _, st := range left.list {
+		if !cur.has(st) {
+			rev.changes = append(rev.changes, "statement "+statementLabel(st)+" was removed after the run")
+		}
+	}
+	if a.Policy != "" && n.Policy == "" {
+		rev.changes = append(rev.changes, "the bucket policy was deleted after the run")
+	}
+	var readd []json.RawMessage
+	var names []string
+	for _, st := range was.list {
+		if left.has(st) {
+			continue // not removed by the run
+		}
+		switch sid := statementSid(st); {
+		case cur.has(st):
+			rev.kept = append(rev.kept, "statement "+statementLabel(st)+" is already back")
+		case sid != "" && cur.sidTaken(sid):
+			rev.kept = append(rev.kept, "statement "+statementLabel(st)+" is not added back: a statement with its Sid was added since")
+		default:
+			readd = append(readd, st)
+			names = append(names, statementLabel(st))
+		}
+	}
+	if len(readd) == 0 {
+		return rev, nil
+	}
+	top := cur.top
+	if n.Policy == "" {
+		top = was.top // no policy now: start from the saved one's Version and Id
+	}
+	doc, err := withStatements(top, append(slices.Clone(cur.list), readd...))
+	if err != nil {
+		return reversal{}, fmt.Errorf("rewrite policy of bucket %s: %w", t.ID, err)
+	}
+	rev.did = "added back statement(s) " + strings.Join(names, ", ")
+	if len(cur.list) > 0 {
+		rev.did += fmt.Sprintf(" to the policy's %d current statement(s)", len(cur.list))
+	}
+	rev.calls = []containment.Call{{API: "s3:PutBucketPolicy", Params: []containment.Param{{Name: "Bucket", Value: t.ID}}, Document: indent([]byte(doc))}}
+	rev.run = func(ctx context.Context, c aws.Config) error {
+		_, err := r.p.s3(c).PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(t.ID), Policy: aws.String(doc)})
+		return awsErr("s3:PutBucketPolicy", t.AccountID, err)
+	}
+	return rev, nil
+}
+
+// statements is a policy document taken apart: its top-level members and
+// its statements in order.
+type statements struct {
+	top  map[string]json.RawMessage
+	list []json.RawMessage
+}
+
+// parseStatements reads a policy; "" is no policy, with no statements.
+func parseStatements(doc string) (statements, error) {
+	if doc == "" {
+		return statements{top: map[string]json.RawMessage{}}, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(doc), &top); err != nil {
+		return statements{}, err
+	}
+	var list []json.RawMessage
+	raw := bytes.TrimSpace(top["Statement"])
+	if len(raw) > 0 && raw[0] == '{' {
+		list = []json.RawMessage{raw}
+	} else if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return statements{}, err
+		}
+	}
+	return statements{top: top, list: list}, nil
+}
+
+// has reports whether the policy holds a statement equal to st, whatever
+// the order of its keys and its white space.
+func (s statements) has(st json.RawMessage) bool {
+	return slices.ContainsFunc(s.list, func(x json.RawMessage) bool { return sameJSON(string(x), string(st)) })
+}
+
+func (s statements) sidTaken(sid string) bool {
+	return slices.ContainsFunc(s.list, func(x json.RawMessage) bool { return statementSid(x) == sid })
+}
+
+func statementSid(st json.RawMessage) string {
+	var v struct{ Sid string }
+	_ = json.Unmarshal(st, &v) // a statement without a readable Sid has none
+	return v.Sid
+}
+
+// statementLabel names a statement for people: its Sid, else its effect
+// and principal.
+func statementLabel(st json.RawMessage) string {
+	if sid := statementSid(st); sid != "" {
+		return `"` + clipLabel(sid) + `"`
+	}
+	var v struct {
+		Effect    string
+		Principal json.RawMessage
+	}
+	_ = json.Unmarshal(st, &v) // best effort, for a label
+	return fmt.Sprintf("(%s for %s)", v.Effect, clipLabel(string(v.Principal)))
+}
+
+// clipLabel keeps a label short: a Sid or a principal can be long, and
+// labels are listed in a modal.
+func clipLabel(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// withStatements writes a policy with the given top-level members and
+// statements.
+func withStatements(top map[string]json.RawMessage, list []json.RawMessage) (string, error) {
+	out := make(map[string]json.RawMessage, len(top)+1)
+	for k, v := range top {
+		out[k] = v
+	}
+	out["Statement"] = mustJSON(list)
+	raw, err := json.Marshal(out)
+	return string(raw), err
 }
 
 func (r policyRunner) summary(t containment.Target, before, after state) string {

@@ -277,27 +277,47 @@ func (r unshareRunner) apply(ctx context.Context, c aws.Config, t containment.Ta
 	return r.calls(t, s.Remove, true), r.modify(ctx, c, t, s.Remove, true)
 }
 
-// undo re-adds what the run removed: the shares in the before-state that
-// were gone after it and are still gone now.
-func (r unshareRunner) undo(ctx context.Context, c aws.Config, t containment.Target, before, after json.RawMessage, now state) ([]containment.Call, error) {
+// reverse shares the snapshot again with what the run removed and is still
+// gone; shares added since stay, and shares the run left that were
+// removed since stay removed.
+func (r unshareRunner) reverse(t containment.Target, before, after json.RawMessage, now state) (reversal, error) {
 	var b, a shareState
 	if err := json.Unmarshal(before, &b); err != nil {
-		return nil, fmt.Errorf("read saved shares: %w", err)
+		return reversal{}, fmt.Errorf("read saved shares: %w", err)
 	}
 	if err := json.Unmarshal(after, &a); err != nil {
-		return nil, fmt.Errorf("read shares after the run: %w", err)
+		return reversal{}, fmt.Errorf("read shares after the run: %w", err)
 	}
 	cur := now.(shareState)
+	var rev reversal
+	for _, v := range cur.SharedWith {
+		if !slices.Contains(a.SharedWith, v) {
+			rev.changes = append(rev.changes, "shared with "+v+" after the run")
+		}
+	}
+	for _, v := range a.SharedWith {
+		if !slices.Contains(cur.SharedWith, v) {
+			rev.changes = append(rev.changes, "no longer shared with "+v+", which the run left in place")
+			rev.kept = append(rev.kept, v+" stays removed")
+		}
+	}
 	var readd []string
 	for _, v := range b.SharedWith {
-		if !slices.Contains(a.SharedWith, v) && !slices.Contains(cur.SharedWith, v) {
+		switch {
+		case slices.Contains(a.SharedWith, v):
+		case slices.Contains(cur.SharedWith, v):
+			rev.kept = append(rev.kept, "already shared with "+v+" again")
+		default:
 			readd = append(readd, v)
 		}
 	}
 	if len(readd) == 0 {
-		return nil, nil
+		return rev, nil
 	}
-	return r.calls(t, readd, false), r.modify(ctx, c, t, readd, false)
+	rev.did = "shared the " + kindWord(t.Type) + " again with " + strings.Join(readd, ", ")
+	rev.calls = r.calls(t, readd, false)
+	rev.run = func(ctx context.Context, c aws.Config) error { return r.modify(ctx, c, t, readd, false) }
+	return rev, nil
 }
 
 func (r unshareRunner) summary(t containment.Target, before, after state) string {

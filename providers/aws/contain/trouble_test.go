@@ -5,16 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
-	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
 // TestTroubleInPlainWords: when the member role cannot be assumed or AWS
@@ -50,26 +44,11 @@ func TestTroubleInPlainWords(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakes(t)
-			f.srv.Handle("sts", awsfake.NewSTS(f.srv.Identities(), f.clk))
 			f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy})
-			base := aws.Config{
-				Region: "eu-west-1", BaseEndpoint: aws.String(f.srv.URL()), HTTPClient: f.srv.HTTPClient(),
-				Credentials: credentials.NewStaticCredentialsProvider("AKIDBOTHOME", "secret", ""),
-				// The SDK's retries without their backoff, to keep the test fast.
-				Retryer: func() aws.Retryer {
-					return retry.NewStandard(func(o *retry.StandardOptions) {
-						o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-					})
-				},
-			}
-			clients, err := awsclient.New(context.Background(), base, awsclient.Options{MemberRoleName: "secops-bot-member", Clock: f.clk})
-			if err != nil {
-				t.Fatal(err)
-			}
 			f.srv.Inject(tc.fault)
-			p := New(clients, corp, f.clk, Options{S3PathStyle: true})
+			p := f.provider(corp)
 			target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports"}
-			_, err = p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
+			_, err := p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
 			var pe *containment.ProviderError
 			if !errors.As(err, &pe) {
 				t.Fatalf("preview error %v is not an AWS answer the responder can be told", err)
@@ -89,5 +68,29 @@ func TestTroubleInPlainWords(t *testing.T) {
 				t.Errorf("the bucket changed: %+v", b.PublicAccessBlock)
 			}
 		})
+	}
+}
+
+// TestWriteRoleRefusedInPlainWords: the member role reads, but the write
+// role cannot be assumed; the run says so and changes nothing.
+func TestWriteRoleRefusedInPlainWords(t *testing.T) {
+	f := newFakes(t)
+	f.s3.AddBucket(payments, awsfake.S3Bucket{Name: "acme-exports", Policy: publicPolicy})
+	f.sts.Deny("arn:aws:iam::" + payments + ":role/" + writeRole)
+	p := f.provider(corp)
+	target := containment.Target{AccountID: payments, Region: "eu-west-1", Type: awsarn.TypeS3Bucket, ID: "acme-exports"}
+	plan, err := p.Preview(context.Background(), containment.S3BlockPublicAccess, target)
+	if err != nil {
+		t.Fatalf("preview with the member role: %v", err)
+	}
+	_, err = p.Apply(context.Background(), containment.Record{ID: "C-TEST", Plan: plan, RanBy: "U0RESPONDER"})
+	msg := containment.PlainError(err)
+	for _, w := range []string{"cannot assume its write role in account " + payments, "AccessDenied", "nothing was changed", "sts:SetSourceIdentity"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%q does not say %q", msg, w)
+		}
+	}
+	if b, _ := f.s3.Bucket("acme-exports"); b.PublicAccessBlock != nil {
+		t.Errorf("the bucket changed: %+v", b.PublicAccessBlock)
 	}
 }

@@ -13,6 +13,16 @@
 //   - identity-center: CreateAccountAssignment of the permission set to the
 //     requester's Identity Center user (found by email), waited on until it
 //     succeeds; revocation deletes the assignment.
+//
+// Reads (a role's maximum session, the Identity Center user, the current
+// assignments) use the account's member role. Everything that grants or
+// takes back access runs in a write session of its own
+// (awsclient.ForAction), limited by its session policy to exactly the
+// calls it makes on exactly the break-glass role, or the instance,
+// permission set and account of the assignment. The session of a grant
+// carries the requester as SourceIdentity, since STS keeps a chain's
+// source identity and the break-glass session must carry the requester;
+// a revocation's carries whoever ended the access.
 package grant
 
 import (
@@ -42,12 +52,56 @@ import (
 	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
-// ConfigSource gives the AWS configuration for an account (the awsclient
-// package assumes the account's role).
+// ConfigSource gives the AWS configuration to read in an account, and a
+// write session limited to one change (awsclient.Clients).
 type ConfigSource interface {
 	For(ctx context.Context, accountID string) (aws.Config, error)
+	ForAction(ctx context.Context, accountID string, s awsclient.Scope) (aws.Config, error)
+}
+
+// The IAM actions of each write session.
+var (
+	// A grant assumes the break-glass role with the requester as
+	// SourceIdentity and the request in session tags, then tidies the
+	// role's stale revoke policies (pruneRevokePolicies).
+	grantActions = []string{"sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession",
+		"iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies"}
+	// A revocation puts a deny policy on the role and tidies the rest.
+	revokeActions = []string{"iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:PutRolePolicy"}
+	assignActions = []string{"sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus"}
+	// unassignActions also find the user by email when the grant did not
+	// record it.
+	unassignActions = []string{"sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus"}
+)
+
+// roleResources names a break-glass role for a session policy: without a
+// path and with any path, as a role's name is unique in its account
+// whatever its path.
+func roleResources(roleARN string) ([]string, error) {
+	p, err := awsarn.ParsePrincipal(roleARN)
+	if err != nil || p.Kind != awsarn.KindRole {
+		return nil, fmt.Errorf("%q is not a role ARN", roleARN)
+	}
+	part := p.ARN().Partition
+	return []string{
+		awsarn.IAMRole(part, p.Account, "", p.Name).String(),
+		awsarn.IAMRole(part, p.Account, "/*/", p.Name).String(),
+	}, nil
+}
+
+// writeFor opens the write session of one grant or revocation.
+func (p *Provider) writeFor(ctx context.Context, account string, g breakglass.Grant, actor string, actions, resources []string) (aws.Config, error) {
+	if actor == "" {
+		actor = g.Requester
+	}
+	cfg, err := p.src.ForAction(ctx, account, awsclient.Scope{Actions: actions, Resources: resources, Actor: actor, ActionID: g.RequestID})
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("write session for %s in %s: %w", g.RequestID, account, err)
+	}
+	return cfg, nil
 }
 
 // Defaults of Options.
@@ -177,9 +231,16 @@ func (p *Provider) assumeRole(ctx context.Context, g breakglass.Grant) (breakgla
 	if !sourceIdentityRe.MatchString(g.Requester) {
 		return breakglass.Access{}, fmt.Errorf("assume %s: requester %q cannot be a source identity", g.Level.RoleARN, g.Requester)
 	}
-	cfg, err := p.src.For(ctx, g.Account)
+	resources, err := roleResources(g.Level.RoleARN)
 	if err != nil {
-		return breakglass.Access{}, fmt.Errorf("assume %s: credentials for %s: %w", g.Level.RoleARN, g.Account, err)
+		return breakglass.Access{}, fmt.Errorf("assume %s: %w", g.Level.RoleARN, err)
+	}
+	// The requester, not the approver, is the session's source identity:
+	// the break-glass session chained from it must carry the requester,
+	// and STS does not let a chain change its source identity.
+	cfg, err := p.writeFor(ctx, g.Account, g, g.Requester, grantActions, resources)
+	if err != nil {
+		return breakglass.Access{}, fmt.Errorf("assume %s: %w", g.Level.RoleARN, err)
 	}
 	left := g.Until.Sub(p.clk.Now())
 	if left <= 0 {
@@ -374,9 +435,17 @@ func (p *Provider) denyOlderSessions(ctx context.Context, g breakglass.Grant) er
 	if !sourceIdentityRe.MatchString(g.Requester) {
 		return fmt.Errorf("revoke %s: requester %q is not a source identity", g.RequestID, g.Requester)
 	}
-	cfg, err := p.src.For(ctx, g.Account)
+	resources, err := roleResources(g.Level.RoleARN)
 	if err != nil {
-		return fmt.Errorf("revoke %s: credentials for %s: %w", g.RequestID, g.Account, err)
+		return fmt.Errorf("revoke %s: %w", g.RequestID, err)
+	}
+	actor := g.Actor
+	if !sourceIdentityRe.MatchString(actor) {
+		actor = g.Requester
+	}
+	cfg, err := p.writeFor(ctx, g.Account, g, actor, revokeActions, resources)
+	if err != nil {
+		return fmt.Errorf("revoke %s: %w", g.RequestID, err)
 	}
 	at := g.Now
 	if at.IsZero() {
@@ -480,10 +549,7 @@ func (p *Provider) MaxSession(ctx context.Context, account string, l breakglass.
 }
 
 func (p *Provider) icConfig(ctx context.Context, account string) (aws.Config, error) {
-	acct := p.opts.IdentityCenterAccount
-	if acct == "" {
-		acct = account
-	}
+	acct := p.icAccount(account)
 	cfg, err := p.src.For(ctx, acct)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("identity center credentials (%s): %w", acct, err)
@@ -508,6 +574,24 @@ func (p *Provider) userID(ctx context.Context, cfg aws.Config, g breakglass.Gran
 	return aws.ToString(out.UserId), nil
 }
 
+// icAccount is the account whose configuration reaches Identity Center.
+func (p *Provider) icAccount(account string) string {
+	if p.opts.IdentityCenterAccount != "" {
+		return p.opts.IdentityCenterAccount
+	}
+	return account
+}
+
+// assignmentResources are what an assignment acts on, as IAM names them:
+// the instance, the permission set and the target account.
+func assignmentResources(g breakglass.Grant) []string {
+	part := "aws"
+	if a, err := awsarn.Parse(g.Policy.InstanceARN); err == nil && a.Partition != "" {
+		part = a.Partition
+	}
+	return []string{g.Policy.InstanceARN, g.Level.PermissionSetARN, "arn:" + part + ":sso:::account/" + g.Account}
+}
+
 func (p *Provider) assign(ctx context.Context, g breakglass.Grant) (breakglass.Access, error) {
 	cfg, err := p.icConfig(ctx, g.Account)
 	if err != nil {
@@ -517,7 +601,11 @@ func (p *Provider) assign(ctx context.Context, g breakglass.Grant) (breakglass.A
 	if err != nil {
 		return breakglass.Access{}, fmt.Errorf("assign %s: %w", g.Level.Name, err)
 	}
-	sso := ssoadmin.NewFromConfig(cfg)
+	wcfg, err := p.writeFor(ctx, p.icAccount(g.Account), g, g.Actor, assignActions, assignmentResources(g))
+	if err != nil {
+		return breakglass.Access{PrincipalID: uid}, fmt.Errorf("assign %s: %w", g.Level.Name, err)
+	}
+	sso := ssoadmin.NewFromConfig(wcfg)
 	out, err := sso.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{
 		InstanceArn:      aws.String(g.Policy.InstanceARN),
 		PermissionSetArn: aws.String(g.Level.PermissionSetARN),
@@ -559,7 +647,11 @@ func (p *Provider) unassign(ctx context.Context, g breakglass.Grant) error {
 			return fmt.Errorf("unassign %s: %w", g.Level.Name, err)
 		}
 	}
-	sso := ssoadmin.NewFromConfig(cfg)
+	wcfg, err := p.writeFor(ctx, p.icAccount(g.Account), g, g.Actor, unassignActions, assignmentResources(g))
+	if err != nil {
+		return fmt.Errorf("unassign %s: %w", g.Level.Name, err)
+	}
+	sso := ssoadmin.NewFromConfig(wcfg)
 	out, err := sso.DeleteAccountAssignment(ctx, &ssoadmin.DeleteAccountAssignmentInput{
 		InstanceArn:      aws.String(g.Policy.InstanceARN),
 		PermissionSetArn: aws.String(g.Level.PermissionSetARN),

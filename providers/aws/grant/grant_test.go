@@ -16,10 +16,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 
 	"github.com/secops-bot/secops-bot/breakglass"
 	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
 const (
@@ -48,6 +54,53 @@ func (a accounts) For(_ context.Context, account string) (aws.Config, error) {
 		HTTPClient:   a.srv.HTTPClient(),
 		Credentials:  credentials.NewStaticCredentialsProvider(key, "secret", ""),
 	}, nil
+}
+
+// writeRole is the role the bot's write sessions assume in each account.
+func writeRole(account string) string { return "arn:aws:iam::" + account + ":role/secops-bot-write" }
+
+// ForAction assumes the account's write role with the scope's session
+// policy, source identity and tag, as awsclient does, so the fakes refuse
+// whatever the session policy does not allow.
+func (a accounts) ForAction(ctx context.Context, account string, s awsclient.Scope) (aws.Config, error) {
+	base, err := a.For(ctx, account)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	out, err := sts.NewFromConfig(base).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String(writeRole(account)), RoleSessionName: aws.String("secops-bot-" + s.ActionID), DurationSeconds: aws.Int32(900),
+		Policy: aws.String(awsclient.SessionPolicy(s)), SourceIdentity: aws.String(s.Actor),
+		Tags: []ststypes.Tag{{Key: aws.String(awsclient.TagAction), Value: aws.String(s.ActionID)}},
+	})
+	if err != nil {
+		return aws.Config{}, err
+	}
+	c := out.Credentials
+	base.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+	return base, nil
+}
+
+// breakGlassCalls are the AssumeRole calls of the break-glass role, the
+// bot's own write sessions left out.
+func (w *world) breakGlassCalls() []awsfake.AssumeRoleCall {
+	var out []awsfake.AssumeRoleCall
+	for _, c := range w.sts.AssumeRoleCalls() {
+		if c.RoleARN == roleARN {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// writeSessions are the bot's write sessions, in order.
+func (w *world) writeSessions() []awsfake.AssumeRoleCall {
+	var out []awsfake.AssumeRoleCall
+	for _, c := range w.sts.AssumeRoleCalls() {
+		if c.RoleARN == writeRole(acct) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // federation fakes the sign-in federation endpoint.
@@ -149,7 +202,7 @@ func TestAssumeRoleGrant(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			calls := w.sts.AssumeRoleCalls()
+			calls := w.breakGlassCalls()
 			if len(calls) != 1 {
 				t.Fatalf("AssumeRole calls = %d, want 1", len(calls))
 			}
@@ -189,7 +242,7 @@ func TestAssumeRoleGrantFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "503") {
 			t.Fatalf("Grant = %v, want the federation failure", err)
 		}
-		for _, c := range w.sts.AssumeRoleCalls() {
+		for _, c := range w.breakGlassCalls() {
 			if strings.Contains(err.Error(), c.AccessKeyID) || strings.Contains(err.Error(), "secret-") {
 				t.Fatalf("error leaks credentials: %v", err)
 			}
@@ -200,7 +253,7 @@ func TestAssumeRoleGrantFailures(t *testing.T) {
 		if _, err := w.p.Grant(ctx, roleGrant(t0.Add(-time.Second))); err == nil {
 			t.Fatal("Grant for an ended window succeeded")
 		}
-		if n := len(w.sts.AssumeRoleCalls()); n != 0 {
+		if n := len(w.breakGlassCalls()); n != 0 {
 			t.Fatalf("AssumeRole called %d times for an ended window", n)
 		}
 	})
@@ -318,4 +371,89 @@ func TestIdentityCenter(t *testing.T) {
 			t.Fatalf("Grant = %v, want the poll timeout", err)
 		}
 	})
+}
+
+// sessionConfig is a configuration signed with a session STS issued.
+func (w *world) sessionConfig(c awsfake.AssumeRoleCall) aws.Config {
+	return aws.Config{
+		Region: "eu-west-1", BaseEndpoint: aws.String(w.srv.URL()), HTTPClient: w.srv.HTTPClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(c.AccessKeyID, "secret-"+c.AccessKeyID, "token-"+c.AccessKeyID),
+	}
+}
+
+// TestWriteSessionsAreScoped: each grant and revocation runs in a write
+// session of its own whose session policy names its calls and its
+// break-glass role or assignment only, as the person who decided it; the
+// same session is refused anywhere else.
+func TestWriteSessionsAreScoped(t *testing.T) {
+	ctx := context.Background()
+	allowAll := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	roleRes := []string{"arn:aws:iam::" + acct + ":role/BreakGlassResponder", "arn:aws:iam::" + acct + ":role/*/BreakGlassResponder"}
+	tests := []struct {
+		name      string
+		do        func(w *world) error
+		actor     string
+		actions   []string
+		resources []string
+		elsewhere func(c aws.Config) error // the same kind of call on something else
+	}{
+		{
+			name: "assume-role grant", actor: requester, actions: grantActions, resources: roleRes,
+			do: func(w *world) error { _, err := w.p.Grant(ctx, roleGrant(t0.Add(30*time.Minute))); return err },
+			elsewhere: func(c aws.Config) error {
+				_, err := sts.NewFromConfig(c).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + acct + ":role/OrganizationAccountAccessRole"), RoleSessionName: aws.String("x")})
+				return err
+			},
+		},
+		{
+			name: "assume-role revocation", actor: "U0REVOKER", actions: revokeActions, resources: roleRes,
+			do: func(w *world) error {
+				g := roleGrant(t0.Add(30 * time.Minute))
+				g.Actor, g.Now = "U0REVOKER", t0
+				return w.p.Revoke(ctx, g)
+			},
+			elsewhere: func(c aws.Config) error {
+				_, err := iam.NewFromConfig(c).PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("secops-bot-write"), PolicyName: aws.String("x"), PolicyDocument: aws.String(allowAll)})
+				return err
+			},
+		},
+		{
+			name: "identity center assignment", actor: "U0APPROVER", actions: assignActions,
+			resources: []string{instance, permSet, "arn:aws:sso:::account/" + acct},
+			do: func(w *world) error {
+				g := icGrant()
+				g.Actor = "U0APPROVER"
+				_, err := w.p.Grant(ctx, g)
+				return err
+			},
+			elsewhere: func(c aws.Config) error {
+				_, err := ssoadmin.NewFromConfig(c).CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{
+					InstanceArn: aws.String(instance), PermissionSetArn: aws.String(permSet), PrincipalId: aws.String("user-ana"),
+					PrincipalType: ssotypes.PrincipalTypeUser, TargetId: aws.String("999988887777"), TargetType: ssotypes.TargetTypeAwsAccount,
+				})
+				return err
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			if err := tc.do(w); err != nil {
+				t.Fatal(err)
+			}
+			sessions := w.writeSessions()
+			if len(sessions) != 1 {
+				t.Fatalf("%d write sessions, want 1", len(sessions))
+			}
+			s := sessions[0]
+			want := awsclient.SessionPolicy(awsclient.Scope{Actions: tc.actions, Resources: tc.resources})
+			if s.Policy != want || s.SourceIdentity != tc.actor || s.Tags[awsclient.TagAction] == "" {
+				t.Errorf("write session: policy %s as %q tagged %v\nwant policy %s as %s", s.Policy, s.SourceIdentity, s.Tags, want, tc.actor)
+			}
+			err := tc.elsewhere(w.sessionConfig(s))
+			if err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+				t.Errorf("the session used elsewhere: %v, want AccessDenied", err)
+			}
+		})
+	}
 }

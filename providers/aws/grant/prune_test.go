@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 
 const (
@@ -408,6 +409,12 @@ type accountsVia struct {
 
 func (a accountsVia) For(ctx context.Context, account string) (aws.Config, error) {
 	cfg, err := a.accounts.For(ctx, account)
+	cfg.HTTPClient = a.client
+	return cfg, err
+}
+
+func (a accountsVia) ForAction(ctx context.Context, account string, s awsclient.Scope) (aws.Config, error) {
+	cfg, err := a.accounts.ForAction(ctx, account, s)
 	cfg.HTTPClient = a.client
 	return cfg, err
 }
