@@ -323,12 +323,15 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 	tests := []struct {
 		name         string
 		retryBackoff time.Duration
+		visibility   time.Duration
 		// The failed message must come back no sooner than minGap and no
-		// later than maxGap after the failure.
+		// later than maxGap after the failure. With a backoff, the bound
+		// is well below the visibility timeout, so that only the backoff
+		// can have brought it back, however busy the machine.
 		minGap, maxGap time.Duration
 	}{
-		{name: "visibility runs out", minGap: 5 * time.Second, maxGap: 12 * time.Second},
-		{name: "retry backoff", retryBackoff: time.Second, minGap: 500 * time.Millisecond, maxGap: 4 * time.Second},
+		{name: "visibility runs out", visibility: 6 * time.Second, minGap: 5 * time.Second, maxGap: 14 * time.Second},
+		{name: "retry backoff", retryBackoff: time.Second, visibility: 30 * time.Second, minGap: 500 * time.Millisecond, maxGap: 20 * time.Second},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,11 +350,11 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 				return nil
 			}}
 			opts := testOptions(nil)
-			opts.VisibilityTimeout = 6 * time.Second
+			opts.VisibilityTimeout = tt.visibility
 			opts.RetryBackoff = tt.retryBackoff
 			stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, opts))
 
-			waitEmpty(t, sqsSrv, queueURL, 20*time.Second)
+			waitEmpty(t, sqsSrv, queueURL, 40*time.Second)
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
