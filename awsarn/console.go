@@ -83,9 +83,7 @@ func ConsoleURL(r Resource) string {
 	if region == "" || id == "" && r.ARN == "" {
 		return ""
 	}
-	home := func(service string) string {
-		return "https://" + region + "." + domain + "/" + service + "/home?region=" + url.QueryEscape(region)
-	}
+	home := func(service string) string { return consoleHome(domain, region, service) }
 	switch r.Type {
 	case TypeRDSSnapshot:
 		return home("rds") + "#db-snapshot:id=" + url.PathEscape(orAfter(id, a.Resource, ":"))
@@ -131,6 +129,20 @@ func ConsoleURL(r Resource) string {
 		return home("cloudtrail") + "#/trails/" + r.ARN
 	}
 	return ""
+}
+
+// ConsoleHome is the console home page of a regional service in a
+// region (https://eu-west-1.console.aws.amazon.com/guardduty/home?region=eu-west-1),
+// in the region's partition; "" without a region.
+func ConsoleHome(service, region string) string {
+	if region == "" || service == "" {
+		return ""
+	}
+	return consoleHome(consoleDomain(PartitionOf(region)), region, service)
+}
+
+func consoleHome(domain, region, service string) string {
+	return "https://" + region + "." + domain + "/" + service + "/home?region=" + url.QueryEscape(region)
 }
 
 // s3Host is the S3 console's host: its own subdomain only in the

@@ -75,3 +75,21 @@ func TestConsoleURL(t *testing.T) {
 		})
 	}
 }
+
+func TestConsoleHome(t *testing.T) {
+	tests := []struct {
+		name, service, region, want string
+	}{
+		{"commercial", "guardduty", "eu-west-1", "https://eu-west-1.console.aws.amazon.com/guardduty/home?region=eu-west-1"},
+		{"China", "securityhub", "cn-north-1", "https://cn-north-1.console.amazonaws.cn/securityhub/home?region=cn-north-1"},
+		{"GovCloud", "access-analyzer", "us-gov-west-1", "https://us-gov-west-1.console.amazonaws-us-gov.com/access-analyzer/home?region=us-gov-west-1"},
+		{"no region", "guardduty", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ConsoleHome(tc.service, tc.region); got != tc.want {
+				t.Errorf("ConsoleHome(%q, %q) = %s, want %s", tc.service, tc.region, got, tc.want)
+			}
+		})
+	}
+}

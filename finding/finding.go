@@ -225,6 +225,35 @@ type Finding struct {
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+	// Native is the finding of an AWS detector this finding mirrors; nil
+	// for findings the bot's own rules raised from CloudTrail events.
+	Native *Native `json:"native,omitempty"`
+}
+
+// Native is what an AWS detector (GuardDuty, Security Hub, IAM Access
+// Analyzer) said about a finding it raised, as of its latest update. The
+// detector, not the bot, decides when such a finding is resolved.
+type Native struct {
+	// Product names the detector: "GuardDuty", "Security Hub", "IAM
+	// Access Analyzer".
+	Product string `json:"product"`
+	// ID is the detector's own ID of the finding.
+	ID string `json:"id"`
+	// Type is the detector's finding type, such as
+	// "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom".
+	Type string `json:"type,omitempty"`
+	// Severity is the severity in the detector's own words ("8.0",
+	// "HIGH", "public").
+	Severity string `json:"severity,omitempty"`
+	// State is the detector's lifecycle state ("active", "archived",
+	// "workflow RESOLVED").
+	State string `json:"state,omitempty"`
+	// Count is how many occurrences the detector counted; 0 when it does
+	// not count them.
+	Count     int       `json:"count,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// URL shows the finding in the detector's console.
+	URL string `json:"url,omitempty"`
 }
 
 // HistoryEntry is one earlier change of the resource.
