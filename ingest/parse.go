@@ -1,7 +1,10 @@
 // Package ingest turns CloudTrail data in any of the shapes it arrives in
 // (log files, EventBridge events, bare records, JSON Lines of any of these,
 // plain or gzip) into cloudtrail.Records, and feeds the files that appear in
-// a local directory to the pipeline exactly once.
+// a local directory to the pipeline exactly once. The findings AWS's own
+// detectors publish to EventBridge (GuardDuty, Security Hub, IAM Access
+// Analyzer) come through the same readers as a second kind of record,
+// native.Findings, which the pipeline handles on their own path.
 //
 // Bad input never stops ingestion: each malformed line, file or record
 // becomes a Problem and the rest of the input is still read. Nor can input
@@ -22,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/native"
 )
 
 // MaxProblemRaw caps the bytes kept with a Problem, so one huge bad file
@@ -42,8 +46,12 @@ type Batch struct {
 	Source   string
 	Records  []cloudtrail.Record
 	Problems []Problem
-	// Ignored counts well-formed input that is not CloudTrail data, such as
-	// other EventBridge events or CloudTrail digest files.
+	// Native are the findings of AWS's detectors the payload carried, in
+	// input order.
+	Native []native.Finding
+	// Ignored counts well-formed input that is neither CloudTrail data nor
+	// a native finding, such as other EventBridge events or CloudTrail
+	// digest files.
 	Ignored int
 
 	// dropped counts problems found beyond what the input may keep.
@@ -102,6 +110,7 @@ func (c *collector) add(b Batch) error {
 		c.n += len(b.Records)
 	}
 	c.out.Problems = append(c.out.Problems, b.Problems...)
+	c.out.Native = append(c.out.Native, b.Native...)
 	c.out.Ignored += b.Ignored
 	return nil
 }
@@ -328,6 +337,7 @@ func (p *parser) run(units []unit, b *Batch) {
 	}
 	for i := range out {
 		b.Problems = append(b.Problems, out[i].Problems...)
+		b.Native = append(b.Native, out[i].Native...)
 		b.Ignored += out[i].Ignored
 		b.dropped += out[i].dropped
 	}
@@ -417,6 +427,10 @@ func (p *parser) eventBridge(s shape, u unit, b *Batch) {
 		return
 	}
 	if !eventBridgeTypes[dt] {
+		if native.Reads(dt) {
+			p.native(u, b)
+			return
+		}
 		b.Ignored++
 		return
 	}

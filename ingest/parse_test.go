@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/native"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
@@ -146,6 +147,7 @@ func summarise(ps []Problem) []string {
 type golden struct {
 	Records  []cloudtrail.Record `json:"records"`
 	Problems []goldenProblem     `json:"problems"`
+	Native   []native.Finding    `json:"native,omitempty"`
 	Ignored  int                 `json:"ignored"`
 }
 
@@ -157,7 +159,7 @@ type goldenProblem struct {
 
 func checkGolden(t *testing.T, name string, b Batch) {
 	t.Helper()
-	g := golden{Records: b.Records, Ignored: b.Ignored}
+	g := golden{Records: b.Records, Native: b.Native, Ignored: b.Ignored}
 	for _, p := range b.Problems {
 		g.Problems = append(g.Problems, goldenProblem{p.Line, p.Reason, len(p.Raw)})
 	}

@@ -558,7 +558,7 @@ func (s *streamer) finish(final ...Problem) error {
 }
 
 func emit(b Batch, fn func(Batch) error) error {
-	if len(b.Records) == 0 && len(b.Problems) == 0 && b.Ignored == 0 {
+	if len(b.Records) == 0 && len(b.Problems) == 0 && len(b.Native) == 0 && b.Ignored == 0 {
 		return nil
 	}
 	return fn(b)
