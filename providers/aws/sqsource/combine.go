@@ -187,6 +187,7 @@ func merge(group []*ingestRequest) ingest.Batch {
 	}
 	for _, r := range group {
 		b.Records = append(b.Records, r.batch.Records...)
+		b.Native = append(b.Native, r.batch.Native...)
 		for _, p := range r.batch.Problems {
 			if p.Source == "" {
 				p.Source = r.batch.Source
@@ -199,5 +200,5 @@ func merge(group []*ingestRequest) ingest.Batch {
 }
 
 func batchItems(b ingest.Batch) int {
-	return len(b.Records) + len(b.Problems)
+	return len(b.Records) + len(b.Problems) + len(b.Native)
 }

@@ -58,18 +58,19 @@ func (s *Source) handle(ctx context.Context, m types.Message, received time.Time
 	if stats.problems > 0 {
 		ev = log.Info()
 	}
-	ev.Int("records", stats.records).Int("problems", stats.problems).Int("ignored", stats.ignored).
+	ev.Int("records", stats.records).Int("native", stats.native).Int("problems", stats.problems).Int("ignored", stats.ignored).
 		Int("objects", stats.objects).Str("skipped", stats.skip).Msg("message processed")
 }
 
 // stats summarise what one message carried, for the log.
 type stats struct {
-	records, problems, ignored, objects int
+	records, native, problems, ignored, objects int
 	skip                                string
 }
 
 func (st *stats) add(b ingest.Batch) {
 	st.records += len(b.Records)
+	st.native += len(b.Native)
 	st.problems += len(b.Problems)
 	st.ignored += b.Ignored
 }
@@ -152,7 +153,7 @@ func (s *Source) read(ctx context.Context, source string, r io.Reader, alone boo
 // ingest stores one batch; a batch with nothing to store is not sent.
 func (s *Source) ingest(ctx context.Context, b ingest.Batch, alone bool, st *stats) error {
 	st.add(b)
-	if len(b.Records) == 0 && len(b.Problems) == 0 {
+	if len(b.Records) == 0 && len(b.Problems) == 0 && len(b.Native) == 0 {
 		return nil
 	}
 	if err := s.combined.ingest(ctx, b, alone); err != nil {
