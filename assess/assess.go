@@ -172,7 +172,9 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 	default:
 		return nil
 	}
-	if f.Status == finding.StatusSuppressed {
+	if f.Status == finding.StatusSuppressed || f.Native != nil {
+		// A detector's finding is its detector's to resolve, not the
+		// resource state's.
 		return nil
 	}
 	body, _ := json.Marshal(map[string]string{"finding_id": f.ID})
@@ -349,7 +351,7 @@ func (w *Worker) recheckOne(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
 	}
-	if f.Status != finding.StatusOpen {
+	if f.Status != finding.StatusOpen || f.Native != nil {
 		return nil
 	}
 	st, err := w.rd.Read(ctx, f)

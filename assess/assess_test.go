@@ -438,3 +438,31 @@ func TestAssessReroutesByTags(t *testing.T) {
 		})
 	}
 }
+
+// A finding AWS's own detector raised is resolved by that detector, not by
+// the resource's state: no assessment is planned for it, and a re-check
+// leaves it open however the resource reads.
+func TestNativeFindingsAreNotAssessed(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	f := e.seed(t, "flagged-by-guardduty")
+	f.Native = &finding.Native{Product: "GuardDuty", ID: "a4c9b3e2d1f0a8b7c6d5e4f3a2b1c0d9"}
+	f.Version++
+	if err := e.st.UpsertFinding(ctx, f, store.FindingEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	if items := (Planner{}).Plan(f, "created", "system", ""); len(items) != 0 {
+		t.Errorf("planned %d assessments for a native finding", len(items))
+	}
+	e.rd.states[f.Resource.ARN] = State{Exposed: false, Reason: "public access block on", Raw: json.RawMessage(`{}`)}
+	if err := e.w.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.st.GetFinding(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != finding.StatusOpen {
+		t.Errorf("status %s after a re-check, want open: GuardDuty decides", got.Status)
+	}
+}

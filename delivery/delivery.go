@@ -42,6 +42,9 @@ const (
 	ChangeAssessed = "assessed"
 	// ChangeTicketed (a ticket was created) adds the link to the message.
 	ChangeTicketed = "ticketed"
+	// ChangeRefreshed (only counters moved: last seen, a detector's
+	// re-import) updates the message without a reply.
+	ChangeRefreshed = "refreshed"
 )
 
 // Payload is the JSON body of Slack outbox items. It names the finding, not
@@ -89,7 +92,7 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 			Kind:    KindSlackSync,
 			Payload: body,
 		})
-		if change != ChangeCreated && change != ChangeAssessed && change != ChangeTicketed {
+		if change != ChangeCreated && change != ChangeAssessed && change != ChangeTicketed && change != ChangeRefreshed {
 			out = append(out, store.OutboxItem{
 				Key:     ReplyKeyPrefix(f.ID, channel) + fmt.Sprintf("v%d", f.Version),
 				Kind:    KindSlackReply,

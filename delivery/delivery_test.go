@@ -74,3 +74,36 @@ func TestLaterSync(t *testing.T) {
 		})
 	}
 }
+
+// Which changes reply in the thread and which only update the messages.
+func TestPlanReplies(t *testing.T) {
+	tests := []struct {
+		change string
+		reply  bool
+	}{
+		{ChangeCreated, false},
+		{ChangeAssessed, false},
+		{ChangeTicketed, false},
+		{ChangeRefreshed, false},
+		{ChangeRepeated, true},
+		{ChangeUpdated, true},
+		{ChangeResolved, true},
+		{ChangeReopened, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.change, func(t *testing.T) {
+			var syncs, replies int
+			for _, it := range (Planner{}).Plan(findingFor("F-0A1B2C3D4E", 2, "slack:#secops", "jira:SEC"), tc.change, "system", "") {
+				switch it.Kind {
+				case KindSlackSync:
+					syncs++
+				case KindSlackReply:
+					replies++
+				}
+			}
+			if syncs != 1 || (replies == 1) != tc.reply {
+				t.Errorf("%d syncs, %d replies; want 1 sync and a reply: %v", syncs, replies, tc.reply)
+			}
+		})
+	}
+}

@@ -113,6 +113,26 @@ func (e *Enricher) Actor(rec *cloudtrail.Record) finding.Actor {
 // of the enrichment in place: the finding is never dropped for it.
 func (e *Enricher) Enrich(ctx context.Context, f *finding.Finding, rec *cloudtrail.Record) error {
 	f.Actor = e.Actor(rec)
+	team := e.Own(f, rec.EventTime)
+	if s, ok := e.severity[f.Rule]; ok {
+		f.Severity = s
+	}
+	if f.Signals == nil {
+		f.Signals = []finding.Signal{}
+	}
+	sigs, err := e.Signals(ctx, rec, team.Location)
+	if err != nil {
+		return fmt.Errorf("actor baseline for %s: %w", f.Actor.ARN, err)
+	}
+	f.Signals = sigs
+	return nil
+}
+
+// Own fills the finding's account name, environment and owning team, and
+// whether at is outside that team's business hours; it returns the team
+// (SecOps when no team owns the account). It is the part of Enrich that
+// needs no event: findings AWS's detectors raised get it too.
+func (e *Enricher) Own(f *finding.Finding, at time.Time) org.Team {
 	if a, ok := e.dir.Account(f.AccountID); ok {
 		f.AccountName = a.Name
 		f.Environment = a.Environment
@@ -128,19 +148,11 @@ func (e *Enricher) Enrich(ctx context.Context, f *finding.Finding, rec *cloudtra
 	if !ok {
 		team = e.dir.SecOps()
 	}
-	f.OffHours = team.OffHours(rec.EventTime)
-	if s, ok := e.severity[f.Rule]; ok {
-		f.Severity = s
+	f.OffHours = team.OffHours(at)
+	if f.Actor.ARN != "" {
+		f.Actor.Contractor = e.dir.IsContractor(f.Actor.ARN)
 	}
-	if f.Signals == nil {
-		f.Signals = []finding.Signal{}
-	}
-	sigs, err := e.Signals(ctx, rec, team.Location)
-	if err != nil {
-		return fmt.Errorf("actor baseline for %s: %w", f.Actor.ARN, err)
-	}
-	f.Signals = sigs
-	return nil
+	return team
 }
 
 // Signals compares the record with the actor's established baseline: the

@@ -53,21 +53,13 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 		// The finding goes out without the baseline rather than not at all.
 		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
 	}
-	if res.Rule == detect.RuleS3BucketPublic {
-		if pattern, ok := p.opts.Directory.ExpectedPublicBucket(f.AccountID, f.Resource.ID); ok {
-			f.Status = finding.StatusSuppressed
-			f.SuppressedReason = fmt.Sprintf("bucket %s matches expected_public_buckets pattern %q of account %s", f.Resource.ID, pattern, f.AccountID)
-		}
-	}
-	if f.Status == finding.StatusOpen && p.opts.Suppressor != nil {
-		reason, ok, err := p.opts.Suppressor.Suppressed(ctx, f)
-		if err != nil {
-			// Fail open: a finding nobody may have expected is raised.
-			p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("allowlist check failed; raising the finding")
-		} else if ok {
-			f.Status = finding.StatusSuppressed
-			f.SuppressedReason = reason
-		}
+	reason, ok, err := p.expected(ctx, f)
+	if err != nil {
+		// Fail open: a finding nobody may have expected is raised.
+		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("allowlist check failed; raising the finding")
+	} else if ok {
+		f.Status = finding.StatusSuppressed
+		f.SuppressedReason = reason
 	}
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
 	f.MarkApplied(rec.EventID)
@@ -85,10 +77,51 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 	return nil
 }
 
+// expected says whether people expect f's exposure: the account's
+// expected_public_buckets for a public bucket, else a live allowlist
+// entry (an expired or removed entry no longer counts).
+func (p *Pipeline) expected(ctx context.Context, f finding.Finding) (reason string, ok bool, err error) {
+	if f.Rule == detect.RuleS3BucketPublic {
+		if pattern, ok := p.opts.Directory.ExpectedPublicBucket(f.AccountID, f.Resource.ID); ok {
+			return fmt.Sprintf("bucket %s matches expected_public_buckets pattern %q of account %s", f.Resource.ID, pattern, f.AccountID), true, nil
+		}
+	}
+	if p.opts.Suppressor == nil {
+		return "", false, nil
+	}
+	return p.opts.Suppressor.Suppressed(ctx, f)
+}
+
+// stillExpected reports whether a suppressed finding seen again is still
+// expected. One whose allowlist entry expired or was removed alerts again;
+// when the allowlist cannot be read it stays as people left it.
+func (p *Pipeline) stillExpected(ctx context.Context, f finding.Finding) bool {
+	_, ok, err := p.expected(ctx, f)
+	if err != nil {
+		p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("allowlist check failed; the finding stays suppressed")
+		return true
+	}
+	return ok
+}
+
+// unsuppress opens a suppressed finding again because nothing expects it
+// any more; the exposure never stopped, so it keeps its opening time.
+func unsuppress(f *finding.Finding, ev *store.FindingEvent, what string) {
+	f.Status = finding.StatusOpen
+	f.SuppressedReason = ""
+	f.AckedBy, f.AckedAt = "", time.Time{}
+	ev.Status = finding.StatusOpen
+	ev.Note = "alerts again: no allowlist entry covers it any more (" + what + ")"
+}
+
 func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detect.Result, f finding.Finding) error {
 	now := p.now(rec)
 	change := Repeated
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
+	if f.Status == finding.StatusSuppressed && !p.stillExpected(ctx, f) {
+		change = Reopened
+		unsuppress(&f, &ev, fmt.Sprintf("%s by %s", rec.EventName, rec.ActorARN()))
+	}
 	if f.Status == finding.StatusResolved {
 		if f.ResolvedEvent != nil && !rec.EventTime.After(f.ResolvedEvent.Time) {
 			// An exposure older than the fix that was delivered late: it

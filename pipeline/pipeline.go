@@ -1,6 +1,8 @@
 // Package pipeline turns batches of CloudTrail records into findings:
 // history first, then detection, enrichment, routing and the finding's
-// lifecycle (open, repeat, suppressed, resolved, reopened). It is the Sink
+// lifecycle (open, repeat, suppressed, resolved, reopened). The findings
+// of AWS's own detectors that a batch carries take a short path of their
+// own (native.go) into the same lifecycle. It is the Sink
 // every ingestion source feeds, and it returns only once a batch is durably
 // stored, so sources may acknowledge their input afterwards.
 package pipeline
@@ -138,6 +140,9 @@ type Stats struct {
 	Duplicates  int
 	Quarantined int
 	Results     int
+	// Native counts the native finding updates applied; updates already
+	// applied count as Duplicates.
+	Native int
 }
 
 // Ingest stores a batch and raises findings from it. Problems (malformed
@@ -163,7 +168,7 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	recs := b.Records
 	if len(recs) == 0 {
-		return st, nil
+		return st, p.ingestNative(ctx, b.Native, &st)
 	}
 	order := make([]int, len(recs))
 	for i := range order {
@@ -234,7 +239,9 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 			p.opts.Metrics.EventIngested(src, recs[i].Account(), recs[i].AWSRegion, recs[i].EventTime)
 		}
 	}
-	return st, nil
+	// After the records, so that a native finding's resource history
+	// includes the batch's own events.
+	return st, p.ingestNative(ctx, b.Native, &st)
 }
 
 // HistoryEvent converts a record to its history row.
