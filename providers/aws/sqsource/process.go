@@ -65,7 +65,7 @@ func (s *Source) handle(ctx context.Context, m types.Message, received time.Time
 // stats summarise what one message carried, for the log.
 type stats struct {
 	records, native, problems, ignored, objects int
-	skip                                string
+	skip                                        string
 }
 
 func (st *stats) add(b ingest.Batch) {
