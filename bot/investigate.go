@@ -47,7 +47,12 @@ func (h investigation) finding(ctx context.Context, r *Request) {
 		r.Reply(ctx, "No such finding.", nil)
 		return
 	}
-	h.investigate(ctx, r.Actor(), commands.Target{Kind: commands.TargetARN, Value: f.Actor.ARN}, 0, f.InvestigateUntil(), origin(r), r.replier(ctx))
+	target := commands.Target{Kind: commands.TargetARN, Value: f.Actor.ARN}
+	if f.Actor.ARN == "" && f.Actor.AccessKeyID != "" {
+		// A detector may name only the access key used.
+		target = commands.Target{Kind: commands.TargetAccessKey, Value: f.Actor.AccessKeyID}
+	}
+	h.investigate(ctx, r.Actor(), target, 0, f.InvestigateUntil(), origin(r), r.replier(ctx))
 }
 
 // investigate answers through say, which posts privately or in a thread.

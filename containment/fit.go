@@ -73,13 +73,16 @@ func FitUser(f finding.Finding) (Target, bool) {
 
 // FitUserKeys fits iam-user-deactivate-keys: the long-term key used in the
 // event when there is one (AKIA…; temporary ASIA… keys cannot be
-// deactivated), else every key of the user.
+// deactivated), else every key of the user. A finding about a user made by
+// someone else names the other's key, not the user's; one about the actor
+// itself (a detector's finding on the key's own user) names the user's.
 func FitUserKeys(f finding.Finding) (Target, bool) {
 	t, ok := FitUser(f)
 	if !ok {
 		return Target{}, false
 	}
-	if strings.HasPrefix(f.Actor.AccessKeyID, "AKIA") && f.Resource.Type != awsarn.TypeIAMUser {
+	ownKey := f.Resource.Type != awsarn.TypeIAMUser || f.Resource.ARN != "" && f.Resource.ARN == f.Actor.ARN
+	if strings.HasPrefix(f.Actor.AccessKeyID, "AKIA") && ownKey {
 		t.AccessKeyID = f.Actor.AccessKeyID
 	}
 	return t, true

@@ -77,6 +77,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	for _, s := range changeSections(f.Change) {
 		blocks = append(blocks, section(s))
 	}
+	if n := nativeText(f, loc); n != "" {
+		blocks = append(blocks, section(n))
+	}
 	if a := assessmentText(f); a != "" {
 		blocks = append(blocks, section(a))
 	}
@@ -98,7 +101,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	}
 	// Without an ID a button could not say which finding it acts on.
 	if f.ID != "" {
-		blocks = append(blocks, actionsBlock(f))
+		if a := actionsBlock(f); len(a.Elements.ElementSet) > 0 {
+			blocks = append(blocks, a)
+		}
 	}
 	return fallbackText(f), blocks
 }
@@ -630,7 +635,9 @@ func channelRef(c string) string {
 // actionsBlock offers what can still be done. A closed finding keeps
 // Investigate and Contain (the actor may still need containing after the
 // exposure is fixed) but loses Acknowledge, Mark expected and Resolve; an
-// acknowledged one loses Acknowledge.
+// acknowledged one loses Acknowledge. A detector's finding offers
+// Investigate only when it names an actor and Contain only when it names a
+// resource containment acts on.
 func actionsBlock(f finding.Finding) *slack.ActionBlock {
 	id := f.ID
 	var els []slack.BlockElement
@@ -638,8 +645,12 @@ func actionsBlock(f finding.Finding) *slack.ActionBlock {
 	if open && f.AckedBy == "" {
 		els = append(els, button(ActionAck, "Acknowledge", id, slack.StylePrimary))
 	}
-	els = append(els, button(ActionInvestigate, "Investigate actor", id, slack.StyleDefault))
-	els = append(els, button(ActionContain, "Contain…", id, slack.StyleDanger))
+	if offersInvestigate(f) {
+		els = append(els, button(ActionInvestigate, "Investigate actor", id, slack.StyleDefault))
+	}
+	if offersContain(f) {
+		els = append(els, button(ActionContain, "Contain…", id, slack.StyleDanger))
+	}
 	if open {
 		els = append(els, button(ActionExpected, "Mark expected…", id, slack.StyleDefault))
 		els = append(els, button(ActionResolve, "Resolve…", id, slack.StyleDefault))

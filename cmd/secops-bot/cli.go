@@ -365,8 +365,12 @@ func printReplaySummary(w io.Writer, sum app.ReplaySummary) {
 	for _, s := range []finding.Status{finding.StatusOpen, finding.StatusResolved, finding.StatusSuppressed} {
 		parts = append(parts, fmt.Sprintf("%d %s", sum.Findings[s], s))
 	}
+	read := plural(sum.Records, "event")
+	if sum.Native > 0 {
+		read += " and " + plural(sum.Native, "AWS-native finding update")
+	}
 	fmt.Fprintf(w, "replayed %s from %s (%s, %d ignored, %d malformed set aside): findings %s\n",
-		plural(sum.Records, "event"), plural(sum.Files, "file"), plural(sum.Duplicates, "duplicate"), sum.Ignored, sum.Quarantined, strings.Join(parts, ", "))
+		read, plural(sum.Files, "file"), plural(sum.Duplicates, "duplicate"), sum.Ignored, sum.Quarantined, strings.Join(parts, ", "))
 }
 
 // plural is n with its noun, "1 file" or "2 files".

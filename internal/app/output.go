@@ -40,6 +40,8 @@ type jsonFinding struct {
 	ResolvedBy  string                 `json:"resolved_by,omitempty"`
 	OpenFor     string                 `json:"open_for,omitempty"`
 	OpenForSecs *float64               `json:"open_for_seconds,omitempty"`
+	// Native says which finding of an AWS detector this one mirrors.
+	Native *finding.Native `json:"native,omitempty"`
 }
 
 type jsonActor struct {
@@ -74,6 +76,7 @@ func toJSON(f finding.Finding) jsonFinding {
 		Event: jsonEvent{ID: f.Event.ID, Name: f.Event.Name, Time: f.Event.Time, SourceIP: f.Event.SourceIP, UserAgent: f.Event.UserAgent},
 		Team:  f.Team, Environment: f.Environment, OffHours: f.OffHours,
 		Signals: f.Signals, Routes: f.Routes, Vectors: f.Vectors, History: f.History, Count: f.Count, Suppressed: f.SuppressedReason,
+		Native: f.Native,
 	}
 	if out.Signals == nil {
 		out.Signals = []finding.Signal{}

@@ -21,6 +21,7 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/native"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/route"
@@ -44,8 +45,11 @@ type ReplayOptions struct {
 
 // ReplaySummary counts what a replay did.
 type ReplaySummary struct {
-	Files       int
-	Records     int
+	Files   int
+	Records int
+	// Native counts the updates of AWS-native findings (GuardDuty,
+	// Security Hub, IAM Access Analyzer) applied.
+	Native      int
 	Duplicates  int
 	Ignored     int
 	Quarantined int
@@ -210,6 +214,21 @@ func (r *replayer) records(ctx context.Context, recs []cloudtrail.Record) error 
 	return nil
 }
 
+// native runs the updates of native findings through the pipeline, which
+// applies them in their detectors' order.
+func (r *replayer) native(ctx context.Context, ns []native.Finding) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	s, err := r.p.IngestStats(ctx, ingest.Batch{Source: "replay", Native: ns})
+	r.sum.Native += s.Native
+	r.sum.Duplicates += s.Duplicates
+	if err == nil && r.pr.err != nil {
+		err = fmt.Errorf("write output: %w", r.pr.err)
+	}
+	return err
+}
+
 func (r *replayer) finish() ReplaySummary {
 	for _, f := range r.st.Findings() {
 		r.sum.Findings[f.Status]++
@@ -246,6 +265,9 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 			}
 			if err == nil {
 				err = r.records(ctx, b.Records)
+			}
+			if err == nil {
+				err = r.native(ctx, b.Native)
 			}
 			if err != nil {
 				cancel()
@@ -288,6 +310,7 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (ReplaySummary, error) {
 	r := newReplayer(opts, dir, opts.Out)
 	var recs []cloudtrail.Record
+	var natives []native.Finding
 	var problems []ingest.Problem
 	var lastSource string
 	err := ingest.Walk(ctx, opts.Paths, opts.Limits, func(b ingest.Batch) error {
@@ -297,6 +320,7 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 		}
 		r.sum.Ignored += b.Ignored
 		recs = append(recs, b.Records...)
+		natives = append(natives, b.Native...)
 		problems = setAside(problems, b.Problems)
 		return nil
 	})
@@ -308,6 +332,9 @@ func replaySorted(ctx context.Context, opts ReplayOptions, dir *org.Directory) (
 		return r.sum, err
 	}
 	if err := r.records(ctx, recs); err != nil {
+		return r.sum, err
+	}
+	if err := r.native(ctx, natives); err != nil {
 		return r.sum, err
 	}
 	return r.finish(), nil
