@@ -86,7 +86,7 @@ func TestRulesAreDetects(t *testing.T) {
 		t.Fatalf("a rule detect runs is refused: %v", err)
 	}
 	_, err := Parse("rules:\n  s3-bucket-pub: {enabled: false}\n", nil)
-	want := "rules.s3-bucket-pub (line 2): unknown rule; known rules: " + strings.Join(detect.RuleIDs(), ", ")
+	want := "rules.s3-bucket-pub (line 2): unknown rule; known rules: " + strings.Join(ruleIDs(), ", ")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Parse = %v, want %q", err, want)
 	}
@@ -129,5 +129,27 @@ func TestOptions(t *testing.T) {
 	}
 	if d := cfg.Rules.Disabled(); !reflect.DeepEqual(d, map[string]bool{"snapshot-public": true}) {
 		t.Errorf("disabled = %v", d)
+	}
+}
+
+// The native sources are rules too: they can be turned off and routed, but
+// their severity is their detector's.
+func TestNativeRules(t *testing.T) {
+	ok := "rules:\n  guardduty: {enabled: false}\n  access-analyzer: {enabled: true}\nrouting:\n  rules:\n    securityhub: {channels: [\"#cloud-posture\"]}\n"
+	cfg, err := Parse(ok, nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if !cfg.Rules.Disabled()["guardduty"] || cfg.Rules.Disabled()["access-analyzer"] {
+		t.Errorf("disabled = %v", cfg.Rules.Disabled())
+	}
+	routes := cfg.RoutingOptions().Routes
+	if len(routes) != 1 || routes[0].Rules[0] != "securityhub" || routes[0].Channels[0] != "#cloud-posture" {
+		t.Errorf("routes = %+v", routes)
+	}
+	_, err = Parse("rules:\n  guardduty: {severity: high}\n", nil)
+	want := "rules.guardduty.severity (line 2): the findings of guardduty take the severity their detector gives them"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Parse = %v, want %q", err, want)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/problem"
 	"github.com/secops-bot/secops-bot/route"
@@ -55,7 +54,7 @@ func (r Routing) validate(teams []Team) problem.List {
 	if len(r.OwnerTags) > 0 && len(teams) == 0 {
 		ps.Addf("owner_tags", "no team is defined under teams:, so no tag value can name one; define the teams or remove owner_tags")
 	}
-	known := detect.RuleIDs()
+	known := ruleIDs()
 	for _, id := range sortedKeys(r.Rules) {
 		if !slices.Contains(known, id) {
 			ps.Addf("rules."+id, "unknown rule; known rules: %s", strings.Join(known, ", "))
@@ -109,7 +108,7 @@ func (c Config) RoutingOptions() route.Options {
 		r.Continue = ov.Continue == nil || *ov.Continue
 		o.Routes = append(o.Routes, r)
 	}
-	for _, id := range detect.RuleIDs() {
+	for _, id := range ruleIDs() {
 		if ov, ok := c.Routing.Rules[id]; ok {
 			add(ov, &route.Route{Rules: []string{id}})
 		}

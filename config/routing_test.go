@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/route"
 )
@@ -42,7 +41,7 @@ func TestRoutingProblems(t *testing.T) {
 			name: "an unknown rule and an unknown severity",
 			yaml: "routing:\n  rules:\n    snapshot-shared: {channels: [\"#data\"]}\n  severities:\n    urgent: {channels: [\"#incidents\"]}\n",
 			want: []string{
-				`routing.rules.snapshot-shared (line 3): unknown rule; known rules: ` + strings.Join(detect.RuleIDs(), ", "),
+				`routing.rules.snapshot-shared (line 3): unknown rule; known rules: ` + strings.Join(ruleIDs(), ", "),
 				`routing.severities.urgent (line 5): unknown severity; keys are low, medium, high, critical`,
 			},
 		},

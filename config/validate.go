@@ -11,9 +11,9 @@ import (
 	"unicode"
 
 	"github.com/secops-bot/secops-bot/bizhours"
-	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/problem"
+	"github.com/secops-bot/secops-bot/native"
 )
 
 // Validate checks the configuration and returns every problem found. Each
@@ -471,13 +471,15 @@ func (s Sensitivity) Validate() problem.List {
 // Validate checks that every rule exists and every severity is one.
 func (r Rules) Validate() problem.List {
 	var ps problem.List
-	known := detect.RuleIDs()
+	known := ruleIDs()
 	for _, id := range sortedKeys(r) {
 		if !slices.Contains(known, id) {
 			ps.Addf(id, "unknown rule; known rules: %s", strings.Join(known, ", "))
 			continue
 		}
-		if s := r[id].Severity; s != "" && !isSeverity(strings.ToLower(s)) {
+		if s := r[id].Severity; s != "" && slices.Contains(native.RuleIDs(), id) {
+			ps.Addf(id+".severity", "the findings of %s take the severity their detector gives them; remove severity (route them with routing.rules.%s, or turn them off with enabled: false)", id, id)
+		} else if s != "" && !isSeverity(strings.ToLower(s)) {
 			ps.Addf(id+".severity", "%q is not a severity; use low, medium, high or critical", s)
 		}
 	}
