@@ -341,3 +341,19 @@ func TestReads(t *testing.T) {
 		t.Error("CloudTrail events are not native findings")
 	}
 }
+
+// The README's rule table lists every native source.
+func TestReadmeListsSources(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Sources() {
+		if row := "| `" + s.Rule + "` |"; !strings.Contains(string(b), row) {
+			t.Errorf("the README's rule table has no row %q", row)
+		}
+		if !strings.Contains(string(b), "`"+s.DetailType+"`") {
+			t.Errorf("the README does not name the %q events", s.DetailType)
+		}
+	}
+}
