@@ -250,7 +250,9 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 	var problems []ingest.Problem
 	go func() {
 		var err error
-		var last time.Time
+		// Records and native findings each keep their own order: they
+		// never update the same finding.
+		var last, lastNative time.Time
 		for b := range batches {
 			if err != nil {
 				continue // drain, so that the reader never blocks
@@ -261,6 +263,14 @@ func replayStream(ctx context.Context, opts ReplayOptions, dir *org.Directory, o
 					break
 				} else {
 					last = t
+				}
+			}
+			for i := range b.Native {
+				if t := b.Native[i].UpdatedAt; t.Before(lastNative) {
+					err = errOutOfOrder
+					break
+				} else {
+					lastNative = t
 				}
 			}
 			if err == nil {
