@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/finding"
@@ -36,11 +39,19 @@ const (
 )
 
 // Scope says which exposures a "mark expected" covers: always the same rule
-// in the same account, and either the one resource or a name pattern.
+// in the same account, and either the one resource or a name pattern; and
+// for how long.
 type Scope struct {
 	Kind    string
 	Pattern string // for ScopePattern
+	// For is how long the entry suppresses, from when it is made; zero
+	// means until someone removes it.
+	For time.Duration
 }
+
+// MaxExpiry is the longest an entry may last before it expires; longer is
+// "until removed".
+const MaxExpiry = 366 * 24 * time.Hour
 
 // AllowEntry is an expected exposure: findings of Rule in Account whose
 // resource ID matches are suppressed.
@@ -57,15 +68,32 @@ type AllowEntry struct {
 	// made.
 	Finding string `json:"finding,omitempty"`
 
+	// ExpiresAt is when the entry stops suppressing; zero for never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+
 	// A removed entry stays as a record of who removed it; it no longer
 	// matches.
 	RemovedBy string    `json:"removed_by,omitempty"`
 	RemovedAt time.Time `json:"removed_at,omitzero"`
+	// ExpiredAt is when the bot recorded (and audited) the expiry.
+	ExpiredAt time.Time `json:"expired_at,omitzero"`
 }
 
-// Matches reports whether the entry covers f.
-func (e AllowEntry) Matches(f finding.Finding) bool {
-	if e.RemovedBy != "" || e.Rule != f.Rule || e.Account != f.AccountID || f.Resource.ID == "" {
+// Live reports whether the entry suppresses at now: neither removed nor
+// expired.
+func (e AllowEntry) Live(now time.Time) bool {
+	return e.RemovedBy == "" && e.ExpiredAt.IsZero() && (e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt))
+}
+
+// expiredUnrecorded reports whether the entry has expired at now and the
+// expiry is not recorded yet.
+func (e AllowEntry) expiredUnrecorded(now time.Time) bool {
+	return e.RemovedBy == "" && e.ExpiredAt.IsZero() && !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)
+}
+
+// Matches reports whether the entry covers f at now.
+func (e AllowEntry) Matches(f finding.Finding, now time.Time) bool {
+	if !e.Live(now) || e.Rule != f.Rule || e.Account != f.AccountID || f.Resource.ID == "" {
 		return false
 	}
 	switch e.Kind {
@@ -86,6 +114,14 @@ func (e AllowEntry) describe() string {
 	return fmt.Sprintf("resources matching %q for rule %s in account %s", e.Pattern, e.Rule, e.Account)
 }
 
+// until says how long the entry lasts, for notes and messages.
+func (e AllowEntry) until() string {
+	if e.ExpiresAt.IsZero() {
+		return "until removed"
+	}
+	return "until " + stamp(e.ExpiresAt)
+}
+
 // entryID is derived from what the entry covers, so marking the same scope
 // twice updates one entry instead of piling up duplicates.
 func entryID(rule, account, kind, pattern string) string {
@@ -95,6 +131,9 @@ func entryID(rule, account, kind, pattern string) string {
 
 // checkScope validates what a person typed as a scope.
 func checkScope(sc Scope) error {
+	if err := checkExpiry(sc.For); err != nil {
+		return err
+	}
 	switch sc.Kind {
 	case ScopeResource:
 		return nil
@@ -116,6 +155,17 @@ func checkScope(sc Scope) error {
 	}
 	if _, err := path.Match(p, ""); err != nil {
 		return &Error{ErrInvalid, fmt.Sprintf("the pattern %q is malformed: %v", p, err)}
+	}
+	return nil
+}
+
+// checkExpiry validates how long an entry is to last.
+func checkExpiry(d time.Duration) error {
+	switch {
+	case d < 0:
+		return &Error{ErrInvalid, "an entry cannot expire before it is made"}
+	case d > MaxExpiry:
+		return &Error{ErrInvalid, fmt.Sprintf("an entry lasts at most %d days; leave the expiry empty for one that lasts until removed", int(MaxExpiry.Hours()/24))}
 	}
 	return nil
 }
@@ -170,11 +220,18 @@ func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason s
 				At:      now,
 				Finding: f.ID,
 			}
+			if scope.For > 0 {
+				entry.ExpiresAt = now.Add(scope.For)
+			}
 			f.Status = finding.StatusSuppressed
 			f.SuppressedReason = fmt.Sprintf("marked expected: %s (%s)", reason, entry.describe())
+			note := fmt.Sprintf("marked expected by %s: %s (%s)", mention(a.UserID), reason, entry.describe())
+			if !entry.ExpiresAt.IsZero() {
+				f.SuppressedReason += ", " + entry.until()
+				note += ", " + entry.until()
+			}
 			f.Version++
-			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID,
-				Note: fmt.Sprintf("marked expected by %s: %s (%s)", mention(a.UserID), reason, entry.describe())}
+			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: note}
 			ev.Outbox = s.plan.Plan(*f, ChangeExpected, a.UserID, reason)
 			return ev, nil
 		})
@@ -215,6 +272,9 @@ func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin s
 		if e.RemovedBy != "" {
 			return &Error{ErrAlready, fmt.Sprintf("allowlist entry %s (%s) was already removed by %s at %s", e.ID, e.describe(), mention(e.RemovedBy), stamp(e.RemovedAt))}
 		}
+		if !e.ExpiresAt.IsZero() && !s.clk.Now().Before(e.ExpiresAt) {
+			return &Error{ErrAlready, fmt.Sprintf("allowlist entry %s (%s) already expired at %s", e.ID, e.describe(), stamp(e.ExpiresAt))}
+		}
 		// Out of the index first: once that is written the entry no
 		// longer suppresses anything, whatever happens next.
 		_, err = s.indexes().Update(ctx, kvAccountIndex+e.Account, func(ids *[]string) error {
@@ -250,14 +310,23 @@ func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin s
 
 // Suppressed reports whether a live allowlist entry covers f: the same rule,
 // the same account, and f's resource ID equal to the entry's resource or
-// matching its pattern.
+// matching its pattern. An entry that expired no longer covers anything;
+// the first to find it expired records and audits the expiry.
 func (s *Service) Suppressed(ctx context.Context, f finding.Finding) (AllowEntry, bool, error) {
-	entries, err := s.Entries(ctx, f.AccountID)
+	entries, err := s.indexed(ctx, f.AccountID)
 	if err != nil {
 		return AllowEntry{}, false, err
 	}
+	now := s.clk.Now()
 	for _, e := range entries {
-		if e.Matches(f) {
+		if e.expiredUnrecorded(now) {
+			if err := s.expire(ctx, e); err != nil {
+				// The entry no longer suppresses either way; its
+				// record waits for the next look at it.
+				continue
+			}
+		}
+		if e.Matches(f, now) {
 			return e, true, nil
 		}
 	}
@@ -266,6 +335,23 @@ func (s *Service) Suppressed(ctx context.Context, f finding.Finding) (AllowEntry
 
 // Entries lists the live allowlist entries of an account, oldest first.
 func (s *Service) Entries(ctx context.Context, account string) ([]AllowEntry, error) {
+	entries, err := s.indexed(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clk.Now()
+	out := entries[:0]
+	for _, e := range entries {
+		if e.Live(now) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// indexed lists the entries in an account's index that were not removed,
+// oldest first; an expired entry stays indexed (it no longer matches).
+func (s *Service) indexed(ctx context.Context, account string) ([]AllowEntry, error) {
 	ids, err := s.index(ctx, account)
 	if err != nil {
 		return nil, err
@@ -284,6 +370,123 @@ func (s *Service) Entries(ctx context.Context, account string) ([]AllowEntry, er
 		}
 	}
 	return out, nil
+}
+
+// ActionExpectedExpire is the audit action of an entry's expiry, recorded
+// by the bot ("system") when it first finds the entry expired.
+const ActionExpectedExpire = "finding.expected.expire"
+
+// expire records that e expired and audits it, once: of two replicas that
+// find it expired at once, the one whose compare-and-set wins writes the
+// audit record. An entry marked again meanwhile (with a new expiry) is
+// left alone.
+func (s *Service) expire(ctx context.Context, e AllowEntry) error {
+	now := s.clk.Now()
+	recorded := false
+	cur, err := s.entries().Update(ctx, e.ID, func(cur *AllowEntry) error {
+		if !cur.expiredUnrecorded(now) {
+			return store.ErrUnchanged
+		}
+		cur.ExpiredAt = now
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the expiry of allowlist entry %s: %w", e.ID, err)
+	}
+	if !recorded {
+		return nil
+	}
+	detail, _ := json.Marshal(auditDetail{Origin: "expiry", Entry: &cur}) // a flat struct of strings and times cannot fail
+	_, err = s.st.AppendAudit(ctx, store.AuditRecord{
+		Time:   now,
+		Actor:  "system",
+		Action: ActionExpectedExpire,
+		Target: cur.ID,
+		Result: ResultOK,
+		Reason: clip(fmt.Sprintf("allowlist entry expired at %s: %s; added by %s: %s", stamp(cur.ExpiresAt), cur.describe(), mention(cur.By), cur.Reason), maxReason),
+		Detail: detail,
+	})
+	if err != nil {
+		return fmt.Errorf("allowlist entry %s expired but the expiry was not audited: %w", cur.ID, err)
+	}
+	return nil
+}
+
+// ExpireDue records and audits the expiry of every entry whose time is up,
+// so that the audit log says when each stopped suppressing even if nothing
+// it covered was seen since. It returns how many it recorded.
+func (s *Service) ExpireDue(ctx context.Context) (int, error) {
+	items, err := s.entries().List(ctx, "E-")
+	if err != nil {
+		return 0, fmt.Errorf("list allowlist entries: %w", err)
+	}
+	now := s.clk.Now()
+	n := 0
+	var errs []error
+	for _, it := range items {
+		if !it.Value.expiredUnrecorded(now) {
+			continue
+		}
+		if err := s.expire(ctx, it.Value); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// ExpireEvery runs ExpireDue every interval until ctx ends.
+func (s *Service) ExpireEvery(ctx context.Context, interval time.Duration, log zerolog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if n, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			log.Error().Err(err).Msg("record expired allowlist entries")
+		} else if n > 0 {
+			log.Info().Int("entries", n).Msg("allowlist entries expired")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// ActionExpectedList is the audit action of listing the allowlist.
+const ActionExpectedList = "finding.expected.list"
+
+// ListExpected lists every live allowlist entry, by account and then
+// oldest first, for a responder; expired entries are recorded as such
+// first. The listing is audited.
+func (s *Service) ListExpected(ctx context.Context, a Actor, origin string) ([]AllowEntry, error) {
+	var out []AllowEntry
+	err := s.run(ctx, a, ActionExpectedList, "", origin, func(dec authz.Decision, rec *auditNote) error {
+		rec.reason = dec.Reason
+		if _, err := s.ExpireDue(ctx); err != nil {
+			return err
+		}
+		items, err := s.entries().List(ctx, "E-")
+		if err != nil {
+			return fmt.Errorf("list allowlist entries: %w", err)
+		}
+		now := s.clk.Now()
+		for _, it := range items {
+			if it.Value.Live(now) {
+				out = append(out, it.Value)
+			}
+		}
+		slices.SortStableFunc(out, func(x, y AllowEntry) int {
+			if c := strings.Compare(x.Account, y.Account); c != 0 {
+				return c
+			}
+			return x.At.Compare(y.At)
+		})
+		return nil
+	})
+	return out, err
 }
 
 // entries are the allowlist entries, one document per entry ID; indexes
