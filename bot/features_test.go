@@ -180,9 +180,10 @@ func (s *fakeStore) audited(action string) []string {
 
 // fakeTriage records the calls of the finding buttons and commands.
 type fakeTriage struct {
-	calls []string
-	err   error
-	entry *triage.AllowEntry
+	calls   []string
+	err     error
+	entry   *triage.AllowEntry
+	entries []triage.AllowEntry
 }
 
 func (t *fakeTriage) Ack(_ context.Context, a triage.Actor, id, origin string) (finding.Finding, error) {
@@ -196,13 +197,18 @@ func (t *fakeTriage) Resolve(_ context.Context, a triage.Actor, id, reason, orig
 }
 
 func (t *fakeTriage) MarkExpected(_ context.Context, a triage.Actor, id, reason string, scope triage.Scope, origin string) (finding.Finding, error) {
-	t.calls = append(t.calls, fmt.Sprintf("expected %s by %s from %s: %s (%s)", id, a.UserID, origin, reason, scope.Kind))
+	t.calls = append(t.calls, fmt.Sprintf("expected %s by %s from %s: %s (%s, for %v)", id, a.UserID, origin, reason, scope.Kind, scope.For))
 	return finding.Finding{ID: id}, t.err
 }
 
 func (t *fakeTriage) RemoveExpected(_ context.Context, a triage.Actor, entryID, origin string) error {
 	t.calls = append(t.calls, fmt.Sprintf("remove %s by %s from %s", entryID, a.UserID, origin))
 	return t.err
+}
+
+func (t *fakeTriage) ListExpected(_ context.Context, a triage.Actor, origin string) ([]triage.AllowEntry, error) {
+	t.calls = append(t.calls, fmt.Sprintf("list by %s from %s", a.UserID, origin))
+	return t.entries, t.err
 }
 
 func (t *fakeTriage) Suppressed(context.Context, finding.Finding) (triage.AllowEntry, bool, error) {

@@ -23,6 +23,7 @@ type Triage interface {
 	Resolve(ctx context.Context, a triage.Actor, findingID, reason, origin string) (finding.Finding, error)
 	MarkExpected(ctx context.Context, a triage.Actor, findingID, reason string, scope triage.Scope, origin string) (finding.Finding, error)
 	RemoveExpected(ctx context.Context, a triage.Actor, entryID, origin string) error
+	ListExpected(ctx context.Context, a triage.Actor, origin string) ([]triage.AllowEntry, error)
 	Suppressed(ctx context.Context, f finding.Finding) (triage.AllowEntry, bool, error)
 }
 
@@ -41,6 +42,7 @@ func (h findings) Routes(r *Router) {
 	r.Command(commands.Findings, h.list)
 	r.Command(commands.Ack, h.ackCommand)
 	r.Command(commands.Resolve, h.resolveCommand)
+	r.Command(commands.Expected, h.expectedCommand)
 	r.Action(blocks.ActionAck, h.ack)
 	r.Action(blocks.ActionResolve, h.openResolve)
 	r.Action(blocks.ActionExpected, h.openExpected)
@@ -111,6 +113,31 @@ func (h findings) removeExpected(ctx context.Context, r *Request) {
 	h.afterTriage(err, "Allowlist entry removed; matching exposures alert again.", r.replier(ctx))
 }
 
+// expectedCommand answers /secops expected: the allowlist, or the removal
+// of one entry. Who may do either is the triage service's to decide, and
+// it audits both.
+func (h findings) expectedCommand(ctx context.Context, r *Request) {
+	c := r.Command
+	if c.EntryOp == commands.ExpectedRemove {
+		err := h.Triage.RemoveExpected(ctx, r.Actor(), c.EntryID, origin(r))
+		h.afterTriage(err, fmt.Sprintf("Allowlist entry %s removed; matching exposures alert again.", blocks.Code(c.EntryID)), r.replier(ctx))
+		return
+	}
+	entries, err := h.Triage.ListExpected(ctx, r.Actor(), origin(r))
+	if err != nil {
+		h.afterTriage(err, "", r.replier(ctx))
+		return
+	}
+	names := map[string]string{}
+	for _, e := range entries {
+		if a, ok := h.org.Account(e.Account); ok {
+			names[e.Account] = a.Name
+		}
+	}
+	text, blks := blocks.ExpectedList(entries, names, h.clock.Now(), h.secopsLocation())
+	r.Reply(ctx, text, blks)
+}
+
 func (h findings) resolveSubmitted(ctx context.Context, r *Request) {
 	sub, err := blocks.ReadResolve(*r.View)
 	if err != nil {
@@ -127,7 +154,7 @@ func (h findings) expectedSubmitted(ctx context.Context, r *Request) {
 		r.Reply(ctx, "The form was incomplete: "+err.Error(), nil)
 		return
 	}
-	scope := triage.Scope{Kind: sub.Scope, Pattern: sub.Pattern}
+	scope := triage.Scope{Kind: sub.Scope, Pattern: sub.Pattern, For: sub.For}
 	_, err = h.Triage.MarkExpected(ctx, r.Actor(), sub.FindingID, sub.Reason, scope, origin(r))
 	h.afterTriageQuiet(err, r.replier(ctx))
 }

@@ -181,7 +181,7 @@ func TestCommandsNotRouted(t *testing.T) {
 // The routes of a deployment: every feature adds its own, none twice, and
 // help lists the commands of the enabled features only.
 func TestDeploymentRoutes(t *testing.T) {
-	basic := []commands.Kind{commands.Help, commands.Findings, commands.Ack, commands.Resolve, commands.Investigate}
+	basic := []commands.Kind{commands.Help, commands.Findings, commands.Ack, commands.Resolve, commands.Investigate, commands.Expected}
 	tests := []struct {
 		name   string
 		enable func(b *Bot)

@@ -26,6 +26,7 @@ const (
 	Contain
 	Audit
 	OnCall
+	Expected
 )
 
 // kinds describes every sub-command once; names, usage lines, the help
@@ -75,6 +76,10 @@ var kinds = [...]struct {
 		"Show who is on call now, and where that came from.",
 		"Says who is on call now for SecOps, or for the team named, from the paging provider's schedule (PagerDuty or Opsgenie) or the configured rotation, with the people as Slack users where their e-mail matches one.",
 		[]string{"/secops oncall", "/secops oncall payments"}},
+	Expected: {"expected", "/secops expected [list|remove <entry-id>]",
+		"List what was marked expected, or take an entry back.",
+		"Lists the live allowlist entries the findings' Mark expected… button made: what each covers (rule, account, the resource or a name pattern), who added it, why, and when it expires. `remove E-…` takes an entry back, so matching exposures alert again; an expired entry stops suppressing by itself. For responders; every use is audited.",
+		[]string{"/secops expected", "/secops expected remove E-1A2B3C4D5E"}},
 }
 
 // aliases are other spellings people type for a sub-command.
@@ -223,7 +228,18 @@ type Command struct {
 
 	// Subject (audit) is what to audit: AuditBreakGlass.
 	Subject string
+
+	// EntryOp (expected) is ExpectedList or ExpectedRemove, and EntryID
+	// the well-formed allowlist entry ID to remove, in upper case.
+	EntryOp string
+	EntryID string
 }
+
+// Operations of /secops expected.
+const (
+	ExpectedList   = "list"
+	ExpectedRemove = "remove"
+)
 
 // String renders the command as /secops text (without "/secops") in its
 // canonical form: Parse(c.String()) returns c for every c Parse returned.
@@ -271,6 +287,11 @@ func (c Command) String() string {
 		parts = append(parts, quote(c.Subject))
 		if c.Since != DefaultSince {
 			parts = append(parts, "--since", formatDuration(c.Since))
+		}
+	case Expected:
+		parts = append(parts, c.EntryOp)
+		if c.EntryOp == ExpectedRemove {
+			parts = append(parts, quote(c.EntryID))
 		}
 	}
 	return strings.Join(parts, " ")

@@ -159,6 +159,8 @@ func Parse(text string) (Command, error) {
 		return parseAudit(args)
 	case OnCall:
 		return parseOnCall(args)
+	case Expected:
+		return parseExpected(args)
 	}
 	return Command{}, usageErr(Help, fmt.Sprintf("sub-command %q is not supported", k))
 }
@@ -176,6 +178,28 @@ func parseOnCall(args []token) (Command, error) {
 		return Command{}, usageErr(OnCall, "oncall takes one team name at most")
 	}
 	return c, nil
+}
+
+func parseExpected(args []token) (Command, error) {
+	if len(args) == 0 {
+		return Command{Name: Expected, EntryOp: ExpectedList}, nil
+	}
+	switch op := strings.ToLower(args[0].s); {
+	case op == ExpectedList && len(args) == 1:
+		return Command{Name: Expected, EntryOp: ExpectedList}, nil
+	case op == ExpectedList:
+		return Command{}, usageErr(Expected, "list takes no arguments")
+	case op == ExpectedRemove && len(args) == 2:
+		id := strings.ToUpper(args[1].s)
+		if !entryIDRe.MatchString(id) {
+			return Command{}, usageErr(Expected, fmt.Sprintf("%q is not an allowlist entry ID; they look like E-1A2B3C4D5E (see /secops expected list)", clip(args[1].s)))
+		}
+		return Command{Name: Expected, EntryOp: ExpectedRemove, EntryID: id}, nil
+	case op == ExpectedRemove:
+		return Command{}, usageErr(Expected, "say which entry to remove: /secops expected remove E-1A2B3C4D5E")
+	default:
+		return Command{}, usageErr(Expected, fmt.Sprintf("%q is not something expected does; use list or remove", clip(args[0].s)))
+	}
 }
 
 func parseHelp(args []token) (Command, error) {
@@ -407,6 +431,7 @@ func ParseTime(s string) (time.Time, error) {
 
 var (
 	findingIDRe   = regexp.MustCompile(`^F-[0-9A-F]{10}$`)
+	entryIDRe     = regexp.MustCompile(`^E-[0-9A-F]{10}$`)
 	accountIDRe   = regexp.MustCompile(`^[0-9]{12}$`)
 	accountNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 	teamRe        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$`)

@@ -102,6 +102,10 @@ func TestParse(t *testing.T) {
 		{"oncall team", "oncall payments", Command{Name: OnCall, Team: "payments"}},
 		{"audit since", "audit breakglass --since 24h", Command{Name: Audit, Subject: AuditBreakGlass, Since: day}},
 		{"break-glass alias", "break-glass", Command{Name: BreakGlass}},
+
+		{"expected lists", "expected", Command{Name: Expected, EntryOp: ExpectedList}},
+		{"expected list", "expected LIST", Command{Name: Expected, EntryOp: ExpectedList}},
+		{"expected remove", "expected remove e-0a1b2c3d4e", Command{Name: Expected, EntryOp: ExpectedRemove, EntryID: "E-0A1B2C3D4E"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +168,11 @@ func TestParseErrors(t *testing.T) {
 		{"contain bad action", "contain rm;rf x", Contain, "not a containment action"},
 		{"audit nothing", "audit", Audit, "audit breakglass"},
 		{"audit other subject", "audit findings", Audit, "audit breakglass"},
+		{"expected remove nothing", "expected remove", Expected, "say which entry"},
+		{"expected remove a finding ID", "expected remove F-0A1B2C3D4E", Expected, `"F-0A1B2C3D4E" is not an allowlist entry ID`},
+		{"expected remove two", "expected remove E-0A1B2C3D4E E-0A1B2C3D4F", Expected, "say which entry"},
+		{"expected list extra", "expected list all", Expected, "list takes no arguments"},
+		{"expected other", "expected add", Expected, `"add" is not something expected does`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,8 +219,8 @@ func TestKindsHaveHelp(t *testing.T) {
 			t.Errorf("Parse(%q).Name = %v", k, got.Name)
 		}
 	}
-	if len(seen) != 9 {
-		t.Errorf("%d sub-commands, want 9", len(seen))
+	if len(seen) != 10 {
+		t.Errorf("%d sub-commands, want 10", len(seen))
 	}
 }
 

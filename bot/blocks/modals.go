@@ -3,6 +3,7 @@ package blocks
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -27,7 +28,21 @@ const (
 	ActionExpectedScope   = "scope"
 	BlockExpectedPattern  = "expected.pattern"
 	ActionExpectedPattern = "pattern"
+	BlockExpectedExpiry   = "expected.expiry"
+	ActionExpectedExpiry  = "expiry"
 )
+
+// expiries are the choices of how long a "mark expected" lasts, by option
+// value; "never" (zero) lasts until someone removes the entry.
+var expiries = []struct {
+	value, label string
+	d            time.Duration
+}{
+	{"1d", "1 day", 24 * time.Hour},
+	{"7d", "7 days", 7 * 24 * time.Hour},
+	{"30d", "30 days", 30 * 24 * time.Hour},
+	{"never", "Until removed", 0},
+}
 
 // Values of the "mark expected" scope choice.
 const (
@@ -73,6 +88,13 @@ func ExpectedModal(f finding.Finding) slack.ModalViewRequest {
 	scope := slack.NewRadioButtonsBlockElement(ActionExpectedScope, thisOne, pattern)
 	scope.InitialOption = thisOne
 
+	var options []*slack.OptionBlockObject
+	for _, e := range expiries {
+		options = append(options, slack.NewOptionBlockObject(e.value, plain(e.label), nil))
+	}
+	expiry := slack.NewRadioButtonsBlockElement(ActionExpectedExpiry, options...)
+	expiry.InitialOption = options[len(options)-1]
+
 	patternInput := slack.NewPlainTextInputBlockElement(plain("e.g. public-assets-*"), ActionExpectedPattern)
 	patternInput.InitialValue = clip(f.Resource.ID, 255)
 	patternInput.MaxLength = 255
@@ -97,6 +119,8 @@ func ExpectedModal(f finding.Finding) slack.ModalViewRequest {
 			slack.NewInputBlock(BlockExpectedScope, plain("Applies to"), nil, scope),
 			slack.NewInputBlock(BlockExpectedPattern, plain("Name pattern"),
 				plain("Used only with \"A name pattern\"; * matches any characters."), patternInput).WithOptional(true),
+			slack.NewInputBlock(BlockExpectedExpiry, plain("Expires"),
+				plain("After this, matching exposures alert again. /secops expected lists the entries."), expiry),
 		}},
 	}
 }
@@ -132,21 +156,33 @@ func ReadResolve(v slack.View) (ResolveSubmission, error) {
 }
 
 // ExpectedSubmission is what a submitted "mark expected" modal carries.
-// Pattern is empty when the scope is this resource only.
+// Pattern is empty when the scope is this resource only; For is zero when
+// the entry lasts until removed.
 type ExpectedSubmission struct {
 	FindingID string
 	Reason    string
 	Scope     string
 	Pattern   string
+	For       time.Duration
 }
 
 // ReadExpected extracts a "mark expected" modal's submission. A scope
-// other than the two offered reads as this resource only, the narrower.
+// other than the two offered reads as this resource only, and an expiry
+// other than those offered as the shortest: the narrower. No expiry at all
+// (a form from before expiries) lasts until removed, as it always did.
 func ReadExpected(v slack.View) (ExpectedSubmission, error) {
 	s := ExpectedSubmission{
 		FindingID: strings.TrimSpace(v.PrivateMetadata),
 		Reason:    strings.TrimSpace(inputValue(v.State, BlockExpectedReason, ActionExpectedReason).Value),
 		Scope:     ScopeResource,
+	}
+	if chosen := inputValue(v.State, BlockExpectedExpiry, ActionExpectedExpiry).SelectedOption.Value; chosen != "" {
+		s.For = expiries[0].d
+		for _, e := range expiries {
+			if e.value == chosen {
+				s.For = e.d
+			}
+		}
 	}
 	if inputValue(v.State, BlockExpectedScope, ActionExpectedScope).SelectedOption.Value == ScopePattern {
 		s.Scope = ScopePattern

@@ -273,7 +273,7 @@ func TestModals(t *testing.T) {
 		inputs   []string
 	}{
 		{"resolve", ResolveModal(f.ID), CallbackResolve, []string{BlockResolveReason}},
-		{"expected", ExpectedModal(f), CallbackExpected, []string{BlockExpectedReason, BlockExpectedScope, BlockExpectedPattern}},
+		{"expected", ExpectedModal(f), CallbackExpected, []string{BlockExpectedReason, BlockExpectedScope, BlockExpectedPattern, BlockExpectedExpiry}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -234,6 +234,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
+	// An expired allowlist entry stops suppressing at its expiry whatever
+	// this does; the sweep records and audits the expiry within a minute,
+	// even when nothing the entry covered is seen again.
+	g.Go(func() error {
+		tri.ExpireEvery(gctx, time.Minute, log.With().Str("component", "allowlist").Logger())
+		return nil
+	})
 	g.Go(func() error {
 		return obs.run(gctx, cfg.Metrics.Listen, st, b, log.With().Str("component", "metrics").Logger())
 	})
