@@ -120,7 +120,7 @@ func ExpectedModal(f finding.Finding) slack.ModalViewRequest {
 			slack.NewInputBlock(BlockExpectedPattern, plain("Name pattern"),
 				plain("Used only with \"A name pattern\"; * matches any characters."), patternInput).WithOptional(true),
 			slack.NewInputBlock(BlockExpectedExpiry, plain("Expires"),
-				plain("After this, matching exposures alert again. /secops expected lists the entries."), expiry),
+				plain("After this, matching exposures alert again. /secops expected lists the entries."), expiry).WithOptional(true),
 		}},
 	}
 }
