@@ -172,6 +172,10 @@ func writeText(w io.Writer, f finding.Finding, dir *org.Directory) error {
 	local := f.Event.Time.In(loc)
 	row("event", fmt.Sprintf("%s at %s (%s UTC)", f.Event.Name, local.Format("Mon 2006-01-02 15:04 MST"), f.Event.Time.UTC().Format("15:04")))
 	row("from", strings.TrimSpace(f.Event.SourceIP+" · "+truncate(f.Event.UserAgent, 72)))
+	if n := f.Native; n != nil {
+		row("reported", fmt.Sprintf("by %s, its severity %s, %s", n.Product, n.Severity, n.State))
+		row("", n.URL)
+	}
 	if f.OffHours {
 		row("off hours", "yes, outside the owning team's business hours")
 	}
