@@ -27,6 +27,9 @@ const Refreshed Change = "refreshed"
 // ingestNative applies native findings in the order their detectors
 // updated them.
 func (p *Pipeline) ingestNative(ctx context.Context, ns []native.Finding, st *Stats) error {
+	if len(ns) == 0 {
+		return nil
+	}
 	order := make([]int, len(ns))
 	for i := range order {
 		order[i] = i
@@ -124,6 +127,9 @@ func (p *Pipeline) fill(f *finding.Finding, n *native.Finding) {
 	}
 	if n.Actor != nil {
 		f.Actor = *n.Actor
+		if p.opts.Directory != nil && f.Actor.ARN != "" {
+			f.Actor.Contractor = p.opts.Directory.IsContractor(f.Actor.ARN)
+		}
 	}
 	f.Native = n.Native()
 	f.Event = nativeEvent(n)

@@ -10,9 +10,11 @@ import (
 	"testing"
 
 	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -235,5 +237,28 @@ func TestNativeRuleDisabled(t *testing.T) {
 	e.ingestNative(t, nativeUpdate(t, "guardduty-iamuser-malicious-ip.json"), nativeUpdate(t, "securityhub-s3-public-read.json"))
 	if f := e.only(t); f.Rule != native.RuleSecurityHub {
 		t.Errorf("finding of rule %s, want only Security Hub's", f.Rule)
+	}
+}
+
+// An actor the organisation knows as a contractor is flagged on a native
+// finding, and stays flagged through its updates.
+func TestNativeContractorActor(t *testing.T) {
+	e := newEnv(t)
+	dir, err := org.New(org.Options{
+		SecOps:      org.TeamOptions{SlackChannel: "#secops", Timezone: "UTC", BusinessHours: "Mon-Fri 09:00-18:00"},
+		Contractors: []string{"arn:aws:iam::*:role/contractor-*"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.p.opts.Directory = dir
+	e.p.opts.Enricher = enrich.New(dir, e.st, enrich.Options{Baseline: enrich.DefaultBaseline()})
+	first := nativeUpdate(t, "guardduty-s3-bucket-anonymous-access.json")
+	e.ingestNative(t, first)
+	again := first
+	again.EventID, again.Count, again.UpdatedAt = "again", 2, first.UpdatedAt.Add(3600e9)
+	e.ingestNative(t, again)
+	if f := e.only(t); !f.Actor.Contractor || f.Count != 2 {
+		t.Errorf("actor %+v (count %d), want the contractor flagged after the update", f.Actor, f.Count)
 	}
 }
