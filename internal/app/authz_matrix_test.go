@@ -495,6 +495,8 @@ func TestAuthorisationMatrix(t *testing.T) {
 	add("/secops resolve", responders, []string{"finding.resolve"}, s, d)
 	add("/secops findings", responders, []string{"command.findings"}, noState,
 		func(t *testing.T, u who, _ any, _ bool) { e.command(t, u.id, "findings") })
+	add("/secops expected", responders, []string{"finding.expected.list"}, noState,
+		func(t *testing.T, u who, _ any, _ bool) { e.command(t, u.id, "expected") })
 	add("/secops investigate", responders, []string{"investigate"}, noState,
 		func(t *testing.T, u who, _ any, _ bool) { e.command(t, u.id, "investigate BackupManager") })
 	add("/secops contain (preview)", responders, []string{"containment.preview"}, noState,
