@@ -296,7 +296,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.SQSQueueURL != "" {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
 			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout,
-			Stored: mets.SQSMessageStored, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
+			Stored: mets.SQSMessageStored, Clock: opts.Clock, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
 		})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")
