@@ -116,8 +116,8 @@ func Rule(i int) string {
         - sourceIPAddress: 'AWS Internal'
     condition: selection and not 1 of filter_main*
 `, `    keywords:
-        - 'sqlmap'
-        - 'Kali'
+        - 'sqlmap/'
+        - 'kali-linux'
         - 'nmap scripting engine'
     condition: keywords
 `}[(i/20)%3]
