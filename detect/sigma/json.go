@@ -303,10 +303,13 @@ func walkArray(d []byte, i int, path []string, visit visitor) bool {
 }
 
 // topField is one key of a record's top-level object: its text (between
-// the quotes) and where its value starts, as offsets into the record.
+// the quotes, escaped when esc) and where its value starts, as offsets
+// into the record. It is small because Set.Match keeps an array of them on
+// its stack, zeroed for every record.
 type topField struct {
-	keyStart, keyEnd, valueStart int32
-	esc                          bool
+	keyStart, valueStart int32
+	keyLen               uint16
+	esc                  bool
 }
 
 // maxTopFields bounds the top-level keys indexed; CloudTrail records have
@@ -344,10 +347,10 @@ func indexTop(d []byte, dst *[maxTopFields]topField) (int, bool) {
 			return n, false
 		}
 		i++
-		if n == len(dst) {
+		if n == len(dst) || len(key) > 1<<16-1 {
 			return n, false
 		}
-		dst[n] = topField{keyStart: int32(end - 1 - len(key)), keyEnd: int32(end - 1), valueStart: int32(i), esc: esc}
+		dst[n] = topField{keyStart: int32(end - 1 - len(key)), keyLen: uint16(len(key)), valueStart: int32(i), esc: esc}
 		n++
 		if i = skipValue(d, i); i < 0 {
 			return n, false

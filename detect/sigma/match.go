@@ -182,7 +182,7 @@ func (p *fieldPath) visit(c *evalCtx, raw bool, fn visitor) bool {
 	}
 	for i := range top {
 		t := &top[i]
-		if keyEquals(d[t.keyStart:t.keyEnd], t.esc, p.path[0]) && walk(d, int(t.valueStart), p.path[1:], fn) {
+		if keyEquals(d[t.keyStart:int(t.keyStart)+int(t.keyLen)], t.esc, p.path[0]) && walk(d, int(t.valueStart), p.path[1:], fn) {
 			return true
 		}
 	}
@@ -213,6 +213,7 @@ type value struct {
 	// reLit is a literal every match of re contains (see requiredLiteral).
 	reLit  string
 	reFold bool
+	reRare int
 	prefix netip.Prefix
 	op     string // gt, gte, lt, lte
 	ref    *fieldPath
@@ -258,7 +259,7 @@ func (v *value) match(c *evalCtx, l *leaf) bool {
 		return false
 	case valRegex:
 		t := l.text(&c.scratch)
-		if v.reLit != "" && !containsLiteral(t, v.reLit, v.reFold) {
+		if v.reLit != "" && !containsLiteral(t, v.reLit, v.reFold, v.reRare) {
 			return false
 		}
 		return v.re.MatchString(t)
@@ -330,6 +331,9 @@ type field struct {
 }
 
 func (f *field) eval(c *evalCtx) bool {
+	if f.get != nil && !f.raw {
+		return f.evalString(c, f.get(c.rec))
+	}
 	if f.exists {
 		found := f.visit(c, f.raw, func(l leaf) bool { return !l.isNull() })
 		return found == f.want
@@ -365,6 +369,41 @@ func (f *field) eval(c *evalCtx) bool {
 		return false
 	})
 	return matched || f.null && !hasValue
+}
+
+// evalString is eval for a field the decoded record holds as a string,
+// empty when absent: the common case, kept free of the walk.
+func (f *field) evalString(c *evalCtx, s string) bool {
+	if f.exists {
+		return (s != "") == f.want
+	}
+	if s == "" {
+		if f.all {
+			for i := range f.values {
+				if f.values[i].kind != valNull {
+					return false
+				}
+			}
+			return true
+		}
+		return f.null
+	}
+	for i := range f.values {
+		v := &f.values[i]
+		var ok bool
+		switch v.kind {
+		case valNull:
+		case valText:
+			ok = v.pat.match(s)
+		default:
+			l := leaf{kind: jsonString, decoded: true, str: s}
+			ok = v.match(c, &l)
+		}
+		if ok != f.all {
+			return ok
+		}
+	}
+	return f.all
 }
 
 // search is one search identifier of the detection: maps of fields (any

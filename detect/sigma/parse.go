@@ -511,7 +511,7 @@ func (p *ruleParser) value(vn *yaml.Node, name, special, transform string, mods 
 			return value{}, false
 		}
 		lit, fold := requiredLiteral(expr)
-		return value{kind: valRegex, re: re, reLit: lit, reFold: fold}, true
+		return value{kind: valRegex, re: re, reLit: lit, reFold: fold, reRare: rarest(lit)}, true
 	case "cidr":
 		prefix, err := netip.ParsePrefix(vn.Value)
 		if err != nil {

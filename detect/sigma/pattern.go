@@ -12,8 +12,13 @@ import (
 // sources and identifiers are ASCII, and folding only ASCII keeps matching
 // free of allocations.
 type pattern struct {
-	mode  patternMode
-	lit   string // exact, prefix, suffix, contains: lower-cased unless cased
+	mode patternMode
+	// lit is the literal of exact, prefix, suffix and contains patterns,
+	// lower-cased unless cased; orig is the same as written, tried first
+	// because rules mostly spell names as CloudTrail does.
+	lit, orig string
+	// rare is the position of lit's least common byte (see indexFold).
+	rare  int
 	toks  []token
 	cased bool
 }
@@ -38,8 +43,8 @@ const (
 )
 
 type token struct {
-	kind tokenKind
-	lit  string
+	kind      tokenKind
+	lit, orig string
 }
 
 // compilePattern compiles the Sigma string s; lead and trail add a
@@ -59,10 +64,11 @@ func compilePattern(s string, cased, lead, trail bool) pattern {
 	flush := func() {
 		if lit.Len() > 0 {
 			v := lit.String()
+			t := token{kind: tokLit, lit: v, orig: v}
 			if !cased {
-				v = lowerASCII(v)
+				t.lit = lowerASCII(v)
 			}
-			toks = append(toks, token{kind: tokLit, lit: v})
+			toks = append(toks, t)
 			lit.Reset()
 		}
 	}
@@ -91,19 +97,24 @@ func compilePattern(s string, cased, lead, trail bool) pattern {
 	for i, t := range toks {
 		kinds[i] = t.kind
 	}
+	var only token // the literal of a pattern with one
 	switch {
 	case len(toks) == 0:
-		p.mode, p.toks = patExact, nil
+		p.mode = patExact
 	case len(toks) == 1 && kinds[0] == tokLit:
-		p.mode, p.lit, p.toks = patExact, toks[0].lit, nil
+		p.mode, only = patExact, toks[0]
 	case len(toks) == 1 && kinds[0] == tokStar:
-		p.mode, p.toks = patAny, nil
+		p.mode = patAny
 	case len(toks) == 2 && kinds[0] == tokLit && kinds[1] == tokStar:
-		p.mode, p.lit, p.toks = patPrefix, toks[0].lit, nil
+		p.mode, only = patPrefix, toks[0]
 	case len(toks) == 2 && kinds[0] == tokStar && kinds[1] == tokLit:
-		p.mode, p.lit, p.toks = patSuffix, toks[1].lit, nil
+		p.mode, only = patSuffix, toks[1]
 	case len(toks) == 3 && kinds[0] == tokStar && kinds[1] == tokLit && kinds[2] == tokStar:
-		p.mode, p.lit, p.toks = patContains, toks[1].lit, nil
+		p.mode, only = patContains, toks[1]
+	}
+	if p.mode != patGlob {
+		p.toks = nil
+		p.lit, p.orig, p.rare = only.lit, only.orig, rarest(only.lit)
 	}
 	return p
 }
@@ -120,15 +131,15 @@ func (p *pattern) matchesEmpty() bool { return p.match("") }
 func (p *pattern) match(s string) bool {
 	switch p.mode {
 	case patExact:
-		if p.cased {
-			return s == p.lit
+		if s == p.orig {
+			return true
 		}
-		return len(s) == len(p.lit) && hasPrefixFold(s, p.lit)
+		return !p.cased && len(s) == len(p.lit) && hasPrefixFold(s, p.lit)
 	case patPrefix:
-		if p.cased {
-			return strings.HasPrefix(s, p.lit)
+		if strings.HasPrefix(s, p.orig) {
+			return true
 		}
-		return hasPrefixFold(s, p.lit)
+		return !p.cased && hasPrefixFold(s, p.lit)
 	case patSuffix:
 		if p.cased {
 			return strings.HasSuffix(s, p.lit)
@@ -136,9 +147,9 @@ func (p *pattern) match(s string) bool {
 		return len(s) >= len(p.lit) && hasPrefixFold(s[len(s)-len(p.lit):], p.lit)
 	case patContains:
 		if p.cased {
-			return strings.Contains(s, p.lit)
+			return indexCased(s, p.lit, p.rare) >= 0
 		}
-		return indexFold(s, p.lit) >= 0
+		return indexFold(s, p.lit, p.rare) >= 0
 	case patAny:
 		return true
 	}
@@ -229,16 +240,16 @@ func hasPrefixFold(s, lower string) bool {
 
 // indexFold is strings.Index ignoring the case of ASCII letters in s;
 // lower is already lower-cased. It scans for the needle's least common
-// byte (in either case) rather than its first, which in a long text such
-// as a whole record is often a letter that occurs everywhere.
-func indexFold(s, lower string) int {
+// byte (in either case; at is its position, from rarest) rather than its
+// first, which in a long text such as a whole record is often a letter
+// that occurs everywhere.
+func indexFold(s, lower string, at int) int {
 	if lower == "" {
 		return 0
 	}
 	if len(s) < len(lower) {
 		return -1
 	}
-	at := rarest(lower)
 	rare := lower[at]
 	other := rare
 	if 'a' <= rare && rare <= 'z' {
@@ -276,7 +287,30 @@ func indexFold(s, lower string) int {
 	return -1
 }
 
-// rarest is the index of the needle's least common byte.
+// indexCased is strings.Index, scanning for the needle's least common
+// byte: strings.Index scans for the first, which in CloudTrail text (an
+// ARN's ':', a user agent's '/') often occurs at every few bytes.
+func indexCased(s, needle string, at int) int {
+	if len(needle) < 2 {
+		return strings.Index(s, needle)
+	}
+	rare := needle[at]
+	for i := at; i+len(needle)-at <= len(s); {
+		j := strings.IndexByte(s[i:len(s)-len(needle)+at+1], rare)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if s[i-at:i-at+len(needle)] == needle {
+			return i - at
+		}
+		i++
+	}
+	return -1
+}
+
+// rarest is the index of the needle's least common byte (0 for an empty
+// needle).
 func rarest(needle string) int {
 	at := 0
 	for i := 1; i < len(needle); i++ {
@@ -291,8 +325,8 @@ func rarest(needle string) int {
 // common highest; bytes not listed are rare (0).
 var byteRank = func() [256]uint8 {
 	var r [256]uint8
-	// From most to least common in lower-cased CloudTrail records.
-	const common = "\"e:,a-srtonicm.1l2/d03{}pu4y5b_6g8w7f9 hvk[]x=q;jz+()%&#!*\\@?<>$|~^`'"
+	// From most to least common in CloudTrail records, letters folded.
+	const common = "\"e:,a-s/rto n.icm1l2d03{}pu4y5b_6g8w7f9hvk[]x=q;jz+()%&#!*\\@?<>$|~^`'"
 	for i := 0; i < len(common); i++ {
 		r[common[i]] = uint8(len(common) - i)
 	}

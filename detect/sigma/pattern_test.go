@@ -82,14 +82,17 @@ func TestPatternAgainstRegexp(t *testing.T) {
 	}
 }
 
-func TestIndexFold(t *testing.T) {
+func TestIndexRare(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	letters := "aAbBqQ-:"
 	for range 5000 {
 		s := randString(rng, letters, 30)
 		needle := strings.ToLower(randString(rng, letters, 4))
-		if got, want := indexFold(s, needle), strings.Index(strings.ToLower(s), needle); got != want {
+		if got, want := indexFold(s, needle, rarest(needle)), strings.Index(strings.ToLower(s), needle); got != want {
 			t.Fatalf("indexFold(%q, %q) = %d, want %d", s, needle, got, want)
+		}
+		if got, want := indexCased(s, needle, rarest(needle)), strings.Index(s, needle); got != want {
+			t.Fatalf("indexCased(%q, %q) = %d, want %d", s, needle, got, want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package sigma
 
 import (
 	"regexp/syntax"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -51,10 +50,11 @@ func longestRequired(re *syntax.Regexp) (string, bool) {
 	return "", false
 }
 
-// containsLiteral reports whether s holds lit (lower-cased when fold).
-func containsLiteral(s, lit string, fold bool) bool {
+// containsLiteral reports whether s holds lit (lower-cased when fold),
+// whose least common byte is at rare.
+func containsLiteral(s, lit string, fold bool, rare int) bool {
 	if fold {
-		return indexFold(s, lit) >= 0
+		return indexFold(s, lit, rare) >= 0
 	}
-	return strings.Contains(s, lit)
+	return indexCased(s, lit, rare) >= 0
 }

@@ -13,10 +13,10 @@ import (
 type Set struct {
 	rules Rules
 	// byName and bySource hold the rules whose every branch pins the
-	// event's name (or, failing that, its source), keyed in lower case;
-	// always holds the rest, tried on every record.
-	byName   map[string]Rules
-	bySource map[string]Rules
+	// event's name (or, failing that, its source); always holds the rest,
+	// tried on every record.
+	byName   foldIndex
+	bySource foldIndex
 	always   Rules
 }
 
@@ -25,7 +25,8 @@ type Set struct {
 // is left out and reported: findings are keyed by rule id, so two rules
 // with one id would share findings.
 func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
-	s := &Set{byName: map[string]Rules{}, bySource: map[string]Rules{}}
+	s := &Set{}
+	byName, bySource := map[string]Rules{}, map[string]Rules{}
 	var problems []Problem
 	taken := map[string]string{}
 	for _, id := range reserved {
@@ -50,18 +51,19 @@ func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
 		s.rules = append(s.rules, r)
 		if names := r.pins("eventName"); !names.any {
 			for _, n := range names.vals {
-				s.byName[n] = append(s.byName[n], r)
+				byName[n] = append(byName[n], r)
 			}
 			continue
 		}
 		if sources := r.pins("eventSource"); !sources.any {
 			for _, src := range sources.vals {
-				s.bySource[src] = append(s.bySource[src], r)
+				bySource[src] = append(bySource[src], r)
 			}
 			continue
 		}
 		s.always = append(s.always, r)
 	}
+	s.byName, s.bySource = newFoldIndex(byName), newFoldIndex(bySource)
 	return s, problems
 }
 
@@ -98,25 +100,8 @@ func (s *Set) Match(rec *cloudtrail.Record, dst Rules) Rules {
 	}
 	c := evalCtx{rec: rec}
 	start := len(dst)
-	var key [64]byte
-	if len(s.byName) > 0 {
-		var cand Rules
-		if n := lowerInto(key[:], rec.EventName); n >= 0 {
-			cand = s.byName[string(key[:n])]
-		} else {
-			cand = s.byName[lowerASCII(rec.EventName)]
-		}
-		dst = s.try(cand, &c, dst)
-	}
-	if len(s.bySource) > 0 {
-		var cand Rules
-		if n := lowerInto(key[:], rec.EventSource); n >= 0 {
-			cand = s.bySource[string(key[:n])]
-		} else {
-			cand = s.bySource[lowerASCII(rec.EventSource)]
-		}
-		dst = s.try(cand, &c, dst)
-	}
+	dst = s.try(s.byName.get(rec.EventName), &c, dst)
+	dst = s.try(s.bySource.get(rec.EventSource), &c, dst)
 	dst = s.try(s.always, &c, dst)
 	if len(dst)-start > 1 {
 		slices.SortFunc(dst[start:], func(a, b *Rule) int { return a.order - b.order })
@@ -140,17 +125,81 @@ func (r *Rule) Matches(rec *cloudtrail.Record) bool {
 	return r.cond.eval(r, &c)
 }
 
-// lowerInto writes s lower-cased into dst and returns its length, or -1
-// when it does not fit.
-func lowerInto(dst []byte, s string) int {
-	if len(s) > len(dst) {
-		return -1
-	}
-	for i := 0; i < len(s); i++ {
-		dst[i] = lowerByte(s[i])
-	}
-	return len(s)
+// foldIndex maps names (event names, event sources) to rules ignoring the
+// case of ASCII letters. It is looked up twice for every record, so it
+// hashes the name as it folds it instead of making a lower-cased copy
+// for a Go map.
+type foldIndex struct {
+	// slots is an open-addressing table, a power of two long and at most
+	// half full; an empty key marks a free slot.
+	slots []foldSlot
+	mask  uint64
 }
+
+type foldSlot struct {
+	key   string // lower-cased
+	rules Rules
+}
+
+func newFoldIndex(m map[string]Rules) foldIndex {
+	if len(m) == 0 {
+		return foldIndex{}
+	}
+	n := 8
+	for n < 2*len(m) {
+		n *= 2
+	}
+	x := foldIndex{slots: make([]foldSlot, n), mask: uint64(n - 1)}
+	for k, rules := range m {
+		i := foldHash(k) & x.mask
+		for x.slots[i].key != "" {
+			i = (i + 1) & x.mask
+		}
+		x.slots[i] = foldSlot{key: k, rules: rules}
+	}
+	return x
+}
+
+func (x *foldIndex) get(name string) Rules {
+	if len(x.slots) == 0 || name == "" {
+		return nil
+	}
+	for i := foldHash(name) & x.mask; ; i = (i + 1) & x.mask {
+		sl := &x.slots[i]
+		if sl.key == "" {
+			return nil
+		}
+		if len(sl.key) == len(name) && hasPrefixFold(name, sl.key) {
+			return sl.rules
+		}
+	}
+}
+
+// foldHash is FNV-1a of s's length and of its first and last eight
+// bytes with ASCII letters lower-cased: enough to tell names apart (the
+// slot's key is compared anyway) for a fraction of the work.
+func foldHash(s string) uint64 {
+	h := (uint64(14695981039346656037) ^ uint64(len(s))) * 1099511628211
+	head, tail := s, ""
+	if len(s) > 16 {
+		head, tail = s[:8], s[len(s)-8:]
+	}
+	for i := 0; i < len(head); i++ {
+		h = (h ^ uint64(lowerTable[head[i]])) * 1099511628211
+	}
+	for i := 0; i < len(tail); i++ {
+		h = (h ^ uint64(lowerTable[tail[i]])) * 1099511628211
+	}
+	return h
+}
+
+// lowerTable maps each byte to its ASCII lower case.
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = lowerByte(byte(i))
+	}
+	return t
+}()
 
 // pinSet is what the condition requires of one field: one of vals, or
 // anything (any).
@@ -224,7 +273,7 @@ func (f *field) pins(fieldName string) pinSet {
 			return anyPin
 		}
 		lit, ok := v.pat.plain()
-		if !ok {
+		if !ok || lit == "" {
 			return anyPin
 		}
 		out.vals = append(out.vals, lowerASCII(lit))

@@ -201,3 +201,23 @@ func BenchmarkSigma100Rules(b *testing.B) {
 		b.Fatal("a variant matched the corpus")
 	}
 }
+
+// BenchmarkSigmaKeywords is the cost per record of one rule of three
+// keywords, which must search the whole of every record.
+func BenchmarkSigmaKeywords(b *testing.B) {
+	rules, problems := sigma.Parse("k.yml", []byte(ruleYAML("    keywords:\n        - 'sqlmap/'\n        - 'kali-linux'\n        - 'nmap scripting engine'\n    condition: keywords\n")))
+	if len(problems) > 0 {
+		b.Fatal(problems)
+	}
+	set, _ := sigma.Compile(rules)
+	recs := corpusRecords(b, 10_000)
+	var dst sigma.Rules
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		dst = set.Match(&recs[i], dst[:0])
+		if i++; i == len(recs) {
+			i = 0
+		}
+	}
+}
