@@ -67,7 +67,7 @@ func TestSigmaFindings(t *testing.T) {
 	if f.Actor.ARN != "arn:aws:iam::111122223333:root" || f.Team != "payments" || fmt.Sprint(f.Routes) != "[slack:#secops slack:#team-payments jira:PAY]" {
 		t.Errorf("actor %q team %q routes %v: not enriched and routed like built-in findings", f.Actor.ARN, f.Team, f.Routes)
 	}
-	if n := f.RuleNotes; n == nil || n.Source != "sigma" || n.File != "rules/root-account-use.yml" || len(n.FalsePositives) != 1 || len(n.References) != 2 ||
+	if n := f.RuleNotes; n == nil || n.Source != "sigma" || n.File != "catalogue/root-account-use.yml" || len(n.FalsePositives) != 1 || len(n.References) != 2 ||
 		f.Detail == "" {
 		t.Errorf("rule notes %+v, detail %q", n, f.Detail)
 	}

@@ -25,7 +25,7 @@ func TestDescribeSigmaFinding(t *testing.T) {
 		Actor:    finding.Actor{ARN: "arn:aws:iam::111122223333:user/Mateo", Type: "IAMUser", Name: "Mateo"},
 		Event:    finding.EventRef{Name: "ScheduleKeyDeletion", Time: event, SourceIP: "203.0.113.17"},
 		RuleNotes: &finding.RuleNotes{
-			Source: "sigma", File: "rules/kms-key-deletion-scheduled.yml", Status: "stable",
+			Source: "sigma", File: "catalogue/kms-key-deletion-scheduled.yml", Status: "stable",
 			FalsePositives: []string{"Retiring a key whose data was re-encrypted or deleted"},
 			References:     []string{"https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html", "javascript:alert(1)"},
 		},

@@ -25,7 +25,7 @@ func sigmaRootUse() finding.Finding {
 		Team: "payments", Environment: "production", Signals: []finding.Signal{}, Routes: []string{"slack:#secops", "slack:#team-payments"},
 		Count: 1, FirstSeen: event, LastSeen: event, OpenedAt: event, DetectedAt: event.Add(52 * time.Second),
 		RuleNotes: &finding.RuleNotes{
-			Source: "sigma", File: "rules/root-account-use.yml", Status: "stable",
+			Source: "sigma", File: "catalogue/root-account-use.yml", Status: "stable",
 			FalsePositives: []string{"One of the tasks only the root user can do (closing the account, changing its support plan, restoring IAM permissions), done on purpose and announced"},
 			References: []string{
 				"https://docs.aws.amazon.com/IAM/latest/UserGuide/id_root-user.html",

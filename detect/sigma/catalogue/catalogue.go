@@ -9,6 +9,7 @@ package catalogue
 import (
 	"embed"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/secops-bot/secops-bot/detect/sigma"
@@ -19,11 +20,15 @@ var files embed.FS
 
 // All returns every catalogue rule, in file name order. The rules ship with
 // the binary and are tested, so a problem with one is a bug, returned as an
-// error.
+// error. Their File reads catalogue/NAME.yml, so that findings and
+// messages tell them from a team's own rules.
 func All() (sigma.Rules, error) {
 	rules, problems := sigma.Load(files, []string{"rules"})
 	if err := sigma.Describe(problems); err != nil {
 		return nil, fmt.Errorf("catalogue: %w", err)
+	}
+	for _, r := range rules {
+		r.File = "catalogue/" + path.Base(r.File)
 	}
 	return rules, nil
 }

@@ -141,7 +141,7 @@ func TestCatalogueRulesAreComplete(t *testing.T) {
 		if !uuid.MatchString(r.ID) {
 			t.Errorf("%s: id %q is not a UUID v4", r.File, r.ID)
 		}
-		if want := "rules/" + r.Name + ".yml"; r.File != want {
+		if want := "catalogue/" + r.Name + ".yml"; r.File != want {
 			t.Errorf("%s: name %q, want the file's name", r.File, r.Name)
 		}
 		if r.Title == "" || r.Description == "" || len(r.References) == 0 || len(r.FalsePositives) == 0 || r.Status != "stable" || r.Author != "secops-bot" {
