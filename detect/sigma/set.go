@@ -18,6 +18,9 @@ type Set struct {
 	byName   foldIndex
 	bySource foldIndex
 	always   Rules
+	// pos is each rule's position in rules, so that matches come out in
+	// a stable order. (A Rule may be compiled into several sets.)
+	pos map[*Rule]int
 }
 
 // Compile indexes rules for matching. A rule whose id was already taken,
@@ -25,7 +28,7 @@ type Set struct {
 // is left out and reported: findings are keyed by rule id, so two rules
 // with one id would share findings.
 func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
-	s := &Set{}
+	s := &Set{pos: map[*Rule]int{}}
 	byName, bySource := map[string]Rules{}, map[string]Rules{}
 	var problems []Problem
 	taken := map[string]string{}
@@ -47,7 +50,7 @@ func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
 			}
 			taken["name:"+r.Name] = fmt.Sprintf("%s:%d", r.File, r.Line)
 		}
-		r.order = len(s.rules)
+		s.pos[r] = len(s.rules)
 		s.rules = append(s.rules, r)
 		if names := r.pins("eventName"); !names.any {
 			for _, n := range names.vals {
@@ -104,7 +107,7 @@ func (s *Set) Match(rec *cloudtrail.Record, dst Rules) Rules {
 	dst = s.try(s.bySource.get(rec.EventSource), &c, dst)
 	dst = s.try(s.always, &c, dst)
 	if len(dst)-start > 1 {
-		slices.SortFunc(dst[start:], func(a, b *Rule) int { return a.order - b.order })
+		slices.SortFunc(dst[start:], func(a, b *Rule) int { return s.pos[a] - s.pos[b] })
 	}
 	return dst
 }

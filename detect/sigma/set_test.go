@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -220,4 +221,21 @@ func BenchmarkSigmaKeywords(b *testing.B) {
 			i = 0
 		}
 	}
+}
+
+// TestMatchConcurrently: one Set serves every ingestion goroutine.
+func TestMatchConcurrently(t *testing.T) {
+	set, _ := sigma.Compile(variants(t, 40))
+	recs := corpusRecords(t, 400)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < len(recs); i += 4 {
+				set.Match(&recs[i], nil)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -88,9 +88,6 @@ type Rule struct {
 
 	searches []search
 	cond     node
-	// order is the rule's position in its Set, so that matches come out
-	// in a stable order.
-	order int
 }
 
 // Rules is a list of rules.
