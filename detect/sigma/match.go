@@ -428,7 +428,13 @@ func (s *search) eval(c *evalCtx) bool {
 next:
 	for _, m := range s.maps {
 		for i := range m {
-			if !m[i].eval(c) {
+			f := &m[i]
+			// Decoded fields, most of them, skip a call.
+			if f.get != nil && !f.raw {
+				if !f.evalString(c, f.get(c.rec)) {
+					continue next
+				}
+			} else if !f.eval(c) {
 				continue next
 			}
 		}

@@ -225,7 +225,8 @@ func lowerASCII(s string) string {
 }
 
 // hasPrefixFold reports whether s starts with lower (already lower-cased),
-// ignoring the case of ASCII letters in s.
+// ignoring the case of ASCII letters in s. It stays a plain loop so that it
+// is inlined: most comparisons end at the first byte.
 func hasPrefixFold(s, lower string) bool {
 	if len(s) < len(lower) {
 		return false
@@ -236,6 +237,28 @@ func hasPrefixFold(s, lower string) bool {
 		}
 	}
 	return true
+}
+
+// load64 reads eight bytes of s (which has at least eight) as one word.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// lowerWord lower-cases the ASCII letters among the eight bytes of x, all
+// at once: a byte is an upper-case letter when it is ASCII, at least 'A'
+// and not above 'Z', each tested on the byte's high bit.
+func lowerWord(x uint64) uint64 {
+	const (
+		high  = 0x8080808080808080
+		low7  = 0x7f7f7f7f7f7f7f7f
+		geA   = 0x3f3f3f3f3f3f3f3f // 0x80 - 'A'
+		overZ = 0x2525252525252525 // 0x7f - 'Z'
+	)
+	b := x & low7
+	upper := ^x & ((b + geA) ^ (b + overZ)) & high
+	return x | upper>>2
 }
 
 // indexFold is strings.Index ignoring the case of ASCII letters in s;

@@ -137,3 +137,19 @@ func TestWalkMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestLowerWord(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("xYz-09@[")
+			b[pos] = byte(c)
+			want := make([]byte, 8)
+			for i := range b {
+				want[i] = lowerByte(b[i])
+			}
+			if got := lowerWord(load64(string(b))); got != load64(string(want)) {
+				t.Fatalf("lowerWord(%q) wrong at byte %d", b, pos)
+			}
+		}
+	}
+}

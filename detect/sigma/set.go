@@ -178,22 +178,21 @@ func (x *foldIndex) get(name string) Rules {
 	}
 }
 
-// foldHash is FNV-1a of s's length and of its first and last eight
-// bytes with ASCII letters lower-cased: enough to tell names apart (the
-// slot's key is compared anyway) for a fraction of the work.
+// foldHash hashes s's length and its first and last eight bytes, with
+// ASCII letters lower-cased: enough to tell names apart (the slot's key is
+// compared anyway) for a few instructions.
 func foldHash(s string) uint64 {
-	h := (uint64(14695981039346656037) ^ uint64(len(s))) * 1099511628211
-	head, tail := s, ""
-	if len(s) > 16 {
-		head, tail = s[:8], s[len(s)-8:]
+	h := uint64(len(s)) * 0x9e3779b97f4a7c15
+	if len(s) >= 8 {
+		h ^= lowerWord(load64(s)) * 0xc2b2ae3d27d4eb4f
+		h = (h<<31 | h>>33) * 0x9e3779b97f4a7c15
+		h ^= lowerWord(load64(s[len(s)-8:])) * 0x165667b19e3779f9
+	} else {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(lowerTable[s[i]])) * 0x100000001b3
+		}
 	}
-	for i := 0; i < len(head); i++ {
-		h = (h ^ uint64(lowerTable[head[i]])) * 1099511628211
-	}
-	for i := 0; i < len(tail); i++ {
-		h = (h ^ uint64(lowerTable[tail[i]])) * 1099511628211
-	}
-	return h
+	return h ^ h>>29
 }
 
 // lowerTable maps each byte to its ASCII lower case.
