@@ -48,14 +48,16 @@ var readCalls = []struct{ source, name string }{
 var sources = []string{"iam.amazonaws.com", "s3.amazonaws.com", "ec2.amazonaws.com", "rds.amazonaws.com", "kms.amazonaws.com"}
 
 // Rules returns n rule files, rules/variant-NNN.yml, none of which matches
-// anything in the generated corpus. The mix follows public CloudTrail
-// rules: most pin an event name (a few of them names the corpus is full
-// of, with conditions on the caller, request or source address), some pin
-// only the event source, and one in twenty pins nothing and runs on every
-// record (root use, a pattern of the caller's ARN, tools named in the user
-// agent). Like the public rules, none searches the whole record for
-// keywords: such a rule costs a scan of every record (see
-// BenchmarkSigmaKeywords).
+// anything in the generated corpus. The mix follows the public CloudTrail
+// rules, with more of the costly shapes: of every twenty, fourteen pin a
+// few sensitive write calls (most public rules), two quantify over several
+// identifiers of write calls, two pin a read call the corpus is full of
+// with a condition on the caller, request or source address (the public
+// collection has half that share), one pins only the event source, and one
+// pins nothing and runs on every record (root use, a pattern of the
+// caller's ARN, tools named in the user agent). Like the public rules,
+// none searches the whole record for keywords: such a rule costs a scan of
+// every record (see BenchmarkSigmaKeywords).
 func Rules(n int) fstest.MapFS {
 	fsys := fstest.MapFS{}
 	for i := range n {
@@ -68,7 +70,7 @@ func Rules(n int) fstest.MapFS {
 func Rule(i int) string {
 	var det string
 	switch k := i % 20; {
-	case k < 9:
+	case k < 14:
 		// A service's sensitive writes, as most public rules are.
 		a, b := writeCalls[i%len(writeCalls)], writeCalls[(i*7+3)%len(writeCalls)]
 		det = fmt.Sprintf(`    selection:
@@ -82,7 +84,10 @@ func Rule(i int) string {
             - 'cloudformation.amazonaws.com'
     condition: selection and not 1 of filter_main_*
 `, a.source, a.name, b.name, i)
-	case k < 14:
+	case k < 16:
+		a, b := writeCalls[(i*3)%len(writeCalls)], writeCalls[(i*5+1)%len(writeCalls)]
+		det = complexRule(a.source, b.source, a.name, b.name)
+	case k < 18:
 		c := readCalls[i%len(readCalls)]
 		extra := []string{
 			"        userAgent|contains: 'S3 Browser'\n",
@@ -90,13 +95,13 @@ func Rule(i int) string {
 			"        requestParameters.bucketName|startswith: 'exfil-'\n",
 			"        userIdentity.type: 'Root'\n",
 			"        userIdentity.sessionContext.attributes.mfaAuthenticated: 'false'\n        userIdentity.type: 'IAMUser'\n        userAgent|re: '(?i)python-requests|curl/'\n",
-		}[i%5]
+		}[(i/10)%5]
 		det = fmt.Sprintf(`    selection:
         eventSource: '%s'
         eventName: '%s'
 %s    condition: selection
 `, c.source, c.name, extra)
-	case k < 17:
+	case k == 18:
 		det = fmt.Sprintf(`    selection:
         eventSource: '%s'
         eventName|startswith:
@@ -105,8 +110,8 @@ func Rule(i int) string {
     selection_status:
         errorCode: null
     condition: selection and selection_status
-`, sources[i%len(sources)])
-	case k == 17:
+`, sources[(i/20)%len(sources)])
+	default:
 		det = []string{`    selection_root:
         userIdentity.type: 'Root'
     filter_service:
@@ -125,23 +130,6 @@ func Rule(i int) string {
             - 'nmap scripting engine'
     condition: selection
 `}[(i/20)%3]
-	default:
-		a, b := writeCalls[(i*3)%len(writeCalls)], writeCalls[(i*5+1)%len(writeCalls)]
-		det = fmt.Sprintf(`    selection_source:
-        eventSource:
-            - '%s'
-            - '%s'
-    selection_action_a:
-        eventName: '%s'
-    selection_action_b:
-        eventName: '%s'
-        requestParameters.enable: false
-    selection_status_success:
-        errorCode: 'Success'
-    selection_status_null:
-        errorCode: null
-    condition: selection_source and (1 of selection_action_*) and 1 of selection_status_*
-`, a.source, b.source, a.name, b.name)
 	}
 	return fmt.Sprintf(`title: Variant %d of a team rule
 id: 5e1f0000-0000-4000-8000-%012d
@@ -159,6 +147,26 @@ detection:
     - None, it is generated
 level: %s
 `, i, i, det, []string{"low", "medium", "high", "critical"}[i%4])
+}
+
+// complexRule is a rule whose condition quantifies over several
+// identifiers, like many public rules.
+func complexRule(srcA, srcB, nameA, nameB string) string {
+	return fmt.Sprintf(`    selection_source:
+        eventSource:
+            - '%s'
+            - '%s'
+    selection_action_a:
+        eventName: '%s'
+    selection_action_b:
+        eventName: '%s'
+        requestParameters.enable: false
+    selection_status_success:
+        errorCode: 'Success'
+    selection_status_null:
+        errorCode: null
+    condition: selection_source and (1 of selection_action_*) and 1 of selection_status_*
+`, srcA, srcB, nameA, nameB)
 }
 
 // Join concatenates rule documents into one multi-document YAML file.
