@@ -3,6 +3,7 @@ package detect
 import (
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
+	"github.com/secops-bot/secops-bot/detect/sigma/catalogue"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -28,6 +29,21 @@ func CompileSigma(rules sigma.Rules) (*sigma.Set, []sigma.Problem) {
 		ids = append(ids, r.ID)
 	}
 	return sigma.Compile(rules, ids...)
+}
+
+// LoadSigma loads the Sigma rules a configuration names: the catalogue
+// rules selected (by name or id, or "all") and every rule under dirs,
+// compiled together for WithSigma. The problems are the rules that cannot
+// be run, each with its file, line and construct; the set holds the rest.
+// The error is a catalogue name that does not exist.
+func LoadSigma(dirs, catalogueRules []string) (*sigma.Set, []sigma.Problem, error) {
+	cat, err := catalogue.Select(catalogueRules)
+	if err != nil {
+		return nil, nil, err
+	}
+	rules, problems := sigma.LoadDirs(dirs)
+	set, more := CompileSigma(append(cat, rules...))
+	return set, append(problems, more...), nil
 }
 
 // sigmaResults runs the Sigma rules. It allocates only when a rule

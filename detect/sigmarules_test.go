@@ -2,6 +2,8 @@ package detect
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +149,27 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestLoadSigma(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "team.yml"), []byte(teamRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "count.yml"), []byte(strings.Replace(strings.SplitN(teamRules, "---\n", 2)[0], "condition: selection\n", "condition: selection | count() > 5\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, problems, err := LoadSigma([]string{dir}, []string{"root-account-use", "kms-key-deletion-scheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Len() != 4 || len(problems) != 1 || problems[0].Construct != "aggregation" || problems[0].File != filepath.Join(dir, "count.yml") {
+		t.Errorf("%d rules, problems %v; want the two catalogue rules, the two team rules and the aggregation", set.Len(), problems)
+	}
+	if _, _, err := LoadSigma(nil, []string{"root-acount-use"}); err == nil || !strings.Contains(err.Error(), `unknown catalogue rule "root-acount-use"`) {
+		t.Errorf("unknown catalogue name: %v", err)
+	}
+	if set, problems, err := LoadSigma(nil, nil); err != nil || set.Len() != 0 || len(problems) != 0 {
+		t.Errorf("nothing configured: %d rules, %v, %v", set.Len(), problems, err)
+	}
 }
