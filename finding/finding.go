@@ -231,6 +231,13 @@ type Finding struct {
 	RuleNotes *RuleNotes `json:"rule_notes,omitempty"`
 }
 
+// ReportsExposure reports whether the finding says a resource is exposed,
+// which reading the resource's state can confirm, refute or see fixed. A
+// Sigma rule reports an action instead (a root sign-in, a key scheduled
+// for deletion): the state of the resource it names says nothing about
+// it, and only a person resolves it.
+func (f *Finding) ReportsExposure() bool { return f.RuleNotes == nil }
+
 // RuleNotes are what a rule written outside the code says about itself,
 // carried into its findings so that the Slack message and the ticket can
 // show when the rule fires harmlessly and where to read more. The rule's
