@@ -24,11 +24,7 @@ func WithSigma(set *sigma.Set) Option {
 // CompileSigma compiles rules for WithSigma. A rule whose id is a built-in
 // rule's is reported and left out, since findings are keyed by rule id.
 func CompileSigma(rules sigma.Rules) (*sigma.Set, []sigma.Problem) {
-	var ids []string
-	for _, r := range (&Engine{}).Rules() {
-		ids = append(ids, r.ID)
-	}
-	return sigma.Compile(rules, ids...)
+	return sigma.Compile(rules, RuleIDs()...)
 }
 
 // LoadSigma loads the Sigma rules a configuration names: the catalogue
