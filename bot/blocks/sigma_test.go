@@ -1,6 +1,7 @@
 package blocks
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -59,5 +60,20 @@ func TestRuleNotesAreUntrusted(t *testing.T) {
 	}
 	if !strings.Contains(got, "<https://example.com/a%7C%3C!here%3E|") || !strings.Contains(got, "_and 2 more_") {
 		t.Errorf("notes:\n%s", got)
+	}
+}
+
+// The Mark expected modal of a Sigma finding about an actor offers the
+// actor, not a resource it does not have.
+func TestExpectedModalForActor(t *testing.T) {
+	b, err := json.Marshal(ExpectedModal(sigmaRootUse()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{"This actor only", "An ARN pattern", `"initial_value":"arn:aws:iam::111122223333:root"`, "actor `arn:aws:iam::111122223333:root`"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("modal lacks %s:\n%s", want, got)
+		}
 	}
 }
