@@ -197,6 +197,9 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
 	}
+	if !f.ReportsExposure() {
+		return nil
+	}
 	st, rerr := w.rd.Read(ctx, f)
 	if errors.Is(rerr, ErrUnsupported) {
 		return nil
@@ -349,7 +352,7 @@ func (w *Worker) recheckOne(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
 	}
-	if f.Status != finding.StatusOpen {
+	if f.Status != finding.StatusOpen || !f.ReportsExposure() {
 		return nil
 	}
 	st, err := w.rd.Read(ctx, f)

@@ -225,6 +225,32 @@ type Finding struct {
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+	// RuleNotes document the rule that raised the finding when it is not
+	// built in (a Sigma rule): nil for built-in rules, whose title and
+	// detail say what they need to.
+	RuleNotes *RuleNotes `json:"rule_notes,omitempty"`
+}
+
+// ReportsExposure reports whether the finding says a resource is exposed,
+// which reading the resource's state can confirm, refute or see fixed. A
+// Sigma rule reports an action instead (a root sign-in, a key scheduled
+// for deletion): the state of the resource it names says nothing about
+// it, and only a person resolves it.
+func (f *Finding) ReportsExposure() bool { return f.RuleNotes == nil }
+
+// RuleNotes are what a rule written outside the code says about itself,
+// carried into its findings so that the Slack message and the ticket can
+// show when the rule fires harmlessly and where to read more. The rule's
+// description is the finding's Detail.
+type RuleNotes struct {
+	// Source is where the rule comes from: "sigma".
+	Source string `json:"source"`
+	// File is the rule's file, for people to find and change it.
+	File           string   `json:"file,omitempty"`
+	Status         string   `json:"status,omitempty"`
+	FalsePositives []string `json:"false_positives,omitempty"`
+	References     []string `json:"references,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
 }
 
 // HistoryEntry is one earlier change of the resource.

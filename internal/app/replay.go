@@ -17,6 +17,7 @@ import (
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
@@ -35,6 +36,9 @@ type ReplayOptions struct {
 	IncludeSuppressed bool
 	Out               io.Writer
 	Logger            zerolog.Logger
+	// Sigma, when set, are Sigma rules run beside the built-in ones
+	// (detect.WithSigma).
+	Sigma *sigma.Set
 	// ChunkSize is how many records go through the pipeline at once.
 	ChunkSize int
 	// Limits caps what one input file may cost to read; the zero value is
@@ -150,7 +154,7 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 		sum:  ReplaySummary{Findings: map[finding.Status]int{}},
 		p: pipeline.New(pipeline.Options{
 			Store:         st,
-			Detector:      detect.NewEngine(dir),
+			Detector:      detect.NewEngine(dir, detect.WithSigma(opts.Sigma)),
 			Directory:     dir,
 			Enricher:      enrich.New(dir, st, opts.Config.EnrichOptions()),
 			Router:        route.NewTree(dir, opts.Config.RoutingOptions()),

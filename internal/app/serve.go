@@ -22,6 +22,7 @@ import (
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
@@ -46,6 +47,9 @@ type ServeOptions struct {
 	Config config.Config
 	Logger zerolog.Logger
 	Clock  clock.Clock
+	// Sigma, when set, are Sigma rules run beside the built-in ones
+	// (detect.WithSigma).
+	Sigma *sigma.Set
 	// AWS overrides the AWS configuration (tests); nil loads the default
 	// credential chain, which honours AWS_ENDPOINT_URL*.
 	AWS *aws.Config
@@ -219,7 +223,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	router := route.NewTree(dir, cfg.RoutingOptions())
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
-		Detector:      detect.NewEngine(dir),
+		Detector:      detect.NewEngine(dir, detect.WithSigma(opts.Sigma)),
 		Directory:     dir,
 		Enricher:      enr,
 		Router:        router,
