@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -112,6 +113,12 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
 	case "", "text", "json", "blocks":
 	default:
 		return ReplaySummary{Findings: map[finding.Status]int{}}, fmt.Errorf("unknown format %q: use text, json or blocks", opts.Format)
+	}
+	if opts.Sigma == nil {
+		var err error
+		if opts.Sigma, err = sigmaRules(opts.Config); err != nil {
+			return ReplaySummary{Findings: map[finding.Status]int{}}, err
+		}
 	}
 	dir, err := org.New(opts.Config.OrgOptions())
 	if err != nil {
@@ -325,4 +332,22 @@ func pipelineLogger(opts ReplayOptions) zerolog.Logger {
 		return opts.Logger.Level(max(opts.Logger.GetLevel(), zerolog.ErrorLevel))
 	}
 	return opts.Logger
+}
+
+// sigmaRules are the Sigma rules the configuration selects (sigma.dirs,
+// sigma.catalogue); nil when none. A rule the evaluator cannot run stops
+// the command, naming the file, line and construct: it is never skipped.
+func sigmaRules(cfg config.Config) (*sigma.Set, error) {
+	set, problems, err := cfg.Sigma.Rules()
+	if err != nil {
+		return nil, fmt.Errorf("sigma.catalogue: %w", err)
+	}
+	if len(problems) > 0 {
+		lines := make([]string, len(problems))
+		for i, p := range problems {
+			lines[i] = "  - " + p.String()
+		}
+		return nil, fmt.Errorf("sigma rules the evaluator cannot run (fix or remove them; secops-bot rules check shows the same):\n%s", strings.Join(lines, "\n"))
+	}
+	return set, nil
 }

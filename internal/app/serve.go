@@ -127,6 +127,12 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.Dir == "" && cfg.Ingest.SQSQueueURL == "" {
 		return errors.New("no event source: set ingest.sqs_queue_url (SECOPS_INGEST_SQS_QUEUE_URL) or ingest.dir (SECOPS_INGEST_DIR)")
 	}
+	if opts.Sigma == nil {
+		var err error
+		if opts.Sigma, err = sigmaRules(cfg); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(ctx, cfg, opts.Clock, log)
 	if err != nil {
 		return err
