@@ -119,6 +119,11 @@ const (
 	PlaceApprovers = "approvers" // the request message in the approvers' channel
 	PlaceFinding   = "finding"   // its copy in the finding's thread
 	PlaceDM        = "dm"        // the access message sent to the requester
+	// PlaceRequester is the private note the requester gets when the
+	// request is filed; it follows every decision (approved, denied,
+	// expired undecided, withdrawn) so the requester never reads a stale
+	// "waiting for approval".
+	PlaceRequester = "requester"
 )
 
 // MessageRef locates a posted message so that it can be edited in place.

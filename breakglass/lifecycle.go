@@ -330,16 +330,21 @@ func (s *Service) summarise(ctx context.Context, r Request) *Summary {
 	return sum
 }
 
-// sync edits every request message to show the current state. A failure
-// is retried by the worker; it reports whether every edit went through.
+// sync edits every request message, and the requester's note, to show
+// the current state. A failure is retried by the worker; it reports
+// whether every edit went through.
 func (s *Service) sync(ctx context.Context, r Request) bool {
 	msg := Message{Kind: KindRequest, Request: r, SelfApproveAt: s.selfApproveAt(r)}
 	var failed bool
 	for _, ref := range r.Messages {
-		if ref.Place == PlaceDM {
+		m := msg
+		switch ref.Place {
+		case PlaceDM:
 			continue
+		case PlaceRequester:
+			m = Message{Kind: KindRequesterNote, Request: r}
 		}
-		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, msg); err != nil {
+		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, m); err != nil {
 			s.Log.Warn().Err(err).Str("request", r.ID).Str("channel", ref.Channel).Msg("update break-glass message; will retry")
 			failed = true
 		}

@@ -51,6 +51,10 @@ const (
 	// KindSelfApproved is the announcement of a self-approval in the
 	// SecOps channel.
 	KindSelfApproved MessageKind = "self_approved"
+	// KindRequesterNote is the requester's private note about their
+	// request: waiting (with a Withdraw button), then who decided what
+	// and why.
+	KindRequesterNote MessageKind = "requester_note"
 )
 
 // Message is what to show; the notifier renders it (bot/blocks).
@@ -362,7 +366,35 @@ func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 	// Timers first, so that a request is never left without its expiry.
 	s.schedule(ctx, r.ID, kindRemind, r.CreatedAt.Add(s.cfg.RequestTTL/2))
 	s.schedule(ctx, r.ID, kindTimeout, r.DecideBy)
-	return s.postRequest(ctx, r), nil
+	r = s.postRequest(ctx, r)
+	return s.noteRequester(ctx, r), nil
+}
+
+// noteRequester sends the requester the private note about their request
+// and records where, so that every decision edits it (sync). A failure is
+// logged: the request stands, and the approvers' message still shows it.
+func (s *Service) noteRequester(ctx context.Context, r Request) Request {
+	if _, ok := r.Message(PlaceRequester); ok {
+		return r
+	}
+	ch, ts, err := s.Notify.DM(ctx, r.Requester, Message{Kind: KindRequesterNote, Request: r})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("send the requester the note about the request")
+		return r
+	}
+	out, err := s.update(ctx, r.ID, func(r *Request) error {
+		r.Messages = append(r.Messages, MessageRef{Place: PlaceRequester, Channel: ch, TS: ts})
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("record the requester's note")
+		return r
+	}
+	// Decided between the note and its record: bring the note up to date.
+	if out.State != StatePending {
+		s.sync(ctx, out)
+	}
+	return out
 }
 
 // window picks the access duration: the default when none is asked, cut

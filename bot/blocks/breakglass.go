@@ -63,6 +63,8 @@ func BreakglassMessage(m breakglass.Message, loc *time.Location) (text string, b
 		return breakglassAccessEnded(m.Request, loc)
 	case breakglass.KindSelfApproved:
 		return breakglassSelfApproved(m, loc)
+	case breakglass.KindRequesterNote:
+		return BreakglassRequesterNote(m.Request, loc, "")
 	default:
 		return breakglassRequest(m, loc)
 	}
@@ -190,13 +192,41 @@ func approvers(r breakglass.Request) string {
 	return strings.Join(ws, " and ")
 }
 
-// BreakglassRequestNote is the private note to a requester whose request
-// was filed, with a button to withdraw it while it waits.
-func BreakglassRequestNote(text, requestID string) []slack.Block {
-	return []slack.Block{
-		section(esc(text)),
-		slack.NewActionBlock("breakglass.note", button(ActionBreakglassWithdraw, "Withdraw request", requestID, "")),
+// BreakglassRequesterNote is the requester's private note about their
+// request, edited as it moves: while it waits, when to expect a decision,
+// a link to the approvers' message (requestURL, when known) and a Withdraw
+// button; once decided, who decided what and why, and no button.
+func BreakglassRequesterNote(r breakglass.Request, loc *time.Location, requestURL string) (string, []slack.Block) {
+	what := "Your break-glass request " + code(r.ID) + " for " + target(r)
+	var line string
+	switch r.State {
+	case breakglass.StatePending:
+		line = ":hourglass_flowing_sand: " + what + " is waiting for approval until *" + localTime(r.DecideBy, loc) + "*. The access will arrive here."
+	case breakglass.StateApproved:
+		line = ":white_check_mark: " + what + " was approved by " + approvers(r) + " at " + localTime(r.DecidedAt, loc) + "; granting access…"
+	case breakglass.StateActive:
+		line = ":unlock: " + what + " was approved by " + approvers(r) + " at " + localTime(r.DecidedAt, loc) + "; the access is in the next message, until *" + localTime(r.EndsAt, loc) + "*."
+	case breakglass.StateExpired, breakglass.StateRevoked:
+		line = ":lock: " + what + " was approved by " + approvers(r) + "; the access ended at " + localTime(r.EndedAt, loc) + "."
+	case breakglass.StateFailed:
+		line = ":x: " + what + " was approved, but access could not be granted: " + esc(clip(r.Error, 500))
+	case breakglass.StateDenied:
+		line = ":no_entry: " + what + " was *denied* by " + who(r.DecidedBy) + " at " + localTime(r.DecidedAt, loc) + ".\n*Why:* " + esc(clip(r.DenyReason, 1000))
+	case breakglass.StateTimedOut:
+		line = ":hourglass: " + what + " *expired undecided* at " + localTime(r.DecideBy, loc) + ": no approver decided in time. File a new one if you still need the access."
+	case breakglass.StateWithdrawn:
+		line = ":leftwards_arrow_with_hook: " + what + " was *withdrawn* by " + who(r.DecidedBy) + " at " + localTime(r.DecidedAt, loc) + "; you can file a new one."
+	default:
+		line = what + " is " + esc(string(r.State)) + "."
 	}
+	if requestURL != "" {
+		line += "\n" + link(requestURL, "The request in the approvers' channel")
+	}
+	blocks := []slack.Block{section(line)}
+	if r.State == breakglass.StatePending {
+		blocks = append(blocks, slack.NewActionBlock("breakglass.note", button(ActionBreakglassWithdraw, "Withdraw request", r.ID, "")))
+	}
+	return clip(line, 3000), blocks
 }
 
 func breakglassBadge(s breakglass.State) (emoji, word string) {

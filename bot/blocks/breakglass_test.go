@@ -250,3 +250,55 @@ func TestBreakglassAuditGolden(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakglassRequesterNoteGolden is the requester's note in each state
+// it is edited to: a Withdraw button only while the request waits, and
+// once decided, who decided what and why.
+func TestBreakglassRequesterNoteGolden(t *testing.T) {
+	berlin := mustZone(t, "Europe/Berlin")
+	denied := bgPending()
+	denied.State, denied.DecidedBy, denied.DecidedAt = breakglass.StateDenied, "U0MANAGER1", bgStart.Add(2*time.Minute)
+	denied.DenyReason = "Use the read-only role first. <!channel>"
+	timedOut := bgPending()
+	timedOut.State, timedOut.DecidedAt = breakglass.StateTimedOut, bgStart.Add(15*time.Minute)
+	withdrawn := bgPending()
+	withdrawn.State, withdrawn.DecidedBy, withdrawn.DecidedAt = breakglass.StateWithdrawn, "U0RESPOND1", bgStart.Add(time.Minute)
+	const link = "https://emu.slack.test/archives/C0APPROVE1/p1700000000000100"
+	tests := []struct {
+		name     string
+		req      breakglass.Request
+		withdraw bool
+		says     string
+	}{
+		{"breakglass-note-pending", bgPending(), true, "waiting for approval until"},
+		{"breakglass-note-denied", denied, false, "denied* by <@U0MANAGER1>"},
+		{"breakglass-note-timed-out", timedOut, false, "expired undecided"},
+		{"breakglass-note-withdrawn", withdrawn, false, "withdrawn* by <@U0RESPOND1>"},
+		{"breakglass-note-active", bgActive(), false, "approved by <@U0MANAGER1>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text, blocks := BreakglassRequesterNote(tc.req, berlin, link)
+			golden(t, tc.name, message{Text: text, Blocks: blocks})
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(blocks); err != nil {
+				t.Fatal(err)
+			}
+			raw := buf.String()
+			if got := strings.Contains(raw, ActionBreakglassWithdraw); got != tc.withdraw {
+				t.Errorf("Withdraw button shown: %v, want %v", got, tc.withdraw)
+			}
+			if !strings.Contains(raw, tc.says) {
+				t.Errorf("note does not say %q: %s", tc.says, raw)
+			}
+			if strings.Contains(raw, "<!channel>") {
+				t.Error("the deny reason pages the channel")
+			}
+			if err := CheckLimits(blocks, false); err != nil {
+				t.Errorf("payload breaks Slack limits:\n%v", err)
+			}
+		})
+	}
+}
