@@ -114,37 +114,6 @@ func (h *contain) stepOf(ctx context.Context, rec containment.Record) (runID, st
 	return "", ""
 }
 
-// tickStep marks done the open contain step of the finding's run that asks
-// for the action just run from the picker or a command, so the checklist
-// shows what happened.
-func (h *contain) tickStep(ctx context.Context, u containment.User, rec containment.Record) {
-	if h.runner == nil || rec.State != containment.StateApplied {
-		return
-	}
-	run, err := h.runner.RunFor(ctx, rec.FindingID)
-	if err != nil {
-		return
-	}
-	pb, ok := h.runner.Playbook(run)
-	if !ok {
-		return
-	}
-	for _, s := range pb.Steps {
-		st, ok := run.Step(s.ID)
-		if !ok || st.Closed() || s.Automation == nil || s.Automation.Kind != playbooks.AutoContain || s.Automation.Action != rec.Action {
-			continue
-		}
-		note := "run outside the checklist (record " + rec.ID + ")"
-		if rec.Outcome != nil && rec.Outcome.Summary != "" {
-			note = rec.Outcome.Summary + " (record " + rec.ID + ")"
-		}
-		if _, err := h.runner.Done(ctx, u, run.ID, s.ID, note); err != nil {
-			h.log.Warn().Err(err).Str("run", run.ID).Str("step", s.ID).Msg("tick playbook step")
-		}
-		return
-	}
-}
-
 // checklist is a finding's playbook in its thread: the Done, Skip and Run
 // buttons of the checklist the runner posts.
 type checklist struct {
@@ -307,7 +276,8 @@ func (h *playbookStarts) lane() outbox.Lane {
 	}
 }
 
-// deliver starts a playbook or fires an escalation.
+// deliver starts a playbook, fires an escalation or ticks the steps of an
+// action that ran.
 func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
@@ -315,6 +285,11 @@ func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error
 		err = h.start(ctx, it)
 	case playbooks.KindEscalate:
 		err = h.runner.Escalate(ctx, it.Payload)
+	case playbooks.KindRan, playbooks.KindFixed:
+		err = h.runner.Tick(ctx, it)
+		if errors.Is(err, playbooks.ErrNoRun) || errors.Is(err, playbooks.ErrNoStep) {
+			return outbox.Drop(err)
+		}
 	default:
 		return outbox.Drop(fmt.Errorf("unknown playbook item kind %q", it.Kind))
 	}

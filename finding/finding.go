@@ -225,6 +225,37 @@ type Finding struct {
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+	// Containments are the containment actions in force on the finding's
+	// resource or actor, in the order they ran; an undo removes its own.
+	Containments []Containment `json:"containments,omitempty"`
+}
+
+// Containment is one containment action that ran for a finding: who ran
+// it, when, and what it did.
+type Containment struct {
+	// Record is the containment record, which its undo names.
+	Record string `json:"record"`
+	// Action is the catalogue ID (snapshot-unshare) and Title its name.
+	Action string `json:"action"`
+	Title  string `json:"title,omitempty"`
+	// Target names what it acted on ("AWS::IAM::User BackupManager").
+	Target  string    `json:"target,omitempty"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary,omitempty"`
+}
+
+// Contained reports whether a containment action is in force.
+func (f *Finding) Contained() bool { return len(f.Containments) > 0 }
+
+// ContainedBy returns the containment of a record, if it is in force.
+func (f *Finding) ContainedBy(record string) (Containment, bool) {
+	for _, c := range f.Containments {
+		if c.Record == record {
+			return c, true
+		}
+	}
+	return Containment{}, false
 }
 
 // HistoryEntry is one earlier change of the resource.

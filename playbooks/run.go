@@ -125,10 +125,12 @@ type Teams interface {
 	SecOps() org.Team
 }
 
-// Containment previews and runs containment actions (containment.Service).
+// Containment previews and runs containment actions (containment.Service);
+// Offers says which fit a finding, and on what.
 type Containment interface {
 	Preview(ctx context.Context, u containment.User, action string, f finding.Finding) (containment.Record, error)
 	Run(ctx context.Context, u containment.User, id string) (containment.Record, error)
+	Offers(f finding.Finding) []containment.Offer
 }
 
 // Authorizer decides whether a user holds a role (authz.Authorizer).

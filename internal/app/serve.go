@@ -203,7 +203,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
 	if clients != nil {
-		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log})
+		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log, planners: planners})
 		if err != nil {
 			return err
 		}
