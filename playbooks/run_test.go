@@ -596,3 +596,59 @@ func TestConcurrentStartsOnTwoReplicas(t *testing.T) {
 		t.Fatalf("escalations due: %d %v; want the first run's only", len(items), err)
 	}
 }
+
+// TestStepsTickThemselves: a containment that ran outside the checklist
+// ticks the step that asks for its action, with who and when, and a fix
+// seen in CloudTrail ticks the step that would have fixed the exposure;
+// neither touches a step already closed or one about something else.
+func TestStepsTickThemselves(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	runner := playbooks.NewRunner(w.deps)
+	run, err := runner.Start(ctx, w.finding, w.thread(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := w.clk.Now().Add(5 * time.Minute)
+	ran := playbooks.Ran{FindingID: w.finding.ID, Action: containment.IAMUserRestrictIP, Record: "C-1", By: responder, At: at, Note: "deny policy attached"}
+	if err := runner.Tick(ctx, playbooks.RanItem(ran)); err != nil {
+		t.Fatal(err)
+	}
+	run, _ = runner.Get(ctx, run.ID)
+	if st := stepStatus(t, run, "restrict-actor"); st.Status != playbooks.StepDone || st.By != responder || !st.At.Equal(at) || !strings.Contains(st.Note, "deny policy attached") {
+		t.Errorf("restrict-actor after the IP lock ran = %+v", st)
+	}
+	if st := stepStatus(t, run, "unshare"); st.Status != playbooks.StepPending {
+		t.Errorf("unshare after the IP lock = %s, want pending", st.Status)
+	}
+
+	fixed := w.finding
+	fixer := "arn:aws:iam::111122223333:user/alice"
+	fixed.Status, fixed.ResolvedBy, fixed.ResolvedAt = finding.StatusResolved, fixer, at.Add(time.Minute)
+	fixed.ResolvedEvent = &finding.EventRef{Name: "ModifyDBSnapshotAttribute", Time: at.Add(time.Minute)}
+	fixed.Version++
+	if err := w.store.UpsertFinding(ctx, fixed, store.FindingEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // delivered twice, it ticks once
+		if err := runner.Tick(ctx, playbooks.FixedItem(fixed.ID, fixed.Version)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, _ = runner.Get(ctx, run.ID)
+	if st := stepStatus(t, run, "unshare"); st.Status != playbooks.StepDone || st.By != fixer || !strings.Contains(st.Note, "ModifyDBSnapshotAttribute seen in CloudTrail") {
+		t.Errorf("unshare after the fix seen in CloudTrail = %+v", st)
+	}
+	if st := stepStatus(t, run, "restrict-actor"); st.By != responder {
+		t.Errorf("the fix changed who locked the actor: %+v", st)
+	}
+	var done int
+	for _, s := range run.Steps {
+		if s.Status == playbooks.StepDone {
+			done++
+		}
+	}
+	if done != 2 {
+		t.Errorf("%d steps done, want 2", done)
+	}
+}
