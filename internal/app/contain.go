@@ -31,9 +31,15 @@ import (
 // a finding starts at most once whatever changes follow. A containment
 // recorded on the finding, or a fix seen in CloudTrail, ticks the steps
 // that asked for it.
-type playbookPlanner struct{}
+//
+// An off-hours high or critical finding also schedules its morning
+// follow-up when it is raised: the timer is due at the owning team's next
+// business morning after the bot saw the event.
+type playbookPlanner struct {
+	teams playbooks.Teams
+}
 
-func (playbookPlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
+func (p playbookPlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
 	switch {
 	case change == delivery.ChangeContained && f.Contained():
 		// The containment just recorded is the last one: its steps tick.
@@ -53,7 +59,18 @@ func (playbookPlanner) Plan(f finding.Finding, change, _, _ string) []store.Outb
 		return nil
 	}
 	payload, _ := json.Marshal(bot.PlaybookStart{FindingID: f.ID}) // one string
-	return []store.OutboxItem{{Key: bot.KindPlaybookStart + "|" + f.ID, Kind: bot.KindPlaybookStart, Payload: payload}}
+	items := []store.OutboxItem{{Key: bot.KindPlaybookStart + "|" + f.ID, Kind: bot.KindPlaybookStart, Payload: payload}}
+	if (change == delivery.ChangeCreated || change == delivery.ChangeReopened) && playbooks.NeedsFollowUp(f) && p.teams != nil {
+		team, ok := p.teams.Team(f.Team)
+		if ok && team.SlackChannel != "" {
+			raised := f.DetectedAt
+			if raised.IsZero() {
+				raised = f.LastSeen
+			}
+			items = append(items, playbooks.FollowUpItems(f.ID, playbooks.NextBusinessStart(team, raised))...)
+		}
+	}
+	return items
 }
 
 // containmentRecorder records each containment on its finding. The one

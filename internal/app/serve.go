@@ -174,7 +174,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 				dir.SetOrgAccounts(accts)
 			}
 		}
-		planners = append(planners, assess.Planner{}, playbookPlanner{})
+		planners = append(planners, assess.Planner{}, playbookPlanner{teams: dir})
 	}
 
 	pg, err := newPaging(cfg, st, dir, b, opts.Clock, log)
