@@ -96,7 +96,9 @@ func NextBusinessStart(t org.Team, after time.Time) time.Time {
 }
 
 // followUps are the follow-up documents, one per finding.
-func (r *Runner) followUps() *store.Doc[FollowUp] { return store.NewDoc[FollowUp](r.d.Store, KVFollowUps) }
+func (r *Runner) followUps() *store.Doc[FollowUp] {
+	return store.NewDoc[FollowUp](r.d.Store, KVFollowUps)
+}
 
 // FollowUpOf returns a finding's follow-up, if one was scheduled.
 func (r *Runner) FollowUpOf(ctx context.Context, findingID string) (FollowUp, bool, error) {
