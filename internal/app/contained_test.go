@@ -12,6 +12,8 @@ import (
 	"github.com/secops-bot/secops-bot/internal/jirafake"
 	"github.com/secops-bot/secops-bot/internal/slackemu"
 	"github.com/secops-bot/secops-bot/oncall"
+	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
 // TestContainedIsAState runs story two's containment through Serve as the
@@ -70,6 +72,16 @@ func TestContainedIsAState(t *testing.T) {
 		return ""
 	}
 	e.wait(t, "the checklist", func() bool { return strings.Contains(checklist(), "0 of 8 steps done") })
+	// Off hours: the morning follow-up is scheduled as the finding is
+	// raised, and the thread says when, with a Cancel button.
+	e.wait(t, "the follow-up's note in the thread", func() bool {
+		for _, r := range e.emu.Replies(e.secops, secopsTS) {
+			if strings.Contains(shown(r), "Morning follow-up for the owning team scheduled") && strings.Contains(shown(r), `"action_id":"followup.cancel"`) {
+				return true
+			}
+		}
+		return false
+	})
 	e.wait(t, "the ticket", func() bool { return len(jf.Issues()) == 1 })
 
 	contain := func(text string) {
@@ -161,4 +173,120 @@ func TestContainedIsAState(t *testing.T) {
 	e.wait(t, "the ticket told of the undo", func() bool {
 		return slices.ContainsFunc(jf.Issues()[0].Comments, func(c jirafake.Comment) bool { return strings.Contains(c.Text, "Containment undone by") })
 	})
+
+	// The next business morning (a week covers any weekend and holiday)
+	// the owning team reads what the night left: resolved, contained by
+	// whom, the ticket. Nobody ran the checklist's follow-up step.
+	clk.Advance(7 * 24 * time.Hour)
+	var morning []slackemu.Message
+	e.wait(t, "the morning follow-up in #team-payments", func() bool {
+		morning = nil
+		for _, m := range topLevel(e.emu.Messages(e.payments)) {
+			if strings.Contains(shown(m), "Good morning payments") {
+				morning = append(morning, m)
+			}
+		}
+		return len(morning) > 0
+	})
+	contains(t, "the morning follow-up", shown(morning[0]), "Resolved by", "Contained by <@"+responder+">", "(Unshare the snapshot)", jf.Issues()[0].Key)
+	lacks(t, "the morning follow-up", shown(morning[0]), "Lock the user to the corporate network")
+	waitNoPending(t, e, "playbook.followup|")
+	if len(morning) != 1 {
+		t.Errorf("%d morning follow-ups, want one", len(morning))
+	}
+}
+
+// waitNoPending waits until the bot's outbox holds no item whose key
+// starts with prefix: the timers of that kind were carried out.
+func waitNoPending(t *testing.T, e *slackEnv, prefix string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), e.cfg.Store.DSN, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e.wait(t, "no pending "+prefix+" items", func() bool {
+		keys, err := st.PendingOutboxKeys(context.Background(), prefix)
+		return err == nil && len(keys) == 0
+	})
+}
+
+// TestMorningFollowUpCancelled: a responder cancels the follow-up from the
+// thread (audited); after a restart, the morning comes and nothing is
+// posted.
+func TestMorningFollowUpCancelled(t *testing.T) {
+	e := newSlackEnv(t)
+	srv := awsfake.New()
+	t.Cleanup(srv.Close)
+	clk := clock.NewFake(testNow(t).Add(time.Hour))
+	srv.Identities().Add("AKIABOTEXAMPLE000001", "arn:aws:iam::111122223333:role/secops-bot")
+	rds := awsfake.NewRDS(clk)
+	srv.Handle("rds", rds)
+	rds.AddSnapshot("111122223333", awsfake.RDSSnapshot{ID: "prod-customers-2026-11-26", Region: "eu-west-1", SharedWith: []string{"444455556666"}})
+	e.cfg.AWS.Enabled, e.cfg.AWS.MemberRoleName, e.cfg.AWS.RecheckInterval = true, "", 24*time.Hour
+	stop := e.serveWithAWS(t, clk, srv, "AKIABOTEXAMPLE000001")
+	defer func() { stop() }()
+	ctx := context.Background()
+
+	e.drop(t, "incident.json", incident)
+	e.wait(t, "the finding in #secops", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
+	root := topLevel(e.emu.Messages(e.secops))[0].TS
+	var note slackemu.Message
+	e.wait(t, "the follow-up's note", func() bool {
+		for _, r := range e.emu.Replies(e.secops, root) {
+			if strings.Contains(shown(r), `"action_id":"followup.cancel"`) {
+				note = r
+				return true
+			}
+		}
+		return false
+	})
+	// An outsider may not cancel it; a responder may.
+	for _, u := range []string{outsider, responder} {
+		if _, err := e.emu.ClickButton(ctx, slackemu.BlockAction{UserID: u, ChannelID: e.secops, MessageTS: note.TS, ActionID: "followup.cancel"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.wait(t, "the outsider refused", func() bool {
+		for _, ep := range e.emu.Ephemerals() {
+			if ep.User == outsider && strings.Contains(ep.Text, "Not allowed") {
+				return true
+			}
+		}
+		return false
+	})
+	e.wait(t, "the cancellation in the thread", func() bool {
+		for _, r := range e.emu.Replies(e.secops, root) {
+			if strings.Contains(shown(r), "Morning follow-up cancelled by <@"+responder+">") {
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	stop = e.serveWithAWS(t, clk, srv, "AKIABOTEXAMPLE000001")
+	clk.Advance(7 * 24 * time.Hour)
+	waitNoPending(t, e, "playbook.followup|")
+	for _, m := range e.emu.Messages(e.payments) {
+		if strings.Contains(shown(m), "Good morning") {
+			t.Fatalf("a cancelled follow-up was posted: %s", m.Text)
+		}
+	}
+	stop()
+	st, err := sqlite.Open(ctx, e.cfg.Store.DSN, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListAudit(ctx, store.AuditFilter{ActionPrefix: "playbook."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.Action+" "+r.Result+" "+r.Actor] = true
+	}
+	if !seen["playbook.followup.cancel ok "+responder] || !seen["playbook.step refused "+outsider] {
+		t.Errorf("audit lacks the cancellation or the refusal: %v", seen)
+	}
 }
