@@ -155,6 +155,12 @@ type Sweeper interface {
 	Assigned(ctx context.Context, account string, p AccountPolicy, l Level) ([]string, error)
 }
 
+// Trail reads what an access key did in an account from CloudTrail
+// directly (LookupEvents), for the calls not yet in the event history.
+type Trail interface {
+	ByAccessKey(ctx context.Context, account, accessKeyID string, since, until time.Time) ([]store.Event, error)
+}
+
 // Deps are the Service's collaborators. Threads, OnCall and Emails are
 // optional; Emails is required for identity-center accounts.
 type Deps struct {
@@ -168,7 +174,10 @@ type Deps struct {
 	// StepUp checks approvers' one-time codes (stepup.Service); accounts
 	// with step_up on cannot be approved without it.
 	StepUp StepUp
-	Clock  clock.Clock
+	// Trail completes session summaries from CloudTrail; nil leaves them
+	// to the event history.
+	Trail Trail
+	Clock clock.Clock
 	Log    zerolog.Logger
 }
 
@@ -720,6 +729,14 @@ func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) 
 		if err != nil {
 			s.audit(ctx, user, ActDeliver, id, "error", err.Error(), nil)
 			return fmt.Errorf("deliver access of %s: %w", id, err)
+		}
+	}
+	if acc.Credentials != nil {
+		if nr, err := s.update(ctx, id, func(r *Request) error {
+			r.AccessKeys = withKey(r.AccessKeys, acc)
+			return nil
+		}); err == nil {
+			r = nr
 		}
 	}
 	s.audit(ctx, user, ActDeliver, id, "ok", map[bool]string{true: "sign-in link and CLI credentials", false: "sign-in link"}[cli], nil)

@@ -289,8 +289,14 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 	if !s.FirstUse.IsZero() {
 		head += "; first used at " + localTime(s.FirstUse, loc)
 	}
+	if s.FromHistory+s.FromLookup > 0 {
+		head += fmt.Sprintf("\n_%d from the event history, %d from CloudTrail LookupEvents by the session's access key_", s.FromHistory, s.FromLookup)
+	}
 	if s.Partial {
 		head += "\n:warning: the event history could not be read; the summary is incomplete."
+	}
+	if s.LookupFailed != "" {
+		head += "\n:warning: CloudTrail LookupEvents failed (" + esc(clip(s.LookupFailed, 300)) + "); calls not yet in the history are missing."
 	}
 	blocks := []slack.Block{section(head)}
 	if len(s.ByAPI) > 0 {
@@ -324,6 +330,12 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 			if c.ErrorCode != "" {
 				l += " (" + esc(clip(c.ErrorCode, 60)) + ")"
 			}
+			switch c.Source {
+			case breakglass.SourceLookup:
+				l += " · _LookupEvents_"
+			case breakglass.SourceHistory:
+				l += " · _history_"
+			}
 			lines = append(lines, l)
 		}
 		if s.MoreWrites > 0 {
@@ -333,7 +345,11 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 	} else if s.Events > 0 {
 		blocks = append(blocks, contextBlock("No write calls."))
 	}
-	blocks = append(blocks, contextBlock("Events recorded so far; CloudTrail delivers the last minutes late. Request "+code(r.ID)))
+	footer := "Events recorded so far; CloudTrail delivers the last minutes late, so this summary is completed in 15 minutes. Request " + code(r.ID)
+	if s.Final {
+		footer = "Complete: read again once CloudTrail had delivered the session's last calls. Request " + code(r.ID)
+	}
+	blocks = append(blocks, contextBlock(footer))
 	return fmt.Sprintf("Break-glass session summary: %d events", s.Events), blocks
 }
 

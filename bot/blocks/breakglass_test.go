@@ -66,9 +66,10 @@ func TestBreakglassMessagesGolden(t *testing.T) {
 		Events: 42, Errors: 1, FirstUse: bgStart.Add(5 * time.Minute),
 		ByAPI: map[string]int{"rds:DescribeDBSnapshots": 30, "rds:DescribeDBSnapshotAttributes": 9, "rds:ModifyDBSnapshotAttribute": 2, "sts:GetCallerIdentity": 1},
 		Writes: []breakglass.Call{
-			{Time: bgStart.Add(9 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", ErrorCode: "AccessDenied"},
-			{Time: bgStart.Add(10 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27"},
+			{Time: bgStart.Add(9 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", ErrorCode: "AccessDenied", Source: breakglass.SourceHistory},
+			{Time: bgStart.Add(10 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", Source: breakglass.SourceLookup},
 		},
+		FromHistory: 40, FromLookup: 2, Final: true,
 	}
 	creds := &breakglass.Access{
 		ConsoleURL: "https://signin.aws.amazon.com/federation?Action=login&Destination=https%3A%2F%2Fconsole.aws.amazon.com%2F&Issuer=secops-bot&SigninToken=TOKEN",
