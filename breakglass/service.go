@@ -178,7 +178,7 @@ type Deps struct {
 	// to the event history.
 	Trail Trail
 	Clock clock.Clock
-	Log    zerolog.Logger
+	Log   zerolog.Logger
 }
 
 // StepUp checks one-time codes and enrols approvers.

@@ -16,10 +16,10 @@ import (
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/pipeline"
-	"github.com/secops-bot/secops-bot/providers/aws/backfill"
-	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+	"github.com/secops-bot/secops-bot/providers/aws/backfill"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
+	"github.com/secops-bot/secops-bot/store"
 )
 
 // sessionTrail reads a break-glass session's calls from CloudTrail's

@@ -325,12 +325,12 @@ func Policies(opts Options) (bot, member, write Document) {
 		member.add(SidContainmentReads, ContainmentReadActions(), "*")
 		write.add(SidContainment, ContainmentWriteActions(), "*")
 	}
-	if opts.Backfill || opts.BreakGlassAssumeRole {
+	if opts.Backfill {
 		// The backfill reads each account's events with that account's
 		// credentials, and so does the summary of a break-glass session
-		// (its calls, by the session's access key, which CloudTrail
-		// delivers to the history minutes late); LookupEvents has no
-		// resource-level permissions.
+		// (its calls by the session's access key; without this statement
+		// the summary says the lookup was refused and keeps to the
+		// history); LookupEvents has no resource-level permissions.
 		member.add(SidBackfill, []string{"cloudtrail:LookupEvents"}, "*")
 	}
 	if opts.BreakGlassAssumeRole {
