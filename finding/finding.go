@@ -229,6 +229,9 @@ type Finding struct {
 	// built in (a Sigma rule): nil for built-in rules, whose title and
 	// detail say what they need to.
 	RuleNotes *RuleNotes `json:"rule_notes,omitempty"`
+	// Containments are the containment actions in force on the finding's
+	// resource or actor, in the order they ran; an undo removes its own.
+	Containments []Containment `json:"containments,omitempty"`
 }
 
 // ReportsExposure reports whether the finding says a resource is exposed,
@@ -251,6 +254,34 @@ type RuleNotes struct {
 	FalsePositives []string `json:"false_positives,omitempty"`
 	References     []string `json:"references,omitempty"`
 	Tags           []string `json:"tags,omitempty"`
+}
+
+// Containment is one containment action that ran for a finding: who ran
+// it, when, and what it did.
+type Containment struct {
+	// Record is the containment record, which its undo names.
+	Record string `json:"record"`
+	// Action is the catalogue ID (snapshot-unshare) and Title its name.
+	Action string `json:"action"`
+	Title  string `json:"title,omitempty"`
+	// Target names what it acted on ("AWS::IAM::User BackupManager").
+	Target  string    `json:"target,omitempty"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary,omitempty"`
+}
+
+// Contained reports whether a containment action is in force.
+func (f *Finding) Contained() bool { return len(f.Containments) > 0 }
+
+// ContainedBy returns the containment of a record, if it is in force.
+func (f *Finding) ContainedBy(record string) (Containment, bool) {
+	for _, c := range f.Containments {
+		if c.Record == record {
+			return c, true
+		}
+	}
+	return Containment{}, false
 }
 
 // HistoryEntry is one earlier change of the resource.

@@ -289,8 +289,12 @@ func reopenComment(f finding.Finding, note string) string {
 }
 
 func updateComment(change, by, note string) string {
-	if change == ChangeContained {
+	switch change {
+	case ChangeContained, ChangeUncontained:
 		c := "Containment by " + who(by)
+		if change == ChangeUncontained {
+			c = "Containment undone by " + who(by)
+		}
 		if note != "" {
 			c += ": " + note
 		}

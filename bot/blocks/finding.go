@@ -93,6 +93,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 		blocks = append(blocks, section(signalsText(f.Signals)))
 	}
 	blocks = append(blocks, section("*Status:* "+statusText(f, loc)))
+	if c := containedText(f, loc); c != "" {
+		blocks = append(blocks, section(c))
+	}
 	if notes := nonEmpty(seenText(f, loc), offHoursText(f), idText(f)); len(notes) > 0 {
 		blocks = append(blocks, contextBlock(notes...))
 	}

@@ -184,7 +184,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 				dir.SetOrgAccounts(accts)
 			}
 		}
-		planners = append(planners, assess.Planner{}, playbookPlanner{})
+		planners = append(planners, assess.Planner{}, playbookPlanner{teams: dir})
 	}
 
 	pg, err := newPaging(cfg, st, dir, b, opts.Clock, log)
@@ -213,7 +213,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
 	if clients != nil {
-		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log})
+		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log, planners: planners})
 		if err != nil {
 			return err
 		}
