@@ -440,7 +440,7 @@ func TestAssessReroutesByTags(t *testing.T) {
 }
 
 // A finding AWS's own detector raised is resolved by that detector, not by
-// the resource's state: no assessment is planned for it, and a re-check
+// the resource's state: an assessment reads nothing for it, and a re-check
 // leaves it open however the resource reads.
 func TestNativeFindingsAreNotAssessed(t *testing.T) {
 	ctx := context.Background()
@@ -451,10 +451,10 @@ func TestNativeFindingsAreNotAssessed(t *testing.T) {
 	if err := e.st.UpsertFinding(ctx, f, store.FindingEvent{}); err != nil {
 		t.Fatal(err)
 	}
-	if items := (Planner{}).Plan(f, "created", "system", ""); len(items) != 0 {
-		t.Errorf("planned %d assessments for a native finding", len(items))
-	}
 	e.rd.states[f.Resource.ARN] = State{Exposed: false, Reason: "public access block on", Raw: json.RawMessage(`{}`)}
+	if err := e.w.Assess(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.w.Recheck(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestNativeFindingsAreNotAssessed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != finding.StatusOpen {
-		t.Errorf("status %s after a re-check, want open: GuardDuty decides", got.Status)
+	if got.Status != finding.StatusOpen || got.Assessment != nil {
+		t.Errorf("status %s, assessment %+v after an assessment and a re-check; want it open and unread: GuardDuty decides", got.Status, got.Assessment)
 	}
 }

@@ -86,7 +86,7 @@ func TestRulesAreDetects(t *testing.T) {
 		t.Fatalf("a rule detect runs is refused: %v", err)
 	}
 	_, err := Parse("rules:\n  s3-bucket-pub: {enabled: false}\n", nil)
-	want := "rules.s3-bucket-pub (line 2): unknown rule; known rules: " + strings.Join(ruleIDs(), ", ")
+	want := "rules.s3-bucket-pub (line 2): unknown rule; known rules: " + strings.Join(builtinRuleIDs(), ", ")
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Parse = %v, want %q", err, want)
 	}

@@ -54,7 +54,7 @@ func (r Routing) validate(teams []Team) problem.List {
 	if len(r.OwnerTags) > 0 && len(teams) == 0 {
 		ps.Addf("owner_tags", "no team is defined under teams:, so no tag value can name one; define the teams or remove owner_tags")
 	}
-	known := ruleIDs()
+	known := builtinRuleIDs()
 	for _, id := range sortedKeys(r.Rules) {
 		if !slices.Contains(known, id) {
 			ps.Addf("rules."+id, "unknown rule; known rules: %s", strings.Join(known, ", "))
@@ -108,7 +108,7 @@ func (c Config) RoutingOptions() route.Options {
 		r.Continue = ov.Continue == nil || *ov.Continue
 		o.Routes = append(o.Routes, r)
 	}
-	for _, id := range ruleIDs() {
+	for _, id := range builtinRuleIDs() {
 		if ov, ok := c.Routing.Rules[id]; ok {
 			add(ov, &route.Route{Rules: []string{id}})
 		}

@@ -41,7 +41,7 @@ func TestRoutingProblems(t *testing.T) {
 			name: "an unknown rule and an unknown severity",
 			yaml: "routing:\n  rules:\n    snapshot-shared: {channels: [\"#data\"]}\n  severities:\n    urgent: {channels: [\"#incidents\"]}\n",
 			want: []string{
-				`routing.rules.snapshot-shared (line 3): unknown rule; known rules: ` + strings.Join(ruleIDs(), ", "),
+				`routing.rules.snapshot-shared (line 3): unknown rule; known rules: ` + strings.Join(builtinRuleIDs(), ", "),
 				`routing.severities.urgent (line 5): unknown severity; keys are low, medium, high, critical`,
 			},
 		},

@@ -5,9 +5,10 @@ import (
 	"github.com/secops-bot/secops-bot/native"
 )
 
-// ruleIDs are the rules rules.<id> and routing.rules.<id> may name: the
-// built-in rules, then the native sources (GuardDuty, Security Hub, IAM
+// builtinRuleIDs are the rules the bot knows without a Sigma rule loaded:
+// the built-in rules, then the native sources (GuardDuty, Security Hub, IAM
 // Access Analyzer), in the order of the README's rule table.
-func ruleIDs() []string {
+// routing.rules.<id> may name them.
+func builtinRuleIDs() []string {
 	return append(detect.RuleIDs(), native.RuleIDs()...)
 }

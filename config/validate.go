@@ -57,7 +57,8 @@ func (c *Config) blocks() []block {
 		{"on_call", c.OnCall.Validate},
 		{"", c.checkRotationTeams},
 		{"sensitivity", c.Sensitivity.Validate},
-		{"rules", c.Rules.Validate},
+		{"sigma", c.Sigma.Validate},
+		{"rules", func() problem.List { return c.Rules.validate(c.ruleIDs()) }},
 		{"log", c.Log.Validate},
 		{"metrics", c.Metrics.Validate},
 		{"feed_health", c.FeedHealth.Validate},
@@ -469,9 +470,11 @@ func (s Sensitivity) Validate() problem.List {
 }
 
 // Validate checks that every rule exists and every severity is one.
-func (r Rules) Validate() problem.List {
+func (r Rules) Validate() problem.List { return r.validate(builtinRuleIDs()) }
+
+// validate checks the rules block against the known rule ids.
+func (r Rules) validate(known []string) problem.List {
 	var ps problem.List
-	known := ruleIDs()
 	for _, id := range sortedKeys(r) {
 		if !slices.Contains(known, id) {
 			ps.Addf(id, "unknown rule; known rules: %s", strings.Join(known, ", "))
