@@ -225,6 +225,12 @@ type Finding struct {
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+	// Contents is what the resource holds, read with its state (nil until
+	// read).
+	Contents *Contents `json:"contents,omitempty"`
+	// Reads is the latest answer to who outside the organisation read the
+	// resource while it was exposed (nil until reviewed).
+	Reads *ReadReview `json:"reads,omitempty"`
 }
 
 // HistoryEntry is one earlier change of the resource.
