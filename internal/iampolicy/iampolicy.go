@@ -181,9 +181,14 @@ const (
 var (
 	queueActions = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}
 
+	// What a resource holds is read with its state: a bucket's object
+	// listing (keys and sizes, never the objects), default encryption and
+	// Macie's findings; a snapshot's key, its policy and grants.
 	stateReadActions = []string{
 		"s3:GetAccountPublicAccessBlock", "s3:GetBucketAcl", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus",
-		"s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging",
+		"s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetEncryptionConfiguration", "s3:ListBucket",
+		"macie2:GetFindings", "macie2:GetMacieSession", "macie2:ListFindings",
+		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants",
 		"rds:DescribeDBClusterSnapshotAttributes", "rds:DescribeDBClusterSnapshots",
 		"rds:DescribeDBSnapshotAttributes", "rds:DescribeDBSnapshots",
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeSnapshotAttribute",
