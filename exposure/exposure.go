@@ -80,6 +80,19 @@ var s3Reads = map[string]bool{
 // service copying a snapshot for it) the key's use.
 var keyUses = map[string]bool{"Decrypt": true, "ReEncrypt": true, "CreateGrant": true}
 
+// ReadEvents are the events a review reads, by event source: what the
+// event rule must forward for reads to reach the bot.
+func ReadEvents() map[string][]string {
+	out := map[string][]string{}
+	for n := range s3Reads {
+		out["s3.amazonaws.com"] = append(out["s3.amazonaws.com"], n)
+	}
+	for n := range keyUses {
+		out["kms.amazonaws.com"] = append(out["kms.amazonaws.com"], n)
+	}
+	return out
+}
+
 // IsS3Read reports whether an S3 API reads objects or lists them.
 func IsS3Read(action string) bool { return s3Reads[action] }
 

@@ -27,8 +27,11 @@ type Query struct {
 // beyond what reached the bot on its event feed.
 type Evidence struct {
 	// Covered reports that something records the resource's reads for the
-	// window (a trail's data events, server access logs, event history).
-	Covered bool
+	// window (a trail's data events, server access logs, event history);
+	// DataEvents that a trail records the bucket's data events, which
+	// reach the bot only if its event rule forwards them.
+	Covered    bool
+	DataEvents bool
 	// Sources name what records them; Gaps what does not and how to turn
 	// it on; Notes further caveats; Unreadable the reads that failed.
 	Sources, Gaps, Notes, Unreadable []string
@@ -128,6 +131,9 @@ func (rv *Reviewer) bucket(ctx context.Context, f finding.Finding, r *finding.Re
 	r.Sources, r.Gaps, r.Notes, r.Unreadable = ev.Sources, ev.Gaps, ev.Notes, ev.Unreadable
 	if stored.Seen && !ev.Covered {
 		r.Sources = append([]string{"CloudTrail data events that reached the bot for this bucket in the window"}, r.Sources...)
+	}
+	if ev.DataEvents && !stored.Seen {
+		r.Notes = append(r.Notes, "No data event of this bucket reached the bot in the window: right if nobody read it; if the bucket was read, the bot's event rule does not forward data events (ForwardDataReads in deploy/cloudformation/secops-bot.yaml).")
 	}
 	r.Notes = append(r.Notes, "CloudTrail event history (LookupEvents) keeps management events only, so it cannot show object reads.")
 	r.InsideReads = stored.Inside

@@ -175,7 +175,7 @@ func (s *Service) Run(ctx context.Context, findingID, by string) (finding.ReadRe
 		f.Version++
 		ev := store.FindingEvent{Time: now, Actor: "system", Note: "reads reviewed: " + rv.Summary}
 		if s.opts.Delivery != nil {
-			ev.Outbox = s.opts.Delivery.Plan(*f, ChangeReviewed, by, rv.Summary)
+			ev.Outbox = s.opts.Delivery.Plan(*f, ChangeReviewed, by, Answer(&rv))
 		}
 		return ev, nil
 	})

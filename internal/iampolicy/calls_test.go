@@ -188,6 +188,7 @@ func allFeatures() Options {
 		StateReads: true, Containment: true, BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
 		OrgAccounts: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
 		AuditBucket:         "acme-audit-anchors",
+		AccessLogBuckets:    []string{"acme-s3-access-logs"},
 		MemberWriteRoleName: "secops-bot-member-write",
 	}
 }
