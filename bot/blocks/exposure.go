@@ -10,6 +10,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/investigate"
 )
 
 // Action IDs of the exposure buttons.
@@ -330,4 +331,20 @@ func bytesWord(b int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}
+
+// reportExposureBlocks show, in an investigation of a resource, what it
+// holds and who read it while exposed, each from the finding that recorded
+// it.
+func reportExposureBlocks(e investigate.Exposure, loc *time.Location) []slack.Block {
+	var out []slack.Block
+	if t := contentsText(e.Holds); t != "" {
+		out = append(out, section(clip(t+"\n_As read for finding "+code(e.HoldsFrom)+" at "+localTime(e.Holds.ReadAt, loc)+"._", maxSectionText)))
+	}
+	if e.Reads != nil {
+		lines := readsLines(e.Reads, loc, true)
+		lines = append(lines, "_From finding "+code(e.ReadsFrom)+", reviewed "+localTime(e.Reads.ReviewedAt, loc)+"._")
+		out = append(out, section(clip(strings.Join(lines, "\n"), maxSectionText)))
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/investigate"
 )
 
 // storyOneHolds is story one with what the bucket holds: exports, no
@@ -98,6 +99,13 @@ func TestExposureGolden(t *testing.T) {
 		}},
 		{"reply_reads_cannot_tell", func() (string, []slack.Block) {
 			return ThreadReply(ReplyReadsReviewed, storyOneUnrecorded(), "U024BE7LH", "", london)
+		}},
+		{"investigate-bucket-exposure", func() (string, []slack.Block) {
+			r := bucketReport()
+			read := storyOneRead()
+			r.Findings = []finding.Finding{read}
+			r.Exposure = investigate.Exposure{Holds: read.Contents, HoldsFrom: read.ID, Reads: read.Reads, ReadsFrom: read.ID}
+			return InvestigateReport(r, london)
 		}},
 	}
 	for _, tt := range tests {
