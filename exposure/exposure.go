@@ -122,10 +122,12 @@ func ReadOf(rec *cloudtrail.Record) (r Read, ok bool) {
 	default:
 		return Read{}, false
 	}
-	var p readParams
-	if len(rec.RequestParameters) > 0 && rec.RequestParameters[0] == '{' &&
-		(bytes.Contains(rec.RequestParameters, []byte(`"bucketName"`)) || bytes.Contains(rec.RequestParameters, []byte(`"keyId"`))) {
-		_ = json.Unmarshal(rec.RequestParameters, &p) // a read without its fields is dropped below
+	// Data events are the bulk of a feed that carries them: the three
+	// fields are picked out of the request without decoding it.
+	p := readParams{
+		BucketName: stringField(rec.RequestParameters, `"bucketName"`),
+		Key:        stringField(rec.RequestParameters, `"key"`),
+		KeyID:      stringField(rec.RequestParameters, `"keyId"`),
 	}
 	r = Read{
 		EventID: rec.EventID, RequestID: rec.RequestID, Time: rec.EventTime, Action: rec.EventName,
@@ -154,6 +156,48 @@ func ReadOf(rec *cloudtrail.Record) (r Read, ok bool) {
 		r.Account = id.AccountID
 	}
 	return r, true
+}
+
+// stringField returns the string value of the first member named name
+// (quoted) in a JSON object, "" when there is none or it is not a string.
+// Escapes are decoded; the object is not otherwise checked.
+func stringField(obj []byte, name string) string {
+	if len(obj) == 0 || obj[0] != '{' {
+		return ""
+	}
+	for rest := obj; ; {
+		i := bytes.Index(rest, []byte(name))
+		if i < 0 {
+			return ""
+		}
+		v := bytes.TrimLeft(rest[i+len(name):], " \t\r\n")
+		rest = rest[i+len(name):]
+		if len(v) == 0 || v[0] != ':' {
+			continue // the name was a value, not a member
+		}
+		v = bytes.TrimLeft(v[1:], " \t\r\n")
+		if len(v) == 0 || v[0] != '"' {
+			return ""
+		}
+		escaped := false
+		for j := 1; j < len(v); j++ {
+			switch v[j] {
+			case '\\':
+				escaped = true
+				j++
+			case '"':
+				if !escaped {
+					return string(v[1:j])
+				}
+				var s string
+				if json.Unmarshal(v[:j+1], &s) != nil {
+					return ""
+				}
+				return s
+			}
+		}
+		return ""
+	}
 }
 
 // keyARN is the key a KMS event used: the resources list names it, else

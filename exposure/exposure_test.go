@@ -170,3 +170,23 @@ func TestRecorderKeepsAnHourBounded(t *testing.T) {
 		t.Errorf("kept %d and counted %v, want %d kept and 3 counted", len(got.Outside), got.Over, MaxKeptPerHour)
 	}
 }
+
+func TestStringField(t *testing.T) {
+	tests := []struct {
+		obj, name, want string
+	}{
+		{`{"bucketName":"b","key":"a/b.csv"}`, `"key"`, "a/b.csv"},
+		{`{ "bucketName" : "b" , "key" : "x" }`, `"bucketName"`, "b"},
+		{`{"bucketName":"b","key":"caf\u00e9 \"q\".csv"}`, `"key"`, `café "q".csv`},
+		{`{"prefix":"key","key":"k"}`, `"key"`, "k"},
+		{`{"bucketName":"b"}`, `"key"`, ""},
+		{`{"key":12}`, `"key"`, ""},
+		{`{"key":"cut`, `"key"`, ""},
+		{`null`, `"key"`, ""},
+	}
+	for _, tt := range tests {
+		if got := stringField([]byte(tt.obj), tt.name); got != tt.want {
+			t.Errorf("stringField(%s, %s) = %q, want %q", tt.obj, tt.name, got, tt.want)
+		}
+	}
+}

@@ -202,9 +202,10 @@ func TestWindow(t *testing.T) {
 func TestResolvePlanner(t *testing.T) {
 	f := bucketFinding()
 	f.Version = 3
-	items := ResolvePlanner{Delay: DefaultDelay}.Plan(f, "resolved", "arn:…", "")
-	if len(items) != 1 || items[0].Kind != KindReview || !items[0].NotBefore.Equal(f.ResolvedAt.Add(DefaultDelay)) || items[0].Key != "exposure.review|F-1|v3" {
-		t.Errorf("items = %+v", items)
+	seen := f.ResolvedAt.Add(time.Hour) // the bot learnt of it later
+	items := ResolvePlanner{Delay: DefaultDelay, Clock: clock.NewFake(seen)}.Plan(f, "resolved", "arn:…", "")
+	if len(items) != 1 || items[0].Kind != KindReview || !items[0].NotBefore.Equal(seen.Add(DefaultDelay)) || items[0].Key != "exposure.review|F-1|v3" {
+		t.Errorf("items = %+v, want one due %v after the bot saw the resolution", items, DefaultDelay)
 	}
 	f.Severity = finding.SeverityMedium
 	if items := (ResolvePlanner{}).Plan(f, "resolved", "", ""); len(items) != 0 {

@@ -94,21 +94,37 @@ type payload struct {
 
 // Planner returns the planner that asks for a review when a high or
 // critical finding resolves; it is one of the pipeline's planners.
-func (s *Service) Planner() ResolvePlanner { return ResolvePlanner{Delay: s.opts.Delay} }
+func (s *Service) Planner() ResolvePlanner {
+	return ResolvePlanner{Delay: s.opts.Delay, Clock: s.opts.Clock}
+}
 
 // ResolvePlanner plans the automatic review of a resolved high or
-// critical finding, Delay after its resolution.
-type ResolvePlanner struct{ Delay time.Duration }
+// critical finding, Delay after the bot learnt of the resolution (or after
+// the resolution itself, when that is later): reads are delivered after
+// the calls they record, and the batch that resolved the finding may
+// still be storing the last of them.
+type ResolvePlanner struct {
+	Delay time.Duration
+	Clock clock.Clock // the wall clock when nil
+}
 
 // Plan returns the review item of a resolution.
 func (p ResolvePlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
 	if change != "resolved" || f.Status != finding.StatusResolved || f.Severity < finding.SeverityHigh {
 		return nil
 	}
+	clk := p.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	at := clk.Now()
+	if f.ResolvedAt.After(at) {
+		at = f.ResolvedAt
+	}
 	body, _ := json.Marshal(payload{FindingID: f.ID, By: "system"}) // two strings
 	return []store.OutboxItem{{
 		Key: fmt.Sprintf("%s|%s|v%d", KindReview, f.ID, f.Version), Kind: KindReview, Payload: body,
-		NotBefore: f.ResolvedAt.Add(p.Delay),
+		NotBefore: at.Add(p.Delay),
 	}}
 }
 
