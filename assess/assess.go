@@ -171,13 +171,15 @@ func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
 }
 
 // Planner asks for an assessment of every new, repeated or reopened
-// finding; it is one of the pipeline's planners. The zero value is ready.
+// finding, and of one whose containment ran or was undone, so that a
+// contained exposure resolves as soon as AWS shows it gone; it is one of
+// the pipeline's planners. The zero value is ready.
 type Planner struct{}
 
 // Plan returns the assessment item for a change.
 func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
 	switch change {
-	case "created", "reopened", "repeated":
+	case "created", "reopened", "repeated", "contained", "uncontained":
 	default:
 		return nil
 	}
@@ -205,6 +207,9 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	f, err := w.st.GetFinding(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
+	}
+	if !f.ReportsExposure() {
+		return nil
 	}
 	st, rerr := w.rd.Read(ctx, f)
 	if errors.Is(rerr, ErrUnsupported) {
@@ -369,7 +374,7 @@ func (w *Worker) recheckOne(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("load finding %s: %w", id, err)
 	}
-	if f.Status != finding.StatusOpen {
+	if f.Status != finding.StatusOpen || !f.ReportsExposure() {
 		return nil
 	}
 	st, err := w.rd.Read(ctx, f)
@@ -393,7 +398,8 @@ func (w *Worker) recheckOne(ctx context.Context, id string) error {
 }
 
 // resolveFixed resolves a finding whose resource is no longer exposed,
-// naming the last writer of the resource since it opened as who fixed it.
+// naming the last writer of the resource since it opened as who fixed it,
+// or, before its event reached the history, the containment that ran.
 func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) error {
 	by, via := "", ""
 	evs, err := w.st.QueryEvents(ctx, store.EventQuery{ResourceARN: f.Resource.ARN, Since: f.OpenedAt, Limit: 50})
@@ -404,6 +410,10 @@ func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) 
 				break
 			}
 		}
+	}
+	if n := len(f.Containments); n > 0 && (by == "" || !lastWriteAfter(evs, f.Containments[n-1].At)) {
+		c := f.Containments[n-1]
+		by, via = c.By, "containment "+c.Action
 	}
 	now := w.opts.Clock.Now()
 	_, err = w.st.UpdateFinding(ctx, f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
@@ -433,6 +443,18 @@ func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) 
 		w.log.Info().Str("finding_id", f.ID).Str("resolved_by", by).Msg("finding resolved by state re-check")
 	}
 	return err
+}
+
+// lastWriteAfter reports whether the newest successful write in evs
+// (newest first) came after t: then it, not a containment at t, is what
+// left the resource as it is.
+func lastWriteAfter(evs []store.Event, t time.Time) bool {
+	for _, e := range evs {
+		if !e.ReadOnly && e.ErrorCode == "" {
+			return e.Time.After(t)
+		}
+	}
+	return false
 }
 
 var errNoop = errors.New("no change")

@@ -71,7 +71,20 @@ func (s *BreakGlassSlack) resolve(channel string) string {
 
 func (s *BreakGlassSlack) render(m breakglass.Message) []slack.MsgOption {
 	text, blks := blocks.BreakglassMessage(m, s.location())
+	if m.Kind == breakglass.KindRequesterNote {
+		text, blks = blocks.BreakglassRequesterNote(m.Request, s.location(), s.requestLink(m.Request))
+	}
 	return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)}
+}
+
+// requestLink is the permalink of the request's message in the approvers'
+// channel, "" before it was posted.
+func (s *BreakGlassSlack) requestLink(r breakglass.Request) string {
+	ref, ok := r.Message(breakglass.PlaceApprovers)
+	if !ok {
+		return ""
+	}
+	return s.b.threads.permalink(s.resolve(ref.Channel), ref.TS)
 }
 
 // Post posts a break-glass message, in a thread when threadTS is set.
@@ -416,7 +429,7 @@ func (h *breakGlass) onRequestSubmitted(ctx context.Context, r *Request) {
 		}
 		sub.FindingID = id
 	}
-	req, err := h.svc.Request(ctx, breakglass.NewRequest{
+	_, err = h.svc.Request(ctx, breakglass.NewRequest{
 		User: r.UserID, TeamID: r.TeamID, Account: sub.Account, Level: sub.Level,
 		Duration: sub.Duration, Reason: sub.Reason, FindingID: sub.FindingID,
 	})
@@ -424,16 +437,11 @@ func (h *breakGlass) onRequestSubmitted(ctx context.Context, r *Request) {
 		h.answer(err, say(ctx, r))
 		return
 	}
-	text := fmt.Sprintf("Your break-glass request %s for %s in %s is waiting for approval until %s. The access will arrive here.",
-		req.ID, req.Level, accountLabel(req), req.DecideBy.In(h.loc).Format("15:04 MST"))
-	if ref, ok := req.Message(breakglass.PlaceApprovers); ok {
-		ch := ref.Channel
-		if id, ok := h.threads.channelID(ch); ok {
-			ch = id
-		}
-		text += " Request: " + h.threads.permalink(ch, ref.TS)
+	// The service sent the requester the note about the request, which
+	// follows its decisions; only the lost finding link is said apart.
+	if note != "" {
+		r.DM(ctx, strings.TrimSpace(note), nil)
 	}
-	r.DM(ctx, text+note, blocks.BreakglassRequestNote(text+note, req.ID))
 }
 
 // onAudit answers /secops audit breakglass, for approvers and admins.

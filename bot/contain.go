@@ -34,9 +34,10 @@ const (
 	callbackContainWait = "containment.wait"
 )
 
-// contain is containment in Slack (see above). Its runs move the
-// finding's playbook when there is one: a run previewed by a step confirms
-// that step, and a run from the picker ticks the step that asks for it.
+// contain is containment in Slack (see above). A run previewed by a
+// playbook step confirms that step; any other run ticks the steps that ask
+// for its action through the containment service's recorder, like every
+// other path.
 type contain struct {
 	*kit
 	svc    *containment.Service // nil: containment is off
@@ -222,8 +223,8 @@ func (h *contain) onRetry(ctx context.Context, r *Request) {
 	h.run(ctx, r, r.Value)
 }
 
-// run runs a record, through its playbook step when a step previewed it
-// (so the checklist moves), and posts the result in the finding's threads.
+// run runs a record, through its playbook step when a step previewed it,
+// and posts the result in the finding's threads.
 func (h *contain) run(ctx context.Context, r *Request, id string) {
 	u := user(r)
 	rec, err := h.svc.Get(ctx, id)
@@ -243,9 +244,6 @@ func (h *contain) run(ctx context.Context, r *Request, id string) {
 	}
 	if err != nil {
 		h.log.Warn().Err(err).Str("record", rec.ID).Msg("containment run failed")
-	}
-	if err == nil && runID == "" {
-		h.tickStep(ctx, u, rec)
 	}
 	if !h.postResult(ctx, r, rec) {
 		a, _ := h.svc.Action(rec.Action)

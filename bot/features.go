@@ -53,7 +53,7 @@ func (b *Bot) EnableContainment(svc *containment.Service) {
 // confirmation modal, and containment run from the picker ticks its step.
 func (b *Bot) EnablePlaybooks(r *playbooks.Runner) outbox.Lane {
 	b.runner = r
-	return (&playbookStarts{kit: b.kit, runner: r}).lane()
+	return (&playbookStarts{kit: b.kit, api: b.api, runner: r}).lane()
 }
 
 // EnableBreakGlass turns on the break-glass commands (/secops breakglass,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -18,6 +17,7 @@ import (
 	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/store"
+	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // Outbox kinds of the playbook lane (see EnablePlaybooks).
@@ -80,12 +80,24 @@ func (n playbookNotifier) Reply(ctx context.Context, channel, threadTS, text str
 	return nil
 }
 
-func (n playbookNotifier) Schedule(ctx context.Context, channel string, at time.Time, text string) (string, error) {
-	_, id, err := n.b.api.ScheduleMessageContext(ctx, n.channel(channel), strconv.FormatInt(at.Unix(), 10), slack.MsgOptionText(text, false))
-	if err != nil {
-		return "", fmt.Errorf("schedule message: %w", err)
+// FollowUp posts the morning follow-up in the owning team's channel,
+// rendered from the finding as it is now.
+func (n playbookNotifier) FollowUp(ctx context.Context, fu playbooks.FollowUp, f finding.Finding, run *playbooks.Run) (string, error) {
+	opts := blocks.FollowUpOptions{Location: n.loc(f.Team), ThreadURL: n.b.threads.firstPosted(ctx, f)}
+	if run != nil && run.Thread.Permalink != "" {
+		opts.ThreadURL = run.Thread.Permalink
 	}
-	return id, nil
+	if base := n.b.cfg.TicketBaseURL; base != "" {
+		if t, ok, err := tickets.Lookup(ctx, n.b.kit.Store, f.ID); err == nil && ok {
+			opts.TicketKey, opts.TicketURL = t.Key, tickets.BrowseURL(base, t.Key)
+		}
+	}
+	text, blks := blocks.FollowUpMessage(f, run, opts)
+	_, ts, err := n.b.api.PostMessageContext(ctx, n.channel(fu.Channel), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...))
+	if err != nil {
+		return "", fmt.Errorf("post follow-up: %w", err)
+	}
+	return ts, nil
 }
 
 // channel maps a configured channel name to its ID; an unknown one is
@@ -114,37 +126,6 @@ func (h *contain) stepOf(ctx context.Context, rec containment.Record) (runID, st
 	return "", ""
 }
 
-// tickStep marks done the open contain step of the finding's run that asks
-// for the action just run from the picker or a command, so the checklist
-// shows what happened.
-func (h *contain) tickStep(ctx context.Context, u containment.User, rec containment.Record) {
-	if h.runner == nil || rec.State != containment.StateApplied {
-		return
-	}
-	run, err := h.runner.RunFor(ctx, rec.FindingID)
-	if err != nil {
-		return
-	}
-	pb, ok := h.runner.Playbook(run)
-	if !ok {
-		return
-	}
-	for _, s := range pb.Steps {
-		st, ok := run.Step(s.ID)
-		if !ok || st.Closed() || s.Automation == nil || s.Automation.Kind != playbooks.AutoContain || s.Automation.Action != rec.Action {
-			continue
-		}
-		note := "run outside the checklist (record " + rec.ID + ")"
-		if rec.Outcome != nil && rec.Outcome.Summary != "" {
-			note = rec.Outcome.Summary + " (record " + rec.ID + ")"
-		}
-		if _, err := h.runner.Done(ctx, u, run.ID, s.ID, note); err != nil {
-			h.log.Warn().Err(err).Str("run", run.ID).Str("step", s.ID).Msg("tick playbook step")
-		}
-		return
-	}
-}
-
 // checklist is a finding's playbook in its thread: the Done, Skip and Run
 // buttons of the checklist the runner posts.
 type checklist struct {
@@ -169,6 +150,31 @@ func (h *checklist) Routes(r *Router) {
 	r.Action(blocks.ActionPlaybookDone, h.onStep)
 	r.Action(blocks.ActionPlaybookSkip, h.onStep)
 	r.Action(blocks.ActionPlaybookRun, h.onStep)
+	r.Action(blocks.ActionFollowUpCancel, h.onCancelFollowUp)
+}
+
+// onCancelFollowUp cancels a finding's morning follow-up from the note in
+// its thread; the runner checks the responder role and audits it.
+func (h *checklist) onCancelFollowUp(ctx context.Context, r *Request) {
+	fu, err := h.runner.CancelFollowUp(ctx, user(r), r.Value)
+	if err != nil {
+		r.Reply(ctx, stepError(err), nil)
+		return
+	}
+	f, err := h.Store.GetFinding(ctx, r.Value)
+	if err != nil {
+		r.Reply(ctx, "Morning follow-up cancelled.", nil)
+		return
+	}
+	text, blks := blocks.FollowUpNote(fu, h.location(f))
+	thread := r.ThreadTS
+	if thread == "" {
+		thread = r.MessageTS
+	}
+	if err := r.Post(ctx, r.ChannelID, thread, text, blks); err != nil {
+		h.log.Warn().Err(err).Str("finding_id", f.ID).Msg("post follow-up cancellation")
+		r.Reply(ctx, text, nil)
+	}
 }
 
 // onStep handles the Done, Skip and Run buttons of a checklist.
@@ -294,6 +300,7 @@ func (h *checklist) member(ctx context.Context, u containment.User) (string, boo
 // runs' escalations.
 type playbookStarts struct {
 	*kit
+	api    *slack.Client
 	runner *playbooks.Runner
 }
 
@@ -307,7 +314,8 @@ func (h *playbookStarts) lane() outbox.Lane {
 	}
 }
 
-// deliver starts a playbook or fires an escalation.
+// deliver starts a playbook, fires an escalation or ticks the steps of an
+// action that ran.
 func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error {
 	var err error
 	switch it.Kind {
@@ -315,6 +323,18 @@ func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error
 		err = h.start(ctx, it)
 	case playbooks.KindEscalate:
 		err = h.runner.Escalate(ctx, it.Payload)
+	case playbooks.KindFollowUp:
+		err = h.runner.PostFollowUp(ctx, it.Payload)
+		if errors.Is(err, playbooks.ErrNoRun) {
+			return outbox.Drop(err)
+		}
+	case playbooks.KindFollowUpNote:
+		err = h.followUpNote(ctx, it)
+	case playbooks.KindRan, playbooks.KindFixed:
+		err = h.runner.Tick(ctx, it)
+		if errors.Is(err, playbooks.ErrNoRun) || errors.Is(err, playbooks.ErrNoStep) {
+			return outbox.Drop(err)
+		}
 	default:
 		return outbox.Drop(fmt.Errorf("unknown playbook item kind %q", it.Kind))
 	}
@@ -323,6 +343,74 @@ func (h *playbookStarts) deliver(ctx context.Context, it store.OutboxItem) error
 		return fmt.Errorf("%w; %w", err, outbox.RetryAfter(rl.RetryAfter))
 	}
 	return err
+}
+
+// secopsThread is the finding's thread in the first routed channel (SecOps
+// first), or a retry while its message is not posted yet.
+func (h *playbookStarts) secopsThread(ctx context.Context, f finding.Finding, it store.OutboxItem) (playbooks.Thread, error) {
+	var th playbooks.Thread
+	for _, name := range h.routedChannels(f) {
+		if id, ok := h.threads.channelID(name); ok {
+			th.Channel = id
+			break
+		}
+	}
+	if th.Channel == "" {
+		return th, nil
+	}
+	ts, err := h.threads.messageTS(ctx, f.ID, th.Channel)
+	if err != nil {
+		return th, err
+	}
+	if ts == "" {
+		wait := time.Duration(0)
+		if it.Attempts > startPatience {
+			wait = backoff(it.Attempts - startPatience)
+		}
+		return th, retryLater(wait, "finding not posted yet")
+	}
+	th.TS, th.Permalink = ts, h.threads.permalink(th.Channel, ts)
+	return th, nil
+}
+
+// followUpNote says in the finding's thread when its morning follow-up
+// goes out, with the button that cancels it, unless it was cancelled or
+// moved meanwhile.
+func (h *playbookStarts) followUpNote(ctx context.Context, it store.OutboxItem) error {
+	var tm playbooks.FollowUpTimer
+	if err := json.Unmarshal(it.Payload, &tm); err != nil {
+		return outbox.Drop(fmt.Errorf("undecodable follow-up note: %w", err))
+	}
+	fu, ok, err := h.runner.FollowUpOf(ctx, tm.FindingID)
+	if err != nil {
+		return err
+	}
+	if ok && (fu.State != playbooks.FollowUpScheduled || !fu.At.Equal(tm.At)) {
+		return nil
+	}
+	f, err := h.Store.GetFinding(ctx, tm.FindingID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load finding %s: %w", tm.FindingID, err)
+	}
+	th, err := h.secopsThread(ctx, f, it)
+	if err != nil || th.TS == "" {
+		return err
+	}
+	channel := ""
+	if t, ok := h.org.Team(f.Team); ok {
+		channel = t.SlackChannel
+	}
+	if id, ok := h.threads.channelID(channel); ok {
+		channel = id
+	}
+	text, blks := blocks.FollowUpNote(playbooks.FollowUp{FindingID: f.ID, Channel: channel, At: tm.At, State: playbooks.FollowUpScheduled}, h.location(f))
+	if _, _, err := h.api.PostMessageContext(ctx, th.Channel, slack.MsgOptionTS(th.TS), slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blks...)); err != nil {
+		return fmt.Errorf("post follow-up note of %s: %w", f.ID, err)
+	}
+	return nil
 }
 
 // start starts the finding's playbook in its SecOps thread once the
@@ -342,29 +430,14 @@ func (h *playbookStarts) start(ctx context.Context, it store.OutboxItem) error {
 	if f.Status != finding.StatusOpen {
 		return nil // resolved or suppressed before the thread existed
 	}
-	var th playbooks.Thread
-	for _, name := range h.routedChannels(f) {
-		if id, ok := h.threads.channelID(name); ok {
-			th.Channel = id
-			break
-		}
+	th, err := h.secopsThread(ctx, f, it)
+	if err != nil {
+		return err
 	}
 	if th.Channel == "" {
 		h.log.Info().Str("finding_id", f.ID).Msg("finding has no Slack thread; playbook not started")
 		return nil
 	}
-	ts, err := h.threads.messageTS(ctx, f.ID, th.Channel)
-	if err != nil {
-		return err
-	}
-	if ts == "" {
-		wait := time.Duration(0)
-		if it.Attempts > startPatience {
-			wait = backoff(it.Attempts - startPatience)
-		}
-		return retryLater(wait, "finding not posted yet")
-	}
-	th.TS, th.Permalink = ts, h.threads.permalink(th.Channel, ts)
 	run, err := h.runner.Start(ctx, f, th)
 	if errors.Is(err, playbooks.ErrNoPlaybook) {
 		return nil

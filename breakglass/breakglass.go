@@ -98,6 +98,9 @@ type Request struct {
 	PrincipalID string    `json:"principal_id,omitempty"`
 	EndedAt     time.Time `json:"ended_at,omitzero"`
 	EndedBy     string    `json:"ended_by,omitempty"` // "system" for expiry
+	// AccessKeys are the access key IDs of the sessions issued (never the
+	// secrets): CloudTrail names a session's calls by them.
+	AccessKeys []string `json:"access_keys,omitempty"`
 	// CleanupPending is set while access could not yet be taken back in
 	// AWS; the worker retries until it can.
 	CleanupPending bool     `json:"cleanup_pending,omitempty"`
@@ -119,6 +122,14 @@ const (
 	PlaceApprovers = "approvers" // the request message in the approvers' channel
 	PlaceFinding   = "finding"   // its copy in the finding's thread
 	PlaceDM        = "dm"        // the access message sent to the requester
+	// PlaceRequester is the private note the requester gets when the
+	// request is filed; it follows every decision (approved, denied,
+	// expired undecided, withdrawn) so the requester never reads a stale
+	// "waiting for approval".
+	PlaceRequester = "requester"
+	// PlaceSummary is the session summary in the approvers' thread,
+	// edited once CloudTrail has delivered the session's last calls.
+	PlaceSummary = "summary"
 )
 
 // MessageRef locates a posted message so that it can be edited in place.
@@ -151,8 +162,11 @@ func (r Request) ApprovedBy(user string) bool {
 	return slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.User == user })
 }
 
-// Summary is what the session did, from the event history by
-// SourceIdentity.
+// Summary is what the session did, from its CloudTrail events: those in
+// the event history whose source identity or access key are the
+// session's, and those CloudTrail's LookupEvents finds by its access keys
+// before they reach the history. It is made when the session ends and
+// completed once, later, when CloudTrail has delivered the last calls.
 type Summary struct {
 	Events int `json:"events"`
 	// ByAPI counts events per "service:EventName", e.g. "ec2:DescribeInstances".
@@ -165,7 +179,21 @@ type Summary struct {
 	FirstUse   time.Time `json:"first_use,omitzero"`
 	// Partial is set when the history could not be read.
 	Partial bool `json:"partial,omitempty"`
+	// FromHistory and FromLookup count the events by where they came
+	// from (an event in both counts as history).
+	FromHistory int `json:"from_history,omitempty"`
+	FromLookup  int `json:"from_lookup,omitempty"`
+	// LookupFailed says why LookupEvents could not be asked.
+	LookupFailed string `json:"lookup_failed,omitempty"`
+	// Final is set on the summary completed after CloudTrail's delay.
+	Final bool `json:"final,omitempty"`
 }
+
+// Where a summary's event came from.
+const (
+	SourceHistory = "history"
+	SourceLookup  = "lookup"
+)
 
 // Call is one write call of a session.
 type Call struct {
@@ -173,6 +201,8 @@ type Call struct {
 	API       string    `json:"api"`
 	Resource  string    `json:"resource,omitempty"`
 	ErrorCode string    `json:"error_code,omitempty"`
+	// Source is where the call was read: SourceHistory or SourceLookup.
+	Source string `json:"source,omitempty"`
 }
 
 // Errors a caller can tell apart to answer the user.

@@ -259,6 +259,8 @@ func TestConcurrentApprovalsGiveOneDecision(t *testing.T) {
 func TestDeny(t *testing.T) {
 	e := newEnv(t)
 	r := e.request(prodAcct, 0)
+	note := e.shown(r, breakglass.PlaceRequester)
+	contains(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 	if _, err := e.svc.Deny(e.ctx, r.ID, manager, team, " "); !errors.Is(err, breakglass.ErrReasonRequired) {
 		t.Fatalf("Deny without a reason = %v", err)
 	}
@@ -273,6 +275,11 @@ func TestDeny(t *testing.T) {
 	shown := e.shown(r, breakglass.PlaceApprovers)
 	contains(t, "approvers' message", shown, "Denied by <@"+manager+">", "Use the read-only role &lt;!here&gt;")
 	lacks(t, "approvers' message", shown, "Approve", "<!here>")
+	// The requester learns it at once, with who and why, and can no
+	// longer withdraw.
+	note = e.shown(r, breakglass.PlaceRequester)
+	contains(t, "requester's note", note, "denied* by <@"+manager+">", "Use the read-only role &lt;!here&gt;")
+	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 	var d *breakglass.DecidedError
 	if _, err := e.svc.Approve(e.ctx, r.ID, manager2, team); !errors.As(err, &d) || d.State != breakglass.StateDenied || d.By != manager {
 		t.Fatalf("Approve after the denial = %v", err)
@@ -308,6 +315,9 @@ func TestUndecidedRequestExpires(t *testing.T) {
 	shown := e.shown(r, breakglass.PlaceApprovers)
 	contains(t, "approvers' message", shown, "Expired undecided")
 	lacks(t, "approvers' message", shown, `"action_id":"breakglass.approve"`)
+	note := e.shown(r, breakglass.PlaceRequester)
+	contains(t, "requester's note", note, "expired undecided", "no approver decided in time")
+	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 	var d *breakglass.DecidedError
 	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &d) || d.State != breakglass.StateTimedOut {
 		t.Fatalf("Approve after the expiry = %v", err)
@@ -705,6 +715,9 @@ func TestWithdraw(t *testing.T) {
 	shown := e.shown(r, breakglass.PlaceApprovers)
 	contains(t, "approvers' message", shown, "withdrawn", "Withdrawn by <@"+requester+">")
 	lacks(t, "approvers' message", shown, `"action_id":"breakglass.approve"`)
+	note := e.shown(r, breakglass.PlaceRequester)
+	contains(t, "requester's note", note, "withdrawn* by <@"+requester+">")
+	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 
 	var decided *breakglass.DecidedError
 	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &decided) || decided.State != breakglass.StateWithdrawn {

@@ -164,6 +164,7 @@ func (s *Service) activate(ctx context.Context, r Request) Request {
 			return &DecidedError{State: r.State, By: r.EndedBy, At: r.EndedAt}
 		}
 		r.State, r.PrincipalID = StateActive, acc.PrincipalID
+		r.AccessKeys = withKey(r.AccessKeys, acc)
 		return nil
 	})
 	if err != nil {
@@ -277,9 +278,19 @@ func (s *Service) cleanup(ctx context.Context, r Request) (Request, bool) {
 		}
 	}
 	if ref, ok := out.Message(PlaceApprovers); ok && out.Summary != nil {
-		if _, err := s.Notify.Post(ctx, ref.Channel, ref.TS, Message{Kind: KindSummary, Request: out}); err != nil {
+		if ts, err := s.Notify.Post(ctx, ref.Channel, ref.TS, Message{Kind: KindSummary, Request: out}); err != nil {
 			s.Log.Warn().Err(err).Str("request", r.ID).Msg("post break-glass session summary")
+		} else if o, err := s.update(ctx, r.ID, func(r *Request) error {
+			r.Messages = append(r.Messages, MessageRef{Place: PlaceSummary, Channel: ref.Channel, TS: ts})
+			return nil
+		}); err == nil {
+			out = o
 		}
+	}
+	if out.Summary != nil {
+		// CloudTrail delivers the last calls late: the summary is read
+		// again once they are in, and edited in place.
+		s.schedule(ctx, r.ID, kindSummary, s.Clock.Now().Add(summaryDelay))
 	}
 	s.sync(ctx, out)
 	return out, true
@@ -288,29 +299,80 @@ func (s *Service) cleanup(ctx context.Context, r Request) (Request, bool) {
 // maxSummaryWrites bounds the write calls listed in a summary.
 const maxSummaryWrites = 20
 
-// summarise counts the session's events by API and lists its writes.
+// summaryDelay is how long after a session ends its summary is completed:
+// CloudTrail delivers an event within about 15 minutes of the call.
+const summaryDelay = 15 * time.Minute
+
+// withKey adds the access key of a session issued to keys; the secret is
+// never kept.
+func withKey(keys []string, acc Access) []string {
+	if acc.Credentials == nil || acc.Credentials.AccessKeyID == "" || slices.Contains(keys, acc.Credentials.AccessKeyID) {
+		return keys
+	}
+	return append(keys, acc.Credentials.AccessKeyID)
+}
+
+// summarise counts the session's events by API and lists its writes, each
+// with where it was read: the event history (by the session's source
+// identity and access keys) or CloudTrail's LookupEvents by its access
+// keys, which finds what the history has not received yet.
 func (s *Service) summarise(ctx context.Context, r Request) *Summary {
 	until := r.EndedAt
 	if until.IsZero() || until.After(r.EndsAt) {
 		until = r.EndsAt
 	}
-	// CloudTrail delivers minutes late and to the second; a margin keeps
-	// the last calls of the window.
-	evs, err := s.Store.QueryEvents(ctx, store.EventQuery{
-		SourceIdentity: r.Requester,
-		Account:        r.Account,
-		Since:          r.StartedAt.Truncate(time.Second),
-		Until:          until.Add(time.Minute),
-	})
+	// CloudTrail's times are to the second; a margin keeps the last calls
+	// of the window.
+	since, end := r.StartedAt.Truncate(time.Second), until.Add(time.Minute)
 	sum := &Summary{ByAPI: map[string]int{}}
-	if err != nil {
-		s.Log.Warn().Err(err).Str("request", r.ID).Msg("read the session's events")
-		sum.Partial = true
-		return sum
+	seen := map[string]bool{}
+	var evs []store.Event
+	var sources []string
+	add := func(list []store.Event, source string) {
+		for _, e := range list {
+			if seen[e.EventID] {
+				continue
+			}
+			seen[e.EventID] = true
+			evs, sources = append(evs, e), append(sources, source)
+		}
 	}
-	sort.Slice(evs, func(i, j int) bool { return evs[i].Time.Before(evs[j].Time) })
-	for _, e := range evs {
+	queries := []store.EventQuery{{SourceIdentity: r.Requester, Account: r.Account, Since: since, Until: end}}
+	for _, k := range r.AccessKeys {
+		queries = append(queries, store.EventQuery{AccessKeyID: k, Account: r.Account, Since: since, Until: end})
+	}
+	for _, q := range queries {
+		list, err := s.Store.QueryEvents(ctx, q)
+		if err != nil {
+			s.Log.Warn().Err(err).Str("request", r.ID).Msg("read the session's events")
+			sum.Partial = true
+			continue
+		}
+		add(list, SourceHistory)
+	}
+	if s.Trail != nil {
+		for _, k := range r.AccessKeys {
+			list, err := s.Trail.ByAccessKey(ctx, r.Account, k, since, end)
+			if err != nil {
+				s.Log.Warn().Err(err).Str("request", r.ID).Msg("look up the session's events in CloudTrail")
+				sum.LookupFailed = clipText(err.Error(), 300)
+			}
+			add(list, SourceLookup)
+		}
+	}
+	order := make([]int, len(evs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return evs[order[i]].Time.Before(evs[order[j]].Time) })
+	for _, i := range order {
+		e, source := evs[i], sources[i]
 		sum.Events++
+		if source == SourceLookup {
+			sum.FromLookup++
+		} else {
+			sum.FromHistory++
+		}
 		api := strings.TrimSuffix(e.EventSource, ".amazonaws.com") + ":" + e.EventName
 		sum.ByAPI[api]++
 		if e.ErrorCode != "" {
@@ -321,7 +383,7 @@ func (s *Service) summarise(ctx context.Context, r Request) *Summary {
 		}
 		if !e.ReadOnly {
 			if len(sum.Writes) < maxSummaryWrites {
-				sum.Writes = append(sum.Writes, Call{Time: e.Time, API: api, Resource: e.ResourceARN, ErrorCode: e.ErrorCode})
+				sum.Writes = append(sum.Writes, Call{Time: e.Time, API: api, Resource: e.ResourceARN, ErrorCode: e.ErrorCode, Source: source})
 			} else {
 				sum.MoreWrites++
 			}
@@ -330,16 +392,59 @@ func (s *Service) summarise(ctx context.Context, r Request) *Summary {
 	return sum
 }
 
-// sync edits every request message to show the current state. A failure
-// is retried by the worker; it reports whether every edit went through.
+// completeSummary reads the ended session's events again, once CloudTrail
+// has delivered its last calls, and edits the summary in place (posting it
+// when it never was).
+func (s *Service) completeSummary(ctx context.Context, r Request) error {
+	if r.Mode != ModeAssumeRole || r.StartedAt.IsZero() || r.State == StateFailed || (r.Summary != nil && r.Summary.Final) {
+		return nil
+	}
+	sum := s.summarise(ctx, r)
+	sum.Final = true
+	out, err := s.update(ctx, r.ID, func(r *Request) error {
+		r.Summary = sum
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !sum.FirstUse.IsZero() && (r.Summary == nil || r.Summary.FirstUse.IsZero()) {
+		s.audit(ctx, r.Requester, ActUse, r.ID, "ok", fmt.Sprintf("%d events, first at %s", sum.Events, sum.FirstUse.Format(time.RFC3339)), nil)
+	}
+	msg := Message{Kind: KindSummary, Request: out}
+	if ref, ok := out.Message(PlaceSummary); ok {
+		return s.Notify.Update(ctx, ref.Channel, ref.TS, msg)
+	}
+	ref, ok := out.Message(PlaceApprovers)
+	if !ok {
+		return nil
+	}
+	ts, err := s.Notify.Post(ctx, ref.Channel, ref.TS, msg)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(ctx, r.ID, func(r *Request) error {
+		r.Messages = append(r.Messages, MessageRef{Place: PlaceSummary, Channel: ref.Channel, TS: ts})
+		return nil
+	})
+	return err
+}
+
+// sync edits every request message, and the requester's note, to show
+// the current state. A failure is retried by the worker; it reports
+// whether every edit went through.
 func (s *Service) sync(ctx context.Context, r Request) bool {
 	msg := Message{Kind: KindRequest, Request: r, SelfApproveAt: s.selfApproveAt(r)}
 	var failed bool
 	for _, ref := range r.Messages {
-		if ref.Place == PlaceDM {
+		m := msg
+		switch ref.Place {
+		case PlaceDM, PlaceSummary:
 			continue
+		case PlaceRequester:
+			m = Message{Kind: KindRequesterNote, Request: r}
 		}
-		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, msg); err != nil {
+		if err := s.Notify.Update(ctx, ref.Channel, ref.TS, m); err != nil {
 			s.Log.Warn().Err(err).Str("request", r.ID).Str("channel", ref.Channel).Msg("update break-glass message; will retry")
 			failed = true
 		}

@@ -51,6 +51,10 @@ const (
 	// KindSelfApproved is the announcement of a self-approval in the
 	// SecOps channel.
 	KindSelfApproved MessageKind = "self_approved"
+	// KindRequesterNote is the requester's private note about their
+	// request: waiting (with a Withdraw button), then who decided what
+	// and why.
+	KindRequesterNote MessageKind = "requester_note"
 )
 
 // Message is what to show; the notifier renders it (bot/blocks).
@@ -151,6 +155,12 @@ type Sweeper interface {
 	Assigned(ctx context.Context, account string, p AccountPolicy, l Level) ([]string, error)
 }
 
+// Trail reads what an access key did in an account from CloudTrail
+// directly (LookupEvents), for the calls not yet in the event history.
+type Trail interface {
+	ByAccessKey(ctx context.Context, account, accessKeyID string, since, until time.Time) ([]store.Event, error)
+}
+
 // Deps are the Service's collaborators. Threads, OnCall and Emails are
 // optional; Emails is required for identity-center accounts.
 type Deps struct {
@@ -164,8 +174,11 @@ type Deps struct {
 	// StepUp checks approvers' one-time codes (stepup.Service); accounts
 	// with step_up on cannot be approved without it.
 	StepUp StepUp
-	Clock  clock.Clock
-	Log    zerolog.Logger
+	// Trail completes session summaries from CloudTrail; nil leaves them
+	// to the event history.
+	Trail Trail
+	Clock clock.Clock
+	Log   zerolog.Logger
 }
 
 // StepUp checks one-time codes and enrols approvers.
@@ -362,7 +375,35 @@ func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 	// Timers first, so that a request is never left without its expiry.
 	s.schedule(ctx, r.ID, kindRemind, r.CreatedAt.Add(s.cfg.RequestTTL/2))
 	s.schedule(ctx, r.ID, kindTimeout, r.DecideBy)
-	return s.postRequest(ctx, r), nil
+	r = s.postRequest(ctx, r)
+	return s.noteRequester(ctx, r), nil
+}
+
+// noteRequester sends the requester the private note about their request
+// and records where, so that every decision edits it (sync). A failure is
+// logged: the request stands, and the approvers' message still shows it.
+func (s *Service) noteRequester(ctx context.Context, r Request) Request {
+	if _, ok := r.Message(PlaceRequester); ok {
+		return r
+	}
+	ch, ts, err := s.Notify.DM(ctx, r.Requester, Message{Kind: KindRequesterNote, Request: r})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("send the requester the note about the request")
+		return r
+	}
+	out, err := s.update(ctx, r.ID, func(r *Request) error {
+		r.Messages = append(r.Messages, MessageRef{Place: PlaceRequester, Channel: ch, TS: ts})
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("request", r.ID).Msg("record the requester's note")
+		return r
+	}
+	// Decided between the note and its record: bring the note up to date.
+	if out.State != StatePending {
+		s.sync(ctx, out)
+	}
+	return out
 }
 
 // window picks the access duration: the default when none is asked, cut
@@ -688,6 +729,14 @@ func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) 
 		if err != nil {
 			s.audit(ctx, user, ActDeliver, id, "error", err.Error(), nil)
 			return fmt.Errorf("deliver access of %s: %w", id, err)
+		}
+	}
+	if acc.Credentials != nil {
+		if nr, err := s.update(ctx, id, func(r *Request) error {
+			r.AccessKeys = withKey(r.AccessKeys, acc)
+			return nil
+		}); err == nil {
+			r = nr
 		}
 	}
 	s.audit(ctx, user, ActDeliver, id, "ok", map[bool]string{true: "sign-in link and CLI credentials", false: "sign-in link"}[cli], nil)

@@ -20,6 +20,7 @@ const (
 	kindExpire  = "breakglass.expire"
 	kindCleanup = "breakglass.cleanup"
 	kindSync    = "breakglass.sync"
+	kindSummary = "breakglass.summary"
 )
 
 // KindPrefix is the prefix of every outbox kind above: the Timers lane.
@@ -174,6 +175,8 @@ func (s *Service) handle(ctx context.Context, it store.OutboxItem) (time.Time, e
 			return now.Add(retryDelay), nil
 		}
 		return time.Time{}, nil
+	case kindSummary:
+		return time.Time{}, s.completeSummary(ctx, r)
 	case kindSync:
 		if !s.sync(ctx, r) && it.Attempts < maxSyncAttempts {
 			return now.Add(retryDelay), nil

@@ -69,6 +69,7 @@ type Config struct {
 	Paging          Paging        `yaml:"paging"`
 	Routing         Routing       `yaml:"routing"`
 	StepUp          StepUp        `yaml:"step_up"`
+	Sigma           Sigma         `yaml:"sigma"`
 }
 
 // Slack configures the Slack connection. Tokens belong in the environment

@@ -57,7 +57,8 @@ func (c *Config) blocks() []block {
 		{"on_call", c.OnCall.Validate},
 		{"", c.checkRotationTeams},
 		{"sensitivity", c.Sensitivity.Validate},
-		{"rules", c.Rules.Validate},
+		{"sigma", c.Sigma.Validate},
+		{"rules", func() problem.List { return c.Rules.validate(c.ruleIDs()) }},
 		{"log", c.Log.Validate},
 		{"metrics", c.Metrics.Validate},
 		{"feed_health", c.FeedHealth.Validate},
@@ -474,9 +475,11 @@ func (s Sensitivity) Validate() problem.List {
 }
 
 // Validate checks that every rule exists and every severity is one.
-func (r Rules) Validate() problem.List {
+func (r Rules) Validate() problem.List { return r.validate(detect.RuleIDs()) }
+
+// validate checks the rules block against the known rule ids.
+func (r Rules) validate(known []string) problem.List {
 	var ps problem.List
-	known := detect.RuleIDs()
 	for _, id := range sortedKeys(r) {
 		if !slices.Contains(known, id) {
 			ps.Addf(id, "unknown rule; known rules: %s", strings.Join(known, ", "))

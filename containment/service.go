@@ -107,6 +107,41 @@ type Service struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool
+
+	// recorder hears of every run that left the target contained and of
+	// every undo; nil when nobody listens.
+	recorder Recorder
+}
+
+// Recorder is told of containments once they are stored: Applied after a
+// run left its target contained, Undone after an undo. It is how a
+// containment reaches the rest of the bot, whichever path ran it (a
+// checklist's Run button, the Contain… picker, a command): the finding
+// shows it, its ticket is told, its state is read again and its playbook
+// moves. A failure is logged; the change in AWS stands either way.
+type Recorder interface {
+	Applied(ctx context.Context, r Record) error
+	Undone(ctx context.Context, r Record) error
+}
+
+// SetRecorder makes rec hear of every containment from now on. Call it
+// before the service is used.
+func (s *Service) SetRecorder(rec Recorder) { s.recorder = rec }
+
+// record tells the recorder about a stored change.
+func (s *Service) record(ctx context.Context, r Record, undone bool) {
+	if s.recorder == nil {
+		return
+	}
+	var err error
+	if undone {
+		err = s.recorder.Undone(ctx, r)
+	} else {
+		err = s.recorder.Applied(ctx, r)
+	}
+	if err != nil {
+		s.log.Error().Err(err).Str("record", r.ID).Str("finding_id", r.FindingID).Bool("undone", undone).Msg("record containment on its finding")
+	}
 }
 
 // New returns a Service over the provider's catalogue. A nil clock is the
@@ -198,8 +233,9 @@ func (s *Service) Preview(ctx context.Context, u User, actionID string, f findin
 
 // PreviewTarget previews an action named in a command: target is a
 // resource ID or ARN, or an IAM user or role name or ARN, and must belong
-// to an open finding, which supplies the account and region. The newest
-// such finding wins.
+// to a finding, which supplies the account and region. Open findings come
+// first, the newest winning; then resolved ones (the actor of an exposure
+// fixed meanwhile, by the unshare just run say, may still need locking).
 func (s *Service) PreviewTarget(ctx context.Context, u User, actionID, target string) (Record, error) {
 	a, ok := s.actions[actionID]
 	if !ok {
@@ -208,18 +244,27 @@ func (s *Service) PreviewTarget(ctx context.Context, u User, actionID, target st
 	if err := s.authorise(ctx, u, authz.Responder, AuditPreview, target); err != nil {
 		return Record{}, err
 	}
-	open, err := s.store.ListFindings(ctx, store.FindingFilter{Statuses: []finding.Status{finding.StatusOpen}})
-	if err != nil {
-		return Record{}, fmt.Errorf("list open findings: %w", err)
-	}
-	for _, f := range open {
-		t, ok := a.Fit(f)
-		if ok && targetMatches(t, target) {
-			return s.preview(ctx, u, a, t, f.ID)
+	for _, filter := range []store.FindingFilter{
+		{Statuses: []finding.Status{finding.StatusOpen}},
+		{Statuses: []finding.Status{finding.StatusResolved}, Limit: recentResolved},
+	} {
+		fs, err := s.store.ListFindings(ctx, filter)
+		if err != nil {
+			return Record{}, fmt.Errorf("list %s findings: %w", filter.Statuses[0], err)
+		}
+		for _, f := range fs {
+			t, ok := a.Fit(f)
+			if ok && targetMatches(t, target) {
+				return s.preview(ctx, u, a, t, f.ID)
+			}
 		}
 	}
-	return Record{}, fmt.Errorf("%s %q: no open finding names this target: %w", actionID, target, ErrNotApplicable)
+	return Record{}, fmt.Errorf("%s %q: no open or recently resolved finding names this target: %w", actionID, target, ErrNotApplicable)
 }
+
+// recentResolved is how many of the newest resolved findings a command's
+// target is looked for in.
+const recentResolved = 50
 
 func targetMatches(t Target, text string) bool {
 	text = strings.TrimSpace(text)
@@ -371,7 +416,11 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 	}
 	_ = applied(&r)
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
-	return s.save(ctx, r, applied)
+	saved, err := s.save(ctx, r, applied)
+	if err == nil {
+		s.record(ctx, saved, false)
+	}
+	return saved, err
 }
 
 // Undo re-adds what an applied record's run removed, leaving later changes
@@ -468,7 +517,11 @@ func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, e
 	}
 	_ = undone(&r)
 	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
-	return s.save(ctx, r, undone)
+	saved, err := s.save(ctx, r, undone)
+	if err == nil && saved.UndoneBy == u.ID && saved.UndoneAt.Equal(now) {
+		s.record(ctx, saved, true)
+	}
+	return saved, err
 }
 
 // undoReviewDetail is what the audit log keeps of an undo held back: the

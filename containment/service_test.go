@@ -530,3 +530,68 @@ func TestUndoAfterLaterChanges(t *testing.T) {
 		t.Errorf("review audit detail = %s, want the state the run left, the state found and the change", review.Detail)
 	}
 }
+
+// heard records what a Recorder was told.
+type heard struct{ events []string }
+
+func (h *heard) Applied(_ context.Context, r Record) error {
+	h.events = append(h.events, "applied "+r.ID+" by "+r.RanBy)
+	return nil
+}
+
+func (h *heard) Undone(_ context.Context, r Record) error {
+	h.events = append(h.events, "undone "+r.ID+" by "+r.UndoneBy)
+	return nil
+}
+
+// TestRecorderHearsEveryStoredChange: the recorder is told of a run that
+// left the target contained and of its undo, once each, and of nothing
+// that failed, was refused or changed nothing.
+func TestRecorderHearsEveryStoredChange(t *testing.T) {
+	ctx := context.Background()
+	s, p, _ := newService(t)
+	h := &heard{}
+	s.SetRecorder(h)
+	rec, err := s.Preview(ctx, responder, SnapshotUnshare, storyTwo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fail = &ProviderError{API: "rds:ModifyDBSnapshotAttribute", Account: "111122223333", Code: "AccessDenied"}
+	if _, err := s.Run(ctx, responder, rec.ID); err == nil {
+		t.Fatal("the failing run succeeded")
+	}
+	if _, err := s.Run(ctx, outsider, rec.ID); !errors.Is(err, ErrRefused) {
+		t.Fatalf("run by an outsider: %v", err)
+	}
+	p.fail = nil
+	for range 2 { // the second run finds it applied and changes nothing
+		if _, err := s.Run(ctx, responder, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := s.Undo(ctx, admin, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"applied " + rec.ID + " by " + responder.ID, "undone " + rec.ID + " by " + admin.ID}
+	if !slices.Equal(h.events, want) {
+		t.Errorf("recorder heard %q, want %q", h.events, want)
+	}
+}
+
+// TestPreviewTargetOfAResolvedFinding: the actor of an exposure fixed
+// meanwhile can still be locked by name.
+func TestPreviewTargetOfAResolvedFinding(t *testing.T) {
+	ctx := context.Background()
+	s, _, st := newService(t)
+	f := storyTwo()
+	f.Status = finding.StatusResolved
+	if err := st.UpsertFinding(ctx, f, store.FindingEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.PreviewTarget(ctx, responder, IAMUserRestrictIP, "BackupManager")
+	if err != nil || rec.FindingID != f.ID {
+		t.Fatalf("preview on the resolved finding's actor = %+v, %v", rec, err)
+	}
+}

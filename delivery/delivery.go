@@ -42,6 +42,11 @@ const (
 	ChangeAssessed = "assessed"
 	// ChangeTicketed (a ticket was created) adds the link to the message.
 	ChangeTicketed = "ticketed"
+	// ChangeContained (a containment action ran) and ChangeUncontained
+	// (one was undone) update the message in place without a reply: the
+	// result, with its Undo button, is already in every thread.
+	ChangeContained   = "contained"
+	ChangeUncontained = "uncontained"
 )
 
 // Payload is the JSON body of Slack outbox items. It names the finding, not
@@ -89,7 +94,7 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 			Kind:    KindSlackSync,
 			Payload: body,
 		})
-		if change != ChangeCreated && change != ChangeAssessed && change != ChangeTicketed {
+		if !quiet(change) {
 			out = append(out, store.OutboxItem{
 				Key:     ReplyKeyPrefix(f.ID, channel) + fmt.Sprintf("v%d", f.Version),
 				Kind:    KindSlackReply,
@@ -98,6 +103,15 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 		}
 	}
 	return out
+}
+
+// quiet reports whether a change updates the message without a reply.
+func quiet(change string) bool {
+	switch change {
+	case ChangeCreated, ChangeAssessed, ChangeTicketed, ChangeContained, ChangeUncontained:
+		return true
+	}
+	return false
 }
 
 // ReplyKeyPrefix starts the keys of every thread reply of a finding in a

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/finding"
 )
 
@@ -84,6 +85,12 @@ type Result struct {
 	AllTargets bool
 	// Change is the before and after as far as the event shows them.
 	Change *finding.Change
+	// Subject keys the finding when Resource is empty: the actor's ARN,
+	// for Sigma rules about an action rather than a resource (a root
+	// sign-in).
+	Subject string
+	// Notes document a rule that is not built in (see finding.RuleNotes).
+	Notes *finding.RuleNotes
 }
 
 // Accounts classifies a share target account. The caller implements it from
@@ -106,12 +113,17 @@ type RuleInfo struct {
 // use: it holds no state besides the account classifier.
 type Engine struct {
 	accts Accounts
+	sigma *sigma.Set
 }
 
 // NewEngine returns an engine that classifies share targets with accts,
 // which may be nil (then every foreign account is unknown).
-func NewEngine(accts Accounts) *Engine {
-	return &Engine{accts: accts}
+func NewEngine(accts Accounts, opts ...Option) *Engine {
+	e := &Engine{accts: accts}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
 
 // Evaluate runs the rules that apply to the record's event. Failed calls
@@ -119,7 +131,21 @@ func NewEngine(accts Accounts) *Engine {
 // a policy that cannot be read) for the caller to log; they never stop other
 // rules from running.
 func (e *Engine) Evaluate(rec *cloudtrail.Record) ([]Result, []error) {
-	if rec == nil || rec.Failed() {
+	if rec == nil {
+		return nil, nil
+	}
+	// Sigma rules see failed calls too: each says itself whether it
+	// wants them.
+	if sig := e.sigmaResults(rec); len(sig) > 0 {
+		res, errs := e.builtin(rec)
+		return append(res, sig...), errs
+	}
+	return e.builtin(rec)
+}
+
+// builtin runs the built-in rules.
+func (e *Engine) builtin(rec *cloudtrail.Record) ([]Result, []error) {
+	if rec.Failed() {
 		return nil, nil
 	}
 	var (

@@ -69,6 +69,19 @@ func NewReviewer(kv store.KV, org Org, src Sources) *Reviewer {
 	return &Reviewer{kv: kv, org: org, aws: src}
 }
 
+// Reviewable reports whether a review can answer for the finding: an
+// exposure (not an action a rule reports) of a bucket, snapshot or image.
+func Reviewable(f finding.Finding) bool {
+	if !f.ReportsExposure() {
+		return false
+	}
+	switch f.Resource.Type {
+	case awsarn.TypeS3Bucket, awsarn.TypeRDSSnapshot, awsarn.TypeRDSClusterSnapshot, awsarn.TypeEC2Snapshot, awsarn.TypeEC2Image:
+		return true
+	}
+	return false
+}
+
 // Window is the span a finding's resource was exposed: from when the
 // exposure opened to its resolution, or to now while it is open.
 func Window(f finding.Finding, now time.Time) (since, until time.Time) {

@@ -215,6 +215,16 @@ func TestResolvePlanner(t *testing.T) {
 	if items := (ResolvePlanner{}).Plan(f, "acknowledged", "", ""); len(items) != 0 {
 		t.Errorf("an acknowledgement planned %+v", items)
 	}
+	trail := f
+	trail.Resource = finding.Resource{Type: awsarn.TypeCloudTrailTrail, ID: "org-trail"}
+	if items := (ResolvePlanner{}).Plan(trail, "resolved", "", ""); len(items) != 0 {
+		t.Errorf("a stopped trail's resolution planned a review of reads: %+v", items)
+	}
+	sigma := f
+	sigma.RuleNotes = &finding.RuleNotes{Source: "sigma"}
+	if items := (ResolvePlanner{}).Plan(sigma, "resolved", "", ""); len(items) != 0 {
+		t.Errorf("a Sigma finding planned a review of reads: %+v", items)
+	}
 }
 
 // TestServiceRun: each review is recorded on the finding with the next

@@ -110,7 +110,7 @@ type ResolvePlanner struct {
 
 // Plan returns the review item of a resolution.
 func (p ResolvePlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
-	if change != "resolved" || f.Status != finding.StatusResolved || f.Severity < finding.SeverityHigh {
+	if change != "resolved" || f.Status != finding.StatusResolved || f.Severity < finding.SeverityHigh || !Reviewable(f) {
 		return nil
 	}
 	clk := p.Clock

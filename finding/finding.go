@@ -225,12 +225,69 @@ type Finding struct {
 	// Sensitivity lists why the data is sensitive (tags, name patterns,
 	// environment); a sensitive finding is raised one severity level.
 	Sensitivity []string `json:"sensitivity,omitempty"`
+	// RuleNotes document the rule that raised the finding when it is not
+	// built in (a Sigma rule): nil for built-in rules, whose title and
+	// detail say what they need to.
+	RuleNotes *RuleNotes `json:"rule_notes,omitempty"`
+	// Containments are the containment actions in force on the finding's
+	// resource or actor, in the order they ran; an undo removes its own.
+	Containments []Containment `json:"containments,omitempty"`
 	// Contents is what the resource holds, read with its state (nil until
 	// read).
 	Contents *Contents `json:"contents,omitempty"`
 	// Reads is the latest answer to who outside the organisation read the
 	// resource while it was exposed (nil until reviewed).
 	Reads *ReadReview `json:"reads,omitempty"`
+}
+
+// ReportsExposure reports whether the finding says a resource is exposed,
+// which reading the resource's state can confirm, refute or see fixed. A
+// Sigma rule reports an action instead (a root sign-in, a key scheduled
+// for deletion): the state of the resource it names says nothing about
+// it, and only a person resolves it.
+func (f *Finding) ReportsExposure() bool { return f.RuleNotes == nil }
+
+// RuleNotes are what a rule written outside the code says about itself,
+// carried into its findings so that the Slack message and the ticket can
+// show when the rule fires harmlessly and where to read more. The rule's
+// description is the finding's Detail.
+type RuleNotes struct {
+	// Source is where the rule comes from: "sigma".
+	Source string `json:"source"`
+	// File is the rule's file, for people to find and change it.
+	File           string   `json:"file,omitempty"`
+	Status         string   `json:"status,omitempty"`
+	FalsePositives []string `json:"false_positives,omitempty"`
+	References     []string `json:"references,omitempty"`
+	Tags           []string `json:"tags,omitempty"`
+}
+
+// Containment is one containment action that ran for a finding: who ran
+// it, when, and what it did.
+type Containment struct {
+	// Record is the containment record, which its undo names.
+	Record string `json:"record"`
+	// Action is the catalogue ID (snapshot-unshare) and Title its name.
+	Action string `json:"action"`
+	Title  string `json:"title,omitempty"`
+	// Target names what it acted on ("AWS::IAM::User BackupManager").
+	Target  string    `json:"target,omitempty"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary,omitempty"`
+}
+
+// Contained reports whether a containment action is in force.
+func (f *Finding) Contained() bool { return len(f.Containments) > 0 }
+
+// ContainedBy returns the containment of a record, if it is in force.
+func (f *Finding) ContainedBy(record string) (Containment, bool) {
+	for _, c := range f.Containments {
+		if c.Record == record {
+			return c, true
+		}
+	}
+	return Containment{}, false
 }
 
 // HistoryEntry is one earlier change of the resource.

@@ -41,6 +41,7 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 		Vectors:    append([]string(nil), res.Vectors...),
 		Targets:    append([]finding.Target(nil), res.Targets...),
 		Change:     res.Change,
+		RuleNotes:  res.Notes,
 		Count:      1,
 		FirstSeen:  rec.EventTime,
 		LastSeen:   rec.EventTime,
@@ -112,6 +113,9 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 		f.Detail = res.Detail
 		if res.Change != nil {
 			f.Change = res.Change
+		}
+		if res.Notes != nil {
+			f.RuleNotes = res.Notes
 		}
 		if change == Reopened {
 			if err := p.opts.Enricher.Enrich(ctx, &f, rec); err != nil {

@@ -293,7 +293,13 @@ func keyOf(rec *cloudtrail.Record, res detect.Result) (key, region string) {
 	if regionless(res.Resource.Type) {
 		region = ""
 	}
-	return finding.KeyFor(res.Rule, rec.Account(), region, res.Resource.ARN), rec.AWSRegion
+	subject := res.Resource.ARN
+	if subject == "" {
+		// A rule about an action rather than a resource (a Sigma rule
+		// such as root use) keys its findings on the actor.
+		subject = res.Subject
+	}
+	return finding.KeyFor(res.Rule, rec.Account(), region, subject), rec.AWSRegion
 }
 
 func eventRef(rec *cloudtrail.Record) finding.EventRef {

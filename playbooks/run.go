@@ -108,9 +108,10 @@ type Notifier interface {
 	UpdateChecklist(ctx context.Context, pb Playbook, run Run) error
 	// Reply posts mrkdwn text in a thread.
 	Reply(ctx context.Context, channel, threadTS, text string) error
-	// Schedule has Slack post text in channel at a later time
-	// (chat.scheduleMessage) and returns the scheduled message's ID.
-	Schedule(ctx context.Context, channel string, at time.Time, text string) (string, error)
+	// FollowUp posts a finding's morning follow-up in fu.Channel, saying
+	// what the finding and its run (nil without one) show now, and
+	// returns the message's ts.
+	FollowUp(ctx context.Context, fu FollowUp, f finding.Finding, run *Run) (string, error)
 }
 
 // OnCall says who is on call for a team ("secops" for SecOps); oncall.Schedule
@@ -125,10 +126,12 @@ type Teams interface {
 	SecOps() org.Team
 }
 
-// Containment previews and runs containment actions (containment.Service).
+// Containment previews and runs containment actions (containment.Service);
+// Offers says which fit a finding, and on what.
 type Containment interface {
 	Preview(ctx context.Context, u containment.User, action string, f finding.Finding) (containment.Record, error)
 	Run(ctx context.Context, u containment.User, id string) (containment.Record, error)
+	Offers(f finding.Finding) []containment.Offer
 }
 
 // Authorizer decides whether a user holds a role (authz.Authorizer).
@@ -440,16 +443,24 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 	case AutoBreakGlass:
 		st.Status, st.By, st.At, st.Note = StepRunning, u.ID, now, "break-glass requested; awaiting approval"
 	case AutoFollowUp:
-		at, channel, text, err := r.followUp(run, f, now)
+		// The same timer as the one set when the finding was raised:
+		// rescheduled to the next morning, or confirmed, never doubled.
+		fu, err := r.scheduleFollowUp(ctx, f, u.ID)
 		if err != nil {
 			return res, err
 		}
-		if _, err := r.d.Notifier.Schedule(ctx, channel, at, text); err != nil {
-			return res, fmt.Errorf("schedule follow-up: %w", err)
+		when := fu.At.In(locOf(r.team(run.Team))).Format("Mon 2 Jan 15:04 MST") + " in " + fu.Channel
+		switch fu.State {
+		case FollowUpPosted:
+			res.Text = "the morning follow-up was already posted in " + fu.Channel
+		default:
+			res.Text = "the morning follow-up goes out " + when + ", saying what was done by then"
 		}
-		res.Text = text
 		st.Status, st.By, st.At = StepDone, u.ID, now
-		st.Note = "follow-up scheduled for " + at.In(locOf(r.team(run.Team))).Format("Mon 2 Jan 15:04 MST") + " in " + channel
+		st.Note = "follow-up scheduled for " + when
+		if fu.State == FollowUpPosted {
+			st.Note = "follow-up already posted in " + fu.Channel
+		}
 	}
 	_, _, err = r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
 	return res, err

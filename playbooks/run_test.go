@@ -5,7 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,9 +54,14 @@ func (n slackNotifier) Reply(ctx context.Context, channel, threadTS, text string
 	return err
 }
 
-func (n slackNotifier) Schedule(ctx context.Context, channel string, at time.Time, text string) (string, error) {
-	_, id, err := n.api.ScheduleMessageContext(ctx, channel, strconv.FormatInt(at.Unix(), 10), slack.MsgOptionText(text, false))
-	return id, err
+func (n slackNotifier) FollowUp(ctx context.Context, fu playbooks.FollowUp, f finding.Finding, run *playbooks.Run) (string, error) {
+	opts := blocks.FollowUpOptions{Location: n.loc}
+	if run != nil {
+		opts.ThreadURL = run.Thread.Permalink
+	}
+	text, bl := blocks.FollowUpMessage(f, run, opts)
+	_, ts, err := n.api.PostMessageContext(ctx, fu.Channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bl...))
+	return ts, err
 }
 
 // roles grants roles by user ID, like authz with user IDs in the config.
@@ -364,13 +368,29 @@ func TestStoryTwoRun(t *testing.T) {
 	if _, err := runner.RunStep(ctx, rita, run.ID, "follow-up"); err != nil {
 		t.Fatalf("follow-up: %v", err)
 	}
-	sched := w.emu.ScheduledMessages()
-	if len(sched) != 1 || sched[0].Channel != w.team || !strings.Contains(sched[0].Text, w.thread(t).Permalink) {
-		t.Fatalf("scheduled = %+v, want one follow-up in the team channel linking the thread", sched)
+	// The follow-up is the bot's own timer, due the team's next business
+	// morning; run twice, the step keeps one.
+	if _, err := runner.RunStep(ctx, rita, run.ID, "follow-up"); !errors.Is(err, playbooks.ErrStepState) {
+		t.Errorf("running the closed follow-up step again = %v", err)
 	}
 	wantAt := time.Date(w.clk.Now().Year(), w.clk.Now().Month(), w.clk.Now().Day(), 9, 0, 0, 0, w.berlin)
-	if !sched[0].PostAt.Equal(wantAt) {
-		t.Errorf("follow-up at %s, want %s (the team's next business morning)", sched[0].PostAt, wantAt)
+	timers, err := w.store.PendingOutboxKeys(ctx, playbooks.KindFollowUp+"|")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := playbooks.FollowUpItems(w.finding.ID, wantAt)[0].Key; len(timers) != 1 || timers[0] != want {
+		t.Fatalf("follow-up timers = %q, want %q (the team's next business morning)", timers, want)
+	}
+	w.clk.Set(wantAt)
+	payload := playbooks.FollowUpItems(w.finding.ID, wantAt)[0].Payload
+	for range 2 { // a timer delivered twice posts once
+		if err := runner.PostFollowUp(ctx, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	posted := w.emu.Messages(w.team)
+	if len(posted) != 1 || !strings.Contains(string(posted[0].Blocks), w.thread(t).Permalink) || !strings.Contains(string(posted[0].Blocks), "Good morning payments") {
+		t.Fatalf("team channel = %+v, want one follow-up linking the thread", posted)
 	}
 	if _, err := runner.Done(ctx, containment.User{ID: teamAnna, TeamID: "T0EMU0001"}, run.ID, "team-ack", "seen; the share was not ours"); err != nil {
 		t.Errorf("team member acknowledging: %v", err)
@@ -594,5 +614,61 @@ func TestConcurrentStartsOnTwoReplicas(t *testing.T) {
 	items, err := w.store.ClaimKinds(ctx, "test", []string{"playbook."}, 10, time.Minute)
 	if err != nil || len(items) != 1 || !strings.Contains(string(items[0].Payload), first.ID) {
 		t.Fatalf("escalations due: %d %v; want the first run's only", len(items), err)
+	}
+}
+
+// TestStepsTickThemselves: a containment that ran outside the checklist
+// ticks the step that asks for its action, with who and when, and a fix
+// seen in CloudTrail ticks the step that would have fixed the exposure;
+// neither touches a step already closed or one about something else.
+func TestStepsTickThemselves(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	runner := playbooks.NewRunner(w.deps)
+	run, err := runner.Start(ctx, w.finding, w.thread(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := w.clk.Now().Add(5 * time.Minute)
+	ran := playbooks.Ran{FindingID: w.finding.ID, Action: containment.IAMUserRestrictIP, Record: "C-1", By: responder, At: at, Note: "deny policy attached"}
+	if err := runner.Tick(ctx, playbooks.RanItem(ran)); err != nil {
+		t.Fatal(err)
+	}
+	run, _ = runner.Get(ctx, run.ID)
+	if st := stepStatus(t, run, "restrict-actor"); st.Status != playbooks.StepDone || st.By != responder || !st.At.Equal(at) || !strings.Contains(st.Note, "deny policy attached") {
+		t.Errorf("restrict-actor after the IP lock ran = %+v", st)
+	}
+	if st := stepStatus(t, run, "unshare"); st.Status != playbooks.StepPending {
+		t.Errorf("unshare after the IP lock = %s, want pending", st.Status)
+	}
+
+	fixed := w.finding
+	fixer := "arn:aws:iam::111122223333:user/alice"
+	fixed.Status, fixed.ResolvedBy, fixed.ResolvedAt = finding.StatusResolved, fixer, at.Add(time.Minute)
+	fixed.ResolvedEvent = &finding.EventRef{Name: "ModifyDBSnapshotAttribute", Time: at.Add(time.Minute)}
+	fixed.Version++
+	if err := w.store.UpsertFinding(ctx, fixed, store.FindingEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // delivered twice, it ticks once
+		if err := runner.Tick(ctx, playbooks.FixedItem(fixed.ID, fixed.Version)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, _ = runner.Get(ctx, run.ID)
+	if st := stepStatus(t, run, "unshare"); st.Status != playbooks.StepDone || st.By != fixer || !strings.Contains(st.Note, "ModifyDBSnapshotAttribute seen in CloudTrail") {
+		t.Errorf("unshare after the fix seen in CloudTrail = %+v", st)
+	}
+	if st := stepStatus(t, run, "restrict-actor"); st.By != responder {
+		t.Errorf("the fix changed who locked the actor: %+v", st)
+	}
+	var done int
+	for _, s := range run.Steps {
+		if s.Status == playbooks.StepDone {
+			done++
+		}
+	}
+	if done != 2 {
+		t.Errorf("%d steps done, want 2", done)
 	}
 }

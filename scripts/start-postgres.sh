@@ -12,9 +12,12 @@
 # cluster; on a machine without the server it installs Debian's postgresql-15
 # (root only).
 #
-# The cluster is for tests: it trusts every local connection and runs with
-# fsync off, so a crash of the machine may lose it (the next run starts a
-# new one).
+# The cluster is for tests: it runs with fsync off, so a crash of the
+# machine may lose it (the next run starts a new one). It asks every
+# connection for a password (SCRAM), a random one kept in the cluster's
+# directory (mode 0600) and put in the DSN, so other local users cannot use
+# it. `scripts/start-postgres.sh stop` stops it; scripts/test.sh stops the
+# cluster it started when the tests end.
 set -euo pipefail
 
 version=15
@@ -73,9 +76,23 @@ chmod 0700 "$dir"
 init_cluster() {
 	log "initialising a cluster in $data"
 	rm -rf "$data"
-	run "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+	head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$dir/password"
+	cp "$dir/password" "$dir/pwfile"
+	if [ "${#as_owner[@]}" -gt 0 ]; then
+		chown postgres: "$dir/password" "$dir/pwfile"
+	fi
+	chmod 0600 "$dir/password" "$dir/pwfile"
+	run "$bin/initdb" -D "$data" -U postgres --auth=scram-sha-256 --pwfile="$dir/pwfile" --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
 		{ cat "$dir/initdb.log" >&2; die "initdb failed"; }
+	rm -f "$dir/pwfile"
 }
+
+if [ "${1:-}" = stop ]; then
+	if [ -f "$data/postmaster.pid" ]; then
+		run "$bin/pg_ctl" stop -D "$data" -m fast -w >&2 && log "stopped the cluster in $data"
+	fi
+	exit 0
+fi
 
 start_cluster() {
 	log "starting the cluster on 127.0.0.1:$port"
@@ -83,9 +100,15 @@ start_cluster() {
 	run "$bin/pg_ctl" start -w -t 60 -D "$data" -l "$logfile" -o "$opts" >&2
 }
 
-if [ ! -f "$data/PG_VERSION" ]; then
+# A cluster made before passwords were asked for (trust) is made anew: it
+# holds only test data.
+if [ ! -f "$data/PG_VERSION" ] || [ ! -s "$dir/password" ]; then
+	if [ -f "$data/postmaster.pid" ]; then
+		run "$bin/pg_ctl" stop -D "$data" -m fast -w >&2 || true
+	fi
 	init_cluster
 fi
+password="$(cat "$dir/password")"
 
 # live_postmaster says whether the pid file names a running server. A
 # zombie counts as dead: in a container nobody may reap a killed server, and
@@ -99,6 +122,9 @@ live_postmaster() {
 }
 
 ready() { run "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; }
+# started says whether this call started the server, so that the caller
+# can stop it when done (scripts/test.sh does).
+started=0
 
 if live_postmaster; then
 	# Running, perhaps still starting up or recovering: give it time.
@@ -112,6 +138,7 @@ else
 	# A server that died with the machine or the previous session leaves
 	# its pid file behind.
 	rm -f "$data/postmaster.pid"
+	started=1
 	if ! start_cluster; then
 		tail -n 20 "$logfile" >&2 || true
 		# With fsync off a crash can leave the cluster unusable; it holds
@@ -122,16 +149,18 @@ else
 	fi
 fi
 
-psql_admin() { run "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
+psql_admin() { run env PGPASSWORD="$password" "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres "$@"; }
 
 if [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$role'")" != 1 ]; then
 	psql_admin -c "CREATE ROLE $role LOGIN CREATEDB" >&2
 fi
+psql_admin -c "ALTER ROLE $role PASSWORD '$password'" >&2
 if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
 	psql_admin -c "CREATE DATABASE $db OWNER $role" >&2
 fi
 
-dsn="postgres://$role@127.0.0.1:$port/$db?sslmode=disable"
+dsn="postgres://$role:$password@127.0.0.1:$port/$db?sslmode=disable"
 echo "export SECOPS_TEST_POSTGRES_DSN='$dsn'" >"$dir/dsn.env"
-log "ready: $dsn"
+log "ready: postgres://$role:…@127.0.0.1:$port/$db (password in $dir/password)"
 echo "export SECOPS_TEST_POSTGRES_DSN='$dsn'"
+echo "export SECOPS_PG_STARTED=$started"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite the way CI does: installs the SQS and S3 test
 # servers (pinned versions, from the Go module proxy), starts a private
-# PostgreSQL for the store's conformance suite, then go vet, a gofmt check
-# and go test -race over every package.
+# PostgreSQL for the store's conformance suite (and stops it afterwards
+# when it started it), then go vet, a gofmt check and go test -race over
+# every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -16,6 +17,11 @@ pg_env="$(bash scripts/start-postgres.sh)"
 eval "$pg_env"
 if [ -z "${SECOPS_TEST_POSTGRES_DSN:-}" ]; then
 	echo "scripts/start-postgres.sh did not set SECOPS_TEST_POSTGRES_DSN"; exit 1
+fi
+# A cluster started for this run is stopped when it ends; one that was
+# already running (a developer's) is left as it was.
+if [ "${SECOPS_PG_STARTED:-0}" = 1 ]; then
+	trap 'bash scripts/start-postgres.sh stop' EXIT
 fi
 
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"

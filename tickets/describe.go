@@ -50,7 +50,15 @@ func Describe(f finding.Finding, slackLink string) tracker.Doc {
 		facts = append(facts, append([]tracker.Inline{bold(name + ":"), txt(" ")}, v...))
 	}
 	fact("Severity", txt(strings.ToUpper(f.Severity.String())))
-	fact("Rule", mono(f.Rule))
+	if n := f.RuleNotes; n != nil && n.Source == "sigma" {
+		rule := []tracker.Inline{mono(f.Rule), txt(" (Sigma rule")}
+		if n.File != "" {
+			rule = append(rule, txt(" in "), mono(n.File))
+		}
+		fact("Rule", append(rule, txt(")"))...)
+	} else {
+		fact("Rule", mono(f.Rule))
+	}
 	acct := []tracker.Inline{mono(f.AccountID)}
 	var about []string
 	if f.AccountName != "" {
@@ -129,6 +137,9 @@ func Describe(f finding.Finding, slackLink string) tracker.Doc {
 			add(tracker.Block{Kind: tracker.Code, Code: evidence(side.raw)})
 		}
 	}
+	if n := f.RuleNotes; n != nil {
+		describeNotes(add, n)
+	}
 	if len(f.Signals) > 0 {
 		add(tracker.Block{Kind: tracker.Heading, Text: []tracker.Inline{txt("Unusual activity of the actor")}})
 		var items [][]tracker.Inline
@@ -140,8 +151,36 @@ func Describe(f finding.Finding, slackLink string) tracker.Doc {
 	if slackLink != "" {
 		add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt("Discussion: "), {Text: "Slack thread", Link: slackLink}}})
 	}
-	add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt("This ticket is kept up to date by secops-bot and closed when the exposure is fixed. Label "), mono(Label(f.ID)), txt(" ties it to the finding.")}})
+	closed := "closed when the exposure is fixed"
+	if f.RuleNotes != nil {
+		// No later event resolves what a Sigma rule raised; a person does.
+		closed = "closed when the finding is resolved in Slack"
+	}
+	add(tracker.Block{Kind: tracker.Paragraph, Text: []tracker.Inline{txt("This ticket is kept up to date by secops-bot and " + closed + ". Label "), mono(Label(f.ID)), txt(" ties it to the finding.")}})
 	return d
+}
+
+// describeNotes adds what a rule written outside the code says about
+// itself: when it fires harmlessly and where to read more.
+func describeNotes(add func(tracker.Block), n *finding.RuleNotes) {
+	if len(n.FalsePositives) > 0 {
+		add(tracker.Block{Kind: tracker.Heading, Text: []tracker.Inline{{Text: "Expected when"}}})
+		var items [][]tracker.Inline
+		for _, fp := range n.FalsePositives {
+			items = append(items, []tracker.Inline{{Text: fp}})
+		}
+		add(tracker.Block{Kind: tracker.Bullets, Items: items})
+	}
+	if len(n.References) > 0 {
+		add(tracker.Block{Kind: tracker.Heading, Text: []tracker.Inline{{Text: "References"}}})
+		var items [][]tracker.Inline
+		for _, r := range n.References {
+			// The document links only http(s) addresses; anything else
+			// stays text.
+			items = append(items, []tracker.Inline{{Text: r, Link: r}})
+		}
+		add(tracker.Block{Kind: tracker.Bullets, Items: items})
+	}
 }
 
 // evidence pretty-prints JSON state, bounded.
@@ -250,8 +289,12 @@ func reopenComment(f finding.Finding, note string) string {
 }
 
 func updateComment(change, by, note string) string {
-	if change == ChangeContained {
+	switch change {
+	case ChangeContained, ChangeUncontained:
 		c := "Containment by " + who(by)
+		if change == ChangeUncontained {
+			c = "Containment undone by " + who(by)
+		}
 		if note != "" {
 			c += ": " + note
 		}

@@ -41,6 +41,8 @@ func TestPlan(t *testing.T) {
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Acknowledged by Slack user U0ALICE."},
 		{"contained is a comment naming who", Config{Enabled: true}, open, ChangeContained, "U0BOB", "inline deny policy attached to BackupManager",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Containment by Slack user U0BOB: inline deny policy attached to BackupManager."},
+		{"an undone containment is a comment naming who", Config{Enabled: true}, open, ChangeUncontained, "U0BOB", "removed the deny policy from BackupManager",
+			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Containment undone by Slack user U0BOB: removed the deny policy from BackupManager."},
 		{"updated is a comment", Config{Enabled: true}, open, ChangeUpdated, "system", "partly remediated by DeletePublicAccessBlock",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Update: partly remediated by DeletePublicAccessBlock."},
 		{"resolved by hand comments the reason, then resolves", Config{Enabled: true}, func() finding.Finding {

@@ -167,6 +167,7 @@ const (
 	ChangeResolved     = "resolved"
 	ChangeAcknowledged = "acknowledged"
 	ChangeContained    = "contained"
+	ChangeUncontained  = "uncontained"
 	ChangeExpected     = "expected"
 	ChangeSuppressed   = "suppressed"
 	// ChangeReadsReviewed is an answer to who read the resource while it
@@ -224,7 +225,7 @@ func (p Planner) Plan(f finding.Finding, change, by, note string) []store.Outbox
 		return []store.OutboxItem{item(KindCreate, "")}
 	case ChangeAcknowledged:
 		return []store.OutboxItem{item(KindComment, "Acknowledged by "+who(by)+".")}
-	case ChangeUpdated, ChangeContained:
+	case ChangeUpdated, ChangeContained, ChangeUncontained:
 		return []store.OutboxItem{item(KindComment, updateComment(change, by, note))}
 	case ChangeResolved:
 		return []store.OutboxItem{item(KindComment, resolveComment(f, by, note)), item(KindResolve, "")}

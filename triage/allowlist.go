@@ -56,6 +56,9 @@ type AllowEntry struct {
 	// Finding is the finding that was marked expected when the entry was
 	// made.
 	Finding string `json:"finding,omitempty"`
+	// Actor is set when Pattern is an actor's ARN rather than a resource
+	// ID: the entry covers findings about an action (see subject).
+	Actor bool `json:"actor,omitempty"`
 
 	// A removed entry stays as a record of who removed it; it no longer
 	// matches.
@@ -65,17 +68,29 @@ type AllowEntry struct {
 
 // Matches reports whether the entry covers f.
 func (e AllowEntry) Matches(f finding.Finding) bool {
-	if e.RemovedBy != "" || e.Rule != f.Rule || e.Account != f.AccountID || f.Resource.ID == "" {
+	subj, actor := subject(f)
+	if e.RemovedBy != "" || e.Rule != f.Rule || e.Account != f.AccountID || subj == "" || e.Actor != actor {
 		return false
 	}
 	switch e.Kind {
 	case ScopeResource:
-		return e.Pattern == f.Resource.ID
+		return e.Pattern == subj
 	case ScopePattern:
-		ok, err := path.Match(e.Pattern, f.Resource.ID)
+		ok, err := path.Match(e.Pattern, subj)
 		return err == nil && ok
 	}
 	return false
+}
+
+// subject is what an entry matches a finding on: its resource's ID, or for
+// a finding about an action that names no resource (a Sigma rule's, keyed
+// on who acted) its actor's ARN, with actor set. It is empty when the
+// finding has neither.
+func subject(f finding.Finding) (subj string, actor bool) {
+	if f.Resource.ID != "" || f.ReportsExposure() {
+		return f.Resource.ID, false
+	}
+	return f.Actor.ARN, true
 }
 
 // describe says in words what the entry covers.
@@ -83,7 +98,11 @@ func (e AllowEntry) describe() string {
 	if e.Kind == ScopeResource {
 		return fmt.Sprintf("%s for rule %s in account %s", e.Pattern, e.Rule, e.Account)
 	}
-	return fmt.Sprintf("resources matching %q for rule %s in account %s", e.Pattern, e.Rule, e.Account)
+	what := "resources"
+	if e.Actor {
+		what = "actors"
+	}
+	return fmt.Sprintf("%s matching %q for rule %s in account %s", what, e.Pattern, e.Rule, e.Account)
 }
 
 // entryID is derived from what the entry covers, so marking the same scope
@@ -148,14 +167,19 @@ func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason s
 				}
 				return store.FindingEvent{}, &Error{ErrAlready, msg}
 			}
-			if f.Resource.ID == "" {
+			subj, actor := subject(*f)
+			if subj == "" {
 				return store.FindingEvent{}, &Error{ErrState, fmt.Sprintf("%s names no resource to mark expected", f.ID)}
 			}
-			pattern := f.Resource.ID
+			pattern := subj
 			if scope.Kind == ScopePattern {
 				pattern = scope.Pattern
-				if ok, _ := path.Match(pattern, f.Resource.ID); !ok {
-					return store.FindingEvent{}, &Error{ErrInvalid, fmt.Sprintf("the pattern %q does not match %s, the resource of %s", pattern, f.Resource.ID, f.ID)}
+				if ok, _ := path.Match(pattern, subj); !ok {
+					what := "resource"
+					if actor {
+						what = "actor"
+					}
+					return store.FindingEvent{}, &Error{ErrInvalid, fmt.Sprintf("the pattern %q does not match %s, the %s of %s", pattern, subj, what, f.ID)}
 				}
 			}
 			now := s.clk.Now()
@@ -169,6 +193,7 @@ func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason s
 				By:      a.UserID,
 				At:      now,
 				Finding: f.ID,
+				Actor:   actor,
 			}
 			f.Status = finding.StatusSuppressed
 			f.SuppressedReason = fmt.Sprintf("marked expected: %s (%s)", reason, entry.describe())

@@ -63,6 +63,8 @@ func BreakglassMessage(m breakglass.Message, loc *time.Location) (text string, b
 		return breakglassAccessEnded(m.Request, loc)
 	case breakglass.KindSelfApproved:
 		return breakglassSelfApproved(m, loc)
+	case breakglass.KindRequesterNote:
+		return BreakglassRequesterNote(m.Request, loc, "")
 	default:
 		return breakglassRequest(m, loc)
 	}
@@ -190,13 +192,41 @@ func approvers(r breakglass.Request) string {
 	return strings.Join(ws, " and ")
 }
 
-// BreakglassRequestNote is the private note to a requester whose request
-// was filed, with a button to withdraw it while it waits.
-func BreakglassRequestNote(text, requestID string) []slack.Block {
-	return []slack.Block{
-		section(esc(text)),
-		slack.NewActionBlock("breakglass.note", button(ActionBreakglassWithdraw, "Withdraw request", requestID, "")),
+// BreakglassRequesterNote is the requester's private note about their
+// request, edited as it moves: while it waits, when to expect a decision,
+// a link to the approvers' message (requestURL, when known) and a Withdraw
+// button; once decided, who decided what and why, and no button.
+func BreakglassRequesterNote(r breakglass.Request, loc *time.Location, requestURL string) (string, []slack.Block) {
+	what := "Your break-glass request " + code(r.ID) + " for " + target(r)
+	var line string
+	switch r.State {
+	case breakglass.StatePending:
+		line = ":hourglass_flowing_sand: " + what + " is waiting for approval until *" + localTime(r.DecideBy, loc) + "*. The access will arrive here."
+	case breakglass.StateApproved:
+		line = ":white_check_mark: " + what + " was approved by " + approvers(r) + " at " + localTime(r.DecidedAt, loc) + "; granting access…"
+	case breakglass.StateActive:
+		line = ":unlock: " + what + " was approved by " + approvers(r) + " at " + localTime(r.DecidedAt, loc) + "; the access is in the next message, until *" + localTime(r.EndsAt, loc) + "*."
+	case breakglass.StateExpired, breakglass.StateRevoked:
+		line = ":lock: " + what + " was approved by " + approvers(r) + "; the access ended at " + localTime(r.EndedAt, loc) + "."
+	case breakglass.StateFailed:
+		line = ":x: " + what + " was approved, but access could not be granted: " + esc(clip(r.Error, 500))
+	case breakglass.StateDenied:
+		line = ":no_entry: " + what + " was *denied* by " + who(r.DecidedBy) + " at " + localTime(r.DecidedAt, loc) + ".\n*Why:* " + esc(clip(r.DenyReason, 1000))
+	case breakglass.StateTimedOut:
+		line = ":hourglass: " + what + " *expired undecided* at " + localTime(r.DecideBy, loc) + ": no approver decided in time. File a new one if you still need the access."
+	case breakglass.StateWithdrawn:
+		line = ":leftwards_arrow_with_hook: " + what + " was *withdrawn* by " + who(r.DecidedBy) + " at " + localTime(r.DecidedAt, loc) + "; you can file a new one."
+	default:
+		line = what + " is " + esc(string(r.State)) + "."
 	}
+	if requestURL != "" {
+		line += "\n" + link(requestURL, "The request in the approvers' channel")
+	}
+	blocks := []slack.Block{section(line)}
+	if r.State == breakglass.StatePending {
+		blocks = append(blocks, slack.NewActionBlock("breakglass.note", button(ActionBreakglassWithdraw, "Withdraw request", r.ID, "")))
+	}
+	return clip(line, 3000), blocks
 }
 
 func breakglassBadge(s breakglass.State) (emoji, word string) {
@@ -259,8 +289,14 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 	if !s.FirstUse.IsZero() {
 		head += "; first used at " + localTime(s.FirstUse, loc)
 	}
+	if s.FromHistory+s.FromLookup > 0 {
+		head += fmt.Sprintf("\n_%d from the event history, %d from CloudTrail LookupEvents by the session's access key_", s.FromHistory, s.FromLookup)
+	}
 	if s.Partial {
 		head += "\n:warning: the event history could not be read; the summary is incomplete."
+	}
+	if s.LookupFailed != "" {
+		head += "\n:warning: CloudTrail LookupEvents failed (" + esc(clip(s.LookupFailed, 300)) + "); calls not yet in the history are missing."
 	}
 	blocks := []slack.Block{section(head)}
 	if len(s.ByAPI) > 0 {
@@ -294,6 +330,12 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 			if c.ErrorCode != "" {
 				l += " (" + esc(clip(c.ErrorCode, 60)) + ")"
 			}
+			switch c.Source {
+			case breakglass.SourceLookup:
+				l += " · _LookupEvents_"
+			case breakglass.SourceHistory:
+				l += " · _history_"
+			}
 			lines = append(lines, l)
 		}
 		if s.MoreWrites > 0 {
@@ -303,7 +345,11 @@ func breakglassSummary(r breakglass.Request, loc *time.Location) (string, []slac
 	} else if s.Events > 0 {
 		blocks = append(blocks, contextBlock("No write calls."))
 	}
-	blocks = append(blocks, contextBlock("Events recorded so far; CloudTrail delivers the last minutes late. Request "+code(r.ID)))
+	footer := "Events recorded so far; CloudTrail delivers the last minutes late, so this summary is completed in 15 minutes. Request " + code(r.ID)
+	if s.Final {
+		footer = "Complete: read again once CloudTrail had delivered the session's last calls. Request " + code(r.ID)
+	}
+	blocks = append(blocks, contextBlock(footer))
 	return fmt.Sprintf("Break-glass session summary: %d events", s.Events), blocks
 }
 

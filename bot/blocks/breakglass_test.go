@@ -66,9 +66,10 @@ func TestBreakglassMessagesGolden(t *testing.T) {
 		Events: 42, Errors: 1, FirstUse: bgStart.Add(5 * time.Minute),
 		ByAPI: map[string]int{"rds:DescribeDBSnapshots": 30, "rds:DescribeDBSnapshotAttributes": 9, "rds:ModifyDBSnapshotAttribute": 2, "sts:GetCallerIdentity": 1},
 		Writes: []breakglass.Call{
-			{Time: bgStart.Add(9 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", ErrorCode: "AccessDenied"},
-			{Time: bgStart.Add(10 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27"},
+			{Time: bgStart.Add(9 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", ErrorCode: "AccessDenied", Source: breakglass.SourceHistory},
+			{Time: bgStart.Add(10 * time.Minute), API: "rds:ModifyDBSnapshotAttribute", Resource: "arn:aws:rds:eu-central-1:111122223333:snapshot:payments-2026-11-27", Source: breakglass.SourceLookup},
 		},
+		FromHistory: 40, FromLookup: 2, Final: true,
 	}
 	creds := &breakglass.Access{
 		ConsoleURL: "https://signin.aws.amazon.com/federation?Action=login&Destination=https%3A%2F%2Fconsole.aws.amazon.com%2F&Issuer=secops-bot&SigninToken=TOKEN",
@@ -249,4 +250,56 @@ func TestBreakglassAuditGolden(t *testing.T) {
 			t.Error("no note that older records were left out")
 		}
 	})
+}
+
+// TestBreakglassRequesterNoteGolden is the requester's note in each state
+// it is edited to: a Withdraw button only while the request waits, and
+// once decided, who decided what and why.
+func TestBreakglassRequesterNoteGolden(t *testing.T) {
+	berlin := mustZone(t, "Europe/Berlin")
+	denied := bgPending()
+	denied.State, denied.DecidedBy, denied.DecidedAt = breakglass.StateDenied, "U0MANAGER1", bgStart.Add(2*time.Minute)
+	denied.DenyReason = "Use the read-only role first. <!channel>"
+	timedOut := bgPending()
+	timedOut.State, timedOut.DecidedAt = breakglass.StateTimedOut, bgStart.Add(15*time.Minute)
+	withdrawn := bgPending()
+	withdrawn.State, withdrawn.DecidedBy, withdrawn.DecidedAt = breakglass.StateWithdrawn, "U0RESPOND1", bgStart.Add(time.Minute)
+	const link = "https://emu.slack.test/archives/C0APPROVE1/p1700000000000100"
+	tests := []struct {
+		name     string
+		req      breakglass.Request
+		withdraw bool
+		says     string
+	}{
+		{"breakglass-note-pending", bgPending(), true, "waiting for approval until"},
+		{"breakglass-note-denied", denied, false, "denied* by <@U0MANAGER1>"},
+		{"breakglass-note-timed-out", timedOut, false, "expired undecided"},
+		{"breakglass-note-withdrawn", withdrawn, false, "withdrawn* by <@U0RESPOND1>"},
+		{"breakglass-note-active", bgActive(), false, "approved by <@U0MANAGER1>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			text, blocks := BreakglassRequesterNote(tc.req, berlin, link)
+			golden(t, tc.name, message{Text: text, Blocks: blocks})
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(blocks); err != nil {
+				t.Fatal(err)
+			}
+			raw := buf.String()
+			if got := strings.Contains(raw, ActionBreakglassWithdraw); got != tc.withdraw {
+				t.Errorf("Withdraw button shown: %v, want %v", got, tc.withdraw)
+			}
+			if !strings.Contains(raw, tc.says) {
+				t.Errorf("note does not say %q: %s", tc.says, raw)
+			}
+			if strings.Contains(raw, "<!channel>") {
+				t.Error("the deny reason pages the channel")
+			}
+			if err := CheckLimits(blocks, false); err != nil {
+				t.Errorf("payload breaks Slack limits:\n%v", err)
+			}
+		})
+	}
 }

@@ -67,6 +67,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	if f.Detail != "" {
 		blocks = append(blocks, section(esc(f.Detail)))
 	}
+	if n := ruleNotesText(f.RuleNotes); n != "" {
+		blocks = append(blocks, section(n))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, []*slack.TextBlockObject{
 		field("Account", accountText(f)),
 		field("Resource", resourceText(f, consoleURL)),
@@ -91,6 +94,9 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 		blocks = append(blocks, section(signalsText(f.Signals)))
 	}
 	blocks = append(blocks, section("*Status:* "+statusText(f, loc)))
+	if c := containedText(f, loc); c != "" {
+		blocks = append(blocks, section(c))
+	}
 	if notes := nonEmpty(seenText(f, loc), offHoursText(f), idText(f)); len(notes) > 0 {
 		blocks = append(blocks, contextBlock(notes...))
 	}
@@ -190,6 +196,10 @@ func accountText(f finding.Finding) string {
 func resourceText(f finding.Finding, consoleURL string) string {
 	r := f.Resource
 	if r.ID == "" && r.ARN == "" {
+		if f.RuleNotes != nil {
+			// A Sigma finding about an action, keyed on its actor.
+			return "_none named; the finding is about the actor_"
+		}
 		return ""
 	}
 	name := r.ID
@@ -582,7 +592,11 @@ func idText(f finding.Finding) string {
 		parts = append(parts, "Finding "+code(f.ID))
 	}
 	if f.Rule != "" {
-		parts = append(parts, "rule "+code(clip(f.Rule, 100)))
+		kind := "rule "
+		if f.RuleNotes != nil && f.RuleNotes.Source == "sigma" {
+			kind = "Sigma rule "
+		}
+		parts = append(parts, kind+code(clip(f.Rule, 100)))
 	}
 	s := strings.Join(parts, " · ")
 	if !f.DetectedAt.IsZero() && !f.Event.Time.IsZero() && f.DetectedAt.After(f.Event.Time) {
@@ -702,4 +716,49 @@ func historyText(f finding.Finding, loc *time.Location) string {
 		lines = append(lines, fmt.Sprintf("• %s `%s` by %s%s", h.Time.In(loc).Format("Jan 2 15:04 MST"), esc(h.EventName), esc(h.Actor), failed))
 	}
 	return clip(strings.Join(lines, "\n"), maxSectionText)
+}
+
+// maxReferences bounds the links a Sigma rule's references add.
+const maxReferences = 5
+
+// ruleNotesText shows what a rule written outside the code (a Sigma rule)
+// says about itself: when it fires harmlessly, so that a responder can
+// tell, and where to read more.
+func ruleNotesText(n *finding.RuleNotes) string {
+	if n == nil {
+		return ""
+	}
+	var lines []string
+	if len(n.FalsePositives) > 0 {
+		lines = append(lines, "*Expected when*")
+		for _, fp := range n.FalsePositives {
+			lines = append(lines, "• "+esc(clip(fp, 300)))
+		}
+	}
+	var refs []string
+	for _, r := range n.References {
+		if len(refs) == maxReferences {
+			refs = append(refs, fmt.Sprintf("_and %d more_", len(n.References)-maxReferences))
+			break
+		}
+		refs = append(refs, referenceLink(r))
+	}
+	if len(refs) > 0 {
+		lines = append(lines, "*References:* "+strings.Join(refs, " · "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// referenceLink links a reference that is a web address, labelled with its
+// host and path; anything else is shown as text. A rule file is written by
+// people outside the bot, so nothing in it may become a mention or a
+// link of another scheme.
+func referenceLink(ref string) string {
+	ref = strings.TrimSpace(ref)
+	for _, scheme := range []string{"https://", "http://"} {
+		if strings.HasPrefix(ref, scheme) && len(ref) <= maxButtonURL && !strings.ContainsAny(ref, " \t\n") {
+			return link(ref, clip(strings.TrimPrefix(ref, scheme), 70))
+		}
+	}
+	return esc(clip(ref, 200))
 }

@@ -162,6 +162,19 @@ func storyTwoAcked() finding.Finding {
 	return f
 }
 
+// storyTwoContained is story two after the responder unshared the
+// snapshot and locked the user: both actions shown on the message.
+func storyTwoContained() finding.Finding {
+	f := storyTwoAcked()
+	f.Containments = []finding.Containment{
+		{Record: "C-0A1B2C3D4E5F", Action: "snapshot-unshare", Title: "Unshare the snapshot", Target: "AWS::RDS::DBSnapshot prod-customers-2026-11-26 in 111122223333 (eu-central-1)",
+			By: "U024BE7LH", At: utc(time.November, 27, 3, 14, 5), Summary: "removed 444455556666 from the snapshot's restore attribute"},
+		{Record: "C-5F4E3D2C1B0A", Action: "iam-user-restrict-ip", Title: "Lock the user to the corporate network",
+			By: "U024BE7LH", At: utc(time.November, 27, 3, 16, 40)},
+	}
+	return f
+}
+
 // suppressedBucket is a public bucket that matches the account's expected
 // public bucket pattern.
 func suppressedBucket() finding.Finding {

@@ -74,6 +74,9 @@ func messageCases() []messageCase {
 		{"finding_snapshot_acknowledged", func(t *testing.T) (string, []slack.Block) {
 			return FindingMessage(storyTwoAcked(), storyTwoOptions(t))
 		}},
+		{"finding_snapshot_contained", func(t *testing.T) (string, []slack.Block) {
+			return FindingMessage(storyTwoContained(), storyTwoOptions(t))
+		}},
 		{"finding_resolved", func(t *testing.T) (string, []slack.Block) {
 			return FindingMessage(storyOneResolved(), FindingOptions{Location: london(t), TicketKey: "ANA-311"})
 		}},

@@ -70,16 +70,27 @@ func ExpectedModal(f finding.Finding) slack.ModalViewRequest {
 
 	thisOne := slack.NewOptionBlockObject(ScopeResource, plain("This resource only"), nil)
 	pattern := slack.NewOptionBlockObject(ScopePattern, plain("A name pattern"), plain("Every resource of this type in this account whose name matches"))
+	hint, initial := "e.g. public-assets-*", f.Resource.ID
+	if f.Resource.ID == "" && !f.ReportsExposure() {
+		// A Sigma finding about an action is keyed on who acted, and so
+		// is what marking it expected covers.
+		thisOne = slack.NewOptionBlockObject(ScopeResource, plain("This actor only"), nil)
+		pattern = slack.NewOptionBlockObject(ScopePattern, plain("An ARN pattern"), plain("Every actor in this account whose ARN matches"))
+		hint, initial = "e.g. arn:aws:iam::111122223333:role/deploy-*", f.Actor.ARN
+	}
 	scope := slack.NewRadioButtonsBlockElement(ActionExpectedScope, thisOne, pattern)
 	scope.InitialOption = thisOne
 
-	patternInput := slack.NewPlainTextInputBlockElement(plain("e.g. public-assets-*"), ActionExpectedPattern)
-	patternInput.InitialValue = clip(f.Resource.ID, 255)
+	patternInput := slack.NewPlainTextInputBlockElement(plain(hint), ActionExpectedPattern)
+	patternInput.InitialValue = clip(initial, 255)
 	patternInput.MaxLength = 255
 
 	summary := "*" + esc(clip(titleOf(f), 200)) + "*"
-	if f.Resource.ID != "" {
+	switch {
+	case f.Resource.ID != "":
 		summary += "\n" + resourceLabel(f.Resource.Type) + " " + code(clip(f.Resource.ID, 200))
+	case f.Actor.ARN != "" && !f.ReportsExposure():
+		summary += "\nactor " + code(clip(f.Actor.ARN, 200))
 	}
 	if f.AccountID != "" {
 		summary += " in " + esc(clip(firstNonEmpty(f.AccountName, f.AccountID), 100))

@@ -69,7 +69,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		g.config, g.logLevel, g.logFormat = v.GetString("config"), v.GetString("log-level"), v.GetString("log-format")
 		return nil
 	}
-	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr), newIAMPolicy(g, stdout, stderr))
+	root.AddCommand(newReplay(g, stdout, stderr), newCheckConfig(g, stdout, stderr), newServe(g, stderr), newVersion(stdout), newCorpus(stdout, stderr), newManifest(stdout), newReport(g, stdout, stderr), newAudit(g, stdout, stderr), newBackfill(g, stdout, stderr), newIAMPolicy(g, stdout, stderr), newRules(stdout, stderr))
 	return root
 }
 

@@ -9,7 +9,8 @@ import (
 
 // domain lists the packages of pure domain logic.
 var domain = map[string]bool{
-	"finding": true, "cloudtrail": true, "detect": true, "detect/policy": true, "enrich": true, "route": true,
+	"finding": true, "cloudtrail": true, "detect": true, "detect/policy": true, "detect/sigma": true, "detect/sigma/catalogue": true,
+	"enrich": true, "route": true,
 	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
 	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
 	"report": true, "bizhours": true, "canary": true, "feedhealth": true, "awsarn": true,

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
@@ -13,9 +15,53 @@ import (
 	"github.com/secops-bot/secops-bot/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+	"github.com/secops-bot/secops-bot/providers/aws/backfill"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
+	"github.com/secops-bot/secops-bot/store"
 )
+
+// sessionTrail reads a break-glass session's calls from CloudTrail's
+// LookupEvents with the account's member role, in the bot's region and in
+// us-east-1, where the calls to global services (IAM, STS) are logged.
+type sessionTrail struct {
+	clients *awsclient.Clients
+	regions []string
+	lookups *backfill.Backfiller
+}
+
+func (t sessionTrail) ByAccessKey(ctx context.Context, account, accessKeyID string, since, until time.Time) ([]store.Event, error) {
+	cfg, err := t.clients.For(ctx, account)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", account, err)
+	}
+	var out []store.Event
+	var errs []error
+	for _, region := range t.regions {
+		recs, err := t.lookups.ByAccessKey(ctx, cfg, account, region, accessKeyID, since, until)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for i := range recs {
+			out = append(out, pipeline.HistoryEvent(&recs[i]))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// trailRegions are the regions a session's calls are looked up in: the
+// bot's (aws.region, else that of its AWS configuration) and us-east-1.
+func trailRegions(configured, base string) []string {
+	r := configured
+	if r == "" {
+		r = base
+	}
+	if r == "" || r == "us-east-1" {
+		return []string{"us-east-1"}
+	}
+	return []string{r, "us-east-1"}
+}
 
 // serveBreakGlass builds the break-glass service on the bot's Slack side
 // and the AWS grant provider, and registers its commands, buttons and
@@ -64,6 +110,7 @@ func serveBreakGlass(ctx context.Context, cfg config.Config, st Store, az *authz
 	if su != nil {
 		deps.StepUp = su
 	}
+	deps.Trail = sessionTrail{clients: clients, regions: trailRegions(cfg.AWS.Region, base.Region), lookups: backfill.New(backfill.Options{Clock: clk, Logger: log.With().Str("component", "breakglass").Logger()})}
 	svc, err := breakglass.New(cfg.BreakGlassOptions(), deps)
 	if err != nil {
 		return nil, fmt.Errorf("break-glass: %w", err)

@@ -457,7 +457,7 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 		e.wait(t, "the requester's note", func() bool {
 			n := 0
 			for _, m := range e.dms(responder) {
-				if strings.Contains(m.Text, "waiting for approval") {
+				if strings.Contains(m.Text, "Your break-glass request") {
 					n++
 				}
 			}
@@ -513,6 +513,15 @@ func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
 	})
 	if cur, _ := e.emu.Message(e.approvals, first.TS); strings.Contains(shown(cur), `"action_id":"breakglass.approve"`) {
 		t.Error("a denied request still offers Approve")
+	}
+	// The requester's note says it at once, with who and why, and offers
+	// no Withdraw any more.
+	e.wait(t, "the requester's note shown denied", func() bool {
+		m, ok := e.dmWith(responder, "denied* by <@"+manager+">")
+		return ok && strings.Contains(shown(m), "the owning team is on it") && !strings.Contains(shown(m), `"action_id":"breakglass.withdraw"`)
+	})
+	if _, ok := e.dmWith(responder, "waiting for approval"); ok {
+		t.Error("the denied requester's note still says it is waiting for approval")
 	}
 
 	// Two managers approve at once: one wins, the other is told who did.

@@ -40,6 +40,7 @@ type jsonFinding struct {
 	ResolvedBy  string                 `json:"resolved_by,omitempty"`
 	OpenFor     string                 `json:"open_for,omitempty"`
 	OpenForSecs *float64               `json:"open_for_seconds,omitempty"`
+	RuleNotes   *finding.RuleNotes     `json:"rule_notes,omitempty"`
 }
 
 type jsonActor struct {
@@ -74,6 +75,7 @@ func toJSON(f finding.Finding) jsonFinding {
 		Event: jsonEvent{ID: f.Event.ID, Name: f.Event.Name, Time: f.Event.Time, SourceIP: f.Event.SourceIP, UserAgent: f.Event.UserAgent},
 		Team:  f.Team, Environment: f.Environment, OffHours: f.OffHours,
 		Signals: f.Signals, Routes: f.Routes, Vectors: f.Vectors, History: f.History, Count: f.Count, Suppressed: f.SuppressedReason,
+		RuleNotes: f.RuleNotes,
 	}
 	if out.Signals == nil {
 		out.Signals = []finding.Signal{}
@@ -149,7 +151,7 @@ func writeText(w io.Writer, f finding.Finding, dir *org.Directory) error {
 	}
 	row("account", acct+" · "+f.Region)
 	row("team", f.Team)
-	row("resource", f.Resource.Type+" "+f.Resource.ID)
+	row("resource", strings.TrimSpace(f.Resource.Type+" "+f.Resource.ID))
 	actor := fmt.Sprintf("%s (%s) %s", f.Actor.Name, f.Actor.Type, f.Actor.ARN)
 	if f.Actor.Contractor {
 		actor += "  [CONTRACTOR]"

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ import (
 	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/finding"
@@ -36,6 +38,9 @@ type ReplayOptions struct {
 	IncludeSuppressed bool
 	Out               io.Writer
 	Logger            zerolog.Logger
+	// Sigma, when set, are Sigma rules run beside the built-in ones
+	// (detect.WithSigma).
+	Sigma *sigma.Set
 	// ChunkSize is how many records go through the pipeline at once.
 	ChunkSize int
 	// Limits caps what one input file may cost to read; the zero value is
@@ -110,6 +115,12 @@ func Replay(ctx context.Context, opts ReplayOptions) (ReplaySummary, error) {
 	default:
 		return ReplaySummary{Findings: map[finding.Status]int{}}, fmt.Errorf("unknown format %q: use text, json or blocks", opts.Format)
 	}
+	if opts.Sigma == nil {
+		var err error
+		if opts.Sigma, err = sigmaRules(opts.Config); err != nil {
+			return ReplaySummary{Findings: map[finding.Status]int{}}, err
+		}
+	}
 	dir, err := org.New(opts.Config.OrgOptions())
 	if err != nil {
 		return ReplaySummary{Findings: map[finding.Status]int{}}, err
@@ -151,7 +162,7 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 		sum:  ReplaySummary{Findings: map[finding.Status]int{}},
 		p: pipeline.New(pipeline.Options{
 			Store:         st,
-			Detector:      detect.NewEngine(dir),
+			Detector:      detect.NewEngine(dir, detect.WithSigma(opts.Sigma)),
 			Directory:     dir,
 			Enricher:      enrich.New(dir, st, opts.Config.EnrichOptions()),
 			Router:        route.NewTree(dir, opts.Config.RoutingOptions()),
@@ -323,4 +334,22 @@ func pipelineLogger(opts ReplayOptions) zerolog.Logger {
 		return opts.Logger.Level(max(opts.Logger.GetLevel(), zerolog.ErrorLevel))
 	}
 	return opts.Logger
+}
+
+// sigmaRules are the Sigma rules the configuration selects (sigma.dirs,
+// sigma.catalogue); nil when none. A rule the evaluator cannot run stops
+// the command, naming the file, line and construct: it is never skipped.
+func sigmaRules(cfg config.Config) (*sigma.Set, error) {
+	set, problems, err := cfg.Sigma.Rules()
+	if err != nil {
+		return nil, fmt.Errorf("sigma.catalogue: %w", err)
+	}
+	if len(problems) > 0 {
+		lines := make([]string, len(problems))
+		for i, p := range problems {
+			lines[i] = "  - " + p.String()
+		}
+		return nil, fmt.Errorf("sigma rules the evaluator cannot run (fix or remove them; secops-bot rules check shows the same):\n%s", strings.Join(lines, "\n"))
+	}
+	return set, nil
 }

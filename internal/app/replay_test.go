@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +234,51 @@ func TestReplayCountsFilesNotBlocks(t *testing.T) {
 	_, sum := replayJSON(t, config.Default(), false, filepath.Join(dir, "big.jsonl"), filepath.Join("..", "..", "examples", "story-one"))
 	if sum.Files != 2 {
 		t.Errorf("summary counts %d files, want 2", sum.Files)
+	}
+}
+
+// The Sigma catalogue selected in the configuration raises its findings in
+// replay like the built-in rules, with the rule's level as severity.
+func TestReplaySigmaCatalogue(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Sigma.Catalogue = []string{"all"}
+	dir := t.TempDir()
+	for _, name := range []string{"console-login-root.json", "create-access-key-for-other-user.json", "console-login-iam-user-mfa.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "detect", "sigma", "catalogue", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name), string(b))
+	}
+	lines, _ := replayJSON(t, cfg, false, dir)
+	rules := map[string]string{}
+	for _, l := range lines {
+		rules[l.Rule] = l.Severity
+	}
+	// The root sign-in without MFA is both root use and a sign-in without
+	// MFA; the IAM user's sign-in with MFA is neither.
+	want := map[string]string{
+		"31767720-670c-4f19-a2e9-830088fbd793": "high",   // root-account-use
+		"e7c4f3b4-d16f-48b0-b870-eaa8404c49d7": "medium", // console-login-without-mfa
+		"40f438db-6031-4018-86fd-00661dad87fa": "medium", // access-key-for-another-user
+	}
+	if !maps.Equal(rules, want) {
+		t.Errorf("findings by rule %v, want %v", rules, want)
+	}
+}
+
+// Sigma rules the evaluator cannot run stop the replay, naming the file
+// and the construct, rather than being skipped.
+func TestReplaySigmaProblemsStop(t *testing.T) {
+	cfg := exampleConfig(t)
+	rules := t.TempDir()
+	writeFile(t, filepath.Join(rules, "count.yml"), "title: Too many calls\nid: 6f1d9a3c-1111-4c2b-9a3c-aaaaaaaaaaaa\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    eventName: GetObject\n  condition: selection | count() > 10\nlevel: low\n")
+	cfg.Sigma.Dirs = []string{rules}
+	_, err := Replay(context.Background(), ReplayOptions{Config: cfg, Paths: []string{filepath.Join("..", "..", "examples", "story-two")}, Format: "json", Out: io.Discard, Logger: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "count.yml") || !strings.Contains(err.Error(), "cannot run") {
+		t.Fatalf("replay with an aggregation rule: %v", err)
+	}
+	if ps := cfg.Validate(); len(ps) == 0 || !strings.Contains(fmt.Sprint(ps), "sigma.dirs") {
+		t.Errorf("check-config does not report the rule: %v", ps)
 	}
 }

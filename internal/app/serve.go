@@ -22,6 +22,7 @@ import (
 	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/finding"
@@ -47,6 +48,9 @@ type ServeOptions struct {
 	Config config.Config
 	Logger zerolog.Logger
 	Clock  clock.Clock
+	// Sigma, when set, are Sigma rules run beside the built-in ones
+	// (detect.WithSigma).
+	Sigma *sigma.Set
 	// AWS overrides the AWS configuration (tests); nil loads the default
 	// credential chain, which honours AWS_ENDPOINT_URL*.
 	AWS *aws.Config
@@ -124,6 +128,12 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.Dir == "" && cfg.Ingest.SQSQueueURL == "" {
 		return errors.New("no event source: set ingest.sqs_queue_url (SECOPS_INGEST_SQS_QUEUE_URL) or ingest.dir (SECOPS_INGEST_DIR)")
 	}
+	if opts.Sigma == nil {
+		var err error
+		if opts.Sigma, err = sigmaRules(cfg); err != nil {
+			return err
+		}
+	}
 	st, err := openStore(ctx, cfg, opts.Clock, log)
 	if err != nil {
 		return err
@@ -175,7 +185,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 				dir.SetOrgAccounts(accts)
 			}
 		}
-		planners = append(planners, assess.Planner{}, playbookPlanner{})
+		planners = append(planners, assess.Planner{}, playbookPlanner{teams: dir})
 	}
 
 	pg, err := newPaging(cfg, st, dir, b, opts.Clock, log)
@@ -210,7 +220,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	// Containment and playbooks act in the member accounts, so they need
 	// AWS.
 	if clients != nil {
-		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log})
+		playbookLane, err := enableOps(opsDeps{cfg: cfg, aws: clients, store: st, authz: az, teams: dir, bot: b, clock: opts.Clock, logger: log, planners: planners})
 		if err != nil {
 			return err
 		}
@@ -226,7 +236,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	router := route.NewTree(dir, cfg.RoutingOptions())
 	p := pipeline.New(pipeline.Options{
 		Store:         st,
-		Detector:      detect.NewEngine(dir),
+		Detector:      detect.NewEngine(dir, detect.WithSigma(opts.Sigma)),
 		Directory:     dir,
 		Enricher:      enr,
 		Router:        router,
@@ -304,7 +314,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if cfg.Ingest.SQSQueueURL != "" {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
 			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout,
-			Stored: mets.SQSMessageStored, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
+			Stored: mets.SQSMessageStored, Clock: opts.Clock, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
 		})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")

@@ -355,7 +355,10 @@ func Policies(opts Options) (bot, member, write Document) {
 	}
 	if opts.Backfill {
 		// The backfill reads each account's events with that account's
-		// credentials; LookupEvents has no resource-level permissions.
+		// credentials, and so does the summary of a break-glass session
+		// (its calls by the session's access key; without this statement
+		// the summary says the lookup was refused and keeps to the
+		// history); LookupEvents has no resource-level permissions.
 		member.add(SidBackfill, []string{"cloudtrail:LookupEvents"}, "*")
 	}
 	if opts.BreakGlassAssumeRole {

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
+	cloudtrailrec "github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
@@ -188,6 +189,40 @@ func (b *Backfiller) Backfill(ctx context.Context, cfg aws.Config, account, regi
 			return nil
 		}
 		in.NextToken = out.NextToken
+	}
+}
+
+// ByAccessKey reads the management events one access key made in a region
+// from since to until, newest first, with cfg's credentials (which must be
+// the account's): what a break-glass session did, before CloudTrail's
+// delivery brings it to the history. It pages within the quota like
+// Backfill and returns the parsed records.
+func (b *Backfiller) ByAccessKey(ctx context.Context, cfg aws.Config, account, region, accessKeyID string, since, until time.Time) ([]cloudtrailrec.Record, error) {
+	client := cloudtrail.NewFromConfig(cfg, func(o *cloudtrail.Options) {
+		o.Region = region
+		o.Retryer = aws.NopRetryer{}
+	})
+	limiter := b.limiter(account, region)
+	log := b.opts.Logger.With().Str("account", account).Str("region", region).Logger()
+	source := "cloudtrail-lookup:" + account + ":" + region
+	in := &cloudtrail.LookupEventsInput{
+		StartTime:        aws.Time(since),
+		EndTime:          aws.Time(until),
+		MaxResults:       aws.Int32(PageSize),
+		LookupAttributes: []types.LookupAttribute{{AttributeKey: types.LookupAttributeKeyAccessKeyId, AttributeValue: aws.String(accessKeyID)}},
+	}
+	var out []cloudtrailrec.Record
+	for page := 1; ; page++ {
+		res, err := b.lookup(ctx, client, limiter, in, log)
+		if err != nil {
+			return out, fmt.Errorf("events of %s in %s %s: page %d: %w", accessKeyID, account, region, page, err)
+		}
+		batch, _ := toBatch(source, res.Events)
+		out = append(out, batch.Records...)
+		if res.NextToken == nil || *res.NextToken == "" {
+			return out, nil
+		}
+		in.NextToken = res.NextToken
 	}
 }
 

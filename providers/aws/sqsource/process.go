@@ -39,7 +39,7 @@ func (s *Source) handle(ctx context.Context, m types.Message, received time.Time
 		return
 	}
 	if s.opts.Stored != nil {
-		s.opts.Stored(time.Since(received))
+		s.opts.Stored(s.opts.Clock.Now().Sub(received))
 	}
 
 	done := make(chan error, 1)

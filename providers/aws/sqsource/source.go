@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/internal/clock"
 )
 
 // Limits SQS sets on ReceiveMessage.
@@ -96,8 +97,11 @@ type Options struct {
 	// to more than this.
 	MaxMemory int64
 	// Stored, when set, is told how long each message took from its
-	// receipt to everything it carried being stored (metrics).
+	// receipt to everything it carried being stored (metrics), as Clock
+	// measures it.
 	Stored func(time.Duration)
+	// Clock times the messages for Stored; the wall clock when nil.
+	Clock clock.Clock
 	// SQSOptions and S3Options adjust the service clients built from the
 	// aws.Config, for example path-style addressing for an S3-compatible
 	// store.
@@ -139,6 +143,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = DefaultMaxMemory
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	return o
 }
@@ -275,7 +282,7 @@ func (s *Source) receiveLoop(ctx, workCtx context.Context, deletes chan<- delete
 			continue
 		}
 		failures = 0
-		received := time.Now()
+		received := s.opts.Clock.Now()
 		for _, m := range msgs {
 			inflight.Add(1)
 			go func() {
