@@ -61,6 +61,15 @@ type Reader interface {
 	Profile(ctx context.Context, f finding.Finding) (*finding.Profile, error)
 }
 
+// ContentsReader is a Reader that can also read what the resource holds
+// (objects and sensitive-data findings, a snapshot's source and
+// encryption). Assessment checks for it by type assertion: the contents are
+// read with each assessment, never by the re-check sweep, and a part that
+// cannot be read is named in the contents rather than failing the read.
+type ContentsReader interface {
+	Contents(ctx context.Context, f finding.Finding, st State) (*finding.Contents, error)
+}
+
 // ChangeAssessed is the change recorded when the state was read; it
 // updates messages in place without a thread reply.
 const ChangeAssessed = "assessed"
@@ -210,7 +219,15 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	if perr != nil {
 		w.log.Debug().Err(perr).Str("actor", f.Actor.ARN).Msg("actor profile unavailable")
 	}
-	if err := w.record(ctx, f, st, rerr, profile, false); err != nil {
+	var contents *finding.Contents
+	if cr, ok := w.rd.(ContentsReader); ok && rerr == nil {
+		c, cerr := cr.Contents(ctx, f, st)
+		if cerr != nil {
+			w.log.Debug().Err(cerr).Str("finding_id", f.ID).Msg("contents not read")
+		}
+		contents = c
+	}
+	if err := w.record(ctx, f, st, rerr, profile, contents, false); err != nil {
 		return err
 	}
 	if rerr != nil {
@@ -222,12 +239,12 @@ func (w *Worker) Assess(ctx context.Context, id string) error {
 	return nil
 }
 
-// record writes a read of the finding's resource (or its failure, rerr) on
-// the finding, remembers the state for the next diff, and plans the update
-// of its messages. With onlyUnavailable it records nothing unless the
+// record writes a read of the finding's resource (or its failure, rerr),
+// and what it holds when read, on the finding, remembers the state for the
+// next diff, and plans the update of its messages. With onlyUnavailable it records nothing unless the
 // finding still says its state is unavailable, so a re-check never
 // replaces a read an assessment recorded in the meantime.
-func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr error, profile *finding.Profile, onlyUnavailable bool) error {
+func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr error, profile *finding.Profile, contents *finding.Contents, onlyUnavailable bool) error {
 	now := w.opts.Clock.Now()
 	var before json.RawMessage
 	if b, err := w.st.GetKV(ctx, nsState, f.Resource.ARN); err == nil {
@@ -261,6 +278,9 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 		}
 		if profile != nil {
 			f.Actor.Profile = profile
+		}
+		if contents != nil {
+			f.Contents = contents
 		}
 		if len(sens) > 0 && len(f.Sensitivity) == 0 {
 			f.Sensitivity = sens
@@ -366,7 +386,7 @@ func (w *Worker) recheckOne(ctx context.Context, id string) error {
 		return nil
 	}
 	if f.Assessment != nil && f.Assessment.Unavailable != "" {
-		if err := w.record(ctx, f, st, nil, nil, true); err != nil {
+		if err := w.record(ctx, f, st, nil, nil, nil, true); err != nil {
 			return err
 		}
 		w.log.Info().Str("finding_id", f.ID).Bool("exposed", st.Exposed).Msg("state read by re-check after it was unavailable")

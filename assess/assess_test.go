@@ -466,3 +466,46 @@ func TestNativeFindingsAreNotAssessed(t *testing.T) {
 		t.Errorf("status %s, assessment %+v after an assessment and a re-check; want it open and unread: GuardDuty decides", got.Status, got.Assessment)
 	}
 }
+
+// contentsReader is a fakeReader that also reads what the resource holds.
+type contentsReader struct {
+	*fakeReader
+	contents *finding.Contents
+	asked    int
+}
+
+func (r *contentsReader) Contents(_ context.Context, _ finding.Finding, st State) (*finding.Contents, error) {
+	r.asked++
+	if string(st.Raw) == "" {
+		return nil, errors.New("no state given")
+	}
+	return r.contents, nil
+}
+
+// TestAssessRecordsContents: a reader that can tell what the resource
+// holds has it recorded with the state; the re-check sweep does not ask.
+func TestAssessRecordsContents(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	f := e.seed(t, "payments-exports")
+	e.rd.states[f.Resource.ARN] = State{ReadAt: t0, Exposed: true, Reason: "IsPublic", Raw: json.RawMessage(`"public"`)}
+	want := &finding.Contents{ReadAt: t0, Objects: &finding.Objects{Count: 3, Bytes: 42, Complete: true}, Unreadable: []string{"Macie findings: not readable: missing permission macie2:GetMacieSession"}}
+	rd := &contentsReader{fakeReader: e.rd, contents: want}
+	w := New(e.st, rd, delivery.Planner{}, Options{Clock: e.clk, Logger: zerolog.Nop()})
+	if err := w.Assess(ctx, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.st.GetFinding(ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Contents == nil || got.Contents.Objects == nil || got.Contents.Objects.Count != 3 || len(got.Contents.Unreadable) != 1 {
+		t.Errorf("contents = %+v, want what the reader said", got.Contents)
+	}
+	if err := w.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rd.asked != 1 {
+		t.Errorf("contents read %d times, want once (the sweep reads state only)", rd.asked)
+	}
+}

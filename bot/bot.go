@@ -134,6 +134,7 @@ type Bot struct {
 	breakGlass  *breakGlass
 	onCall      OnCallSource
 	enroller    Enroller
+	exposure    ExposureReview
 }
 
 // Connect checks the tokens (auth.test) and resolves every configured

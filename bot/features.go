@@ -81,8 +81,11 @@ func (b *Bot) routes() (*Router, error) {
 		help{enabled: r.Commands},
 		findings{b.kit},
 		inv,
-		review{b.kit},
+		review{kit: b.kit, reads: b.exposure},
 		con,
+	}
+	if b.exposure != nil {
+		features = append(features, exposureReads{kit: b.kit, svc: b.exposure})
 	}
 	if b.runner != nil {
 		features = append(features, &checklist{kit: b.kit, runner: b.runner, contain: con, investigate: inv, teamID: b.teamID, users: b.dir})

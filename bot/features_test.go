@@ -569,7 +569,7 @@ func TestInvestigationButtons(t *testing.T) {
 // press says who did, and an outsider is refused.
 func TestExposureReview(t *testing.T) {
 	e := newEnv(t)
-	e.route(review{e.kit})
+	e.route(review{kit: e.kit})
 	e.addFinding(openBucket())
 
 	e.press(outsider, "finding.review", findingID)

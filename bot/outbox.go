@@ -290,6 +290,9 @@ func (ps *poster) reply(ctx context.Context, it store.OutboxItem) error {
 	if needsReview(p.Change, f) {
 		blks = append(blks, reviewButton(f))
 	}
+	if p.Change == blocks.ReplyReadsReviewed {
+		blks = append(blks, readsButtons(f))
+	}
 	if p.Change == blocks.ReplyExpected {
 		// The allowlist entry can be taken back from the thread.
 		if e, ok, err := ps.Triage.Suppressed(ctx, f); err == nil && ok {

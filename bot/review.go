@@ -2,13 +2,16 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -35,8 +38,13 @@ func needsReview(change string, f finding.Finding) bool {
 }
 
 // review closes the exposure review of a resolved high or critical
-// finding: the first responder to press the button is recorded, once.
-type review struct{ *kit }
+// finding: the first responder to press the button is recorded, once, with
+// the answer to who read the resource that they were shown.
+type review struct {
+	*kit
+	// reads, when set, takes the closed review to the ticket.
+	reads ExposureReview
+}
 
 // Routes adds the Exposure review done button.
 func (h review) Routes(r *Router) {
@@ -44,20 +52,30 @@ func (h review) Routes(r *Router) {
 }
 
 func (h review) done(ctx context.Context, r *Request) {
-	if !h.allowed(ctx, r, authz.Responder, "finding.review", r.Value) {
+	id, seq := reviewTarget(r.Value)
+	if !h.allowed(ctx, r, authz.Responder, "finding.review", id) {
 		return
 	}
-	f, err := h.Store.GetFinding(ctx, r.Value)
+	f, err := h.Store.GetFinding(ctx, id)
 	if err != nil {
 		r.Reply(ctx, "No such finding.", nil)
 		return
 	}
+	// The answer shown is the one under the button; a newer one may have
+	// come since, and the review is closed on what the person saw.
+	if seq > 0 && (f.Reads == nil || f.Reads.Seq != seq) {
+		r.Reply(ctx, fmt.Sprintf("A newer answer to who read %s was posted since this one; close the review under it.", f.ID), nil)
+		return
+	}
+	answer := exposure.Answer(f.Reads)
 	when := h.clock.Now().UTC().Format("2006-01-02 15:04 UTC")
-	// The first to close the review is kept, as "user when".
+	// The first to close the review is kept, as "user when", with the
+	// answer on the next line.
 	reviews := store.NewTextDoc(h.Store, nsReview)
-	err = reviews.Create(ctx, f.ID, r.UserID+" "+when)
+	err = reviews.Create(ctx, f.ID, r.UserID+" "+when+"\n"+answer)
 	if errors.Is(err, store.ErrConflict) {
 		prev, _ := reviews.Get(ctx, f.ID)
+		prev, _, _ = strings.Cut(prev, "\n")
 		h.audit(ctx, r.Actor(), "finding.review", f.ID, "noop", "already reviewed", nil)
 		r.Reply(ctx, fmt.Sprintf("The exposure review of %s was already closed (%s).", f.ID, prev), nil)
 		return
@@ -66,8 +84,18 @@ func (h review) done(ctx context.Context, r *Request) {
 		r.Reply(ctx, "Could not record the review; try again.", nil)
 		return
 	}
-	h.audit(ctx, r.Actor(), "finding.review", f.ID, "ok", "", []byte(fmt.Sprintf(`{"channel":%q}`, r.ChannelID)))
+	detail, _ := json.Marshal(map[string]string{"channel": r.ChannelID, "answer": answer}) // strings only
+	h.audit(ctx, r.Actor(), "finding.review", f.ID, "ok", "", detail)
+	if h.reads != nil {
+		if err := h.reads.Closed(ctx, f.ID, r.UserID, answer); err != nil {
+			h.log.Warn().Err(err).Str("finding_id", f.ID).Msg("record the closed review on the ticket")
+		}
+		h.wake()
+	}
 	text := fmt.Sprintf(":white_check_mark: Exposure review of %s closed by <@%s>.", f.ID, r.UserID)
+	if f.Reads != nil {
+		text += "\n> Answer recorded: " + blocks.Escape(f.Reads.Summary) + "."
+	}
 	if err := r.Post(ctx, r.ChannelID, r.Thread(), text, nil); err != nil {
 		h.log.Warn().Err(err).Msg("announce exposure review")
 	}

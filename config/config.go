@@ -204,6 +204,10 @@ type AWS struct {
 	OrgAccounts bool `yaml:"org_accounts"`
 	// RecheckInterval is how often open findings are re-checked.
 	RecheckInterval time.Duration `yaml:"recheck_interval"`
+	// AccessLogBuckets are the buckets of S3 server access logs the bot
+	// may read, through the member role of the exposed bucket's account,
+	// to tell who read a bucket while it was exposed.
+	AccessLogBuckets []string `yaml:"access_log_buckets"`
 }
 
 // Jira configures tickets. The API token comes from the environment

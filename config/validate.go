@@ -374,6 +374,11 @@ func (a AWS) Validate() problem.List {
 	if a.MemberWriteRoleName != "" && strings.ContainsAny(a.MemberWriteRoleName, ":/ ") {
 		ps.Addf("member_write_role_name", "%q must be a role name, not an ARN (use accounts[].write_role_arn for full ARNs)", a.MemberWriteRoleName)
 	}
+	for i, b := range a.AccessLogBuckets {
+		if !bucketRe.MatchString(b) {
+			ps.Addf(problem.Index("access_log_buckets", i), "%q is not an S3 bucket name (3–63 lowercase letters, digits, dots and hyphens)", b)
+		}
+	}
 	return ps
 }
 

@@ -34,6 +34,9 @@ const (
 	IAMUserRestrictIP        = "iam-user-restrict-ip"
 	IAMUserDeactivateKeys    = "iam-user-deactivate-keys"
 	IAMRoleRevokeSessions    = "iam-role-revoke-sessions"
+	// KMSRemoveAccount takes the accounts a snapshot is shared with off the
+	// customer-managed key that encrypts it (key policy and grants).
+	KMSRemoveAccount = "kms-remove-external-account"
 )
 
 // Config is the containment section of the configuration.

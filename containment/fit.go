@@ -114,3 +114,28 @@ func userName(arn string) string {
 	}
 	return ""
 }
+
+// FitKey fits kms-remove-external-account to a shared snapshot or image
+// whose customer-managed key lets an account it is shared with use it: the
+// target is the key, in its own account and region, and the accounts
+// removed are those share targets.
+func FitKey(f finding.Finding) (Target, bool) {
+	if f.Contents == nil || f.Contents.Key == nil || f.Contents.Key.Case != finding.KeyCustomerUsable {
+		return Target{}, false
+	}
+	k := f.Contents.Key
+	a, err := awsarn.Parse(k.KeyARN)
+	if err != nil || a.Service != "kms" || a.Account == "" {
+		return Target{}, false
+	}
+	t := Target{AccountID: a.Account, Region: a.Region, Type: awsarn.TypeKMSKey, ID: a.Name(), ARN: k.KeyARN}
+	for _, u := range k.Users {
+		if u.Target && u.Account != "*" {
+			t.Accounts = append(t.Accounts, u.Account)
+		}
+	}
+	if len(t.Accounts) == 0 {
+		return Target{}, false
+	}
+	return t, true
+}

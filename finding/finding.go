@@ -235,6 +235,12 @@ type Finding struct {
 	// Native is the finding of an AWS detector this finding mirrors; nil
 	// for findings the bot's own rules raised from CloudTrail events.
 	Native *Native `json:"native,omitempty"`
+	// Contents is what the resource holds, read with its state (nil until
+	// read).
+	Contents *Contents `json:"contents,omitempty"`
+	// Reads is the latest answer to who outside the organisation read the
+	// resource while it was exposed (nil until reviewed).
+	Reads *ReadReview `json:"reads,omitempty"`
 }
 
 // ReportsExposure reports whether the finding says a resource is exposed,

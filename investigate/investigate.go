@@ -130,6 +130,8 @@ type Report struct {
 	// Truncated is set when a limit left something out; Note says what.
 	Truncated bool
 	Note      string
+	// Exposure is, for a resource, what it holds and who read it.
+	Exposure Exposure
 }
 
 // Limits on what a report carries and on what is read to build it.
@@ -209,6 +211,7 @@ func (i *Investigator) Investigate(ctx context.Context, q Query) (Report, error)
 	if err := i.findings(ctx, &r, &notes); err != nil {
 		return Report{}, err
 	}
+	exposure(&r)
 	r.Note = strings.Join(notes, " ")
 	return r, nil
 }

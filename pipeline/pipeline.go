@@ -96,6 +96,9 @@ type Options struct {
 	// Metrics, when set, is told about every new event and finding
 	// (metrics, feed health).
 	Metrics Metrics
+	// DataReads, when set, takes data events that only read a resource
+	// out of history (see DataReads).
+	DataReads DataReads
 }
 
 // Metrics observes what flows through the pipeline. Its methods are called
@@ -176,11 +179,9 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	sort.SliceStable(order, func(a, b int) bool { return recs[order[a]].EventTime.Before(recs[order[b]].EventTime) })
 
-	hist := make([]store.Event, len(recs))
-	for i := range recs {
-		hist[i] = HistoryEvent(&recs[i])
-	}
-	exists, err := p.opts.Store.HasEvents(ctx, hist)
+	counted, commitReads := p.splitReads(recs)
+	hist := history(recs, counted)
+	exists, err := p.hasEvents(ctx, hist, counted)
 	if err != nil {
 		return st, fmt.Errorf("check event history: %w", err)
 	}
@@ -228,10 +229,17 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 				}
 			}
 		}
-		pending = append(pending, hist[i])
+		if !isCounted(counted, i) {
+			pending = append(pending, hist[i])
+		}
 	}
 	if err := flush(); err != nil {
 		return st, err
+	}
+	if commitReads != nil {
+		if err := commitReads(ctx); err != nil {
+			return st, fmt.Errorf("store data reads: %w", err)
+		}
 	}
 	if p.opts.Metrics != nil {
 		src := SourceKind(b.Source)

@@ -36,5 +36,5 @@ go test -race -count=1 -timeout 15m ./...
 # fails here, not on a fresh clone some weeks later.
 for shift in 744h 8784h; do
 	echo "story tests with the clock $shift ahead"
-	SECOPS_TEST_CLOCK_SHIFT=$shift go test -count=1 -timeout 5m -run 'Story|Investigate' ./internal/app/
+	SECOPS_TEST_CLOCK_SHIFT=$shift go test -race -count=1 -timeout 5m -run 'Story|Investigate' ./internal/app/
 done

@@ -58,6 +58,10 @@ func TestPlan(t *testing.T) {
 			[]string{"jira.reopen|" + id + "|v3", "jira.comment|" + id + "|v3"}, "PAY", ""},
 		{"reopened in new mode opens another ticket", Config{Enabled: true, ReopenMode: ReopenNew}, open, ChangeReopened, "system", "",
 			[]string{"jira.create|" + id + "|v3"}, "PAY", ""},
+		{"the answer to who read it is a comment", Config{Enabled: true}, resolved, ChangeReadsReviewed, "system", "2026-11-26 14:12:09 to 2026-11-26 14:29:43 UTC: an anonymous caller read it: 3 calls.",
+			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Who read it while it was exposed: 2026-11-26 14:12:09 to 2026-11-26 14:29:43 UTC: an anonymous caller read it: 3 calls."},
+		{"a closed exposure review is a comment with the answer", Config{Enabled: true}, resolved, ChangeReviewClosed, "U0ALICE", "no reads by principals outside the organisation or anonymous.",
+			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Exposure review closed by Slack user U0ALICE on this answer: no reads by principals outside the organisation or anonymous."},
 		{"repeats are not commented", Config{Enabled: true}, open, ChangeRepeated, "system", "seen again", nil, "", ""},
 		{"a resolved finding is not created", Config{Enabled: true}, resolved, ChangeCreated, "system", "", nil, "", ""},
 	}

@@ -170,6 +170,11 @@ const (
 	ChangeUncontained  = "uncontained"
 	ChangeExpected     = "expected"
 	ChangeSuppressed   = "suppressed"
+	// ChangeReadsReviewed is an answer to who read the resource while it
+	// was exposed (note), and ChangeReviewClosed a person closing the
+	// exposure review on the answer they were shown (note).
+	ChangeReadsReviewed = "reads-reviewed"
+	ChangeReviewClosed  = "review-closed"
 )
 
 // Planner turns finding changes into jira.* outbox items.
@@ -230,6 +235,10 @@ func (p Planner) Plan(f finding.Finding, change, by, note string) []store.Outbox
 			c += ": " + note
 		}
 		return []store.OutboxItem{item(KindComment, c+"."), item(KindResolve, "")}
+	case ChangeReadsReviewed:
+		return []store.OutboxItem{item(KindComment, "Who read it while it was exposed: "+note)}
+	case ChangeReviewClosed:
+		return []store.OutboxItem{item(KindComment, "Exposure review closed by "+who(by)+" on this answer: "+note)}
 	case ChangeReopened:
 		if p.cfg.ReopenMode == ReopenNew {
 			return []store.OutboxItem{item(KindCreate, "")}

@@ -86,6 +86,7 @@ func FindingMessage(f finding.Finding, opts FindingOptions) (text string, blocks
 	if a := assessmentText(f); a != "" {
 		blocks = append(blocks, section(a))
 	}
+	blocks = append(blocks, exposureBlocks(f, loc)...)
 	if h := historyText(f, loc); h != "" {
 		blocks = append(blocks, section(h))
 	}

@@ -59,6 +59,7 @@ func InvestigateReport(r investigate.Report, loc *time.Location) (text string, b
 	if len(r.Findings) > 0 {
 		blocks = append(blocks, section(reportFindingsText(r.Findings, loc)))
 	}
+	blocks = append(blocks, reportExposureBlocks(r.Exposure, loc)...)
 	notes := []string{}
 	if r.Note != "" {
 		prefix := ":information_source: "

@@ -71,6 +71,8 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 		}
 	case ReplyPage:
 		lines = append(lines, pageLines(note, loc)...)
+	case ReplyReadsReviewed:
+		lines = append(lines, readsReply(f, loc)...)
 	case ReplyRerouted:
 		lines = append(lines, ":busts_in_silhouette: "+esc(clip(firstNonEmpty(note, "Owning team changed."), 1000)))
 	case ReplyUpdated:

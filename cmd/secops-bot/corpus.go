@@ -21,6 +21,7 @@ func newCorpus(stdout, stderr io.Writer) *cobra.Command {
 		planted  int
 		actors   int
 		accounts int
+		every    int
 		out      string
 	)
 	cmd := &cobra.Command{
@@ -30,7 +31,8 @@ func newCorpus(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Corpus writes EVENTS realistic CloudTrail management events as JSON Lines,
 mostly reads with a few planted exposures (a public bucket policy and ACL, RDS
 and EBS snapshots shared with an unknown account, a stopped trail) spread
-through the stream. The same seed always gives the same bytes. The planted
+through the stream; with --data-every N, every Nth event is an S3 object read
+(a CloudTrail data event) instead. The same seed always gives the same bytes. The planted
 events are listed on stderr, one per line, so that a replay of the corpus can
 be checked against them.`,
 		Args: cobra.NoArgs,
@@ -38,11 +40,14 @@ be checked against them.`,
 			if events < 0 {
 				return fmt.Errorf("--events must not be negative (got %d)", events)
 			}
+			if every < 0 {
+				return fmt.Errorf("--data-every must not be negative (got %d)", every)
+			}
 			w, closeOut, err := corpusOutput(out, stdout)
 			if err != nil {
 				return err
 			}
-			ps, err := corpus.Generate(w, events, seed, corpus.Options{Planted: planted, Actors: actors, Accounts: accounts})
+			ps, err := corpus.Generate(w, events, seed, corpus.Options{Planted: planted, Actors: actors, Accounts: accounts, DataEvery: every})
 			if cerr := closeOut(); err == nil && cerr != nil {
 				err = fmt.Errorf("write %s: %w", out, cerr)
 			}
@@ -62,6 +67,7 @@ be checked against them.`,
 	f.IntVar(&planted, "planted", 0, "how many exposures to plant (0: one of each kind, negative: none)")
 	f.IntVar(&actors, "actors", 0, "spread routine calls over this many principals (0: the six built-in actors)")
 	f.IntVar(&accounts, "accounts", 1, "with --actors, how many accounts they belong to")
+	f.IntVar(&every, "data-every", 0, "make every Nth event an S3 data event, an object read (0: none; 10: one in ten)")
 	f.StringVar(&out, "out", "", "file to write (default stdout)")
 	return cmd
 }

@@ -14,7 +14,7 @@ var domain = map[string]bool{
 	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
 	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
 	"report": true, "bizhours": true, "canary": true, "feedhealth": true, "awsarn": true,
-	"tickets": true, "tickets/tracker": true, "paging": true, "native": true,
+	"tickets": true, "tickets/tracker": true, "paging": true, "native": true, "exposure": true,
 }
 
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to

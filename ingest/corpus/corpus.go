@@ -37,6 +37,12 @@ type Options struct {
 	// The planted exposures keep their actors and accounts.
 	Actors   int
 	Accounts int
+	// DataEvery, when positive, makes every DataEvery-th event (planted
+	// ones aside) an S3 data event instead, an object read or listing as
+	// a trail logging data events delivers them: 10 is one data event in
+	// ten. One in 50 of them is by a caller outside the organisation
+	// (anonymous, or an unknown account).
+	DataEvery int
 }
 
 // Planted describes one planted exposure.
@@ -97,6 +103,8 @@ func Generate(w io.Writer, n int, seed int64, opts Options) ([]Planted, error) {
 			ev, p = g.plant(kinds[k])
 			p.Index = i
 			planted = append(planted, p)
+		} else if opts.DataEvery > 0 && i%opts.DataEvery == opts.DataEvery-1 {
+			ev = g.dataRead()
 		} else {
 			ev = g.routine()
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
 )
@@ -189,5 +190,47 @@ func TestGenerateCrowd(t *testing.T) {
 	}
 	if len(pa) != 5 {
 		t.Errorf("planted %d exposures, want one of each of the 5 kinds", len(pa))
+	}
+}
+
+// TestGenerateDataEvents: with DataEvery, that share of the stream is S3
+// object reads a review reads, a few by callers outside the organisation;
+// without it the stream is as before.
+func TestGenerateDataEvents(t *testing.T) {
+	const n = 5000
+	data, planted := generate(t, n, 1, corpus.Options{DataEvery: 10})
+	b := ingest.Parse("corpus", data)
+	if len(b.Problems) != 0 || len(b.Records) != n {
+		t.Fatalf("got %d records and problems %v", len(b.Records), b.Problems)
+	}
+	plantedAt := map[int]bool{}
+	for _, p := range planted {
+		plantedAt[p.Index] = true
+	}
+	reads, outside := 0, 0
+	for i, r := range b.Records {
+		rd, ok := exposure.ReadOf(&r)
+		want := i%10 == 9 && !plantedAt[i]
+		if ok != want {
+			t.Fatalf("record %d (%s %s): a read %v, want %v", i, r.EventSource, r.EventName, ok, want)
+		}
+		if !ok {
+			continue
+		}
+		reads++
+		if rd.Anonymous || rd.Account == corpus.UnknownAccount {
+			outside++
+		}
+		if !strings.HasPrefix(rd.Resource, "arn:aws:s3:::") || rd.Principal == "" {
+			t.Errorf("record %d read as %+v", i, rd)
+		}
+	}
+	if reads < n/10-len(planted) || outside == 0 || outside > reads/10 {
+		t.Errorf("%d reads, %d from outside; want one event in ten a read, a few of them from outside", reads, outside)
+	}
+	plain, _ := generate(t, 300, 1, corpus.Options{})
+	again, _ := generate(t, 300, 1, corpus.Options{DataEvery: 0})
+	if !bytes.Equal(plain, again) {
+		t.Error("DataEvery 0 changed the stream")
 	}
 }

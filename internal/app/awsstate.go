@@ -28,6 +28,15 @@ func (a stateReader) Read(ctx context.Context, f finding.Finding) (assess.State,
 	return assess.State{ReadAt: st.ReadAt, Exposed: st.Exposed, Reason: st.Reason, Tags: st.Tags, Raw: raw}, nil
 }
 
+// Contents reads what the resource holds from the state Read returned.
+func (a stateReader) Contents(ctx context.Context, f finding.Finding, st assess.State) (*finding.Contents, error) {
+	var s state.State
+	if err := json.Unmarshal(st.Raw, &s); err != nil {
+		return nil, err
+	}
+	return a.r.Contents(ctx, f, s)
+}
+
 func (a stateReader) Diff(before, after json.RawMessage) []string {
 	var b, n state.State
 	if json.Unmarshal(before, &b) != nil || json.Unmarshal(after, &n) != nil {

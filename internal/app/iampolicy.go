@@ -17,6 +17,7 @@ import (
 func IAMPolicyOptions(cfg config.Config) (iampolicy.Options, error) {
 	o := iampolicy.Options{
 		StateReads:          cfg.AWS.Enabled,
+		AccessLogBuckets:    cfg.AWS.AccessLogBuckets,
 		Containment:         cfg.AWS.Enabled,
 		Backfill:            cfg.AWS.Enabled,
 		OrgAccounts:         cfg.AWS.Enabled && cfg.AWS.OrgAccounts,

@@ -20,6 +20,7 @@ import (
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
+	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -174,6 +175,7 @@ func newReplayer(opts ReplayOptions, dir *org.Directory, out io.Writer) *replaye
 			EventTime:     true,
 			Logger:        pipelineLogger(opts),
 			DisabledRules: opts.Config.Rules.Disabled(),
+			DataReads:     exposure.NewRecorder(st, dir),
 		}),
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/enrich"
+	"github.com/secops-bot/secops-bot/exposure"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -200,12 +201,18 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		b.EnableOnCall(src)
 	}
 
+	// Who read an exposed resource: from the reads the feed keeps, and
+	// with AWS from the trails, access logs and key events of the account.
+	reads := serveReads(cfg, st, dir, clients, planners, opts.Clock, log)
+	planners = append(planners, reads.Planner())
+	b.EnableExposureReview(reads)
+
 	az := authz.New(cfg.Roles, b.TeamID(), b.Directory(), opts.Clock, time.Minute)
 	tri := triage.New(st, az, planners, opts.Clock)
 	enr := enrich.New(dir, st, cfg.EnrichOptions())
 	inv := investigate.New(st, dir, enr, opts.Clock)
 	b.Attach(bot.Services{Store: obs.botStore(st), Authz: az, Triage: tri, Investigator: inv, Wake: ob.Wake})
-	lanes := []outbox.Lane{b.SlackLane()}
+	lanes := []outbox.Lane{b.SlackLane(), reads.Lane()}
 	if pg != nil {
 		pg.service.Wake = ob.Wake
 		lanes = append(lanes, pg.service.Lane())
@@ -240,6 +247,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		Logger:        log,
 		DisabledRules: cfg.Rules.Disabled(),
 		Metrics:       obs.pipelineMetrics(),
+		DataReads:     exposure.NewRecorder(st, dir),
 	})
 
 	g, gctx := errgroup.WithContext(ctx)

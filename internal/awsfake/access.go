@@ -80,6 +80,10 @@ func accessesOf(service, action string, r *http.Request, caller Identity) []Acce
 			}
 		}
 		return []Access{{Action: "sso:" + action, Resource: orStar(body["InstanceArn"])}}
+	case "kms":
+		return []Access{{Action: "kms:" + action, Resource: kmsKeyARN(acct, region, peekJSON(r)["KeyId"])}}
+	case "macie2":
+		return []Access{{Action: "macie2:" + macieAction(r), Resource: "*"}}
 	case "identitystore":
 		body := peekJSON(r)
 		res := "*"
@@ -105,7 +109,7 @@ func s3Access(r *http.Request) Access {
 	bucket, key, _ := strings.Cut(path, "/")
 	q := r.URL.Query()
 	sub := ""
-	for _, s := range []string{"policyStatus", "policy", "acl", "publicAccessBlock", "tagging"} {
+	for _, s := range []string{"policyStatus", "policy", "acl", "publicAccessBlock", "tagging", "encryption", "logging", "list-type"} {
 		if q.Has(s) {
 			sub = s
 			break
@@ -117,6 +121,9 @@ func s3Access(r *http.Request) Access {
 		"acl":               {http.MethodGet: "GetBucketAcl", http.MethodPut: "PutBucketAcl"},
 		"publicAccessBlock": {http.MethodGet: "GetBucketPublicAccessBlock", http.MethodPut: "PutBucketPublicAccessBlock", http.MethodDelete: "PutBucketPublicAccessBlock"},
 		"tagging":           {http.MethodGet: "GetBucketTagging", http.MethodPut: "PutBucketTagging", http.MethodDelete: "PutBucketTagging"},
+		"encryption":        {http.MethodGet: "GetEncryptionConfiguration", http.MethodPut: "PutEncryptionConfiguration"},
+		"logging":           {http.MethodGet: "GetBucketLogging", http.MethodPut: "PutBucketLogging"},
+		"list-type":         {http.MethodGet: "ListBucket"},
 	}
 	if sub == "" {
 		if key != "" && r.Method == http.MethodGet {

@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-// CloudTrail fakes CloudTrail's LookupEvents over seeded records. Like the
+// CloudTrail fakes CloudTrail's LookupEvents over seeded records, and the
+// trail reads (DescribeTrails, GetEventSelectors, GetTrailStatus) over
+// seeded trails. Like the
 // real API it answers with the caller's account's events (a record belongs
 // to its recipientAccountId) in the request's signing region, newest
 // first, at most 50 events a page with an opaque NextToken, filters by one
@@ -24,6 +26,147 @@ import (
 type CloudTrail struct {
 	mu     sync.Mutex
 	events []ctEvent // newest first
+	trails []CTTrail
+}
+
+// CTTrail is a trail in the fake, for DescribeTrails, GetEventSelectors and
+// GetTrailStatus. An organization trail is seen from every account, as
+// member accounts see their organization's trail.
+type CTTrail struct {
+	Name         string
+	Account      string
+	HomeRegion   string // us-east-1 unless set
+	MultiRegion  bool
+	Organization bool
+	// Stopped reports the trail as not logging.
+	Stopped bool
+	// Selectors and Advanced are the trail's basic or advanced event
+	// selectors (a trail has one kind or the other).
+	Selectors []CTEventSelector
+	Advanced  []CTAdvancedSelector
+}
+
+// ARN is the trail's ARN.
+func (t CTTrail) ARN() string {
+	return "arn:aws:cloudtrail:" + t.HomeRegion + ":" + t.Account + ":trail/" + t.Name
+}
+
+// CTEventSelector is a basic event selector.
+type CTEventSelector struct {
+	ReadWriteType           string           `json:"ReadWriteType"`
+	IncludeManagementEvents bool             `json:"IncludeManagementEvents"`
+	DataResources           []CTDataResource `json:"DataResources,omitempty"`
+	ExcludeSources          []string         `json:"ExcludeManagementEventSources,omitempty"`
+}
+
+// CTDataResource is a basic selector's data resource: a type
+// (AWS::S3::Object) and ARN prefixes.
+type CTDataResource struct {
+	Type   string   `json:"Type"`
+	Values []string `json:"Values"`
+}
+
+// CTAdvancedSelector is an advanced event selector.
+type CTAdvancedSelector struct {
+	Name           string            `json:"Name,omitempty"`
+	FieldSelectors []CTFieldSelector `json:"FieldSelectors"`
+}
+
+// CTFieldSelector is one condition of an advanced selector.
+type CTFieldSelector struct {
+	Field         string   `json:"Field"`
+	Equals        []string `json:"Equals,omitempty"`
+	StartsWith    []string `json:"StartsWith,omitempty"`
+	EndsWith      []string `json:"EndsWith,omitempty"`
+	NotEquals     []string `json:"NotEquals,omitempty"`
+	NotStartsWith []string `json:"NotStartsWith,omitempty"`
+	NotEndsWith   []string `json:"NotEndsWith,omitempty"`
+}
+
+// AddTrail seeds a trail.
+func (c *CloudTrail) AddTrail(t CTTrail) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.HomeRegion == "" {
+		t.HomeRegion = "us-east-1"
+	}
+	c.trails = append(c.trails, t)
+}
+
+// visibleTrails are the trails an account sees in a region: its own
+// (multi-region ones everywhere) and its organization's.
+func (c *CloudTrail) visibleTrails(account, region string) []CTTrail {
+	var out []CTTrail
+	for _, t := range c.trails {
+		if t.Account != account && !t.Organization {
+			continue
+		}
+		if !t.MultiRegion && region != "" && t.HomeRegion != region {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// serveTrails answers DescribeTrails, GetEventSelectors and GetTrailStatus.
+func (c *CloudTrail) serveTrails(w http.ResponseWriter, r *http.Request, action string) {
+	var in struct {
+		TrailName string `json:"TrailName"`
+		Name      string `json:"Name"`
+	}
+	body, _ := io.ReadAll(r.Body)
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			WriteError(w, "cloudtrail", http.StatusBadRequest, "SerializationException", err.Error())
+			return
+		}
+	}
+	region := ""
+	if m := ctRegionRe.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		region = m[1]
+	}
+	c.mu.Lock()
+	trails := c.visibleTrails(CallerOf(r).Account, region)
+	c.mu.Unlock()
+	if action == "DescribeTrails" {
+		list := []map[string]any{}
+		for _, t := range trails {
+			list = append(list, map[string]any{
+				"Name": t.Name, "TrailARN": t.ARN(), "HomeRegion": t.HomeRegion, "IsMultiRegionTrail": t.MultiRegion,
+				"IsOrganizationTrail": t.Organization, "S3BucketName": "aws-cloudtrail-logs-" + t.Account,
+				"HasCustomEventSelectors": len(t.Selectors) > 0 || len(t.Advanced) > 0,
+			})
+		}
+		WriteJSON(w, map[string]any{"trailList": list})
+		return
+	}
+	name := in.TrailName
+	if action == "GetTrailStatus" {
+		name = in.Name
+	}
+	for _, t := range trails {
+		if name != t.Name && name != t.ARN() {
+			continue
+		}
+		if action == "GetTrailStatus" {
+			WriteJSON(w, map[string]any{"IsLogging": !t.Stopped})
+			return
+		}
+		out := map[string]any{"TrailARN": t.ARN()}
+		if len(t.Advanced) > 0 {
+			out["AdvancedEventSelectors"] = t.Advanced
+		} else {
+			sel := t.Selectors
+			if sel == nil {
+				sel = []CTEventSelector{{ReadWriteType: "All", IncludeManagementEvents: true}}
+			}
+			out["EventSelectors"] = sel
+		}
+		WriteJSON(w, out)
+		return
+	}
+	WriteError(w, "cloudtrail", http.StatusBadRequest, "TrailNotFoundException", "Unknown trail: "+name)
 }
 
 // ctEvent is a seeded record with the fields LookupEvents reports beside
@@ -154,6 +297,11 @@ type ctToken struct {
 // ServeHTTP answers LookupEvents.
 func (c *CloudTrail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	action := ActionOf("cloudtrail", r)
+	switch action {
+	case "DescribeTrails", "GetEventSelectors", "GetTrailStatus":
+		c.serveTrails(w, r, action)
+		return
+	}
 	if action != "LookupEvents" {
 		WriteError(w, "cloudtrail", http.StatusBadRequest, "UnsupportedOperationException", fmt.Sprintf("the fake does not serve %s", action))
 		return

@@ -20,8 +20,10 @@ type EC2Snapshot struct {
 	SizeGiB     int
 	// Encrypted snapshots cannot be shared with "all".
 	Encrypted bool
-	Created   time.Time
-	Tags      map[string]string
+	// KMSKeyID is the ARN of the key of an encrypted snapshot.
+	KMSKeyID string
+	Created  time.Time
+	Tags     map[string]string
 	// SharedWith is the createVolumePermission list: account IDs or "all".
 	SharedWith []string
 }
@@ -31,11 +33,23 @@ type EC2Image struct {
 	ID          string
 	Name        string
 	Description string
-	Created     time.Time
-	Tags        map[string]string
+	// Devices are the image's EBS block devices.
+	Devices []EC2ImageDevice
+	Created time.Time
+	Tags    map[string]string
 	// SharedWith is the launchPermission list: account IDs, "all", or
 	// organization / organizational unit ARNs.
 	SharedWith []string
+}
+
+// EC2ImageDevice is one EBS block device of an image: the snapshot behind
+// it, its size and encryption.
+type EC2ImageDevice struct {
+	Name       string // e.g. /dev/xvda
+	SnapshotID string
+	SizeGiB    int
+	Encrypted  bool
+	KMSKeyID   string
 }
 
 // EC2 fakes the snapshot and image sharing APIs of EC2, per account.
@@ -73,7 +87,7 @@ func (f *EC2) AddImage(account string, img EC2Image) {
 	if img.Created.IsZero() {
 		img.Created = f.clk.Now()
 	}
-	img.Tags, img.SharedWith = cloneMap(img.Tags), slices.Clone(img.SharedWith)
+	img.Tags, img.SharedWith, img.Devices = cloneMap(img.Tags), slices.Clone(img.SharedWith), slices.Clone(img.Devices)
 	f.images[account+"/"+img.ID] = &img
 }
 
@@ -139,19 +153,31 @@ type ec2SnapshotXML struct {
 	VolumeSize  int      `xml:"volumeSize"`
 	Description string   `xml:"description"`
 	Encrypted   bool     `xml:"encrypted"`
+	KmsKeyID    string   `xml:"kmsKeyId,omitempty"`
 	TagSet      []ec2Tag `xml:"tagSet>item"`
 }
 
+type ec2BlockDeviceXML struct {
+	DeviceName string `xml:"deviceName"`
+	Ebs        struct {
+		SnapshotID string `xml:"snapshotId,omitempty"`
+		VolumeSize int    `xml:"volumeSize,omitempty"`
+		Encrypted  bool   `xml:"encrypted"`
+		KmsKeyID   string `xml:"kmsKeyId,omitempty"`
+	} `xml:"ebs"`
+}
+
 type ec2ImageXML struct {
-	ImageID      string   `xml:"imageId"`
-	ImageState   string   `xml:"imageState"`
-	ImageOwnerID string   `xml:"imageOwnerId"`
-	CreationDate string   `xml:"creationDate"`
-	IsPublic     bool     `xml:"isPublic"`
-	ImageType    string   `xml:"imageType"`
-	Name         string   `xml:"name"`
-	Description  string   `xml:"description"`
-	TagSet       []ec2Tag `xml:"tagSet>item"`
+	ImageID      string              `xml:"imageId"`
+	ImageState   string              `xml:"imageState"`
+	ImageOwnerID string              `xml:"imageOwnerId"`
+	CreationDate string              `xml:"creationDate"`
+	IsPublic     bool                `xml:"isPublic"`
+	ImageType    string              `xml:"imageType"`
+	Name         string              `xml:"name"`
+	Description  string              `xml:"description"`
+	Devices      []ec2BlockDeviceXML `xml:"blockDeviceMapping>item"`
+	TagSet       []ec2Tag            `xml:"tagSet>item"`
 }
 
 func (f *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -285,7 +311,8 @@ func (f *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *EC2) snapshotXML(acct string, s *EC2Snapshot) ec2SnapshotXML {
 	return ec2SnapshotXML{
 		SnapshotID: s.ID, VolumeID: s.VolumeID, Status: "completed", StartTime: isoTime(s.Created), Progress: "100%",
-		OwnerID: acct, VolumeSize: s.SizeGiB, Description: s.Description, Encrypted: s.Encrypted, TagSet: ec2Tags(s.Tags),
+		OwnerID: acct, VolumeSize: s.SizeGiB, Description: s.Description, Encrypted: s.Encrypted, KmsKeyID: s.KMSKeyID,
+		TagSet: ec2Tags(s.Tags),
 	}
 }
 
@@ -293,8 +320,19 @@ func imageXML(acct string, img *EC2Image) ec2ImageXML {
 	return ec2ImageXML{
 		ImageID: img.ID, ImageState: "available", ImageOwnerID: acct, CreationDate: isoTime(img.Created),
 		IsPublic: slices.Contains(img.SharedWith, "all"), ImageType: "machine", Name: img.Name,
-		Description: img.Description, TagSet: ec2Tags(img.Tags),
+		Description: img.Description, Devices: devicesXML(img.Devices), TagSet: ec2Tags(img.Tags),
 	}
+}
+
+func devicesXML(ds []EC2ImageDevice) []ec2BlockDeviceXML {
+	out := make([]ec2BlockDeviceXML, 0, len(ds))
+	for _, d := range ds {
+		var x ec2BlockDeviceXML
+		x.DeviceName = d.Name
+		x.Ebs.SnapshotID, x.Ebs.VolumeSize, x.Ebs.Encrypted, x.Ebs.KmsKeyID = d.SnapshotID, d.SizeGiB, d.Encrypted, d.KMSKeyID
+		out = append(out, x)
+	}
+	return out
 }
 
 // permissions turns a share list into EC2's permission items.

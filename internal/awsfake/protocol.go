@@ -23,9 +23,11 @@ func ActionOf(service string, r *http.Request) string {
 		return t
 	}
 	switch service {
+	case "macie2":
+		return macieAction(r)
 	case "s3":
 		q := r.URL.Query()
-		for _, sub := range []string{"policy", "policyStatus", "acl", "publicAccessBlock", "tagging"} {
+		for _, sub := range []string{"policy", "policyStatus", "acl", "publicAccessBlock", "tagging", "encryption", "logging", "list-type"} {
 			if q.Has(sub) {
 				return r.Method + " ?" + sub
 			}
@@ -56,8 +58,14 @@ func Form(r *http.Request) (url.Values, error) {
 // shape, and S3's Error document.
 func WriteError(w http.ResponseWriter, service string, status int, code, msg string) {
 	switch service {
-	case "organizations", "cloudtrail", "sso", "identitystore", "sqs":
+	case "organizations", "cloudtrail", "sso", "identitystore", "sqs", "kms":
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-ErrorType", code)
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	case "macie2":
+		// REST-JSON: the code travels in the header.
+		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Amzn-ErrorType", code)
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})

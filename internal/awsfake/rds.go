@@ -21,8 +21,10 @@ type RDSSnapshot struct {
 	// Encrypted snapshots cannot be shared with "all".
 	Encrypted bool
 	KMSKeyID  string
-	Created   time.Time
-	Tags      map[string]string
+	// SizeGiB is the allocated storage.
+	SizeGiB int
+	Created time.Time
+	Tags    map[string]string
 	// SharedWith is the restore attribute: account IDs or "all".
 	SharedWith []string
 }
@@ -108,6 +110,7 @@ type rdsSnapshotXML struct {
 	SnapshotType           string   `xml:"SnapshotType"`
 	Encrypted              bool     `xml:"Encrypted"`
 	KmsKeyID               string   `xml:"KmsKeyId,omitempty"`
+	AllocatedStorage       int      `xml:"AllocatedStorage,omitempty"`
 	DBSnapshotArn          string   `xml:"DBSnapshotArn"`
 	TagList                []rdsTag `xml:"TagList>Tag"`
 	OriginalSnapshotCreate string   `xml:"OriginalSnapshotCreateTime"`
@@ -122,6 +125,7 @@ type rdsClusterSnapshotXML struct {
 	SnapshotType                string   `xml:"SnapshotType"`
 	StorageEncrypted            bool     `xml:"StorageEncrypted"`
 	KmsKeyID                    string   `xml:"KmsKeyId,omitempty"`
+	AllocatedStorage            int      `xml:"AllocatedStorage,omitempty"`
 	DBClusterSnapshotArn        string   `xml:"DBClusterSnapshotArn"`
 	TagList                     []rdsTag `xml:"TagList>Tag"`
 }
@@ -197,7 +201,7 @@ func (f *RDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				out = append(out, rdsClusterSnapshotXML{
 					DBClusterSnapshotIdentifier: s.ID, DBClusterIdentifier: s.Source, SnapshotCreateTime: isoTime(s.Created),
 					Engine: s.Engine, Status: "available", SnapshotType: "manual", StorageEncrypted: s.Encrypted,
-					KmsKeyID: s.KMSKeyID, DBClusterSnapshotArn: s.ARN(acct), TagList: rdsTags(s.Tags),
+					KmsKeyID: s.KMSKeyID, AllocatedStorage: s.SizeGiB, DBClusterSnapshotArn: s.ARN(acct), TagList: rdsTags(s.Tags),
 				})
 			}
 			WriteQuery(w, nsRDS, action, struct {
@@ -210,7 +214,7 @@ func (f *RDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = append(out, rdsSnapshotXML{
 				DBSnapshotIdentifier: s.ID, DBInstanceIdentifier: s.Source, SnapshotCreateTime: isoTime(s.Created),
 				Engine: s.Engine, Status: "available", SnapshotType: "manual", Encrypted: s.Encrypted,
-				KmsKeyID: s.KMSKeyID, DBSnapshotArn: s.ARN(acct), TagList: rdsTags(s.Tags),
+				KmsKeyID: s.KMSKeyID, AllocatedStorage: s.SizeGiB, DBSnapshotArn: s.ARN(acct), TagList: rdsTags(s.Tags),
 				OriginalSnapshotCreate: isoTime(s.Created),
 			})
 		}

@@ -2,14 +2,17 @@ package awsfake
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Grantee URIs of the two public groups.
@@ -47,11 +50,42 @@ type S3Bucket struct {
 	ACL               []S3Grant
 	PublicAccessBlock *S3PublicAccessBlock
 	Tags              map[string]string
+	// Encryption is the bucket's default encryption; nil for none, which
+	// GetBucketEncryption answers with
+	// ServerSideEncryptionConfigurationNotFoundError as older buckets do.
+	Encryption *S3Encryption
+	// Logging is where the bucket's server access logs go; nil when off.
+	Logging *S3Logging
+}
+
+// S3Encryption is a bucket's default encryption rule.
+type S3Encryption struct {
+	Algorithm string // AES256, aws:kms or aws:kms:dsse
+	KMSKeyID  string
+}
+
+// S3Logging is a bucket's server access logging setting.
+type S3Logging struct {
+	TargetBucket string
+	TargetPrefix string
+	// Partitioned selects the PartitionedPrefix key format
+	// ([prefix][account]/[region]/[bucket]/[YYYY]/[MM]/[DD]/…) instead of
+	// SimplePrefix.
+	Partitioned bool
+}
+
+// S3Object is an object in the S3 fake.
+type S3Object struct {
+	Key          string
+	Body         []byte
+	Size         int64 // len(Body) when zero
+	LastModified time.Time
 }
 
 type s3Bucket struct {
 	S3Bucket
-	owner string
+	owner   string
+	objects map[string]S3Object
 }
 
 // S3 fakes the bucket-level S3 APIs the bot reads and changes, plus the
@@ -82,7 +116,32 @@ func (f *S3) AddBucket(account string, b S3Bucket) {
 		pab := *b.PublicAccessBlock
 		b.PublicAccessBlock = &pab
 	}
-	f.buckets[b.Name] = &s3Bucket{S3Bucket: b, owner: account}
+	if b.Encryption != nil {
+		e := *b.Encryption
+		b.Encryption = &e
+	}
+	if b.Logging != nil {
+		l := *b.Logging
+		b.Logging = &l
+	}
+	f.buckets[b.Name] = &s3Bucket{S3Bucket: b, owner: account, objects: map[string]S3Object{}}
+}
+
+// PutObject adds (or replaces) an object in a bucket seeded with
+// AddBucket.
+func (f *S3) PutObject(bucket string, o S3Object) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.buckets[bucket]
+	if !ok {
+		return fmt.Errorf("no bucket %s", bucket)
+	}
+	if o.Size == 0 {
+		o.Size = int64(len(o.Body))
+	}
+	o.Body = slices.Clone(o.Body)
+	b.objects[o.Key] = o
+	return nil
 }
 
 // Bucket returns a copy of a bucket's state.
@@ -243,6 +302,36 @@ func (f *S3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveACL(w, r, b)
 	case q.Has("publicAccessBlock"):
 		servePAB(w, r, &b.PublicAccessBlock, body, false)
+	case q.Has("encryption") && r.Method == http.MethodGet:
+		if b.Encryption == nil {
+			WriteError(w, "s3", http.StatusNotFound, "ServerSideEncryptionConfigurationNotFoundError", "The server side encryption configuration was not found")
+			return
+		}
+		type byDefault struct {
+			Algorithm string `xml:"SSEAlgorithm"`
+			KeyID     string `xml:"KMSMasterKeyID,omitempty"`
+		}
+		WriteXML(w, "ServerSideEncryptionConfiguration", struct {
+			Rule struct {
+				Default byDefault `xml:"ApplyServerSideEncryptionByDefault"`
+			} `xml:"Rule"`
+		}{Rule: struct {
+			Default byDefault `xml:"ApplyServerSideEncryptionByDefault"`
+		}{byDefault{b.Encryption.Algorithm, b.Encryption.KMSKeyID}}})
+	case q.Has("logging") && r.Method == http.MethodGet:
+		f.serveLogging(w, b)
+	case q.Get("list-type") == "2" && r.Method == http.MethodGet:
+		f.serveList(w, r, b)
+	case r.Method == http.MethodGet && strings.Contains(strings.Trim(r.URL.Path, "/"), "/"):
+		key := strings.TrimPrefix(strings.Trim(r.URL.Path, "/"), name+"/")
+		o, ok := b.objects[key]
+		if !ok {
+			WriteError(w, "s3", http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Last-Modified", o.LastModified.UTC().Format(http.TimeFormat))
+		_, _ = w.Write(o.Body)
 	case q.Has("tagging") && r.Method == http.MethodGet:
 		if len(b.Tags) == 0 {
 			WriteError(w, "s3", http.StatusNotFound, "NoSuchTagSet", "The TagSet does not exist")
@@ -450,4 +539,88 @@ func readBody(r *http.Request) ([]byte, error) {
 // canonicalID makes a stable canonical user ID for an account.
 func canonicalID(account string) string {
 	return fmt.Sprintf("%064x", []byte(account))[:64]
+}
+
+func (f *S3) serveLogging(w http.ResponseWriter, b *s3Bucket) {
+	type keyFormat struct {
+		Simple      *struct{} `xml:"SimplePrefix,omitempty"`
+		Partitioned *struct {
+			Source string `xml:"PartitionDateSource"`
+		} `xml:"PartitionedPrefix,omitempty"`
+	}
+	type enabled struct {
+		TargetBucket string     `xml:"TargetBucket"`
+		TargetPrefix string     `xml:"TargetPrefix"`
+		KeyFormat    *keyFormat `xml:"TargetObjectKeyFormat,omitempty"`
+	}
+	var doc struct {
+		Enabled *enabled `xml:"LoggingEnabled,omitempty"`
+	}
+	if l := b.Logging; l != nil {
+		doc.Enabled = &enabled{TargetBucket: l.TargetBucket, TargetPrefix: l.TargetPrefix, KeyFormat: &keyFormat{}}
+		if l.Partitioned {
+			doc.Enabled.KeyFormat.Partitioned = &struct {
+				Source string `xml:"PartitionDateSource"`
+			}{"EventTime"}
+		} else {
+			doc.Enabled.KeyFormat.Simple = &struct{}{}
+		}
+	}
+	WriteXML(w, "BucketLoggingStatus", doc)
+}
+
+// serveList answers ListObjectsV2 in key order, max-keys (at most 1000) a
+// page, continuing after the key a continuation token names.
+func (f *S3) serveList(w http.ResponseWriter, r *http.Request, b *s3Bucket) {
+	q := r.URL.Query()
+	limit := 1000
+	if v := q.Get("max-keys"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n < limit {
+			limit = n
+		}
+	}
+	prefix := q.Get("prefix")
+	after := q.Get("start-after")
+	if tok := q.Get("continuation-token"); tok != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			WriteError(w, "s3", http.StatusBadRequest, "InvalidArgument", "The continuation token provided is incorrect")
+			return
+		}
+		after = string(raw)
+	}
+	keys := make([]string, 0, len(b.objects))
+	for k := range b.objects {
+		if strings.HasPrefix(k, prefix) && k > after {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	type content struct {
+		Key          string `xml:"Key"`
+		LastModified string `xml:"LastModified"`
+		ETag         string `xml:"ETag"`
+		Size         int64  `xml:"Size"`
+		StorageClass string `xml:"StorageClass"`
+	}
+	out := struct {
+		Name                  string    `xml:"Name"`
+		Prefix                string    `xml:"Prefix"`
+		KeyCount              int       `xml:"KeyCount"`
+		MaxKeys               int       `xml:"MaxKeys"`
+		IsTruncated           bool      `xml:"IsTruncated"`
+		NextContinuationToken string    `xml:"NextContinuationToken,omitempty"`
+		Contents              []content `xml:"Contents"`
+	}{Name: b.Name, Prefix: prefix, MaxKeys: limit}
+	for _, k := range keys {
+		if len(out.Contents) == limit {
+			out.IsTruncated = true
+			out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(out.Contents[len(out.Contents)-1].Key))
+			break
+		}
+		o := b.objects[k]
+		out.Contents = append(out.Contents, content{Key: k, LastModified: isoTime(o.LastModified), ETag: `"fake"`, Size: o.Size, StorageClass: "STANDARD"})
+	}
+	out.KeyCount = len(out.Contents)
+	WriteXML(w, "ListBucketResult", out)
 }

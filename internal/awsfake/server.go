@@ -330,8 +330,10 @@ func writeAccessDenied(w http.ResponseWriter, service string, caller Identity, r
 		WriteError(w, service, http.StatusForbidden, "UnauthorizedOperation", msg)
 	case service == "s3" && r.Access.Resource == "*" && strings.Contains(r.Access.Action, "Account"):
 		writeS3ControlError(w, http.StatusForbidden, "AccessDenied", msg)
-	case service == "organizations" || service == "cloudtrail" || service == "sso" || service == "identitystore" || service == "sqs":
+	case service == "organizations" || service == "cloudtrail" || service == "sso" || service == "identitystore" || service == "sqs" || service == "kms":
 		WriteError(w, service, http.StatusBadRequest, "AccessDeniedException", msg)
+	case service == "macie2":
+		WriteError(w, service, http.StatusForbidden, "AccessDeniedException", msg)
 	default:
 		WriteError(w, service, http.StatusForbidden, "AccessDenied", msg)
 	}

@@ -30,6 +30,7 @@ var servicePrefix = map[string]string{
 	"ssoadmin":      "sso",
 	"identitystore": "identitystore",
 	"kms":           "kms",
+	"macie2":        "macie2",
 }
 
 // specialActions are operations whose IAM action is not named after them:
@@ -49,6 +50,7 @@ var specialActions = map[string]string{
 	"s3:DeletePublicAccessBlock":       "s3:PutBucketPublicAccessBlock",
 	"s3:GetObject":                     "s3:GetObject",
 	"s3:ListObjectsV2":                 "s3:ListBucket",
+	"s3:GetBucketEncryption":           "s3:GetEncryptionConfiguration",
 	"s3:GetObjectLockConfiguration":    "s3:GetBucketObjectLockConfiguration",
 	"sqs:DeleteMessageBatch":           "sqs:DeleteMessage",
 	"sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
@@ -186,6 +188,7 @@ func allFeatures() Options {
 		StateReads: true, Containment: true, BreakGlassAssumeRole: true, BreakGlassIdentityCenter: true,
 		OrgAccounts: true, Backfill: true, Canary: true, CanaryMembers: true, MemberRoleName: "secops-bot-member",
 		AuditBucket:         "acme-audit-anchors",
+		AccessLogBuckets:    []string{"acme-s3-access-logs"},
 		MemberWriteRoleName: "secops-bot-member-write",
 	}
 }

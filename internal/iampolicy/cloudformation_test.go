@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/secops-bot/secops-bot/detect"
+	"github.com/secops-bot/secops-bot/exposure"
 )
 
 const cfnDir = "../../deploy/cloudformation"
@@ -362,6 +363,10 @@ func TestMemberRoleTemplateMatchesPolicy(t *testing.T) {
 		{"canary", map[string]string{"Canary": "true"}, Options{StateReads: true, Containment: true, Backfill: true, CanaryMembers: true}},
 		{"canary only", map[string]string{"StateReads": "false", "Containment": "false", "Backfill": "false", "Canary": "true"},
 			Options{CanaryMembers: true}},
+		{"access logs", map[string]string{"AccessLogBucket": "acme-s3-access-logs"},
+			Options{StateReads: true, Containment: true, Backfill: true, AccessLogBuckets: []string{"acme-s3-access-logs"}}},
+		{"access logs without state reads", map[string]string{"AccessLogBucket": "acme-s3-access-logs", "StateReads": "false"},
+			Options{Containment: true, Backfill: true, AccessLogBuckets: []string{"acme-s3-access-logs"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -721,4 +726,28 @@ func patternMatches(p map[string]any, source, detailType, eventName string) bool
 		}
 	}
 	return in(p["source"], source) && in(p["detail-type"], detailType) && in(detail["eventName"], eventName) && readOnly
+}
+
+// TestDataReadsRuleForwardsEveryRead: with ForwardDataReads on, every
+// event a review reads reaches the queue; off, the rule exists but is
+// disabled.
+func TestDataReadsRuleForwardsEveryRead(t *testing.T) {
+	for _, on := range []string{"true", "false"} {
+		tpl := loadTemplate(t, "secops-bot.yaml", map[string]string{"ForwardDataReads": on})
+		rule := tpl.resource(t, "DataReadsRule")
+		if want := map[string]string{"true": "ENABLED", "false": "DISABLED"}[on]; rule["State"] != want {
+			t.Errorf("ForwardDataReads=%s: rule state %v, want %s", on, rule["State"], want)
+		}
+		if !targetsQueue(rule) {
+			t.Error("DataReadsRule does not target the queue")
+		}
+		for src, names := range exposure.ReadEvents() {
+			source := "aws." + strings.TrimSuffix(src, ".amazonaws.com")
+			for _, n := range names {
+				if !patternMatches(asMap(rule["EventPattern"]), source, "AWS API Call via CloudTrail", n) {
+					t.Errorf("DataReadsRule does not match %s %s", source, n)
+				}
+			}
+		}
+	}
 }

@@ -97,8 +97,13 @@ type Options struct {
 	KMSKeyARN string
 
 	// StateReads: the bot reads resource state in member accounts to
-	// confirm exposures and record before and after (aws.enabled).
+	// confirm exposures and record before and after, what the resource
+	// holds and who read it while exposed (aws.enabled).
 	StateReads bool
+	// AccessLogBuckets are the buckets of S3 server access logs the bot
+	// reads to tell who read an exposed bucket (aws.access_log_buckets);
+	// none when empty.
+	AccessLogBuckets []string
 	// Containment: responders run the containment catalogue.
 	Containment bool
 	// BreakGlassAssumeRole and BreakGlassIdentityCenter: break-glass
@@ -155,6 +160,8 @@ const (
 	SidAssumeMember       = "AssumeMemberRoles"
 	SidAssumeMemberWrite  = "AssumeMemberWriteRoles"
 	SidStateReads         = "ReadResourceState"
+	SidAccessRecords      = "ReadAccessRecords"
+	SidAccessLogs         = "ReadAccessLogs"
 	SidContainmentReads   = "ContainmentReads"
 	SidContainment        = "Containment"
 	SidBackfill           = "LookupEvents"
@@ -181,15 +188,28 @@ const (
 var (
 	queueActions = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"}
 
+	// What a resource holds is read with its state: a bucket's object
+	// listing (keys and sizes, never the objects), default encryption and
+	// Macie's findings; a snapshot's key, its policy and grants.
 	stateReadActions = []string{
 		"s3:GetAccountPublicAccessBlock", "s3:GetBucketAcl", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus",
-		"s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging",
+		"s3:GetBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetEncryptionConfiguration", "s3:ListBucket",
+		"macie2:GetFindings", "macie2:GetMacieSession", "macie2:ListFindings",
+		"kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListGrants",
 		"rds:DescribeDBClusterSnapshotAttributes", "rds:DescribeDBClusterSnapshots",
 		"rds:DescribeDBSnapshotAttributes", "rds:DescribeDBSnapshots",
 		"ec2:DescribeImageAttribute", "ec2:DescribeImages", "ec2:DescribeSnapshotAttribute",
 		"ec2:DescribeSnapshots",
 		"iam:GetAccessKeyLastUsed", "iam:GetRole", "iam:GetUser", "iam:ListAccessKeys",
 		"iam:ListRoleTags", "iam:ListUserTags",
+	}
+
+	// Who read an exposed resource: the trails that record a bucket's
+	// reads and whether they log, the bucket's access logging, and a
+	// snapshot key's KMS events in event history.
+	accessRecordActions = []string{
+		"cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors", "cloudtrail:GetTrailStatus", "cloudtrail:LookupEvents",
+		"s3:GetBucketLogging",
 	}
 
 	// A break-glass session carries the requester as SourceIdentity and
@@ -320,6 +340,14 @@ func Policies(opts Options) (bot, member, write Document) {
 	}
 	if opts.StateReads {
 		member.add(SidStateReads, stateReadActions, "*")
+		member.add(SidAccessRecords, accessRecordActions, "*")
+		if len(opts.AccessLogBuckets) > 0 {
+			var res []string
+			for _, b := range opts.AccessLogBuckets {
+				res = append(res, "arn:"+part+":s3:::"+b, "arn:"+part+":s3:::"+b+"/*")
+			}
+			member.add(SidAccessLogs, []string{"s3:GetObject", "s3:ListBucket"}, res...)
+		}
 	}
 	if opts.Containment {
 		member.add(SidContainmentReads, ContainmentReadActions(), "*")

@@ -46,7 +46,7 @@ func TestPoliciesFeatures(t *testing.T) {
 			name:       "read-only deployment grants no writes and assumes no write role",
 			opts:       Options{SQS: true, StateReads: true, MemberRoleName: "m", MemberWriteRoleName: "w"},
 			bot:        []string{SidEventQueue, SidTrailLogs, SidAssumeMember},
-			member:     withGuards(SidStateReads),
+			member:     withGuards(SidStateReads, SidAccessRecords),
 			write:      []string{},
 			notGranted: []string{"s3:PutBucketPolicy", "iam:PutUserPolicy", "rds:ModifyDBSnapshotAttribute", "sso:CreateAccountAssignment", "sts:TagSession"},
 		},
@@ -54,14 +54,14 @@ func TestPoliciesFeatures(t *testing.T) {
 			name:   "everything, split",
 			opts:   allFeatures(),
 			bot:    []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidCanaryTag, SidCanaryIdentity, SidAuditAnchors, SidAuditBucket, SidAssumeMember, SidAssumeMemberWrite},
-			member: withGuards(SidStateReads, SidContainmentReads, SidBackfill, SidBreakGlassReadRole, SidIdentityCenterRead, SidCanaryTag, SidCanaryIdentity),
+			member: withGuards(SidStateReads, SidAccessRecords, SidAccessLogs, SidContainmentReads, SidBackfill, SidBreakGlassReadRole, SidIdentityCenterRead, SidCanaryTag, SidCanaryIdentity),
 			write:  withGuards(SidContainment, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter),
 		},
 		{
 			name: "everything through one member role, as before the split",
 			opts: func() Options { o := allFeatures(); o.MemberWriteRoleName = ""; return o }(),
 			bot:  []string{SidEventQueue, SidTrailLogs, SidTrailKey, SidOrgAccounts, SidCanaryTag, SidCanaryIdentity, SidAuditAnchors, SidAuditBucket, SidAssumeMember},
-			member: withGuards(SidStateReads, SidContainmentReads, SidBackfill, SidBreakGlassReadRole, SidIdentityCenterRead, SidCanaryTag, SidCanaryIdentity,
+			member: withGuards(SidStateReads, SidAccessRecords, SidAccessLogs, SidContainmentReads, SidBackfill, SidBreakGlassReadRole, SidIdentityCenterRead, SidCanaryTag, SidCanaryIdentity,
 				SidContainment, SidBreakGlassRole, SidBreakGlassRevoke, SidIdentityCenter),
 			write: []string{},
 		},
@@ -90,8 +90,8 @@ func TestPoliciesFeatures(t *testing.T) {
 		{
 			name:   "no member role: the bot holds the member statements",
 			opts:   Options{SQS: true, StateReads: true, Containment: true},
-			bot:    []string{SidEventQueue, SidTrailLogs, SidStateReads, SidContainmentReads, SidContainment},
-			member: []string{SidStateReads, SidContainmentReads, SidContainment},
+			bot:    []string{SidEventQueue, SidTrailLogs, SidStateReads, SidAccessRecords, SidContainmentReads, SidContainment},
+			member: []string{SidStateReads, SidAccessRecords, SidContainmentReads, SidContainment},
 			write:  []string{},
 		},
 	}
@@ -186,7 +186,7 @@ func TestGuardsDenyChangesToTheBot(t *testing.T) {
 func TestPoliciesResources(t *testing.T) {
 	bot, member, write := Policies(Options{
 		SQS: true, QueueARN: "arn:aws-cn:sqs:cn-north-1:111122223333:events", TrailBucket: "trail",
-		StateReads: true, BreakGlassAssumeRole: true, BreakGlassRoleARNs: []string{"arn:aws-cn:iam::111122223333:role/bg"},
+		StateReads: true, AccessLogBuckets: []string{"acme-logs"}, BreakGlassAssumeRole: true, BreakGlassRoleARNs: []string{"arn:aws-cn:iam::111122223333:role/bg"},
 		MemberRoleName: "member", MemberRoleARNs: []string{"arn:aws-cn:iam::444455556666:role/other"},
 		MemberWriteRoleName: "write",
 	})
@@ -201,6 +201,8 @@ func TestPoliciesResources(t *testing.T) {
 		SidAssumeMember:       {"arn:aws-cn:iam::*:role/member", "arn:aws-cn:iam::444455556666:role/other"},
 		SidAssumeMemberWrite:  {"arn:aws-cn:iam::*:role/write"},
 		SidStateReads:         {"*"},
+		SidAccessRecords:      {"*"},
+		SidAccessLogs:         {"arn:aws-cn:s3:::acme-logs", "arn:aws-cn:s3:::acme-logs/*"},
 		SidBreakGlassReadRole: {"arn:aws-cn:iam::111122223333:role/bg"},
 		SidBreakGlassRole:     {"arn:aws-cn:iam::111122223333:role/bg"},
 		SidBreakGlassRevoke:   {"arn:aws-cn:iam::111122223333:role/bg"},

@@ -113,6 +113,15 @@ func (p *Provider) Catalogue() []containment.Action {
 			Fit:             containment.FitSnapshot,
 		},
 		{
+			ID:              containment.KMSRemoveAccount,
+			Title:           "Take the accounts off the snapshot's key",
+			Summary:         "Removes the accounts a snapshot is shared with from the key policy of the customer-managed key encrypting it, and revokes their grants, so the share cannot be copied or restored. Undo puts them back (grants get new IDs) and needs an admin.",
+			Permissions:     []string{"kms:GetKeyPolicy", "kms:ListGrants", "kms:PutKeyPolicy", "kms:RevokeGrant"},
+			UndoPermissions: []string{"kms:PutKeyPolicy", "kms:CreateGrant"},
+			UndoAdminOnly:   true,
+			Fit:             containment.FitKey,
+		},
+		{
 			ID:              containment.IAMUserRestrictIP,
 			Title:           "Lock the user to the corporate network",
 			Summary:         "Adds an inline policy denying every action from outside the corporate ranges (AWS services acting for the user keep working). Undo removes it unless someone changed it since.",
@@ -347,6 +356,8 @@ func (p *Provider) runner(action string) (runner, error) {
 		return policyRunner{p}, nil
 	case containment.SnapshotUnshare:
 		return unshareRunner{p}, nil
+	case containment.KMSRemoveAccount:
+		return keyRunner{p}, nil
 	case containment.IAMUserRestrictIP:
 		return restrictRunner{p}, nil
 	case containment.IAMUserDeactivateKeys:
@@ -437,6 +448,11 @@ func TargetARNs(t containment.Target, region string) []string {
 		return []string{awsarn.EC2Snapshot(part, region, t.ID).String()}
 	case awsarn.TypeEC2Image:
 		return []string{awsarn.EC2Image(part, region, t.ID).String()}
+	case awsarn.TypeKMSKey:
+		if t.ARN != "" {
+			return []string{t.ARN}
+		}
+		return []string{awsarn.KMSKey(part, region, t.AccountID, t.ID).String()}
 	case awsarn.TypeIAMUser:
 		return []string{awsarn.IAMUser(part, t.AccountID, "", t.ID).String(), awsarn.IAMUser(part, t.AccountID, "/*/", t.ID).String()}
 	case awsarn.TypeIAMRole:

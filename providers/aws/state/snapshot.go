@@ -28,13 +28,19 @@ type ShareDetail struct {
 	// SourceInstance is the DB instance of a DB snapshot; SourceCluster the
 	// cluster of a cluster snapshot; SourceVolume the volume of an EBS
 	// snapshot.
-	SourceInstance string    `json:"source_instance,omitempty"`
-	SourceCluster  string    `json:"source_cluster,omitempty"`
-	SourceVolume   string    `json:"source_volume,omitempty"`
-	Engine         string    `json:"engine,omitempty"`
-	Name           string    `json:"name,omitempty"`
-	Description    string    `json:"description,omitempty"`
-	CreatedAt      time.Time `json:"created_at,omitzero"`
+	SourceInstance string `json:"source_instance,omitempty"`
+	SourceCluster  string `json:"source_cluster,omitempty"`
+	SourceVolume   string `json:"source_volume,omitempty"`
+	Engine         string `json:"engine,omitempty"`
+	// KMSKeyID is the key an encrypted snapshot or image (its first
+	// encrypted device) is encrypted with, as AWS reports it (an ARN or
+	// ID); SizeGiB the allocated storage, volume size or the sum of an
+	// image's volumes.
+	KMSKeyID    string    `json:"kms_key_id,omitempty"`
+	SizeGiB     int       `json:"size_gib,omitempty"`
+	Name        string    `json:"name,omitempty"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
 }
 
 func (r *Reader) readDBSnapshot(ctx context.Context, t readTarget, st *State) error {
@@ -51,6 +57,7 @@ func (r *Reader) readDBSnapshot(ctx context.Context, t readTarget, st *State) er
 	d := ShareDetail{
 		Encrypted: aws.ToBool(s.Encrypted), SourceInstance: aws.ToString(s.DBInstanceIdentifier),
 		Engine: aws.ToString(s.Engine), CreatedAt: aws.ToTime(s.SnapshotCreateTime),
+		KMSKeyID: aws.ToString(s.KmsKeyId), SizeGiB: int(aws.ToInt32(s.AllocatedStorage)),
 	}
 	if arn := aws.ToString(s.DBSnapshotArn); arn != "" {
 		st.ARN = arn
@@ -90,6 +97,7 @@ func (r *Reader) readDBClusterSnapshot(ctx context.Context, t readTarget, st *St
 	d := ShareDetail{
 		Encrypted: aws.ToBool(s.StorageEncrypted), SourceCluster: aws.ToString(s.DBClusterIdentifier),
 		Engine: aws.ToString(s.Engine), CreatedAt: aws.ToTime(s.SnapshotCreateTime),
+		KMSKeyID: aws.ToString(s.KmsKeyId), SizeGiB: int(aws.ToInt32(s.AllocatedStorage)),
 	}
 	if arn := aws.ToString(s.DBClusterSnapshotArn); arn != "" {
 		st.ARN = arn
@@ -129,6 +137,7 @@ func (r *Reader) readEBSSnapshot(ctx context.Context, t readTarget, st *State) e
 	d := ShareDetail{
 		Encrypted: aws.ToBool(s.Encrypted), SourceVolume: aws.ToString(s.VolumeId),
 		Description: aws.ToString(s.Description), CreatedAt: aws.ToTime(s.StartTime),
+		KMSKeyID: aws.ToString(s.KmsKeyId), SizeGiB: int(aws.ToInt32(s.VolumeSize)),
 	}
 	if st.ARN == "" {
 		st.ARN = awsarn.EC2Snapshot(awsarn.PartitionAWS, st.Region, t.id).String()
@@ -174,8 +183,15 @@ func (r *Reader) readImage(ctx context.Context, t readTarget, st *State) error {
 		d.CreatedAt = ts
 	}
 	for _, bd := range img.BlockDeviceMappings {
-		if bd.Ebs != nil && aws.ToBool(bd.Ebs.Encrypted) {
+		if bd.Ebs == nil {
+			continue
+		}
+		d.SizeGiB += int(aws.ToInt32(bd.Ebs.VolumeSize))
+		if aws.ToBool(bd.Ebs.Encrypted) {
 			d.Encrypted = true
+			if d.KMSKeyID == "" {
+				d.KMSKeyID = aws.ToString(bd.Ebs.KmsKeyId)
+			}
 		}
 	}
 	if st.ARN == "" {

@@ -41,6 +41,8 @@ type env struct {
 	rds    *awsfake.RDS
 	ec2    *awsfake.EC2
 	s3     *awsfake.S3
+	kms    *awsfake.KMS
+	macie  *awsfake.Macie
 	reader *Reader
 }
 
@@ -54,6 +56,10 @@ func newEnv(t *testing.T) *env {
 	e.rds = awsfake.NewRDS(e.clk)
 	e.ec2 = awsfake.NewEC2(e.clk)
 	e.s3 = awsfake.NewS3()
+	e.kms = awsfake.NewKMS(e.clk)
+	e.macie = awsfake.NewMacie()
+	e.srv.Handle("kms", e.kms)
+	e.srv.Handle("macie2", e.macie)
 	e.srv.Handle("sts", e.sts)
 	e.srv.Handle("iam", e.iam)
 	e.srv.Handle("rds", e.rds)
