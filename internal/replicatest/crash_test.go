@@ -22,7 +22,10 @@ import (
 // Sizes and pace of the crash test. SECOPS_CRASH_EVENTS and
 // SECOPS_CRASH_SEED override the event count and the seed.
 const (
-	crashEvents = 100_000
+	// crashEvents is the default of the SQLite variant: enough for files,
+	// batches and kills to overlap in every way within CI's few minutes;
+	// SECOPS_CRASH_EVENTS=100000 is the run docs/reliability.md records.
+	crashEvents = 40_000
 	// crashEventsPostgres is the default of the two-replica PostgreSQL
 	// variant, which ingests more slowly.
 	crashEventsPostgres = 25_000
@@ -47,7 +50,7 @@ const (
 	maxReceives = 10
 )
 
-// TestCrashSafety ingests 100,000 CloudTrail events (log files in S3
+// TestCrashSafety ingests 40,000 CloudTrail events (SECOPS_CRASH_EVENTS) (log files in S3
 // announced by S3 and CloudTrail notifications, plus EventBridge events
 // carrying planted exposures and malformed messages) while the bot is
 // killed with SIGKILL at random moments and restarted. Afterwards every
@@ -57,7 +60,7 @@ const (
 // malformed messages.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the bot and kills it repeatedly while it ingests 100,000 events")
+		t.Skip("builds the bot and kills it repeatedly while it ingests tens of thousands of events")
 	}
 	bin := buildBot(t)
 	t.Run("sqlite", func(t *testing.T) {
