@@ -136,11 +136,9 @@ func (s *BreakGlassSlack) FindingThread(ctx context.Context, findingID string) (
 	if id, ok := s.b.threads.channelID(s.opt.SecOpsChannel); ok {
 		candidates = append(candidates, id)
 	}
-	for _, r := range f.Routes {
-		if name, ok := cutSlack(r); ok {
-			if id, ok := s.b.threads.channelID(name); ok && !slices.Contains(candidates, id) {
-				candidates = append(candidates, id)
-			}
+	for _, name := range f.SlackChannels() {
+		if id, ok := s.b.threads.channelID(name); ok && !slices.Contains(candidates, id) {
+			candidates = append(candidates, id)
 		}
 	}
 	for _, ch := range candidates {

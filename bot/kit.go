@@ -141,11 +141,7 @@ func (k *kit) secopsLocation() *time.Location {
 func (k *kit) routedChannels(f finding.Finding) []string {
 	secops := k.org.SecOps().SlackChannel
 	var out []string
-	for _, r := range f.Routes {
-		name, ok := cutSlack(r)
-		if !ok {
-			continue
-		}
+	for _, name := range f.SlackChannels() {
 		if name == secops {
 			out = append([]string{name}, out...)
 		} else {
@@ -203,11 +199,7 @@ func (t *threads) messageTS(ctx context.Context, findingID, channelID string) (s
 // firstPosted links the finding's message in the first of its routed
 // channels where it was posted ("" when not posted yet).
 func (t *threads) firstPosted(ctx context.Context, f finding.Finding) string {
-	for _, r := range f.Routes {
-		name, ok := cutSlack(r)
-		if !ok {
-			continue
-		}
+	for _, name := range f.SlackChannels() {
 		if id, ok := t.channelID(name); ok {
 			if ts, err := t.messageTS(ctx, f.ID, id); err == nil && ts != "" {
 				return t.permalink(id, ts)
@@ -215,12 +207,4 @@ func (t *threads) firstPosted(ctx context.Context, f finding.Finding) string {
 		}
 	}
 	return ""
-}
-
-func cutSlack(route string) (string, bool) {
-	const p = "slack:"
-	if len(route) > len(p) && route[:len(p)] == p {
-		return route[len(p):], true
-	}
-	return "", false
 }

@@ -151,11 +151,7 @@ func (ps *poster) render(ctx context.Context, f finding.Finding, channelID strin
 		}
 	}
 	// Link the thread of the other channel (SecOps ↔ owning team).
-	for _, r := range f.Routes {
-		name, ok := cutSlack(r)
-		if !ok {
-			continue
-		}
+	for _, name := range f.SlackChannels() {
 		other, ok := ps.threads.channelID(name)
 		if !ok || other == channelID {
 			continue

@@ -85,11 +85,7 @@ type Planner struct{}
 // the new one). Findings routed to no Slack channel produce nothing here.
 func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
-	for _, r := range f.Routes {
-		channel, ok := strings.CutPrefix(r, "slack:")
-		if !ok {
-			continue
-		}
+	for _, channel := range f.SlackChannels() {
 		p := Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note}
 		body, _ := json.Marshal(p)
 		out = append(out, store.OutboxItem{
@@ -182,11 +178,7 @@ func Decode(it store.OutboxItem) (Payload, error) {
 // finding's other replies.
 func NoteReplies(f finding.Finding, tag, change, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
-	for _, r := range f.Routes {
-		channel, ok := strings.CutPrefix(r, "slack:")
-		if !ok {
-			continue
-		}
+	for _, channel := range f.SlackChannels() {
 		body, _ := json.Marshal(Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note})
 		out = append(out, store.OutboxItem{
 			Key:     ReplyKeyPrefix(f.ID, channel) + tag + fmt.Sprintf("|v%d", f.Version),

@@ -411,3 +411,27 @@ func (f Finding) InvestigateUntil() time.Time {
 	}
 	return t.Add(afterIncident)
 }
+
+// Route prefixes: a finding's Routes are "slack:<channel>" and
+// "jira:<project>", as the routing step wrote them.
+const (
+	RouteSlack = "slack:"
+	RouteJira  = "jira:"
+)
+
+// SlackChannels are the Slack channels (names or IDs) the finding is
+// routed to, in routing order.
+func (f Finding) SlackChannels() []string { return f.routesTo(RouteSlack) }
+
+// JiraProjects are the Jira project keys the finding is routed to.
+func (f Finding) JiraProjects() []string { return f.routesTo(RouteJira) }
+
+func (f Finding) routesTo(prefix string) []string {
+	var out []string
+	for _, r := range f.Routes {
+		if name, ok := strings.CutPrefix(r, prefix); ok && name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}

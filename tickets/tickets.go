@@ -189,10 +189,8 @@ func NewPlanner(cfg Config) Planner { return Planner{cfg: cfg.withDefaults()} }
 // "jira:<KEY>" route, else the SecOps project for a finding that is routed
 // somewhere (but not to Jira). "" means no ticket.
 func (p Planner) Project(f finding.Finding) string {
-	for _, r := range f.Routes {
-		if key, ok := strings.CutPrefix(r, "jira:"); ok && key != "" {
-			return key
-		}
+	if keys := f.JiraProjects(); len(keys) > 0 {
+		return keys[0]
 	}
 	if len(f.Routes) > 0 {
 		return p.cfg.SecOpsProject
