@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 
 // decodeRecord fills r from the JSON object raw, producing exactly what
@@ -18,7 +19,7 @@ import (
 // results and error messages stay identical.
 func decodeRecord(raw []byte, r *cloudtrail.Record) error {
 	d := newRecordDecoder(raw)
-	if end, ok := d.record(0, r); ok && skipSpace(raw, end) == len(raw) {
+	if end, ok := d.record(0, r); ok && jsonscan.Space(raw, end) == len(raw) {
 		return nil
 	}
 	*r = cloudtrail.Record{}
@@ -59,7 +60,7 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 	data := d.data
 	switch {
 	case i < len(data) && data[i] == '"':
-		end, plain := scanString(data, i)
+		end, plain := jsonscan.String(data, i)
 		if end < 0 {
 			return -1, false
 		}
@@ -74,7 +75,7 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 		}
 		return end, true
 	case i < len(data) && data[i] == 'n':
-		end := scanLiteral(data, i, "null")
+		end := jsonscan.Literal(data, i, "null")
 		return end, end >= 0
 	default:
 		return -1, false
@@ -84,7 +85,7 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 // raw copies a value verbatim, as json.RawMessage does (null included).
 // The copy aliases the record's Raw, which is never written to.
 func (d *recordDecoder) raw(i int, dst *json.RawMessage) (int, bool) {
-	end := skipValue(d.data, i)
+	end := jsonscan.Skip(d.data, i)
 	if end < 0 {
 		return -1, false
 	}
@@ -93,7 +94,7 @@ func (d *recordDecoder) raw(i int, dst *json.RawMessage) (int, bool) {
 }
 
 func (d *recordDecoder) time(i int, dst *time.Time) (int, bool) {
-	end := skipValue(d.data, i)
+	end := jsonscan.Skip(d.data, i)
 	if end < 0 {
 		return -1, false
 	}
@@ -115,14 +116,14 @@ func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
 		if v {
 			lit = "true"
 		}
-		end := scanLiteral(data, i, lit)
+		end := jsonscan.Literal(data, i, lit)
 		if end < 0 {
 			return -1, false
 		}
 		*dst = &v
 		return end, true
 	case 'n':
-		end := scanLiteral(data, i, "null")
+		end := jsonscan.Literal(data, i, "null")
 		*dst = nil
 		return end, end >= 0
 	}
@@ -132,7 +133,7 @@ func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
 // isNull reports whether a null literal starts at i, and where it ends.
 func (d *recordDecoder) isNull(i int) (int, bool) {
 	if i < len(d.data) && d.data[i] == 'n' {
-		end := scanLiteral(d.data, i, "null")
+		end := jsonscan.Literal(d.data, i, "null")
 		return end, end >= 0
 	}
 	return 0, false
@@ -158,10 +159,10 @@ var recordNames = []string{"eventVersion", "eventID", "eventTime", "eventSource"
 	"additionalEventData", "errorCode", "errorMessage", "requestID", "readOnly", "recipientAccountId", "resources"}
 
 func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
-	it := newObjectIter(d.data, start, 1)
+	it := jsonscan.NewObject(d.data, start, 1)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -236,29 +237,29 @@ func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
 			if isEnvelopeKey(key) {
 				d.envelope = true
 			}
-			it.advance(skipDepth(d.data, v, 2))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 2))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
 	d.recordKey = seen&(1<<1|1<<4) != 0
-	return it.end(), true
+	return it.End(), true
 }
 
 var identityNames = []string{"type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy", "sessionContext"}
 
 func (d *recordDecoder) identity(start int, u *cloudtrail.UserIdentity) (int, bool) {
-	it := newObjectIter(d.data, start, 2)
+	it := jsonscan.NewObject(d.data, start, 2)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -298,28 +299,28 @@ func (d *recordDecoder) identity(start int, u *cloudtrail.UserIdentity) (int, bo
 			if !unknownKey(key, plain, identityNames) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, 3))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 3))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }
 
 var sessionNames = []string{"sessionIssuer", "attributes", "sourceIdentity"}
 
 func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, bool) {
-	it := newObjectIter(d.data, start, 3)
+	it := jsonscan.NewObject(d.data, start, 3)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -347,19 +348,19 @@ func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, b
 			if !unknownKey(key, plain, sessionNames) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, 4))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 4))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }
 
 var issuerNames = []string{"type", "principalId", "arn", "accountId", "userName"}
@@ -386,7 +387,7 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 		return -1, false
 	}
 	out := make([]cloudtrail.Resource, 0, 2)
-	i := skipSpace(data, start+1)
+	i := jsonscan.Space(data, start+1)
 	if i < len(data) && data[i] == ']' {
 		*dst = out
 		return i + 1, true
@@ -403,13 +404,13 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 			return -1, false
 		}
 		out = append(out, res)
-		i = skipSpace(data, end)
+		i = jsonscan.Space(data, end)
 		if i >= len(data) {
 			return -1, false
 		}
 		switch data[i] {
 		case ',':
-			i = skipSpace(data, i+1)
+			i = jsonscan.Space(data, i+1)
 		case ']':
 			*dst = out
 			return i + 1, true
@@ -421,10 +422,10 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 
 // flat decodes an object whose fields are all strings, in names order.
 func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (int, bool) {
-	it := newObjectIter(d.data, start, depth)
+	it := jsonscan.NewObject(d.data, start, depth)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -439,7 +440,7 @@ func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (i
 			if !unknownKey(key, plain, names) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, depth+1))
+			it.Advance(jsonscan.SkipDepth(d.data, v, depth+1))
 			continue
 		}
 		end, ok := d.str(v, dst[idx])
@@ -447,10 +448,10 @@ func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (i
 			return -1, false
 		}
 		seen |= 1 << idx
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }

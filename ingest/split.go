@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 
 var newline = []byte{'\n'}
@@ -140,7 +142,7 @@ func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 			r.state = recAfter
 			continue
 		}
-		j := skipSpace(data, i)
+		j := jsonscan.Space(data, i)
 		if r.space == 0 && j > i {
 			r.spaceLine = lineAt(i)
 		}
@@ -267,7 +269,7 @@ const (
 // once per block for the record the block cuts. What is already over the
 // cap is not asked about: it is skipped whatever it holds.
 func element(data []byte, i, limit int) (int, elemStatus, string) {
-	if e := skipDepth(data, i, 3); e >= 0 {
+	if e := jsonscan.SkipDepth(data, i, 3); e >= 0 {
 		return e, elemComplete, ""
 	}
 	if len(data)-i > limit {
@@ -289,18 +291,18 @@ func element(data []byte, i, limit int) (int, elemStatus, string) {
 // comma, and returns the index past it, or -1 if data does not hold a
 // complete, valid one.
 func member(data []byte, i int) int {
-	i = skipSpace(data, i)
+	i = jsonscan.Space(data, i)
 	if i >= len(data) || data[i] != '"' {
 		return -1
 	}
-	if i, _ = scanString(data, i); i < 0 {
+	if i, _ = jsonscan.String(data, i); i < 0 {
 		return -1
 	}
-	i = skipSpace(data, i)
+	i = jsonscan.Space(data, i)
 	if i >= len(data) || data[i] != ':' {
 		return -1
 	}
-	return skipDepth(data, skipSpace(data, i+1), 2)
+	return jsonscan.SkipDepth(data, jsonscan.Space(data, i+1), 2)
 }
 
 // skipper finds where a JSON value ends without holding it. It follows
@@ -335,7 +337,7 @@ func (k *skipper) feed(data []byte) (int, bool) {
 				return i + 1, true
 			}
 		case k.scalar:
-			if isSpace(c) || c == ',' || c == ']' || c == '}' {
+			if jsonscan.IsSpace(c) || c == ',' || c == ']' || c == '}' {
 				return i, true
 			}
 		case c == '"':
@@ -347,7 +349,7 @@ func (k *skipper) feed(data []byte) (int, bool) {
 			if k.depth <= 0 {
 				return i + 1, true
 			}
-		case isSpace(c):
+		case jsonscan.IsSpace(c):
 		default:
 			if k.depth == 0 {
 				k.scalar = true

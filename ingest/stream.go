@@ -12,6 +12,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 
 // blockSize is how much of a file is decoded at a time. Reading large
@@ -331,19 +333,19 @@ func decide(buf []byte, end bool) (mode, int) {
 // it, {"Records":[ with any whitespace, and where its first record may
 // start.
 func logFileHead(buf []byte) (int, bool) {
-	i := skipSpace(buf, 0)
+	i := jsonscan.Space(buf, 0)
 	if i >= len(buf) || buf[i] != '{' {
 		return 0, false
 	}
-	i = skipSpace(buf, i+1)
+	i = jsonscan.Space(buf, i+1)
 	if !bytes.HasPrefix(buf[i:], []byte(`"Records"`)) {
 		return 0, false
 	}
-	i = skipSpace(buf, i+len(`"Records"`))
+	i = jsonscan.Space(buf, i+len(`"Records"`))
 	if i >= len(buf) || buf[i] != ':' {
 		return 0, false
 	}
-	i = skipSpace(buf, i+1)
+	i = jsonscan.Space(buf, i+1)
 	if i >= len(buf) || buf[i] != '[' {
 		return 0, false
 	}
@@ -399,7 +401,7 @@ func (s *streamer) gather(end, clean bool) error {
 // that is not valid JSON but has lines that are complete objects is still
 // read as JSON Lines, so one bad first line does not lose the file.
 func (s *streamer) document(data []byte) error {
-	start := skipSpace(data, 0)
+	start := jsonscan.Space(data, 0)
 	if start == len(data) {
 		return nil
 	}
@@ -408,7 +410,7 @@ func (s *streamer) document(data []byte) error {
 		s.recs.line = lineOf(data, start+off)
 		return s.split(data[start+off:], true, true)
 	}
-	if end := skipValue(data, start); end >= 0 && skipSpace(data, end) == len(data) {
+	if end := jsonscan.Skip(data, start); end >= 0 && jsonscan.Space(data, end) == len(data) {
 		return s.run([]unit{{data: data[start:end], line: lineOf(data, start)}})
 	}
 	if json.Valid(data) {
@@ -578,12 +580,12 @@ func isDecompress(err error) bool {
 // whether buf is the whole payload.
 func isJSONLines(buf []byte, end bool) bool {
 	buf = bytes.TrimPrefix(buf, bom)
-	start := skipSpace(buf, 0)
+	start := jsonscan.Space(buf, 0)
 	i := bytes.IndexByte(buf[start:], '\n')
 	if i < 0 {
 		return false
 	}
 	first := bytes.TrimRight(buf[start:start+i], " \t\r")
-	more := skipSpace(buf, start+len(first)) < len(buf) || !end
-	return more && skipValue(first, 0) == len(first)
+	more := jsonscan.Space(buf, start+len(first)) < len(buf) || !end
+	return more && jsonscan.Skip(first, 0) == len(first)
 }
