@@ -87,16 +87,16 @@ const (
 )
 
 // special marks, in the high bit of each byte of the little-endian word w,
-// the quotes, backslashes, control characters and non-ASCII bytes. A mark
-// can be wrong only above a true one (a borrow runs on from a byte that
-// matched), so the lowest mark is always the first such byte.
+// the quotes, backslashes, control characters and non-ASCII bytes. For an
+// ASCII byte, subtracting one sets its high bit exactly when it was zero,
+// and subtracting 0x20 exactly when it was below 0x20; a non-ASCII byte
+// marks itself. A borrow can carry a mark only upwards from a byte that
+// matched, so the lowest mark is always the first such byte.
 func special(w uint64) uint64 {
-	quote := w ^ (ones * '"')
-	backslash := w ^ (ones * '\\')
-	zeroQuote := (quote - ones) &^ quote
-	zeroBackslash := (backslash - ones) &^ backslash
-	control := (w - ones*0x20) &^ w
-	return (zeroQuote | zeroBackslash | control | w) & highs
+	quote := (w ^ (ones * '"')) - ones
+	backslash := (w ^ (ones * '\\')) - ones
+	control := w - ones*0x20
+	return (quote | backslash | control | w) & highs
 }
 
 func isHex(c byte) bool {
