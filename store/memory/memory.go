@@ -41,7 +41,7 @@ type Store struct {
 	mu sync.Mutex
 	// uuids holds the event IDs in CloudTrail's UUID form as 16 bytes,
 	// a fraction of the string and cheaper to hash; ids holds the rest.
-	uuids    map[[16]byte]struct{}
+	uuids    *uuidSet
 	ids      map[string]struct{}
 	vals     []string          // interned values; vals[0] is ""
 	valIndex map[string]uint32 // value to index in vals
@@ -62,7 +62,7 @@ type kvKey struct{ ns, key string }
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		uuids:    map[[16]byte]struct{}{},
+		uuids:    newUUIDSet(),
 		ids:      map[string]struct{}{},
 		vals:     []string{""},
 		valIndex: map[string]uint32{"": 0},
@@ -77,8 +77,7 @@ func New() *Store {
 // has reports whether an event ID is stored.
 func (s *Store) has(id string) bool {
 	if u, ok := parseUUID(id); ok {
-		_, found := s.uuids[u]
-		return found
+		return s.uuids.has(u)
 	}
 	_, found := s.ids[id]
 	return found
@@ -87,11 +86,7 @@ func (s *Store) has(id string) bool {
 // add stores an event ID, reporting whether it is new.
 func (s *Store) add(id string) bool {
 	if u, ok := parseUUID(id); ok {
-		if _, dup := s.uuids[u]; dup {
-			return false
-		}
-		s.uuids[u] = struct{}{}
-		return true
+		return s.uuids.add(u)
 	}
 	if _, dup := s.ids[id]; dup {
 		return false

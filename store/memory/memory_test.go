@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -173,5 +174,33 @@ func TestParseUUID(t *testing.T) {
 		if got, ok := parseUUID(s); !ok || !bytes.Equal(got[:], want) {
 			t.Errorf("parseUUID(%q) = %x, %v; want %x", s, got, ok, want)
 		}
+	}
+}
+
+// TestUUIDSet checks membership across growth, with the all-zero UUID
+// (which an empty slot cannot hold) among the members.
+func TestUUIDSet(t *testing.T) {
+	s := newUUIDSet()
+	key := func(i int) uuid {
+		var u uuid
+		binary.BigEndian.PutUint64(u[8:], uint64(i)) // the 0th key is all zero
+		return u
+	}
+	const n = 5000
+	for i := 0; i < n; i += 2 {
+		if !s.add(key(i)) {
+			t.Fatalf("add(%d) said it was there", i)
+		}
+	}
+	for i := range n {
+		if got, want := s.has(key(i)), i%2 == 0; got != want {
+			t.Fatalf("has(%d) = %v, want %v", i, got, want)
+		}
+		if got, want := s.add(key(i)), i%2 == 1; got != want {
+			t.Fatalf("add(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if s.n != n-1 || !s.zero {
+		t.Errorf("%d slots used and zero %v, want %d and true", s.n, s.zero, n-1)
 	}
 }
