@@ -1,7 +1,6 @@
 package cloudtrail
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -264,26 +263,23 @@ var paramKeys = map[string][]string{
 // folding, so any backslash or non-ASCII byte means yes, and otherwise keys
 // are matched ignoring ASCII case.
 func mayName(keys []string, params []byte) bool {
-	for _, c := range params {
-		if c == '\\' || c >= 0x80 {
-			return true
-		}
-	}
 	// Without escapes a key is its quoted bytes, so only the text after
 	// each quote needs comparing.
-	for i := 0; i < len(params); {
-		q := bytes.IndexByte(params[i:], '"')
-		if q < 0 {
-			break
+	for i := 0; ; i++ {
+		if i = jsonscan.NextSpecial(params, i); i == len(params) {
+			return false
 		}
-		i += q + 1
-		for _, k := range keys {
-			if hasPrefixFoldASCII(params[i:], k) && i+len(k) < len(params) && params[i+len(k)] == '"' {
-				return true
+		switch c := params[i]; {
+		case c == '\\' || c >= 0x80:
+			return true
+		case c == '"':
+			for _, k := range keys {
+				if hasPrefixFoldASCII(params[i+1:], k) && i+1+len(k) < len(params) && params[i+1+len(k)] == '"' {
+					return true
+				}
 			}
 		}
 	}
-	return false
 }
 
 // hasPrefixFoldASCII reports whether s starts with lower, an ASCII

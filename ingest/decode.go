@@ -64,8 +64,11 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 		if end < 0 {
 			return -1, false
 		}
-		body := data[i+1 : end-1]
-		if plain || (bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body)) {
+		if plain {
+			*dst = d.text[i+1 : end-1]
+			return end, true
+		}
+		if body := data[i+1 : end-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 			*dst = d.text[i+1 : end-1]
 			return end, true
 		}
@@ -299,6 +302,13 @@ func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
 		case "resources":
 			bit = 18
 			end, ok = d.resources(v, &r.Resources)
+		case "managementEvent", "eventCategory", "tlsDetails", "sessionCredentialFromConsole", "apiVersion",
+			"sharedEventID", "vpcEndpointId", "vpcEndpointAccountId", "serviceEventDetails", "addendum",
+			"edgeDeviceDetails", "insightDetails":
+			// Fields of CloudTrail's own that Record does not keep: none
+			// matches a field's name in any case, so no need to ask.
+			it.Advance(jsonscan.SkipDepth(d.data, v, 2))
+			continue
 		default:
 			if !unknownKey(key, plain, recordNames) {
 				return -1, false
@@ -396,6 +406,10 @@ func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, b
 		var end, bit int
 		ok = true
 		switch string(key) {
+		case "webIdFederationData", "ec2RoleDelivery", "assumedRoot":
+			// CloudTrail's, not kept, and matching no field in any case.
+			it.Advance(jsonscan.SkipDepth(d.data, v, 4))
+			continue
 		case "sessionIssuer":
 			bit = 0
 			if e, null := d.isNull(v); null {
