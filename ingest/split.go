@@ -31,8 +31,10 @@ func (l *lineSplitter) take(n int, next []byte) int {
 	return min(len(next), room)
 }
 
+func (l *lineSplitter) maxCarry() int { return l.lim.MaxLineBytes + 1 }
+
 func (l *lineSplitter) split(data []byte, end bool, max int) ([]unit, int) {
-	units := make([]unit, 0, min(max, len(data)/512+1))
+	var units []unit
 	i := 0
 	for i < len(data) && len(units) < max {
 		nl := bytes.IndexByte(data[i:], '\n')
@@ -62,12 +64,22 @@ func (l *lineSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 		if len(line) > l.lim.MaxLineBytes {
 			l.report(l.line, lineCapReason(l.lim), head(line, capProblemRaw))
 		} else if t := bytes.TrimSpace(line); len(t) > 0 {
-			units = append(units, unit{data: t, line: l.line})
+			units = addUnit(units, unit{data: t, line: l.line}, max, len(data)-i)
 		}
 		l.line++
 		i += nl + 1
 	}
 	return units, i
+}
+
+// addUnit appends u to units, making room at the first one for as many as
+// the rest of the input (left bytes) may hold, at about half a kilobyte a
+// record. Input that yields no unit (a line being skipped) costs nothing.
+func addUnit(units []unit, u unit, max, left int) []unit {
+	if units == nil {
+		units = make([]unit, 0, min(max, left/512+1))
+	}
+	return append(units, u)
 }
 
 // recState is where a recordsSplitter is in a log file.
@@ -113,8 +125,11 @@ func (r *recordsSplitter) take(_ int, next []byte) int {
 	return min(len(next), r.lim.MaxRecordBytes+1)
 }
 
+// maxCarry is a record just within the cap and the most take adds.
+func (r *recordsSplitter) maxCarry() int { return 2*r.lim.MaxRecordBytes + 1 }
+
 func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
-	units := make([]unit, 0, min(max, len(data)/512+1))
+	var units []unit
 	i, counted := 0, 0
 	// lineAt is the line of data[at], counted as the cut moves on.
 	lineAt := func(at int) int {
@@ -173,7 +188,7 @@ func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 				if e-i > r.lim.MaxRecordBytes {
 					r.report(lineAt(i), recordCapReason(r.lim, r.n), head(data[i:e], capProblemRaw))
 				} else {
-					units = append(units, unit{data: data[i:e], line: lineAt(i), kind: logElement})
+					units = addUnit(units, unit{data: data[i:e], line: lineAt(i), kind: logElement}, max, len(data)-i)
 				}
 				i = e
 				r.state, r.comma = recAfter, false
