@@ -40,7 +40,7 @@ type resourceParams struct {
 // rather than a decode.
 func ResourceOf(r *Record) (typ, id, arn string) {
 	var p resourceParams
-	if keys, ok := paramKeys[r.EventSource]; ok && len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' && mayName(keys, r.RequestParameters) {
+	if keys, ok := paramKeys(r.EventSource); ok && len(r.RequestParameters) > 0 && r.RequestParameters[0] == '{' && mayName(keys, r.RequestParameters) {
 		var read bool
 		if p, read = readParams(r.RequestParameters, keys); !read {
 			p = decodeResourceParams(r.RequestParameters)
@@ -241,20 +241,50 @@ func decodeResourceParams(raw []byte) resourceParams {
 }
 
 // paramKeys lists, per event source, the request fields ResourceOf reads
-// for it, in lower case.
-var paramKeys = map[string][]string{
-	"s3.amazonaws.com":             {"bucketname"},
-	"rds.amazonaws.com":            {"dbsnapshotidentifier", "dbclustersnapshotidentifier"},
-	"ec2.amazonaws.com":            {"snapshotid", "imageid"},
-	"sqs.amazonaws.com":            {"queueurl"},
-	"sns.amazonaws.com":            {"topicarn"},
-	"kms.amazonaws.com":            {"keyid"},
-	"secretsmanager.amazonaws.com": {"secretid"},
-	"ecr.amazonaws.com":            {"repositoryname"},
-	"lambda.amazonaws.com":         {"functionname"},
-	"cloudtrail.amazonaws.com":     {"name", "trailname"},
-	"iam.amazonaws.com":            {"rolename", "username"},
+// for it, in lower case. A switch rather than a map: it runs on every
+// event, and hashing the source showed in profiles.
+func paramKeys(source string) ([]string, bool) {
+	var keys []string
+	switch source {
+	case "s3.amazonaws.com":
+		keys = keysS3
+	case "rds.amazonaws.com":
+		keys = keysRDS
+	case "ec2.amazonaws.com":
+		keys = keysEC2
+	case "sqs.amazonaws.com":
+		keys = keysSQS
+	case "sns.amazonaws.com":
+		keys = keysSNS
+	case "kms.amazonaws.com":
+		keys = keysKMS
+	case "secretsmanager.amazonaws.com":
+		keys = keysSecrets
+	case "ecr.amazonaws.com":
+		keys = keysECR
+	case "lambda.amazonaws.com":
+		keys = keysLambda
+	case "cloudtrail.amazonaws.com":
+		keys = keysCloudTrail
+	case "iam.amazonaws.com":
+		keys = keysIAM
+	}
+	return keys, keys != nil
 }
+
+var (
+	keysS3         = []string{"bucketname"}
+	keysRDS        = []string{"dbsnapshotidentifier", "dbclustersnapshotidentifier"}
+	keysEC2        = []string{"snapshotid", "imageid"}
+	keysSQS        = []string{"queueurl"}
+	keysSNS        = []string{"topicarn"}
+	keysKMS        = []string{"keyid"}
+	keysSecrets    = []string{"secretid"}
+	keysECR        = []string{"repositoryname"}
+	keysLambda     = []string{"functionname"}
+	keysCloudTrail = []string{"name", "trailname"}
+	keysIAM        = []string{"rolename", "username"}
+)
 
 // mayName reports whether decoding params can yield one of the fields
 // keys. Most events are reads whose parameters name no primary resource,
