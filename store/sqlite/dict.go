@@ -22,6 +22,10 @@ type dict struct {
 
 	mu    sync.Mutex
 	cache map[string]int64
+	// names is the other way round, for reading events back without a
+	// join per column. A value's ID never changes once committed, so
+	// either cache is always right, only perhaps incomplete.
+	names map[int64]string
 	limit int
 }
 
@@ -75,6 +79,96 @@ func (d *dict) remember(key string, id int64) {
 		}
 	}
 	d.cache[key] = id
+	d.rememberNameLocked(id, key)
+}
+
+func (d *dict) rememberNameLocked(id int64, key string) {
+	if _, ok := d.names[id]; !ok && len(d.names) >= d.limit {
+		for k := range d.names {
+			delete(d.names, k)
+			break
+		}
+	}
+	d.names[id] = key
+}
+
+// namesChunks are the numbers of IDs a statement reading values asks
+// for: a few sizes, so that each is prepared once, and a short list is
+// padded to the next one with repeats of its first ID.
+var namesChunks = [...]int{8, 32, 128, 512}
+
+// fillNames sets the value (the cache key form) of every ID in want,
+// from the cache where it can and with a few statements otherwise. IDs
+// must come from committed rows, as the rows of events read back do.
+func (d *dict) fillNames(ctx context.Context, p preparer, want map[int64]string) error {
+	var missing []any
+	d.mu.Lock()
+	for id := range want {
+		if v, ok := d.names[id]; ok {
+			want[id] = v
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	d.mu.Unlock()
+	cols := "v"
+	if d.pair {
+		cols = "source, name"
+	}
+	for len(missing) > 0 {
+		size := namesChunks[len(namesChunks)-1]
+		for _, n := range namesChunks {
+			if len(missing) <= n {
+				size = n
+				break
+			}
+		}
+		chunk := missing[:min(size, len(missing))]
+		missing = missing[len(chunk):]
+		args := chunk
+		for len(args) < size {
+			args = append(args, chunk[0])
+		}
+		stmt, err := p.readStmt(ctx, "SELECT id, "+cols+" FROM "+d.table+" WHERE id IN (?"+strings.Repeat(", ?", size-1)+")")
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		found := 0
+		for rows.Next() {
+			var id int64
+			var a, b string
+			dest := []any{&id, &a}
+			if d.pair {
+				dest = append(dest, &b)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return fmt.Errorf("read %s: %w", d.table, err)
+			}
+			if d.pair {
+				a = apiKey(a, b)
+			}
+			want[id] = a
+			found++
+			d.mu.Lock()
+			d.rememberNameLocked(id, a)
+			d.mu.Unlock()
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		if found != len(chunk) {
+			return fmt.Errorf("read %s: %d of %d ids have no value", d.table, len(chunk)-found, len(chunk))
+		}
+	}
+	return nil
 }
 
 func (d *dict) rememberAll(m map[string]int64) {
@@ -83,16 +177,25 @@ func (d *dict) rememberAll(m map[string]int64) {
 	}
 }
 
+// preparer hands out statements prepared on the read pool.
+type preparer interface {
+	readStmt(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 // lookup finds the ID of a committed value through the read pool; ok is
 // false when the value was never stored.
-func (d *dict) lookup(ctx context.Context, db *sql.DB, key string) (id int64, ok bool, err error) {
+func (d *dict) lookup(ctx context.Context, p preparer, key string) (id int64, ok bool, err error) {
 	if key == "" {
 		return 0, false, nil
 	}
 	if id, ok := d.cached(key); ok {
 		return id, true, nil
 	}
-	err = db.QueryRowContext(ctx, d.selectSQL(), d.args(key)...).Scan(&id)
+	stmt, err := p.readStmt(ctx, d.selectSQL())
+	if err != nil {
+		return 0, false, fmt.Errorf("look up %s: %w", d.table, err)
+	}
+	err = stmt.QueryRowContext(ctx, d.args(key)...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -110,7 +213,7 @@ type dicts struct {
 
 func newDicts(limit int) dicts {
 	mk := func(table string, pair bool) *dict {
-		return &dict{table: table, pair: pair, cache: make(map[string]int64), limit: limit}
+		return &dict{table: table, pair: pair, cache: make(map[string]int64), names: make(map[int64]string), limit: limit}
 	}
 	return dicts{
 		actor:          mk("dict_actor", false),
