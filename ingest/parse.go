@@ -107,6 +107,18 @@ func (c *collector) add(b Batch) error {
 	return nil
 }
 
+// empty reports whether nothing was gathered.
+func (c *collector) empty() bool {
+	return c.n == 0 && len(c.out.Problems) == 0 && c.out.Ignored == 0
+}
+
+// take is everything gathered so far, which the collector then forgets.
+func (c *collector) take() Batch {
+	b := c.batch()
+	*c = collector{out: Batch{Source: b.Source}}
+	return b
+}
+
 // batch is everything gathered. Records are copied once, into a slice of
 // the right size, and not at all when they came in one batch.
 func (c *collector) batch() Batch {
