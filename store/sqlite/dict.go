@@ -234,66 +234,65 @@ func (ds *dicts) all() []*dict {
 	return []*dict{ds.actor, ds.actorType, ds.account, ds.region, ds.api, ds.ip, ds.agent, ds.resource, ds.accessKey, ds.sourceIdentity, ds.errorCode}
 }
 
-// dictField is one interned column of an event: its dictionary and value.
-type dictField struct {
-	d   *dict
-	key string
-}
-
-// fields lists the interned columns of e in the events table's column
-// order (actor through error).
-func (ds *dicts) fields(e *store.Event) [11]dictField {
-	return [11]dictField{
-		{ds.actor, e.ActorARN},
-		{ds.actorType, e.ActorType},
-		{ds.account, e.Account},
-		{ds.region, e.Region},
-		{ds.api, apiKeyOf(e)},
-		{ds.ip, e.SourceIP},
-		{ds.agent, e.UserAgent},
-		{ds.resource, e.ResourceARN},
-		{ds.accessKey, e.AccessKeyID},
-		{ds.sourceIdentity, e.SourceIdentity},
-		{ds.errorCode, e.ErrorCode},
+// values lists the interned columns of e in the events table's column
+// order (actor through error), the order of dicts.all.
+func (ds *dicts) values(e *store.Event) [numDicts]string {
+	return [numDicts]string{
+		e.ActorARN, e.ActorType, e.Account, e.Region, apiKeyOf(e), e.SourceIP,
+		e.UserAgent, e.ResourceARN, e.AccessKeyID, e.SourceIdentity, e.ErrorCode,
 	}
 }
+
+// numDicts is how many interned columns an event has.
+const numDicts = 11
 
 // interner assigns IDs inside one write transaction, a batch at a time:
 // every value the batch needs is resolved up front, missing ones with a
 // few multi-row statements instead of one or two statements per value. IDs
 // stay local until the transaction commits: caching them earlier would
-// leave IDs of rolled-back rows in the cache.
+// leave IDs of rolled-back rows in the cache. Dictionaries are numbered as
+// in dicts.all.
 type interner struct {
 	ctx   context.Context
 	tx    *sql.Tx
-	ids   map[*dict]map[string]int64
-	wants map[*dict][]string
+	ds    []*dict
+	ids   [numDicts]map[string]int64
+	wants [numDicts][]string
 }
 
-func newInterner(ctx context.Context, tx *sql.Tx) *interner {
-	return &interner{ctx: ctx, tx: tx, ids: map[*dict]map[string]int64{}, wants: map[*dict][]string{}}
+func newInterner(ctx context.Context, tx *sql.Tx, ds []*dict) *interner {
+	in := &interner{ctx: ctx, tx: tx, ds: ds}
+	for i := range in.ids {
+		in.ids[i] = map[string]int64{}
+	}
+	return in
 }
 
-// want notes that the batch needs key's ID; resolve fetches them.
-func (in *interner) want(d *dict, key string) {
-	if key == "" {
-		return
+// wantAll notes the values every event of rows needs; resolve fetches
+// their IDs. Each dictionary's cache is locked once for the batch.
+func (in *interner) wantAll(values [][numDicts]string) {
+	for i, d := range in.ds {
+		m := in.ids[i]
+		d.mu.Lock()
+		for k := range values {
+			key := values[k][i]
+			if key == "" {
+				continue
+			}
+			if _, ok := m[key]; ok {
+				continue
+			}
+			// Copy cached IDs now: a concurrent reader may evict them
+			// before use.
+			if id, ok := d.cache[key]; ok {
+				m[key] = id
+				continue
+			}
+			m[key] = 0 // placeholder: wanted once, resolved below
+			in.wants[i] = append(in.wants[i], key)
+		}
+		d.mu.Unlock()
 	}
-	m := in.ids[d]
-	if m == nil {
-		m = map[string]int64{}
-		in.ids[d] = m
-	}
-	if _, ok := m[key]; ok {
-		return
-	}
-	// Copy cached IDs now: a concurrent reader may evict them before use.
-	if id, ok := d.cached(key); ok {
-		m[key] = id
-		return
-	}
-	m[key] = 0 // placeholder: wanted once, resolved below
-	in.wants[d] = append(in.wants[d], key)
 }
 
 // internChunk bounds the values per statement, well under SQLite's limit
@@ -302,21 +301,21 @@ const internChunk = 250
 
 // resolve assigns IDs to every wanted value, inserting the new ones.
 func (in *interner) resolve() error {
-	for d, keys := range in.wants {
+	for i, keys := range in.wants {
+		d := in.ds[i]
 		for len(keys) > 0 {
 			chunk := keys[:min(internChunk, len(keys))]
 			keys = keys[len(chunk):]
-			if err := in.resolveChunk(d, chunk); err != nil {
+			if err := in.resolveChunk(d, in.ids[i], chunk); err != nil {
 				return fmt.Errorf("intern %s: %w", d.table, err)
 			}
 		}
-		delete(in.wants, d)
+		in.wants[i] = nil
 	}
 	return nil
 }
 
-func (in *interner) resolveChunk(d *dict, keys []string) error {
-	m := in.ids[d]
+func (in *interner) resolveChunk(d *dict, m map[string]int64, keys []string) error {
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
 		args = append(args, d.args(k)...)
@@ -393,18 +392,19 @@ func (in *interner) scanIDs(d *dict, m map[string]int64, query string, args []an
 	return n, rows.Err()
 }
 
-// id returns the resolved ID of key, NULL for an empty key.
-func (in *interner) id(d *dict, key string) any {
+// id returns the resolved ID of the value key of dictionary i, NULL for
+// an empty key.
+func (in *interner) id(i int, key string) any {
 	if key == "" {
 		return nil
 	}
-	return in.ids[d][key]
+	return in.ids[i][key]
 }
 
 // commit publishes the batch's IDs to the caches; call it only after the
 // transaction committed.
 func (in *interner) commit() {
-	for d, m := range in.ids {
-		d.rememberAll(m)
+	for i, m := range in.ids {
+		in.ds[i].rememberAll(m)
 	}
 }

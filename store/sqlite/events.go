@@ -29,21 +29,23 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 	// matched back to them.
 	first := make(map[eventKey]int, len(events))
 	rows := make([]int, 0, len(events))
+	// Each row's stored ID and dictionary values, worked out once.
+	eids := make([]any, 0, len(events))
+	values := make([][numDicts]string, 0, len(events))
 	for i := range events {
-		k := keyOf(&events[i])
+		eid := encodeEventID(events[i].EventID)
+		k := keyOfStored(events[i].Time.Unix(), eid)
 		if _, dup := first[k]; !dup {
 			first[k] = i
 			rows = append(rows, i)
+			eids = append(eids, eid)
+			values = append(values, s.dicts.values(&events[i]))
 		}
 	}
 	var in *interner
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		in = newInterner(ctx, tx)
-		for _, i := range rows {
-			for _, f := range s.dicts.fields(&events[i]) {
-				in.want(f.d, f.key)
-			}
-		}
+		in = newInterner(ctx, tx, s.dicts.all())
+		in.wantAll(values)
 		if err := in.resolve(); err != nil {
 			return err
 		}
@@ -59,18 +61,18 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 		}
 		full := tx.StmtContext(ctx, s.insertEvents)
 		args := make([]any, 0, insertChunk*eventParams)
-		for pending := rows; len(pending) > 0; {
-			chunk := pending[:min(insertChunk, len(pending))]
-			pending = pending[len(chunk):]
+		for done := 0; done < len(rows); {
+			chunk := rows[done:min(done+insertChunk, len(rows))]
 			args = args[:0]
-			for _, i := range chunk {
+			for k, i := range chunk {
 				e := &events[i]
-				args = append(args, encodeEventID(e.EventID), e.Time.Unix())
-				for _, f := range s.dicts.fields(e) {
-					args = append(args, in.id(f.d, f.key))
+				args = append(args, eids[done+k], e.Time.Unix())
+				for d, key := range values[done+k] {
+					args = append(args, in.id(d, key))
 				}
 				args = append(args, e.ReadOnly)
 			}
+			done += len(chunk)
 			var res sql.Result
 			var err error
 			if len(chunk) == insertChunk {
@@ -145,11 +147,17 @@ type eventKey struct {
 }
 
 func keyOf(e *store.Event) eventKey {
-	switch v := encodeEventID(e.EventID).(type) {
+	return keyOfStored(e.Time.Unix(), encodeEventID(e.EventID))
+}
+
+// keyOfStored is the key of an event stored at t with the stored form
+// of its ID, as encodeEventID gives it.
+func keyOfStored(t int64, eid any) eventKey {
+	switch v := eid.(type) {
 	case []byte:
-		return eventKey{t: e.Time.Unix(), id: string(v), blob: true}
+		return eventKey{t: t, id: string(v), blob: true}
 	default:
-		return eventKey{t: e.Time.Unix(), id: e.EventID}
+		return eventKey{t: t, id: v.(string)}
 	}
 }
 
