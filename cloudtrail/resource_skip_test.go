@@ -24,6 +24,12 @@ func TestResourceOfKeyMatching(t *testing.T) {
 		{"key of another service", "ec2.amazonaws.com", `{"bucketName":"b6"}`, ""},
 		{"service without request fields", "sts.amazonaws.com", `{"roleName":"r"}`, ""},
 		{"second key of a service", "cloudtrail.amazonaws.com", `{"trailName":"t7"}`, "t7"},
+		{"last of repeated keys", "s3.amazonaws.com", `{"bucketName":"b8","bucketname":"b9"}`, "b9"},
+		{"a later value of another type is skipped", "s3.amazonaws.com", `{"bucketName":"b10","BucketName":7}`, "b10"},
+		{"null leaves the field alone", "s3.amazonaws.com", `{"bucketName":"b11","bucketName":null}`, "b11"},
+		{"escaped value", "s3.amazonaws.com", `{"bucketName":"b\u0031\u0032"}`, "b12"},
+		{"not valid JSON", "s3.amazonaws.com", `{"bucketName":"b13",}`, ""},
+		{"more after the object", "s3.amazonaws.com", `{"bucketName":"b14"} x`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,6 +39,25 @@ func TestResourceOfKeyMatching(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadParams checks that reading request fields without a decode
+// gives what encoding/json gives, whenever it does not leave the
+// parameters to encoding/json.
+func FuzzReadParams(f *testing.F) {
+	f.Add([]byte(`{"bucketName":"b","x":{"bucketName":"c"},"y":[1,"2",{}]}`))
+	f.Add([]byte(`{"BUCKETNAME":"b","bucketName":null,"name":"n","trailName":3}`))
+	keys := []string{"bucketname", "name", "trailname"}
+	f.Fuzz(func(t *testing.T, params []byte) {
+		got, ok := readParams(params, keys)
+		if !ok {
+			return
+		}
+		want := decodeResourceParams(params)
+		if got.BucketName != want.BucketName || got.Name != want.Name || got.TrailName != want.TrailName {
+			t.Errorf("readParams(%q) = %+v, encoding/json %+v", params, got, want)
+		}
+	})
 }
 
 // BenchmarkResourceOfRead is the common case: a read whose parameters name

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 
 // decodeRecord fills r from the JSON object raw, producing exactly what
@@ -18,7 +19,7 @@ import (
 // results and error messages stay identical.
 func decodeRecord(raw []byte, r *cloudtrail.Record) error {
 	d := newRecordDecoder(raw)
-	if end, ok := d.record(0, r); ok && skipSpace(raw, end) == len(raw) {
+	if end, ok := d.record(0, r); ok && jsonscan.Space(raw, end) == len(raw) {
 		return nil
 	}
 	*r = cloudtrail.Record{}
@@ -59,12 +60,15 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 	data := d.data
 	switch {
 	case i < len(data) && data[i] == '"':
-		end, plain := scanString(data, i)
+		end, plain := jsonscan.String(data, i)
 		if end < 0 {
 			return -1, false
 		}
-		body := data[i+1 : end-1]
-		if plain || (bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body)) {
+		if plain {
+			*dst = d.text[i+1 : end-1]
+			return end, true
+		}
+		if body := data[i+1 : end-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 			*dst = d.text[i+1 : end-1]
 			return end, true
 		}
@@ -74,7 +78,7 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 		}
 		return end, true
 	case i < len(data) && data[i] == 'n':
-		end := scanLiteral(data, i, "null")
+		end := jsonscan.Literal(data, i, "null")
 		return end, end >= 0
 	default:
 		return -1, false
@@ -84,7 +88,7 @@ func (d *recordDecoder) str(i int, dst *string) (int, bool) {
 // raw copies a value verbatim, as json.RawMessage does (null included).
 // The copy aliases the record's Raw, which is never written to.
 func (d *recordDecoder) raw(i int, dst *json.RawMessage) (int, bool) {
-	end := skipValue(d.data, i)
+	end := jsonscan.Skip(d.data, i)
 	if end < 0 {
 		return -1, false
 	}
@@ -93,14 +97,83 @@ func (d *recordDecoder) raw(i int, dst *json.RawMessage) (int, bool) {
 }
 
 func (d *recordDecoder) time(i int, dst *time.Time) (int, bool) {
-	end := skipValue(d.data, i)
+	end := jsonscan.Skip(d.data, i)
 	if end < 0 {
 		return -1, false
+	}
+	if t, ok := utcSecond(d.data[i:end]); ok {
+		*dst = t
+		return end, true
 	}
 	if err := dst.UnmarshalJSON(d.data[i:end]); err != nil {
 		return -1, false
 	}
 	return end, true
+}
+
+// utcSecond reads a time in the one form CloudTrail writes,
+// "2006-01-02T15:04:05Z" with its quotes, into what Time.UnmarshalJSON
+// makes of it, and reports false for anything else (fractions of a
+// second, offsets, fields out of range) so that UnmarshalJSON decides.
+// UnmarshalJSON's general parse is a twentieth of the cost of a record.
+func utcSecond(b []byte) (time.Time, bool) {
+	if len(b) != len(`"2006-01-02T15:04:05Z"`) || b[0] != '"' || b[5] != '-' || b[8] != '-' || b[11] != 'T' ||
+		b[14] != ':' || b[17] != ':' || b[20] != 'Z' || b[21] != '"' {
+		return time.Time{}, false
+	}
+	year, ok1 := decimal(b[1:5])
+	month, ok2 := decimal(b[6:8])
+	day, ok3 := decimal(b[9:11])
+	hour, ok4 := decimal(b[12:14])
+	minute, ok5 := decimal(b[15:17])
+	sec, ok6 := decimal(b[18:20])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// Days since 1970-01-01 of a proleptic Gregorian date, counted in
+	// 400-year eras of 146,097 days from March, so that a leap day ends
+	// its year (H. Hinnant, "chrono-compatible low-level date algorithms").
+	y := year
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (month + 9) % 12
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era)*146097 + int64(doe) - 719468
+	return time.Unix(days*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
+}
+
+// decimal reads ASCII digits.
+func decimal(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn is the length of a month of the proleptic Gregorian calendar.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
@@ -115,14 +188,14 @@ func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
 		if v {
 			lit = "true"
 		}
-		end := scanLiteral(data, i, lit)
+		end := jsonscan.Literal(data, i, lit)
 		if end < 0 {
 			return -1, false
 		}
 		*dst = &v
 		return end, true
 	case 'n':
-		end := scanLiteral(data, i, "null")
+		end := jsonscan.Literal(data, i, "null")
 		*dst = nil
 		return end, end >= 0
 	}
@@ -132,7 +205,7 @@ func (d *recordDecoder) boolPtr(i int, dst **bool) (int, bool) {
 // isNull reports whether a null literal starts at i, and where it ends.
 func (d *recordDecoder) isNull(i int) (int, bool) {
 	if i < len(d.data) && d.data[i] == 'n' {
-		end := scanLiteral(d.data, i, "null")
+		end := jsonscan.Literal(d.data, i, "null")
 		return end, end >= 0
 	}
 	return 0, false
@@ -158,10 +231,10 @@ var recordNames = []string{"eventVersion", "eventID", "eventTime", "eventSource"
 	"additionalEventData", "errorCode", "errorMessage", "requestID", "readOnly", "recipientAccountId", "resources"}
 
 func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
-	it := newObjectIter(d.data, start, 1)
+	it := jsonscan.NewObject(d.data, start, 1)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -229,6 +302,13 @@ func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
 		case "resources":
 			bit = 18
 			end, ok = d.resources(v, &r.Resources)
+		case "managementEvent", "eventCategory", "tlsDetails", "sessionCredentialFromConsole", "apiVersion",
+			"sharedEventID", "vpcEndpointId", "vpcEndpointAccountId", "serviceEventDetails", "addendum",
+			"edgeDeviceDetails", "insightDetails":
+			// Fields of CloudTrail's own that Record does not keep: none
+			// matches a field's name in any case, so no need to ask.
+			it.Advance(jsonscan.SkipDepth(d.data, v, 2))
+			continue
 		default:
 			if !unknownKey(key, plain, recordNames) {
 				return -1, false
@@ -236,29 +316,29 @@ func (d *recordDecoder) record(start int, r *cloudtrail.Record) (int, bool) {
 			if isEnvelopeKey(key) {
 				d.envelope = true
 			}
-			it.advance(skipDepth(d.data, v, 2))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 2))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
 	d.recordKey = seen&(1<<1|1<<4) != 0
-	return it.end(), true
+	return it.End(), true
 }
 
 var identityNames = []string{"type", "principalId", "arn", "accountId", "accessKeyId", "userName", "invokedBy", "sessionContext"}
 
 func (d *recordDecoder) identity(start int, u *cloudtrail.UserIdentity) (int, bool) {
-	it := newObjectIter(d.data, start, 2)
+	it := jsonscan.NewObject(d.data, start, 2)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -298,34 +378,38 @@ func (d *recordDecoder) identity(start int, u *cloudtrail.UserIdentity) (int, bo
 			if !unknownKey(key, plain, identityNames) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, 3))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 3))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }
 
 var sessionNames = []string{"sessionIssuer", "attributes", "sourceIdentity"}
 
 func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, bool) {
-	it := newObjectIter(d.data, start, 3)
+	it := jsonscan.NewObject(d.data, start, 3)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
 		var end, bit int
 		ok = true
 		switch string(key) {
+		case "webIdFederationData", "ec2RoleDelivery", "assumedRoot":
+			// CloudTrail's, not kept, and matching no field in any case.
+			it.Advance(jsonscan.SkipDepth(d.data, v, 4))
+			continue
 		case "sessionIssuer":
 			bit = 0
 			if e, null := d.isNull(v); null {
@@ -347,19 +431,19 @@ func (d *recordDecoder) session(start int, s *cloudtrail.SessionContext) (int, b
 			if !unknownKey(key, plain, sessionNames) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, 4))
+			it.Advance(jsonscan.SkipDepth(d.data, v, 4))
 			continue
 		}
 		if !ok || seen&(1<<bit) != 0 {
 			return -1, false
 		}
 		seen |= 1 << bit
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }
 
 var issuerNames = []string{"type", "principalId", "arn", "accountId", "userName"}
@@ -386,7 +470,7 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 		return -1, false
 	}
 	out := make([]cloudtrail.Resource, 0, 2)
-	i := skipSpace(data, start+1)
+	i := jsonscan.Space(data, start+1)
 	if i < len(data) && data[i] == ']' {
 		*dst = out
 		return i + 1, true
@@ -403,13 +487,13 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 			return -1, false
 		}
 		out = append(out, res)
-		i = skipSpace(data, end)
+		i = jsonscan.Space(data, end)
 		if i >= len(data) {
 			return -1, false
 		}
 		switch data[i] {
 		case ',':
-			i = skipSpace(data, i+1)
+			i = jsonscan.Space(data, i+1)
 		case ']':
 			*dst = out
 			return i + 1, true
@@ -421,10 +505,10 @@ func (d *recordDecoder) resources(start int, dst *[]cloudtrail.Resource) (int, b
 
 // flat decodes an object whose fields are all strings, in names order.
 func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (int, bool) {
-	it := newObjectIter(d.data, start, depth)
+	it := jsonscan.NewObject(d.data, start, depth)
 	var seen uint32
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -439,7 +523,7 @@ func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (i
 			if !unknownKey(key, plain, names) {
 				return -1, false
 			}
-			it.advance(skipDepth(d.data, v, depth+1))
+			it.Advance(jsonscan.SkipDepth(d.data, v, depth+1))
 			continue
 		}
 		end, ok := d.str(v, dst[idx])
@@ -447,10 +531,10 @@ func (d *recordDecoder) flat(start, depth int, names []string, dst []*string) (i
 			return -1, false
 		}
 		seen |= 1 << idx
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err {
+	if it.Failed() {
 		return -1, false
 	}
-	return it.end(), true
+	return it.End(), true
 }

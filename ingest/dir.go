@@ -278,6 +278,10 @@ const (
 	sinkFailed         // the sink refused a batch; retried later
 )
 
+// sinkBatchRecords is the most records the directory source hands the
+// sink at once.
+const sinkBatchRecords = maxBatchUnits
+
 // ingest sends one file to the sink and records it in the ledger. It
 // reports what became of the file; the error is for ledger failures.
 func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, now time.Time) (outcome, error) {
@@ -293,9 +297,7 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 		log.Warn().Msg("the bot stopped while reading this file; reading it once more, and setting it aside if that stops the bot too")
 	}
 	records, problems := 0, 0
-	err = streamFile(ctx, path, d.opts.Limits, func(b Batch) error {
-		records += len(b.Records)
-		problems += len(b.Problems)
+	send := func(b Batch) error {
 		// A batch that started is finished even when shutdown begins, so
 		// a stop never leaves one half applied; the file stops after it.
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.StoreTimeout)
@@ -304,7 +306,24 @@ func (d *DirSource) ingest(ctx context.Context, path string, stamp fileStamp, no
 			return errSink{err}
 		}
 		return ctx.Err()
+	}
+	// A large file is read a block at a time; its blocks are handed
+	// over together up to sinkBatchRecords, since each Ingest is one
+	// commit of the store and a commit costs about the same for a
+	// thousand events as for several.
+	c := collector{out: Batch{Source: path}}
+	err = streamFile(ctx, path, d.opts.Limits, func(b Batch) error {
+		records += len(b.Records)
+		problems += len(b.Problems)
+		_ = c.add(b)
+		if c.n < sinkBatchRecords {
+			return ctx.Err()
+		}
+		return send(c.take())
 	})
+	if err == nil && !c.empty() {
+		err = send(c.take())
+	}
 	// The read is over, whatever its outcome: only a read the process
 	// did not survive may leave the mark.
 	d.endRead(ctx, path, log)

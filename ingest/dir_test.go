@@ -3,9 +3,11 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/secops-bot/secops-bot/ingest/corpus"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -271,4 +274,59 @@ func TestDirSource(t *testing.T) {
 			t.Errorf("Run returned %v", err)
 		}
 	})
+}
+
+// TestDirSourceLargeFileInFewBatches checks that a file read in many blocks
+// reaches the sink in batches of up to sinkBatchRecords records, each one
+// commit of the store, with every record once and in file order.
+func TestDirSourceLargeFileInFewBatches(t *testing.T) {
+	var buf bytes.Buffer
+	const n = 10_000 // about 13 MiB, several blocks
+	if _, err := corpus.Generate(&buf, n, 3, corpus.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for line := range bytes.Lines(buf.Bytes()) {
+		var r struct{ EventID string }
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.EventID)
+	}
+	dir, sink, c := t.TempDir(), &memSink{}, clock.NewFake(start)
+	drop(t, dir, "export.jsonl", buf.Bytes(), start.Add(-time.Minute))
+	d := NewDirSource(dir, newMemLedger(), sink, zerolog.Nop(), DirOptions{Interval: time.Second, Clock: c})
+	if _, err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.eventIDs(); !slices.Equal(got, want) {
+		t.Fatalf("sink got %d records, want the file's %d in order", len(got), len(want))
+	}
+	if sink.calls != (n+sinkBatchRecords-1)/sinkBatchRecords {
+		t.Errorf("%d batches for %d records, want them in batches of %d", sink.calls, n, sinkBatchRecords)
+	}
+}
+
+// A file holding only a native finding (a GuardDuty EventBridge event, no
+// CloudTrail record) still reaches the sink.
+func TestDirSourceNativeOnlyFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "native", "testdata", "guardduty-s3-bucket-anonymous-access.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, sink, c := t.TempDir(), &memSink{}, clock.NewFake(start)
+	drop(t, dir, "gd.json", data, start.Add(-time.Minute))
+	d := NewDirSource(dir, newMemLedger(), sink, zerolog.Nop(), DirOptions{Interval: time.Second, Clock: c})
+	if _, err := d.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	n := 0
+	for _, b := range sink.batches {
+		n += len(b.Native)
+	}
+	if n != 1 {
+		t.Fatalf("the sink got %d native findings in %d batches, want the file's one", n, len(sink.batches))
+	}
 }

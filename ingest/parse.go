@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 	"github.com/secops-bot/secops-bot/native"
 )
 
@@ -115,6 +116,18 @@ func (c *collector) add(b Batch) error {
 	return nil
 }
 
+// empty reports whether nothing was gathered.
+func (c *collector) empty() bool {
+	return c.n == 0 && len(c.out.Problems) == 0 && len(c.out.Native) == 0 && c.out.Ignored == 0
+}
+
+// take is everything gathered so far, which the collector then forgets.
+func (c *collector) take() Batch {
+	b := c.batch()
+	*c = collector{out: Batch{Source: b.Source}}
+	return b
+}
+
 // batch is everything gathered. Records are copied once, into a slice of
 // the right size, and not at all when they came in one batch.
 func (c *collector) batch() Batch {
@@ -201,7 +214,7 @@ func hasObjectLine(data []byte) bool {
 			continue
 		}
 		seen++
-		if line[0] == '{' && skipValue(line, 0) == len(line) {
+		if line[0] == '{' && jsonscan.Skip(line, 0) == len(line) {
 			return true
 		}
 	}
@@ -219,10 +232,10 @@ type span struct{ start, end int }
 // unusual (escaped keys, invalid JSON), which the general path then
 // explains. As encoding/json would, it takes the last of repeated keys.
 func recordsArray(doc []byte) (int, bool) {
-	it := newObjectIter(doc, 0, 1)
+	it := jsonscan.NewObject(doc, 0, 1)
 	at := -1
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
@@ -235,9 +248,9 @@ func recordsArray(doc []byte) (int, bool) {
 				at = v + 1
 			}
 		}
-		it.advance(skipDepth(doc, v, 2))
+		it.Advance(jsonscan.SkipDepth(doc, v, 2))
 	}
-	if it.err || at < 0 || skipSpace(doc, it.end()) != len(doc) {
+	if it.Failed() || at < 0 || jsonscan.Space(doc, it.End()) != len(doc) {
 		return 0, false
 	}
 	return at, true
@@ -248,23 +261,23 @@ func recordsArray(doc []byte) (int, bool) {
 // it is not valid JSON).
 func arrayElements(doc []byte, start int) ([]span, int) {
 	var out []span
-	i := skipSpace(doc, start+1)
+	i := jsonscan.Space(doc, start+1)
 	if i < len(doc) && doc[i] == ']' {
 		return out, i + 1
 	}
 	for {
-		e := skipDepth(doc, i, 3)
+		e := jsonscan.SkipDepth(doc, i, 3)
 		if e < 0 {
 			return nil, -1
 		}
 		out = append(out, span{i, e})
-		i = skipSpace(doc, e)
+		i = jsonscan.Space(doc, e)
 		if i >= len(doc) {
 			return nil, -1
 		}
 		switch doc[i] {
 		case ',':
-			i = skipSpace(doc, i+1)
+			i = jsonscan.Space(doc, i+1)
 		case ']':
 			return out, i + 1
 		default:
@@ -393,7 +406,7 @@ func (p *parser) value(u unit, b *Batch) {
 		raw := own(data)
 		d := newOwnedRecordDecoder(raw)
 		r := b.next()
-		if end, ok := d.record(0, r); ok && d.recordKey && !d.envelope && skipSpace(raw, end) == len(raw) {
+		if end, ok := d.record(0, r); ok && d.recordKey && !d.envelope && jsonscan.Space(raw, end) == len(raw) {
 			r.Raw = raw
 			p.validate(r, u.line, b)
 			return
@@ -514,7 +527,7 @@ func (p *parser) validate(r *cloudtrail.Record, line int, b *Batch) {
 // startsLikeEnvelope reports whether an object's first key is one that
 // EventBridge events, log files and digest files start with.
 func startsLikeEnvelope(data []byte) bool {
-	i := skipSpace(data, 1)
+	i := jsonscan.Space(data, 1)
 	for _, k := range []string{`"version"`, `"Records"`, `"id"`, `"detail-type"`, `"awsAccountId"`} {
 		if bytes.HasPrefix(data[i:], []byte(k)) {
 			return true

@@ -1,6 +1,10 @@
 package ingest
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
+)
 
 // shape is what the top-level keys of a JSON value say it is.
 type shape struct {
@@ -30,23 +34,23 @@ func probe(data []byte) (shape, bool) {
 	if len(data) == 0 || data[0] != '{' {
 		return s, false
 	}
-	it := newObjectIter(data, 0, 1)
+	it := jsonscan.NewObject(data, 0, 1)
 	for {
-		key, plain, v, ok := it.next()
+		key, plain, v, ok := it.Next()
 		if !ok {
 			break
 		}
 		if !plain {
 			return s, false
 		}
-		end := skipDepth(data, v, 2)
+		end := jsonscan.SkipDepth(data, v, 2)
 		if end < 0 {
 			return s, false
 		}
 		s.set(string(key), data[v:end])
-		it.advance(end)
+		it.Advance(end)
 	}
-	if it.err || skipSpace(data, it.end()) != len(data) {
+	if it.Failed() || jsonscan.Space(data, it.End()) != len(data) {
 		return s, false
 	}
 	return s, true

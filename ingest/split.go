@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 
 var newline = []byte{'\n'}
@@ -29,8 +31,10 @@ func (l *lineSplitter) take(n int, next []byte) int {
 	return min(len(next), room)
 }
 
+func (l *lineSplitter) maxCarry() int { return l.lim.MaxLineBytes + 1 }
+
 func (l *lineSplitter) split(data []byte, end bool, max int) ([]unit, int) {
-	units := make([]unit, 0, min(max, len(data)/512+1))
+	var units []unit
 	i := 0
 	for i < len(data) && len(units) < max {
 		nl := bytes.IndexByte(data[i:], '\n')
@@ -60,12 +64,22 @@ func (l *lineSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 		if len(line) > l.lim.MaxLineBytes {
 			l.report(l.line, lineCapReason(l.lim), head(line, capProblemRaw))
 		} else if t := bytes.TrimSpace(line); len(t) > 0 {
-			units = append(units, unit{data: t, line: l.line})
+			units = addUnit(units, unit{data: t, line: l.line}, max, len(data)-i)
 		}
 		l.line++
 		i += nl + 1
 	}
 	return units, i
+}
+
+// addUnit appends u to units, making room at the first one for as many as
+// the rest of the input (left bytes) may hold, at about half a kilobyte a
+// record. Input that yields no unit (a line being skipped) costs nothing.
+func addUnit(units []unit, u unit, max, left int) []unit {
+	if units == nil {
+		units = make([]unit, 0, min(max, left/512+1))
+	}
+	return append(units, u)
 }
 
 // recState is where a recordsSplitter is in a log file.
@@ -111,8 +125,11 @@ func (r *recordsSplitter) take(_ int, next []byte) int {
 	return min(len(next), r.lim.MaxRecordBytes+1)
 }
 
+// maxCarry is a record just within the cap and the most take adds.
+func (r *recordsSplitter) maxCarry() int { return 2*r.lim.MaxRecordBytes + 1 }
+
 func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
-	units := make([]unit, 0, min(max, len(data)/512+1))
+	var units []unit
 	i, counted := 0, 0
 	// lineAt is the line of data[at], counted as the cut moves on.
 	lineAt := func(at int) int {
@@ -140,7 +157,7 @@ func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 			r.state = recAfter
 			continue
 		}
-		j := skipSpace(data, i)
+		j := jsonscan.Space(data, i)
 		if r.space == 0 && j > i {
 			r.spaceLine = lineAt(i)
 		}
@@ -171,7 +188,7 @@ func (r *recordsSplitter) split(data []byte, end bool, max int) ([]unit, int) {
 				if e-i > r.lim.MaxRecordBytes {
 					r.report(lineAt(i), recordCapReason(r.lim, r.n), head(data[i:e], capProblemRaw))
 				} else {
-					units = append(units, unit{data: data[i:e], line: lineAt(i), kind: logElement})
+					units = addUnit(units, unit{data: data[i:e], line: lineAt(i), kind: logElement}, max, len(data)-i)
 				}
 				i = e
 				r.state, r.comma = recAfter, false
@@ -267,7 +284,7 @@ const (
 // once per block for the record the block cuts. What is already over the
 // cap is not asked about: it is skipped whatever it holds.
 func element(data []byte, i, limit int) (int, elemStatus, string) {
-	if e := skipDepth(data, i, 3); e >= 0 {
+	if e := jsonscan.SkipDepth(data, i, 3); e >= 0 {
 		return e, elemComplete, ""
 	}
 	if len(data)-i > limit {
@@ -289,18 +306,18 @@ func element(data []byte, i, limit int) (int, elemStatus, string) {
 // comma, and returns the index past it, or -1 if data does not hold a
 // complete, valid one.
 func member(data []byte, i int) int {
-	i = skipSpace(data, i)
+	i = jsonscan.Space(data, i)
 	if i >= len(data) || data[i] != '"' {
 		return -1
 	}
-	if i, _ = scanString(data, i); i < 0 {
+	if i, _ = jsonscan.String(data, i); i < 0 {
 		return -1
 	}
-	i = skipSpace(data, i)
+	i = jsonscan.Space(data, i)
 	if i >= len(data) || data[i] != ':' {
 		return -1
 	}
-	return skipDepth(data, skipSpace(data, i+1), 2)
+	return jsonscan.SkipDepth(data, jsonscan.Space(data, i+1), 2)
 }
 
 // skipper finds where a JSON value ends without holding it. It follows
@@ -335,7 +352,7 @@ func (k *skipper) feed(data []byte) (int, bool) {
 				return i + 1, true
 			}
 		case k.scalar:
-			if isSpace(c) || c == ',' || c == ']' || c == '}' {
+			if jsonscan.IsSpace(c) || c == ',' || c == ']' || c == '}' {
 				return i, true
 			}
 		case c == '"':
@@ -347,7 +364,7 @@ func (k *skipper) feed(data []byte) (int, bool) {
 			if k.depth <= 0 {
 				return i + 1, true
 			}
-		case isSpace(c):
+		case jsonscan.IsSpace(c):
 		default:
 			if k.depth == 0 {
 				k.scalar = true

@@ -29,13 +29,25 @@ func (p *Pipeline) splitReads(recs []cloudtrail.Record) (counted []bool, commit 
 	return p.opts.DataReads.Split(recs)
 }
 
-// history converts the records to their history rows; a counted record
-// has none (a zero Event), since it is never stored.
-func history(recs []cloudtrail.Record, counted []bool) []store.Event {
+// inOrder rearranges counted (indexed by record) into processing order.
+func inOrder(counted []bool, order []int) []bool {
+	if counted == nil {
+		return nil
+	}
+	out := make([]bool, len(order))
+	for k, i := range order {
+		out[k] = counted[i]
+	}
+	return out
+}
+
+// history converts the records, in processing order, to their history
+// rows; a counted record has none (a zero Event), since it is never stored.
+func history(recs []cloudtrail.Record, order []int, counted []bool) []store.Event {
 	hist := make([]store.Event, len(recs))
-	for i := range recs {
-		if !isCounted(counted, i) {
-			hist[i] = HistoryEvent(&recs[i])
+	for k, i := range order {
+		if !isCounted(counted, k) {
+			hist[k] = HistoryEvent(&recs[i])
 		}
 	}
 	return hist

@@ -179,31 +179,37 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 	}
 	sort.SliceStable(order, func(a, b int) bool { return recs[order[a]].EventTime.Before(recs[order[b]].EventTime) })
 
+	// Data reads counted by DataReads are never stored as history.
+	// counted and hist are in processing order. The new rows of hist are
+	// moved down over the duplicates and counted reads as they are met, so
+	// that the rows waiting to be stored are always hist[from:to] and are
+	// handed to the store where they lie.
 	counted, commitReads := p.splitReads(recs)
-	hist := history(recs, counted)
+	counted = inOrder(counted, order)
+	hist := history(recs, order, counted)
 	exists, err := p.hasEvents(ctx, hist, counted)
 	if err != nil {
 		return st, fmt.Errorf("check event history: %w", err)
 	}
 	seen := make(map[string]bool, len(recs))
-	pending := make([]store.Event, 0, len(recs))
+	from, to := 0, 0
 	// stored are the new events, reported to Metrics only once the whole
 	// batch is stored: a batch that fails is retried and must not count
 	// its events twice.
 	stored := make([]int, 0, len(recs))
 	flush := func() error {
-		if len(pending) == 0 {
+		if to == from {
 			return nil
 		}
-		if _, err := p.opts.Store.AddEvents(ctx, pending); err != nil {
-			return fmt.Errorf("store %d events: %w", len(pending), err)
+		if _, err := p.opts.Store.AddEvents(ctx, hist[from:to]); err != nil {
+			return fmt.Errorf("store %d events: %w", to-from, err)
 		}
-		pending = pending[:0]
+		from = to
 		return nil
 	}
-	for _, i := range order {
+	for k, i := range order {
 		rec := &recs[i]
-		if exists[i] || seen[rec.EventID] {
+		if exists[k] || seen[rec.EventID] {
 			st.Duplicates++
 			continue
 		}
@@ -229,8 +235,11 @@ func (p *Pipeline) IngestStats(ctx context.Context, b ingest.Batch) (Stats, erro
 				}
 			}
 		}
-		if !isCounted(counted, i) {
-			pending = append(pending, hist[i])
+		if !isCounted(counted, k) {
+			if to != k {
+				hist[to] = hist[k]
+			}
+			to++
 		}
 	}
 	if err := flush(); err != nil {

@@ -5,7 +5,9 @@
 # every one can be made smaller to try the harness on a busy machine:
 #
 #   SECOPS_OPSBENCH_RATE=1000 SECOPS_OPSBENCH_DURATION=60s   latency under background traffic
-#   SECOPS_OPSBENCH_EVENTS=100000 SECOPS_OPSBENCH_REPLICAS=1,2  throughput on PostgreSQL
+#   SECOPS_OPSBENCH_EVENTS=100000                           throughput
+#   SECOPS_OPSBENCH_REPLICAS=1,2                            replicas of both, on PostgreSQL
+#   SECOPS_OPSBENCH_DRIVER=sqlite                           both on SQLite instead (one replica)
 #   SECOPS_OPSBENCH_STORED=10000000 SECOPS_OPSBENCH_DB=/tmp/opsbench-10m.db  memory
 #
 # ONLY=latency|throughput|memory runs one of them. PostgreSQL is started with
@@ -25,7 +27,7 @@ esac
 for server in goaws; do
 	command -v "$server" >/dev/null || [ -x "$(go env GOPATH)/bin/$server" ] || ./.ci/install-$server.sh
 done
-if [ -z "${SECOPS_TEST_POSTGRES_DSN:-}" ] && [[ "${ONLY:-all}" =~ ^(all|throughput)$ ]] && [ "${SECOPS_OPSBENCH_DRIVER:-postgres}" = postgres ]; then
+if [ -z "${SECOPS_TEST_POSTGRES_DSN:-}" ] && [[ "${ONLY:-all}" =~ ^(all|throughput|latency)$ ]] && [ "${SECOPS_OPSBENCH_DRIVER:-postgres}" = postgres ]; then
 	eval "$(./scripts/start-postgres.sh)"
 fi
 

@@ -165,6 +165,15 @@ func newWorkspace(t *testing.T) *workspace {
 // emulators would change it; secrets and the DSN come from the environment.
 func writeConfig(t *testing.T, emu *slackemu.Server, queueURL, driver string) string {
 	t.Helper()
+	// SECOPS_OPSBENCH_METRICS (e.g. 127.0.0.1:9464) serves the bot's
+	// /metrics during a run, to break a latency down.
+	return writeConfigMetrics(t, emu, queueURL, driver, os.Getenv("SECOPS_OPSBENCH_METRICS"))
+}
+
+// writeConfigMetrics is writeConfig with the bot's /metrics served on
+// metrics (none when empty): replicas side by side need one each.
+func writeConfigMetrics(t *testing.T, emu *slackemu.Server, queueURL, driver, metrics string) string {
+	t.Helper()
 	return serveproc.Config(t, func(section func(string) map[string]any) {
 		section("slack")["api_url"] = emu.APIURL()
 		section("store")["driver"] = driver
@@ -182,9 +191,7 @@ func writeConfig(t *testing.T, emu *slackemu.Server, queueURL, driver string) st
 		// raised from the event alone.
 		section("aws")["enabled"] = false
 		section("aws")["region"] = awsRegion
-		// SECOPS_OPSBENCH_METRICS (e.g. 127.0.0.1:9464) serves the bot's
-		// /metrics during a run, to break a latency down.
-		section("metrics")["listen"] = os.Getenv("SECOPS_OPSBENCH_METRICS")
+		section("metrics")["listen"] = metrics
 		section("log")["level"] = "info"
 	})
 }

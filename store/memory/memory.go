@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -40,7 +41,7 @@ type Store struct {
 	mu sync.Mutex
 	// uuids holds the event IDs in CloudTrail's UUID form as 16 bytes,
 	// a fraction of the string and cheaper to hash; ids holds the rest.
-	uuids    map[[16]byte]struct{}
+	uuids    *uuidSet
 	ids      map[string]struct{}
 	vals     []string          // interned values; vals[0] is ""
 	valIndex map[string]uint32 // value to index in vals
@@ -61,7 +62,7 @@ type kvKey struct{ ns, key string }
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		uuids:    map[[16]byte]struct{}{},
+		uuids:    newUUIDSet(),
 		ids:      map[string]struct{}{},
 		vals:     []string{""},
 		valIndex: map[string]uint32{"": 0},
@@ -76,8 +77,7 @@ func New() *Store {
 // has reports whether an event ID is stored.
 func (s *Store) has(id string) bool {
 	if u, ok := parseUUID(id); ok {
-		_, found := s.uuids[u]
-		return found
+		return s.uuids.has(u)
 	}
 	_, found := s.ids[id]
 	return found
@@ -86,11 +86,7 @@ func (s *Store) has(id string) bool {
 // add stores an event ID, reporting whether it is new.
 func (s *Store) add(id string) bool {
 	if u, ok := parseUUID(id); ok {
-		if _, dup := s.uuids[u]; dup {
-			return false
-		}
-		s.uuids[u] = struct{}{}
-		return true
+		return s.uuids.add(u)
 	}
 	if _, dup := s.ids[id]; dup {
 		return false
@@ -145,37 +141,67 @@ func (s *Store) timeOf(e *histEvent) time.Time {
 // parseUUID packs a UUID in CloudTrail's form (8-4-4-4-12 lower-case hex
 // digits) into 16 bytes. Upper case is refused: it would pack like lower
 // case, and the two are different event IDs; such IDs stay strings.
+//
+// It runs twice per replayed event, so it decodes eight digits at a time.
 func parseUUID(s string) ([16]byte, bool) {
 	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	bad := byte(0)
-	for j, i := range uuidHexAt {
-		hi, lo := hexDigit[s[i]], hexDigit[s[i+1]]
-		bad |= hi | lo
-		u[j] = hi<<4 | lo&0x0f
+	words := [4]uint64{
+		le64(s, 0),
+		le32(s, 9) | le32(s, 14)<<32,
+		le32(s, 19) | le32(s, 24)<<32,
+		le64(s, 28),
 	}
-	return u, bad&0xf0 == 0
+	for i, w := range words {
+		v, ok := hex8(w)
+		if !ok {
+			return [16]byte{}, false
+		}
+		binary.LittleEndian.PutUint32(u[4*i:], v)
+	}
+	return u, true
 }
 
-// uuidHexAt is where each byte's two hex digits start in a canonical UUID.
-var uuidHexAt = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+// hex8 decodes eight lower-case hex digits, the first in the lowest byte
+// of w, into the value they spell.
+func hex8(w uint64) (uint32, bool) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	if w&highs != 0 {
+		return 0, false
+	}
+	// For ASCII bytes, adding 0x80-c sets a byte's high bit exactly when
+	// the byte is at least c, and never carries into the next byte.
+	digit := (w + ones*(0x80-'0')) &^ (w + ones*(0x80-'9'-1)) & highs
+	letter := (w + ones*(0x80-'a')) &^ (w + ones*(0x80-'f'-1)) & highs
+	if digit|letter != highs {
+		return 0, false
+	}
+	nibbles := w&(ones*0x0f) + (letter>>7)*9 // 'a' is 0x61: 1+9 = 10
+	// Pair the nibbles into bytes (first digit high), then gather the
+	// four bytes, the first pair lowest.
+	pairs := (nibbles<<4 | nibbles>>8) & 0x00ff00ff00ff00ff
+	pairs = (pairs | pairs>>8) & 0x0000ffff0000ffff
+	pairs = (pairs | pairs>>16) & 0xffffffff
+	return uint32(pairs), true
+}
 
-// hexDigit maps a lower-case hex digit to its value and any other byte to
-// 0xff, so that one OR over a UUID's digits tells whether all were valid.
-var hexDigit = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c - 'a' + 10)
-	}
-	return t
-}()
+// le64 and le32 read eight or four bytes of s at i, the first in the
+// lowest byte (the compiler makes each one load).
+func le64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+func le32(s string, i int) uint64 {
+	_ = s[i+3]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24
+}
 
 // HasEvents reports which event IDs are already stored.
 func (s *Store) HasEvents(_ context.Context, events []store.Event) ([]bool, error) {

@@ -1,8 +1,12 @@
 package memory
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +143,64 @@ func TestActorStatsAcrossBlocks(t *testing.T) {
 
 func TestKVConformance(t *testing.T) {
 	storetest.RunKV(t, func(*testing.T, clock.Clock) storetest.KVStore { return New() })
+}
+
+// TestParseUUID checks the packed form against encoding/hex on UUIDs and
+// on near misses: every digit position replaced by each byte that is not
+// a lower-case hex digit.
+func TestParseUUID(t *testing.T) {
+	const id = "0123abcd-ef45-6789-a0b1-c2d3e4f5a6b7"
+	want, _ := hex.DecodeString(strings.ReplaceAll(id, "-", ""))
+	got, ok := parseUUID(id)
+	if !ok || !bytes.Equal(got[:], want) {
+		t.Fatalf("parseUUID(%q) = %x, %v; want %x", id, got, ok, want)
+	}
+	for i := range len(id) {
+		if id[i] == '-' {
+			continue
+		}
+		for c := range 256 {
+			if '0' <= c && c <= '9' || 'a' <= c && c <= 'f' {
+				continue
+			}
+			bad := id[:i] + string([]byte{byte(c)}) + id[i+1:]
+			if u, ok := parseUUID(bad); ok {
+				t.Fatalf("parseUUID(%q) = %x, want a refusal", bad, u)
+			}
+		}
+	}
+	for _, s := range []string{"00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", "f9595781-8a7b-43ed-8a49-2f2b8a67697c"} {
+		want, _ := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+		if got, ok := parseUUID(s); !ok || !bytes.Equal(got[:], want) {
+			t.Errorf("parseUUID(%q) = %x, %v; want %x", s, got, ok, want)
+		}
+	}
+}
+
+// TestUUIDSet checks membership across growth, with the all-zero UUID
+// (which an empty slot cannot hold) among the members.
+func TestUUIDSet(t *testing.T) {
+	s := newUUIDSet()
+	key := func(i int) uuid {
+		var u uuid
+		binary.BigEndian.PutUint64(u[8:], uint64(i)) // the 0th key is all zero
+		return u
+	}
+	const n = 5000
+	for i := 0; i < n; i += 2 {
+		if !s.add(key(i)) {
+			t.Fatalf("add(%d) said it was there", i)
+		}
+	}
+	for i := range n {
+		if got, want := s.has(key(i)), i%2 == 0; got != want {
+			t.Fatalf("has(%d) = %v, want %v", i, got, want)
+		}
+		if got, want := s.add(key(i)), i%2 == 1; got != want {
+			t.Fatalf("add(%d) = %v, want %v", i, got, want)
+		}
+	}
+	if s.n != n-1 || !s.zero {
+		t.Errorf("%d slots used and zero %v, want %d and true", s.n, s.zero, n-1)
+	}
 }

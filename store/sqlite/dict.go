@@ -22,6 +22,10 @@ type dict struct {
 
 	mu    sync.Mutex
 	cache map[string]int64
+	// names is the other way round, for reading events back without a
+	// join per column. A value's ID never changes once committed, so
+	// either cache is always right, only perhaps incomplete.
+	names map[int64]string
 	limit int
 }
 
@@ -75,6 +79,96 @@ func (d *dict) remember(key string, id int64) {
 		}
 	}
 	d.cache[key] = id
+	d.rememberNameLocked(id, key)
+}
+
+func (d *dict) rememberNameLocked(id int64, key string) {
+	if _, ok := d.names[id]; !ok && len(d.names) >= d.limit {
+		for k := range d.names {
+			delete(d.names, k)
+			break
+		}
+	}
+	d.names[id] = key
+}
+
+// namesChunks are the numbers of IDs a statement reading values asks
+// for: a few sizes, so that each is prepared once, and a short list is
+// padded to the next one with repeats of its first ID.
+var namesChunks = [...]int{8, 32, 128, 512}
+
+// fillNames sets the value (the cache key form) of every ID in want,
+// from the cache where it can and with a few statements otherwise. IDs
+// must come from committed rows, as the rows of events read back do.
+func (d *dict) fillNames(ctx context.Context, p preparer, want map[int64]string) error {
+	var missing []any
+	d.mu.Lock()
+	for id := range want {
+		if v, ok := d.names[id]; ok {
+			want[id] = v
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	d.mu.Unlock()
+	cols := "v"
+	if d.pair {
+		cols = "source, name"
+	}
+	for len(missing) > 0 {
+		size := namesChunks[len(namesChunks)-1]
+		for _, n := range namesChunks {
+			if len(missing) <= n {
+				size = n
+				break
+			}
+		}
+		chunk := missing[:min(size, len(missing))]
+		missing = missing[len(chunk):]
+		args := chunk
+		for len(args) < size {
+			args = append(args, chunk[0])
+		}
+		stmt, err := p.readStmt(ctx, "SELECT id, "+cols+" FROM "+d.table+" WHERE id IN (?"+strings.Repeat(", ?", size-1)+")")
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		found := 0
+		for rows.Next() {
+			var id int64
+			var a, b string
+			dest := []any{&id, &a}
+			if d.pair {
+				dest = append(dest, &b)
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return fmt.Errorf("read %s: %w", d.table, err)
+			}
+			if d.pair {
+				a = apiKey(a, b)
+			}
+			want[id] = a
+			found++
+			d.mu.Lock()
+			d.rememberNameLocked(id, a)
+			d.mu.Unlock()
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", d.table, err)
+		}
+		if found != len(chunk) {
+			return fmt.Errorf("read %s: %d of %d ids have no value", d.table, len(chunk)-found, len(chunk))
+		}
+	}
+	return nil
 }
 
 func (d *dict) rememberAll(m map[string]int64) {
@@ -83,16 +177,25 @@ func (d *dict) rememberAll(m map[string]int64) {
 	}
 }
 
+// preparer hands out statements prepared on the read pool.
+type preparer interface {
+	readStmt(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 // lookup finds the ID of a committed value through the read pool; ok is
 // false when the value was never stored.
-func (d *dict) lookup(ctx context.Context, db *sql.DB, key string) (id int64, ok bool, err error) {
+func (d *dict) lookup(ctx context.Context, p preparer, key string) (id int64, ok bool, err error) {
 	if key == "" {
 		return 0, false, nil
 	}
 	if id, ok := d.cached(key); ok {
 		return id, true, nil
 	}
-	err = db.QueryRowContext(ctx, d.selectSQL(), d.args(key)...).Scan(&id)
+	stmt, err := p.readStmt(ctx, d.selectSQL())
+	if err != nil {
+		return 0, false, fmt.Errorf("look up %s: %w", d.table, err)
+	}
+	err = stmt.QueryRowContext(ctx, d.args(key)...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -110,7 +213,7 @@ type dicts struct {
 
 func newDicts(limit int) dicts {
 	mk := func(table string, pair bool) *dict {
-		return &dict{table: table, pair: pair, cache: make(map[string]int64), limit: limit}
+		return &dict{table: table, pair: pair, cache: make(map[string]int64), names: make(map[int64]string), limit: limit}
 	}
 	return dicts{
 		actor:          mk("dict_actor", false),
@@ -131,66 +234,65 @@ func (ds *dicts) all() []*dict {
 	return []*dict{ds.actor, ds.actorType, ds.account, ds.region, ds.api, ds.ip, ds.agent, ds.resource, ds.accessKey, ds.sourceIdentity, ds.errorCode}
 }
 
-// dictField is one interned column of an event: its dictionary and value.
-type dictField struct {
-	d   *dict
-	key string
-}
-
-// fields lists the interned columns of e in the events table's column
-// order (actor through error).
-func (ds *dicts) fields(e *store.Event) [11]dictField {
-	return [11]dictField{
-		{ds.actor, e.ActorARN},
-		{ds.actorType, e.ActorType},
-		{ds.account, e.Account},
-		{ds.region, e.Region},
-		{ds.api, apiKeyOf(e)},
-		{ds.ip, e.SourceIP},
-		{ds.agent, e.UserAgent},
-		{ds.resource, e.ResourceARN},
-		{ds.accessKey, e.AccessKeyID},
-		{ds.sourceIdentity, e.SourceIdentity},
-		{ds.errorCode, e.ErrorCode},
+// values lists the interned columns of e in the events table's column
+// order (actor through error), the order of dicts.all.
+func (ds *dicts) values(e *store.Event) [numDicts]string {
+	return [numDicts]string{
+		e.ActorARN, e.ActorType, e.Account, e.Region, apiKeyOf(e), e.SourceIP,
+		e.UserAgent, e.ResourceARN, e.AccessKeyID, e.SourceIdentity, e.ErrorCode,
 	}
 }
+
+// numDicts is how many interned columns an event has.
+const numDicts = 11
 
 // interner assigns IDs inside one write transaction, a batch at a time:
 // every value the batch needs is resolved up front, missing ones with a
 // few multi-row statements instead of one or two statements per value. IDs
 // stay local until the transaction commits: caching them earlier would
-// leave IDs of rolled-back rows in the cache.
+// leave IDs of rolled-back rows in the cache. Dictionaries are numbered as
+// in dicts.all.
 type interner struct {
 	ctx   context.Context
 	tx    *sql.Tx
-	ids   map[*dict]map[string]int64
-	wants map[*dict][]string
+	ds    []*dict
+	ids   [numDicts]map[string]int64
+	wants [numDicts][]string
 }
 
-func newInterner(ctx context.Context, tx *sql.Tx) *interner {
-	return &interner{ctx: ctx, tx: tx, ids: map[*dict]map[string]int64{}, wants: map[*dict][]string{}}
+func newInterner(ctx context.Context, tx *sql.Tx, ds []*dict) *interner {
+	in := &interner{ctx: ctx, tx: tx, ds: ds}
+	for i := range in.ids {
+		in.ids[i] = map[string]int64{}
+	}
+	return in
 }
 
-// want notes that the batch needs key's ID; resolve fetches them.
-func (in *interner) want(d *dict, key string) {
-	if key == "" {
-		return
+// wantAll notes the values every event of rows needs; resolve fetches
+// their IDs. Each dictionary's cache is locked once for the batch.
+func (in *interner) wantAll(values [][numDicts]string) {
+	for i, d := range in.ds {
+		m := in.ids[i]
+		d.mu.Lock()
+		for k := range values {
+			key := values[k][i]
+			if key == "" {
+				continue
+			}
+			if _, ok := m[key]; ok {
+				continue
+			}
+			// Copy cached IDs now: a concurrent reader may evict them
+			// before use.
+			if id, ok := d.cache[key]; ok {
+				m[key] = id
+				continue
+			}
+			m[key] = 0 // placeholder: wanted once, resolved below
+			in.wants[i] = append(in.wants[i], key)
+		}
+		d.mu.Unlock()
 	}
-	m := in.ids[d]
-	if m == nil {
-		m = map[string]int64{}
-		in.ids[d] = m
-	}
-	if _, ok := m[key]; ok {
-		return
-	}
-	// Copy cached IDs now: a concurrent reader may evict them before use.
-	if id, ok := d.cached(key); ok {
-		m[key] = id
-		return
-	}
-	m[key] = 0 // placeholder: wanted once, resolved below
-	in.wants[d] = append(in.wants[d], key)
 }
 
 // internChunk bounds the values per statement, well under SQLite's limit
@@ -199,21 +301,21 @@ const internChunk = 250
 
 // resolve assigns IDs to every wanted value, inserting the new ones.
 func (in *interner) resolve() error {
-	for d, keys := range in.wants {
+	for i, keys := range in.wants {
+		d := in.ds[i]
 		for len(keys) > 0 {
 			chunk := keys[:min(internChunk, len(keys))]
 			keys = keys[len(chunk):]
-			if err := in.resolveChunk(d, chunk); err != nil {
+			if err := in.resolveChunk(d, in.ids[i], chunk); err != nil {
 				return fmt.Errorf("intern %s: %w", d.table, err)
 			}
 		}
-		delete(in.wants, d)
+		in.wants[i] = nil
 	}
 	return nil
 }
 
-func (in *interner) resolveChunk(d *dict, keys []string) error {
-	m := in.ids[d]
+func (in *interner) resolveChunk(d *dict, m map[string]int64, keys []string) error {
 	args := make([]any, 0, 2*len(keys))
 	for _, k := range keys {
 		args = append(args, d.args(k)...)
@@ -290,18 +392,19 @@ func (in *interner) scanIDs(d *dict, m map[string]int64, query string, args []an
 	return n, rows.Err()
 }
 
-// id returns the resolved ID of key, NULL for an empty key.
-func (in *interner) id(d *dict, key string) any {
+// id returns the resolved ID of the value key of dictionary i, NULL for
+// an empty key.
+func (in *interner) id(i int, key string) any {
 	if key == "" {
 		return nil
 	}
-	return in.ids[d][key]
+	return in.ids[i][key]
 }
 
 // commit publishes the batch's IDs to the caches; call it only after the
 // transaction committed.
 func (in *interner) commit() {
-	for d, m := range in.ids {
-		d.rememberAll(m)
+	for i, m := range in.ids {
+		in.ds[i].rememberAll(m)
 	}
 }

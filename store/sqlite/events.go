@@ -29,21 +29,23 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 	// matched back to them.
 	first := make(map[eventKey]int, len(events))
 	rows := make([]int, 0, len(events))
+	// Each row's stored ID and dictionary values, worked out once.
+	eids := make([]any, 0, len(events))
+	values := make([][numDicts]string, 0, len(events))
 	for i := range events {
-		k := keyOf(&events[i])
+		eid := encodeEventID(events[i].EventID)
+		k := keyOfStored(events[i].Time.Unix(), eid)
 		if _, dup := first[k]; !dup {
 			first[k] = i
 			rows = append(rows, i)
+			eids = append(eids, eid)
+			values = append(values, s.dicts.values(&events[i]))
 		}
 	}
 	var in *interner
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		in = newInterner(ctx, tx)
-		for _, i := range rows {
-			for _, f := range s.dicts.fields(&events[i]) {
-				in.want(f.d, f.key)
-			}
-		}
+		in = newInterner(ctx, tx, s.dicts.all())
+		in.wantAll(values)
 		if err := in.resolve(); err != nil {
 			return err
 		}
@@ -59,18 +61,18 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 		}
 		full := tx.StmtContext(ctx, s.insertEvents)
 		args := make([]any, 0, insertChunk*eventParams)
-		for pending := rows; len(pending) > 0; {
-			chunk := pending[:min(insertChunk, len(pending))]
-			pending = pending[len(chunk):]
+		for done := 0; done < len(rows); {
+			chunk := rows[done:min(done+insertChunk, len(rows))]
 			args = args[:0]
-			for _, i := range chunk {
+			for k, i := range chunk {
 				e := &events[i]
-				args = append(args, encodeEventID(e.EventID), e.Time.Unix())
-				for _, f := range s.dicts.fields(e) {
-					args = append(args, in.id(f.d, f.key))
+				args = append(args, eids[done+k], e.Time.Unix())
+				for d, key := range values[done+k] {
+					args = append(args, in.id(d, key))
 				}
 				args = append(args, e.ReadOnly)
 			}
+			done += len(chunk)
 			var res sql.Result
 			var err error
 			if len(chunk) == insertChunk {
@@ -145,11 +147,17 @@ type eventKey struct {
 }
 
 func keyOf(e *store.Event) eventKey {
-	switch v := encodeEventID(e.EventID).(type) {
+	return keyOfStored(e.Time.Unix(), encodeEventID(e.EventID))
+}
+
+// keyOfStored is the key of an event stored at t with the stored form
+// of its ID, as encodeEventID gives it.
+func keyOfStored(t int64, eid any) eventKey {
+	switch v := eid.(type) {
 	case []byte:
-		return eventKey{t: e.Time.Unix(), id: string(v), blob: true}
+		return eventKey{t: t, id: string(v), blob: true}
 	default:
-		return eventKey{t: e.Time.Unix(), id: e.EventID}
+		return eventKey{t: t, id: v.(string)}
 	}
 }
 
@@ -225,20 +233,10 @@ func decodeEventID(v any) string {
 	}
 }
 
-const eventColumns = `e.eid, e.t, e.read_only,
-	a.v, at.v, acc.v, r.v, api.source, api.name, ip.v, ag.v, res.v, k.v, si.v, er.v
-	FROM events e
-	LEFT JOIN dict_actor a ON a.id = e.actor
-	LEFT JOIN dict_actor_type at ON at.id = e.actor_type
-	LEFT JOIN dict_account acc ON acc.id = e.account
-	LEFT JOIN dict_region r ON r.id = e.region
-	LEFT JOIN dict_api api ON api.id = e.api
-	LEFT JOIN dict_ip ip ON ip.id = e.ip
-	LEFT JOIN dict_agent ag ON ag.id = e.agent
-	LEFT JOIN dict_resource res ON res.id = e.resource
-	LEFT JOIN dict_access_key k ON k.id = e.access_key
-	LEFT JOIN dict_source_identity si ON si.id = e.source_identity
-	LEFT JOIN dict_error er ON er.id = e.error`
+// eventColumns are the columns an event is read back from: its own and
+// the dictionary IDs, which are turned into values from the dictionaries'
+// caches rather than joined, eleven lookups per row.
+const eventColumns = `eid, t, read_only, actor, actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error`
 
 // QueryEvents returns matching events newest first. Filters name values by
 // their dictionary ID, so a value never stored matches nothing without a
@@ -260,69 +258,110 @@ func (s *Store) QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Ev
 		if f.value == "" {
 			continue
 		}
-		id, ok, err := f.d.lookup(ctx, s.r, f.value)
+		id, ok, err := f.d.lookup(ctx, s, f.value)
 		if err != nil {
 			return nil, fmt.Errorf("query events: %w", err)
 		}
 		if !ok {
 			return nil, nil
 		}
-		where = append(where, "e."+f.column+" = ?")
+		where = append(where, f.column+" = ?")
 		args = append(args, id)
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "e.t >= ?")
+		where = append(where, "t >= ?")
 		args = append(args, ceilSeconds(q.Since))
 	}
 	if !q.Until.IsZero() {
-		where = append(where, "e.t < ?")
+		where = append(where, "t < ?")
 		args = append(args, ceilSeconds(q.Until))
 	}
-	query := "SELECT " + eventColumns
+	query := "SELECT " + eventColumns + " FROM events"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY e.t DESC, e.id DESC"
+	query += " ORDER BY t DESC, id DESC"
 	if q.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	stmt, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("query events: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Event
+	type row struct {
+		eid      any
+		t        int64
+		readOnly bool
+		ids      [11]sql.NullInt64
+	}
+	var got []row
 	for rows.Next() {
-		var (
-			eid any
-			t   int64
-			e   store.Event
-			ns  [12]sql.NullString
-		)
-		dest := []any{&eid, &t, &e.ReadOnly}
-		for i := range ns {
-			dest = append(dest, &ns[i])
+		var r row
+		dest := []any{&r.eid, &r.t, &r.readOnly}
+		for i := range r.ids {
+			dest = append(dest, &r.ids[i])
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("query events: %w", err)
 		}
-		e.EventID = decodeEventID(eid)
-		e.Time = time.Unix(t, 0).UTC()
-		e.ActorARN, e.ActorType, e.Account, e.Region = ns[0].String, ns[1].String, ns[2].String, ns[3].String
-		e.EventSource, e.EventName, e.SourceIP, e.UserAgent = ns[4].String, ns[5].String, ns[6].String, ns[7].String
-		e.ResourceARN, e.AccessKeyID, e.SourceIdentity, e.ErrorCode = ns[8].String, ns[9].String, ns[10].String, ns[11].String
-		out = append(out, e)
+		got = append(got, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}
+	if len(got) == 0 {
+		return nil, nil
+	}
+	// The values of every ID the rows use, per dictionary, in the
+	// events table's column order.
+	ds := s.dicts.all()
+	names := make([]map[int64]string, len(ds))
+	for i, d := range ds {
+		names[i] = map[int64]string{}
+		for _, r := range got {
+			if r.ids[i].Valid {
+				names[i][r.ids[i].Int64] = ""
+			}
+		}
+		if err := d.fillNames(ctx, s, names[i]); err != nil {
+			return nil, fmt.Errorf("query events: %w", err)
+		}
+	}
+	out := make([]store.Event, len(got))
+	for k, r := range got {
+		var v [11]string
+		for i, id := range r.ids {
+			if id.Valid {
+				v[i] = names[i][id.Int64]
+			}
+		}
+		source, name := "", ""
+		if v[4] != "" {
+			source, name = splitAPIKey(v[4])
+		}
+		out[k] = store.Event{
+			EventID: decodeEventID(r.eid), Time: time.Unix(r.t, 0).UTC(), ReadOnly: r.readOnly,
+			ActorARN: v[0], ActorType: v[1], Account: v[2], Region: v[3], EventSource: source, EventName: name,
+			SourceIP: v[5], UserAgent: v[6], ResourceARN: v[7], AccessKeyID: v[8], SourceIdentity: v[9], ErrorCode: v[10],
+		}
+	}
 	return out, nil
 }
 
-// ActorStats aggregates in SQL over the actor's slice of the covering
-// (actor, t, api, ip, agent, region) index; no event row is read. All
-// queries run in one read transaction so they see the same snapshot.
+// actorRowsSQL reads an actor's window from the covering events_actor
+// index alone, in time order.
+const actorRowsSQL = "SELECT t, api, ip, agent, region FROM events WHERE actor = ?1 AND t >= ?2 AND t < ?3 ORDER BY t"
+
+// ActorStats aggregates the actor's slice of the covering (actor, t, api,
+// ip, agent, region) index; no event row is read. One pass over the index
+// feeds every figure: grouping in SQL took a pass and a sort per figure,
+// and a baseline is asked for several times by every investigation.
 func (s *Store) ActorStats(ctx context.Context, actorARN string, since, until time.Time) (store.ActorStats, error) {
 	st := store.ActorStats{
 		SourceIPs:  map[string]store.ValueStats{},
@@ -330,7 +369,7 @@ func (s *Store) ActorStats(ctx context.Context, actorARN string, since, until ti
 		Regions:    map[string]store.ValueStats{},
 		APIs:       map[string]store.ValueStats{},
 	}
-	actor, ok, err := s.dicts.actor.lookup(ctx, s.r, actorARN)
+	actor, ok, err := s.dicts.actor.lookup(ctx, s, actorARN)
 	if err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("actor stats %s: %w", actorARN, err)
@@ -344,89 +383,101 @@ func (s *Store) ActorStats(ctx context.Context, actorARN string, since, until ti
 	if !until.IsZero() {
 		hi = ceilSeconds(until)
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	stmt, err := s.readStmt(ctx, actorRowsSQL)
 	if err != nil {
 		return st, fmt.Errorf("actor stats %s: %w", actorARN, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to undo
-	const rng = "FROM events WHERE actor = ?1 AND t >= ?2 AND t < ?3"
-
-	var first, last sql.NullInt64
-	err = tx.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT t / 86400), min(t), max(t) "+rng,
-		actor, lo, hi).Scan(&st.Total, &st.Days, &first, &last)
+	rows, err := stmt.QueryContext(ctx, actor, lo, hi)
 	if err != nil {
-		return st, fmt.Errorf("actor stats %s: totals: %w", actorARN, err)
+		return st, fmt.Errorf("actor stats %s: %w", actorARN, err)
 	}
-	if st.Total == 0 {
-		return st, nil
+	defer rows.Close()
+	// Per column (api, ip, agent, region), per dictionary ID.
+	var acc [4]map[int64]*valueAcc
+	for i := range acc {
+		acc[i] = map[int64]*valueAcc{}
 	}
-	st.FirstSeen = time.Unix(first.Int64, 0).UTC()
-	st.LastSeen = time.Unix(last.Int64, 0).UTC()
-
-	rows, err := tx.QueryContext(ctx, "SELECT (t % 86400) / 3600, count(*) "+rng+" AND t >= 0 GROUP BY 1", actor, lo, hi)
-	if err != nil {
-		return st, fmt.Errorf("actor stats %s: hours: %w", actorARN, err)
-	}
+	var days dayCounter
 	for rows.Next() {
-		var h, n int
-		if err := rows.Scan(&h, &n); err != nil {
-			rows.Close()
-			return st, fmt.Errorf("actor stats %s: hours: %w", actorARN, err)
+		var t int64
+		var ids [4]sql.NullInt64
+		if err := rows.Scan(&t, &ids[0], &ids[1], &ids[2], &ids[3]); err != nil {
+			return st, fmt.Errorf("actor stats %s: %w", actorARN, err)
 		}
-		if h >= 0 && h < 24 {
-			st.ByHourUTC[h] = n
+		if st.Total == 0 {
+			st.FirstSeen = time.Unix(t, 0).UTC()
+		}
+		st.Total++
+		st.LastSeen = time.Unix(t, 0).UTC()
+		days.add(t)
+		if t >= 0 {
+			st.ByHourUTC[(t%86400)/3600]++
+		}
+		for i, id := range ids {
+			if !id.Valid {
+				continue
+			}
+			a := acc[i][id.Int64]
+			if a == nil {
+				a = &valueAcc{first: t}
+				acc[i][id.Int64] = a
+			}
+			a.count++
+			a.last = t
+			a.days.add(t)
 		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return st, fmt.Errorf("actor stats %s: hours: %w", actorARN, err)
+		return st, fmt.Errorf("actor stats %s: %w", actorARN, err)
 	}
-
-	for _, g := range []struct {
-		name  string
-		query string
-		into  map[string]store.ValueStats
+	st.Days = days.n
+	for i, g := range []struct {
+		d    *dict
+		into map[string]store.ValueStats
 	}{
-		{"source IPs", valueStatsSQL("ip", "dict_ip", "d.v"), st.SourceIPs},
-		{"user agents", valueStatsSQL("agent", "dict_agent", "d.v"), st.UserAgents},
-		{"regions", valueStatsSQL("region", "dict_region", "d.v"), st.Regions},
-		{"APIs", valueStatsSQL("api", "dict_api", "d.source || ':' || d.name"), st.APIs},
+		{s.dicts.api, st.APIs},
+		{s.dicts.ip, st.SourceIPs},
+		{s.dicts.agent, st.UserAgents},
+		{s.dicts.region, st.Regions},
 	} {
-		if err := scanValueStats(ctx, tx, g.query, actor, lo, hi, g.into); err != nil {
-			return st, fmt.Errorf("actor stats %s: %s: %w", actorARN, g.name, err)
+		names := make(map[int64]string, len(acc[i]))
+		for id := range acc[i] {
+			names[id] = ""
+		}
+		if err := g.d.fillNames(ctx, s, names); err != nil {
+			return st, fmt.Errorf("actor stats %s: %w", actorARN, err)
+		}
+		for id, a := range acc[i] {
+			v := names[id]
+			if g.d.pair {
+				source, name := splitAPIKey(v)
+				v = source + ":" + name
+			}
+			g.into[v] = store.ValueStats{Count: a.count, Days: a.days.n, FirstSeen: time.Unix(a.first, 0).UTC(), LastSeen: time.Unix(a.last, 0).UTC()}
 		}
 	}
 	return st, nil
 }
 
-func valueStatsSQL(column, table, value string) string {
-	return `SELECT ` + value + `, g.n, g.days, g.first, g.last FROM (
-		SELECT ` + column + ` AS id, count(*) AS n, count(DISTINCT t / 86400) AS days, min(t) AS first, max(t) AS last
-		FROM events WHERE actor = ?1 AND t >= ?2 AND t < ?3 AND ` + column + ` IS NOT NULL
-		GROUP BY ` + column + `
-	) g JOIN ` + table + ` d ON d.id = g.id`
+// valueAcc gathers one value's figures.
+type valueAcc struct {
+	count       int
+	first, last int64
+	days        dayCounter
 }
 
-func scanValueStats(ctx context.Context, tx *sql.Tx, query string, actor, lo, hi int64, into map[string]store.ValueStats) error {
-	rows, err := tx.QueryContext(ctx, query, actor, lo, hi)
-	if err != nil {
-		return err
+// dayCounter counts the distinct UTC days (t / 86400, as SQLite divides)
+// of times given in ascending order.
+type dayCounter struct {
+	n    int
+	last int64
+}
+
+func (c *dayCounter) add(t int64) {
+	if d := t / 86400; c.n == 0 || d != c.last {
+		c.n++
+		c.last = d
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			v           string
-			vs          store.ValueStats
-			first, last int64
-		)
-		if err := rows.Scan(&v, &vs.Count, &vs.Days, &first, &last); err != nil {
-			return err
-		}
-		vs.FirstSeen = time.Unix(first, 0).UTC()
-		vs.LastSeen = time.Unix(last, 0).UTC()
-		into[v] = vs
-	}
-	return rows.Err()
 }
 
 // HasEvents reports which events are already stored, matched on (time, ID)
