@@ -63,14 +63,14 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/secops-bot/secops-bot/authz"
-	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/netdial"
 	"github.com/secops-bot/secops-bot/org"
-	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/respond/containment"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -10,11 +10,11 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
-	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/commands"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
+	"github.com/secops-bot/secops-bot/respond/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/store"
 )
 

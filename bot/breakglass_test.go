@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -8,12 +8,12 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // Containment in Slack: the Contain… button answers with the actions that

@@ -10,9 +10,9 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/org/authz"
 )
 
 // slackDirectory answers authz's questions from Slack: users.info for who a

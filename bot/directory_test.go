@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 )
 
 // The people a provider names as on call are matched to Slack users by

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/triage"
+	"github.com/secops-bot/secops-bot/respond/triage"
 )
 
 // /secops expected lists the allowlist as the triage service gives it, and

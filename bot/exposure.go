@@ -8,9 +8,9 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/org/authz"
 )
 
 // ExposureReview answers who read a finding's resource while it was

@@ -4,11 +4,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/secops-bot/secops-bot/authz"
-	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/containment"
-	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // Checker decides whether a user holds a role, at the moment of asking.

@@ -13,15 +13,15 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/investigate"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/respond/investigate"
+	"github.com/secops-bot/secops-bot/respond/triage"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/memory"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // The people and places of the feature tests.

@@ -8,13 +8,13 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/report"
+	"github.com/secops-bot/secops-bot/ops/report"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/respond/triage"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // Triage is the finding-action service behind the buttons and commands.

@@ -7,11 +7,11 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/investigate"
-	"github.com/secops-bot/secops-bot/triage"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/respond/investigate"
+	"github.com/secops-bot/secops-bot/respond/triage"
 )
 
 // Investigator answers /secops investigate.

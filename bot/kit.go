@@ -9,12 +9,12 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/respond/triage"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/triage"
 )
 
 // kit is what the features share: the services they drive, where the bot

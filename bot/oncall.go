@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/delivery/paging"
+	"github.com/secops-bot/secops-bot/org/authz"
 )
 
 // OnCallSource answers who is on call now for a team (paging.Service).

@@ -12,11 +12,11 @@ import (
 
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/delivery"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
+	"github.com/secops-bot/secops-bot/delivery/tickets"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/lease"
-	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // KV namespaces for Slack delivery state. Message timestamps live in the

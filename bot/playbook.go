@@ -9,15 +9,15 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
+	"github.com/secops-bot/secops-bot/delivery/tickets"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/respond/containment"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // Outbox kinds of the playbook lane (see EnablePlaybooks).

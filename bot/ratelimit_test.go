@@ -10,11 +10,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/delivery"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 	"github.com/secops-bot/secops-bot/org"
-	"github.com/secops-bot/secops-bot/outbox"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )

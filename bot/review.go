@@ -9,10 +9,10 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot/blocks"
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/triage"
+	"github.com/secops-bot/secops-bot/respond/triage"
 )
 
 // Handler acts on one request after Slack was answered (the envelope

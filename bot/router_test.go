@@ -11,9 +11,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/containment"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/playbooks"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // nothing is a handler for routes whose handler does not matter.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // TargetKind says what a target of investigate or contain is.

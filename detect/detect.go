@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // Kind says whether a result opens (or adds to) an exposure or clears one.

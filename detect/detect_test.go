@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // fakeAccounts classifies the accounts of the test organisation.

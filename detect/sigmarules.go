@@ -1,10 +1,10 @@
 package detect
 
 import (
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/detect/sigma/catalogue"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // Option changes what an Engine evaluates.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // teamRules are rules a team might bring, in the SigmaHQ shape.

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // share is one entry added to or removed from a snapshot's or image's

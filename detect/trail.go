@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // Every detection here depends on CloudTrail, so a trail that stops

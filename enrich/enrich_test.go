@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 )

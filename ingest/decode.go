@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/internal/jsonscan"
 )
 

@@ -310,7 +310,7 @@ func TestDirSourceLargeFileInFewBatches(t *testing.T) {
 // A file holding only a native finding (a GuardDuty EventBridge event, no
 // CloudTrail record) still reaches the sink.
 func TestDirSourceNativeOnlyFile(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "native", "testdata", "guardduty-s3-bucket-anonymous-access.json"))
+	data, err := os.ReadFile(filepath.Join("native", "testdata", "guardduty-s3-bucket-anonymous-access.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // FuzzParse feeds arbitrary payloads to Parse. Beyond never panicking, it

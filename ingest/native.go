@@ -3,7 +3,7 @@ package ingest
 import (
 	"fmt"
 
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/native"
 )
 
 // native reads an EventBridge event of AWS's detectors into the batch's

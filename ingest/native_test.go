@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/native"
 )
 
 // nativeIDs lists the native findings of a batch as rule/ID.
@@ -26,7 +26,7 @@ func nativeIDs(b Batch) []string {
 // that carries no finding is ignored.
 func TestParseNativeFindings(t *testing.T) {
 	event := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join("..", "native", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("native", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,9 +24,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/native"
 	"github.com/secops-bot/secops-bot/internal/jsonscan"
-	"github.com/secops-bot/secops-bot/native"
 )
 
 // MaxProblemRaw caps the bytes kept with a Problem, so one huge bad file

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/native"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/secops-bot/secops-bot/bizhours"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/org/bizhours"
 )
 
 // Team is a team with its schedule resolved.

@@ -3,7 +3,7 @@ package pipeline
 import (
 	"context"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/store"
 )
 

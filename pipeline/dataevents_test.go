@@ -5,8 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/store"
 )
 

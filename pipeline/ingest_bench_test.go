@@ -11,16 +11,16 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
+	"github.com/secops-bot/secops-bot/delivery/route"
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/pipeline"
-	"github.com/secops-bot/secops-bot/route"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/delivery/route"
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/route"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/store"
 )
 

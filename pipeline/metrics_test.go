@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // recorder is a Metrics that remembers what it was told.

@@ -7,9 +7,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/secops-bot/secops-bot/delivery/route"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/native"
-	"github.com/secops-bot/secops-bot/route"
+	"github.com/secops-bot/secops-bot/ingest/native"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/enrich"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest"
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/native"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 )
@@ -33,7 +33,7 @@ func (c *changes) FindingChanged(_ context.Context, _ finding.Finding, ch Change
 
 func nativeUpdate(t *testing.T, name string) native.Finding {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "native", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "ingest", "native", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/detect/sigma/catalogue"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // newSigmaEnv is newEnv with the catalogue's Sigma rules on.

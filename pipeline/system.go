@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/secops-bot/secops-bot/delivery/route"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
-	"github.com/secops-bot/secops-bot/route"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // AbuseFormURL is AWS's form for reporting abuse by another AWS account.

@@ -25,9 +25,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/problem"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 //go:embed defaults/*.yaml

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the operations benchmarks of docs/benchmarks.md (internal/opsbench)
+# Runs the operations benchmarks of docs/benchmarks.md (internal/testkit/opsbench)
 # against real `secops-bot serve` processes, goaws and the Slack emulator,
 # and prints the measured figures. Sizes default to the issue's targets;
 # every one can be made smaller to try the harness on a busy machine:
@@ -35,7 +35,7 @@ echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 status=0
-SECOPS_OPSBENCH=1 go test ./internal/opsbench -run "$run" -v -count 1 -timeout "${TIMEOUT:-90m}" >"$out" 2>&1 || status=$?
+SECOPS_OPSBENCH=1 go test ./internal/testkit/opsbench -run "$run" -v -count 1 -timeout "${TIMEOUT:-90m}" >"$out" 2>&1 || status=$?
 grep -E 'RESULT|^(=== RUN|--- (PASS|FAIL|SKIP))' "$out" | sed 's/^ *[a-z_]*_test.go:[0-9]*: //'
 if [ "$status" != 0 ]; then
 	tail -50 "$out" >&2

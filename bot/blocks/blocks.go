@@ -18,8 +18,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // Slack's limits, in characters, that the builders stay under.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -1,8 +1,8 @@
 package blocks
 
 import (
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // resourceLabels are the names people use for each resource type.

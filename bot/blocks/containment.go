@@ -8,8 +8,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // Action IDs of the containment buttons. The picker's buttons are

@@ -8,8 +8,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 func unshareAction() containment.Action {

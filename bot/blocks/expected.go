@@ -7,7 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/triage"
+	"github.com/secops-bot/secops-bot/respond/triage"
 )
 
 // maxEntriesListed is how many allowlist entries one message shows: the

@@ -8,9 +8,9 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/respond/investigate"
 )
 
 // Action IDs of the exposure buttons.

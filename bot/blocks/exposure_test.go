@@ -8,7 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/respond/investigate"
 )
 
 // storyOneHolds is story one with what the bucket holds: exports, no

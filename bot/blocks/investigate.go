@@ -8,10 +8,10 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	cmds "github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/respond/investigate"
 )
 
 // Action IDs of the investigation report's buttons. Page and Contain carry

@@ -12,7 +12,7 @@ import (
 
 	cmds "github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/investigate"
+	"github.com/secops-bot/secops-bot/respond/investigate"
 )
 
 // storyTwoReport is `/secops investigate BackupManager` half an hour after

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // nativeText says which AWS detector raised the finding and what it says

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/finding"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // nativeGuardDuty is a GuardDuty finding about a user's access key used

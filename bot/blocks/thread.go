@@ -7,8 +7,8 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/paging"
 )
 
 // Kinds of thread reply. The first five match the pipeline's change names

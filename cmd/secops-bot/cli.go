@@ -13,11 +13,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/secops-bot/secops-bot/audit"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/deploy"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/app"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/ops/audit"
 )
 
 // exitError carries a process exit code through cobra.

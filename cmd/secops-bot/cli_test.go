@@ -32,7 +32,7 @@ func TestCommands(t *testing.T) {
 		{"replay json", []string{"replay", "--config", "../../config.example.yaml", "--format", "json", "../../examples/story-two"}, 0, `"rule":"snapshot-shared-external"`, "replayed"},
 		{"replay text names what it set aside", []string{"replay", "--config", "../../config.example.yaml", malformed}, 0, "", "set aside " + malformed + " line 2: malformed JSON"},
 		{"replay text counts in words", []string{"replay", "--config", "../../config.example.yaml", malformed}, 0, "", "replayed 1 event from 1 file (0 duplicates"},
-		{"replay native findings", []string{"replay", "--config", "../../config.example.yaml", "../../native/testdata/guardduty-iamuser-malicious-ip.json", "../../native/testdata/guardduty-iamuser-malicious-ip-archived.json"},
+		{"replay native findings", []string{"replay", "--config", "../../config.example.yaml", "../../ingest/native/testdata/guardduty-iamuser-malicious-ip.json", "../../ingest/native/testdata/guardduty-iamuser-malicious-ip-archived.json"},
 			0, "reported   by GuardDuty, its severity 5.0, archived", "replayed 0 events and 2 AWS-native finding updates from 2 files"},
 		{"replay unknown format", []string{"replay", "--format", "xml", "../../examples"}, 1, "", "unknown format"},
 		{"serve without tokens", []string{"serve", "--config", "../../config.example.yaml"}, 1, "", "SECOPS_SLACK_APP_TOKEN"},

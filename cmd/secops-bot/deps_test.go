@@ -9,12 +9,14 @@ import (
 
 // domain lists the packages of pure domain logic.
 var domain = map[string]bool{
-	"finding": true, "cloudtrail": true, "detect": true, "detect/policy": true, "detect/sigma": true, "detect/sigma/catalogue": true,
-	"enrich": true, "route": true,
-	"org": true, "pipeline": true, "delivery": true, "assess": true, "investigate": true, "commands": true,
-	"authz": true, "triage": true, "breakglass": true, "containment": true, "playbooks": true, "oncall": true,
-	"report": true, "bizhours": true, "canary": true, "feedhealth": true, "awsarn": true,
-	"tickets": true, "tickets/tracker": true, "paging": true, "native": true, "exposure": true,
+	"finding": true, "ingest/cloudtrail": true, "ingest/native": true,
+	"detect": true, "detect/policy": true, "detect/sigma": true, "detect/sigma/catalogue": true,
+	"enrich": true, "enrich/assess": true, "enrich/exposure": true,
+	"pipeline": true, "commands": true, "playbooks": true,
+	"delivery": true, "delivery/route": true, "delivery/tickets": true, "delivery/tickets/tracker": true, "delivery/paging": true,
+	"respond/investigate": true, "respond/triage": true, "respond/breakglass": true, "respond/containment": true,
+	"org": true, "org/authz": true, "org/oncall": true, "org/bizhours": true,
+	"ops/report": true, "ops/canary": true, "ops/feedhealth": true, "internal/awsarn": true,
 }
 
 // TestImportBoundaries keeps the architecture honest: only bot/ talks to
@@ -36,7 +38,7 @@ func TestImportBoundaries(t *testing.T) {
 			return strings.HasPrefix(p, mod+"bot")
 		}},
 		{"the AWS SDK outside providers/", "github.com/aws/aws-sdk-go-v2", func(p string) bool {
-			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/awsfake") || p == mod+"internal/testserver"
+			return strings.HasPrefix(p, mod+"providers/") || p == mod+"internal/app" || strings.HasPrefix(p, mod+"internal/testkit/awsfake") || p == mod+"internal/testkit/testserver"
 		}},
 		{"the PagerDuty client outside providers/pagerduty", "github.com/PagerDuty/", func(p string) bool {
 			return p == mod+"providers/pagerduty"
@@ -45,11 +47,12 @@ func TestImportBoundaries(t *testing.T) {
 			return p == mod+"providers/opsgenie"
 		}},
 		// Services take their own options; config builds them.
-		{"config outside the wiring", mod + "config", func(p string) bool {
+		{"config outside the wiring", mod + "internal/config", func(p string) bool {
 			return p == mod+"internal/app" || strings.HasPrefix(p, mod+"cmd/")
 		}},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
+	listed := map[string]bool{}
 	for dec.More() {
 		var p struct {
 			ImportPath string
@@ -59,6 +62,7 @@ func TestImportBoundaries(t *testing.T) {
 		if err := dec.Decode(&p); err != nil {
 			t.Fatal(err)
 		}
+		listed[strings.TrimPrefix(p.ImportPath, mod)] = true
 		for _, r := range rules {
 			if r.allowed(p.ImportPath) {
 				continue
@@ -74,19 +78,26 @@ func TestImportBoundaries(t *testing.T) {
 		if domain[strings.TrimPrefix(p.ImportPath, mod)] {
 			for _, dep := range p.Deps {
 				if strings.HasPrefix(dep, "github.com/slack-go/") || strings.HasPrefix(dep, "github.com/aws/") ||
-					strings.HasPrefix(dep, mod+"bot") || strings.HasPrefix(dep, mod+"providers") || dep == mod+"config" {
+					strings.HasPrefix(dep, mod+"bot") || strings.HasPrefix(dep, mod+"providers") || dep == mod+"internal/config" {
 					t.Errorf("domain package %s depends on %s", p.ImportPath, dep)
 				}
 			}
 		}
 		// Domain types import nothing internal but the AWS vocabulary and
 		// the JSON scanner, which import nothing internal themselves.
-		if p.ImportPath == mod+"finding" || p.ImportPath == mod+"cloudtrail" || p.ImportPath == mod+"awsarn" || p.ImportPath == mod+"internal/jsonscan" {
+		if p.ImportPath == mod+"finding" || p.ImportPath == mod+"ingest/cloudtrail" || p.ImportPath == mod+"internal/awsarn" || p.ImportPath == mod+"internal/jsonscan" {
 			for _, imp := range p.Imports {
-				if strings.HasPrefix(imp, mod) && imp != mod+"awsarn" && imp != mod+"internal/jsonscan" {
+				if strings.HasPrefix(imp, mod) && imp != mod+"internal/awsarn" && imp != mod+"internal/jsonscan" {
 					t.Errorf("domain package %s imports %s", p.ImportPath, imp)
 				}
 			}
+		}
+	}
+	// A domain package that moved or was renamed must not drop out of
+	// the check unnoticed.
+	for pkg := range domain {
+		if !listed[pkg] {
+			t.Errorf("domain package %s is not in the module: update the list", pkg)
 		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/config"
 )
 
 // newSettings binds the global flags to viper, with the environment as

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // pinningKey reports whether a condition key (in lower case, as IAM

@@ -21,7 +21,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // ErrMalformed is wrapped by every error about a policy that cannot be read.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // evalCtx is what evaluating one record against the rules needs. It lives

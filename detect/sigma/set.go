@@ -5,7 +5,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // Set is a compiled set of rules, ready to match records. It is read-only

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/detect/sigma/sigmatest"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
 )
 

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // ruleYAML wraps a detection block into a whole rule in the SigmaHQ shape.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
 	"github.com/secops-bot/secops-bot/ingest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
 )

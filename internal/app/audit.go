@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/audit"
+	"github.com/secops-bot/secops-bot/ops/audit"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/providers/aws/auditanchor"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/postgres"

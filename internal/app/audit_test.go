@@ -16,8 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	_ "modernc.org/sqlite"
 
-	"github.com/secops-bot/secops-bot/audit"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
+	"github.com/secops-bot/secops-bot/ops/audit"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )

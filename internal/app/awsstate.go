@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/secops-bot/secops-bot/assess"
+	"github.com/secops-bot/secops-bot/enrich/assess"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/providers/aws/state"
 )

@@ -9,16 +9,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
-	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/breakglass/stepup"
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/backfill"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
+	"github.com/secops-bot/secops-bot/respond/breakglass/stepup"
 	"github.com/secops-bot/secops-bot/store"
 )
 

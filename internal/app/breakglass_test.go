@@ -19,9 +19,9 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/slack-go/slack"
 
-	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 	"github.com/secops-bot/secops-bot/providers/aws/grant"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"

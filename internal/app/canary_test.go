@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/canary"
-	"github.com/secops-bot/secops-bot/config"
-	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/ops/canary"
 	awscanary "github.com/secops-bot/secops-bot/providers/aws/canary"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"

@@ -9,19 +9,19 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/authz"
 	"github.com/secops-bot/secops-bot/bot"
-	"github.com/secops-bot/secops-bot/config"
-	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/delivery"
+	"github.com/secops-bot/secops-bot/delivery/outbox"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/oncall"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/org"
-	"github.com/secops-bot/secops-bot/outbox"
+	"github.com/secops-bot/secops-bot/org/authz"
+	"github.com/secops-bot/secops-bot/org/oncall"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
+	"github.com/secops-bot/secops-bot/respond/containment"
 	"github.com/secops-bot/secops-bot/store"
 )
 

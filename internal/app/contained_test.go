@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/jirafake"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
-	"github.com/secops-bot/secops-bot/oncall"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/internal/testkit/jirafake"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
+	"github.com/secops-bot/secops-bot/org/oncall"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )

@@ -3,15 +3,15 @@ package app
 import (
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/delivery"
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/delivery/tickets"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 	"github.com/secops-bot/secops-bot/providers/aws/datareads"
 	"github.com/secops-bot/secops-bot/store"
-	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // serveReads builds the review of who read an exposed resource: over the

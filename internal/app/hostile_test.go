@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 	"github.com/secops-bot/secops-bot/store"
 )
 

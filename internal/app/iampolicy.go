@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/internal/iampolicy"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
 )
 
 // IAMPolicyOptions maps the configuration to the features whose IAM

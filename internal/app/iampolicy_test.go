@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/breakglass"
-	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/internal/iampolicy"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
 )
 
 func TestIAMPolicyOptionsConfig(t *testing.T) {

@@ -14,19 +14,19 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
 )
 
 // The tests of this file feed the bot the findings of AWS's own detectors
-// in the shapes AWS documents (native/testdata), the way a deployment
+// in the shapes AWS documents (ingest/native/testdata), the way a deployment
 // receives them: files in ingest.dir and messages on the SQS queue.
 
 func nativeEvent(t *testing.T, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "native", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "ingest", "native", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestNativeGuardDutyFromDirectory(t *testing.T) {
 	e.start(t)
 	defer e.stop(t)
 	const name = "guardduty-s3-bucket-anonymous-access.json"
-	e.drop(t, "gd-1.json", filepath.Join("..", "..", "native", "testdata", name))
+	e.drop(t, "gd-1.json", filepath.Join("..", "..", "ingest", "native", "testdata", name))
 	e.wait(t, "the GuardDuty finding in #secops", func() bool { return len(topLevel(e.emu.Messages(e.secops))) == 1 })
 	msg := topLevel(e.emu.Messages(e.secops))[0]
 	for _, want := range []string{"HIGH", "acme-exports", "Reported by GuardDuty", "Policy:S3/BucketAnonymousAccessGranted", "contractor-etl", "data-prod"} {
@@ -237,7 +237,7 @@ func TestNativeFindingsOverSQS(t *testing.T) {
 func TestReplayNativeFindings(t *testing.T) {
 	dir := t.TempDir()
 	for i, name := range []string{"guardduty-iamuser-malicious-ip.json", "guardduty-iamuser-malicious-ip-repeat.json", "guardduty-iamuser-malicious-ip-archived.json", "access-analyzer-bucket-cross-account.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "native", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("..", "..", "ingest", "native", "testdata", name))
 		if err != nil {
 			t.Fatal(err)
 		}

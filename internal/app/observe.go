@@ -14,11 +14,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/bot"
-	"github.com/secops-bot/secops-bot/config"
-	"github.com/secops-bot/secops-bot/feedhealth"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/metrics"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/ops/feedhealth"
+	"github.com/secops-bot/secops-bot/ops/metrics"
 	"github.com/secops-bot/secops-bot/pipeline"
 )
 

@@ -8,12 +8,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/bot/blocks"
-	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/oncall"
+	"github.com/secops-bot/secops-bot/internal/config"
 	"github.com/secops-bot/secops-bot/org"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/org/oncall"
 	"github.com/secops-bot/secops-bot/providers/opsgenie"
 	"github.com/secops-bot/secops-bot/providers/pagerduty"
 )

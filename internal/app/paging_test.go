@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/config"
-	"github.com/secops-bot/secops-bot/internal/pagerdutyfake"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/delivery/paging"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/internal/testkit/pagerdutyfake"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 )
 
 // Story two's 3 a.m. share pages SecOps (always, for critical) and the

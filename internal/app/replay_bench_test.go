@@ -12,9 +12,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
+	"github.com/secops-bot/secops-bot/internal/config"
 )
 
 // benchEvents is the corpus size of the end-to-end benchmarks:

@@ -14,8 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
+	"github.com/secops-bot/secops-bot/internal/config"
 )
 
 func exampleConfig(t *testing.T) config.Config {

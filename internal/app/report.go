@@ -8,8 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/config"
-	"github.com/secops-bot/secops-bot/report"
+	"github.com/secops-bot/secops-bot/internal/config"
+	"github.com/secops-bot/secops-bot/ops/report"
 	"github.com/secops-bot/secops-bot/store"
 )
 

@@ -18,13 +18,13 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/bot/blocks"
+	"github.com/secops-bot/secops-bot/delivery/tickets"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/internal/jirafake"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/jirafake"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 	"github.com/secops-bot/secops-bot/org"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/sqlite"
-	"github.com/secops-bot/secops-bot/tickets"
 )
 
 // soakDefault is long enough for three disconnects 30 s apart and for the

@@ -24,9 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/internal/cttest"
-	"github.com/secops-bot/secops-bot/internal/serveproc"
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/cttest"
+	"github.com/secops-bot/secops-bot/internal/testkit/serveproc"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 	"github.com/secops-bot/secops-bot/store"
 	"github.com/secops-bot/secops-bot/store/postgres"
 	"github.com/secops-bot/secops-bot/store/sqlite"

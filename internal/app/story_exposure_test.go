@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secops-bot/secops-bot/internal/awsfake"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/jirafake"
-	"github.com/secops-bot/secops-bot/internal/slackemu"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/internal/testkit/jirafake"
+	"github.com/secops-bot/secops-bot/internal/testkit/slackemu"
 )
 
 // thread returns the replies of the finding's message in a channel.

@@ -27,9 +27,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/containment"
 	awscanary "github.com/secops-bot/secops-bot/providers/aws/canary"
 	"github.com/secops-bot/secops-bot/providers/aws/contain"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // Version is the IAM policy language version every document uses.

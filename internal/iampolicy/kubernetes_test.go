@@ -14,7 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/secops-bot/secops-bot/config"
+	"github.com/secops-bot/secops-bot/internal/config"
 )
 
 const k8sDir = "../../deploy/kubernetes"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/native"
 )
 
 // eventMatches evaluates an EventBridge pattern against an event, for the
@@ -84,7 +84,7 @@ func toList(v any) []any {
 
 func readEvent(t *testing.T, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "native", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "ingest", "native", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func queued(t *testing.T, tpl *template, event map[string]any) []string {
 // documents; Security Hub's copies of GuardDuty's and Access Analyzer's
 // findings are left out, so that no finding is raised twice.
 func TestNativeFindingsReachTheQueue(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "native", "testdata", "*.json"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "ingest", "native", "testdata", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no native events: %v", err)
 	}
@@ -146,7 +146,7 @@ func TestNativeFindingsReachTheQueue(t *testing.T) {
 	}
 	for _, s := range native.Sources() {
 		if !seen[s.DetailType] {
-			t.Errorf("no example event of %q under native/testdata", s.DetailType)
+			t.Errorf("no example event of %q under ingest/native/testdata", s.DetailType)
 		}
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secops-bot/secops-bot/tickets/tracker"
+	"github.com/secops-bot/secops-bot/delivery/tickets/tracker"
 )
 
 // Flavor is the kind of Jira deployment.

@@ -3,7 +3,7 @@ package jira
 import (
 	"strings"
 
-	"github.com/secops-bot/secops-bot/tickets/tracker"
+	"github.com/secops-bot/secops-bot/delivery/tickets/tracker"
 )
 
 // The description types are the ticket worker's own (tickets/tracker),

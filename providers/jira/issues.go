@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/tickets/tracker"
+	"github.com/secops-bot/secops-bot/delivery/tickets/tracker"
 )
 
 // IssueRequest is a new issue.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/opsgenie/opsgenie-go-sdk-v2/client"
 
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/delivery/paging"
 )
 
 // exchange is what came back for one call: the SDK's errors keep the

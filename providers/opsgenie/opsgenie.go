@@ -34,9 +34,9 @@ import (
 	"github.com/opsgenie/opsgenie-go-sdk-v2/schedule"
 	"github.com/sirupsen/logrus"
 
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/paging"
 )
 
 // Name is how the provider is named in errors, sources and states.

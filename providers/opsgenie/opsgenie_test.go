@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/internal/opsgeniefake"
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/internal/testkit/opsgeniefake"
 	"github.com/secops-bot/secops-bot/providers/opsgenie"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	pd "github.com/PagerDuty/go-pagerduty"
 
-	"github.com/secops-bot/secops-bot/paging"
+	"github.com/secops-bot/secops-bot/delivery/paging"
 )
 
 // exchange is what came back for one call: go-pagerduty's errors keep the

@@ -27,9 +27,9 @@ import (
 
 	pd "github.com/PagerDuty/go-pagerduty"
 
+	"github.com/secops-bot/secops-bot/delivery/paging"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
-	"github.com/secops-bot/secops-bot/paging"
 )
 
 // Name is how the provider is named in errors, sources and states.

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/detect/sigma/catalogue"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // cases lists, for every catalogue rule, events it must raise and near

@@ -23,8 +23,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/audit"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/ops/audit"
 )
 
 // Options say where anchors go.

@@ -25,8 +25,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
-	cloudtrailrec "github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest"
+	cloudtrailrec "github.com/secops-bot/secops-bot/ingest/cloudtrail"
 	"github.com/secops-bot/secops-bot/internal/clock"
 )
 

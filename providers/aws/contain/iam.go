@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // inlineState is one inline policy of a user or role; "" when absent.

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/containment"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // keyState is a key's policy and grants; the runner takes the target's

@@ -10,9 +10,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/containment"
-	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 const (

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/secops-bot/secops-bot/containment"
 	"github.com/secops-bot/secops-bot/detect/policy"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 func (p *Provider) s3(c aws.Config) *s3.Client {

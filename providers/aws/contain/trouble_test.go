@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/containment"
-	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
+	"github.com/secops-bot/secops-bot/respond/containment"
 )
 
 // TestTroubleInPlainWords: when the member role cannot be assumed or AWS

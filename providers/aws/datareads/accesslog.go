@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // LogLine is the part of an S3 server access log record a review reads,

@@ -22,9 +22,9 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	ctrecord "github.com/secops-bot/secops-bot/cloudtrail"
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
+	ctrecord "github.com/secops-bot/secops-bot/ingest/cloudtrail"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/providers/aws/state"
 )

@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/exposure"
+	"github.com/secops-bot/secops-bot/enrich/exposure"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 

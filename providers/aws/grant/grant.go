@@ -49,10 +49,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
-	"github.com/secops-bot/secops-bot/awsarn"
-	"github.com/secops-bot/secops-bot/breakglass"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+	"github.com/secops-bot/secops-bot/respond/breakglass"
 )
 
 // ConfigSource gives the AWS configuration to read in an account, and a

@@ -13,7 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/secops-bot/secops-bot/internal/awsfake"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/ingest"
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 )
 
 // gzipOf compresses head followed by n copies of fill.

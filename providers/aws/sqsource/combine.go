@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/secops-bot/secops-bot/cloudtrail"
 	"github.com/secops-bot/secops-bot/ingest"
+	"github.com/secops-bot/secops-bot/ingest/cloudtrail"
 )
 
 // combiner is group commit for the sink. Each Ingest call is one store

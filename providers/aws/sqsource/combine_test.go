@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/ingest"
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 	"github.com/secops-bot/secops-bot/pipeline"
 )
 

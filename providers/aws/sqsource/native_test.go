@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/secops-bot/secops-bot/ingest"
-	"github.com/secops-bot/secops-bot/internal/testserver"
-	"github.com/secops-bot/secops-bot/native"
+	"github.com/secops-bot/secops-bot/ingest/native"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 )
 
 func nativeEvent(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "native", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "ingest", "native", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 )
 
 // The tests run against real SQS- and S3-compatible servers started as

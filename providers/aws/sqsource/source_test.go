@@ -21,7 +21,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/ingest"
 
-	"github.com/secops-bot/secops-bot/internal/testserver"
+	"github.com/secops-bot/secops-bot/internal/testkit/testserver"
 )
 
 // Event IDs of the records in testdata.

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/secops-bot/secops-bot/awsarn"
 	"github.com/secops-bot/secops-bot/detect/policy"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // Diff describes, one readable line each, what changed between two reads

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
-	"github.com/secops-bot/secops-bot/awsarn"
+	"github.com/secops-bot/secops-bot/internal/awsarn"
 )
 
 // Principal is what IAM says about the identity behind a change.
