@@ -4,6 +4,7 @@
 #
 #   replay vs jq, generated corpus      replay against jq -c 'select(.eventName=="PutBucketPolicy")'
 #   replay vs jq, 400 actors/50 accounts  the same on a larger organisation's stream
+#   replay, 100 Sigma rules, vs jq      the generated corpus with 100 rules loaded
 #   replay peak memory                  maximum resident size of that replay
 #   (BENCH_GO=1)   SQLite ingestion with 1,000,000 events stored
 #   (BENCH_LONG=1) /secops investigate p99 at 10,000,000 stored events (builds a
@@ -105,6 +106,11 @@ echo "== replay against jq ($runs interleaved pairs each)"
 select='select(.eventName=="PutBucketPolicy")'
 compare "replay vs jq, generated corpus" "$bin --config config.example.yaml replay $gen" "$jq -c '$select' $gen" "$events" 5
 compare "replay vs jq, 400 actors in 50 accounts" "$bin --config config.example.yaml replay $crowd" "$jq -c '$select' $crowd" "$crowd_events" 5
+# The same replay with 100 generated Sigma rules loaded (none matches).
+"$bin" corpus --events 0 --sigma-rules "$work/sigma" --sigma-count 100 >/dev/null 2>&1 || die "could not write the Sigma rules"
+sed "s|^  dirs: \[\]|  dirs: [$work/sigma]|" config.example.yaml >"$work/sigma.yaml"
+"$bin" --config "$work/sigma.yaml" check-config 2>/dev/null | grep -q "100 Sigma rules" || die "replay would not load the 100 Sigma rules"
+compare "replay, 100 Sigma rules, vs jq" "$bin --config $work/sigma.yaml replay $gen" "$jq -c '$select' $gen" "$events" 4
 
 echo "== replay peak memory"
 [ -x /usr/bin/time ] || die "/usr/bin/time is needed to read peak memory (Debian: apt-get install time)"
@@ -138,7 +144,7 @@ fi
 
 if [ "${BENCH_LONG:-0}" = 1 ]; then
 	echo "== investigate at 10,000,000 stored events (the store is built once in $work)"
-	v=$(SECOPS_BENCH_EVENTS=10000000 SECOPS_BENCH_DB="$work/history-10m.db" gobench ./investigate 'Investigate$' p99-ms "-benchtime 2000x -timeout 0")
+	v=$(SECOPS_BENCH_EVENTS=10000000 SECOPS_BENCH_DB="$work/history-10m.db" gobench ./respond/investigate 'Investigate$' p99-ms "-benchtime 2000x -timeout 0")
 	record "/secops investigate p99, 10M events" "$(printf '%.1f' "$v")" "ms" \
 		"$(awk -v v="$v" 'BEGIN { print (v <= 30 ? "met" : "MISSED") }')" "<= 30 ms" ""
 fi

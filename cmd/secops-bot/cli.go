@@ -149,7 +149,11 @@ func newCheckConfig(g *globalFlags, stdout, stderr io.Writer) *cobra.Command {
 				fmt.Fprintln(stdout, "configuration OK, but no file was read: only the embedded defaults and SECOPS_* variables apply")
 				return nil
 			}
-			fmt.Fprintf(stdout, "configuration OK (%s): %s, %s, %s\n", l.File, plural(len(l.Teams), "team"), plural(len(l.Accounts), "account"), plural(len(l.TrustedAccounts), "trusted account"))
+			sigmaNote := ""
+			if set, _, err := l.Sigma.Rules(); err == nil && set != nil && set.Len() > 0 {
+				sigmaNote = ", " + plural(set.Len(), "Sigma rule")
+			}
+			fmt.Fprintf(stdout, "configuration OK (%s): %s, %s, %s%s\n", l.File, plural(len(l.Teams), "team"), plural(len(l.Accounts), "account"), plural(len(l.TrustedAccounts), "trusted account"), sigmaNote)
 			return nil
 		},
 	}

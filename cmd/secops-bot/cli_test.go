@@ -63,6 +63,15 @@ func TestCheckConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCatalogue := filepath.Join(t.TempDir(), "config.yaml")
+	raw = bytes.Replace(raw, []byte("  catalogue: []"), []byte("  catalogue: [root-account-use, vpc-flow-logs-deleted]"), 1)
+	if err := os.WriteFile(withCatalogue, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -91,6 +100,10 @@ func TestCheckConfig(t *testing.T) {
 				"reading state from AWS is on; Jira tickets are off, break-glass is off, the canary is off",
 				"copy config.example.yaml to ./config.yaml",
 			},
+		},
+		{
+			name: "Sigma rules counted", args: []string{"check-config", "--config", withCatalogue},
+			wantOut: []string{"configuration OK", "2 Sigma rules"},
 		},
 		{
 			name: "no file, with variables", args: []string{"check-config"},

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/secops-bot/secops-bot/detect/sigma/sigmatest"
 	"github.com/secops-bot/secops-bot/ingest/corpus"
 )
 
@@ -23,6 +25,9 @@ func newCorpus(stdout, stderr io.Writer) *cobra.Command {
 		accounts int
 		every    int
 		out      string
+
+		sigmaDir   string
+		sigmaCount int
 	)
 	cmd := &cobra.Command{
 		Use:    "corpus [flags]",
@@ -42,6 +47,11 @@ be checked against them.`,
 			}
 			if every < 0 {
 				return fmt.Errorf("--data-every must not be negative (got %d)", every)
+			}
+			if sigmaDir != "" {
+				if err := writeSigmaRules(sigmaDir, sigmaCount); err != nil {
+					return err
+				}
 			}
 			w, closeOut, err := corpusOutput(out, stdout)
 			if err != nil {
@@ -69,7 +79,26 @@ be checked against them.`,
 	f.IntVar(&accounts, "accounts", 1, "with --actors, how many accounts they belong to")
 	f.IntVar(&every, "data-every", 0, "make every Nth event an S3 data event, an object read (0: none; 10: one in ten)")
 	f.StringVar(&out, "out", "", "file to write (default stdout)")
+	f.StringVar(&sigmaDir, "sigma-rules", "", "also write the benchmark's generated Sigma rules (none matches the corpus) into this directory")
+	f.IntVar(&sigmaCount, "sigma-count", 100, "with --sigma-rules, how many rules to write")
 	return cmd
+}
+
+// writeSigmaRules writes n generated Sigma rules, the benchmark's, into dir.
+func writeSigmaRules(dir string, n int) error {
+	if n < 1 {
+		return fmt.Errorf("--sigma-count must be at least 1 (got %d)", n)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--sigma-rules: %w", err)
+	}
+	for i := range n {
+		name := filepath.Join(dir, fmt.Sprintf("variant-%03d.yml", i))
+		if err := os.WriteFile(name, []byte(sigmatest.Rule(i)), 0o644); err != nil {
+			return fmt.Errorf("--sigma-rules: %w", err)
+		}
+	}
+	return nil
 }
 
 // corpusOutput opens the destination; the returned function flushes and
