@@ -29,7 +29,7 @@ type Store interface {
 // Authorizer decides whether a Slack user holds a role; *authz.Authorizer
 // implements it.
 type Authorizer interface {
-	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+	Check(ctx context.Context, who authz.Actor, role authz.Role) (authz.Decision, error)
 }
 
 // MessageKind says which message to render.
@@ -192,19 +192,19 @@ type StepUp interface {
 // approvers for a one-time code: ApproveWithCode must be used.
 var ErrStepUpRequired = errors.New("this account asks approvers for a one-time code")
 
-// MayApprove reports whether user may approve request id at all, before a
+// MayApprove reports whether the actor may approve request id at all, before a
 // one-time code is asked for (or a secret issued): refused like Approve,
 // and audited the same way.
-func (s *Service) MayApprove(ctx context.Context, id, user, team string) error {
-	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
+func (s *Service) MayApprove(ctx context.Context, a authz.Actor, id string) error {
+	if err := s.authorize(ctx, a, ActApprove, id, authz.Approver); err != nil {
 		return err
 	}
 	r, err := s.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if r.Requester == user {
-		s.refused(ctx, user, ActApprove, id, ErrSelfApproval)
+	if r.Requester == a.UserID {
+		s.refused(ctx, a.UserID, ActApprove, id, ErrSelfApproval)
 		return ErrSelfApproval
 	}
 	return nil
@@ -228,26 +228,26 @@ func (s *Service) stepUp(account string) bool {
 // one-time code: the approver's first code also completes their
 // enrolment. A wrong code is refused (and audited by the step-up service)
 // before anything about the request changes.
-func (s *Service) ApproveWithCode(ctx context.Context, id, user, team, code string) (Request, error) {
-	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
+func (s *Service) ApproveWithCode(ctx context.Context, a authz.Actor, id, code string) (Request, error) {
+	if err := s.authorize(ctx, a, ActApprove, id, authz.Approver); err != nil {
 		return Request{}, err
 	}
 	if s.StepUp == nil {
 		return Request{}, errors.New("one-time codes are not configured (breakglass step-up keys)")
 	}
-	enrolled, err := s.StepUp.Enrolled(ctx, user)
+	enrolled, err := s.StepUp.Enrolled(ctx, a.UserID)
 	if err != nil {
 		return Request{}, err
 	}
 	if enrolled {
-		err = s.StepUp.Verify(ctx, user, code, "approve "+id)
+		err = s.StepUp.Verify(ctx, a.UserID, code, "approve "+id)
 	} else {
-		err = s.StepUp.Confirm(ctx, user, code)
+		err = s.StepUp.Confirm(ctx, a.UserID, code)
 	}
 	if err != nil {
 		return Request{}, &RefusedError{Reason: err.Error()}
 	}
-	return s.approve(ctx, id, user, team, true)
+	return s.approve(ctx, a, id, true)
 }
 
 // Service runs break-glass requests.
@@ -312,18 +312,18 @@ const (
 
 // NewRequest is what a requester asks for.
 type NewRequest struct {
-	User, TeamID string
-	Account      string
-	Level        string        // "" for the account's first level
-	Duration     time.Duration // 0 for the default
-	Reason       string
-	FindingID    string
+	Requester authz.Actor
+	Account   string
+	Level     string        // "" for the account's first level
+	Duration  time.Duration // 0 for the default
+	Reason    string
+	FindingID string
 }
 
 // Request files a request, posts it for approval and starts its timers.
 func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 	now := s.Clock.Now().UTC()
-	if err := s.authorize(ctx, in.User, in.TeamID, ActRequest, in.Account, authz.Responder); err != nil {
+	if err := s.authorize(ctx, in.Requester, ActRequest, in.Account, authz.Responder); err != nil {
 		return Request{}, err
 	}
 	pol, ok := s.cfg.Accounts[in.Account]
@@ -341,8 +341,8 @@ func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 	r := Request{
 		ID:           newID(),
 		State:        StatePending,
-		Requester:    in.User,
-		TeamID:       in.TeamID,
+		Requester:    in.Requester.UserID,
+		TeamID:       in.Requester.TeamID,
 		Account:      in.Account,
 		AccountName:  pol.Name,
 		Mode:         pol.Mode,
@@ -358,9 +358,9 @@ func (s *Service) Request(ctx context.Context, in NewRequest) (Request, error) {
 		if s.Emails == nil {
 			return Request{}, errors.New("request access: identity-center accounts need an email directory")
 		}
-		email, err := s.Emails.Email(ctx, in.User)
+		email, err := s.Emails.Email(ctx, in.Requester.UserID)
 		if err != nil || email == "" {
-			return Request{}, fmt.Errorf("request access: find the email of %s for Identity Center: %w", in.User, errors.Join(err, errors.New("no email")))
+			return Request{}, fmt.Errorf("request access: find the email of %s for Identity Center: %w", in.Requester.UserID, errors.Join(err, errors.New("no email")))
 		}
 		r.Email = email
 	}
@@ -497,20 +497,20 @@ func (s *Service) Get(ctx context.Context, id string) (Request, error) {
 	return r, err
 }
 
-// Approve records user's approval, re-checking at click time that they may
+// Approve records the actor's approval, re-checking at click time that they may
 // approve. The decision is a compare-and-set: of two approvers clicking at
 // once, one wins and the other gets a *DecidedError naming the winner. Once
 // enough approvers agreed, access is granted.
-func (s *Service) Approve(ctx context.Context, id, user, team string) (Request, error) {
-	if err := s.authorize(ctx, user, team, ActApprove, id, authz.Approver); err != nil {
+func (s *Service) Approve(ctx context.Context, a authz.Actor, id string) (Request, error) {
+	if err := s.authorize(ctx, a, ActApprove, id, authz.Approver); err != nil {
 		return Request{}, err
 	}
-	return s.approve(ctx, id, user, team, false)
+	return s.approve(ctx, a, id, false)
 }
 
-// approve records user's approval; stepped says the approver gave a good
+// approve records the actor's approval; stepped says the approver gave a good
 // one-time code, which accounts with step_up on require.
-func (s *Service) approve(ctx context.Context, id, user, team string, stepped bool) (Request, error) {
+func (s *Service) approve(ctx context.Context, a authz.Actor, id string, stepped bool) (Request, error) {
 	now := s.Clock.Now().UTC()
 	r, err := s.update(ctx, id, func(r *Request) error {
 		if err := decidable(r, now); err != nil {
@@ -520,25 +520,25 @@ func (s *Service) approve(ctx context.Context, id, user, team string, stepped bo
 			return ErrStepUpRequired
 		}
 		switch {
-		case r.Requester == user:
+		case r.Requester == a.UserID:
 			return ErrSelfApproval
-		case r.ApprovedBy(user):
+		case r.ApprovedBy(a.UserID):
 			return ErrAlreadyApproved
 		}
-		r.Approvals = append(r.Approvals, Approval{User: user, At: now})
+		r.Approvals = append(r.Approvals, Approval{User: a.UserID, At: now})
 		if len(r.Approvals) >= r.ApprovalsNeeded() {
 			// The window is fixed with the decision, so that a restart
 			// before the grant still knows when it would have ended.
-			r.State, r.DecidedBy, r.DecidedAt = StateApproved, user, now
+			r.State, r.DecidedBy, r.DecidedAt = StateApproved, a.UserID, now
 			r.StartedAt, r.EndsAt = now, now.Add(r.Duration)
 		}
 		return nil
 	})
 	if err != nil {
-		s.refused(ctx, user, ActApprove, id, err)
+		s.refused(ctx, a.UserID, ActApprove, id, err)
 		return r, err
 	}
-	s.audit(ctx, user, ActApprove, id, "ok", fmt.Sprintf("approval %d of %d", len(r.Approvals), r.ApprovalsNeeded()), nil)
+	s.audit(ctx, a.UserID, ActApprove, id, "ok", fmt.Sprintf("approval %d of %d", len(r.Approvals), r.ApprovalsNeeded()), nil)
 	if r.State == StatePending {
 		s.sync(ctx, r)
 		return r, nil
@@ -549,8 +549,8 @@ func (s *Service) approve(ctx context.Context, id, user, team string, stepped bo
 // SelfApprove lets the requester approve their own request once nobody
 // answered within SelfApproveAfter. It is announced in the SecOps channel
 // and opens a review an approver must close.
-func (s *Service) SelfApprove(ctx context.Context, id, user, team string) (Request, error) {
-	if err := s.authorize(ctx, user, team, ActSelfApprove, id, authz.Responder); err != nil {
+func (s *Service) SelfApprove(ctx context.Context, a authz.Actor, id string) (Request, error) {
+	if err := s.authorize(ctx, a, ActSelfApprove, id, authz.Responder); err != nil {
 		return Request{}, err
 	}
 	now := s.Clock.Now().UTC()
@@ -561,20 +561,20 @@ func (s *Service) SelfApprove(ctx context.Context, id, user, team string) (Reque
 		at := s.selfApproveAt(*r)
 		// Where approvers must give a one-time code, the requester's own
 		// say-so is not enough either.
-		if r.Requester != user || at.IsZero() || now.Before(at) || r.TwoApprovers || s.stepUp(r.Account) {
+		if r.Requester != a.UserID || at.IsZero() || now.Before(at) || r.TwoApprovers || s.stepUp(r.Account) {
 			return ErrSelfApproveOff
 		}
-		r.Approvals = append(r.Approvals, Approval{User: user, At: now})
-		r.State, r.DecidedBy, r.DecidedAt = StateApproved, user, now
+		r.Approvals = append(r.Approvals, Approval{User: a.UserID, At: now})
+		r.State, r.DecidedBy, r.DecidedAt = StateApproved, a.UserID, now
 		r.StartedAt, r.EndsAt = now, now.Add(r.Duration)
 		r.SelfApproved, r.ReviewOpen = true, true
 		return nil
 	})
 	if err != nil {
-		s.refused(ctx, user, ActSelfApprove, id, err)
+		s.refused(ctx, a.UserID, ActSelfApprove, id, err)
 		return r, err
 	}
-	s.audit(ctx, user, ActSelfApprove, id, "ok", "no approver answered within "+s.cfg.SelfApproveAfter.String(), nil)
+	s.audit(ctx, a.UserID, ActSelfApprove, id, "ok", "no approver answered within "+s.cfg.SelfApproveAfter.String(), nil)
 	if _, err := s.Notify.Post(ctx, s.cfg.SecOpsChannel, "", Message{Kind: KindSelfApproved, Request: r, Mentions: s.approvers(ctx)}); err != nil {
 		s.Log.Error().Err(err).Str("request", id).Msg("announce self-approval")
 	}
@@ -583,32 +583,32 @@ func (s *Service) SelfApprove(ctx context.Context, id, user, team string) (Reque
 
 // CloseReview closes the review a self-approval opened; only an approver
 // other than the requester may.
-func (s *Service) CloseReview(ctx context.Context, id, user, team, note string) (Request, error) {
-	if err := s.authorize(ctx, user, team, ActReview, id, authz.Approver); err != nil {
+func (s *Service) CloseReview(ctx context.Context, a authz.Actor, id, note string) (Request, error) {
+	if err := s.authorize(ctx, a, ActReview, id, authz.Approver); err != nil {
 		return Request{}, err
 	}
 	r, err := s.update(ctx, id, func(r *Request) error {
 		switch {
 		case !r.ReviewOpen:
 			return errors.New("this request has no open review")
-		case r.Requester == user:
+		case r.Requester == a.UserID:
 			return errors.New("you cannot review your own self-approval")
 		}
-		r.ReviewOpen, r.ReviewedBy = false, user
+		r.ReviewOpen, r.ReviewedBy = false, a.UserID
 		return nil
 	})
 	if err != nil {
-		s.refused(ctx, user, ActReview, id, err)
+		s.refused(ctx, a.UserID, ActReview, id, err)
 		return r, err
 	}
-	s.audit(ctx, user, ActReview, id, "ok", note, nil)
+	s.audit(ctx, a.UserID, ActReview, id, "ok", note, nil)
 	s.sync(ctx, r)
 	return r, nil
 }
 
 // Deny refuses a pending request, with a reason.
-func (s *Service) Deny(ctx context.Context, id, user, team, reason string) (Request, error) {
-	if err := s.authorize(ctx, user, team, ActDeny, id, authz.Approver); err != nil {
+func (s *Service) Deny(ctx context.Context, a authz.Actor, id, reason string) (Request, error) {
+	if err := s.authorize(ctx, a, ActDeny, id, authz.Approver); err != nil {
 		return Request{}, err
 	}
 	reason = strings.TrimSpace(reason)
@@ -620,14 +620,14 @@ func (s *Service) Deny(ctx context.Context, id, user, team, reason string) (Requ
 		if err := decidable(r, now); err != nil {
 			return err
 		}
-		r.State, r.DecidedBy, r.DecidedAt, r.DenyReason = StateDenied, user, now, clipText(reason, 2000)
+		r.State, r.DecidedBy, r.DecidedAt, r.DenyReason = StateDenied, a.UserID, now, clipText(reason, 2000)
 		return nil
 	})
 	if err != nil {
-		s.refused(ctx, user, ActDeny, id, err)
+		s.refused(ctx, a.UserID, ActDeny, id, err)
 		return r, err
 	}
-	s.audit(ctx, user, ActDeny, id, "ok", r.DenyReason, nil)
+	s.audit(ctx, a.UserID, ActDeny, id, "ok", r.DenyReason, nil)
 	s.forget(ctx, id)
 	s.sync(ctx, r)
 	return r, nil
@@ -636,19 +636,19 @@ func (s *Service) Deny(ctx context.Context, id, user, team, reason string) (Requ
 // Withdraw takes back a pending request: only its requester may, so that
 // a request filed with a mistake can be filed again at once (a second open
 // request for the same access is refused). An approver denies instead.
-func (s *Service) Withdraw(ctx context.Context, id, user, team string) (Request, error) {
+func (s *Service) Withdraw(ctx context.Context, a authz.Actor, id string) (Request, error) {
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return Request{}, err
 	}
-	if user != r.Requester {
+	if a.UserID != r.Requester {
 		ref := &RefusedError{Reason: "only the requester may withdraw a request; an approver can deny it"}
-		s.audit(ctx, user, ActWithdraw, id, "refused", ref.Reason, nil)
+		s.audit(ctx, a.UserID, ActWithdraw, id, "refused", ref.Reason, nil)
 		return Request{}, ref
 	}
 	// Still a member in good standing (not deactivated, not a guest, not
 	// another workspace).
-	if err := s.authorize(ctx, user, team, ActWithdraw, id, authz.Responder); err != nil {
+	if err := s.authorize(ctx, a, ActWithdraw, id, authz.Responder); err != nil {
 		return Request{}, err
 	}
 	now := s.Clock.Now().UTC()
@@ -656,14 +656,14 @@ func (s *Service) Withdraw(ctx context.Context, id, user, team string) (Request,
 		if err := decidable(r, now); err != nil {
 			return err
 		}
-		r.State, r.DecidedBy, r.DecidedAt = StateWithdrawn, user, now
+		r.State, r.DecidedBy, r.DecidedAt = StateWithdrawn, a.UserID, now
 		return nil
 	})
 	if err != nil {
-		s.refused(ctx, user, ActWithdraw, id, err)
+		s.refused(ctx, a.UserID, ActWithdraw, id, err)
 		return r, err
 	}
-	s.audit(ctx, user, ActWithdraw, id, "ok", "", nil)
+	s.audit(ctx, a.UserID, ActWithdraw, id, "ok", "", nil)
 	s.forget(ctx, id)
 	s.sync(ctx, r)
 	return r, nil
@@ -682,21 +682,21 @@ func decidable(r *Request, now time.Time) error {
 }
 
 // Revoke ends active access now. The requester, approvers and admins may.
-func (s *Service) Revoke(ctx context.Context, id, user, team string) (Request, error) {
+func (s *Service) Revoke(ctx context.Context, a authz.Actor, id string) (Request, error) {
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return Request{}, err
 	}
 	role := authz.Approver // admins hold it too
-	if user == r.Requester {
+	if a.UserID == r.Requester {
 		role = authz.Responder
 	}
-	if err := s.authorize(ctx, user, team, ActRevoke, id, role); err != nil {
+	if err := s.authorize(ctx, a, ActRevoke, id, role); err != nil {
 		return Request{}, err
 	}
-	r, err = s.end(ctx, id, StateRevoked, user)
+	r, err = s.end(ctx, id, StateRevoked, a.UserID)
 	if err != nil {
-		s.refused(ctx, user, ActRevoke, id, err)
+		s.refused(ctx, a.UserID, ActRevoke, id, err)
 	}
 	return r, err
 }
@@ -704,17 +704,17 @@ func (s *Service) Revoke(ctx context.Context, id, user, team string) (Request, e
 // Deliver sends the requester a fresh sign-in link, with CLI credentials
 // when cli is set, for the time left in the window. Only the requester may
 // ask, and only while access is active.
-func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) error {
+func (s *Service) Deliver(ctx context.Context, a authz.Actor, id string, cli bool) error {
 	r, err := s.load(ctx, id)
 	if err != nil {
 		return err
 	}
-	if user != r.Requester {
+	if a.UserID != r.Requester {
 		err := &RefusedError{Reason: "only the requester receives the access"}
-		s.refused(ctx, user, ActDeliver, id, err)
+		s.refused(ctx, a.UserID, ActDeliver, id, err)
 		return err
 	}
-	if err := s.authorize(ctx, user, team, ActDeliver, id, authz.Responder); err != nil {
+	if err := s.authorize(ctx, a, ActDeliver, id, authz.Responder); err != nil {
 		return err
 	}
 	if r.State != StateActive || !s.Clock.Now().Before(r.EndsAt) {
@@ -727,7 +727,7 @@ func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) 
 	if r.Mode == ModeAssumeRole {
 		acc, err = s.Granter.Grant(ctx, s.grantOf(r))
 		if err != nil {
-			s.audit(ctx, user, ActDeliver, id, "error", err.Error(), nil)
+			s.audit(ctx, a.UserID, ActDeliver, id, "error", err.Error(), nil)
 			return fmt.Errorf("deliver access of %s: %w", id, err)
 		}
 	}
@@ -739,7 +739,7 @@ func (s *Service) Deliver(ctx context.Context, id, user, team string, cli bool) 
 			r = nr
 		}
 	}
-	s.audit(ctx, user, ActDeliver, id, "ok", map[bool]string{true: "sign-in link and CLI credentials", false: "sign-in link"}[cli], nil)
+	s.audit(ctx, a.UserID, ActDeliver, id, "ok", map[bool]string{true: "sign-in link and CLI credentials", false: "sign-in link"}[cli], nil)
 	return s.sendAccess(ctx, r, acc, cli)
 }
 
@@ -756,18 +756,18 @@ func (s *Service) AuditLog(ctx context.Context, since time.Time, limit int) ([]s
 // levels that can be requested: refused to those who may not request.
 const ActOpenForm = "breakglass.form"
 
-// MayRequest reports whether user may request access at all, before the
+// MayRequest reports whether the actor may request access at all, before the
 // request form shows them what could be requested. A refusal is audited
 // and returned as a *RefusedError.
-func (s *Service) MayRequest(ctx context.Context, user, team string) error {
-	return s.authorize(ctx, user, team, ActOpenForm, "request form", authz.Responder)
+func (s *Service) MayRequest(ctx context.Context, a authz.Actor) error {
+	return s.authorize(ctx, a, ActOpenForm, "request form", authz.Responder)
 }
 
 // authorize checks role and audits a refusal.
-func (s *Service) authorize(ctx context.Context, user, team, action, target string, role authz.Role) error {
-	d, err := s.Auth.Check(ctx, user, team, role)
+func (s *Service) authorize(ctx context.Context, a authz.Actor, action, target string, role authz.Role) error {
+	d, err := s.Auth.Check(ctx, a, role)
 	if err != nil {
-		s.Log.Warn().Err(err).Str("user", user).Str("action", action).Msg("authorisation lookup failed; refusing")
+		s.Log.Warn().Err(err).Str("user", a.UserID).Str("action", action).Msg("authorisation lookup failed; refusing")
 	}
 	if d.Allowed && err == nil {
 		return nil
@@ -776,7 +776,7 @@ func (s *Service) authorize(ctx context.Context, user, team, action, target stri
 	if ref.Reason == "" {
 		ref.Reason = "your permissions could not be checked"
 	}
-	s.audit(ctx, user, action, target, "refused", ref.Reason, nil)
+	s.audit(ctx, a.UserID, action, target, "refused", ref.Reason, nil)
 	return ref
 }
 
