@@ -33,8 +33,8 @@ func reviewButton(f finding.Finding) slack.Block {
 
 // needsReview says whether a resolved finding asks SecOps to review its
 // exposure window.
-func needsReview(change string, f finding.Finding) bool {
-	return change == blocks.ReplyResolved && f.Severity >= finding.SeverityHigh
+func needsReview(change finding.ChangeKind, f finding.Finding) bool {
+	return change == finding.ChangeResolved && f.Severity >= finding.SeverityHigh
 }
 
 // review closes the exposure review of a resolved high or critical

@@ -257,7 +257,7 @@ func (s *Service) MarkExpected(ctx context.Context, a authz.Actor, findingID, re
 			}
 			f.Version++
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: note}
-			ev.Outbox = s.plan.Plan(*f, ChangeExpected, a.UserID, reason)
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeExpected, a.UserID, reason)
 			return ev, nil
 		})
 		out = f

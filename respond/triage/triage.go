@@ -39,15 +39,8 @@ type Checker interface {
 // Planner turns a finding change into outbox items (Slack message updates,
 // thread replies), stored in the same transaction as the change.
 type Planner interface {
-	Plan(f finding.Finding, change string, by string, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
-
-// Changes passed to the Planner; they name the thread reply Slack shows.
-const (
-	ChangeAcknowledged = "acknowledged"
-	ChangeResolved     = "resolved"
-	ChangeExpected     = "expected"
-)
 
 // Audit actions.
 const (
@@ -139,7 +132,7 @@ func (s *Service) Ack(ctx context.Context, a authz.Actor, findingID string, orig
 			f.Version++
 			note := "acknowledged by " + mention(a.UserID)
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: note}
-			ev.Outbox = s.plan.Plan(*f, ChangeAcknowledged, a.UserID, "")
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeAcknowledged, a.UserID, "")
 			return ev, nil
 		})
 		out = f
@@ -176,7 +169,7 @@ func (s *Service) Resolve(ctx context.Context, a authz.Actor, findingID, reason,
 			}
 			f.Version++
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: "resolved by " + mention(a.UserID) + ": " + reason}
-			ev.Outbox = s.plan.Plan(*f, ChangeResolved, a.UserID, reason)
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeResolved, a.UserID, reason)
 			return ev, nil
 		})
 		out = f

@@ -53,7 +53,7 @@ func (fakeChecker) Check(_ context.Context, who authz.Actor, role authz.Role) (a
 // which change and version produced it.
 type fakePlanner struct{}
 
-func (fakePlanner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (fakePlanner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, r := range f.Routes {
 		out = append(out, store.OutboxItem{
