@@ -18,10 +18,10 @@
 //		r.Action(actionReviewDone, h.done)
 //	}
 //
-// A handler gets a *Request: who acts (UserID, TeamID), where (ChannelID,
-// MessageTS, ThreadTS), the TriggerID for a modal, the button's Value, the
-// submitted View or the parsed Command, and the ways to answer: Reply
-// (privately), DM, Post, OpenView, UpdateView. It runs after Slack was
+// A handler gets a *Request: who acts (its authz.Actor: UserID, TeamID),
+// where (ChannelID, MessageTS, ThreadTS), the TriggerID for a modal, the
+// button's Value, the submitted View or the parsed Command, and the ways to
+// answer: Reply (privately), DM, Post, OpenView, UpdateView. It runs after Slack was
 // acknowledged, with a deadline.
 //
 // To add

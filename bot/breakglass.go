@@ -239,7 +239,7 @@ func (h *breakGlass) approve(ctx context.Context, r *Request) {
 		h.askForCode(ctx, r)
 		return
 	}
-	req, err := h.svc.Approve(ctx, r.Value, r.UserID, r.TeamID)
+	req, err := h.svc.Approve(ctx, r.Actor, r.Value)
 	h.approved(ctx, r, req, err)
 }
 
@@ -250,7 +250,7 @@ func (h *breakGlass) askForCode(ctx context.Context, r *Request) {
 		r.Reply(ctx, "This account asks approvers for a one-time code, but one-time codes are not configured (step_up.keys); ask an admin.", nil)
 		return
 	}
-	if err := h.svc.MayApprove(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+	if err := h.svc.MayApprove(ctx, r.Actor, r.Value); err != nil {
 		h.answer(err, say(ctx, r))
 		return
 	}
@@ -283,7 +283,7 @@ func (h *breakGlass) onStepUpSubmitted(ctx context.Context, r *Request) {
 		r.Reply(ctx, "The code form was incomplete: "+err.Error(), nil)
 		return
 	}
-	req, err := h.svc.ApproveWithCode(ctx, id, r.UserID, r.TeamID, code)
+	req, err := h.svc.ApproveWithCode(ctx, r.Actor, id, code)
 	if err == nil && (req.State == breakglass.StateApproved || req.State == breakglass.StateActive) {
 		r.Reply(ctx, fmt.Sprintf("Code accepted: %s approved.", req.ID), nil)
 	}
@@ -303,13 +303,13 @@ func (h *breakGlass) approved(ctx context.Context, r *Request, req breakglass.Re
 }
 
 func (h *breakGlass) selfApprove(ctx context.Context, r *Request) {
-	if _, err := h.svc.SelfApprove(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+	if _, err := h.svc.SelfApprove(ctx, r.Actor, r.Value); err != nil {
 		h.answer(err, say(ctx, r))
 	}
 }
 
 func (h *breakGlass) revoke(ctx context.Context, r *Request) {
-	if _, err := h.svc.Revoke(ctx, r.Value, r.UserID, r.TeamID); err != nil {
+	if _, err := h.svc.Revoke(ctx, r.Actor, r.Value); err != nil {
 		h.answer(err, say(ctx, r))
 		return
 	}
@@ -317,7 +317,7 @@ func (h *breakGlass) revoke(ctx context.Context, r *Request) {
 }
 
 func (h *breakGlass) withdraw(ctx context.Context, r *Request) {
-	req, err := h.svc.Withdraw(ctx, r.Value, r.UserID, r.TeamID)
+	req, err := h.svc.Withdraw(ctx, r.Actor, r.Value)
 	if err != nil {
 		h.answer(err, say(ctx, r))
 		return
@@ -326,13 +326,13 @@ func (h *breakGlass) withdraw(ctx context.Context, r *Request) {
 }
 
 func (h *breakGlass) review(ctx context.Context, r *Request) {
-	if _, err := h.svc.CloseReview(ctx, r.Value, r.UserID, r.TeamID, "closed from Slack"); err != nil {
+	if _, err := h.svc.CloseReview(ctx, r.Actor, r.Value, "closed from Slack"); err != nil {
 		h.answer(err, say(ctx, r))
 	}
 }
 
 func (h *breakGlass) cli(ctx context.Context, r *Request) {
-	if err := h.svc.Deliver(ctx, r.Value, r.UserID, r.TeamID, true); err != nil {
+	if err := h.svc.Deliver(ctx, r.Actor, r.Value, true); err != nil {
 		h.answer(err, say(ctx, r))
 	}
 }
@@ -341,7 +341,7 @@ func (h *breakGlass) cli(ctx context.Context, r *Request) {
 // as well as opening the link. A federation sign-in token is good for 15
 // minutes, so a fresh link replaces the used one for the next press.
 func (h *breakGlass) console(ctx context.Context, r *Request) {
-	if err := h.svc.Deliver(ctx, r.Value, r.UserID, r.TeamID, false); err != nil && !errors.Is(err, breakglass.ErrNotActive) {
+	if err := h.svc.Deliver(ctx, r.Actor, r.Value, false); err != nil && !errors.Is(err, breakglass.ErrNotActive) {
 		h.answer(err, say(ctx, r))
 	}
 }
@@ -361,7 +361,7 @@ func (h *breakGlass) onDenySubmitted(ctx context.Context, r *Request) {
 		r.Reply(ctx, "The deny form was incomplete: "+err.Error(), nil)
 		return
 	}
-	if _, err := h.svc.Deny(ctx, id, r.UserID, r.TeamID, reason); err != nil {
+	if _, err := h.svc.Deny(ctx, r.Actor, id, reason); err != nil {
 		h.answer(err, say(ctx, r))
 	}
 }
@@ -373,7 +373,7 @@ func (h *breakGlass) onDenySubmitted(ctx context.Context, r *Request) {
 // this request is allowed is checked again when it is submitted.
 func (h *breakGlass) onCommand(ctx context.Context, r *Request) {
 	parsed := r.Command
-	if err := h.svc.MayRequest(ctx, r.UserID, r.TeamID); err != nil {
+	if err := h.svc.MayRequest(ctx, r.Actor); err != nil {
 		h.answer(err, say(ctx, r))
 		return
 	}
@@ -428,7 +428,7 @@ func (h *breakGlass) onRequestSubmitted(ctx context.Context, r *Request) {
 		sub.FindingID = id
 	}
 	_, err = h.svc.Request(ctx, breakglass.NewRequest{
-		User: r.UserID, TeamID: r.TeamID, Account: sub.Account, Level: sub.Level,
+		Requester: r.Actor, Account: sub.Account, Level: sub.Level,
 		Duration: sub.Duration, Reason: sub.Reason, FindingID: sub.FindingID,
 	})
 	if err != nil {
@@ -459,7 +459,7 @@ func (h *breakGlass) onAudit(ctx context.Context, r *Request) {
 		r.Reply(ctx, "Could not read the audit log; try again.", nil)
 		return
 	}
-	h.audit(ctx, r.Actor(), "command.audit", parsed.Subject, "ok", "", nil)
+	h.audit(ctx, r.Actor, "command.audit", parsed.Subject, "ok", "", nil)
 	text, blks := blocks.BreakglassAudit(recs, from, h.loc)
 	r.Reply(ctx, text, blks)
 }

@@ -63,11 +63,6 @@ func (h *contain) Routes(r *Router) {
 	r.Command(commands.Contain, h.onCommand)
 }
 
-// user is who acts, for the containment service.
-func user(r *Request) containment.User {
-	return containment.User{ID: r.UserID, TeamID: r.TeamID}
-}
-
 // onContainOff answers the finding's Contain… button when no containment
 // actions are configured.
 func (h *contain) onContainOff(ctx context.Context, r *Request) {
@@ -104,7 +99,7 @@ func (h *contain) onPreview(ctx context.Context, r *Request) {
 		if err != nil {
 			return containment.Record{}, fmt.Errorf("no such finding %s", r.Value)
 		}
-		return h.svc.Preview(ctx, user(r), actionID, f)
+		return h.svc.Preview(ctx, r.Actor, actionID, f)
 	})
 }
 
@@ -179,7 +174,7 @@ func (h *contain) onCommand(ctx context.Context, r *Request) {
 		r.Reply(ctx, fmt.Sprintf("%s is not a containment action. Available: %s.", blocks.Code(parsed.Action), strings.Join(ids, ", ")), nil)
 		return
 	}
-	rec, err := h.svc.PreviewTarget(ctx, user(r), parsed.Action, parsed.Target.Value)
+	rec, err := h.svc.PreviewTarget(ctx, r.Actor, parsed.Action, parsed.Target.Value)
 	if err != nil {
 		r.Reply(ctx, containError(err), nil)
 		return
@@ -226,7 +221,7 @@ func (h *contain) onRetry(ctx context.Context, r *Request) {
 // run runs a record, through its playbook step when a step previewed it,
 // and posts the result in the finding's threads.
 func (h *contain) run(ctx context.Context, r *Request, id string) {
-	u := user(r)
+	u := r.Actor
 	rec, err := h.svc.Get(ctx, id)
 	if err != nil {
 		r.Reply(ctx, containError(err), nil)
@@ -257,7 +252,7 @@ func (h *contain) run(ctx context.Context, r *Request, id string) {
 // modal to confirm (or, when the press's trigger has expired while AWS was
 // read, privately with a button that opens it).
 func (h *contain) onUndo(ctx context.Context, r *Request) {
-	rec, err := h.svc.Undo(ctx, user(r), r.Value)
+	rec, err := h.svc.Undo(ctx, r.Actor, r.Value)
 	if errors.Is(err, containment.ErrDrift) && rec.UndoReview != nil {
 		h.reviewUndo(ctx, r, rec)
 		return
@@ -317,7 +312,7 @@ func (h *contain) onUndoConfirm(ctx context.Context, r *Request) {
 		r.Reply(ctx, "The confirmation carried no containment; press Undo again.", nil)
 		return
 	}
-	rec, err := h.svc.UndoReviewed(ctx, user(r), id, state)
+	rec, err := h.svc.UndoReviewed(ctx, r.Actor, id, state)
 	if errors.Is(err, containment.ErrDrift) && rec.UndoReview != nil {
 		a, _ := h.svc.Action(rec.Action)
 		text, blks := blocks.ContainUndoReview(rec, a)

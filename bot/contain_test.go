@@ -289,8 +289,8 @@ func TestChecklistMembersOnly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			users := fakeUsers{
-				"U0GUEST": {ID: "U0GUEST", TeamID: acme, Restricted: true},
-				"U0GONE":  {ID: "U0GONE", TeamID: acme, Deleted: true},
+				"U0GUEST": {Actor: authz.Actor{UserID: "U0GUEST", TeamID: acme}, Restricted: true},
+				"U0GONE":  {Actor: authz.Actor{UserID: "U0GONE", TeamID: acme}, Deleted: true},
 			}
 			// The runner is never reached: a zero runner would fail.
 			e.route(&checklist{kit: e.kit, runner: &playbooks.Runner{}, teamID: acme, users: users})

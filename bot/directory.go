@@ -43,7 +43,7 @@ func (d *slackDirectory) User(ctx context.Context, id string) (authz.User, error
 		return authz.User{}, fmt.Errorf("users.info %s: %w", id, err)
 	}
 	return authz.User{
-		ID: u.ID, TeamID: u.TeamID, Name: u.Name,
+		Actor: authz.Actor{UserID: u.ID, TeamID: u.TeamID}, Name: u.Name,
 		Deleted: u.Deleted, IsBot: u.IsBot || u.IsAppUser,
 		Restricted: u.IsRestricted, UltraRestricted: u.IsUltraRestricted,
 	}, nil

@@ -53,7 +53,7 @@ func (h exposureReads) check(ctx context.Context, r *Request) {
 		r.Reply(ctx, "Could not ask for the review; try again.", nil)
 		return
 	}
-	h.audit(ctx, r.Actor(), "finding.check_reads", f.ID, "ok", "", nil)
+	h.audit(ctx, r.Actor, "finding.check_reads", f.ID, "ok", "", nil)
 	h.wake()
 	r.Reply(ctx, fmt.Sprintf("Checking who read %s while it was exposed; the answer goes to the finding's thread.", blocks.Code(f.Resource.ID)), nil)
 }

@@ -13,7 +13,7 @@ import (
 
 // Checker decides whether a user holds a role, at the moment of asking.
 type Checker interface {
-	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+	Check(ctx context.Context, who authz.Actor, role authz.Role) (authz.Decision, error)
 }
 
 // Services are the domain services the bot drives.

@@ -123,8 +123,8 @@ func (f *fakeSlack) told(user string) []said {
 // fakeAuthz grants roles by user ID, as the authoriser would.
 type fakeAuthz map[string][]authz.Role
 
-func (a fakeAuthz) Check(_ context.Context, user, _ string, role authz.Role) (authz.Decision, error) {
-	roles := a[user]
+func (a fakeAuthz) Check(_ context.Context, who authz.Actor, role authz.Role) (authz.Decision, error) {
+	roles := a[who.UserID]
 	if slices.Contains(roles, role) || slices.Contains(roles, authz.Admin) {
 		return authz.Decision{Allowed: true, Roles: roles}, nil
 	}
@@ -186,27 +186,27 @@ type fakeTriage struct {
 	entries []triage.AllowEntry
 }
 
-func (t *fakeTriage) Ack(_ context.Context, a triage.Actor, id, origin string) (finding.Finding, error) {
+func (t *fakeTriage) Ack(_ context.Context, a authz.Actor, id, origin string) (finding.Finding, error) {
 	t.calls = append(t.calls, fmt.Sprintf("ack %s by %s from %s", id, a.UserID, origin))
 	return finding.Finding{ID: id}, t.err
 }
 
-func (t *fakeTriage) Resolve(_ context.Context, a triage.Actor, id, reason, origin string) (finding.Finding, error) {
+func (t *fakeTriage) Resolve(_ context.Context, a authz.Actor, id, reason, origin string) (finding.Finding, error) {
 	t.calls = append(t.calls, fmt.Sprintf("resolve %s by %s from %s: %s", id, a.UserID, origin, reason))
 	return finding.Finding{ID: id}, t.err
 }
 
-func (t *fakeTriage) MarkExpected(_ context.Context, a triage.Actor, id, reason string, scope triage.Scope, origin string) (finding.Finding, error) {
+func (t *fakeTriage) MarkExpected(_ context.Context, a authz.Actor, id, reason string, scope triage.Scope, origin string) (finding.Finding, error) {
 	t.calls = append(t.calls, fmt.Sprintf("expected %s by %s from %s: %s (%s, for %v)", id, a.UserID, origin, reason, scope.Kind, scope.For))
 	return finding.Finding{ID: id}, t.err
 }
 
-func (t *fakeTriage) RemoveExpected(_ context.Context, a triage.Actor, entryID, origin string) error {
+func (t *fakeTriage) RemoveExpected(_ context.Context, a authz.Actor, entryID, origin string) error {
 	t.calls = append(t.calls, fmt.Sprintf("remove %s by %s from %s", entryID, a.UserID, origin))
 	return t.err
 }
 
-func (t *fakeTriage) ListExpected(_ context.Context, a triage.Actor, origin string) ([]triage.AllowEntry, error) {
+func (t *fakeTriage) ListExpected(_ context.Context, a authz.Actor, origin string) ([]triage.AllowEntry, error) {
 	t.calls = append(t.calls, fmt.Sprintf("list by %s from %s", a.UserID, origin))
 	return t.entries, t.err
 }

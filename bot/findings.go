@@ -19,11 +19,11 @@ import (
 
 // Triage is the finding-action service behind the buttons and commands.
 type Triage interface {
-	Ack(ctx context.Context, a triage.Actor, findingID, origin string) (finding.Finding, error)
-	Resolve(ctx context.Context, a triage.Actor, findingID, reason, origin string) (finding.Finding, error)
-	MarkExpected(ctx context.Context, a triage.Actor, findingID, reason string, scope triage.Scope, origin string) (finding.Finding, error)
-	RemoveExpected(ctx context.Context, a triage.Actor, entryID, origin string) error
-	ListExpected(ctx context.Context, a triage.Actor, origin string) ([]triage.AllowEntry, error)
+	Ack(ctx context.Context, a authz.Actor, findingID, origin string) (finding.Finding, error)
+	Resolve(ctx context.Context, a authz.Actor, findingID, reason, origin string) (finding.Finding, error)
+	MarkExpected(ctx context.Context, a authz.Actor, findingID, reason string, scope triage.Scope, origin string) (finding.Finding, error)
+	RemoveExpected(ctx context.Context, a authz.Actor, entryID, origin string) error
+	ListExpected(ctx context.Context, a authz.Actor, origin string) ([]triage.AllowEntry, error)
 	Suppressed(ctx context.Context, f finding.Finding) (triage.AllowEntry, bool, error)
 }
 
@@ -63,19 +63,19 @@ func origin(r *Request) string {
 }
 
 func (h findings) ackCommand(ctx context.Context, r *Request) {
-	_, err := h.Triage.Ack(ctx, r.Actor(), r.Command.FindingID, origin(r))
+	_, err := h.Triage.Ack(ctx, r.Actor, r.Command.FindingID, origin(r))
 	h.afterTriage(err, fmt.Sprintf("Acknowledged %s.", r.Command.FindingID), r.replier(ctx))
 }
 
 func (h findings) resolveCommand(ctx context.Context, r *Request) {
-	_, err := h.Triage.Resolve(ctx, r.Actor(), r.Command.FindingID, r.Command.Reason, origin(r))
+	_, err := h.Triage.Resolve(ctx, r.Actor, r.Command.FindingID, r.Command.Reason, origin(r))
 	h.afterTriage(err, fmt.Sprintf("Resolved %s.", r.Command.FindingID), r.replier(ctx))
 }
 
 // ack is the Acknowledge button; its value is only ever an opaque finding
 // ID, everything else is read from the store.
 func (h findings) ack(ctx context.Context, r *Request) {
-	_, err := h.Triage.Ack(ctx, r.Actor(), r.Value, origin(r))
+	_, err := h.Triage.Ack(ctx, r.Actor, r.Value, origin(r))
 	h.afterTriage(err, "Acknowledged.", r.replier(ctx))
 }
 
@@ -103,7 +103,7 @@ func (h findings) openExpected(ctx context.Context, r *Request) {
 // removeExpected takes an allowlist entry back from the thread where the
 // finding was marked expected, and says so there.
 func (h findings) removeExpected(ctx context.Context, r *Request) {
-	err := h.Triage.RemoveExpected(ctx, r.Actor(), r.Value, origin(r))
+	err := h.Triage.RemoveExpected(ctx, r.Actor, r.Value, origin(r))
 	if err == nil && r.MessageTS != "" {
 		text := fmt.Sprintf(":bell: <@%s> removed allowlist entry %s: matching exposures alert again.", r.UserID, blocks.Code(r.Value))
 		if perr := r.Post(ctx, r.ChannelID, r.Thread(), text, nil); perr != nil {
@@ -119,11 +119,11 @@ func (h findings) removeExpected(ctx context.Context, r *Request) {
 func (h findings) expectedCommand(ctx context.Context, r *Request) {
 	c := r.Command
 	if c.EntryOp == commands.ExpectedRemove {
-		err := h.Triage.RemoveExpected(ctx, r.Actor(), c.EntryID, origin(r))
+		err := h.Triage.RemoveExpected(ctx, r.Actor, c.EntryID, origin(r))
 		h.afterTriage(err, fmt.Sprintf("Allowlist entry %s removed; matching exposures alert again.", blocks.Code(c.EntryID)), r.replier(ctx))
 		return
 	}
-	entries, err := h.Triage.ListExpected(ctx, r.Actor(), origin(r))
+	entries, err := h.Triage.ListExpected(ctx, r.Actor, origin(r))
 	if err != nil {
 		h.afterTriage(err, "", r.replier(ctx))
 		return
@@ -144,7 +144,7 @@ func (h findings) resolveSubmitted(ctx context.Context, r *Request) {
 		r.Reply(ctx, "The resolve form was incomplete: "+err.Error(), nil)
 		return
 	}
-	_, err = h.Triage.Resolve(ctx, r.Actor(), sub.FindingID, sub.Reason, origin(r))
+	_, err = h.Triage.Resolve(ctx, r.Actor, sub.FindingID, sub.Reason, origin(r))
 	h.afterTriageQuiet(err, r.replier(ctx))
 }
 
@@ -155,7 +155,7 @@ func (h findings) expectedSubmitted(ctx context.Context, r *Request) {
 		return
 	}
 	scope := triage.Scope{Kind: sub.Scope, Pattern: sub.Pattern, For: sub.For}
-	_, err = h.Triage.MarkExpected(ctx, r.Actor(), sub.FindingID, sub.Reason, scope, origin(r))
+	_, err = h.Triage.MarkExpected(ctx, r.Actor, sub.FindingID, sub.Reason, scope, origin(r))
 	h.afterTriageQuiet(err, r.replier(ctx))
 }
 
@@ -180,7 +180,7 @@ func (h findings) list(ctx context.Context, r *Request) {
 			links[f.ID] = link
 		}
 	}
-	h.audit(ctx, r.Actor(), "command.findings", "", "ok", "", nil)
+	h.audit(ctx, r.Actor, "command.findings", "", "ok", "", nil)
 	text, blks := blocks.FindingsList(fs, links)
 	if summary := h.timesSummary(ctx, r.Command.Team); summary != "" && len(blks) < 49 {
 		blks = append(blks, slack.NewContextBlock("findings.times", slack.NewTextBlockObject(slack.MarkdownType, summary, false, false)))

@@ -11,7 +11,6 @@ import (
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/respond/investigate"
-	"github.com/secops-bot/secops-bot/respond/triage"
 )
 
 // Investigator answers /secops investigate.
@@ -36,7 +35,7 @@ func (h investigation) Routes(r *Router) {
 
 func (h investigation) command(ctx context.Context, r *Request) {
 	c := r.Command
-	h.investigate(ctx, r.Actor(), c.Target, c.Since, c.Until, origin(r), r.replier(ctx))
+	h.investigate(ctx, r.Actor, c.Target, c.Since, c.Until, origin(r), r.replier(ctx))
 }
 
 // finding investigates the actor of a finding, over the window of its
@@ -52,12 +51,12 @@ func (h investigation) finding(ctx context.Context, r *Request) {
 		// A detector may name only the access key used.
 		target = commands.Target{Kind: commands.TargetAccessKey, Value: f.Actor.AccessKeyID}
 	}
-	h.investigate(ctx, r.Actor(), target, 0, f.InvestigateUntil(), origin(r), r.replier(ctx))
+	h.investigate(ctx, r.Actor, target, 0, f.InvestigateUntil(), origin(r), r.replier(ctx))
 }
 
 // investigate answers through say, which posts privately or in a thread.
-func (h investigation) investigate(ctx context.Context, a triage.Actor, t commands.Target, since time.Duration, until time.Time, origin string, say func(string, []slack.Block)) {
-	d, err := h.Authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
+func (h investigation) investigate(ctx context.Context, a authz.Actor, t commands.Target, since time.Duration, until time.Time, origin string, say func(string, []slack.Block)) {
+	d, err := h.Authz.Check(ctx, a, authz.Responder)
 	if err != nil || !d.Allowed {
 		h.refuse(ctx, a, "investigate", t.Value, d, err, say)
 		return
@@ -97,7 +96,7 @@ func (h investigation) page(ctx context.Context, r *Request) {
 		r.Reply(ctx, "Could not page on-call; post in the SecOps channel yourself.", nil)
 		return
 	}
-	h.audit(ctx, r.Actor(), "investigate.page", r.Value, "ok", "", nil)
+	h.audit(ctx, r.Actor, "investigate.page", r.Value, "ok", "", nil)
 	r.Reply(ctx, "On-call paged in the SecOps channel.", nil)
 }
 

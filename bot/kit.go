@@ -39,16 +39,16 @@ func (k *kit) wake() {
 // allowed checks that the person holds role now; when not, it tells them
 // why and records the refusal under action and target.
 func (k *kit) allowed(ctx context.Context, r *Request, role authz.Role, action, target string) bool {
-	d, err := k.Authz.Check(ctx, r.UserID, r.TeamID, role)
+	d, err := k.Authz.Check(ctx, r.Actor, role)
 	if err != nil || !d.Allowed {
-		k.refuse(ctx, r.Actor(), action, target, d, err, r.replier(ctx))
+		k.refuse(ctx, r.Actor, action, target, d, err, r.replier(ctx))
 		return false
 	}
 	return true
 }
 
 // refuse tells the user why and records the refusal.
-func (k *kit) refuse(ctx context.Context, a triage.Actor, action, target string, d authz.Decision, err error, reply func(string, []slack.Block)) {
+func (k *kit) refuse(ctx context.Context, a authz.Actor, action, target string, d authz.Decision, err error, reply func(string, []slack.Block)) {
 	reason := d.Reason
 	result := "refused"
 	if err != nil {
@@ -63,9 +63,9 @@ func (k *kit) refuse(ctx context.Context, a triage.Actor, action, target string,
 	reply("Not allowed: "+reason, nil)
 }
 
-func (k *kit) audit(ctx context.Context, a triage.Actor, action, target, result, reason string, detail []byte) {
+func (k *kit) audit(ctx context.Context, a authz.Actor, action, target, result, reason string, detail []byte) {
 	_, err := k.Store.AppendAudit(ctx, store.AuditRecord{
-		Time: k.clock.Now(), Actor: a.UserID + "@" + a.TeamID, Action: action, Target: target,
+		Time: k.clock.Now(), Actor: a.String(), Action: action, Target: target,
 		Result: result, Reason: reason, Detail: detail,
 	})
 	if err != nil {

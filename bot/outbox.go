@@ -286,10 +286,10 @@ func (ps *poster) reply(ctx context.Context, it store.OutboxItem) error {
 	if needsReview(p.Change, f) {
 		blks = append(blks, reviewButton(f))
 	}
-	if p.Change == blocks.ReplyReadsReviewed {
+	if p.Change == finding.ChangeReadsReviewed {
 		blks = append(blks, readsButtons(f))
 	}
-	if p.Change == blocks.ReplyExpected {
+	if p.Change == finding.ChangeExpected {
 		// The allowlist entry can be taken back from the thread.
 		if e, ok, err := ps.Triage.Suppressed(ctx, f); err == nil && ok {
 			btn := slack.NewButtonBlockElement(actionRemoveExpected, e.ID, slack.NewTextBlockObject(slack.PlainTextType, "Remove from allowlist", false, false))

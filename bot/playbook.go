@@ -156,7 +156,7 @@ func (h *checklist) Routes(r *Router) {
 // onCancelFollowUp cancels a finding's morning follow-up from the note in
 // its thread; the runner checks the responder role and audits it.
 func (h *checklist) onCancelFollowUp(ctx context.Context, r *Request) {
-	fu, err := h.runner.CancelFollowUp(ctx, user(r), r.Value)
+	fu, err := h.runner.CancelFollowUp(ctx, r.Actor, r.Value)
 	if err != nil {
 		r.Reply(ctx, stepError(err), nil)
 		return
@@ -185,7 +185,7 @@ func (h *checklist) onStep(ctx context.Context, r *Request) {
 		h.log.Warn().Str("action_id", r.ActionID).Msg("malformed playbook button ignored")
 		return
 	}
-	u := user(r)
+	u := r.Actor
 	switch kind {
 	case blocks.ActionPlaybookDone, blocks.ActionPlaybookSkip:
 		// Team steps may be ticked by any member of the workspace; the
@@ -193,7 +193,7 @@ func (h *checklist) onStep(ctx context.Context, r *Request) {
 		if reason, ok := h.member(ctx, u); !ok {
 			// Recorded like the runner's own refusals: every refusal is
 			// in the audit log.
-			h.audit(ctx, r.Actor(), playbooks.AuditStep, runID+"/"+stepID, "refused", reason, nil)
+			h.audit(ctx, r.Actor, playbooks.AuditStep, runID+"/"+stepID, "refused", reason, nil)
 			r.Reply(ctx, "Not allowed: "+reason, nil)
 			return
 		}
@@ -214,7 +214,7 @@ func (h *checklist) onStep(ctx context.Context, r *Request) {
 // runStep runs a step's automation. A containment opens the confirmation
 // modal first (the trigger expires in three seconds), then previews.
 func (h *checklist) runStep(ctx context.Context, r *Request, runID, stepID string) {
-	u := user(r)
+	u := r.Actor
 	run, err := h.runner.Get(ctx, runID)
 	if err != nil {
 		r.Reply(ctx, stepError(err), nil)
@@ -251,7 +251,7 @@ func (h *checklist) runStep(ctx context.Context, r *Request, runID, stepID strin
 				h.log.Warn().Err(err).Msg("post investigation in thread")
 			}
 		}
-		h.investigate.investigate(ctx, r.Actor(), commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, res.Until, "playbook "+runID+"/"+stepID, post)
+		h.investigate.investigate(ctx, r.Actor, commands.Target{Kind: commands.TargetARN, Value: res.Actor}, 0, res.Until, "playbook "+runID+"/"+stepID, post)
 	case playbooks.AutoAbuseReport:
 		r.Reply(ctx, "The prefilled abuse report is in the thread.", nil)
 	case playbooks.AutoBreakGlass:
@@ -279,11 +279,11 @@ func stepError(err error) string {
 
 // member reports whether the user is a current, full member of the
 // workspace (not a guest, bot or Slack Connect outsider).
-func (h *checklist) member(ctx context.Context, u containment.User) (string, bool) {
+func (h *checklist) member(ctx context.Context, u authz.Actor) (string, bool) {
 	if u.TeamID != h.teamID {
 		return "only members of this workspace may act here", false
 	}
-	info, err := h.users.User(ctx, u.ID)
+	info, err := h.users.User(ctx, u.UserID)
 	switch {
 	case err != nil:
 		return "your Slack account could not be looked up; try again in a minute", false

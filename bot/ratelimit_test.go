@@ -75,7 +75,7 @@ func (e *slackEnv) raise(name string) finding.Finding {
 		AccountID: "111122223333", Resource: finding.Resource{Type: "AWS::S3::Bucket", ID: name, ARN: arn},
 		OpenedAt: t0, FirstSeen: t0, LastSeen: t0, Routes: []string{"slack:#secops"}, Version: 1,
 	}
-	ev := store.FindingEvent{Status: f.Status, Actor: "system", Outbox: delivery.Planner{}.Plan(f, delivery.ChangeCreated, "system", "")}
+	ev := store.FindingEvent{Status: f.Status, Actor: "system", Outbox: delivery.Planner{}.Plan(f, finding.ChangeCreated, "system", "")}
 	if err := e.st.UpsertFinding(context.Background(), f, ev); err != nil {
 		e.t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func (e *slackEnv) change(f finding.Finding) {
 	_, err := e.st.UpdateFinding(context.Background(), f.ID, func(f *finding.Finding) (store.FindingEvent, error) {
 		f.Version++
 		f.LastSeen = e.clk.Now()
-		return store.FindingEvent{Outbox: delivery.Planner{}.Plan(*f, delivery.ChangeAssessed, "system", "")}, nil
+		return store.FindingEvent{Outbox: delivery.Planner{}.Plan(*f, finding.ChangeAssessed, "system", "")}, nil
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -33,8 +33,8 @@ func reviewButton(f finding.Finding) slack.Block {
 
 // needsReview says whether a resolved finding asks SecOps to review its
 // exposure window.
-func needsReview(change string, f finding.Finding) bool {
-	return change == blocks.ReplyResolved && f.Severity >= finding.SeverityHigh
+func needsReview(change finding.ChangeKind, f finding.Finding) bool {
+	return change == finding.ChangeResolved && f.Severity >= finding.SeverityHigh
 }
 
 // review closes the exposure review of a resolved high or critical
@@ -76,7 +76,7 @@ func (h review) done(ctx context.Context, r *Request) {
 	if errors.Is(err, store.ErrConflict) {
 		prev, _ := reviews.Get(ctx, f.ID)
 		prev, _, _ = strings.Cut(prev, "\n")
-		h.audit(ctx, r.Actor(), "finding.review", f.ID, "noop", "already reviewed", nil)
+		h.audit(ctx, r.Actor, "finding.review", f.ID, "noop", "already reviewed", nil)
 		r.Reply(ctx, fmt.Sprintf("The exposure review of %s was already closed (%s).", f.ID, prev), nil)
 		return
 	}
@@ -85,7 +85,7 @@ func (h review) done(ctx context.Context, r *Request) {
 		return
 	}
 	detail, _ := json.Marshal(map[string]string{"channel": r.ChannelID, "answer": answer}) // strings only
-	h.audit(ctx, r.Actor(), "finding.review", f.ID, "ok", "", detail)
+	h.audit(ctx, r.Actor, "finding.review", f.ID, "ok", "", detail)
 	if h.reads != nil {
 		if err := h.reads.Closed(ctx, f.ID, r.UserID, answer); err != nil {
 			h.log.Warn().Err(err).Str("finding_id", f.ID).Msg("record the closed review on the ticket")

@@ -12,7 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/bot/blocks"
 	"github.com/secops-bot/secops-bot/commands"
-	"github.com/secops-bot/secops-bot/respond/triage"
+	"github.com/secops-bot/secops-bot/org/authz"
 )
 
 // Handler acts on one request after Slack was answered (the envelope
@@ -199,7 +199,7 @@ func (r *Router) click(cb slack.InteractionCallback) *Request {
 		thread = cb.Message.ThreadTimestamp
 	}
 	return &Request{
-		UserID: cb.User.ID, TeamID: userTeam(cb),
+		Actor:     authz.Actor{UserID: cb.User.ID, TeamID: userTeam(cb)},
 		ChannelID: channel, MessageTS: msg, ThreadTS: thread, TriggerID: cb.TriggerID,
 		out: r.out, log: r.log,
 	}
@@ -224,7 +224,8 @@ func (r *Router) command(cmd slack.SlashCommand) (ack map[string]any, then call)
 		return ephemeralPayload(blocks.Escape(err.Error()), nil), nil
 	}
 	req := &Request{
-		UserID: cmd.UserID, TeamID: cmd.TeamID, ChannelID: cmd.ChannelID, TriggerID: cmd.TriggerID,
+		Actor:     authz.Actor{UserID: cmd.UserID, TeamID: cmd.TeamID},
+		ChannelID: cmd.ChannelID, TriggerID: cmd.TriggerID,
 		Command: parsed, out: r.out, log: r.log,
 	}
 	route, ok := r.commands[parsed.Name]
@@ -257,9 +258,9 @@ func unescape(s string) string {
 // state: a button's value is an opaque ID whose record the handler loads and
 // authorises afresh.
 type Request struct {
-	// UserID and TeamID are who acts; the team is the user's own for a
-	// Slack Connect user.
-	UserID, TeamID string
+	// Actor is who acts (UserID, TeamID), handed as it is to the services;
+	// the team is the user's own for a Slack Connect user.
+	authz.Actor
 	// ChannelID is where the command was typed or the button pressed; ""
 	// for a modal, whose answers go to a direct message.
 	ChannelID string
@@ -278,9 +279,6 @@ type Request struct {
 	out answerer
 	log zerolog.Logger
 }
-
-// Actor is who acts, for the services.
-func (r *Request) Actor() triage.Actor { return triage.Actor{UserID: r.UserID, TeamID: r.TeamID} }
 
 // Thread is the thread of the pressed message: the thread it is in, or the
 // one it starts.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/commands"
 	"github.com/secops-bot/secops-bot/delivery/paging"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/playbooks"
 	"github.com/secops-bot/secops-bot/respond/containment"
 )
@@ -105,18 +106,18 @@ func TestRequestOfEveryClickShape(t *testing.T) {
 		{"message in a channel", `{"type":"block_actions","user":{"id":"U0RESPOND","team_id":"T0ACME"},"team":{"id":"T0ACME"},
 			"channel":{"id":"C0SECOPS"},"container":{"type":"message","message_ts":"1.1","channel_id":"C0SECOPS"},"message":{"ts":"1.1"},
 			"trigger_id":"tr","actions":[{"type":"button","block_id":"b","action_id":"a","value":"v"}]}`,
-			Request{UserID: "U0RESPOND", TeamID: "T0ACME", ChannelID: "C0SECOPS", MessageTS: "1.1", TriggerID: "tr", ActionID: "a", Value: "v"}},
+			Request{Actor: authz.Actor{UserID: "U0RESPOND", TeamID: "T0ACME"}, ChannelID: "C0SECOPS", MessageTS: "1.1", TriggerID: "tr", ActionID: "a", Value: "v"}},
 		{"reply in a thread", `{"type":"block_actions","user":{"id":"U0RESPOND"},"team":{"id":"T0ACME"},
 			"channel":{"id":"C0SECOPS"},"container":{"type":"message","message_ts":"2.2","channel_id":"C0SECOPS","thread_ts":"1.1"},
 			"message":{"ts":"2.2","thread_ts":"1.1"},"actions":[{"type":"button","block_id":"b","action_id":"a","value":"v"}]}`,
-			Request{UserID: "U0RESPOND", TeamID: "T0ACME", ChannelID: "C0SECOPS", MessageTS: "2.2", ThreadTS: "1.1", ActionID: "a", Value: "v"}},
+			Request{Actor: authz.Actor{UserID: "U0RESPOND", TeamID: "T0ACME"}, ChannelID: "C0SECOPS", MessageTS: "2.2", ThreadTS: "1.1", ActionID: "a", Value: "v"}},
 		{"ephemeral message", `{"type":"block_actions","user":{"id":"U0RESPOND","team_id":"T0ACME"},"team":{"id":"T0ACME"},
 			"container":{"type":"message","message_ts":"3.3","channel_id":"C0SECOPS","is_ephemeral":true},
 			"actions":[{"type":"button","block_id":"b","action_id":"a","value":"v"}]}`,
-			Request{UserID: "U0RESPOND", TeamID: "T0ACME", ChannelID: "C0SECOPS", MessageTS: "3.3", ActionID: "a", Value: "v"}},
+			Request{Actor: authz.Actor{UserID: "U0RESPOND", TeamID: "T0ACME"}, ChannelID: "C0SECOPS", MessageTS: "3.3", ActionID: "a", Value: "v"}},
 		{"Slack Connect user", `{"type":"block_actions","user":{"id":"U0GUEST","team_id":"T0OTHER"},"team":{"id":"T0ACME"},
 			"channel":{"id":"C0SHARED"},"message":{"ts":"4.4","thread_ts":"1.1"},"actions":[{"type":"button","block_id":"b","action_id":"a","value":"v"}]}`,
-			Request{UserID: "U0GUEST", TeamID: "T0OTHER", ChannelID: "C0SHARED", MessageTS: "4.4", ThreadTS: "1.1", ActionID: "a", Value: "v"}},
+			Request{Actor: authz.Actor{UserID: "U0GUEST", TeamID: "T0OTHER"}, ChannelID: "C0SHARED", MessageTS: "4.4", ThreadTS: "1.1", ActionID: "a", Value: "v"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

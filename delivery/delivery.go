@@ -28,49 +28,25 @@ const (
 	KindSlackReply = "slack.reply"
 )
 
-// Changes that produce thread replies.
-const (
-	ChangeCreated      = "created"
-	ChangeRepeated     = "repeated"
-	ChangeUpdated      = "updated"
-	ChangeReopened     = "reopened"
-	ChangeResolved     = "resolved"
-	ChangeAcknowledged = "acknowledged"
-	ChangeSuppressed   = "suppressed"
-	// ChangeAssessed (the resource's state was read) updates the message
-	// without a reply.
-	ChangeAssessed = "assessed"
-	// ChangeTicketed (a ticket was created) adds the link to the message.
-	ChangeTicketed = "ticketed"
-	// ChangeContained (a containment action ran) and ChangeUncontained
-	// (one was undone) update the message in place without a reply: the
-	// result, with its Undo button, is already in every thread.
-	ChangeContained   = "contained"
-	ChangeUncontained = "uncontained"
-	// ChangeRefreshed (only counters moved: last seen, a detector's
-	// re-import) updates the message without a reply.
-	ChangeRefreshed = "refreshed"
-)
-
 // Payload is the JSON body of Slack outbox items. It names the finding, not
 // its content: the Slack lane reads the finding when it runs.
 type Payload struct {
-	FindingID string `json:"finding_id"`
-	Channel   string `json:"channel"`
-	Change    string `json:"change,omitempty"`
-	Version   int    `json:"version"`
-	By        string `json:"by,omitempty"`
-	Note      string `json:"note,omitempty"`
+	FindingID string             `json:"finding_id"`
+	Channel   string             `json:"channel"`
+	Change    finding.ChangeKind `json:"change,omitempty"`
+	Version   int                `json:"version"`
+	By        string             `json:"by,omitempty"`
+	Note      string             `json:"note,omitempty"`
 }
 
 // Combined plans a change with several planners (Slack, tickets,
 // assessment) so all their items are stored with the change.
 type Combined []interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
 
 // Plan returns every planner's items.
-func (c Combined) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (c Combined) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, p := range c {
 		out = append(out, p.Plan(f, change, by, note)...)
@@ -83,7 +59,7 @@ type Planner struct{}
 
 // Plan returns the items for one change of f (whose Version must already be
 // the new one). Findings routed to no Slack channel produce nothing here.
-func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (Planner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, channel := range f.SlackChannels() {
 		p := Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note}
@@ -105,9 +81,9 @@ func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxIt
 }
 
 // quiet reports whether a change updates the message without a reply.
-func quiet(change string) bool {
+func quiet(change finding.ChangeKind) bool {
 	switch change {
-	case ChangeCreated, ChangeAssessed, ChangeTicketed, ChangeContained, ChangeUncontained, ChangeRefreshed:
+	case finding.ChangeCreated, finding.ChangeAssessed, finding.ChangeTicketed, finding.ChangeContained, finding.ChangeUncontained, finding.ChangeRefreshed:
 		return true
 	}
 	return false
@@ -176,7 +152,7 @@ func Decode(it store.OutboxItem) (Payload, error) {
 // tells the notes of one finding version apart (one per team paged); the
 // key still ends with the version, so the reply keeps its place among the
 // finding's other replies.
-func NoteReplies(f finding.Finding, tag, change, by, note string) []store.OutboxItem {
+func NoteReplies(f finding.Finding, tag string, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, channel := range f.SlackChannels() {
 		body, _ := json.Marshal(Payload{FindingID: f.ID, Channel: channel, Change: change, Version: f.Version, By: by, Note: note})

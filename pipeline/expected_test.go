@@ -31,11 +31,11 @@ func TestSuppressedFindingSeenAgain(t *testing.T) {
 		name    string
 		list    allowlist
 		status  finding.Status
-		changes []Change
+		changes []finding.ChangeKind
 	}{
-		{"entry still live", allowlist{covers: true}, finding.StatusSuppressed, []Change{Created, Repeated}},
-		{"entry expired or removed", allowlist{}, finding.StatusOpen, []Change{Created, Reopened}},
-		{"allowlist unreadable", allowlist{err: errors.New("store locked")}, finding.StatusSuppressed, []Change{Created, Repeated}},
+		{"entry still live", allowlist{covers: true}, finding.StatusSuppressed, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeRepeated}},
+		{"entry expired or removed", allowlist{}, finding.StatusOpen, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeReopened}},
+		{"allowlist unreadable", allowlist{err: errors.New("store locked")}, finding.StatusSuppressed, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeRepeated}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,12 +69,12 @@ func (p *Pipeline) create(ctx context.Context, rec *cloudtrail.Record, res detec
 		note += "; " + f.SuppressedReason
 	}
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Status: f.Status, Actor: systemActor, Note: note}
-	p.plan(&f, &ev, Created)
+	p.plan(&f, &ev, finding.ChangeCreated)
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store new finding %s: %w", f.ID, err)
 	}
 	p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Str("severity", f.Severity.String()).Str("status", string(f.Status)).Str("resource", f.Resource.ARN).Msg("finding raised")
-	p.notify(ctx, f, Created)
+	p.notify(ctx, f, finding.ChangeCreated)
 	return nil
 }
 
@@ -117,10 +117,10 @@ func unsuppress(f *finding.Finding, ev *store.FindingEvent, what string) {
 
 func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detect.Result, f finding.Finding) error {
 	now := p.now(rec)
-	change := Repeated
+	change := finding.ChangeRepeated
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
 	if f.Status == finding.StatusSuppressed && !p.stillExpected(ctx, f) {
-		change = Reopened
+		change = finding.ChangeReopened
 		unsuppress(&f, &ev, fmt.Sprintf("%s by %s", rec.EventName, rec.ActorARN()))
 	}
 	if f.Status == finding.StatusResolved {
@@ -129,7 +129,7 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 			// belongs in history, not in a reopened finding.
 			return nil
 		}
-		change = Reopened
+		change = finding.ChangeReopened
 		f.Status = finding.StatusOpen
 		f.Vectors = nil
 		f.Targets = nil
@@ -150,7 +150,7 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 		if res.Notes != nil {
 			f.RuleNotes = res.Notes
 		}
-		if change == Reopened {
+		if change == finding.ChangeReopened {
 			if err := p.opts.Enricher.Enrich(ctx, &f, rec); err != nil {
 				p.log.Warn().Err(err).Str("finding_id", f.ID).Msg("enrichment incomplete")
 			}
@@ -169,7 +169,7 @@ func (p *Pipeline) repeat(ctx context.Context, rec *cloudtrail.Record, res detec
 	p.nameTargets(&f)
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
 	f.MarkApplied(rec.EventID)
-	if change == Repeated {
+	if change == finding.ChangeRepeated {
 		ev.Note = fmt.Sprintf("seen again: %s by %s", rec.EventName, rec.ActorARN())
 	}
 	p.plan(&f, &ev, change)
@@ -205,9 +205,9 @@ func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res de
 	}
 	f.MarkApplied(rec.EventID)
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Actor: systemActor}
-	change := Updated
+	change := finding.ChangeUpdated
 	if !exposed {
-		change = Resolved
+		change = finding.ChangeResolved
 		f.Status = finding.StatusResolved
 		f.ResolvedAt = rec.EventTime
 		f.ResolvedBy = rec.ActorARN()
@@ -225,7 +225,7 @@ func (p *Pipeline) remediate(ctx context.Context, rec *cloudtrail.Record, res de
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store finding %s: %w", f.ID, err)
 	}
-	if change == Resolved {
+	if change == finding.ChangeResolved {
 		p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Dur("open_for", f.OpenFor).Str("resolved_by", f.ResolvedBy).Msg("finding resolved")
 	}
 	p.notify(ctx, f, change)

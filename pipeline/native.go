@@ -20,10 +20,6 @@ import (
 // native ID, updated in place with every update the detector publishes and
 // resolved when the detector archives, resolves or suppresses it.
 
-// Refreshed is a change that only moved a finding's counters (last seen, a
-// detector's re-import): its messages are updated without a thread reply.
-const Refreshed Change = "refreshed"
-
 // ingestNative applies native findings in the order their detectors
 // updated them.
 func (p *Pipeline) ingestNative(ctx context.Context, ns []native.Finding, st *Stats) error {
@@ -176,13 +172,13 @@ func (p *Pipeline) createNative(ctx context.Context, n *native.Finding, key stri
 		note += "; " + f.SuppressedReason
 	}
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Status: f.Status, Actor: systemActor, Note: note}
-	p.plan(&f, &ev, Created)
+	p.plan(&f, &ev, finding.ChangeCreated)
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store new finding %s: %w", f.ID, err)
 	}
 	p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Str("native_id", n.ID).Str("severity", f.Severity.String()).
 		Str("status", string(f.Status)).Str("account", f.AccountID).Msg("native finding raised")
-	p.notify(ctx, f, Created)
+	p.notify(ctx, f, finding.ChangeCreated)
 	return nil
 }
 
@@ -198,10 +194,10 @@ func (p *Pipeline) updateNative(ctx context.Context, n *native.Finding, f findin
 	if n.Count > 0 {
 		count = max(f.Count, n.Count)
 	}
-	change := Refreshed
+	change := finding.ChangeRefreshed
 	switch {
 	case f.Status == finding.StatusResolved && n.Active:
-		change = Reopened
+		change = finding.ChangeReopened
 		f.Status = finding.StatusOpen
 		f.OpenedAt = n.UpdatedAt
 		f.ResolvedAt, f.ResolvedBy, f.ResolvedEvent, f.ResolveReason, f.OpenFor = time.Time{}, "", nil, "", 0
@@ -211,7 +207,7 @@ func (p *Pipeline) updateNative(ctx context.Context, n *native.Finding, f findin
 	case f.Status == finding.StatusResolved:
 		// Still closed at the source: only the counters move.
 	case !n.Active:
-		change = Resolved
+		change = finding.ChangeResolved
 		f.Status = finding.StatusResolved
 		f.ResolvedAt = n.UpdatedAt
 		f.ResolvedBy = n.Product
@@ -223,19 +219,19 @@ func (p *Pipeline) updateNative(ctx context.Context, n *native.Finding, f findin
 		ev.Actor = n.Product
 		ev.Note = "resolved: " + f.ResolveReason
 	case f.Status == finding.StatusSuppressed && !p.stillExpected(ctx, f):
-		change = Reopened
+		change = finding.ChangeReopened
 		unsuppress(&f, &ev, n.Product+" update")
 	case count > f.Count && n.Count > 0:
-		change = Repeated
+		change = finding.ChangeRepeated
 		ev.Note = fmt.Sprintf("seen again: %s counts %d occurrences", n.Product, n.Count)
 	}
 	f.Count = count
 	p.fill(&f, n)
-	if change == Reopened {
+	if change == finding.ChangeReopened {
 		p.opts.Enricher.Own(&f, n.UpdatedAt)
 	}
-	if change == Refreshed && (f.Severity != before.Severity || f.Title != before.Title) {
-		change = Updated
+	if change == finding.ChangeRefreshed && (f.Severity != before.Severity || f.Title != before.Title) {
+		change = finding.ChangeUpdated
 		ev.Note = fmt.Sprintf("%s changed it: severity %s, %q", n.Product, f.Severity, f.Title)
 	}
 	f.Routes = route.Strings(p.opts.Router.Route(&f))
@@ -246,7 +242,7 @@ func (p *Pipeline) updateNative(ctx context.Context, n *native.Finding, f findin
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store finding %s: %w", f.ID, err)
 	}
-	if change == Resolved {
+	if change == finding.ChangeResolved {
 		p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Str("native_id", n.ID).Dur("open_for", f.OpenFor).Msg("native finding resolved at its source")
 	}
 	p.notify(ctx, f, change)

@@ -21,10 +21,10 @@ import (
 // changes remembers the changes the pipeline reported.
 type changes struct {
 	mu  sync.Mutex
-	got []Change
+	got []finding.ChangeKind
 }
 
-func (c *changes) FindingChanged(_ context.Context, _ finding.Finding, ch Change) error {
+func (c *changes) FindingChanged(_ context.Context, _ finding.Finding, ch finding.ChangeKind) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.got = append(c.got, ch)
@@ -78,67 +78,67 @@ func TestNativeLifecycle(t *testing.T) {
 		status   finding.Status
 		count    int
 		severity finding.Severity
-		changes  []Change
+		changes  []finding.ChangeKind
 	}{
 		{"a GuardDuty finding opens", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gd)}}
-		}, 1, finding.StatusOpen, 1, finding.SeverityMedium, []Change{Created}},
+		}, 1, finding.StatusOpen, 1, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated}},
 		{"its next occurrences update it in place", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gd)}, {nativeUpdate(t, gdRepeat)}}
-		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []Change{Created, Repeated}},
+		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeRepeated}},
 		{"an update delivered twice is applied once", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gd)}, {nativeUpdate(t, gd)}, {nativeUpdate(t, gdRepeat), nativeUpdate(t, gdRepeat)}}
-		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []Change{Created, Repeated}},
+		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeRepeated}},
 		{"archiving in GuardDuty resolves it", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gd)}, {nativeUpdate(t, gdArchived)}}
-		}, 1, finding.StatusResolved, 3, finding.SeverityMedium, []Change{Created, Resolved}},
+		}, 1, finding.StatusResolved, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeResolved}},
 		{"updates in one batch apply in the detector's order", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gdArchived), nativeUpdate(t, gd)}}
-		}, 1, finding.StatusResolved, 3, finding.SeverityMedium, []Change{Created, Resolved}},
+		}, 1, finding.StatusResolved, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeResolved}},
 		{"an older update delivered late changes nothing", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gdRepeat)}, {nativeUpdate(t, gd)}}
-		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []Change{Created}},
+		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated}},
 		{"active again after archiving reopens", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gd)}, {nativeUpdate(t, gdArchived)}, {reopen(t)}}
-		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []Change{Created, Resolved, Reopened}},
+		}, 1, finding.StatusOpen, 3, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeResolved, finding.ChangeReopened}},
 		{"a finding archived before the bot heard of it raises nothing", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, gdArchived)}}
 		}, 0, "", 0, 0, nil},
 		{"a Security Hub control failing opens critical", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, sh)}}
-		}, 1, finding.StatusOpen, 1, finding.SeverityCritical, []Change{Created}},
+		}, 1, finding.StatusOpen, 1, finding.SeverityCritical, []finding.ChangeKind{finding.ChangeCreated}},
 		{"a re-import that changes nothing updates the message only", func(t *testing.T) [][]native.Finding {
 			again := nativeUpdate(t, sh)
 			again.EventID = "reimport"
 			again.UpdatedAt = again.UpdatedAt.Add(12 * 3600e9)
 			return [][]native.Finding{{nativeUpdate(t, sh)}, {again}}
-		}, 1, finding.StatusOpen, 2, finding.SeverityCritical, []Change{Created, Refreshed}},
+		}, 1, finding.StatusOpen, 2, finding.SeverityCritical, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeRefreshed}},
 		{"a severity the detector changes is followed", func(t *testing.T) [][]native.Finding {
 			lower := nativeUpdate(t, sh)
 			lower.EventID, lower.Severity, lower.SourceSeverity = "lowered", finding.SeverityMedium, "MEDIUM"
 			lower.UpdatedAt = lower.UpdatedAt.Add(3600e9)
 			return [][]native.Finding{{nativeUpdate(t, sh)}, {lower}}
-		}, 1, finding.StatusOpen, 2, finding.SeverityMedium, []Change{Created, Updated}},
+		}, 1, finding.StatusOpen, 2, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeUpdated}},
 		{"the control passing resolves it", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, sh)}, {nativeUpdate(t, shPassed)}}
-		}, 1, finding.StatusResolved, 2, finding.SeverityCritical, []Change{Created, Resolved}},
+		}, 1, finding.StatusResolved, 2, finding.SeverityCritical, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeResolved}},
 		{"an informational finding raises nothing", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, shPassed)}}
 		}, 0, "", 0, 0, nil},
 		{"Access Analyzer: a bucket shared with an unknown account opens", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, aa)}}
-		}, 1, finding.StatusOpen, 1, finding.SeverityMedium, []Change{Created}},
+		}, 1, finding.StatusOpen, 1, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated}},
 		{"Access Analyzer: a bucket shared with the trusted vendor is low", func(t *testing.T) [][]native.Finding {
 			n := nativeUpdate(t, aa)
 			n.Targets = []finding.Target{{Account: "777788889999"}}
 			return [][]native.Finding{{n}}
-		}, 1, finding.StatusOpen, 1, finding.SeverityLow, []Change{Created}},
+		}, 1, finding.StatusOpen, 1, finding.SeverityLow, []finding.ChangeKind{finding.ChangeCreated}},
 		{"Access Analyzer: resolved at the source resolves it", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, aa)}, {nativeUpdate(t, aaResolved)}}
-		}, 1, finding.StatusResolved, 2, finding.SeverityMedium, []Change{Created, Resolved}},
+		}, 1, finding.StatusResolved, 2, finding.SeverityMedium, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeResolved}},
 		{"two detectors on one bucket are two findings", func(t *testing.T) [][]native.Finding {
 			return [][]native.Finding{{nativeUpdate(t, sh), nativeUpdate(t, "guardduty-s3-bucket-anonymous-access.json")}}
-		}, 2, "", 0, 0, []Change{Created, Created}},
+		}, 2, "", 0, 0, []finding.ChangeKind{finding.ChangeCreated, finding.ChangeCreated}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,22 +44,10 @@ type Detector interface {
 	Evaluate(rec *cloudtrail.Record) ([]detect.Result, []error)
 }
 
-// Change says what happened to a finding.
-type Change string
-
-// Changes reported to the Notifier.
-const (
-	Created  Change = "created"
-	Repeated Change = "repeated"
-	Updated  Change = "updated"
-	Reopened Change = "reopened"
-	Resolved Change = "resolved"
-)
-
 // Planner plans the delivery of a change (Slack messages, tickets) as
 // outbox items stored with it.
 type Planner interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
 
 // Suppressor says whether a person marked such a finding as expected (an
@@ -71,7 +59,7 @@ type Suppressor interface {
 // Notifier is told about every stored change of a finding, after it was
 // stored. Delivery (Slack, tickets) hangs off it.
 type Notifier interface {
-	FindingChanged(ctx context.Context, f finding.Finding, c Change) error
+	FindingChanged(ctx context.Context, f finding.Finding, c finding.ChangeKind) error
 }
 
 // Options wires the pipeline.
@@ -327,15 +315,15 @@ func eventRef(rec *cloudtrail.Record) finding.EventRef {
 
 // plan attaches the delivery of a change to the history event that stores
 // it.
-func (p *Pipeline) plan(f *finding.Finding, ev *store.FindingEvent, c Change) {
+func (p *Pipeline) plan(f *finding.Finding, ev *store.FindingEvent, c finding.ChangeKind) {
 	f.Version++
 	if p.opts.Planner != nil {
-		ev.Outbox = p.opts.Planner.Plan(*f, string(c), ev.Actor, ev.Note)
+		ev.Outbox = p.opts.Planner.Plan(*f, c, ev.Actor, ev.Note)
 	}
 }
 
-func (p *Pipeline) notify(ctx context.Context, f finding.Finding, c Change) {
-	if c == Created && p.opts.Metrics != nil {
+func (p *Pipeline) notify(ctx context.Context, f finding.Finding, c finding.ChangeKind) {
+	if c == finding.ChangeCreated && p.opts.Metrics != nil {
 		p.opts.Metrics.FindingCreated(f)
 	}
 	if p.opts.Notifier == nil {

@@ -53,11 +53,11 @@ func (p *Pipeline) RaiseSystemFinding(ctx context.Context, f finding.Finding) er
 	}
 	f.Status = finding.StatusOpen
 	f.OpenedAt, f.LastSeen, f.DetectedAt = seen, seen, now
-	change, note := Created, "raised by the bot: "+f.Title
+	change, note := finding.ChangeCreated, "raised by the bot: "+f.Title
 	if found {
 		// Reopen: keep the finding's identity, its first sighting, its
 		// count and its delivery state (version, applied events).
-		change, note = Reopened, "reopened by the bot: "+f.Title
+		change, note = finding.ChangeReopened, "reopened by the bot: "+f.Title
 		f.ID, f.Version, f.FirstSeen, f.Count, f.EventIDs = cur.ID, cur.Version, cur.FirstSeen, cur.Count+1, cur.EventIDs
 	} else {
 		f.ID, f.Version, f.FirstSeen, f.Count = finding.IDFor(f.Key), 0, seen, 1
@@ -92,12 +92,12 @@ func (p *Pipeline) ResolveSystemFinding(ctx context.Context, key, note string) e
 	f.ResolvedEvent = nil
 	f.OpenFor = now.Sub(f.OpenedAt)
 	ev := store.FindingEvent{FindingID: f.ID, Time: now, Status: finding.StatusResolved, Actor: systemActor, Note: note}
-	p.plan(&f, &ev, Resolved)
+	p.plan(&f, &ev, finding.ChangeResolved)
 	if err := p.opts.Store.UpsertFinding(ctx, f, ev); err != nil {
 		return fmt.Errorf("store finding %s: %w", f.ID, err)
 	}
 	p.log.Info().Str("finding_id", f.ID).Str("rule", f.Rule).Dur("open_for", f.OpenFor).Msg("system finding resolved")
-	p.notify(ctx, f, Resolved)
+	p.notify(ctx, f, finding.ChangeResolved)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/org"
+	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/store"
 )
 
@@ -150,7 +151,7 @@ func (r *Runner) scheduleFollowUp(ctx context.Context, f finding.Finding, by str
 
 // CancelFollowUp cancels a finding's follow-up; a responder may, and it is
 // audited either way.
-func (r *Runner) CancelFollowUp(ctx context.Context, u User, findingID string) (FollowUp, error) {
+func (r *Runner) CancelFollowUp(ctx context.Context, u authz.Actor, findingID string) (FollowUp, error) {
 	if err := r.authorise(ctx, u, findingID+"/follow-up"); err != nil {
 		return FollowUp{}, err
 	}
@@ -164,7 +165,7 @@ func (r *Runner) CancelFollowUp(ctx context.Context, u User, findingID string) (
 		case FollowUpCancelled:
 			return store.ErrUnchanged
 		}
-		fu.FindingID, fu.State, fu.By, fu.On = findingID, FollowUpCancelled, u.ID, now
+		fu.FindingID, fu.State, fu.By, fu.On = findingID, FollowUpCancelled, u.UserID, now
 		return nil
 	})
 	if err != nil {
@@ -173,7 +174,7 @@ func (r *Runner) CancelFollowUp(ctx context.Context, u User, findingID string) (
 	if posted {
 		return fu, fmt.Errorf("the follow-up was already posted at %s: %w", fu.On.Format(time.RFC3339), ErrStepState)
 	}
-	r.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditFollowUp + ".cancel", Target: findingID, Result: "ok",
+	r.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditFollowUp + ".cancel", Target: findingID, Result: "ok",
 		Reason: "morning follow-up cancelled", Detail: mustJSON(fu)})
 	return fu, nil
 }

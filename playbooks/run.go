@@ -129,14 +129,14 @@ type Teams interface {
 // Containment previews and runs containment actions (containment.Service);
 // Offers says which fit a finding, and on what.
 type Containment interface {
-	Preview(ctx context.Context, u containment.User, action string, f finding.Finding) (containment.Record, error)
-	Run(ctx context.Context, u containment.User, id string) (containment.Record, error)
+	Preview(ctx context.Context, u authz.Actor, action string, f finding.Finding) (containment.Record, error)
+	Run(ctx context.Context, u authz.Actor, id string) (containment.Record, error)
 	Offers(f finding.Finding) []containment.Offer
 }
 
 // Authorizer decides whether a user holds a role (authz.Authorizer).
 type Authorizer interface {
-	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+	Check(ctx context.Context, who authz.Actor, role authz.Role) (authz.Decision, error)
 }
 
 // Store is the part of store.Store runs use.
@@ -197,9 +197,6 @@ var (
 	ErrRefused    = errors.New("not authorised")
 	ErrStepState  = errors.New("step cannot do this now")
 )
-
-// User is who pressed a button, as Slack identified them.
-type User = containment.User
 
 // Start selects the playbook for the finding and posts its run in the
 // thread, mentioning who is on call (paging them when it is off hours) and
@@ -337,16 +334,16 @@ func (r *Runner) Playbook(run Run) (Playbook, bool) { return r.d.Library.Get(run
 // Done marks a step done; Skip marks it skipped. Steps owned by the team
 // may be acknowledged by anyone in the workspace (the bot has checked the
 // user is a member); every other step needs a responder.
-func (r *Runner) Done(ctx context.Context, u User, runID, stepID, note string) (Run, error) {
+func (r *Runner) Done(ctx context.Context, u authz.Actor, runID, stepID, note string) (Run, error) {
 	return r.close(ctx, u, runID, stepID, StepDone, note)
 }
 
 // Skip marks a step skipped.
-func (r *Runner) Skip(ctx context.Context, u User, runID, stepID string) (Run, error) {
+func (r *Runner) Skip(ctx context.Context, u authz.Actor, runID, stepID string) (Run, error) {
 	return r.close(ctx, u, runID, stepID, StepSkipped, "")
 }
 
-func (r *Runner) close(ctx context.Context, u User, runID, stepID string, to StepStatus, note string) (Run, error) {
+func (r *Runner) close(ctx context.Context, u authz.Actor, runID, stepID string, to StepStatus, note string) (Run, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run, pb, step, st, err := r.step(ctx, runID, stepID)
@@ -362,11 +359,11 @@ func (r *Runner) close(ctx context.Context, u User, runID, stepID string, to Ste
 		return run, nil // a second click changes nothing
 	}
 	now := r.d.Clock.Now().UTC()
-	run, _, err = r.commit(ctx, pb, run, stepID, u.ID, func(_ *Run, st *StepState) error {
+	run, _, err = r.commit(ctx, pb, run, stepID, u.UserID, func(_ *Run, st *StepState) error {
 		if st.Closed() {
 			return store.ErrUnchanged // closed meanwhile on another replica
 		}
-		st.Status, st.By, st.At = to, u.ID, now
+		st.Status, st.By, st.At = to, u.UserID, now
 		if note != "" {
 			st.Note = note
 		}
@@ -391,7 +388,7 @@ type StepResult struct {
 
 // RunStep runs a step's automation. Containment and break-glass need more
 // from the bot (a confirmation dialog, an approval); the others finish here.
-func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (StepResult, error) {
+func (r *Runner) RunStep(ctx context.Context, u authz.Actor, runID, stepID string) (StepResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run, pb, step, st, err := r.step(ctx, runID, stepID)
@@ -420,32 +417,32 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 			return res, err
 		}
 		if err != nil {
-			st.Status, st.Note, st.By, st.At = StepFailed, containment.PlainError(err), u.ID, now
-			_, _, cerr := r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+			st.Status, st.Note, st.By, st.At = StepFailed, containment.PlainError(err), u.UserID, now
+			_, _, cerr := r.commit(ctx, pb, run, stepID, u.UserID, outcome(*st))
 			return res, errors.Join(err, cerr)
 		}
 		res.Preview = &rec
-		st.Status, st.Record, st.By, st.At, st.Note = StepRunning, rec.ID, u.ID, now, "previewed; awaiting confirmation"
+		st.Status, st.Record, st.By, st.At, st.Note = StepRunning, rec.ID, u.UserID, now, "previewed; awaiting confirmation"
 	case AutoInvestigate:
 		res.Actor, res.Until = f.Actor.ARN, f.InvestigateUntil()
-		st.Status, st.By, st.At, st.Note = StepDone, u.ID, now, "investigation posted in the thread"
+		st.Status, st.By, st.At, st.Note = StepDone, u.UserID, now, "investigation posted in the thread"
 	case AutoAbuseReport:
 		rep, ok := AbuseReport(f, now)
 		if !ok {
-			st.Status, st.By, st.At, st.Note = StepSkipped, u.ID, now, "no unknown account to report"
+			st.Status, st.By, st.At, st.Note = StepSkipped, u.UserID, now, "no unknown account to report"
 			break
 		}
 		res.Text = rep.Message()
 		if err := r.d.Notifier.Reply(ctx, run.Thread.Channel, run.Thread.TS, res.Text); err != nil {
 			return res, fmt.Errorf("post abuse report: %w", err)
 		}
-		st.Status, st.By, st.At, st.Note = StepDone, u.ID, now, "report for "+strings.Join(rep.Accounts, ", ")+" posted in the thread"
+		st.Status, st.By, st.At, st.Note = StepDone, u.UserID, now, "report for "+strings.Join(rep.Accounts, ", ")+" posted in the thread"
 	case AutoBreakGlass:
-		st.Status, st.By, st.At, st.Note = StepRunning, u.ID, now, "break-glass requested; awaiting approval"
+		st.Status, st.By, st.At, st.Note = StepRunning, u.UserID, now, "break-glass requested; awaiting approval"
 	case AutoFollowUp:
 		// The same timer as the one set when the finding was raised:
 		// rescheduled to the next morning, or confirmed, never doubled.
-		fu, err := r.scheduleFollowUp(ctx, f, u.ID)
+		fu, err := r.scheduleFollowUp(ctx, f, u.UserID)
 		if err != nil {
 			return res, err
 		}
@@ -456,13 +453,13 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 		default:
 			res.Text = "the morning follow-up goes out " + when + ", saying what was done by then"
 		}
-		st.Status, st.By, st.At = StepDone, u.ID, now
+		st.Status, st.By, st.At = StepDone, u.UserID, now
 		st.Note = "follow-up scheduled for " + when
 		if fu.State == FollowUpPosted {
 			st.Note = "follow-up already posted in " + fu.Channel
 		}
 	}
-	_, _, err = r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+	_, _, err = r.commit(ctx, pb, run, stepID, u.UserID, outcome(*st))
 	return res, err
 }
 
@@ -470,7 +467,7 @@ func (r *Runner) RunStep(ctx context.Context, u User, runID, stepID string) (Ste
 // responder confirmed it. An AWS error fails the step with the error in
 // plain words and leaves every other step as it was; the step can be run
 // again.
-func (r *Runner) Confirm(ctx context.Context, u User, runID, stepID string) (containment.Record, error) {
+func (r *Runner) Confirm(ctx context.Context, u authz.Actor, runID, stepID string) (containment.Record, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	run, pb, _, st, err := r.step(ctx, runID, stepID)
@@ -484,7 +481,7 @@ func (r *Runner) Confirm(ctx context.Context, u User, runID, stepID string) (con
 	if errors.Is(runErr, containment.ErrRefused) {
 		return rec, runErr
 	}
-	st.By, st.At = u.ID, r.d.Clock.Now().UTC()
+	st.By, st.At = u.UserID, r.d.Clock.Now().UTC()
 	if runErr != nil {
 		st.Status, st.Note = StepFailed, containment.PlainError(runErr)
 	} else {
@@ -493,7 +490,7 @@ func (r *Runner) Confirm(ctx context.Context, u User, runID, stepID string) (con
 			st.Note = rec.Outcome.Summary
 		}
 	}
-	_, _, err = r.commit(ctx, pb, run, stepID, u.ID, outcome(*st))
+	_, _, err = r.commit(ctx, pb, run, stepID, u.UserID, outcome(*st))
 	return rec, errors.Join(runErr, err)
 }
 
@@ -621,8 +618,8 @@ func outcome(res StepState) func(*Run, *StepState) error {
 	}
 }
 
-func (r *Runner) authorise(ctx context.Context, u User, target string) error {
-	d, err := r.d.Authz.Check(ctx, u.ID, u.TeamID, authz.Responder)
+func (r *Runner) authorise(ctx context.Context, u authz.Actor, target string) error {
+	d, err := r.d.Authz.Check(ctx, u, authz.Responder)
 	if err == nil && d.Allowed {
 		return nil
 	}
@@ -630,7 +627,7 @@ func (r *Runner) authorise(ctx context.Context, u User, target string) error {
 	if reason == "" {
 		reason = "you are not allowed to do this"
 	}
-	r.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditStep, Target: target, Result: "refused", Reason: reason})
+	r.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditStep, Target: target, Result: "refused", Reason: reason})
 	return fmt.Errorf("%s: %w", reason, ErrRefused)
 }
 

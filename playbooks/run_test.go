@@ -67,7 +67,8 @@ func (n slackNotifier) FollowUp(ctx context.Context, fu playbooks.FollowUp, f fi
 // roles grants roles by user ID, like authz with user IDs in the config.
 type roles map[string][]authz.Role
 
-func (r roles) Check(_ context.Context, user, _ string, role authz.Role) (authz.Decision, error) {
+func (r roles) Check(_ context.Context, who authz.Actor, role authz.Role) (authz.Decision, error) {
+	user := who.UserID
 	if slices.Contains(r[user], role) || slices.Contains(r[user], authz.Admin) {
 		return authz.Decision{Allowed: true}, nil
 	}
@@ -83,9 +84,9 @@ const (
 )
 
 var (
-	rita    = containment.User{ID: responder, TeamID: "T0EMU0001"}
-	adam    = containment.User{ID: admin, TeamID: "T0EMU0001"}
-	mallory = containment.User{ID: intruder, TeamID: "T0EMU0001"}
+	rita    = authz.Actor{UserID: responder, TeamID: "T0EMU0001"}
+	adam    = authz.Actor{UserID: admin, TeamID: "T0EMU0001"}
+	mallory = authz.Actor{UserID: intruder, TeamID: "T0EMU0001"}
 )
 
 // world is story two's surroundings: Slack, AWS, the store and a clock.
@@ -392,7 +393,7 @@ func TestStoryTwoRun(t *testing.T) {
 	if len(posted) != 1 || !strings.Contains(string(posted[0].Blocks), w.thread(t).Permalink) || !strings.Contains(string(posted[0].Blocks), "Good morning payments") {
 		t.Fatalf("team channel = %+v, want one follow-up linking the thread", posted)
 	}
-	if _, err := runner.Done(ctx, containment.User{ID: teamAnna, TeamID: "T0EMU0001"}, run.ID, "team-ack", "seen; the share was not ours"); err != nil {
+	if _, err := runner.Done(ctx, authz.Actor{UserID: teamAnna, TeamID: "T0EMU0001"}, run.ID, "team-ack", "seen; the share was not ours"); err != nil {
 		t.Errorf("team member acknowledging: %v", err)
 	}
 	if _, err := runner.Skip(ctx, rita, run.ID, "review-resource"); err != nil {
@@ -455,7 +456,7 @@ func TestAcknowledgedInTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clk.Advance(5 * time.Minute)
-	if _, err := runner.Done(ctx, containment.User{ID: teamAnna, TeamID: "T0EMU0001"}, run.ID, "team-ack", ""); err != nil {
+	if _, err := runner.Done(ctx, authz.Actor{UserID: teamAnna, TeamID: "T0EMU0001"}, run.ID, "team-ack", ""); err != nil {
 		t.Fatal(err)
 	}
 	w.clk.Advance(10 * time.Minute)
@@ -496,11 +497,11 @@ func (p *pausedStore) GetKV(ctx context.Context, ns, key string) ([]byte, error)
 // the first wrote: each change is kept. Runs used to be written whole, last
 // writer winning, so the second replica's write undid the first's.
 func TestConcurrentChangesOnTwoReplicas(t *testing.T) {
-	anna := containment.User{ID: teamAnna, TeamID: "T0EMU0001"}
+	anna := authz.Actor{UserID: teamAnna, TeamID: "T0EMU0001"}
 	escalate := func(ctx context.Context, r *playbooks.Runner, runID string) error {
 		return r.Escalate(ctx, []byte(`{"run":"`+runID+`","step":"team-ack"}`))
 	}
-	done := func(u containment.User, step string) func(context.Context, *playbooks.Runner, string) error {
+	done := func(u authz.Actor, step string) func(context.Context, *playbooks.Runner, string) error {
 		return func(ctx context.Context, r *playbooks.Runner, runID string) error {
 			_, err := r.Done(ctx, u, runID, step, "")
 			return err

@@ -20,10 +20,6 @@ const (
 	ActionCheckReads = "exposure.check"
 )
 
-// ReplyReadsReviewed is the thread reply that answers who read the
-// resource while it was exposed; the finding's Reads hold the answer.
-const ReplyReadsReviewed = "reads-reviewed"
-
 // exposureBlocks are the finding message's sections on what the resource
 // holds and who read it, each shown once there is something to say; the
 // last carries the button that asks (again) who read it.

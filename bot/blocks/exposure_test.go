@@ -95,10 +95,10 @@ func TestExposureGolden(t *testing.T) {
 			return FindingMessage(storyTwoKey(), storyTwoOptions(t))
 		}},
 		{"reply_reads_found", func() (string, []slack.Block) {
-			return ThreadReply(ReplyReadsReviewed, storyOneRead(), "system", "", london)
+			return ThreadReply(finding.ChangeReadsReviewed, storyOneRead(), "system", "", london)
 		}},
 		{"reply_reads_cannot_tell", func() (string, []slack.Block) {
-			return ThreadReply(ReplyReadsReviewed, storyOneUnrecorded(), "U024BE7LH", "", london)
+			return ThreadReply(finding.ChangeReadsReviewed, storyOneUnrecorded(), "U024BE7LH", "", london)
 		}},
 		{"investigate-bucket-exposure", func() (string, []slack.Block) {
 			r := bucketReport()

@@ -450,7 +450,7 @@ func FuzzFindingMessage(f *testing.F) {
 		if err := CheckLimits(blocks, false); err != nil {
 			t.Errorf("limits: %v", err)
 		}
-		for _, kind := range []string{ReplyResolved, ReplyUpdated, ReplySuppressed, reason} {
+		for _, kind := range []finding.ChangeKind{finding.ChangeResolved, finding.ChangeUpdated, finding.ChangeSuppressed, finding.ChangeKind(reason)} {
 			if _, blocks := ThreadReply(kind, fd, name, reason, nil); CheckLimits(blocks, false) != nil {
 				t.Errorf("reply %q breaks limits: %v", kind, CheckLimits(blocks, false))
 			}

@@ -90,25 +90,25 @@ func messageCases() []messageCase {
 			return FindingMessage(finding.Finding{}, FindingOptions{})
 		}},
 		{"reply_repeated", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyRepeated, storyTwoAcked(), "system", "", berlin(t))
+			return ThreadReply(finding.ChangeRepeated, storyTwoAcked(), "system", "", berlin(t))
 		}},
 		{"reply_acknowledged", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyAcknowledged, storyTwoAcked(), "U024BE7LH", "", berlin(t))
+			return ThreadReply(finding.ChangeAcknowledged, storyTwoAcked(), "U024BE7LH", "", berlin(t))
 		}},
 		{"reply_resolved", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyResolved, storyOneResolved(), "", "", london(t))
+			return ThreadReply(finding.ChangeResolved, storyOneResolved(), "", "", london(t))
 		}},
 		{"reply_reopened", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyReopened, storyOne(), "system", "", london(t))
+			return ThreadReply(finding.ChangeReopened, storyOne(), "system", "", london(t))
 		}},
 		{"reply_suppressed", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplySuppressed, suppressedBucket(), "system", "", london(t))
+			return ThreadReply(finding.ChangeSuppressed, suppressedBucket(), "system", "", london(t))
 		}},
 		{"reply_expected", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyExpected, storyOne(), "U0ANALYTICS", "Vendor exports bucket; public by design until 2027-01-31 (ANA-290).", london(t))
+			return ThreadReply(finding.ChangeExpected, storyOne(), "U0ANALYTICS", "Vendor exports bucket; public by design until 2027-01-31 (ANA-290).", london(t))
 		}},
 		{"reply_updated", func(t *testing.T) (string, []slack.Block) {
-			return ThreadReply(ReplyUpdated, storyTwo(), "arn:aws:iam::111122223333:user/BackupManager", "555566667777 (payments-dr) removed from the restore attribute", berlin(t))
+			return ThreadReply(finding.ChangeUpdated, storyTwo(), "arn:aws:iam::111122223333:user/BackupManager", "555566667777 (payments-dr) removed from the restore attribute", berlin(t))
 		}},
 		{"list_few", func(t *testing.T) (string, []slack.Block) {
 			resolved := storyOneResolved()

@@ -78,36 +78,36 @@ func TestThreadReply(t *testing.T) {
 	medium.Severity = finding.SeverityMedium
 	tests := []struct {
 		name     string
-		kind     string
+		kind     finding.ChangeKind
 		f        finding.Finding
 		by, note string
 		contains []string
 		absent   []string
 	}{
-		{"repeat counts", ReplyRepeated, storyTwoAcked(), "system", "",
+		{"repeat counts", finding.ChangeRepeated, storyTwoAcked(), "system", "",
 			[]string{":repeat: Seen again (3 times in all): `ModifyDBSnapshotAttribute` by *BackupManager*", "Fri 27 Nov 04:04 CET (03:04 UTC)"}, nil},
-		{"acknowledged mentions the user", ReplyAcknowledged, storyTwo(), "U024BE7LH", "",
+		{"acknowledged mentions the user", finding.ChangeAcknowledged, storyTwo(), "U024BE7LH", "",
 			[]string{":eyes: Acknowledged by <@U024BE7LH>."}, nil},
-		{"resolved: who fixed it, how long, review prompt", ReplyResolved, storyOneResolved(), "", "",
+		{"resolved: who fixed it, how long, review prompt", finding.ChangeResolved, storyOneResolved(), "", "",
 			[]string{
 				"Resolved by *contractor-alice/alice@vendor.example*",
 				"with `PutBucketPolicy` at Thu 26 Nov 15:26 CET (14:26 UTC); exposed for 14m.",
 				"> the bucket policy no longer grants access to everyone",
 				":mag: SecOps: review the access history of `acme-analytics-exports` during the 14m it was exposed",
 			}, nil},
-		{"resolved by hand with a reason", ReplyResolved, storyOneResolved(), "U0RESPONDER", "Policy reverted by hand.\nChecked access logs.",
+		{"resolved by hand with a reason", finding.ChangeResolved, storyOneResolved(), "U0RESPONDER", "Policy reverted by hand.\nChecked access logs.",
 			[]string{"Resolved by <@U0RESPONDER>", "> Policy reverted by hand.\n> Checked access logs."}, []string{"no longer grants"}},
-		{"medium severity gets no review prompt", ReplyResolved, medium, "", "",
+		{"medium severity gets no review prompt", finding.ChangeResolved, medium, "", "",
 			[]string{"Resolved by"}, []string{"review the access history"}},
-		{"reopened", ReplyReopened, storyTwo(), "system", "",
+		{"reopened", finding.ChangeReopened, storyTwo(), "system", "",
 			[]string{":rotating_light: Reopened (CRITICAL), exposed again: `ModifyDBSnapshotAttribute`"}, nil},
-		{"suppressed by the pipeline", ReplySuppressed, suppressedBucket(), "system", "",
+		{"suppressed by the pipeline", finding.ChangeSuppressed, suppressedBucket(), "system", "",
 			[]string{":no_bell: Suppressed by secops-bot.", `> bucket acme-public-website matches expected_public_buckets pattern "acme-public-*"`}, nil},
-		{"marked expected with reason", ReplyExpected, storyOne(), "U0ANALYTICS", "public by design <!channel>",
+		{"marked expected with reason", finding.ChangeExpected, storyOne(), "U0ANALYTICS", "public by design <!channel>",
 			[]string{"Marked expected by <@U0ANALYTICS>", "> public by design &lt;!channel&gt;"}, []string{"<!channel>"}},
-		{"updated keeps unknown targets in view", ReplyUpdated, storyTwo(), "arn:aws:iam::111122223333:user/BackupManager", "payments-dr removed",
+		{"updated keeps unknown targets in view", finding.ChangeUpdated, storyTwo(), "arn:aws:iam::111122223333:user/BackupManager", "payments-dr removed",
 			[]string{"Updated by *BackupManager*", "payments-dr removed", ":rotating_light: Still shared with *444455556666*."}, nil},
-		{"rerouted says which tag named which team", ReplyRerouted, storyOne(), "system", "Owned by team payments: the resource's tag owner=payments names it (the account's team is core); now routed to #team-payments.",
+		{"rerouted says which tag named which team", finding.ChangeRerouted, storyOne(), "system", "Owned by team payments: the resource's tag owner=payments names it (the account's team is core); now routed to #team-payments.",
 			[]string{":busts_in_silhouette: Owned by team payments: the resource's tag owner=payments names it (the account's team is core); now routed to #team-payments."}, []string{"rerouted by"}},
 		{"unknown kind is still readable", "escalated", storyTwo(), "U0MANAGER", "paged the manager",
 			[]string{":information_source: escalated by <@U0MANAGER>.", "paged the manager"}, nil},

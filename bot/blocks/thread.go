@@ -11,44 +11,25 @@ import (
 	"github.com/secops-bot/secops-bot/finding"
 )
 
-// Kinds of thread reply. The first five match the pipeline's change names
-// so a notifier can pass them through.
-const (
-	ReplyCreated      = "created"
-	ReplyRepeated     = "repeated"
-	ReplyUpdated      = "updated"
-	ReplyReopened     = "reopened"
-	ReplyResolved     = "resolved"
-	ReplyAcknowledged = "acknowledged"
-	ReplySuppressed   = "suppressed"
-	ReplyExpected     = "expected"
-	// ReplyRerouted says the resource's tags named another owning team;
-	// its note says which tag and where the finding now goes.
-	ReplyRerouted = "rerouted"
-	// ReplyPage is a page sent, refused, acknowledged or resolved at the
-	// paging provider; its note is a paging.Notice.
-	ReplyPage = paging.ReplyPage
-)
-
 // ThreadReply builds the reply posted in a finding's thread when its state
 // changes. by is who caused the change (a Slack user ID, an IAM ARN or
 // "system"); note is free text from that party (a reason, what changed).
 // An unknown kind still produces a readable reply rather than nothing.
-func ThreadReply(kind string, f finding.Finding, by string, note string, loc *time.Location) (text string, blocks []slack.Block) {
+func ThreadReply(kind finding.ChangeKind, f finding.Finding, by string, note string, loc *time.Location) (text string, blocks []slack.Block) {
 	if loc == nil {
 		loc = time.UTC
 	}
 	note = strings.TrimSpace(note)
 	var lines []string
 	switch kind {
-	case ReplyCreated:
+	case finding.ChangeCreated:
 		_, word := severityBadge(f.Severity)
 		lines = append(lines, fmt.Sprintf(":rotating_light: New %s finding: %s", word, esc(clip(titleOf(f), 150))))
-	case ReplyRepeated:
+	case finding.ChangeRepeated:
 		lines = append(lines, fmt.Sprintf(":repeat: Seen again (%s in all): %s", plural(f.Count, "time", "times"), eventLine(f, loc)))
-	case ReplyAcknowledged:
+	case finding.ChangeAcknowledged:
 		lines = append(lines, ":eyes: Acknowledged by "+who(by)+".")
-	case ReplyResolved:
+	case finding.ChangeResolved:
 		lines = append(lines, resolvedLine(f, by, loc))
 		if reason := firstNonEmpty(note, f.ResolveReason); reason != "" {
 			lines = append(lines, quote(reason))
@@ -56,26 +37,26 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 		if f.Severity >= finding.SeverityHigh {
 			lines = append(lines, reviewPrompt(f))
 		}
-	case ReplyReopened:
+	case finding.ChangeReopened:
 		_, word := severityBadge(f.Severity)
 		lines = append(lines, fmt.Sprintf(":rotating_light: Reopened (%s), exposed again: %s", word, eventLine(f, loc)))
-	case ReplySuppressed:
+	case finding.ChangeSuppressed:
 		lines = append(lines, ":no_bell: Suppressed by "+who(by)+".")
 		if reason := firstNonEmpty(note, f.SuppressedReason); reason != "" {
 			lines = append(lines, quote(reason))
 		}
-	case ReplyExpected:
+	case finding.ChangeExpected:
 		lines = append(lines, ":no_bell: Marked expected by "+who(by)+"; no further alerts for this exposure.")
 		if reason := firstNonEmpty(note, f.SuppressedReason); reason != "" {
 			lines = append(lines, quote(reason))
 		}
-	case ReplyPage:
+	case finding.ChangePage:
 		lines = append(lines, pageLines(note, loc)...)
-	case ReplyReadsReviewed:
+	case finding.ChangeReadsReviewed:
 		lines = append(lines, readsReply(f, loc)...)
-	case ReplyRerouted:
+	case finding.ChangeRerouted:
 		lines = append(lines, ":busts_in_silhouette: "+esc(clip(firstNonEmpty(note, "Owning team changed."), 1000)))
-	case ReplyUpdated:
+	case finding.ChangeUpdated:
 		lines = append(lines, ":pencil2: Updated by "+who(by)+".")
 		if note != "" {
 			lines = append(lines, esc(clip(note, 1000)))
@@ -88,7 +69,7 @@ func ThreadReply(kind string, f finding.Finding, by string, note string, loc *ti
 			lines = append(lines, ":rotating_light: Still shared with "+strings.Join(names, ", ")+".")
 		}
 	default:
-		lines = append(lines, ":information_source: "+esc(clip(kind, 60))+" by "+who(by)+".")
+		lines = append(lines, ":information_source: "+esc(clip(string(kind), 60))+" by "+who(by)+".")
 		if note != "" {
 			lines = append(lines, esc(clip(note, 1000)))
 		}

@@ -17,20 +17,6 @@ import (
 	"github.com/secops-bot/secops-bot/store"
 )
 
-// Changes of a finding, as the pipeline and triage name them.
-const (
-	changeCreated      = "created"
-	changeReopened     = "reopened"
-	changeAcknowledged = "acknowledged"
-	changeResolved     = "resolved"
-	changeSuppressed   = "suppressed"
-	changeExpected     = "expected"
-)
-
-// ReplyPage is the change name of a thread reply about a page; its note is
-// a Notice in JSON.
-const ReplyPage = "page"
-
 // Planner turns finding changes into page outbox items, stored with the
 // change: a trigger for each team the policy pages when a finding opens or
 // reopens; an acknowledgement or a resolution for every team that can be
@@ -46,18 +32,18 @@ type Planner struct {
 }
 
 // Plan returns the page items of one change of f.
-func (p Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (p Planner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var action Action
 	var teams []string
 	switch change {
-	case changeCreated, changeReopened:
+	case finding.ChangeCreated, finding.ChangeReopened:
 		action = ActionTrigger
 		at := f.LastSeen
 		teams = p.Policy.Targets(f, func(team string) bool { return p.OffHours != nil && p.OffHours(team, at) })
-	case changeAcknowledged:
+	case finding.ChangeAcknowledged:
 		action = ActionAcknowledge
 		teams = p.pageable(f)
-	case changeResolved, changeSuppressed, changeExpected:
+	case finding.ChangeResolved, finding.ChangeSuppressed, finding.ChangeExpected:
 		action = ActionResolve
 		teams = p.pageable(f)
 	default:
@@ -261,7 +247,7 @@ func (s *Service) reply(ctx context.Context, findingID, tag string, n Notice) {
 	}
 	note, _ := json.Marshal(n) // plain fields: cannot fail
 	queued := false
-	for _, it := range delivery.NoteReplies(f, "page-"+tag, ReplyPage, s.provider, string(note)) {
+	for _, it := range delivery.NoteReplies(f, "page-"+tag, finding.ChangePage, s.provider, string(note)) {
 		ok, err := s.st.Enqueue(ctx, it)
 		if err != nil {
 			s.log.Warn().Err(err).Str("finding_id", findingID).Msg("queue thread reply about a page")

@@ -288,11 +288,11 @@ func reopenComment(f finding.Finding, note string) string {
 	return fmt.Sprintf("Reopened: exposed again (%s) at %s.", note, stamp(f.OpenedAt))
 }
 
-func updateComment(change, by, note string) string {
+func updateComment(change finding.ChangeKind, by, note string) string {
 	switch change {
-	case ChangeContained, ChangeUncontained:
+	case finding.ChangeContained, finding.ChangeUncontained:
 		c := "Containment by " + who(by)
-		if change == ChangeUncontained {
+		if change == finding.ChangeUncontained {
 			c = "Containment undone by " + who(by)
 		}
 		if note != "" {

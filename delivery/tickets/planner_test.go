@@ -25,45 +25,45 @@ func TestPlan(t *testing.T) {
 		name     string
 		cfg      Config
 		f        finding.Finding
-		change   string
+		change   finding.ChangeKind
 		by, note string
 		wantKeys []string
 		project  string
 		comment  string // of the first item
 	}{
-		{"created opens a ticket in the routed project", Config{Enabled: true}, open, ChangeCreated, "system", "",
+		{"created opens a ticket in the routed project", Config{Enabled: true}, open, finding.ChangeCreated, "system", "",
 			[]string{"jira.create|" + id + "|v3"}, "PAY", ""},
-		{"disabled plans nothing", Config{}, open, ChangeCreated, "system", "", nil, "", ""},
-		{"suppressed findings get no ticket", Config{Enabled: true, SecOpsProject: "SEC"}, suppressed, ChangeCreated, "system", "", nil, "", ""},
-		{"no Jira route falls back to the SecOps project", Config{Enabled: true, SecOpsProject: "SEC"}, slackOnly, ChangeCreated, "system", "",
+		{"disabled plans nothing", Config{}, open, finding.ChangeCreated, "system", "", nil, "", ""},
+		{"suppressed findings get no ticket", Config{Enabled: true, SecOpsProject: "SEC"}, suppressed, finding.ChangeCreated, "system", "", nil, "", ""},
+		{"no Jira route falls back to the SecOps project", Config{Enabled: true, SecOpsProject: "SEC"}, slackOnly, finding.ChangeCreated, "system", "",
 			[]string{"jira.create|" + id + "|v3"}, "SEC", ""},
-		{"acknowledged is a comment", Config{Enabled: true}, open, ChangeAcknowledged, "U0ALICE", "",
+		{"acknowledged is a comment", Config{Enabled: true}, open, finding.ChangeAcknowledged, "U0ALICE", "",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Acknowledged by Slack user U0ALICE."},
-		{"contained is a comment naming who", Config{Enabled: true}, open, ChangeContained, "U0BOB", "inline deny policy attached to BackupManager",
+		{"contained is a comment naming who", Config{Enabled: true}, open, finding.ChangeContained, "U0BOB", "inline deny policy attached to BackupManager",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Containment by Slack user U0BOB: inline deny policy attached to BackupManager."},
-		{"an undone containment is a comment naming who", Config{Enabled: true}, open, ChangeUncontained, "U0BOB", "removed the deny policy from BackupManager",
+		{"an undone containment is a comment naming who", Config{Enabled: true}, open, finding.ChangeUncontained, "U0BOB", "removed the deny policy from BackupManager",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Containment undone by Slack user U0BOB: removed the deny policy from BackupManager."},
-		{"updated is a comment", Config{Enabled: true}, open, ChangeUpdated, "system", "partly remediated by DeletePublicAccessBlock",
+		{"updated is a comment", Config{Enabled: true}, open, finding.ChangeUpdated, "system", "partly remediated by DeletePublicAccessBlock",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Update: partly remediated by DeletePublicAccessBlock."},
 		{"resolved by hand comments the reason, then resolves", Config{Enabled: true}, func() finding.Finding {
 			f := open
 			f.Status, f.ResolvedBy, f.ResolveReason, f.OpenFor = finding.StatusResolved, "U0ALICE", "bucket deleted", 2*time.Hour+5*time.Minute
 			return f
-		}(), ChangeResolved, "U0ALICE", "bucket deleted",
+		}(), finding.ChangeResolved, "U0ALICE", "bucket deleted",
 			[]string{"jira.comment|" + id + "|v3", "jira.resolve|" + id + "|v3"}, "PAY",
 			"Resolved by Slack user U0ALICE: bucket deleted. Open for 2h 5m (since 2026-11-26 14:12:09 UTC)."},
-		{"marked expected closes the ticket", Config{Enabled: true}, open, ChangeExpected, "U0ALICE", "vendor drop box",
+		{"marked expected closes the ticket", Config{Enabled: true}, open, finding.ChangeExpected, "U0ALICE", "vendor drop box",
 			[]string{"jira.comment|" + id + "|v3", "jira.resolve|" + id + "|v3"}, "PAY", "Marked expected by Slack user U0ALICE: vendor drop box."},
-		{"reopened moves the ticket back", Config{Enabled: true}, open, ChangeReopened, "system", "reopened: PutBucketAcl by arn:aws:iam::1:user/bob",
+		{"reopened moves the ticket back", Config{Enabled: true}, open, finding.ChangeReopened, "system", "reopened: PutBucketAcl by arn:aws:iam::1:user/bob",
 			[]string{"jira.reopen|" + id + "|v3", "jira.comment|" + id + "|v3"}, "PAY", ""},
-		{"reopened in new mode opens another ticket", Config{Enabled: true, ReopenMode: ReopenNew}, open, ChangeReopened, "system", "",
+		{"reopened in new mode opens another ticket", Config{Enabled: true, ReopenMode: ReopenNew}, open, finding.ChangeReopened, "system", "",
 			[]string{"jira.create|" + id + "|v3"}, "PAY", ""},
-		{"the answer to who read it is a comment", Config{Enabled: true}, resolved, ChangeReadsReviewed, "system", "2026-11-26 14:12:09 to 2026-11-26 14:29:43 UTC: an anonymous caller read it: 3 calls.",
+		{"the answer to who read it is a comment", Config{Enabled: true}, resolved, finding.ChangeReadsReviewed, "system", "2026-11-26 14:12:09 to 2026-11-26 14:29:43 UTC: an anonymous caller read it: 3 calls.",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Who read it while it was exposed: 2026-11-26 14:12:09 to 2026-11-26 14:29:43 UTC: an anonymous caller read it: 3 calls."},
-		{"a closed exposure review is a comment with the answer", Config{Enabled: true}, resolved, ChangeReviewClosed, "U0ALICE", "no reads by principals outside the organisation or anonymous.",
+		{"a closed exposure review is a comment with the answer", Config{Enabled: true}, resolved, finding.ChangeReviewClosed, "U0ALICE", "no reads by principals outside the organisation or anonymous.",
 			[]string{"jira.comment|" + id + "|v3"}, "PAY", "Exposure review closed by Slack user U0ALICE on this answer: no reads by principals outside the organisation or anonymous."},
-		{"repeats are not commented", Config{Enabled: true}, open, ChangeRepeated, "system", "seen again", nil, "", ""},
-		{"a resolved finding is not created", Config{Enabled: true}, resolved, ChangeCreated, "system", "", nil, "", ""},
+		{"repeats are not commented", Config{Enabled: true}, open, finding.ChangeRepeated, "system", "seen again", nil, "", ""},
+		{"a resolved finding is not created", Config{Enabled: true}, resolved, finding.ChangeCreated, "system", "", nil, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestPlan(t *testing.T) {
 // together, Slack first.
 func TestCombine(t *testing.T) {
 	f := storyOne()
-	items := Combine(delivery.Planner{}, NewPlanner(Config{Enabled: true})).Plan(f, ChangeAcknowledged, "U0ALICE", "")
+	items := Combine(delivery.Planner{}, NewPlanner(Config{Enabled: true})).Plan(f, finding.ChangeAcknowledged, "U0ALICE", "")
 	var kinds []string
 	for _, it := range items {
 		kinds = append(kinds, it.Kind)

@@ -138,10 +138,10 @@ func Label(findingID string) string { return "secops-finding-" + findingID }
 // change is planned, so each describes the finding as it was then; a
 // ticket is described when it is created, from the finding as stored.
 type Payload struct {
-	FindingID string `json:"finding_id"`
-	Project   string `json:"project"`
-	Change    string `json:"change,omitempty"`
-	Version   int    `json:"version"`
+	FindingID string             `json:"finding_id"`
+	Project   string             `json:"project"`
+	Change    finding.ChangeKind `json:"change,omitempty"`
+	Version   int                `json:"version"`
 	// Period is when the finding's current open period began; in "new"
 	// reopen mode each period has its own ticket.
 	Period  time.Time `json:"period"`
@@ -156,26 +156,6 @@ func Decode(it store.OutboxItem) (Payload, error) {
 	}
 	return p, nil
 }
-
-// Changes the planner understands, named as the pipeline, triage and
-// containment name them.
-const (
-	ChangeCreated      = "created"
-	ChangeRepeated     = "repeated"
-	ChangeUpdated      = "updated"
-	ChangeReopened     = "reopened"
-	ChangeResolved     = "resolved"
-	ChangeAcknowledged = "acknowledged"
-	ChangeContained    = "contained"
-	ChangeUncontained  = "uncontained"
-	ChangeExpected     = "expected"
-	ChangeSuppressed   = "suppressed"
-	// ChangeReadsReviewed is an answer to who read the resource while it
-	// was exposed (note), and ChangeReviewClosed a person closing the
-	// exposure review on the answer they were shown (note).
-	ChangeReadsReviewed = "reads-reviewed"
-	ChangeReviewClosed  = "review-closed"
-)
 
 // Planner turns finding changes into jira.* outbox items.
 type Planner struct {
@@ -201,7 +181,7 @@ func (p Planner) Project(f finding.Finding) string {
 // Plan returns the items for one change of f, whose Version is already the
 // new one. by is who made the change (a Slack user ID, an AWS principal or
 // "system") and note what they said or what happened.
-func (p Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (p Planner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	if !p.cfg.Enabled {
 		return nil
 	}
@@ -216,28 +196,28 @@ func (p Planner) Plan(f finding.Finding, change, by, note string) []store.Outbox
 		return store.OutboxItem{Key: fmt.Sprintf("%s|%s|v%d", kind, f.ID, f.Version), Kind: kind, Payload: body}
 	}
 	switch change {
-	case ChangeCreated:
+	case finding.ChangeCreated:
 		if f.Status != finding.StatusOpen {
 			return nil
 		}
 		return []store.OutboxItem{item(KindCreate, "")}
-	case ChangeAcknowledged:
+	case finding.ChangeAcknowledged:
 		return []store.OutboxItem{item(KindComment, "Acknowledged by "+who(by)+".")}
-	case ChangeUpdated, ChangeContained, ChangeUncontained:
+	case finding.ChangeUpdated, finding.ChangeContained, finding.ChangeUncontained:
 		return []store.OutboxItem{item(KindComment, updateComment(change, by, note))}
-	case ChangeResolved:
+	case finding.ChangeResolved:
 		return []store.OutboxItem{item(KindComment, resolveComment(f, by, note)), item(KindResolve, "")}
-	case ChangeExpected, ChangeSuppressed:
+	case finding.ChangeExpected, finding.ChangeSuppressed:
 		c := "Marked expected by " + who(by)
 		if note != "" {
 			c += ": " + note
 		}
 		return []store.OutboxItem{item(KindComment, c+"."), item(KindResolve, "")}
-	case ChangeReadsReviewed:
+	case finding.ChangeReadsReviewed:
 		return []store.OutboxItem{item(KindComment, "Who read it while it was exposed: "+note)}
-	case ChangeReviewClosed:
+	case finding.ChangeReviewClosed:
 		return []store.OutboxItem{item(KindComment, "Exposure review closed by "+who(by)+" on this answer: "+note)}
-	case ChangeReopened:
+	case finding.ChangeReopened:
 		if p.cfg.ReopenMode == ReopenNew {
 			return []store.OutboxItem{item(KindCreate, "")}
 		}
@@ -250,19 +230,19 @@ func (p Planner) Plan(f finding.Finding, change, by, note string) []store.Outbox
 
 // Combined plans with several planners, in order (Slack, then Jira).
 type Combined []interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
 
 // Combine lets the pipeline and triage take the Slack and Jira planners as
 // one.
 func Combine(planners ...interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }) Combined {
 	return Combined(slices.Clone(planners))
 }
 
 // Plan concatenates the planners' items.
-func (c Combined) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (c Combined) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, p := range c {
 		out = append(out, p.Plan(f, change, by, note)...)

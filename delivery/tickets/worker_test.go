@@ -145,7 +145,7 @@ func (e *env) workerWith(client Client, owner string, opts ...Option) *outbox.Ru
 func (e *env) raise(f finding.Finding) {
 	e.t.Helper()
 	ev := store.FindingEvent{Status: f.Status, Actor: "system", Note: "PutBucketPolicy by " + f.Actor.ARN}
-	ev.Outbox = e.planner.Plan(f, ChangeCreated, ev.Actor, ev.Note)
+	ev.Outbox = e.planner.Plan(f, finding.ChangeCreated, ev.Actor, ev.Note)
 	if err := e.st.UpsertFinding(context.Background(), f, ev); err != nil {
 		e.t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func (e *env) raise(f finding.Finding) {
 
 // change applies a change to a stored finding with its planned items, as
 // triage and the pipeline do.
-func (e *env) change(id, change, by, note string, fn func(*finding.Finding)) finding.Finding {
+func (e *env) change(id string, change finding.ChangeKind, by, note string, fn func(*finding.Finding)) finding.Finding {
 	e.t.Helper()
 	f, err := e.st.UpdateFinding(context.Background(), id, func(f *finding.Finding) (store.FindingEvent, error) {
 		fn(f)
@@ -270,13 +270,13 @@ func TestStoryOneTicketLifecycle(t *testing.T) {
 				t.Fatalf("Lookup = %+v, %v, %v; want PAY-1 in PAY", rec, ok, err)
 			}
 
-			e.change(f.ID, ChangeAcknowledged, "U0ALICE", "", ack)
+			e.change(f.ID, finding.ChangeAcknowledged, "U0ALICE", "", ack)
 			e.drain(w)
 			if got := commentTexts(e.only()); !slices.Equal(got, []string{"Acknowledged by Slack user U0ALICE."}) {
 				t.Fatalf("comments after ack = %q", got)
 			}
 
-			e.change(f.ID, ChangeResolved, f.Actor.ARN, "remediated by DeleteBucketPolicy", remediate)
+			e.change(f.ID, finding.ChangeResolved, f.Actor.ARN, "remediated by DeleteBucketPolicy", remediate)
 			e.drain(w)
 			is = e.only()
 			want := []string{
@@ -322,8 +322,8 @@ func TestOutageDelaysButLosesNothing(t *testing.T) {
 	second.Key = finding.KeyFor(second.Rule, second.AccountID, second.Region, second.Resource.ARN)
 	second.ID = finding.IDFor(second.Key)
 	e.raise(second)
-	e.change(first.ID, ChangeAcknowledged, "U0ALICE", "", ack)
-	e.change(first.ID, ChangeResolved, first.Actor.ARN, "", remediate)
+	e.change(first.ID, finding.ChangeAcknowledged, "U0ALICE", "", ack)
+	e.change(first.ID, finding.ChangeResolved, first.Actor.ARN, "", remediate)
 	// Several rounds during the outage: every item fails and is put back.
 	for range 4 {
 		e.drain(w)
@@ -418,7 +418,7 @@ func TestCrashBetweenCreateAndRecord(t *testing.T) {
 				t.Fatal("the ticket was recorded although the worker stopped before")
 			}
 
-			e.change(f.ID, ChangeAcknowledged, "U0ALICE", "", ack)
+			e.change(f.ID, finding.ChangeAcknowledged, "U0ALICE", "", ack)
 			e.drain(e.worker("replica-2"))
 			is := e.only()
 			if rec, ok, _ := Lookup(context.Background(), e.st, f.ID); !ok || rec.Key != is.Key {
@@ -453,7 +453,7 @@ func TestCommentsWaitForTheTicket(t *testing.T) {
 	w := e.worker("replica-1")
 	f := storyOne()
 	e.raise(f)
-	e.change(f.ID, ChangeAcknowledged, "U0ALICE", "", ack)
+	e.change(f.ID, finding.ChangeAcknowledged, "U0ALICE", "", ack)
 	e.srv.FailNext(1, http.StatusBadGateway, 0) // the create
 	if n := w.Drain(context.Background()); n != 2 {
 		t.Fatalf("Drain claimed %d items, want create and comment", n)
@@ -489,11 +489,11 @@ func TestReopenModes(t *testing.T) {
 			w := e.worker("replica-1")
 			f := storyOne()
 			e.raise(f)
-			e.change(f.ID, ChangeResolved, f.Actor.ARN, "", remediate)
+			e.change(f.ID, finding.ChangeResolved, f.Actor.ARN, "", remediate)
 			e.drain(w)
-			e.change(f.ID, ChangeReopened, "system", "reopened: PutBucketAcl by arn:aws:iam::111122223333:user/bob", reopen)
+			e.change(f.ID, finding.ChangeReopened, "system", "reopened: PutBucketAcl by arn:aws:iam::111122223333:user/bob", reopen)
 			e.drain(w)
-			e.change(f.ID, ChangeAcknowledged, "U0BOB", "", ack)
+			e.change(f.ID, finding.ChangeAcknowledged, "U0BOB", "", ack)
 			e.drain(w)
 			var keys, statuses []string
 			for _, is := range e.srv.Issues() {

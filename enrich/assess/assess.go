@@ -70,15 +70,6 @@ type ContentsReader interface {
 	Contents(ctx context.Context, f finding.Finding, st State) (*finding.Contents, error)
 }
 
-// ChangeAssessed is the change recorded when the state was read; it
-// updates messages in place without a thread reply.
-const ChangeAssessed = "assessed"
-
-// ChangeRerouted is the change recorded when the resource's tags named
-// another owning team: the finding's message goes to that team's channel,
-// and every thread it is in says why.
-const ChangeRerouted = "rerouted"
-
 // Owners decides a finding's owning team again from its resource's tags.
 type Owners interface {
 	// Reroute sets the finding's team and routes from the tags, and
@@ -105,7 +96,7 @@ type Store interface {
 
 // Delivery plans the delivery of a change (Slack, tickets).
 type Delivery interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
 
 // Sensitivity configures what makes data sensitive.
@@ -177,9 +168,9 @@ func New(st Store, rd Reader, plan Delivery, opts Options) *Worker {
 type Planner struct{}
 
 // Plan returns the assessment item for a change.
-func (Planner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (Planner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	switch change {
-	case "created", "reopened", "repeated", "contained", "uncontained":
+	case finding.ChangeCreated, finding.ChangeReopened, finding.ChangeRepeated, finding.ChangeContained, finding.ChangeUncontained:
 	default:
 		return nil
 	}
@@ -295,7 +286,7 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 			ev.Outbox = w.planReroute(*f, note, left)
 			return ev, nil
 		}
-		ev.Outbox = w.plan.Plan(*f, ChangeAssessed, "system", ev.Note)
+		ev.Outbox = w.plan.Plan(*f, finding.ChangeAssessed, "system", ev.Note)
 		return ev, nil
 	})
 	if err != nil && !errors.Is(err, errNoop) {
@@ -433,7 +424,7 @@ func (w *Worker) resolveFixed(ctx context.Context, f finding.Finding, st State) 
 		f.OpenFor = now.Sub(f.OpenedAt)
 		f.Version++
 		ev := store.FindingEvent{Time: now, Status: finding.StatusResolved, Actor: "system", Note: f.ResolveReason}
-		ev.Outbox = w.plan.Plan(*f, "resolved", f.ResolvedBy, f.ResolveReason)
+		ev.Outbox = w.plan.Plan(*f, finding.ChangeResolved, f.ResolvedBy, f.ResolveReason)
 		return ev, nil
 	})
 	if errors.Is(err, errNoop) {
@@ -483,11 +474,11 @@ func (w *Worker) reroute(f *finding.Finding, a *finding.Assessment) (note string
 // team's channel and updated where it already was, and every thread, the
 // one left behind included, is told why.
 func (w *Worker) planReroute(f finding.Finding, note string, left []string) []store.OutboxItem {
-	items := w.plan.Plan(f, ChangeRerouted, "system", note)
+	items := w.plan.Plan(f, finding.ChangeRerouted, "system", note)
 	if len(left) > 0 {
 		old := f
 		old.Routes = left
-		items = append(items, w.plan.Plan(old, ChangeRerouted, "system", note)...)
+		items = append(items, w.plan.Plan(old, finding.ChangeRerouted, "system", note)...)
 	}
 	return items
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -261,17 +262,17 @@ func TestRecheckRecordsStateOfUnavailableFindings(t *testing.T) {
 		wantVersion int // after the re-check; 2 after the assessment
 		wantReadAt  time.Time
 		wantExposed bool
-		wantChanges []string
+		wantChanges []finding.ChangeKind
 	}{
 		{
 			name: "state unavailable, still exposed: the exposure is confirmed", firstFails: true,
 			now:        State{ReadAt: t0.Add(5 * time.Minute), Exposed: true, Reason: "bucket policy is public", Raw: json.RawMessage(`"public"`), Tags: map[string]string{"data-classification": "pii"}},
-			wantStatus: finding.StatusOpen, wantVersion: 3, wantReadAt: t0.Add(5 * time.Minute), wantExposed: true, wantChanges: []string{ChangeAssessed},
+			wantStatus: finding.StatusOpen, wantVersion: 3, wantReadAt: t0.Add(5 * time.Minute), wantExposed: true, wantChanges: []finding.ChangeKind{finding.ChangeAssessed},
 		},
 		{
 			name: "state unavailable, fixed meanwhile: recorded and resolved", firstFails: true,
 			now:        State{ReadAt: t0.Add(5 * time.Minute), Exposed: false, Reason: "policy no longer public", Raw: json.RawMessage(`"private"`)},
-			wantStatus: finding.StatusResolved, wantVersion: 4, wantReadAt: t0.Add(5 * time.Minute), wantChanges: []string{ChangeAssessed, "resolved"},
+			wantStatus: finding.StatusResolved, wantVersion: 4, wantReadAt: t0.Add(5 * time.Minute), wantChanges: []finding.ChangeKind{finding.ChangeAssessed, finding.ChangeResolved},
 		},
 		{
 			name:       "state read: nothing to record",
@@ -324,7 +325,7 @@ func TestRecheckRecordsStateOfUnavailableFindings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var changes []string
+			var changes []finding.ChangeKind
 			for _, it := range items {
 				if it.Kind != delivery.KindSlackSync {
 					continue
@@ -335,7 +336,7 @@ func TestRecheckRecordsStateOfUnavailableFindings(t *testing.T) {
 				}
 				changes = append(changes, p.Change)
 			}
-			if strings.Join(changes, ",") != strings.Join(tc.wantChanges, ",") {
+			if !slices.Equal(changes, tc.wantChanges) {
 				t.Errorf("message updates planned by the re-check = %v, want %v", changes, tc.wantChanges)
 			}
 		})
@@ -428,7 +429,7 @@ func TestAssessReroutesByTags(t *testing.T) {
 				k := strings.Replace(it.Key, f.ID, "F", 1)
 				if it.Kind == delivery.KindSlackReply {
 					p, _ := delivery.Decode(it)
-					k += " " + p.Change + ": " + p.Note
+					k += " " + string(p.Change) + ": " + p.Note
 				}
 				keys = append(keys, k)
 			}

@@ -122,7 +122,7 @@ func (e env) assessed(t *testing.T, fs []finding.Finding, version int) func() bo
 	}
 }
 
-func (e env) enqueue(t *testing.T, f finding.Finding, change string) {
+func (e env) enqueue(t *testing.T, f finding.Finding, change finding.ChangeKind) {
 	t.Helper()
 	for _, it := range (Planner{}).Plan(f, change, "system", "") {
 		if _, err := e.st.Enqueue(context.Background(), it); err != nil {

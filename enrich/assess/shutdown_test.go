@@ -82,7 +82,7 @@ func TestShutdownMidRead(t *testing.T) {
 			}
 
 			ctx := context.Background()
-			enqueue := func(f finding.Finding, change string) {
+			enqueue := func(f finding.Finding, change finding.ChangeKind) {
 				t.Helper()
 				for _, it := range (Planner{}).Plan(f, change, "system", "") {
 					if _, err := e.st.Enqueue(ctx, it); err != nil {

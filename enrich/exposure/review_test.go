@@ -262,7 +262,7 @@ func TestServiceRun(t *testing.T) {
 	if err := svc.Closed(ctx, f.ID, "U123", "the answer"); err != nil {
 		t.Fatal(err)
 	}
-	if len(tickets.notes) != 1 || tickets.notes[0] != ChangeReviewClosed+" U123: the answer" {
+	if len(tickets.notes) != 1 || tickets.notes[0] != string(finding.ChangeReviewClosed)+" U123: the answer" {
 		t.Errorf("ticket told %q", tickets.notes)
 	}
 	if err := svc.Request(ctx, "F-nope", "U123"); err == nil {
@@ -272,7 +272,7 @@ func TestServiceRun(t *testing.T) {
 
 type recordPlanner struct{ notes []string }
 
-func (p *recordPlanner) Plan(_ finding.Finding, change, by, note string) []store.OutboxItem {
-	p.notes = append(p.notes, change+" "+by+": "+note)
+func (p *recordPlanner) Plan(_ finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
+	p.notes = append(p.notes, string(change)+" "+by+": "+note)
 	return nil
 }

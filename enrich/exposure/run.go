@@ -23,16 +23,6 @@ const (
 	KindReview = "exposure.review"
 )
 
-// Changes this package records on a finding.
-const (
-	// ChangeReviewed: the reads of the exposure window were reviewed; the
-	// thread and the ticket get the answer.
-	ChangeReviewed = "reads-reviewed"
-	// ChangeReviewClosed: a person closed the exposure review on the
-	// answer they were shown; the ticket gets it.
-	ChangeReviewClosed = "review-closed"
-)
-
 // DefaultDelay is how long after a resolution the automatic review waits:
 // data events reach the feed within minutes of the call, so a review at
 // once could miss the last reads of the window.
@@ -48,7 +38,7 @@ type Store interface {
 
 // Planner plans the delivery of a change (Slack, tickets).
 type Planner interface {
-	Plan(f finding.Finding, change, by, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
 
 // Options configure the service.
@@ -109,8 +99,8 @@ type ResolvePlanner struct {
 }
 
 // Plan returns the review item of a resolution.
-func (p ResolvePlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
-	if change != "resolved" || f.Status != finding.StatusResolved || f.Severity < finding.SeverityHigh || !Reviewable(f) {
+func (p ResolvePlanner) Plan(f finding.Finding, change finding.ChangeKind, _, _ string) []store.OutboxItem {
+	if change != finding.ChangeResolved || f.Status != finding.StatusResolved || f.Severity < finding.SeverityHigh || !Reviewable(f) {
 		return nil
 	}
 	clk := p.Clock
@@ -191,7 +181,7 @@ func (s *Service) Run(ctx context.Context, findingID, by string) (finding.ReadRe
 		f.Version++
 		ev := store.FindingEvent{Time: now, Actor: "system", Note: "reads reviewed: " + rv.Summary}
 		if s.opts.Delivery != nil {
-			ev.Outbox = s.opts.Delivery.Plan(*f, ChangeReviewed, by, Answer(&rv))
+			ev.Outbox = s.opts.Delivery.Plan(*f, finding.ChangeReadsReviewed, by, Answer(&rv))
 		}
 		return ev, nil
 	})
@@ -212,7 +202,7 @@ func (s *Service) Closed(ctx context.Context, findingID, by, answer string) erro
 		f.Version++
 		return store.FindingEvent{
 			Time: s.opts.Clock.Now(), Actor: by, Note: "exposure review closed",
-			Outbox: s.opts.Tickets.Plan(*f, ChangeReviewClosed, by, answer),
+			Outbox: s.opts.Tickets.Plan(*f, finding.ChangeReviewClosed, by, answer),
 		}, nil
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/secops-bot/secops-bot/bot"
-	"github.com/secops-bot/secops-bot/delivery"
 	"github.com/secops-bot/secops-bot/delivery/outbox"
 	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
@@ -39,13 +38,13 @@ type playbookPlanner struct {
 	teams playbooks.Teams
 }
 
-func (p playbookPlanner) Plan(f finding.Finding, change, _, _ string) []store.OutboxItem {
+func (p playbookPlanner) Plan(f finding.Finding, change finding.ChangeKind, _, _ string) []store.OutboxItem {
 	switch {
-	case change == delivery.ChangeContained && f.Contained():
+	case change == finding.ChangeContained && f.Contained():
 		// The containment just recorded is the last one: its steps tick.
 		c := f.Containments[len(f.Containments)-1]
 		return []store.OutboxItem{playbooks.RanItem(playbooks.Ran{FindingID: f.ID, Action: c.Action, Record: c.Record, By: c.By, At: c.At, Note: c.Summary})}
-	case change == delivery.ChangeResolved && f.ResolvedEvent != nil:
+	case change == finding.ChangeResolved && f.ResolvedEvent != nil:
 		// Fixed in AWS, as CloudTrail showed: the steps that would have
 		// fixed it tick.
 		return []store.OutboxItem{playbooks.FixedItem(f.ID, f.Version)}
@@ -54,13 +53,13 @@ func (p playbookPlanner) Plan(f finding.Finding, change, _, _ string) []store.Ou
 		return nil
 	}
 	switch change {
-	case delivery.ChangeCreated, delivery.ChangeUpdated, delivery.ChangeReopened, delivery.ChangeRepeated:
+	case finding.ChangeCreated, finding.ChangeUpdated, finding.ChangeReopened, finding.ChangeRepeated:
 	default:
 		return nil
 	}
 	payload, _ := json.Marshal(bot.PlaybookStart{FindingID: f.ID}) // one string
 	items := []store.OutboxItem{{Key: bot.KindPlaybookStart + "|" + f.ID, Kind: bot.KindPlaybookStart, Payload: payload}}
-	if (change == delivery.ChangeCreated || change == delivery.ChangeReopened) && playbooks.NeedsFollowUp(f) && p.teams != nil {
+	if (change == finding.ChangeCreated || change == finding.ChangeReopened) && playbooks.NeedsFollowUp(f) && p.teams != nil {
 		team, ok := p.teams.Team(f.Team)
 		if ok && team.SlackChannel != "" {
 			raised := f.DetectedAt
@@ -101,7 +100,7 @@ func (c containmentRecorder) Applied(ctx context.Context, r containment.Record) 
 	if r.Outcome != nil {
 		entry.Summary = r.Outcome.Summary
 	}
-	return c.update(ctx, r.FindingID, delivery.ChangeContained, r.RanBy, entry.Summary, func(f *finding.Finding) bool {
+	return c.update(ctx, r.FindingID, finding.ChangeContained, r.RanBy, entry.Summary, func(f *finding.Finding) bool {
 		if _, ok := f.ContainedBy(r.ID); ok {
 			return false
 		}
@@ -118,7 +117,7 @@ func (c containmentRecorder) Undone(ctx context.Context, r containment.Record) e
 	if r.UndoOutcome != nil && r.UndoOutcome.Summary != "" {
 		note = r.UndoOutcome.Summary
 	}
-	return c.update(ctx, r.FindingID, delivery.ChangeUncontained, r.UndoneBy, note, func(f *finding.Finding) bool {
+	return c.update(ctx, r.FindingID, finding.ChangeUncontained, r.UndoneBy, note, func(f *finding.Finding) bool {
 		if _, ok := f.ContainedBy(r.ID); !ok {
 			return false
 		}
@@ -129,7 +128,7 @@ func (c containmentRecorder) Undone(ctx context.Context, r containment.Record) e
 
 // update applies change to the finding and plans its deliveries, unless
 // change says there is nothing to do (the same record told twice).
-func (c containmentRecorder) update(ctx context.Context, id, kind, by, note string, change func(*finding.Finding) bool) error {
+func (c containmentRecorder) update(ctx context.Context, id string, kind finding.ChangeKind, by, note string, change func(*finding.Finding) bool) error {
 	_, err := c.st.UpdateFinding(ctx, id, func(f *finding.Finding) (store.FindingEvent, error) {
 		if !change(f) {
 			return store.FindingEvent{}, errUnchanged

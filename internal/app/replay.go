@@ -75,9 +75,9 @@ type printer struct {
 	err  error
 }
 
-func (p *printer) FindingChanged(_ context.Context, f finding.Finding, c pipeline.Change) error {
+func (p *printer) FindingChanged(_ context.Context, f finding.Finding, c finding.ChangeKind) error {
 	switch c {
-	case pipeline.Created, pipeline.Reopened, pipeline.Resolved:
+	case finding.ChangeCreated, finding.ChangeReopened, finding.ChangeResolved:
 	default:
 		return nil
 	}

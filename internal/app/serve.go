@@ -63,7 +63,7 @@ type ServeOptions struct {
 // posted at once rather than at the next poll.
 type waker struct{ b *bot.Bot }
 
-func (w waker) FindingChanged(context.Context, finding.Finding, pipeline.Change) error {
+func (w waker) FindingChanged(context.Context, finding.Finding, finding.ChangeKind) error {
 	w.b.Wake()
 	return nil
 }
@@ -416,7 +416,7 @@ func ticketHandler(cfg config.Config, st Store, b *bot.Bot, httpClient *http.Cli
 			// Link the new ticket from the Slack messages.
 			_, err := st.UpdateFinding(ctx, findingID, func(f *finding.Finding) (store.FindingEvent, error) {
 				f.Version++
-				return store.FindingEvent{Outbox: delivery.Planner{}.Plan(*f, delivery.ChangeTicketed, "system", "")}, nil
+				return store.FindingEvent{Outbox: delivery.Planner{}.Plan(*f, finding.ChangeTicketed, "system", "")}, nil
 			})
 			if err != nil {
 				log.Warn().Err(err).Str("finding_id", findingID).Msg("link ticket from Slack")

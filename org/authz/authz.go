@@ -40,10 +40,24 @@ var allRoles = []Role{Responder, Approver, Admin}
 // DefaultTTL is how long a looked-up user or group membership is trusted.
 const DefaultTTL = 60 * time.Second
 
+// Actor is who acts in Slack (presses a button, types a command, submits a
+// form) as Slack attached it to the action: the user's immutable ID and the
+// ID of the workspace (team) they belong to, which is the user's own for a
+// Slack Connect user. It is the only identity a decision trusts, and what
+// every service acting for a person takes.
+type Actor struct {
+	UserID, TeamID string
+}
+
+// String is the actor as the audit log of triage and of the bot's own
+// actions records it: "U…@T…".
+func (a Actor) String() string { return a.UserID + "@" + a.TeamID }
+
 // User is a workspace member as the directory describes them; the flags are
 // the ones a decision looks at.
 type User struct {
-	ID, TeamID, Name string
+	Actor
+	Name string
 
 	Deleted, IsBot bool
 	// Restricted is a multi-channel guest, UltraRestricted a
@@ -178,11 +192,12 @@ func (a *Authorizer) ForgetGroups() {
 	a.mu.Unlock()
 }
 
-// Check decides whether the user may act in role. userID and teamID must be
-// the ones Slack attached to the action. A refusal is a Decision with
-// Allowed false and a nil error; an error means the user could not be looked
-// up, and the Decision then refuses as well.
-func (a *Authorizer) Check(ctx context.Context, userID, teamID string, role Role) (Decision, error) {
+// Check decides whether the actor may act in role. The actor must be the one
+// Slack attached to the action. A refusal is a Decision with Allowed false
+// and a nil error; an error means the user could not be looked up, and the
+// Decision then refuses as well.
+func (a *Authorizer) Check(ctx context.Context, who Actor, role Role) (Decision, error) {
+	userID, teamID := who.UserID, who.TeamID
 	if !slices.Contains(allRoles, role) {
 		return Decision{Reason: fmt.Sprintf("%q is not a role", role)}, nil
 	}
@@ -203,7 +218,7 @@ func (a *Authorizer) Check(ctx context.Context, userID, teamID string, role Role
 			fmt.Errorf("authorise %s: %w", userID, err)
 	}
 	switch {
-	case u.ID != "" && u.ID != userID:
+	case u.UserID != "" && u.UserID != userID:
 		return Decision{Reason: "the directory answered for another user, so nothing is allowed"}, nil
 	case u.TeamID != "" && u.TeamID != a.teamID:
 		return Decision{Reason: fmt.Sprintf("only members of this workspace may act here; your account belongs to another workspace (%s)", clipID(u.TeamID))}, nil

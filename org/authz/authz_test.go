@@ -58,7 +58,7 @@ func (d *fakeDirectory) set(f func(d *fakeDirectory)) {
 }
 
 func newDirectory() *fakeDirectory {
-	member := func(id, name string) User { return User{ID: id, TeamID: team, Name: name} }
+	member := func(id, name string) User { return User{Actor: Actor{UserID: id, TeamID: team}, Name: name} }
 	return &fakeDirectory{
 		users: map[string]User{
 			"UALICE":  member("UALICE", "alice"),
@@ -67,11 +67,11 @@ func newDirectory() *fakeDirectory {
 			"UDAVE":   member("UDAVE", "dave"),
 			"WERIN":   member("WERIN", "erin"),
 			"UMALLET": member("UMALLET", "mallet"),
-			"UGONE":   {ID: "UGONE", TeamID: team, Name: "gone", Deleted: true},
-			"UBOT":    {ID: "UBOT", TeamID: team, Name: "deploybot", IsBot: true},
-			"UGUEST":  {ID: "UGUEST", TeamID: team, Name: "guest", Restricted: true},
-			"UGUEST1": {ID: "UGUEST1", TeamID: team, Name: "guest1", UltraRestricted: true},
-			"UOUT":    {ID: "UOUT", TeamID: "T0OTHER", Name: "outsider"},
+			"UGONE":   {Actor: Actor{UserID: "UGONE", TeamID: team}, Name: "gone", Deleted: true},
+			"UBOT":    {Actor: Actor{UserID: "UBOT", TeamID: team}, Name: "deploybot", IsBot: true},
+			"UGUEST":  {Actor: Actor{UserID: "UGUEST", TeamID: team}, Name: "guest", Restricted: true},
+			"UGUEST1": {Actor: Actor{UserID: "UGUEST1", TeamID: team}, Name: "guest1", UltraRestricted: true},
+			"UOUT":    {Actor: Actor{UserID: "UOUT", TeamID: "T0OTHER"}, Name: "outsider"},
 		},
 		groups: map[string][]string{
 			"SRESP":     {"UBOB", "UGONE", "UBOT", "UGUEST", "UGUEST1", "UOUT"},
@@ -147,7 +147,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := New(roles, team, newDirectory(), clock.NewFake(time.Unix(1_700_000_000, 0)), 0)
-			d, err := a.Check(context.Background(), tt.user, tt.team, tt.role)
+			d, err := a.Check(context.Background(), Actor{UserID: tt.user, TeamID: tt.team}, tt.role)
 			if (err != nil) != tt.wantError {
 				t.Fatalf("Check error = %v, want error %v", err, tt.wantError)
 			}
@@ -171,7 +171,7 @@ func TestCheckDirectoryDown(t *testing.T) {
 	dir := newDirectory()
 	dir.userErr = errors.New("ratelimited")
 	a := New(roles, team, dir, clock.NewFake(time.Unix(1_700_000_000, 0)), 0)
-	d, err := a.Check(context.Background(), "UALICE", team, Responder)
+	d, err := a.Check(context.Background(), Actor{UserID: "UALICE", TeamID: team}, Responder)
 	if err == nil || !strings.Contains(err.Error(), "ratelimited") {
 		t.Fatalf("error = %v, want the directory's error", err)
 	}
@@ -181,7 +181,7 @@ func TestCheckDirectoryDown(t *testing.T) {
 	// A failed lookup is not cached: once the directory answers, so does
 	// Check.
 	dir.set(func(d *fakeDirectory) { d.userErr = nil })
-	if d, err := a.Check(context.Background(), "UALICE", team, Responder); err != nil || !d.Allowed {
+	if d, err := a.Check(context.Background(), Actor{UserID: "UALICE", TeamID: team}, Responder); err != nil || !d.Allowed {
 		t.Fatalf("after recovery: %+v, %v; want allowed", d, err)
 	}
 }
@@ -194,7 +194,7 @@ func TestCheckCache(t *testing.T) {
 
 	check := func(step, user string, want bool) {
 		t.Helper()
-		d, err := a.Check(ctx, user, team, Responder)
+		d, err := a.Check(ctx, Actor{UserID: user, TeamID: team}, Responder)
 		if err != nil || d.Allowed != want {
 			t.Fatalf("%s: Check(%s) = %+v, %v; want allowed %v", step, user, d, err, want)
 		}
@@ -229,20 +229,20 @@ func TestCheckGroupFailureRetried(t *testing.T) {
 	dir := newDirectory()
 	a := New(roles, team, dir, clk, 0) // DefaultTTL
 
-	if d, _ := a.Check(ctx, "UMALLET", team, Responder); d.Allowed {
+	if d, _ := a.Check(ctx, Actor{UserID: "UMALLET", TeamID: team}, Responder); d.Allowed {
 		t.Fatal("allowed through a group that could not be listed")
 	}
 	calls := dir.groupCalls
 	dir.set(func(d *fakeDirectory) { delete(d.groupErr, "SFREE") })
 	clk.Advance(DefaultTTL - time.Second)
-	if d, _ := a.Check(ctx, "UMALLET", team, Responder); d.Allowed {
+	if d, _ := a.Check(ctx, Actor{UserID: "UMALLET", TeamID: team}, Responder); d.Allowed {
 		t.Fatal("failure forgotten before the ttl")
 	}
 	if dir.groupCalls != calls {
 		t.Errorf("failed group asked again %d times within the ttl", dir.groupCalls-calls)
 	}
 	clk.Advance(time.Second)
-	if d, err := a.Check(ctx, "UMALLET", team, Responder); err != nil || !d.Allowed {
+	if d, err := a.Check(ctx, Actor{UserID: "UMALLET", TeamID: team}, Responder); err != nil || !d.Allowed {
 		t.Fatalf("after the group recovered and the ttl passed: %+v, %v; want allowed", d, err)
 	}
 }

@@ -117,38 +117,6 @@ type Approval struct {
 	At   time.Time `json:"at"`
 }
 
-// Where a message of the request is shown.
-const (
-	PlaceApprovers = "approvers" // the request message in the approvers' channel
-	PlaceFinding   = "finding"   // its copy in the finding's thread
-	PlaceDM        = "dm"        // the access message sent to the requester
-	// PlaceRequester is the private note the requester gets when the
-	// request is filed; it follows every decision (approved, denied,
-	// expired undecided, withdrawn) so the requester never reads a stale
-	// "waiting for approval".
-	PlaceRequester = "requester"
-	// PlaceSummary is the session summary in the approvers' thread,
-	// edited once CloudTrail has delivered the session's last calls.
-	PlaceSummary = "summary"
-)
-
-// MessageRef locates a posted message so that it can be edited in place.
-type MessageRef struct {
-	Place   string `json:"place"`
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
-}
-
-// Message returns the reference of the message at place, if posted.
-func (r Request) Message(place string) (MessageRef, bool) {
-	for _, m := range r.Messages {
-		if m.Place == place {
-			return m, true
-		}
-	}
-	return MessageRef{}, false
-}
-
 // ApprovalsNeeded is how many distinct approvers the request needs.
 func (r Request) ApprovalsNeeded() int {
 	if r.TwoApprovers {
@@ -162,49 +130,6 @@ func (r Request) ApprovedBy(user string) bool {
 	return slices.ContainsFunc(r.Approvals, func(a Approval) bool { return a.User == user })
 }
 
-// Summary is what the session did, from its CloudTrail events: those in
-// the event history whose source identity or access key are the
-// session's, and those CloudTrail's LookupEvents finds by its access keys
-// before they reach the history. It is made when the session ends and
-// completed once, later, when CloudTrail has delivered the last calls.
-type Summary struct {
-	Events int `json:"events"`
-	// ByAPI counts events per "service:EventName", e.g. "ec2:DescribeInstances".
-	ByAPI map[string]int `json:"by_api,omitempty"`
-	// Writes lists the non-read-only calls, oldest first (at most
-	// maxSummaryWrites).
-	Writes     []Call    `json:"writes,omitempty"`
-	MoreWrites int       `json:"more_writes,omitempty"`
-	Errors     int       `json:"errors,omitempty"`
-	FirstUse   time.Time `json:"first_use,omitzero"`
-	// Partial is set when the history could not be read.
-	Partial bool `json:"partial,omitempty"`
-	// FromHistory and FromLookup count the events by where they came
-	// from (an event in both counts as history).
-	FromHistory int `json:"from_history,omitempty"`
-	FromLookup  int `json:"from_lookup,omitempty"`
-	// LookupFailed says why LookupEvents could not be asked.
-	LookupFailed string `json:"lookup_failed,omitempty"`
-	// Final is set on the summary completed after CloudTrail's delay.
-	Final bool `json:"final,omitempty"`
-}
-
-// Where a summary's event came from.
-const (
-	SourceHistory = "history"
-	SourceLookup  = "lookup"
-)
-
-// Call is one write call of a session.
-type Call struct {
-	Time      time.Time `json:"time"`
-	API       string    `json:"api"`
-	Resource  string    `json:"resource,omitempty"`
-	ErrorCode string    `json:"error_code,omitempty"`
-	// Source is where the call was read: SourceHistory or SourceLookup.
-	Source string `json:"source,omitempty"`
-}
-
 // Errors a caller can tell apart to answer the user.
 var (
 	ErrNotFound        = errors.New("no such break-glass request")
@@ -216,6 +141,10 @@ var (
 	ErrUnknownLevel    = errors.New("no such access level for this account")
 	ErrSelfApproveOff  = errors.New("self-approval is not possible for this request")
 )
+
+// ErrStepUpRequired is returned by Approve for a request whose account asks
+// approvers for a one-time code: ApproveWithCode must be used.
+var ErrStepUpRequired = errors.New("this account asks approvers for a one-time code")
 
 // RefusedError is an authorisation refusal, with the reason in plain words
 // for the user.

@@ -28,7 +28,7 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	e.clk.Advance(3 * time.Minute)
-	got, err := e.svc.Approve(e.ctx, r.ID, manager, team)
+	got, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestHappyPath(t *testing.T) {
 	lacks(t, "approvers' message", active, `"action_id":"breakglass.approve"`)
 
 	t.Run("CLI credentials on request", func(t *testing.T) {
-		if err := e.svc.Deliver(e.ctx, r.ID, requester, team, true); err != nil {
+		if err := e.svc.Deliver(e.ctx, actor(requester, team), r.ID, true); err != nil {
 			t.Fatal(err)
 		}
 		calls := e.sts.AssumeRoleCalls()
@@ -60,7 +60,7 @@ func TestHappyPath(t *testing.T) {
 		}
 		contains(t, "access DM", e.shown(r, breakglass.PlaceDM), "AWS_SECRET_ACCESS_KEY=secret-"+calls[1].AccessKeyID)
 		var refused *breakglass.RefusedError
-		if err := e.svc.Deliver(e.ctx, r.ID, manager, team, true); !errors.As(err, &refused) {
+		if err := e.svc.Deliver(e.ctx, actor(manager, team), r.ID, true); !errors.As(err, &refused) {
 			t.Fatalf("Deliver to the approver = %v; want a refusal", err)
 		}
 	})
@@ -133,7 +133,7 @@ func TestApprovalRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			r, err := e.svc.Request(e.ctx, breakglass.NewRequest{User: tc.requester, TeamID: team, Account: prodAcct, Reason: "incident"})
+			r, err := e.svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(tc.requester, team), Account: prodAcct, Reason: "incident"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestApprovalRefusals(t *testing.T) {
 			if tm == "" {
 				tm = team
 			}
-			if _, err := e.svc.Approve(e.ctx, r.ID, user, tm); !tc.want(err) {
+			if _, err := e.svc.Approve(e.ctx, actor(user, tm), r.ID); !tc.want(err) {
 				t.Fatalf("Approve = %v", err)
 			}
 			if s := e.get(r.ID).State; s != breakglass.StatePending {
@@ -159,7 +159,7 @@ func TestApprovalRefusals(t *testing.T) {
 	t.Run("only responders may request", func(t *testing.T) {
 		e := newEnv(t)
 		var ref *breakglass.RefusedError
-		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{User: manager, TeamID: team, Account: prodAcct, Reason: "x"}); !errors.As(err, &ref) {
+		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(manager, team), Account: prodAcct, Reason: "x"}); !errors.As(err, &ref) {
 			t.Fatalf("Request by a non-responder = %v, want a refusal", err)
 		}
 		if len(e.emu.Messages(approvers)) != 0 {
@@ -168,13 +168,13 @@ func TestApprovalRefusals(t *testing.T) {
 	})
 	t.Run("a request needs a reason and a configured account", func(t *testing.T) {
 		e := newEnv(t)
-		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{User: requester, TeamID: team, Account: prodAcct, Reason: "  "}); !errors.Is(err, breakglass.ErrReasonRequired) {
+		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(requester, team), Account: prodAcct, Reason: "  "}); !errors.Is(err, breakglass.ErrReasonRequired) {
 			t.Fatalf("blank reason: %v", err)
 		}
-		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{User: requester, TeamID: team, Account: "999999999999", Reason: "x"}); !errors.Is(err, breakglass.ErrUnknownAccount) {
+		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(requester, team), Account: "999999999999", Reason: "x"}); !errors.Is(err, breakglass.ErrUnknownAccount) {
 			t.Fatalf("unknown account: %v", err)
 		}
-		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{User: requester, TeamID: team, Account: prodAcct, Level: "root", Reason: "x"}); !errors.Is(err, breakglass.ErrUnknownLevel) {
+		if _, err := e.svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(requester, team), Account: prodAcct, Level: "root", Reason: "x"}); !errors.Is(err, breakglass.ErrUnknownLevel) {
 			t.Fatalf("unknown level: %v", err)
 		}
 	})
@@ -220,7 +220,7 @@ func TestConcurrentApprovalsGiveOneDecision(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.svc.Approve(e.ctx, r.ID, who, team)
+			_, err := e.svc.Approve(e.ctx, actor(who, team), r.ID)
 			mu.Lock()
 			results[who] = err
 			mu.Unlock()
@@ -261,14 +261,14 @@ func TestDeny(t *testing.T) {
 	r := e.request(prodAcct, 0)
 	note := e.shown(r, breakglass.PlaceRequester)
 	contains(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
-	if _, err := e.svc.Deny(e.ctx, r.ID, manager, team, " "); !errors.Is(err, breakglass.ErrReasonRequired) {
+	if _, err := e.svc.Deny(e.ctx, actor(manager, team), r.ID, " "); !errors.Is(err, breakglass.ErrReasonRequired) {
 		t.Fatalf("Deny without a reason = %v", err)
 	}
 	var ref *breakglass.RefusedError
-	if _, err := e.svc.Deny(e.ctx, r.ID, outsider, team, "no"); !errors.As(err, &ref) {
+	if _, err := e.svc.Deny(e.ctx, actor(outsider, team), r.ID, "no"); !errors.As(err, &ref) {
 		t.Fatalf("Deny by a non-approver = %v", err)
 	}
-	got, err := e.svc.Deny(e.ctx, r.ID, manager, team, "Use the read-only role <!here>")
+	got, err := e.svc.Deny(e.ctx, actor(manager, team), r.ID, "Use the read-only role <!here>")
 	if err != nil || got.State != breakglass.StateDenied {
 		t.Fatalf("Deny = %s, %v", got.State, err)
 	}
@@ -281,7 +281,7 @@ func TestDeny(t *testing.T) {
 	contains(t, "requester's note", note, "denied* by <@"+manager+">", "Use the read-only role &lt;!here&gt;")
 	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 	var d *breakglass.DecidedError
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager2, team); !errors.As(err, &d) || d.State != breakglass.StateDenied || d.By != manager {
+	if _, err := e.svc.Approve(e.ctx, actor(manager2, team), r.ID); !errors.As(err, &d) || d.State != breakglass.StateDenied || d.By != manager {
 		t.Fatalf("Approve after the denial = %v", err)
 	}
 	if n := len(e.sts.AssumeRoleCalls()); n != 0 {
@@ -319,7 +319,7 @@ func TestUndecidedRequestExpires(t *testing.T) {
 	contains(t, "requester's note", note, "expired undecided", "no approver decided in time")
 	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 	var d *breakglass.DecidedError
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &d) || d.State != breakglass.StateTimedOut {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); !errors.As(err, &d) || d.State != breakglass.StateTimedOut {
 		t.Fatalf("Approve after the expiry = %v", err)
 	}
 	want := []string{"request:ok:" + requester, "remind:ok:system", "expire_undecided:ok:system", "approve:refused:" + manager}
@@ -333,7 +333,7 @@ func TestApprovalAfterTheDeadlineBeforeTheTimer(t *testing.T) {
 	r := e.request(prodAcct, 0)
 	e.clk.Advance(16 * time.Minute) // the worker has not run yet
 	var d *breakglass.DecidedError
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &d) || d.State != breakglass.StateTimedOut {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); !errors.As(err, &d) || d.State != breakglass.StateTimedOut {
 		t.Fatalf("Approve past the deadline = %v", err)
 	}
 }
@@ -341,7 +341,7 @@ func TestApprovalAfterTheDeadlineBeforeTheTimer(t *testing.T) {
 func TestRestartDuringActiveGrant(t *testing.T) {
 	e := newEnv(t)
 	r := e.request(prodAcct, 0)
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Advance(10 * time.Minute)
@@ -365,7 +365,7 @@ func TestRestartDuringActiveGrant(t *testing.T) {
 func TestRestartAfterTheEndFailsClosed(t *testing.T) {
 	e := newEnv(t)
 	r := e.request(prodAcct, 0)
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 		t.Fatal(err)
 	}
 	// The bot was down across the end of the window.
@@ -403,11 +403,11 @@ func TestRevokeNow(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			r := e.request(prodAcct, 0)
-			if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+			if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 				t.Fatal(err)
 			}
 			e.clk.Advance(12*time.Minute + 500*time.Millisecond)
-			got, err := e.svc.Revoke(e.ctx, r.ID, tc.by, team)
+			got, err := e.svc.Revoke(e.ctx, actor(tc.by, team), r.ID)
 			if !tc.allowed {
 				var ref *breakglass.RefusedError
 				if !errors.As(err, &ref) || e.get(r.ID).State != breakglass.StateActive {
@@ -430,7 +430,7 @@ func TestRevokeNow(t *testing.T) {
 			contains(t, "approvers' message", shown, "Revoked by <@"+tc.by+">", "after 12m")
 			lacks(t, "approvers' message", shown, "Revoke now")
 			contains(t, "access DM", e.shown(r, breakglass.PlaceDM), "was revoked")
-			if _, err := e.svc.Revoke(e.ctx, r.ID, tc.by, team); !errors.Is(err, breakglass.ErrNotActive) {
+			if _, err := e.svc.Revoke(e.ctx, actor(tc.by, team), r.ID); !errors.Is(err, breakglass.ErrNotActive) {
 				t.Fatalf("revoking twice = %v, want ErrNotActive", err)
 			}
 			// The expiry timer later changes nothing.
@@ -446,11 +446,11 @@ func TestRevokeNow(t *testing.T) {
 func TestRevocationFailureIsRetried(t *testing.T) {
 	e := newEnv(t)
 	r := e.request(prodAcct, 0)
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.aws.Inject(awsfake.Fault{Service: "iam", Action: "PutRolePolicy", Code: "AccessDenied", Status: 403, Times: 2})
-	got, err := e.svc.Revoke(e.ctx, r.ID, requester, team)
+	got, err := e.svc.Revoke(e.ctx, actor(requester, team), r.ID)
 	if err != nil || got.State != breakglass.StateRevoked || !got.CleanupPending {
 		t.Fatalf("Revoke with IAM failing = %s (cleanup pending %v), %v; want revoked with cleanup pending", got.State, got.CleanupPending, err)
 	}
@@ -473,18 +473,18 @@ func TestTwoApprovers(t *testing.T) {
 		c.Accounts[0].TwoApprovers = true // prodAcct
 	})
 	r := e.request(prodAcct, 0)
-	got, err := e.svc.Approve(e.ctx, r.ID, manager, team)
+	got, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID)
 	if err != nil || got.State != breakglass.StatePending || len(got.Approvals) != 1 {
 		t.Fatalf("first approval = %s with %d approvals, %v; want still pending", got.State, len(got.Approvals), err)
 	}
 	contains(t, "approvers' message", e.shown(r, breakglass.PlaceApprovers), "1 of 2 approvers", "Approve")
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.Is(err, breakglass.ErrAlreadyApproved) {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); !errors.Is(err, breakglass.ErrAlreadyApproved) {
 		t.Fatalf("the same approver twice = %v", err)
 	}
 	if n := len(e.sts.AssumeRoleCalls()); n != 0 {
 		t.Fatalf("AssumeRole after one approval: %d calls", n)
 	}
-	got, err = e.svc.Approve(e.ctx, r.ID, manager2, team)
+	got, err = e.svc.Approve(e.ctx, actor(manager2, team), r.ID)
 	if err != nil || got.State != breakglass.StateActive {
 		t.Fatalf("second approval = %s, %v; want active", got.State, err)
 	}
@@ -495,14 +495,14 @@ func TestSelfApproval(t *testing.T) {
 	e := newEnv(t, func(c *breakglass.Config) { c.SelfApproveAfter = 10 * time.Minute })
 	r := e.request(prodAcct, 0)
 	contains(t, "approvers' message", e.shown(r, breakglass.PlaceApprovers), "Approve my own request")
-	if _, err := e.svc.SelfApprove(e.ctx, r.ID, requester, team); !errors.Is(err, breakglass.ErrSelfApproveOff) {
+	if _, err := e.svc.SelfApprove(e.ctx, actor(requester, team), r.ID); !errors.Is(err, breakglass.ErrSelfApproveOff) {
 		t.Fatalf("self-approval before the wait = %v", err)
 	}
 	e.clk.Advance(10 * time.Minute)
-	if _, err := e.svc.SelfApprove(e.ctx, r.ID, outsider, team); !errors.Is(err, breakglass.ErrSelfApproveOff) {
+	if _, err := e.svc.SelfApprove(e.ctx, actor(outsider, team), r.ID); !errors.Is(err, breakglass.ErrSelfApproveOff) {
 		t.Fatalf("self-approval by someone else = %v", err)
 	}
-	got, err := e.svc.SelfApprove(e.ctx, r.ID, requester, team)
+	got, err := e.svc.SelfApprove(e.ctx, actor(requester, team), r.ID)
 	if err != nil || got.State != breakglass.StateActive || !got.ReviewOpen {
 		t.Fatalf("self-approval = %s (review %v), %v", got.State, got.ReviewOpen, err)
 	}
@@ -511,10 +511,10 @@ func TestSelfApproval(t *testing.T) {
 		t.Fatalf("SecOps channel has %d messages, want the announcement", len(msgs))
 	}
 	contains(t, "announcement", string(msgs[0].Blocks), "approved their own", "review")
-	if _, err := e.svc.CloseReview(e.ctx, r.ID, requester, team, "fine"); err == nil {
+	if _, err := e.svc.CloseReview(e.ctx, actor(requester, team), r.ID, "fine"); err == nil {
 		t.Fatal("the requester closed the review of their own self-approval")
 	}
-	if got, err := e.svc.CloseReview(e.ctx, r.ID, manager, team, "checked the session"); err != nil || got.ReviewOpen || got.ReviewedBy != manager {
+	if got, err := e.svc.CloseReview(e.ctx, actor(manager, team), r.ID, "checked the session"); err != nil || got.ReviewOpen || got.ReviewedBy != manager {
 		t.Fatalf("CloseReview = %+v, %v", got, err)
 	}
 	contains(t, "approvers' message", e.shown(r, breakglass.PlaceApprovers), "reviewed by <@"+manager+">")
@@ -527,7 +527,7 @@ func TestIdentityCenterGrant(t *testing.T) {
 	if r.Email != "ana@example.com" {
 		t.Fatalf("email = %q", r.Email)
 	}
-	got, err := e.svc.Approve(e.ctx, r.ID, manager, team)
+	got, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID)
 	if err != nil || got.State != breakglass.StateActive || got.PrincipalID != "user-ana" {
 		t.Fatalf("Approve = %s for %q, %v", got.State, got.PrincipalID, err)
 	}
@@ -559,7 +559,7 @@ func TestGrantFailureTakesBackAndReports(t *testing.T) {
 	e := newEnv(t)
 	e.sts.Deny(roleARN)
 	r := e.request(prodAcct, 0)
-	got, err := e.svc.Approve(e.ctx, r.ID, manager, team)
+	got, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func TestMessageUpdateIsRetried(t *testing.T) {
 	e := newEnv(t)
 	r := e.request(prodAcct, 0)
 	e.emu.FailNext("chat.update", 2, "internal_error")
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 		t.Fatal(err)
 	}
 	contains(t, "approvers' message while Slack fails", e.shown(r, breakglass.PlaceApprovers), "Waiting for approval")
@@ -619,7 +619,7 @@ func TestMessageUpdateIsRetried(t *testing.T) {
 func TestDuplicateRequestIsRefused(t *testing.T) {
 	e := newEnv(t)
 	ask := func(svc *breakglass.Service, user, account string) (breakglass.Request, error) {
-		return svc.Request(e.ctx, breakglass.NewRequest{User: user, TeamID: team, Account: account, Reason: "snapshot shared with an unknown account"})
+		return svc.Request(e.ctx, breakglass.NewRequest{Requester: actor(user, team), Account: account, Reason: "snapshot shared with an unknown account"})
 	}
 	first := e.request(prodAcct, 0)
 	posted := len(e.emu.Messages(approvers))
@@ -637,7 +637,7 @@ func TestDuplicateRequestIsRefused(t *testing.T) {
 	}
 
 	// Active is still open.
-	if _, err := e.svc.Approve(e.ctx, first.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), first.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ask(e.svc, requester, prodAcct); !errors.As(err, &dup) || dup.Existing.State != breakglass.StateActive {
@@ -651,7 +651,7 @@ func TestDuplicateRequestIsRefused(t *testing.T) {
 		t.Fatalf("request by another person: %v", err)
 	}
 	// Once the access ended, a new request is filed.
-	if _, err := e.svc.Revoke(e.ctx, first.ID, requester, team); err != nil {
+	if _, err := e.svc.Revoke(e.ctx, actor(requester, team), first.ID); err != nil {
 		t.Fatal(err)
 	}
 	again, err := ask(e.svc, requester, prodAcct)
@@ -660,7 +660,7 @@ func TestDuplicateRequestIsRefused(t *testing.T) {
 	}
 
 	// Two replicas, one store: of racing submissions one is filed.
-	if _, err := e.svc.Deny(e.ctx, again.ID, manager, team, "not needed"); err != nil {
+	if _, err := e.svc.Deny(e.ctx, actor(manager, team), again.ID, "not needed"); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
@@ -702,10 +702,10 @@ func TestWithdraw(t *testing.T) {
 	r := e.request(prodAcct, 0)
 
 	var refused *breakglass.RefusedError
-	if _, err := e.svc.Withdraw(e.ctx, r.ID, manager, team); !errors.As(err, &refused) {
+	if _, err := e.svc.Withdraw(e.ctx, actor(manager, team), r.ID); !errors.As(err, &refused) {
 		t.Fatalf("withdraw by an approver = %v; want a refusal", err)
 	}
-	got, err := e.svc.Withdraw(e.ctx, r.ID, requester, team)
+	got, err := e.svc.Withdraw(e.ctx, actor(requester, team), r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,20 +720,20 @@ func TestWithdraw(t *testing.T) {
 	lacks(t, "requester's note", note, "waiting for approval", `"action_id":"breakglass.withdraw"`)
 
 	var decided *breakglass.DecidedError
-	if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); !errors.As(err, &decided) || decided.State != breakglass.StateWithdrawn {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); !errors.As(err, &decided) || decided.State != breakglass.StateWithdrawn {
 		t.Fatalf("approve after the withdrawal = %v; want it refused as withdrawn", err)
 	}
-	if _, err := e.svc.Withdraw(e.ctx, r.ID, requester, team); !errors.As(err, &decided) {
+	if _, err := e.svc.Withdraw(e.ctx, actor(requester, team), r.ID); !errors.As(err, &decided) {
 		t.Fatalf("a second withdrawal = %v; want it refused as decided", err)
 	}
 	again := e.request(prodAcct, 0)
 	if again.State != breakglass.StatePending {
 		t.Fatalf("the request filed again is %s", again.State)
 	}
-	if _, err := e.svc.Approve(e.ctx, again.ID, manager, team); err != nil {
+	if _, err := e.svc.Approve(e.ctx, actor(manager, team), again.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Withdraw(e.ctx, again.ID, requester, team); !errors.As(err, &decided) {
+	if _, err := e.svc.Withdraw(e.ctx, actor(requester, team), again.ID); !errors.As(err, &decided) {
 		t.Fatalf("withdrawing granted access = %v; want it refused (Revoke ends access)", err)
 	}
 	want := []string{"withdraw:refused:" + manager, "withdraw:ok:" + requester}

@@ -200,6 +200,9 @@ func (e *env) timers(owner string, st outbox.Store, svc *breakglass.Service) *ou
 	return rt
 }
 
+// actor is a Slack user acting in team.
+func actor(user, team string) authz.Actor { return authz.Actor{UserID: user, TeamID: team} }
+
 // run runs the due timers.
 func (e *env) run() {
 	e.t.Helper()
@@ -209,7 +212,7 @@ func (e *env) run() {
 func (e *env) request(account string, d time.Duration) breakglass.Request {
 	e.t.Helper()
 	r, err := e.svc.Request(e.ctx, breakglass.NewRequest{
-		User: requester, TeamID: team, Account: account, Duration: d,
+		Requester: actor(requester, team), Account: account, Duration: d,
 		Reason: "snapshot shared with an unknown account; removing the share", FindingID: findingID,
 	})
 	if err != nil {
@@ -349,7 +352,7 @@ func (d directory) User(ctx context.Context, id string) (authz.User, error) {
 		}
 		return authz.User{}, err
 	}
-	return authz.User{ID: u.ID, TeamID: u.TeamID, Name: u.Name, Deleted: u.Deleted, IsBot: u.IsBot,
+	return authz.User{Actor: actor(u.ID, u.TeamID), Name: u.Name, Deleted: u.Deleted, IsBot: u.IsBot,
 		Restricted: u.IsRestricted, UltraRestricted: u.IsUltraRestricted}, nil
 }
 

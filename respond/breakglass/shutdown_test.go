@@ -67,7 +67,7 @@ func TestShutdownMidExpiry(t *testing.T) {
 	var ids []string
 	for _, acct := range []string{prodAcct, stageAcct} {
 		r := e.request(acct, 0)
-		if _, err := e.svc.Approve(e.ctx, r.ID, manager, team); err != nil {
+		if _, err := e.svc.Approve(e.ctx, actor(manager, team), r.ID); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.ID)

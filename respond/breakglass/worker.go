@@ -94,30 +94,6 @@ func (s *Service) Timers(poll time.Duration) outbox.Lane {
 	}
 }
 
-// SweepEvery sweeps stray assignments every sweepEvery, by the service's
-// clock, looking every interval, until ctx ends.
-func (s *Service) SweepEvery(ctx context.Context, interval, sweepEvery time.Duration) {
-	if sweepEvery <= 0 {
-		return
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var lastSweep time.Time
-	for {
-		if now := s.Clock.Now(); now.Sub(lastSweep) >= sweepEvery {
-			lastSweep = now
-			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.Log.Error().Err(err).Msg("sweep break-glass assignments")
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
 // deliver runs one timer.
 func (s *Service) deliver(ctx context.Context, it store.OutboxItem) error {
 	retryAt, err := s.handle(ctx, it)
@@ -297,6 +273,30 @@ func ignoreNotActive(err error) error {
 		return nil
 	}
 	return err
+}
+
+// SweepEvery sweeps stray assignments every sweepEvery, by the service's
+// clock, looking every interval, until ctx ends.
+func (s *Service) SweepEvery(ctx context.Context, interval, sweepEvery time.Duration) {
+	if sweepEvery <= 0 {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var lastSweep time.Time
+	for {
+		if now := s.Clock.Now(); now.Sub(lastSweep) >= sweepEvery {
+			lastSweep = now
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Error().Err(err).Msg("sweep break-glass assignments")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Sweep removes Identity Center assignments of the break-glass permission

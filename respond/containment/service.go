@@ -64,15 +64,9 @@ type Record struct {
 // Undoable reports whether the record can be undone now.
 func (r Record) Undoable() bool { return r.State == StateApplied && r.Outcome != nil }
 
-// User is who acts, as Slack identified them.
-type User struct {
-	ID     string
-	TeamID string
-}
-
 // Authorizer decides whether a user holds a role (authz.Authorizer).
 type Authorizer interface {
-	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+	Check(ctx context.Context, who authz.Actor, role authz.Role) (authz.Decision, error)
 }
 
 // Store is the part of store.Store containment uses.
@@ -197,8 +191,8 @@ func (s *Service) Actions() []Action {
 
 // authorise re-checks the user at the moment of the action; a refusal is
 // audited and returned wrapping ErrRefused with the reason in plain words.
-func (s *Service) authorise(ctx context.Context, u User, role authz.Role, action, target string) error {
-	d, err := s.authz.Check(ctx, u.ID, u.TeamID, role)
+func (s *Service) authorise(ctx context.Context, u authz.Actor, role authz.Role, action, target string) error {
+	d, err := s.authz.Check(ctx, u, role)
 	if err == nil && d.Allowed {
 		return nil
 	}
@@ -206,7 +200,7 @@ func (s *Service) authorise(ctx context.Context, u User, role authz.Role, action
 	if reason == "" {
 		reason = "you are not allowed to do this"
 	}
-	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: action, Target: target, Result: "refused", Reason: reason})
+	s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: action, Target: target, Result: "refused", Reason: reason})
 	if err != nil {
 		return fmt.Errorf("%s: %w: %w", reason, ErrRefused, err)
 	}
@@ -216,7 +210,7 @@ func (s *Service) authorise(ctx context.Context, u User, role authz.Role, action
 // Preview authorises the user, fits the action to the finding and asks the
 // provider for the exact calls. The record it stores is what a confirmation
 // later runs.
-func (s *Service) Preview(ctx context.Context, u User, actionID string, f finding.Finding) (Record, error) {
+func (s *Service) Preview(ctx context.Context, u authz.Actor, actionID string, f finding.Finding) (Record, error) {
 	a, ok := s.actions[actionID]
 	if !ok {
 		return Record{}, fmt.Errorf("%q: %w", actionID, ErrUnknownAction)
@@ -236,7 +230,7 @@ func (s *Service) Preview(ctx context.Context, u User, actionID string, f findin
 // to a finding, which supplies the account and region. Open findings come
 // first, the newest winning; then resolved ones (the actor of an exposure
 // fixed meanwhile, by the unshare just run say, may still need locking).
-func (s *Service) PreviewTarget(ctx context.Context, u User, actionID, target string) (Record, error) {
+func (s *Service) PreviewTarget(ctx context.Context, u authz.Actor, actionID, target string) (Record, error) {
 	a, ok := s.actions[actionID]
 	if !ok {
 		return Record{}, fmt.Errorf("%q: %w", actionID, ErrUnknownAction)
@@ -274,20 +268,20 @@ func targetMatches(t Target, text string) bool {
 	return strings.EqualFold(t.ID, text) || (t.ARN != "" && t.ARN == text)
 }
 
-func (s *Service) preview(ctx context.Context, u User, a Action, t Target, findingID string) (Record, error) {
+func (s *Service) preview(ctx context.Context, u authz.Actor, a Action, t Target, findingID string) (Record, error) {
 	p, err := s.provider.Preview(ctx, a.ID, t)
 	if err != nil {
-		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditPreview, Target: targetRef(t), Result: "error", Reason: PlainError(err)})
+		s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditPreview, Target: targetRef(t), Result: "error", Reason: PlainError(err)})
 		return Record{}, fmt.Errorf("preview %s on %s: %w", a.ID, t, err)
 	}
 	r := Record{
 		ID: newID(), Action: a.ID, FindingID: findingID, Target: t, Plan: p,
-		State: StatePreviewed, PreviewedBy: u.ID, PreviewedAt: s.clk.Now().UTC(),
+		State: StatePreviewed, PreviewedBy: u.UserID, PreviewedAt: s.clk.Now().UTC(),
 	}
 	if err := s.records().Create(ctx, r.ID, r); err != nil {
 		return Record{}, fmt.Errorf("save containment %s: %w", r.ID, err)
 	}
-	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditPreview, Target: targetRef(t), Result: "ok", Detail: auditDetail(r, nil)})
+	s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditPreview, Target: targetRef(t), Result: "ok", Detail: auditDetail(r, nil)})
 	return r, nil
 }
 
@@ -355,7 +349,7 @@ var errApplied = errors.New("already applied")
 // another replica is stopped by the record itself: moving it to running is
 // a compare-and-set decided on the record as stored, and a record another
 // run moved since it was read is left to that run (ErrBusy).
-func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
+func (s *Service) Run(ctx context.Context, u authz.Actor, id string) (Record, error) {
 	if !s.claim(id) {
 		return Record{}, fmt.Errorf("run %s: %w", id, ErrBusy)
 	}
@@ -383,7 +377,7 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 		default:
 			return fmt.Errorf("run %s (%s): preview the action again: %w", id, r.State, ErrState)
 		}
-		r.State, r.RanBy, r.RanAt = StateRunning, u.ID, now
+		r.State, r.RanBy, r.RanAt = StateRunning, u.UserID, now
 		return nil
 	})
 	switch {
@@ -403,7 +397,7 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 			return nil
 		}
 		_ = fail(&r)
-		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
+		s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditRun, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
 		r, err := s.save(ctx, r, fail)
 		if err != nil {
 			return r, errors.Join(runErr, err)
@@ -415,7 +409,7 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 		return nil
 	}
 	_ = applied(&r)
-	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditRun, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
+	s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditRun, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
 	saved, err := s.save(ctx, r, applied)
 	if err == nil {
 		s.record(ctx, saved, false)
@@ -430,7 +424,7 @@ func (s *Service) Run(ctx context.Context, u User, id string) (Record, error) {
 // confirm with UndoReviewed. Undo of an action marked UndoAdminOnly needs
 // the admin role. Undoing twice does nothing; of two undos racing on two
 // replicas, the record keeps the first one stored.
-func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
+func (s *Service) Undo(ctx context.Context, u authz.Actor, id string) (Record, error) {
 	return s.undo(ctx, u, id, "")
 }
 
@@ -438,14 +432,14 @@ func (s *Service) Undo(ctx context.Context, u User, id string) (Record, error) {
 // to the target since the run: state is the fingerprint of the state they
 // were shown (UndoPlan.State). Should the target have changed again since,
 // it refuses as Undo does, with the new difference.
-func (s *Service) UndoReviewed(ctx context.Context, u User, id, state string) (Record, error) {
+func (s *Service) UndoReviewed(ctx context.Context, u authz.Actor, id, state string) (Record, error) {
 	if state == "" {
 		return Record{}, fmt.Errorf("undo %s: no reviewed state: %w", id, ErrState)
 	}
 	return s.undo(ctx, u, id, state)
 }
 
-func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, error) {
+func (s *Service) undo(ctx context.Context, u authz.Actor, id, state string) (Record, error) {
 	if !s.claim(id) {
 		return Record{}, fmt.Errorf("undo %s: %w", id, ErrBusy)
 	}
@@ -467,7 +461,7 @@ func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, e
 	if !r.Undoable() {
 		return r, fmt.Errorf("undo %s (%s): only an applied containment can be undone: %w", id, r.State, ErrState)
 	}
-	out, undoErr := s.provider.Undo(ctx, r, u.ID, state)
+	out, undoErr := s.provider.Undo(ctx, r, u.UserID, state)
 	var drift *DriftError
 	if errors.As(undoErr, &drift) {
 		review := func(r *Record) error {
@@ -479,7 +473,7 @@ func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, e
 			return nil
 		}
 		_ = review(&r)
-		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndoReview, Target: targetRef(r.Target), Result: "changed",
+		s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditUndoReview, Target: targetRef(r.Target), Result: "changed",
 			Reason: strings.Join(drift.Plan.Changes, "; "), Detail: undoReviewDetail(r, drift.Plan)})
 		r, err := s.save(ctx, r, review)
 		switch {
@@ -499,7 +493,7 @@ func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, e
 			return nil
 		}
 		_ = failed(&r)
-		s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
+		s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditUndo, Target: targetRef(r.Target), Result: "error", Reason: r.Error, Detail: auditDetail(r, &out)})
 		r, err := s.save(ctx, r, failed)
 		if err != nil {
 			return r, errors.Join(undoErr, err)
@@ -512,13 +506,13 @@ func (s *Service) undo(ctx context.Context, u User, id, state string) (Record, e
 			return store.ErrUnchanged // the first undo stored stays on record
 		}
 		r.State, r.Error, r.UndoOutcome, r.UndoReview = StateUndone, "", &out, nil
-		r.UndoneBy, r.UndoneAt = u.ID, now
+		r.UndoneBy, r.UndoneAt = u.UserID, now
 		return nil
 	}
 	_ = undone(&r)
-	s.audit(ctx, store.AuditRecord{Actor: u.ID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
+	s.audit(ctx, store.AuditRecord{Actor: u.UserID, Action: AuditUndo, Target: targetRef(r.Target), Result: "ok", Reason: out.Summary, Detail: auditDetail(r, &out)})
 	saved, err := s.save(ctx, r, undone)
-	if err == nil && saved.UndoneBy == u.ID && saved.UndoneAt.Equal(now) {
+	if err == nil && saved.UndoneBy == u.UserID && saved.UndoneAt.Equal(now) {
 		s.record(ctx, saved, true)
 	}
 	return saved, err

@@ -105,8 +105,8 @@ func (p *fakeProvider) Undo(_ context.Context, r Record, by, state string) (Outc
 // fakeAuthz grants roles by user ID.
 type fakeAuthz map[string][]authz.Role
 
-func (a fakeAuthz) Check(_ context.Context, user, _ string, role authz.Role) (authz.Decision, error) {
-	roles := a[user]
+func (a fakeAuthz) Check(_ context.Context, who authz.Actor, role authz.Role) (authz.Decision, error) {
+	roles := a[who.UserID]
 	if slices.Contains(roles, role) || slices.Contains(roles, authz.Admin) {
 		return authz.Decision{Allowed: true, Roles: roles}, nil
 	}
@@ -114,10 +114,10 @@ func (a fakeAuthz) Check(_ context.Context, user, _ string, role authz.Role) (au
 }
 
 var (
-	responder = User{ID: "U0RESPOND", TeamID: "T0ACME"}
-	admin     = User{ID: "U0ADMIN", TeamID: "T0ACME"}
-	outsider  = User{ID: "U0OUTSIDE", TeamID: "T0ACME"}
-	roles     = fakeAuthz{responder.ID: {authz.Responder}, admin.ID: {authz.Admin}}
+	responder = authz.Actor{UserID: "U0RESPOND", TeamID: "T0ACME"}
+	admin     = authz.Actor{UserID: "U0ADMIN", TeamID: "T0ACME"}
+	outsider  = authz.Actor{UserID: "U0OUTSIDE", TeamID: "T0ACME"}
+	roles     = fakeAuthz{responder.UserID: {authz.Responder}, admin.UserID: {authz.Admin}}
 )
 
 func storyTwo() finding.Finding {
@@ -275,7 +275,7 @@ func TestFlow(t *testing.T) {
 	if string(detail.Before) != `["555566667777","444455556666"]` || len(detail.Calls) != 1 {
 		t.Errorf("run audit detail = %s, want the before-state and the calls", run.Detail)
 	}
-	if run.Actor != responder.ID || run.Target != storyTwo().Resource.ARN {
+	if run.Actor != responder.UserID || run.Target != storyTwo().Resource.ARN {
 		t.Errorf("run audit actor/target = %s/%s", run.Actor, run.Target)
 	}
 }
@@ -298,7 +298,7 @@ func TestRefusals(t *testing.T) {
 		t.Error("a refused run reached AWS")
 	}
 	recs := audit(t, st)
-	if last := recs[len(recs)-1]; last.Action != AuditRun || last.Result != "refused" || last.Actor != outsider.ID {
+	if last := recs[len(recs)-1]; last.Action != AuditRun || last.Result != "refused" || last.Actor != outsider.UserID {
 		t.Errorf("last audit = %+v, want the refused run", last)
 	}
 	if _, err := s.Preview(ctx, responder, S3BlockPublicAccess, storyTwo()); !errors.Is(err, ErrNotApplicable) {
@@ -406,7 +406,7 @@ func TestConcurrentRunsOnTwoReplicas(t *testing.T) {
 	}
 	close(resume)
 	got := <-late
-	if got.err != nil || got.rec.State != StateApplied || got.rec.RanBy != responder.ID {
+	if got.err != nil || got.rec.State != StateApplied || got.rec.RanBy != responder.UserID {
 		t.Fatalf("second run: %+v, %v; want the first run's applied record", got.rec, got.err)
 	}
 	if p.applies != 1 {
@@ -451,8 +451,8 @@ func TestConcurrentUndoKeepsTheFirst(t *testing.T) {
 		t.Fatalf("second undo: %v", err)
 	}
 	stored, err := a.Get(ctx, rec.ID)
-	if err != nil || stored.UndoneBy != admin.ID || !stored.UndoneAt.Equal(first.UndoneAt) {
-		t.Fatalf("stored record undone by %s at %v, %v; want the first undo, by %s at %v", stored.UndoneBy, stored.UndoneAt, err, admin.ID, first.UndoneAt)
+	if err != nil || stored.UndoneBy != admin.UserID || !stored.UndoneAt.Equal(first.UndoneAt) {
+		t.Fatalf("stored record undone by %s at %v, %v; want the first undo, by %s at %v", stored.UndoneBy, stored.UndoneAt, err, admin.UserID, first.UndoneAt)
 	}
 }
 
@@ -501,7 +501,7 @@ func TestUndoAfterLaterChanges(t *testing.T) {
 	}
 	again, _ := s.Get(ctx, rec.ID)
 	done, err := s.UndoReviewed(ctx, admin, rec.ID, again.UndoReview.State)
-	if err != nil || done.State != StateUndone || done.UndoReview != nil || done.UndoneBy != admin.ID || p.undoneBy != admin.ID {
+	if err != nil || done.State != StateUndone || done.UndoReview != nil || done.UndoneBy != admin.UserID || p.undoneBy != admin.UserID {
 		t.Fatalf("reviewed undo: %+v, %v; want undone by the admin with the review cleared", done, err)
 	}
 	if want := []string{"555566667777", "777788889999", "888899990000", "444455556666"}; !slices.Equal(p.shared, want) {
@@ -574,7 +574,7 @@ func TestRecorderHearsEveryStoredChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []string{"applied " + rec.ID + " by " + responder.ID, "undone " + rec.ID + " by " + admin.ID}
+	want := []string{"applied " + rec.ID + " by " + responder.UserID, "undone " + rec.ID + " by " + admin.UserID}
 	if !slices.Equal(h.events, want) {
 		t.Errorf("recorder heard %q, want %q", h.events, want)
 	}

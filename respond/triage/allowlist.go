@@ -194,7 +194,7 @@ func checkExpiry(d time.Duration) error {
 // resource matching the pattern) no longer alerts. The reason is required; a
 // pattern must match the finding's own resource. Marking a suppressed
 // finding returns ErrAlready; a resolved one, ErrState.
-func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason string, scope Scope, origin string) (finding.Finding, error) {
+func (s *Service) MarkExpected(ctx context.Context, a authz.Actor, findingID, reason string, scope Scope, origin string) (finding.Finding, error) {
 	var out finding.Finding
 	err := s.run(ctx, a, ActionExpected, findingID, origin, func(dec authz.Decision, rec *auditNote) error {
 		reason = strings.TrimSpace(reason)
@@ -257,7 +257,7 @@ func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason s
 			}
 			f.Version++
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: note}
-			ev.Outbox = s.plan.Plan(*f, ChangeExpected, a.UserID, reason)
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeExpected, a.UserID, reason)
 			return ev, nil
 		})
 		out = f
@@ -281,7 +281,7 @@ func (s *Service) MarkExpected(ctx context.Context, a Actor, findingID, reason s
 // RemoveExpected removes an allowlist entry, so that its exposures alert
 // again. Findings it suppressed stay as they are. Removing a removed entry
 // returns ErrAlready.
-func (s *Service) RemoveExpected(ctx context.Context, a Actor, entryID, origin string) error {
+func (s *Service) RemoveExpected(ctx context.Context, a authz.Actor, entryID, origin string) error {
 	return s.run(ctx, a, ActionExpectedRemove, entryID, origin, func(dec authz.Decision, rec *auditNote) error {
 		rec.reason = dec.Reason
 		if entryID == "" || len(entryID) > maxID || strings.HasPrefix(entryID, kvAccountIndex) {
@@ -486,7 +486,7 @@ const ActionExpectedList = "finding.expected.list"
 // ListExpected lists every live allowlist entry, by account and then
 // oldest first, for a responder; expired entries are recorded as such
 // first. The listing is audited.
-func (s *Service) ListExpected(ctx context.Context, a Actor, origin string) ([]AllowEntry, error) {
+func (s *Service) ListExpected(ctx context.Context, a authz.Actor, origin string) ([]AllowEntry, error) {
 	var out []AllowEntry
 	err := s.run(ctx, a, ActionExpectedList, "", origin, func(dec authz.Decision, rec *auditNote) error {
 		rec.reason = dec.Reason

@@ -33,21 +33,14 @@ type Store interface {
 
 // Checker authorises an action (an *authz.Authorizer).
 type Checker interface {
-	Check(ctx context.Context, userID, teamID string, role authz.Role) (authz.Decision, error)
+	Check(ctx context.Context, who authz.Actor, role authz.Role) (authz.Decision, error)
 }
 
 // Planner turns a finding change into outbox items (Slack message updates,
 // thread replies), stored in the same transaction as the change.
 type Planner interface {
-	Plan(f finding.Finding, change string, by string, note string) []store.OutboxItem
+	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
 }
-
-// Changes passed to the Planner; they name the thread reply Slack shows.
-const (
-	ChangeAcknowledged = "acknowledged"
-	ChangeResolved     = "resolved"
-	ChangeExpected     = "expected"
-)
 
 // Audit actions.
 const (
@@ -92,15 +85,6 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return e.Kind }
 
-// Actor is who pressed the button or typed the command, as Slack said: the
-// immutable user ID and the workspace (team) ID.
-type Actor struct {
-	UserID, TeamID string
-}
-
-// String is the actor as the audit log records it: "U…@T…".
-func (a Actor) String() string { return a.UserID + "@" + a.TeamID }
-
 // Service performs triage actions.
 type Service struct {
 	st    Store
@@ -130,7 +114,7 @@ const (
 // was first, with the finding as stored; a resolved or suppressed finding
 // cannot be acknowledged (ErrState). origin says where the action came from,
 // for the audit log ("button C123/1700000000.000100", "command").
-func (s *Service) Ack(ctx context.Context, a Actor, findingID string, origin string) (finding.Finding, error) {
+func (s *Service) Ack(ctx context.Context, a authz.Actor, findingID string, origin string) (finding.Finding, error) {
 	var out finding.Finding
 	err := s.run(ctx, a, ActionAck, findingID, origin, func(dec authz.Decision, rec *auditNote) error {
 		rec.reason = dec.Reason
@@ -148,7 +132,7 @@ func (s *Service) Ack(ctx context.Context, a Actor, findingID string, origin str
 			f.Version++
 			note := "acknowledged by " + mention(a.UserID)
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: note}
-			ev.Outbox = s.plan.Plan(*f, ChangeAcknowledged, a.UserID, "")
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeAcknowledged, a.UserID, "")
 			return ev, nil
 		})
 		out = f
@@ -161,7 +145,7 @@ func (s *Service) Ack(ctx context.Context, a Actor, findingID string, origin str
 // Resolve closes the finding by hand with a reason, which is required.
 // Resolving a resolved finding changes nothing and returns ErrAlready
 // saying who resolved it and when.
-func (s *Service) Resolve(ctx context.Context, a Actor, findingID, reason, origin string) (finding.Finding, error) {
+func (s *Service) Resolve(ctx context.Context, a authz.Actor, findingID, reason, origin string) (finding.Finding, error) {
 	var out finding.Finding
 	err := s.run(ctx, a, ActionResolve, findingID, origin, func(dec authz.Decision, rec *auditNote) error {
 		reason = strings.TrimSpace(reason)
@@ -185,7 +169,7 @@ func (s *Service) Resolve(ctx context.Context, a Actor, findingID, reason, origi
 			}
 			f.Version++
 			ev := store.FindingEvent{Time: now, Status: f.Status, Actor: a.UserID, Note: "resolved by " + mention(a.UserID) + ": " + reason}
-			ev.Outbox = s.plan.Plan(*f, ChangeResolved, a.UserID, reason)
+			ev.Outbox = s.plan.Plan(*f, finding.ChangeResolved, a.UserID, reason)
 			return ev, nil
 		})
 		out = f
@@ -273,9 +257,9 @@ func (n *auditNote) finding(f finding.Finding) {
 
 // run authorises the actor as a responder, runs body, and writes the one
 // audit record of the call from its outcome.
-func (s *Service) run(ctx context.Context, a Actor, action, target, origin string, body func(authz.Decision, *auditNote) error) error {
+func (s *Service) run(ctx context.Context, a authz.Actor, action, target, origin string, body func(authz.Decision, *auditNote) error) error {
 	rec := &auditNote{detail: auditDetail{Origin: origin}}
-	dec, err := s.authz.Check(ctx, a.UserID, a.TeamID, authz.Responder)
+	dec, err := s.authz.Check(ctx, a, authz.Responder)
 	rec.detail.Authz, rec.detail.Roles = dec.Reason, dec.Roles
 	switch {
 	case err != nil:

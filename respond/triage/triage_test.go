@@ -25,17 +25,18 @@ import (
 const team = "T0001"
 
 var (
-	alice   = Actor{UserID: "UALICE", TeamID: team}
-	bob     = Actor{UserID: "UBOB", TeamID: team}
-	mallory = Actor{UserID: "UMALLORY", TeamID: team}
-	broken  = Actor{UserID: "UBROKEN", TeamID: team}
+	alice   = authz.Actor{UserID: "UALICE", TeamID: team}
+	bob     = authz.Actor{UserID: "UBOB", TeamID: team}
+	mallory = authz.Actor{UserID: "UMALLORY", TeamID: team}
+	broken  = authz.Actor{UserID: "UBROKEN", TeamID: team}
 )
 
 // fakeChecker allows alice and bob as responders, refuses mallory, and
 // fails for broken.
 type fakeChecker struct{}
 
-func (fakeChecker) Check(_ context.Context, userID, teamID string, role authz.Role) (authz.Decision, error) {
+func (fakeChecker) Check(_ context.Context, who authz.Actor, role authz.Role) (authz.Decision, error) {
+	userID, teamID := who.UserID, who.TeamID
 	if role != authz.Responder || teamID != team {
 		return authz.Decision{Reason: "unexpected check"}, nil
 	}
@@ -52,7 +53,7 @@ func (fakeChecker) Check(_ context.Context, userID, teamID string, role authz.Ro
 // which change and version produced it.
 type fakePlanner struct{}
 
-func (fakePlanner) Plan(f finding.Finding, change, by, note string) []store.OutboxItem {
+func (fakePlanner) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
 	var out []store.OutboxItem
 	for _, r := range f.Routes {
 		out = append(out, store.OutboxItem{
@@ -203,7 +204,7 @@ func TestAckRace(t *testing.T) {
 	e := newEnv(t)
 	f := e.bucket(t, "111111111111", "customer-exports")
 
-	actors := []Actor{alice, bob}
+	actors := []authz.Actor{alice, bob}
 	errs := make([]error, len(actors))
 	var wg sync.WaitGroup
 	start := make(chan struct{})
