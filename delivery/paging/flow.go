@@ -321,8 +321,11 @@ func (s *Service) Poll(ctx context.Context) error {
 		if st.Status == r.Status || rank(st.Status) < rank(r.Status) {
 			continue
 		}
+		// Update may call the function again after losing a race; only
+		// the attempt that is stored says this replica moved the page.
 		moved := false
 		if _, err := s.pages.Update(ctx, e.Key, func(cur *record) error {
+			moved = false
 			if rank(st.Status) <= rank(cur.Status) {
 				return store.ErrUnchanged
 			}

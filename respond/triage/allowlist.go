@@ -409,6 +409,9 @@ func (s *Service) expire(ctx context.Context, e AllowEntry) error {
 	now := s.clk.Now()
 	recorded := false
 	cur, err := s.entries().Update(ctx, e.ID, func(cur *AllowEntry) error {
+		// Update calls this again after losing a race: only the attempt
+		// that is stored records the expiry.
+		recorded = false
 		if !cur.expiredUnrecorded(now) {
 			return store.ErrUnchanged
 		}
