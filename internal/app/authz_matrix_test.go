@@ -445,6 +445,7 @@ type matrixRow struct {
 // other pair is refused, and every refusal is in the audit log with the
 // user who tried.
 func TestAuthorisationMatrix(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the whole bot")
 	}

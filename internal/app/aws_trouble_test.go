@@ -61,6 +61,7 @@ var rawSDKError = []string{"operation error", "https response error", "StatusCod
 // re-check at the latest, without anyone doing anything. The first reads
 // overlap, and the SDK's retries stay within their bound.
 func TestAWSTrouble(t *testing.T) {
+	t.Parallel()
 	const (
 		payments   = "111122223333"
 		dataProd   = "222233334444" // its member role cannot be assumed

@@ -504,11 +504,13 @@ var outageSources = []struct {
 }{{"SQS", true}, {"Dir", false}}
 
 func TestStoreTroubleSQLiteLocked(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("holds the store locked for 10s")
 	}
 	for _, src := range outageSources {
 		t.Run(src.name, func(t *testing.T) {
+			t.Parallel()
 			e := newOutageEnv(t, src.viaSQS, "")
 			e.start(t)
 			defer e.stop(t)
@@ -533,6 +535,7 @@ func TestStoreTroubleSQLiteLocked(t *testing.T) {
 //     and network timeouts are shortened to 2s so that the test need not
 //     wait the production 30s.
 func TestStoreTroublePostgres(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes the store away for 10s")
 	}
@@ -552,6 +555,7 @@ func TestStoreTroublePostgres(t *testing.T) {
 	for _, fault := range faults {
 		for _, src := range outageSources {
 			t.Run(fault.name+src.name, func(t *testing.T) {
+				t.Parallel()
 				dsn, p, direct := pgProxy(t)
 				e := newOutageEnv(t, src.viaSQS, dsn)
 				o := fault.take(e, p)

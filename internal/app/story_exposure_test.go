@@ -40,6 +40,7 @@ func replyWith(msgs []slackemu.Message, text string) (slackemu.Message, bool) {
 // on its feed and the bucket's server access logs, with where that answer
 // comes from. Closing the review records that answer, on the ticket too.
 func TestStoryOneWhatItHoldsAndWhoReadIt(t *testing.T) {
+	t.Parallel()
 	const payments = "111122223333"
 	e := newSlackEnv(t)
 	jf := jirafake.New(jirafake.Options{})
@@ -153,6 +154,7 @@ func TestStoryOneWhatItHoldsAndWhoReadIt(t *testing.T) {
 // the account off the key, and does; once the share is removed, the bot
 // answers that the account did use the key, from the key's events.
 func TestStoryTwoKeyAndWhoUsedIt(t *testing.T) {
+	t.Parallel()
 	const (
 		payments = "111122223333"
 		snapshot = "prod-customers-2026-11-26"
