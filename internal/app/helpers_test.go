@@ -20,11 +20,13 @@ import (
 )
 
 // testParallel is how many of this package's tests run at once when
-// -parallel is not given. They run whole bots against emulators and spend
-// most of their time waiting for timers, pollers and retries rather than
-// computing, so more of them than the machine has cores (go test's
-// default) keep it busy without slowing one another down.
-const testParallel = 8
+// -parallel is not given (and the machine has fewer cores). They run
+// whole bots against emulators and spend much of their time waiting for
+// timers, pollers and retries, so more of them than a small machine has
+// cores (go test's default) keep it busy; many more, under the race
+// detector on two busy cores, starve the heaviest ones of the CPU they
+// need to post their findings in time.
+const testParallel = 4
 
 // raiseParallel sets -test.parallel to testParallel unless the command
 // line set it; TestMain calls it after flag.Parse.
