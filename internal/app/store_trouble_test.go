@@ -510,7 +510,6 @@ func TestStoreTroubleSQLiteLocked(t *testing.T) {
 	}
 	for _, src := range outageSources {
 		t.Run(src.name, func(t *testing.T) {
-			t.Parallel()
 			e := newOutageEnv(t, src.viaSQS, "")
 			e.start(t)
 			defer e.stop(t)
@@ -555,7 +554,6 @@ func TestStoreTroublePostgres(t *testing.T) {
 	for _, fault := range faults {
 		for _, src := range outageSources {
 			t.Run(fault.name+src.name, func(t *testing.T) {
-				t.Parallel()
 				dsn, p, direct := pgProxy(t)
 				e := newOutageEnv(t, src.viaSQS, dsn)
 				o := fault.take(e, p)
