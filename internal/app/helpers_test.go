@@ -20,7 +20,7 @@ import (
 )
 
 // testParallel is how many of this package's tests run at once when
-// -parallel is not given (and the machine has fewer cores). They run
+// -parallel is not given, unless the machine has more cores. They run
 // whole bots against emulators and spend much of their time waiting for
 // timers, pollers and retries, so more of them than a small machine has
 // cores (go test's default) keep it busy; many more, under the race
