@@ -21,6 +21,7 @@ import (
 // so; then the bucket is fixed without any event reaching the bot, and the
 // periodic re-check resolves the finding and updates Slack.
 func TestStateConfirmationAndRecheck(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)

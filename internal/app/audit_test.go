@@ -23,6 +23,7 @@ import (
 )
 
 func TestAuditVerifyAndExport(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cfg := exampleConfig(t)
 	cfg.Store.DSN = filepath.Join(t.TempDir(), "bot.db")
@@ -75,6 +76,7 @@ func TestAuditVerifyAndExport(t *testing.T) {
 // newest records from the database is caught by verify against that
 // anchor, as the message tells people to run it.
 func TestAuditAnchoredInSlack(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	audCh := e.emu.PutChannel(slackemu.Channel{Name: "secops-audit"})
 	e.cfg.Audit.Keys = "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))

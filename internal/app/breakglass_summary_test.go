@@ -21,6 +21,7 @@ import (
 // saying where it came from. After a restart, the summary is completed
 // once, later, with a call CloudTrail delivered late.
 func TestBreakGlassSummaryFromCloudTrail(t *testing.T) {
+	t.Parallel()
 	e := newBreakGlassEnv(t)
 	ct := awsfake.NewCloudTrail()
 	e.aws.Handle("cloudtrail", ct)

@@ -204,6 +204,7 @@ func prefilled(t *testing.T, v slackemu.View) map[string]map[string]string {
 // itself: the messages say so, AWS denies the session, and every step is
 // in the audit log.
 func TestBreakGlassStoryTwo(t *testing.T) {
+	t.Parallel()
 	e := newBreakGlassEnv(t)
 	// Production asks approvers for a one-time code.
 	on := true
@@ -418,6 +419,7 @@ func lacks(t *testing.T, what, got string, unwanted ...string) {
 // its reason, a second approval told who was first, CLI credentials on
 // request, and the requester ending their access early.
 func TestBreakGlassDenyRevokeAndRaces(t *testing.T) {
+	t.Parallel()
 	e := newBreakGlassEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -638,6 +640,7 @@ func hasRevokePolicy(policies map[string]string, requester string) bool {
 // someone who may not request never sees it: the command is refused at
 // once, and the refusal is audited.
 func TestBreakGlassFormRefusedToOutsiders(t *testing.T) {
+	t.Parallel()
 	e := newBreakGlassEnv(t)
 	e.start(t)
 	ctx := context.Background()

@@ -66,6 +66,7 @@ func canaryEvent(n int, value string) string {
 // timeout is a high finding in the SecOps channel; its event arriving
 // late resolves the finding and updates the message.
 func TestCanary(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)
@@ -191,6 +192,7 @@ func TestCanary(t *testing.T) {
 // TestCanaryTagKeysAgree: the tag the canary writes is the one its
 // finding names and the IAM policy allows.
 func TestCanaryTagKeysAgree(t *testing.T) {
+	t.Parallel()
 	if canary.TagKey != awscanary.TagKey {
 		t.Errorf("canary.TagKey = %q, providers/aws/canary.TagKey = %q", canary.TagKey, awscanary.TagKey)
 	}

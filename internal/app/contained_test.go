@@ -24,6 +24,7 @@ import (
 // periodic re-check. The IP lock ticks its own step and shows beside it;
 // after a restart its undo takes it off the message again.
 func TestContainedIsAState(t *testing.T) {
+	t.Parallel()
 	const (
 		payments = "111122223333"
 		snapshot = "prod-customers-2026-11-26"
@@ -215,6 +216,7 @@ func waitNoPending(t *testing.T, e *slackEnv, prefix string) {
 // thread (audited); after a restart, the morning comes and nothing is
 // posted.
 func TestMorningFollowUpCancelled(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)

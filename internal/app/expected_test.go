@@ -41,6 +41,7 @@ func (c *jumpClock) jump(d time.Duration) {
 // the next share of the same snapshot alerts again, the expiry written to
 // the audit log by the bot.
 func TestExpectedEntryExpires(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	clk := &jumpClock{base: clock.ShiftedTo(testNow(t))}
 	e.clk = clk

@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"flag"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,25 @@ import (
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
 )
+
+// testParallel is how many of this package's tests run at once when
+// -parallel is not given, unless the machine has more cores. They run
+// whole bots against emulators and spend much of their time waiting for
+// timers, pollers and retries, so more of them than a small machine has
+// cores (go test's default) keep it busy; many more, under the race
+// detector on two busy cores, starve the heaviest ones of the CPU they
+// need to post their findings in time.
+const testParallel = 4
+
+// raiseParallel sets -test.parallel to testParallel unless the command
+// line set it; TestMain calls it after flag.Parse.
+func raiseParallel() {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(testParallel, runtime.GOMAXPROCS(0))))
+	}
+}
 
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()

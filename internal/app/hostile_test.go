@@ -100,6 +100,7 @@ func (e *matrixEnv) replayLast(t *testing.T) {
 // who acts is the user Slack attached, checked again at the moment of the
 // action, and a duplicate takes effect once.
 func TestHostilePayloads(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the whole bot")
 	}

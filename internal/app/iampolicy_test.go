@@ -11,6 +11,7 @@ import (
 )
 
 func TestIAMPolicyOptionsConfig(t *testing.T) {
+	t.Parallel()
 	base := func() config.Config {
 		c := config.Default()
 		c.AWS.MemberRoleName = "secops-bot-member"

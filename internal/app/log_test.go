@@ -12,6 +12,7 @@ import (
 // Console logs carry no colour codes when they do not go to a terminal: a
 // log piped to a file or a pager must stay readable.
 func TestConsoleLogsHaveNoColourWhenPiped(t *testing.T) {
+	t.Parallel()
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
 	if err != nil {
 		t.Fatal(err)

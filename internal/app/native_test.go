@@ -83,6 +83,7 @@ func (e *slackEnv) storedFindings(t *testing.T) []finding.Finding {
 // occurrence updates the same message and says so in the thread, and
 // GuardDuty archiving it resolves it.
 func TestNativeGuardDutyFromDirectory(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -168,6 +169,7 @@ func (e *slackEnv) startWithAWS(t *testing.T, awsCfg aws.Config) {
 // Investigate (no actor), and resolves when Access Analyzer resolves it; a
 // failing Security Hub control resolves when the control passes.
 func TestNativeFindingsOverSQS(t *testing.T) {
+	t.Parallel()
 	awsFor := func(endpoint string) aws.Config {
 		return aws.Config{
 			Region:       "eu-central-1",
@@ -235,6 +237,7 @@ func TestNativeFindingsOverSQS(t *testing.T) {
 // replay reads native findings from files and prints each when raised and
 // resolved.
 func TestReplayNativeFindings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for i, name := range []string{"guardduty-iamuser-malicious-ip.json", "guardduty-iamuser-malicious-ip-repeat.json", "guardduty-iamuser-malicious-ip-archived.json", "access-analyzer-bucket-cross-account.json"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "ingest", "native", "testdata", name))

@@ -47,6 +47,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // the probes, sees a finding counted and timed to Slack, and sees a
 // stopped trail turn into a warning in the SecOps channel.
 func TestServeObservability(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	addr := freeAddr(t)
 	e.cfg.Metrics.Listen = addr

@@ -19,6 +19,7 @@ import (
 // threads; acknowledging and resolving in Slack acknowledges and resolves
 // the incidents.
 func TestPagingThroughPagerDuty(t *testing.T) {
+	t.Parallel()
 	const (
 		secopsKey   = "R0SECOPS0000000000000000000000AB"
 		paymentsKey = "R0PAYMENTS00000000000000000000AB"

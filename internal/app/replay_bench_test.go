@@ -44,6 +44,7 @@ var benchCorpora []benchCorpus
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	raiseParallel()
 	var dir string
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		var err error

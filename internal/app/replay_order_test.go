@@ -20,6 +20,7 @@ import (
 // is read, anything else is sorted first, including when the disorder only
 // shows after findings were already raised.
 func TestReplayOrderOfInput(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	planted, err := corpus.Generate(&buf, 4000, 5, corpus.Options{})
 	if err != nil {

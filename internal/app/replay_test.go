@@ -87,6 +87,7 @@ func replayJSON(t *testing.T, cfg config.Config, includeSuppressed bool, paths .
 }
 
 func TestReplayStoryOne(t *testing.T) {
+	t.Parallel()
 	lines, _ := replayJSON(t, exampleConfig(t), true, filepath.Join("..", "..", "examples", "story-one"))
 	type key struct{ rule, resource, status string }
 	got := map[key]replayLine{}
@@ -145,6 +146,7 @@ func TestReplayStoryOne(t *testing.T) {
 }
 
 func TestReplayStoryTwo(t *testing.T) {
+	t.Parallel()
 	lines, sum := replayJSON(t, exampleConfig(t), false, filepath.Join("..", "..", "examples", "story-two"))
 	if len(lines) != 1 {
 		t.Fatalf("got %d findings, want exactly the unknown share (the weekly share with the trusted vendor is not a finding): %+v", len(lines), lines)
@@ -177,6 +179,7 @@ func TestReplayStoryTwo(t *testing.T) {
 }
 
 func TestReplayMalformedInputIsSetAside(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "mixed.jsonl"), `{"eventID":"a1","eventName":"DescribeInstances","eventTime":"2026-11-27T01:00:00Z","eventSource":"ec2.amazonaws.com","awsRegion":"eu-west-1","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/x","accountId":"111122223333"}}
 {"eventID": "broken
@@ -192,6 +195,7 @@ func TestReplayMalformedInputIsSetAside(t *testing.T) {
 }
 
 func TestReplayBlocks(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	_, err := Replay(context.Background(), ReplayOptions{
 		Config: exampleConfig(t), Paths: []string{filepath.Join("..", "..", "examples", "story-two")},
@@ -220,6 +224,7 @@ func TestReplayBlocks(t *testing.T) {
 // A JSON Lines file larger than the reader's block is handed over in
 // several batches; the summary still counts files, not blocks.
 func TestReplayCountsFilesNotBlocks(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var big bytes.Buffer
 	if _, err := corpus.Generate(&big, 14000, 7, corpus.Options{}); err != nil {
@@ -240,6 +245,7 @@ func TestReplayCountsFilesNotBlocks(t *testing.T) {
 // The Sigma catalogue selected in the configuration raises its findings in
 // replay like the built-in rules, with the rule's level as severity.
 func TestReplaySigmaCatalogue(t *testing.T) {
+	t.Parallel()
 	cfg := exampleConfig(t)
 	cfg.Sigma.Catalogue = []string{"all"}
 	dir := t.TempDir()
@@ -270,6 +276,7 @@ func TestReplaySigmaCatalogue(t *testing.T) {
 // Sigma rules the evaluator cannot run stop the replay, naming the file
 // and the construct, rather than being skipped.
 func TestReplaySigmaProblemsStop(t *testing.T) {
+	t.Parallel()
 	cfg := exampleConfig(t)
 	rules := t.TempDir()
 	writeFile(t, filepath.Join(rules, "count.yml"), "title: Too many calls\nid: 6f1d9a3c-1111-4c2b-9a3c-aaaaaaaaaaaa\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    eventName: GetObject\n  condition: selection | count() > 10\nlevel: low\n")

@@ -16,6 +16,7 @@ import (
 // instead of creating an empty database, and an empty window says why it
 // may be empty rather than printing zeros alone.
 func TestReportSaysWhereFindingsComeFrom(t *testing.T) {
+	t.Parallel()
 	cfg := exampleConfig(t)
 	cfg.Store.Driver = "sqlite"
 	cfg.Store.DSN = filepath.Join(t.TempDir(), "bot.db")

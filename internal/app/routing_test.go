@@ -21,6 +21,7 @@ import (
 // it tagged owner=Data, so its findings move to the data team's channel,
 // and every thread says which tag moved them.
 func TestOwnerTagRoutesToTeam(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	srv := awsfake.New()
 	t.Cleanup(srv.Close)

@@ -41,6 +41,7 @@ func (s *syncBuffer) String() string {
 // then scans the logs, every Slack payload, the tickets and the audit log
 // for the tokens: none may appear.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	const (
 		appToken  = "xapp-1-A0SECRETAPP-9876543210-deadbeefcafef00d"
 		botToken  = "xoxb-1234-5678-SECRETBOTTOKEN"

@@ -17,6 +17,7 @@ import (
 // directory of a running bot and checks the findings it stored, then
 // restarts the bot on the same store and checks nothing is counted twice.
 func TestServeIngestsDirectory(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	cfg := e.cfg
 	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "story-one", "111122223333_CloudTrail_eu-central-1_20261126T1440Z_story-one.json"))

@@ -135,6 +135,7 @@ func (s *soak) exchangeRetried(fn func(ctx context.Context) error) error {
 // Slack's 3 seconds; a delivery may lack its ack only when it was sent in
 // the moment before a fault took its connection and Slack sent it again.
 func TestSlackTroubleSoak(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("soak test; run without -short")
 	}

@@ -73,6 +73,9 @@ func newSlackEnvTokens(t *testing.T, appToken, botToken string) *slackEnv {
 	// These tests are about Slack; reading AWS state is tested with the
 	// AWS fakes.
 	cfg.AWS.Enabled = false
+	// The example's :9090 cannot be shared by tests running in parallel;
+	// the tests of the metrics server give it a free port of its own.
+	cfg.Metrics.Listen = ""
 	if err := os.MkdirAll(cfg.Ingest.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +147,7 @@ func topLevel(msgs []slackemu.Message) []slackemu.Message {
 var incident = filepath.Join("..", "..", "examples", "story-two", "incident-2-ModifyDBSnapshotAttribute.json")
 
 func TestSlackFindingLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -246,6 +250,7 @@ func TestSlackFindingLifecycle(t *testing.T) {
 }
 
 func TestSlashCommands(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -276,6 +281,7 @@ func TestSlashCommands(t *testing.T) {
 // Text a person typed is echoed back escaped: a broadcast, mention or link
 // in a bad command never becomes one in the reply.
 func TestEchoedCommandTextIsEscaped(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -300,6 +306,7 @@ func TestEchoedCommandTextIsEscaped(t *testing.T) {
 // TestReconnect: Slack asks the bot to reconnect (disconnect), and later
 // drops the socket without a word; commands keep working.
 func TestReconnect(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -319,6 +326,7 @@ func TestReconnect(t *testing.T) {
 }
 
 func TestServeRefusesWithoutTokens(t *testing.T) {
+	t.Parallel()
 	cfg := exampleConfig(t)
 	cfg.Ingest.Dir = t.TempDir()
 	err := Serve(context.Background(), ServeOptions{Config: cfg, Logger: zerolog.Nop()})
@@ -328,6 +336,7 @@ func TestServeRefusesWithoutTokens(t *testing.T) {
 }
 
 func TestServeRefusesUnreachableChannel(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.emu.SetMember(e.payments, false)
 	err := Serve(context.Background(), ServeOptions{Config: e.cfg, Logger: zerolog.Nop()})
@@ -340,6 +349,7 @@ func TestServeRefusesUnreachableChannel(t *testing.T) {
 // 429 Retry-After, then starts it again: the pending posts survive in the
 // outbox and every channel ends with exactly one message.
 func TestRestartWhilePosting(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.emu.RateLimit("chat.postMessage", 2, 2*time.Second)
 	e.start(t)
@@ -368,6 +378,7 @@ func TestRestartWhilePosting(t *testing.T) {
 // (the message and thread say so), and a later matching share in the same
 // account is suppressed without a post.
 func TestMarkExpectedModal(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -495,6 +506,7 @@ func TestMarkExpectedModal(t *testing.T) {
 }
 
 func TestResolveModal(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -537,6 +549,7 @@ func TestResolveModal(t *testing.T) {
 // 3 a.m. share ingested, /secops investigate BackupManager shows what is
 // unusual, with reasons, and the finding involving it.
 func TestInvestigateStoryTwo(t *testing.T) {
+	t.Parallel()
 	// The incident happened at 03:04 UTC on 27 November 2026. Looked at
 	// that night, a month later or a year later, the investigation shows
 	// the same hours, the same unusual signals and the same history: the
@@ -629,6 +642,7 @@ func (e *slackEnv) ephemeralWith(t *testing.T, what, user, s string, n int) stri
 // TestFindingsListShowsTimes: /secops findings lists the open findings with
 // links to their threads and the last 30 days' times per team.
 func TestFindingsListShowsTimes(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -652,6 +666,7 @@ func TestFindingsListShowsTimes(t *testing.T) {
 // later change must not overtake it, or the thread says "resolved" before
 // "acknowledged".
 func TestThreadRepliesKeepTheirOrder(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -697,6 +712,7 @@ func TestThreadRepliesKeepTheirOrder(t *testing.T) {
 // retries: an older change's update is done once a newer one waits, since
 // the newer one renders the finding as stored.
 func TestOnlyTheNewestUpdateRetries(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -742,6 +758,7 @@ func TestOnlyTheNewestUpdateRetries(t *testing.T) {
 // recording it). The retry must find the message, not post it again:
 // first the finding's message, then a thread reply.
 func TestLostAnswersPostOnce(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)
@@ -797,6 +814,7 @@ func TestLostAnswersPostOnce(t *testing.T) {
 // as soon as Slack says so, and one made a guest loses the role at the same
 // moment, without waiting for the bot's cached answer to expire.
 func TestRolesFollowSlackEvents(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.start(t)
 	defer e.stop(t)

@@ -19,6 +19,7 @@ import (
 // NAT flow cannot be made here without privileges; what the kernel does
 // with the settings is its own contract.
 func TestSocketNoticesASilentPeer(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	e.cfg.Slack.NetworkTimeout = 12 * time.Second
 	e.start(t)

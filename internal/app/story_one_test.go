@@ -24,6 +24,7 @@ var storyOne = filepath.Join("..", "..", "examples", "story-one", "111122223333_
 // resolves both messages and closes the ticket with who fixed it. Jira is
 // down in the middle: nothing is lost and no ticket is duplicated.
 func TestStoryOneWithTickets(t *testing.T) {
+	t.Parallel()
 	e := newSlackEnv(t)
 	jf := jirafake.New(jirafake.Options{})
 	t.Cleanup(jf.Close)

@@ -30,6 +30,7 @@ import (
 // A responder whose role was taken away between preview and confirmation
 // is refused, and so is an outsider's Undo. Everything is audited.
 func TestStoryTwoContainment(t *testing.T) {
+	t.Parallel()
 	const (
 		payments = "111122223333"
 		snapshot = "prod-customers-2026-11-26"
@@ -319,6 +320,7 @@ func TestStoryTwoContainment(t *testing.T) {
 // step with the catalogue: a permission missing there breaks an action in
 // every account set up from it.
 func TestReadmeListsContainmentPermissions(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

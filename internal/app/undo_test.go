@@ -26,6 +26,7 @@ import (
 // containment removed: the owner's statement and shares stay. Every step
 // is audited with the state before and after.
 func TestUndoNeverReExposes(t *testing.T) {
+	t.Parallel()
 	const (
 		payments = "111122223333"
 		stranger = "999988887777"

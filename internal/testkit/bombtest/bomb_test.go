@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/secops-bot/secops-bot/internal/testkit/serveproc"
 )
 
 const (
@@ -162,7 +164,9 @@ func TestMain(m *testing.M) {
 	if out := os.Getenv(measureEnv); out != "" {
 		os.Exit(measure(out, os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	serveproc.RemoveBuild()
+	os.Exit(code)
 }
 
 func measure(out string, args []string) int {

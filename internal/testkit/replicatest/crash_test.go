@@ -59,14 +59,17 @@ const (
 // team's channel, with one Jira ticket, and quarantine holds exactly the
 // malformed messages.
 func TestCrashSafety(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the bot and kills it repeatedly while it ingests tens of thousands of events")
 	}
 	bin := buildBot(t)
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		runCrash(t, bin, "sqlite", filepath.Join(t.TempDir(), "secops-bot.db"), 1, crashEventCount(t, crashEvents))
 	})
 	t.Run("postgres-two-replicas", func(t *testing.T) {
+		t.Parallel()
 		// Smaller by default so that both variants fit in CI's few
 		// minutes; SECOPS_CRASH_EVENTS sets both.
 		runCrash(t, bin, "postgres", freshSchema(t), 2, crashEventCount(t, crashEventsPostgres))

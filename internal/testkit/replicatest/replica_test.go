@@ -155,6 +155,7 @@ func federation(t *testing.T) string {
 // replicas) took effect once, the queue is empty, and the grant ended on
 // time.
 func TestReplicasSurviveAKill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts three bot processes and two servers")
 	}

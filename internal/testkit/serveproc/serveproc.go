@@ -16,12 +16,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// buildDir is the directory build put the binary in, for RemoveBuild.
+var buildDir atomic.Pointer[string]
 
 // build compiles the command once per test binary run: every test of a
 // package starts the same code, and a build takes seconds on a busy
@@ -31,6 +35,7 @@ var build = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build secops-bot: %w", err)
 	}
+	buildDir.Store(&dir)
 	bin := filepath.Join(dir, "secops-bot")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/secops-bot/secops-bot/cmd/secops-bot").CombinedOutput()
 	if err != nil {
@@ -48,6 +53,16 @@ func Build(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// RemoveBuild deletes the binary Build made, if it made one. A package's
+// TestMain calls it once its tests have run: the binary is tens of
+// megabytes, and every run of the tests would otherwise leave one in the
+// temporary directory.
+func RemoveBuild() {
+	if dir := buildDir.Load(); dir != nil {
+		os.RemoveAll(*dir)
+	}
 }
 
 // Options holds what differs between the callers of Start.

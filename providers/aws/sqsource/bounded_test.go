@@ -42,6 +42,7 @@ func gzipOf(t *testing.T, head string, fill byte, n int) []byte {
 }
 
 func TestSourceQuarantinesLogFilesThatBreakACap(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	s3srv := startS3(t)
 	const bucket = "org-cloudtrail"
@@ -91,6 +92,7 @@ func TestSourceQuarantinesLogFilesThatBreakACap(t *testing.T) {
 // file is not read while the first is, and is once the first is done.
 // With room for two, both are read at once.
 func TestSourceSharesOneMemoryBudget(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	s3srv := startS3(t)
 	const bucket = "org-cloudtrail"
@@ -110,6 +112,7 @@ func TestSourceSharesOneMemoryBudget(t *testing.T) {
 		{"room for two reads", 2 * perRead, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			queueURL := sqsSrv.CreateQueue(t, "budget-"+fmt.Sprint(tt.together), 30)
 			for _, name := range []string{"a.json.gz", "b.json.gz"} {
 				sqsSrv.Send(t, queueURL, s3Event(t, "ObjectCreated:Put", bucket, url.QueryEscape(prefix+name)))

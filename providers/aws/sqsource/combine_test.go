@@ -52,6 +52,7 @@ func sendAll(t *testing.T, s *testserver.SQS, queueURL string, bodies []string) 
 }
 
 func TestSourceCombinesConcurrentMessages(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "combined", 30)
 
@@ -134,6 +135,7 @@ func TestSourceCombinesConcurrentMessages(t *testing.T) {
 }
 
 func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "group-fails", 30)
 	const messages = 10
@@ -247,6 +249,7 @@ func TestSourceRetriesEveryMessageOfAFailedGroup(t *testing.T) {
 // lasts; the store timeout ends the commit instead, and the message is
 // stored on its next receipt.
 func TestSourceGivesUpOnAStoreThatDoesNotAnswer(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "store-hangs", 30)
 	bodies, wantIDs := eventBridgeBodies(t, 1, "5111e470")

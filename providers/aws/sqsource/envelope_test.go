@@ -8,6 +8,7 @@ import (
 )
 
 func TestDecodeBody(t *testing.T) {
+	t.Parallel()
 	eventBridge := string(readTestdata(t, "eventbridge.json"))
 	logFile := string(readTestdata(t, "logfile.json"))
 	const logKey = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/111122223333_CloudTrail_eu-west-1_20240501T0305Z_Ab12.json.gz"
@@ -147,6 +148,7 @@ func TestDecodeBody(t *testing.T) {
 }
 
 func TestRetryBackoff(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		base     time.Duration

@@ -25,6 +25,7 @@ func nativeEvent(t *testing.T, name string) string {
 // CloudTrail events come on, bare or wrapped by SNS, and each message is
 // deleted once they are stored.
 func TestSourceIngestsNativeFindings(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "native", 30)
 	sqsSrv.Send(t, queueURL, nativeEvent(t, "guardduty-iamuser-malicious-ip.json"))
@@ -53,6 +54,7 @@ func TestSourceIngestsNativeFindings(t *testing.T) {
 
 // Messages stored together keep their native findings, in order.
 func TestMergeKeepsNativeFindings(t *testing.T) {
+	t.Parallel()
 	a := &ingestRequest{batch: ingest.Batch{Source: "sqs:a", Native: []native.Finding{{ID: "1"}}}}
 	b := &ingestRequest{batch: ingest.Batch{Source: "sqs:b", Native: []native.Finding{{ID: "2"}, {ID: "3"}}}}
 	m := merge([]*ingestRequest{a, b})

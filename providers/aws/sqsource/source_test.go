@@ -196,6 +196,7 @@ func s3Event(t *testing.T, eventName, bucket, encodedKey string) string {
 }
 
 func TestSourceIngestsEachKindOfMessage(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	s3srv := startS3(t)
 
@@ -271,6 +272,7 @@ func TestSourceIngestsEachKindOfMessage(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			queueURL := sqsSrv.CreateQueue(t, "kinds-"+string(rune('a'+i)), 30)
 			messageID := sqsSrv.Send(t, queueURL, tt.body)
 			sink := &testSink{}
@@ -317,6 +319,7 @@ func TestSourceIngestsEachKindOfMessage(t *testing.T) {
 }
 
 func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	body := string(readTestdata(t, "eventbridge.json"))
 
@@ -335,6 +338,7 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			queueURL := sqsSrv.CreateQueue(t, "failing-"+string(rune('a'+i)), 30)
 			sqsSrv.Send(t, queueURL, body)
 
@@ -379,6 +383,7 @@ func TestSourceLeavesMessageWhenSinkFails(t *testing.T) {
 }
 
 func TestSourceKeepsSlowMessageHidden(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "slow", 30)
 	sqsSrv.Send(t, queueURL, string(readTestdata(t, "eventbridge.json")))
@@ -431,6 +436,7 @@ func TestSourceKeepsSlowMessageHidden(t *testing.T) {
 }
 
 func TestSourceShutdown(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	body := string(readTestdata(t, "eventbridge.json"))
 
@@ -447,6 +453,7 @@ func TestSourceShutdown(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			queueURL := sqsSrv.CreateQueue(t, "shutdown-"+string(rune('a'+i)), 30)
 			sqsSrv.Send(t, queueURL, body)
 			started := make(chan struct{})
@@ -502,6 +509,7 @@ func TestSourceShutdown(t *testing.T) {
 }
 
 func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.CreateQueue(t, "concurrent", 30)
 	var template map[string]any
@@ -576,6 +584,7 @@ func TestSourceWorksOnMessagesConcurrently(t *testing.T) {
 }
 
 func TestSourceRunFailsForMissingQueue(t *testing.T) {
+	t.Parallel()
 	sqsSrv := testserver.StartSQS(t, testConfig)
 	queueURL := sqsSrv.Endpoint + "/100010001000/no-such-queue"
 	src := newTestSource(t, sqsSrv, queueURL, &testSink{}, testOptions(nil))
