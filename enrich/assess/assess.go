@@ -271,6 +271,7 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 			f.Actor.Profile = profile
 		}
 		if contents != nil {
+			contents.Key = exposingKey(f.Contents, contents.Key)
 			f.Contents = contents
 		}
 		if len(sens) > 0 && len(f.Sensitivity) == 0 {
@@ -513,4 +514,41 @@ func (w *Worker) sensitivity(f finding.Finding, tags map[string]string) []string
 		}
 	}
 	return out
+}
+
+// keyUrgency orders the known key cases from most to least urgent, as
+// finding lists them.
+var keyUrgency = map[finding.KeyCase]int{
+	finding.KeyUnencrypted:       0,
+	finding.KeyCustomerUsable:    1,
+	finding.KeyCustomerNotUsable: 2,
+	finding.KeyAWSManaged:        3,
+}
+
+// exposingKey is the key access a finding keeps after a new read: the most
+// urgent one seen for the same key. Once the share is removed, a new read
+// finds no account that may use the key; the finding must still say that
+// the account it was shared with could, or the review of who read it during
+// the exposure would answer "nobody outside could" from the state after it.
+func exposingKey(prev *finding.Contents, next *finding.KeyAccess) *finding.KeyAccess {
+	if prev == nil || prev.Key == nil {
+		return next
+	}
+	old := prev.Key
+	if next == nil {
+		return old
+	}
+	switch {
+	case old.KeyARN != next.KeyARN, old.Case == finding.KeyUnknown:
+		return next
+	case next.Case == finding.KeyUnknown:
+		// A read that failed says nothing new about the key.
+		return old
+	}
+	if oldU, ok := keyUrgency[old.Case]; ok {
+		if nextU, ok := keyUrgency[next.Case]; !ok || oldU < nextU {
+			return old
+		}
+	}
+	return next
 }

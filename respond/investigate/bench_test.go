@@ -46,7 +46,7 @@ func benchEnvInt(b *testing.B, name string, def int) int {
 // issue's scale:
 //
 //	SECOPS_BENCH_EVENTS=10000000 SECOPS_BENCH_DB=/tmp/history-10m.db \
-//	  go test ./investigate -run '^$' -bench Investigate -benchtime 2000x -timeout 60m
+//	  go test ./respond/investigate -run '^$' -bench Investigate -benchtime 2000x -timeout 60m
 func BenchmarkInvestigate(b *testing.B) {
 	ctx := context.Background()
 	n := benchEnvInt(b, "SECOPS_BENCH_EVENTS", 200_000)

@@ -314,7 +314,9 @@ func TestBackfillRealClock(t *testing.T) {
 	if len(calls) != 3 {
 		t.Fatalf("%d calls, want 3", len(calls))
 	}
-	if span := calls[2].At.Sub(calls[0].At); span < 2*time.Second/rate-10*time.Millisecond {
+	// Calls are stamped when answered, so a slow first answer shortens the
+	// span; a quarter of an interval of slack still tells pacing from none.
+	if span := calls[2].At.Sub(calls[0].At); span < 2*time.Second/rate-time.Second/rate/4 {
 		t.Errorf("3 calls within %v at %d a second", span, rate)
 	}
 	if len(calls) != 3 {
