@@ -47,12 +47,15 @@ const (
 	// outageRecovery bounds the time from the store coming back to every
 	// event stored and every exposure posted: the longest backoff, a
 	// SQLite busy wait that started just before, and the pipeline's own
-	// work. Without a backoff the queue's 30s visibility would decide.
-	outageRecovery  = 20 * time.Second
-	outageAccount   = "111122223333"
-	outageRegion    = "eu-west-1"
-	outageAccessKey = "AKIDSECOPSTROUBLE001"
-	outageSecretKey = "store-trouble-secret"
+	// work, with room for a machine busy with other tests. Without a
+	// backoff the queue's visibility (outageVisibility, longer still)
+	// would decide, so a recovery that waits for it still fails.
+	outageRecovery   = 60 * time.Second
+	outageVisibility = 120
+	outageAccount    = "111122223333"
+	outageRegion     = "eu-west-1"
+	outageAccessKey  = "AKIDSECOPSTROUBLE001"
+	outageSecretKey  = "store-trouble-secret"
 )
 
 // storeView is the test's own connection to the bot's store, to see what
@@ -118,7 +121,7 @@ func newOutageEnv(t *testing.T, viaSQS bool, pgDSN string) *outageEnv {
 			}
 		}
 		e.sqs = testserver.StartSQS(t, awsFor)
-		e.queue = e.sqs.CreateQueue(t, "cloudtrail-events", 30)
+		e.queue = e.sqs.CreateQueue(t, "cloudtrail-events", outageVisibility)
 		e.spy = newSQSSpy(t, e.sqs.Endpoint, e)
 		c := awsFor(e.spy.srv.URL)
 		e.aws = &c
