@@ -28,9 +28,15 @@ type Contents struct {
 	Source  string `json:"source,omitempty"`
 	Engine  string `json:"engine,omitempty"`
 	SizeGiB int    `json:"size_gib,omitempty"`
-	// Key is how a snapshot or image is encrypted and who may use its key;
-	// nil for buckets.
+	// Key is how a snapshot or image is encrypted and who may use its key,
+	// as last read; nil for buckets.
 	Key *KeyAccess `json:"key,omitempty"`
+	// ExposedKey is the most exposing key access read for the same key
+	// since the finding was raised: after a containment takes the outside
+	// account off the key, Key says so while ExposedKey still says that
+	// account could use it during the exposure, which is what the review
+	// of who read it must judge from. Nil when it is the same as Key.
+	ExposedKey *KeyAccess `json:"exposed_key,omitempty"`
 
 	// Unreadable lists the parts that could not be read, each as
 	// "<part>: not readable: <why>" (often "missing permission
@@ -197,4 +203,16 @@ type Reader struct {
 	Last  time.Time `json:"last"`
 	// Sources are the records the reads came from.
 	Sources []string `json:"sources,omitempty"`
+}
+
+// KeyDuringExposure is the key access that held while the resource was
+// exposed: ExposedKey when a later read found less, Key otherwise.
+func (c *Contents) KeyDuringExposure() *KeyAccess {
+	if c == nil {
+		return nil
+	}
+	if c.ExposedKey != nil {
+		return c.ExposedKey
+	}
+	return c.Key
 }

@@ -271,7 +271,9 @@ func (w *Worker) record(ctx context.Context, f finding.Finding, st State, rerr e
 			f.Actor.Profile = profile
 		}
 		if contents != nil {
-			contents.Key = exposingKey(f.Contents, contents.Key)
+			if k := exposingKey(f.Contents.KeyDuringExposure(), contents.Key); k != contents.Key {
+				contents.ExposedKey = k
+			}
 			f.Contents = contents
 		}
 		if len(sens) > 0 && len(f.Sensitivity) == 0 {
@@ -525,16 +527,16 @@ var keyUrgency = map[finding.KeyCase]int{
 	finding.KeyAWSManaged:        3,
 }
 
-// exposingKey is the key access a finding keeps after a new read: the most
-// urgent one seen for the same key. Once the share is removed, a new read
-// finds no account that may use the key; the finding must still say that
-// the account it was shared with could, or the review of who read it during
-// the exposure would answer "nobody outside could" from the state after it.
-func exposingKey(prev *finding.Contents, next *finding.KeyAccess) *finding.KeyAccess {
-	if prev == nil || prev.Key == nil {
+// exposingKey is the key access that held during the exposure after a new
+// read: the most urgent one seen for the same key. Once the outside account
+// is taken off the key, a new read finds no account that may use it; the
+// review of who read it during the exposure must still judge from the
+// access the account had, or it would answer "nobody outside could" from
+// the state after it.
+func exposingKey(old, next *finding.KeyAccess) *finding.KeyAccess {
+	if old == nil {
 		return next
 	}
-	old := prev.Key
 	if next == nil {
 		return old
 	}

@@ -14,17 +14,17 @@ func TestExposingKeyKeepsWhatTheExposureAllowed(t *testing.T) {
 	other := &finding.KeyAccess{Case: finding.KeyCustomerNotUsable, KeyARN: arn + "-other"}
 	tests := []struct {
 		name string
-		prev *finding.Contents
+		prev *finding.KeyAccess
 		next *finding.KeyAccess
 		want *finding.KeyAccess
 	}{
 		{"first read", nil, usable, usable},
-		{"share removed: the partner could still use the key during the exposure", &finding.Contents{Key: usable}, notUsable, usable},
-		{"a failed read keeps what was known", &finding.Contents{Key: notUsable}, unknown, notUsable},
-		{"a good read replaces an unknown one", &finding.Contents{Key: unknown}, notUsable, notUsable},
-		{"a key becoming usable is taken at once", &finding.Contents{Key: notUsable}, usable, usable},
-		{"another key is a new fact", &finding.Contents{Key: usable}, other, other},
-		{"no key in the new read", &finding.Contents{Key: usable}, nil, usable},
+		{"share removed: the partner could still use the key during the exposure", usable, notUsable, usable},
+		{"a failed read keeps what was known", notUsable, unknown, notUsable},
+		{"a good read replaces an unknown one", unknown, notUsable, notUsable},
+		{"a key becoming usable is taken at once", notUsable, usable, usable},
+		{"another key is a new fact", usable, other, other},
+		{"no key in the new read", usable, nil, usable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

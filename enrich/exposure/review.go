@@ -186,10 +186,9 @@ func turnOn(bucket string) string {
 // account copies or restores it without a trace in this account unless it
 // must use a key of this account, whose uses KMS records.
 func (rv *Reviewer) snapshot(ctx context.Context, f finding.Finding, r *finding.ReadReview) error {
-	var key *finding.KeyAccess
-	if f.Contents != nil {
-		key = f.Contents.Key
-	}
+	// The key as it was while the resource was exposed, not as a read
+	// after a containment found it.
+	key := f.Contents.KeyDuringExposure()
 	targets := map[string]bool{}
 	for _, t := range f.UnknownTargets() {
 		targets[t.Account] = true
