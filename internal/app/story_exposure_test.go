@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secops-bot/secops-bot/finding"
 	"github.com/secops-bot/secops-bot/internal/clock"
 	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
 	"github.com/secops-bot/secops-bot/internal/testkit/jirafake"
@@ -152,15 +153,11 @@ func TestStoryOneWhatItHoldsAndWhoReadIt(t *testing.T) {
 // by a customer-managed key whose policy lets the unknown account use it:
 // the finding says the share is usable and why; Contain… offers to take
 // the account off the key, and does; once the share is removed, the bot
-// answers that the account did use the key, from the key's events.
-//
-// It does not run in parallel with the other tests: its answer holds only
-// when the unshare event resolves the finding before the assessment that
-// the containment planned reads the key again (within the assessment
-// lane's one-second poll). Read after the containment, the key no longer
-// lets the other account in, and the answer becomes "nobody outside could
-// read it". A loaded machine loses that race.
+// answers that the account did use the key, from the key's events, though
+// the key was read again after the containment and no longer lets the
+// account in (the share is removed only once that read is stored).
 func TestStoryTwoKeyAndWhoUsedIt(t *testing.T) {
+	t.Parallel()
 	const (
 		payments = "111122223333"
 		snapshot = "prod-customers-2026-11-26"
@@ -257,7 +254,15 @@ func TestStoryTwoKeyAndWhoUsedIt(t *testing.T) {
 	// As in real use, the share is removed a while after the containment,
 	// once the bot has read the key again and found no outside account
 	// allowed: the answer must still count the uses made while one was.
-	time.Sleep(3 * time.Second)
+	e.wait(t, "the key read again after the containment", func() bool {
+		for _, f := range e.storedFindings(t) {
+			if f.Contents != nil && f.Contents.Key != nil && f.Contents.Key.Case == finding.KeyCustomerNotUsable &&
+				f.Contents.KeyDuringExposure().Case == finding.KeyCustomerUsable {
+				return true
+			}
+		}
+		return false
+	})
 	// The share is removed (an event); five minutes on, the answer.
 	e.drop(t, "unshare.json", filepath.Join("testdata", "story-two-unshare.json"))
 	e.wait(t, "the finding resolved", func() bool {
