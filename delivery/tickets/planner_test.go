@@ -95,11 +95,11 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// The pipeline takes one planner: Combine gives it Slack's and Jira's items
-// together, Slack first.
-func TestCombine(t *testing.T) {
+// The pipeline takes one planner: delivery.Combined gives it Slack's and
+// Jira's items together, in the order given.
+func TestCombined(t *testing.T) {
 	f := storyOne()
-	items := Combine(delivery.Planner{}, NewPlanner(Config{Enabled: true})).Plan(f, finding.ChangeAcknowledged, "U0ALICE", "")
+	items := delivery.Combined{delivery.Planner{}, NewPlanner(Config{Enabled: true})}.Plan(f, finding.ChangeAcknowledged, "U0ALICE", "")
 	var kinds []string
 	for _, it := range items {
 		kinds = append(kinds, it.Kind)

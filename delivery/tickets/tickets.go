@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -226,26 +225,4 @@ func (p Planner) Plan(f finding.Finding, change finding.ChangeKind, by, note str
 	// Repeats of an open exposure are counted on the finding, not
 	// commented on the ticket.
 	return nil
-}
-
-// Combined plans with several planners, in order (Slack, then Jira).
-type Combined []interface {
-	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
-}
-
-// Combine lets the pipeline and triage take the Slack and Jira planners as
-// one.
-func Combine(planners ...interface {
-	Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem
-}) Combined {
-	return Combined(slices.Clone(planners))
-}
-
-// Plan concatenates the planners' items.
-func (c Combined) Plan(f finding.Finding, change finding.ChangeKind, by, note string) []store.OutboxItem {
-	var out []store.OutboxItem
-	for _, p := range c {
-		out = append(out, p.Plan(f, change, by, note)...)
-	}
-	return out
 }
