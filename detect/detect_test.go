@@ -131,8 +131,9 @@ var engineCases = map[string][]want{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("payments-exports"), vectors: []string{"policy"},
 		detail: []string{"grants nothing to everyone"},
 	}, cleared(bucket("payments-exports"))},
-	"s3-putbucketpolicy-accessdenied.json": nil,
-	"s3-putbucketpolicy-unreadable.json":   nil,
+	"s3-putbucketpolicy-accessdenied.json":       nil,
+	"s3-putbucketpolicy-unreadable.json":         nil,
+	"ecr-setrepositorypolicy-no-policytext.json": nil,
 	"s3-deletebucketpolicy.json": {{
 		kind: Remediation, rule: RuleS3BucketPublic, severity: high, resource: bucket("myawsbucket"), vectors: []string{"policy"},
 	}, cleared(bucket("myawsbucket"))},
@@ -443,7 +444,8 @@ var (
 // wantErrors lists the fixtures whose event the engine must report as a
 // problem (and still not crash or yield a result on).
 var wantErrors = map[string]bool{
-	"s3-putbucketpolicy-unreadable.json": true,
+	"s3-putbucketpolicy-unreadable.json":         true,
+	"ecr-setrepositorypolicy-no-policytext.json": true,
 }
 
 func TestEngineEvents(t *testing.T) {

@@ -221,49 +221,39 @@ func (e *Engine) keyPolicy(rec *cloudtrail.Record) ([]Result, error) {
 }
 
 func (e *Engine) secretPolicy(rec *cloudtrail.Record) ([]Result, error) {
-	if rec.EventSource != "secretsmanager.amazonaws.com" {
-		return nil, nil
-	}
-	res, err := resourceOf(rec)
-	if err != nil {
-		return nil, err
-	}
-	if rec.EventName == "DeleteResourcePolicy" {
-		return policyRemoved(res), nil
-	}
-	var p struct {
-		ResourcePolicy json.RawMessage `json:"resourcePolicy"`
-	}
-	if err := decodeParams(rec.RequestParameters, &p); err != nil {
-		return nil, err
-	}
-	if !present(p.ResourcePolicy) {
-		return nil, fmt.Errorf("secret %s: no resourcePolicy in the request", res.ID)
-	}
-	return e.policyChange(rec, res, p.ResourcePolicy, false)
+	return e.namedPolicy(rec, namedPolicyCall{"secretsmanager.amazonaws.com", "DeleteResourcePolicy", "resourcePolicy", "secret"})
 }
 
 func (e *Engine) repositoryPolicy(rec *cloudtrail.Record) ([]Result, error) {
-	if rec.EventSource != "ecr.amazonaws.com" {
+	return e.namedPolicy(rec, namedPolicyCall{"ecr.amazonaws.com", "DeleteRepositoryPolicy", "policyText", "repository"})
+}
+
+// namedPolicyCall describes a service whose policy is set with the whole
+// document in one request field and removed by one call.
+type namedPolicyCall struct {
+	source, deleteName, field, noun string
+}
+
+// namedPolicy judges a call that sets or deletes a resource's whole policy.
+func (e *Engine) namedPolicy(rec *cloudtrail.Record, c namedPolicyCall) ([]Result, error) {
+	if rec.EventSource != c.source {
 		return nil, nil
 	}
 	res, err := resourceOf(rec)
 	if err != nil {
 		return nil, err
 	}
-	if rec.EventName == "DeleteRepositoryPolicy" {
+	if rec.EventName == c.deleteName {
 		return policyRemoved(res), nil
 	}
-	var p struct {
-		PolicyText json.RawMessage `json:"policyText"`
-	}
+	var p map[string]json.RawMessage
 	if err := decodeParams(rec.RequestParameters, &p); err != nil {
 		return nil, err
 	}
-	if !present(p.PolicyText) {
-		return nil, fmt.Errorf("repository %s: no policyText in the request", res.ID)
+	if !present(p[c.field]) {
+		return nil, fmt.Errorf("%s %s: no %s in the request", c.noun, res.ID, c.field)
 	}
-	return e.policyChange(rec, res, p.PolicyText, false)
+	return e.policyChange(rec, res, p[c.field], false)
 }
 
 // lambdaPermission handles AddPermission and RemovePermission. Lambda builds
