@@ -13,10 +13,12 @@ import (
 type Set struct {
 	rules Rules
 	// byName and bySource hold the rules whose every branch pins the
-	// event's name (or, failing that, its source); always holds the rest,
-	// tried on every record.
+	// event's name (or, failing that, its source), and byType those that
+	// pin neither but the caller's identity type (root use, most often);
+	// always holds the rest, tried on every record.
 	byName   foldIndex
 	bySource foldIndex
+	byType   foldIndex
 	always   Rules
 	// pos is each rule's position in rules, so that matches come out in
 	// a stable order. (A Rule may be compiled into several sets.)
@@ -29,7 +31,7 @@ type Set struct {
 // with one id would share findings.
 func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
 	s := &Set{pos: map[*Rule]int{}}
-	byName, bySource := map[string]Rules{}, map[string]Rules{}
+	byName, bySource, byType := map[string]Rules{}, map[string]Rules{}, map[string]Rules{}
 	var problems []Problem
 	taken := map[string]string{}
 	for _, id := range reserved {
@@ -64,9 +66,15 @@ func Compile(rules Rules, reserved ...string) (*Set, []Problem) {
 			}
 			continue
 		}
+		if types := r.pins("userIdentity.type"); !types.any {
+			for _, typ := range types.vals {
+				byType[typ] = append(byType[typ], r)
+			}
+			continue
+		}
 		s.always = append(s.always, r)
 	}
-	s.byName, s.bySource = newFoldIndex(byName), newFoldIndex(bySource)
+	s.byName, s.bySource, s.byType = newFoldIndex(byName), newFoldIndex(bySource), newFoldIndex(byType)
 	return s, problems
 }
 
@@ -87,7 +95,8 @@ func (s *Set) Len() int {
 }
 
 // Unindexed is the number of rules tried on every record because they pin
-// neither the event's name nor its source.
+// neither the event's name, nor its source, nor the caller's identity
+// type.
 func (s *Set) Unindexed() int {
 	if s == nil {
 		return 0
@@ -105,6 +114,7 @@ func (s *Set) Match(rec *cloudtrail.Record, dst Rules) Rules {
 	start := len(dst)
 	dst = s.try(s.byName.get(rec.EventName), &c, dst)
 	dst = s.try(s.bySource.get(rec.EventSource), &c, dst)
+	dst = s.try(s.byType.get(rec.UserIdentity.Type), &c, dst)
 	dst = s.try(s.always, &c, dst)
 	if len(dst)-start > 1 {
 		slices.SortFunc(dst[start:], func(a, b *Rule) int { return s.pos[a] - s.pos[b] })

@@ -278,5 +278,6 @@ func Default() Config {
 		Canary:      Canary{Interval: 15 * time.Minute, Timeout: 10 * time.Minute},
 		Audit:       DefaultAudit(),
 		Paging:      DefaultPaging(),
+		Sigma:       Sigma{loaded: &sigmaLoad{}},
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"slices"
+	"sync"
+
 	"github.com/secops-bot/secops-bot/detect"
 	"github.com/secops-bot/secops-bot/detect/sigma"
 	"github.com/secops-bot/secops-bot/internal/problem"
@@ -15,14 +18,41 @@ import (
 type Sigma struct {
 	Dirs      []string `yaml:"dirs"`
 	Catalogue []string `yaml:"catalogue"`
+
+	// loaded keeps what Rules last returned, shared by the copies of a
+	// configuration: validating it and starting the bot read the rules
+	// three times, and parsing a hundred files is most of a replay's
+	// startup.
+	loaded *sigmaLoad
+}
+
+type sigmaLoad struct {
+	mu        sync.Mutex
+	dirs, cat []string
+	set       *sigma.Set
+	problems  []sigma.Problem
+	err       error
+	done      bool
 }
 
 // Rules loads and compiles the selected rules; nil when none are selected.
+// The rules are read once per configuration, unless dirs or catalogue
+// changed since.
 func (s Sigma) Rules() (*sigma.Set, []sigma.Problem, error) {
 	if len(s.Dirs) == 0 && len(s.Catalogue) == 0 {
 		return nil, nil, nil
 	}
-	return detect.LoadSigma(s.Dirs, s.Catalogue)
+	l := s.loaded
+	if l == nil {
+		return detect.LoadSigma(s.Dirs, s.Catalogue)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done || !slices.Equal(l.dirs, s.Dirs) || !slices.Equal(l.cat, s.Catalogue) {
+		l.set, l.problems, l.err = detect.LoadSigma(s.Dirs, s.Catalogue)
+		l.dirs, l.cat, l.done = slices.Clone(s.Dirs), slices.Clone(s.Catalogue), true
+	}
+	return l.set, slices.Clone(l.problems), l.err
 }
 
 // Validate loads the rules and reports every one the evaluator cannot run.
