@@ -75,20 +75,6 @@ func (o *observability) instrumentAWS(base *aws.Config) *aws.Config {
 	return &c
 }
 
-// separateAWS is an HTTP client like base's, counted like it, whose
-// connections no other client shares; nil when base's client is not the
-// SDK's own (a test's), whose connections cannot be copied.
-func (o *observability) separateAWS(base *aws.Config) aws.HTTPClient {
-	switch c := base.HTTPClient.(type) {
-	case nil:
-		return o.metrics.AWSClient(awshttp.NewBuildableClient())
-	case *awshttp.BuildableClient:
-		// A copy with a transport, and so connections, of its own.
-		return o.metrics.AWSClient(c.WithTransportOptions())
-	}
-	return nil
-}
-
 // jiraHTTP is the Jira client's HTTP client (the same timeout as its
 // default), counting calls.
 func (o *observability) jiraHTTP() *http.Client {

@@ -166,14 +166,10 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		planners = append(planners, tickets.NewPlanner(TicketConfig(cfg)))
 	}
 	var awsBase *aws.Config
-	// receiveHTTP carries the SQS source's receives on connections of
-	// their own (sqsource.Options.ReceiveHTTPClient).
-	var receiveHTTP aws.HTTPClient
 	if cfg.AWS.Enabled || cfg.Ingest.SQSQueueURL != "" || cfg.BreakGlass.Enabled || cfg.Audit.S3Bucket != "" {
 		if awsBase, err = loadAWS(ctx, cfg, opts.AWS); err != nil {
 			return err
 		}
-		receiveHTTP = obs.separateAWS(awsBase)
 		awsBase = obs.instrumentAWS(awsBase)
 	}
 	var clients *awsclient.Clients
@@ -326,7 +322,6 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		src := sqsource.New(*awsBase, cfg.Ingest.SQSQueueURL, p, log.With().Str("source", "sqs").Logger(), sqsource.Options{
 			Concurrency: cfg.Ingest.SQSWorkers, RetryBackoff: cfg.Ingest.RetryBackoff, MaxRetryBackoff: cfg.Ingest.MaxRetryBackoff, StoreTimeout: cfg.Ingest.StoreTimeout,
 			Stored: mets.SQSMessageStored, Clock: opts.Clock, Limits: cfg.Ingest.Limits(), MaxMemory: cfg.Ingest.SQSMaxMemory,
-			ReceiveHTTPClient: receiveHTTP,
 		})
 		g.Go(func() error { return src.Run(gctx) })
 		log.Info().Str("queue", cfg.Ingest.SQSQueueURL).Msg("receiving events from SQS")

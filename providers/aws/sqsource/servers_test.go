@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -154,27 +153,4 @@ func receiveCounter(t *testing.T, upstream string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// targetCounter is an HTTP client that counts the SQS operations it
-// carries.
-type targetCounter struct {
-	mu     sync.Mutex
-	counts map[string]int
-}
-
-func (c *targetCounter) Do(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	if c.counts == nil {
-		c.counts = map[string]int{}
-	}
-	c.counts[r.Header.Get("X-Amz-Target")]++
-	c.mu.Unlock()
-	return http.DefaultClient.Do(r)
-}
-
-func (c *targetCounter) operations() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.counts)
 }

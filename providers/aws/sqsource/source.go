@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -103,10 +102,6 @@ type Options struct {
 	Stored func(time.Duration)
 	// Clock times the messages for Stored; the wall clock when nil.
 	Clock clock.Clock
-	// ReceiveHTTPClient, when set, carries the ReceiveMessage calls alone;
-	// give it connections no other client uses (see Source.receiver).
-	// When nil, receives share the aws.Config's client.
-	ReceiveHTTPClient aws.HTTPClient
 	// SQSOptions and S3Options adjust the service clients built from the
 	// aws.Config, for example path-style addressing for an S3-compatible
 	// store.
@@ -161,17 +156,7 @@ const DefaultMaxMemory = 256 << 20
 
 // Source consumes one SQS queue.
 type Source struct {
-	sqs *sqs.Client
-	// receiver makes the ReceiveMessage calls, on connections of their
-	// own when Options.ReceiveHTTPClient provides them. A receive whose
-	// reply is cut off is retried by the SDK, and the messages of the lost
-	// reply stay hidden for their whole visibility timeout: at 1,000
-	// events/s on a busy machine, receives that shared connections with
-	// the deletes now and then lost a reply that way (the SDK's "failed to
-	// discard remaining HTTP response body … use of closed network
-	// connection"), holding ten messages back for 30 s; on connections
-	// of their own they did not.
-	receiver *sqs.Client
+	sqs      *sqs.Client
 	s3       *s3.Client
 	queueURL string
 	log      zerolog.Logger
@@ -191,12 +176,7 @@ type Source struct {
 func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, opts Options) *Source {
 	opts = opts.withDefaults()
 	return &Source{
-		sqs: sqs.NewFromConfig(cfg, opts.SQSOptions...),
-		receiver: sqs.NewFromConfig(cfg, append(slices.Clone(opts.SQSOptions), func(o *sqs.Options) {
-			if opts.ReceiveHTTPClient != nil {
-				o.HTTPClient = opts.ReceiveHTTPClient
-			}
-		})...),
+		sqs:      sqs.NewFromConfig(cfg, opts.SQSOptions...),
 		s3:       s3.NewFromConfig(cfg, opts.S3Options...),
 		queueURL: queueURL,
 		log:      log.With().Str("queue", queueURL).Logger(),
@@ -272,7 +252,7 @@ func (s *Source) receiveLoop(ctx, workCtx context.Context, deletes chan<- delete
 			}
 		}
 
-		out, err := s.receiver.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(s.queueURL),
 			MaxNumberOfMessages:         int32(want),
 			WaitTimeSeconds:             int32(s.opts.WaitTime / time.Second),

@@ -602,32 +602,3 @@ func TestSourceRunFailsForMissingQueue(t *testing.T) {
 		t.Errorf("error %q does not name the queue %s", err, queueURL)
 	}
 }
-
-// Receives go through Options.ReceiveHTTPClient and nothing else does: the
-// deletes keep to the configuration's client.
-func TestSourceReceivesOnItsOwnClient(t *testing.T) {
-	t.Parallel()
-	sqsSrv := testserver.StartSQS(t, testConfig)
-	queueURL := sqsSrv.CreateQueue(t, "own-client", 30)
-	sqsSrv.Send(t, queueURL, string(readTestdata(t, "eventbridge.json")))
-	receives := &targetCounter{}
-	opts := testOptions(nil)
-	opts.ReceiveHTTPClient = receives
-	sink := &testSink{}
-	stop := runSource(t, newTestSource(t, sqsSrv, queueURL, sink, opts))
-	waitEmpty(t, sqsSrv, queueURL, 10*time.Second)
-	if err := stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	ops := receives.operations()
-	if ops["AmazonSQS.ReceiveMessage"] == 0 {
-		t.Error("no receive went through ReceiveHTTPClient")
-	}
-	delete(ops, "AmazonSQS.ReceiveMessage")
-	if len(ops) > 0 {
-		t.Errorf("ReceiveHTTPClient carried other calls too: %v", ops)
-	}
-	if got := sink.eventIDs(); !slices.Equal(got, []string{eventBridgeEventID}) {
-		t.Errorf("stored event IDs = %v, want [%s]", got, eventBridgeEventID)
-	}
-}
