@@ -73,6 +73,21 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 	return d
 }
 
+// loadAverage is the machine's 1, 5 and 15 minute load averages, to print
+// beside a figure: on a shared machine the figures mean little without
+// them.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // result prints one measured figure in a form scripts/opsbench.sh picks
 // out of the test output.
 func result(t *testing.T, format string, args ...any) {
