@@ -15,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/secops-bot/secops-bot/internal/clock"
+	"github.com/secops-bot/secops-bot/internal/testkit/awsfake"
 )
 
 var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -456,4 +457,33 @@ func (s *Server) waitPolls(t *testing.T, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("no long poll is waiting")
+}
+
+// Beside the other AWS fakes, the server answers what awsfake routes to
+// SQS by the request's credential scope.
+func TestBehindAWSFake(t *testing.T) {
+	t.Parallel()
+	fakes := awsfake.New()
+	t.Cleanup(fakes.Close)
+	fakes.Handle("sqs", New(Options{}))
+	client := sqs.NewFromConfig(aws.Config{
+		Region:       "eu-west-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSQSFAKE", "secret", ""),
+		BaseEndpoint: aws.String(fakes.URL()),
+	})
+	ctx := context.Background()
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("routed")})
+	if err != nil {
+		t.Fatalf("CreateQueue: %v", err)
+	}
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("hello")}); err != nil {
+		t.Fatalf("SendMessage: %v", err)
+	}
+	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 1})
+	if err != nil || len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "hello" {
+		t.Fatalf("ReceiveMessage = %+v, %v; want the message", out, err)
+	}
+	if calls := fakes.CallsTo("sqs", "ReceiveMessage"); len(calls) != 1 {
+		t.Errorf("awsfake recorded %d receives, want 1", len(calls))
+	}
 }
