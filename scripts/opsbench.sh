@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the operations benchmarks of docs/benchmarks.md (internal/testkit/opsbench)
-# against real `secops-bot serve` processes, goaws and the Slack emulator,
-# and prints the measured figures. Sizes default to the targets;
+# against real `secops-bot serve` processes, an SQS server and the Slack
+# emulator, and prints the measured figures. Sizes default to the targets;
 # every one can be made smaller to try the harness on a busy machine:
 #
 #   SECOPS_OPSBENCH_RATE=1000 SECOPS_OPSBENCH_DURATION=60s   latency under background traffic
@@ -9,6 +9,14 @@
 #   SECOPS_OPSBENCH_REPLICAS=1,2                            replicas of both, on PostgreSQL
 #   SECOPS_OPSBENCH_DRIVER=sqlite                           both on SQLite instead (one replica)
 #   SECOPS_OPSBENCH_STORED=10000000 SECOPS_OPSBENCH_DB=/tmp/opsbench-10m.db  memory
+#
+#   SECOPS_OPSBENCH_SQS=goaws                               goaws instead of the in-project SQS fake
+#
+# The SQS server is by default internal/testkit/sqsfake, served from the
+# test process: like SQS, its long poll answers as soon as a message is
+# visible. goaws looks every 100 ms and at times keeps a received message
+# hidden for its whole visibility timeout (30 s) without delivering it, so
+# with goaws those bound the latency and the time to drain the queue.
 #
 # ONLY=latency|throughput|memory runs one of them. PostgreSQL is started with
 # scripts/start-postgres.sh unless SECOPS_TEST_POSTGRES_DSN is already set;
@@ -24,13 +32,14 @@ all) run='^(TestEventToPostLatency|TestThroughput|TestResidentMemory)$' ;;
 *) echo "opsbench: ONLY=$ONLY: want latency, throughput or memory" >&2; exit 2 ;;
 esac
 
-for server in goaws; do
-	command -v "$server" >/dev/null || [ -x "$(go env GOPATH)/bin/$server" ] || ./.ci/install-$server.sh
-done
+if [ "${SECOPS_OPSBENCH_SQS:-fake}" = goaws ]; then
+	command -v goaws >/dev/null || [ -x "$(go env GOPATH)/bin/goaws" ] || ./.ci/install-goaws.sh
+fi
 if [ -z "${SECOPS_TEST_POSTGRES_DSN:-}" ] && [[ "${ONLY:-all}" =~ ^(all|throughput|latency)$ ]] && [ "${SECOPS_OPSBENCH_DRIVER:-postgres}" = postgres ]; then
 	eval "$(./scripts/start-postgres.sh)"
 fi
 
+echo "== SQS server: ${SECOPS_OPSBENCH_SQS:-fake}"
 echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3), load $(cut -d' ' -f1-3 /proc/loadavg)"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT

@@ -411,3 +411,30 @@ func BenchmarkAddEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/float64(b.N), "bytes/event")
 }
+
+// The pool holds enough connections for a replica's concurrent work
+// unless the DSN sizes it.
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	dsn := freshSchema(t)
+	sep := "&"
+	if !strings.Contains(dsn, "://") {
+		sep = " "
+	}
+	tests := []struct {
+		name string
+		dsn  string
+		want int32
+	}{
+		{"default", dsn, defaultMaxConns},
+		{"pool_max_conns in the DSN", dsn + sep + "pool_max_conns=3", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openAt(t, tc.dsn, clock.Real{})
+			if got := s.pool.Config().MaxConns; got != tc.want {
+				t.Errorf("pool size %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

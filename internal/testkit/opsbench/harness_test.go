@@ -1,6 +1,7 @@
 // Package opsbench measures the operations figures of docs/benchmarks.md
-// with real `secops-bot serve` processes, goaws for SQS, the Slack emulator
-// and SQLite or PostgreSQL: event-to-post latency under background traffic,
+// with real `secops-bot serve` processes, an SQS server (the in-project
+// fake, or goaws), the Slack emulator and SQLite or PostgreSQL:
+// event-to-post latency under background traffic,
 // throughput with one and two replicas, and resident memory over a large
 // store. It holds tests only; they are heavy and run only with
 // SECOPS_OPSBENCH=1 (scripts/opsbench.sh, make opsbench). Sizes come from
@@ -72,6 +73,21 @@ func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 	return d
 }
 
+// loadAverage is the machine's 1, 5 and 15 minute load averages, to print
+// beside a figure: on a shared machine the figures mean little without
+// them.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // result prints one measured figure in a form scripts/opsbench.sh picks
 // out of the test output.
 func result(t *testing.T, format string, args ...any) {
@@ -79,15 +95,30 @@ func result(t *testing.T, format string, args ...any) {
 	t.Logf("RESULT "+format, args...)
 }
 
+// startSQS starts the queue server SECOPS_OPSBENCH_SQS names: "fake" (the
+// default) serves sqsfake from the test process, whose long poll answers
+// as soon as a message is visible, as SQS does; "goaws" runs goaws, whose
+// long poll looks for messages every 100 ms and which at times hides a
+// message for its whole visibility timeout without delivering it, both
+// of which then bound the figures.
 func startSQS(t *testing.T) *testserver.SQS {
 	t.Helper()
-	return testserver.StartSQS(t, func(endpoint string) aws.Config {
+	config := func(endpoint string) aws.Config {
 		return aws.Config{
 			Region:       awsRegion,
 			Credentials:  credentials.NewStaticCredentialsProvider(botAccessKey, botSecretKey, ""),
 			BaseEndpoint: aws.String(endpoint),
 		}
-	})
+	}
+	switch v := os.Getenv("SECOPS_OPSBENCH_SQS"); v {
+	case "", "fake":
+		return testserver.StartSQSFake(t, config)
+	case "goaws":
+		return testserver.StartGoaws(t, config)
+	default:
+		t.Fatalf("SECOPS_OPSBENCH_SQS=%q: want fake or goaws", v)
+		return nil
+	}
 }
 
 // sendBatch puts up to ten bodies on the queue in one call.

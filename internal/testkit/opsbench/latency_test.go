@@ -88,6 +88,7 @@ func latency(t *testing.T, driver string, replicas, rate int, duration, probeEve
 	}
 	waitConnected(t, ws.emu, replicas, bots...)
 
+	loadBefore := loadAverage()
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -249,7 +250,8 @@ probing:
 	depthMu.Unlock()
 
 	achieved := float64(sent.Load()) / elapsed.Seconds()
-	result(t, "latency: background %d events/s asked, %.0f/s sent (%d events in %v, %d failed batches)", rate, achieved, sent.Load(), elapsed.Round(time.Millisecond), sendErrors.Load())
+	result(t, "latency: background %d events/s asked, %.0f/s sent (%d events in %v, %d failed batches); load %s at the start, %s at the end",
+		rate, achieved, sent.Load(), elapsed.Round(time.Millisecond), sendErrors.Load(), loadBefore, loadAverage())
 	drained := "not within 60s"
 	if drainTime >= 0 {
 		drained = drainTime.Round(time.Millisecond).String()

@@ -143,9 +143,11 @@ func throughput(t *testing.T, driver string, replicas, n int) {
 	ctx := context.Background()
 	deadline := time.Now().Add(envDuration(t, "SECOPS_OPSBENCH_TIMEOUT", 30*time.Minute))
 	stored := 0
-	// goaws now and then keeps a received message hidden until its
-	// visibility (30s) ends although the bot never got it; the longest time
-	// without progress shows when a run was held up that way.
+	// A receive whose reply is lost keeps its messages hidden until their
+	// visibility (30s) ends although the bot never got them (on a busy
+	// machine the SDK and net/http could cut a reply; the SQS source now
+	// sends request bodies from memory so that they do not); the longest
+	// time without progress shows when a run was held up that way.
 	var lastChange time.Time
 	var longestStall time.Duration
 	for {

@@ -1,7 +1,8 @@
 // Package testserver runs the real servers some tests talk to (goaws for
 // SQS, versitygw for S3) as child processes, and gives tests a client for
 // their own calls. Tests skip, naming the install script, when a server is
-// not installed; CI installs them.
+// not installed; CI installs them. SQS can instead be the in-project fake
+// (sqsfake), served from the test process.
 package testserver
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/secops-bot/secops-bot/internal/testkit/sqsfake"
 )
 
 var goBinDirs = sync.OnceValue(func() []string {
@@ -133,16 +137,45 @@ func Start(t *testing.T, port int, bin string, args ...string) {
 	}
 }
 
-// SQS is a goaws instance (v0.5.4 speaks the JSON protocol current SDKs
-// use) with a client for the test's own calls.
+// SQS is an SQS server (goaws, or the in-project fake) with a client for
+// the test's own calls.
 type SQS struct {
 	Endpoint string
 	Client   *sqs.Client
 }
 
-// StartSQS starts goaws with no queues; tests create their own. config
-// builds the test's AWS configuration for an endpoint.
+// SQSServerEnv chooses the server StartSQS runs: "goaws" (the default) or
+// "fake" for sqsfake, which answers a long poll as soon as a message is
+// visible, as SQS does, where goaws looks every 100 ms.
+const SQSServerEnv = "SECOPS_TEST_SQS"
+
+// StartSQS starts an SQS server with no queues; tests create their own.
+// config builds the test's AWS configuration for an endpoint. The server
+// is goaws (v0.5.4 speaks the JSON protocol current SDKs use) unless
+// SECOPS_TEST_SQS=fake.
 func StartSQS(t *testing.T, config func(endpoint string) aws.Config) *SQS {
+	t.Helper()
+	switch v := os.Getenv(SQSServerEnv); v {
+	case "", "goaws":
+		return StartGoaws(t, config)
+	case "fake":
+		return StartSQSFake(t, config)
+	default:
+		t.Fatalf("%s=%q: want goaws or fake", SQSServerEnv, v)
+		return nil
+	}
+}
+
+// StartSQSFake serves sqsfake from the test process until the test ends.
+func StartSQSFake(t *testing.T, config func(endpoint string) aws.Config) *SQS {
+	t.Helper()
+	srv := httptest.NewServer(sqsfake.New(sqsfake.Options{Account: "100010001000"}))
+	t.Cleanup(srv.Close)
+	return &SQS{Endpoint: srv.URL, Client: sqs.NewFromConfig(config(srv.URL))}
+}
+
+// StartGoaws runs goaws as a child process with no queues.
+func StartGoaws(t *testing.T, config func(endpoint string) aws.Config) *SQS {
 	t.Helper()
 	bin := Binary(t, "goaws")
 	port := FreePort(t)
@@ -150,7 +183,7 @@ func StartSQS(t *testing.T, config func(endpoint string) aws.Config) *SQS {
 	conf := fmt.Sprintf(`Local:
   Host: 127.0.0.1
   Port: "%d"
-  AccountId: "100010001000"
+  Account: "100010001000"
   LogToFile: false
   QueueAttributeDefaults:
     VisibilityTimeout: 30

@@ -29,12 +29,14 @@ const (
 	testSecretKey = "sqsource-test-secret"
 )
 
-// waitEmpty waits until every message has been deleted from the queue.
+// waitEmpty waits until every message has been deleted from the queue:
+// none visible and none in flight (SQS counts the two apart; goaws counts
+// in-flight messages among the visible ones too).
 func waitEmpty(t *testing.T, s *testserver.SQS, queueURL string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		n := s.Depth(t, queueURL, false)
+		n := s.Depth(t, queueURL, true)
 		if n == 0 {
 			return
 		}

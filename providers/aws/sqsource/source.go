@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -176,7 +177,7 @@ type Source struct {
 func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, opts Options) *Source {
 	opts = opts.withDefaults()
 	return &Source{
-		sqs:      sqs.NewFromConfig(cfg, opts.SQSOptions...),
+		sqs:      sqs.NewFromConfig(cfg, append(slices.Clone(opts.SQSOptions), withInMemoryBodies)...),
 		s3:       s3.NewFromConfig(cfg, opts.S3Options...),
 		queueURL: queueURL,
 		log:      log.With().Str("queue", queueURL).Logger(),
