@@ -34,6 +34,7 @@ import (
 	"github.com/secops-bot/secops-bot/org/authz"
 	"github.com/secops-bot/secops-bot/pipeline"
 	"github.com/secops-bot/secops-bot/providers/aws/awsclient"
+	"github.com/secops-bot/secops-bot/providers/aws/reqbody"
 	"github.com/secops-bot/secops-bot/providers/aws/sqsource"
 	"github.com/secops-bot/secops-bot/providers/aws/state"
 	"github.com/secops-bot/secops-bot/providers/jira"
@@ -356,6 +357,9 @@ func loadAWS(ctx context.Context, cfg config.Config, override *aws.Config) (*aws
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	// Wrapped once it is built (a custom CA bundle is applied to the SDK's
+	// own client), so that every client sends its bodies from memory.
+	c.HTTPClient = reqbody.InMemory{Next: c.HTTPClient}
 	return &c, nil
 }
 

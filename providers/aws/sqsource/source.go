@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -177,7 +176,7 @@ type Source struct {
 func New(cfg aws.Config, queueURL string, sink ingest.Sink, log zerolog.Logger, opts Options) *Source {
 	opts = opts.withDefaults()
 	return &Source{
-		sqs:      sqs.NewFromConfig(cfg, append(slices.Clone(opts.SQSOptions), withInMemoryBodies)...),
+		sqs:      sqs.NewFromConfig(cfg, opts.SQSOptions...),
 		s3:       s3.NewFromConfig(cfg, opts.S3Options...),
 		queueURL: queueURL,
 		log:      log.With().Str("queue", queueURL).Logger(),

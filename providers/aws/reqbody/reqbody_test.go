@@ -1,4 +1,4 @@
-package sqsource
+package reqbody
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func (s *sendAfterClose) Do(req *http.Request) (*http.Response, error) {
 // A request body the SDK closes while net/http still reads it is sent
 // whole, without the error that would make net/http close the connection
 // under the reply.
-func TestInMemoryBodies(t *testing.T) {
+func TestInMemory(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ name, body string }{
 		{"receive", `{"QueueUrl":"http://sqs/q","MaxNumberOfMessages":10,"WaitTimeSeconds":20}`},
@@ -86,7 +86,7 @@ func TestInMemoryBodies(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.ContentLength = int64(len(tc.body))
-			if _, err := (inMemoryBodies{next: next}).Do(req); err != nil {
+			if _, err := (InMemory{Next: next}).Do(req); err != nil {
 				t.Fatalf("Do: %v", err)
 			}
 			if next.err != nil || next.sent != tc.body {

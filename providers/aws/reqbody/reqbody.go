@@ -1,16 +1,22 @@
-package sqsource
+// Package reqbody makes AWS SDK clients send their request bodies from
+// memory, which closes a race between the SDK and net/http that cuts
+// replies on a busy machine (see InMemory).
+package reqbody
 
 import (
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
-
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// inMemoryBodies hands net/http a copy of each request's body, held in
-// memory, instead of the SDK's own body.
+// HTTPClient is what the SDK's clients send requests with.
+type HTTPClient interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// InMemory hands net/http a copy of each request's body, held in memory,
+// instead of the SDK's own body.
 //
 // The SDK closes its request body as soon as the response headers arrive,
 // and once closed that body answers WriteTo with io.EOF. net/http sends a
@@ -24,12 +30,14 @@ import (
 // visibility timeout: at 1,000 events/s on a busy two-core machine this
 // held ten messages back for 30 s in most runs. A bytes.Reader is one
 // net/http knows: it writes it with the headers and its extra read cannot
-// fail. SQS bodies are small (at most 256 KiB), so the copy is cheap.
-type inMemoryBodies struct{ next sqs.HTTPClient }
+// fail. The bot's request bodies are small (an SQS batch is at most
+// 256 KiB; it uploads no large objects), so the copy is cheap.
+type InMemory struct{ Next HTTPClient }
 
-func (c inMemoryBodies) Do(req *http.Request) (*http.Response, error) {
+// Do sends req with its body read into memory first.
+func (c InMemory) Do(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
-		return c.next.Do(req)
+		return c.Next.Do(req)
 	}
 	body, err := io.ReadAll(req.Body)
 	req.Body.Close()
@@ -39,12 +47,5 @@ func (c inMemoryBodies) Do(req *http.Request) (*http.Response, error) {
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	req.ContentLength = int64(len(body))
-	return c.next.Do(req)
-}
-
-// withInMemoryBodies makes an SQS client send its request bodies from
-// memory (see inMemoryBodies). The SDK has resolved the client's HTTP
-// client, the configuration's or its default, before options run.
-func withInMemoryBodies(o *sqs.Options) {
-	o.HTTPClient = inMemoryBodies{next: o.HTTPClient}
+	return c.Next.Do(req)
 }
