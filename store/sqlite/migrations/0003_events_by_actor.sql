@@ -29,28 +29,34 @@ CREATE TABLE events_by_actor (
     PRIMARY KEY (actor, t, id)
 ) WITHOUT ROWID;
 
--- Copied in the old actor index's order, so that the new table is built
--- by appending.
-INSERT INTO events_by_actor
+-- The old table is read in rowid order and needs none of its indexes,
+-- whose names the new ones take.
+DROP INDEX events_eid;
+DROP INDEX events_actor;
+DROP INDEX events_resource;
+DROP INDEX events_access_key;
+DROP INDEX events_source_identity;
+DROP INDEX events_account;
+
+-- The secondary indexes end with id so that newest-first reads need no
+-- sort for ties in time; SQLite appends the rest of the key (actor) to
+-- each entry to find the row.
+CREATE UNIQUE INDEX events_eid ON events_by_actor (t, eid);
+CREATE INDEX events_resource ON events_by_actor (resource, t, id) WHERE resource IS NOT NULL;
+CREATE INDEX events_access_key ON events_by_actor (access_key, t, id) WHERE access_key IS NOT NULL;
+CREATE INDEX events_source_identity ON events_by_actor (source_identity, t, id) WHERE source_identity IS NOT NULL;
+CREATE INDEX events_account ON events_by_actor (account, t, id) WHERE account IS NOT NULL;
+
+-- Copied in arrival order, as ingestion would have stored them: the
+-- indexes exist already and grow mostly at their ends, and no sort of the
+-- whole history is needed, which would hold it all in memory.
+INSERT OR IGNORE INTO events_by_actor
     (actor, t, id, api, ip, agent, region, eid, actor_type, account, resource, access_key, source_identity, error, read_only)
-SELECT 0, t, id, api, ip, agent, region, eid, actor_type, account, resource, access_key, source_identity, error, read_only
-FROM events WHERE actor IS NULL;
-INSERT INTO events_by_actor
-    (actor, t, id, api, ip, agent, region, eid, actor_type, account, resource, access_key, source_identity, error, read_only)
-SELECT actor, t, id, api, ip, agent, region, eid, actor_type, account, resource, access_key, source_identity, error, read_only
-FROM events INDEXED BY events_actor WHERE actor IS NOT NULL ORDER BY actor, t;
+SELECT coalesce(actor, 0), t, id, api, ip, agent, region, eid, actor_type, account, resource, access_key, source_identity, error, read_only
+FROM events ORDER BY id;
 
 CREATE TABLE events_next (id INTEGER NOT NULL);
 INSERT INTO events_next (id) SELECT coalesce(max(id), 0) + 1 FROM events;
 
 DROP TABLE events;
 ALTER TABLE events_by_actor RENAME TO events;
-
--- The secondary indexes end with id so that newest-first reads need no
--- sort for ties in time; SQLite appends the rest of the key (actor) to
--- each entry to find the row.
-CREATE UNIQUE INDEX events_eid ON events (t, eid);
-CREATE INDEX events_resource ON events (resource, t, id) WHERE resource IS NOT NULL;
-CREATE INDEX events_access_key ON events (access_key, t, id) WHERE access_key IS NOT NULL;
-CREATE INDEX events_source_identity ON events (source_identity, t, id) WHERE source_identity IS NOT NULL;
-CREATE INDEX events_account ON events (account, t, id) WHERE account IS NOT NULL;
