@@ -102,7 +102,7 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 			if n == 0 {
 				continue
 			}
-			got, err := s.markInserted(ctx, tx, events, chunk, base, first, isNew)
+			got, err := markInserted(ctx, tx, events, chunk, base, first, isNew)
 			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
@@ -168,7 +168,7 @@ func keyOfStored(t int64, eid any) eventKey {
 // IDs from base on inserted, found by their keys, and returns how many it
 // found: a row with one of those IDs is one that statement inserted, any
 // other row with the key was there before.
-func (s *Store) markInserted(ctx context.Context, tx *sql.Tx, events []store.Event, chunk []int, base int64, first map[eventKey]int, isNew []bool) (int, error) {
+func markInserted(ctx context.Context, tx *sql.Tx, events []store.Event, chunk []int, base int64, first map[eventKey]int, isNew []bool) (int, error) {
 	var b strings.Builder
 	b.WriteString("SELECT t, eid, id FROM events WHERE (t, eid) IN (VALUES ")
 	args := make([]any, 0, 2*len(chunk))
