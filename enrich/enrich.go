@@ -164,14 +164,24 @@ func (e *Enricher) Signals(ctx context.Context, rec *cloudtrail.Record, loc *tim
 	if actor == "" || e.history == nil {
 		return out, nil
 	}
-	until := rec.EventTime.Add(-e.baseline.Settle)
-	since := rec.EventTime.Add(-e.baseline.Window)
+	since, until := e.window(rec.EventTime)
 	st, err := e.history.ActorStats(ctx, actor, since, until)
 	if err != nil {
 		return out, err
 	}
+	return e.signalsFrom(rec, st, loc), nil
+}
+
+// window is the baseline a call at t is compared with.
+func (e *Enricher) window(t time.Time) (since, until time.Time) {
+	return t.Add(-e.baseline.Window), t.Add(-e.baseline.Settle)
+}
+
+// signalsFrom compares the record with st, the actor's baseline for it.
+func (e *Enricher) signalsFrom(rec *cloudtrail.Record, st store.ActorStats, loc *time.Location) []finding.Signal {
+	out := []finding.Signal{}
 	if st.Days < e.baseline.MinDays || st.Total < e.baseline.MinEvents {
-		return out, nil
+		return out
 	}
 	days := int(e.baseline.Window.Hours() / 24)
 	if loc == nil {
@@ -240,7 +250,7 @@ func (e *Enricher) Signals(ctx context.Context, rec *cloudtrail.Record, loc *tim
 				"first call in %s; usual %s (%d calls in %d days)", rec.AWSRegion, top, n, days)})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // network is the /24 of an IPv4 address or the /64 of an IPv6 one, the

@@ -152,7 +152,8 @@ const (
 	// the baseline.
 	recentSpan = 24 * time.Hour
 	// maxProbes bounds how many recent calls are checked against the
-	// baseline; each costs one baseline aggregate.
+	// baseline; their baselines share most of their days, which are
+	// read once (enrich.SignalsOf), and each adds two short spans.
 	maxProbes = 4
 )
 
@@ -648,7 +649,7 @@ func touches(sample []store.Event) []ResourceTouch {
 
 // unusual checks the principal's calls of the last day of the window
 // against its baseline with the same rules that enrich findings. Each
-// check costs a baseline aggregate, so only one call per origin (source
+// check adds to the history read, so only one call per origin (source
 // IP, tool and region) is checked: the newest write from it, or its newest
 // call when it wrote nothing. Origins are taken newest first.
 func (i *Investigator) unusual(ctx context.Context, actor string, sample []store.Event, until time.Time) ([]finding.Signal, error) {
@@ -682,13 +683,17 @@ func (i *Investigator) unusual(ctx context.Context, actor string, sample []store
 	if len(probes) > maxProbes {
 		probes = probes[:maxProbes]
 	}
+	recs := make([]*cloudtrail.Record, len(probes))
+	for k, e := range probes {
+		recs[k] = record(e)
+	}
+	all, err := i.enr.SignalsOf(ctx, recs, loc)
+	if err != nil {
+		return out, err
+	}
 	dup := map[string]bool{}
-	for _, e := range probes {
-		sigs, err := i.enr.Signals(ctx, record(e), loc)
-		if err != nil {
-			return out, err
-		}
-		for _, s := range sigs {
+	for k, e := range probes {
+		for _, s := range all[k] {
 			k := s.Name + "\x00" + signalSubject(s.Name, e, loc)
 			if dup[k] {
 				continue

@@ -171,12 +171,6 @@ func (d *dict) fillNames(ctx context.Context, p preparer, want map[int64]string)
 	return nil
 }
 
-func (d *dict) rememberAll(m map[string]int64) {
-	for k, id := range m {
-		d.remember(k, id)
-	}
-}
-
 // preparer hands out statements prepared on the read pool.
 type preparer interface {
 	readStmt(ctx context.Context, query string) (*sql.Stmt, error)
@@ -253,10 +247,12 @@ const numDicts = 11
 // leave IDs of rolled-back rows in the cache. Dictionaries are numbered as
 // in dicts.all.
 type interner struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	ds    []*dict
-	ids   [numDicts]map[string]int64
+	ctx context.Context
+	tx  *sql.Tx
+	ds  []*dict
+	ids [numDicts]map[string]int64
+	// wants are the values the caches did not know, resolved from the
+	// tables and cached at commit.
 	wants [numDicts][]string
 }
 
@@ -310,7 +306,6 @@ func (in *interner) resolve() error {
 				return fmt.Errorf("intern %s: %w", d.table, err)
 			}
 		}
-		in.wants[i] = nil
 	}
 	return nil
 }
@@ -401,10 +396,14 @@ func (in *interner) id(i int, key string) any {
 	return in.ids[i][key]
 }
 
-// commit publishes the batch's IDs to the caches; call it only after the
-// transaction committed.
+// commit publishes the IDs the batch resolved to the caches; call it only
+// after the transaction committed. The IDs it took from the caches are
+// there already.
 func (in *interner) commit() {
-	for i, m := range in.ids {
-		in.ds[i].rememberAll(m)
+	for i, keys := range in.wants {
+		d, m := in.ds[i], in.ids[i]
+		for _, k := range keys {
+			d.remember(k, m[k])
+		}
 	}
 }

@@ -14,7 +14,9 @@ import (
 
 // AddEvents stores events in one transaction, skipping events already
 // stored (including repeats within events). Callers ingesting in bulk should
-// pass batches of about a thousand: each batch is one commit.
+// pass batches of several thousand: each batch is one commit, and a commit
+// writes every page it changed, most of them the tails of actors' ranges,
+// which a larger batch shares among more events.
 //
 // An event is a repeat when its ID was stored with the same time, which is
 // how CloudTrail redelivers; see the events_eid index for why the time is
@@ -49,28 +51,32 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 		if err := in.resolve(); err != nil {
 			return err
 		}
-		// Rows get rowids one past the largest, so the rows a statement
-		// inserted are exactly those above the largest rowid before it.
-		// When a statement inserts every row it was given (the usual
-		// case: redelivery is rare) nothing needs reading back, which is
-		// cheaper than RETURNING, whose rows SQLite gathers in a
-		// temporary table first.
-		var top int64
-		if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM events").Scan(&top); err != nil {
+		// Every row gets the next ID whether or not it turns out to be
+		// a repeat; the IDs a statement was given tell the rows it
+		// inserted from older ones when it skipped some.
+		var next int64
+		if err := tx.QueryRowContext(ctx, "SELECT id FROM events_next").Scan(&next); err != nil {
 			return fmt.Errorf("insert events: %w", err)
 		}
 		full := tx.StmtContext(ctx, s.insertEvents)
 		args := make([]any, 0, insertChunk*eventParams)
 		for done := 0; done < len(rows); {
 			chunk := rows[done:min(done+insertChunk, len(rows))]
+			base := next
 			args = args[:0]
 			for k, i := range chunk {
 				e := &events[i]
-				args = append(args, eids[done+k], e.Time.Unix())
-				for d, key := range values[done+k] {
-					args = append(args, in.id(d, key))
+				v := &values[done+k]
+				actor := in.id(0, v[0])
+				if actor == nil {
+					actor = int64(0)
+				}
+				args = append(args, actor, e.Time.Unix(), next, eids[done+k])
+				for d := 1; d < numDicts; d++ {
+					args = append(args, in.id(d, v[d]))
 				}
 				args = append(args, e.ReadOnly)
+				next++
 			}
 			done += len(chunk)
 			var res sql.Result
@@ -91,24 +97,21 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 				for _, i := range chunk {
 					isNew[i] = true
 				}
-				top += n
 				continue
 			}
 			if n == 0 {
 				continue
 			}
-			inserted, err := tx.QueryContext(ctx, "SELECT t, eid FROM events WHERE id > ? ORDER BY id", top)
-			if err != nil {
-				return fmt.Errorf("insert events: %w", err)
-			}
-			got, err := markInserted(inserted, first, isNew)
+			got, err := markInserted(ctx, tx, events, chunk, base, first, isNew)
 			if err != nil {
 				return fmt.Errorf("insert events: %w", err)
 			}
 			if got != int(n) {
-				return fmt.Errorf("insert events: %d rows inserted but %d found above rowid %d", n, got, top)
+				return fmt.Errorf("insert events: %d rows inserted but %d found with IDs from %d", n, got, base)
 			}
-			top += n
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE events_next SET id = ?", next); err != nil {
+			return fmt.Errorf("insert events: %w", err)
 		}
 		return nil
 	})
@@ -124,17 +127,17 @@ func (s *Store) AddEvents(ctx context.Context, events []store.Event) ([]bool, er
 // bound parameters.
 const (
 	insertChunk = 64
-	eventParams = 14
+	eventParams = 15
 )
 
 func insertEventsSQL(n int) string {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	// OR IGNORE rather than ON CONFLICT DO NOTHING: the only constraint
 	// that can fail is the (t, eid) one, and a statement that cannot abort
 	// needs no statement journal, which saves copying every page it
 	// touches.
 	return `INSERT OR IGNORE INTO events
-		(eid, t, actor, actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error, read_only)
+		(actor, t, id, eid, actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error, read_only)
 		VALUES ` + strings.Repeat(row+", ", n-1) + row
 }
 
@@ -161,24 +164,45 @@ func keyOfStored(t int64, eid any) eventKey {
 	}
 }
 
-// markInserted sets isNew for each inserted row that rows lists, and
-// returns how many it listed.
-func markInserted(rows *sql.Rows, first map[eventKey]int, isNew []bool) (int, error) {
+// markInserted sets isNew for the events of chunk that the statement given
+// IDs from base on inserted, found by their keys, and returns how many it
+// found: a row with one of those IDs is one that statement inserted, any
+// other row with the key was there before.
+func markInserted(ctx context.Context, tx *sql.Tx, events []store.Event, chunk []int, base int64, first map[eventKey]int, isNew []bool) (int, error) {
+	var b strings.Builder
+	b.WriteString("SELECT t, eid, id FROM events WHERE (t, eid) IN (VALUES ")
+	args := make([]any, 0, 2*len(chunk))
+	for k, i := range chunk {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?)")
+		args = append(args, events[i].Time.Unix(), encodeEventID(events[i].EventID))
+	}
+	b.WriteString(")")
+	rows, err := tx.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return 0, err
+	}
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
 		var k eventKey
-		var id any
-		if err := rows.Scan(&k.t, &id); err != nil {
+		var eid any
+		var id int64
+		if err := rows.Scan(&k.t, &eid, &id); err != nil {
 			return n, err
 		}
-		switch v := id.(type) {
+		if id < base || id >= base+int64(len(chunk)) {
+			continue
+		}
+		switch v := eid.(type) {
 		case []byte:
 			k.id, k.blob = string(v), true
 		case string:
 			k.id = v
 		default:
-			return n, fmt.Errorf("unexpected event id type %T", id)
+			return n, fmt.Errorf("unexpected event id type %T", eid)
 		}
 		i, ok := first[k]
 		if !ok {
@@ -235,8 +259,8 @@ func decodeEventID(v any) string {
 
 // eventColumns are the columns an event is read back from: its own and
 // the dictionary IDs, which are turned into values from the dictionaries'
-// caches rather than joined, eleven lookups per row.
-const eventColumns = `eid, t, read_only, actor, actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error`
+// caches rather than joined, eleven lookups per row. Actor 0 is none.
+const eventColumns = `eid, t, read_only, nullif(actor, 0), actor_type, account, region, api, ip, agent, resource, access_key, source_identity, error`
 
 // QueryEvents returns matching events newest first. Filters name values by
 // their dictionary ID, so a value never stored matches nothing without a
@@ -354,13 +378,13 @@ func (s *Store) QueryEvents(ctx context.Context, q store.EventQuery) ([]store.Ev
 	return out, nil
 }
 
-// actorRowsSQL reads an actor's window from the covering events_actor
-// index alone, in time order.
+// actorRowsSQL reads an actor's window from its range of the table, in
+// time order.
 const actorRowsSQL = "SELECT t, api, ip, agent, region FROM events WHERE actor = ?1 AND t >= ?2 AND t < ?3 ORDER BY t"
 
-// ActorStats aggregates the actor's slice of the covering (actor, t, api,
-// ip, agent, region) index; no event row is read. One pass over the index
-// feeds every figure: grouping in SQL took a pass and a sort per figure,
+// ActorStats aggregates the actor's slice of the table, which is kept in
+// (actor, t) order, so the window is one run of neighbouring pages. One
+// pass feeds every figure: grouping in SQL took a pass and a sort per figure,
 // and a baseline is asked for several times by every investigation.
 func (s *Store) ActorStats(ctx context.Context, actorARN string, since, until time.Time) (store.ActorStats, error) {
 	st := store.ActorStats{

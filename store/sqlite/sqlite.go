@@ -7,9 +7,11 @@
 // speed: every repeated string (actor, API, IP, user agent, resource, key...)
 // is interned once in a dictionary table and events hold small integer IDs,
 // times are unix seconds, and UUID event IDs are 16-byte blobs. An event
-// costs under 200 bytes on disk with its indexes. Baselines (ActorStats)
-// are SQL aggregates over a covering (actor, t, ...) index, so their cost
-// grows with the actor's events in the window, not with the whole history.
+// costs under 200 bytes on disk with its indexes. The table is clustered
+// on (actor, t), so an actor's events in a window, which baselines
+// (ActorStats) and investigations read, are one run of neighbouring pages:
+// their cost grows with the actor's events in the window, not with the
+// whole history.
 package sqlite
 
 import (
@@ -19,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"runtime"
@@ -220,7 +223,11 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 
 // migrate applies, in order and each in its own transaction, the embedded
 // migrations newer than the recorded schema version.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error { return s.migrateTo(ctx, math.MaxInt) }
+
+// migrateTo is migrate stopping after version upTo, which lets tests build
+// a database as an older binary left it.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER NOT NULL,
 		applied_at INTEGER NOT NULL
@@ -239,7 +246,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, files[len(files)-1].version)
 	}
 	for _, m := range files {
-		if m.version <= current {
+		if m.version <= current || m.version > upTo {
 			continue
 		}
 		body, err := fs.ReadFile(migrations, m.name)

@@ -11,7 +11,7 @@ import (
 
 // LoadSynthetic adds n generated history events from the given number of
 // actors, spread evenly over the 90 days before the store's clock, in
-// batches of 1,000. The same seed gives the same events. It exists to size
+// batches of backlogBatch. The same seed gives the same events. It exists to size
 // and time the store (benchmarks, capacity checks), not to model any real
 // account.
 func LoadSynthetic(ctx context.Context, s *Store, n, actors int, seed int64) error {
@@ -19,7 +19,7 @@ func LoadSynthetic(ctx context.Context, s *Store, n, actors int, seed int64) err
 		return fmt.Errorf("load synthetic events: need n >= 0 and actors > 0 (got %d, %d)", n, actors)
 	}
 	g := newSynth(n, actors, seed, s.clock.Now())
-	batch := make([]store.Event, 0, 1000)
+	batch := make([]store.Event, 0, backlogBatch)
 	for g.more() {
 		batch = g.fill(batch[:0])
 		if _, err := s.AddEvents(ctx, batch); err != nil {
@@ -28,6 +28,14 @@ func LoadSynthetic(ctx context.Context, s *Store, n, actors int, seed int64) err
 	}
 	return nil
 }
+
+// backlogBatch is the batch the bot stores when it has a backlog: the
+// directory source and S3 log files reach the store 8,192 records at a
+// time (ingest's maxBatchUnits), one commit each, and the SQS source
+// groups waiting messages up to 5,000. Batches of 1,000, the size of an
+// unhurried trickle, dirty most of the same pages per commit for an
+// eighth of the events.
+const backlogBatch = 8192
 
 // synth generates plausible CloudTrail history: each actor has a home
 // account, a couple of IPs and user agents it mostly uses, daily sessions
