@@ -7,8 +7,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Load reads every rule file (*.yml, *.yaml) under the directories dirs of
@@ -71,8 +74,23 @@ func (l *loader) tree(fsys fs.FS, root string, name func(string) string) {
 		l.problems = append(l.problems, Problem{File: name(root), Construct: "rules directory", Message: pathError(err)})
 	}
 	sort.Strings(files)
-	for _, f := range files {
-		l.file(fsys, f, name(f))
+	// Files are parsed on every core (YAML parsing is most of a start
+	// with a hundred rules) and their results kept in name order.
+	parsed := make([]loader, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(files); i = int(next.Add(1)) - 1 {
+				parsed[i].file(fsys, files[i], name(files[i]))
+			}
+		})
+	}
+	wg.Wait()
+	for i := range parsed {
+		l.rules = append(l.rules, parsed[i].rules...)
+		l.problems = append(l.problems, parsed[i].problems...)
 	}
 }
 
