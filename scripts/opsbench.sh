@@ -14,9 +14,9 @@
 #
 # The SQS server is by default internal/testkit/sqsfake, served from the
 # test process: like SQS, its long poll answers as soon as a message is
-# visible. goaws looks every 100 ms and at times keeps a received message
-# hidden for its whole visibility timeout (30 s) without delivering it, so
-# with goaws those bound the latency and the time to drain the queue.
+# visible. goaws looks every 100 ms, which with goaws bounds the latency.
+# (The 30 s stalls once put down to goaws were the bot's HTTP client
+# cutting a reply; every AWS client now sends its bodies from memory.)
 #
 # ONLY=latency|throughput|memory runs one of them. PostgreSQL is started with
 # scripts/start-postgres.sh unless SECOPS_TEST_POSTGRES_DSN is already set;

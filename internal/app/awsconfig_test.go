@@ -2,6 +2,10 @@ package app
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/secops-bot/secops-bot/internal/config"
@@ -16,6 +20,7 @@ func TestAWSClientsSendBodiesFromMemory(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "example")
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_CA_BUNDLE", "") // without one the SDK leaves the client to each service
 	cfg := config.Default()
 	cfg.AWS.Region = "eu-central-1"
 	c, err := loadAWS(context.Background(), cfg, nil)
@@ -27,5 +32,24 @@ func TestAWSClientsSendBodiesFromMemory(t *testing.T) {
 	}
 	if c.Region != "eu-central-1" {
 		t.Fatalf("region = %q", c.Region)
+	}
+	// And it sends: the wrapped client is a working one.
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+	}))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL, io.NopCloser(strings.NewReader(`{"QueueUrl":"q"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTPClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got != `{"QueueUrl":"q"}` {
+		t.Fatalf("server got %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -358,8 +359,14 @@ func loadAWS(ctx context.Context, cfg config.Config, override *aws.Config) (*aws
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	// Wrapped once it is built (a custom CA bundle is applied to the SDK's
-	// own client), so that every client sends its bodies from memory.
-	c.HTTPClient = reqbody.InMemory{Next: c.HTTPClient}
+	// own client), so that every client sends its bodies from memory. The
+	// configuration holds no client unless one was customised: the
+	// services' default is then the SDK's buildable client.
+	next := c.HTTPClient
+	if next == nil {
+		next = awshttp.NewBuildableClient()
+	}
+	c.HTTPClient = reqbody.InMemory{Next: next}
 	return &c, nil
 }
 
