@@ -253,6 +253,11 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", m.name, err)
 		}
+		// Said before, not only after: rewriting a large history (0003
+		// takes about five minutes per ten million events) holds the
+		// start, and the operator should know why.
+		s.log.Info().Int("version", m.version).Str("migration", m.name).Msg("applying store migration; the bot starts when it is done, which on a large history can take minutes")
+		began := s.clock.Now()
 		err = s.writeTx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
@@ -264,7 +269,7 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 		if err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
-		s.log.Info().Int("version", m.version).Str("migration", m.name).Msg("applied store migration")
+		s.log.Info().Int("version", m.version).Str("migration", m.name).Dur("took", s.clock.Now().Sub(began)).Msg("applied store migration")
 	}
 	return nil
 }
