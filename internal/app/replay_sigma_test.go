@@ -17,7 +17,6 @@ import (
 	"github.com/secops-bot/secops-bot/detect/sigma/catalogue"
 	"github.com/secops-bot/secops-bot/detect/sigma/sigmatest"
 	"github.com/secops-bot/secops-bot/finding"
-	"github.com/secops-bot/secops-bot/ingest/corpus"
 )
 
 func catalogueSet(t testing.TB) *sigma.Set {
@@ -88,25 +87,18 @@ func TestReplaySigma(t *testing.T) {
 }
 
 // BenchmarkReplaySigma100 is BenchmarkReplay on the generated corpus (seed
-// 1, SECOPS_BENCH_EVENTS or 100,000 events) with 100 Sigma rules in the
-// shapes of public CloudTrail rules, none of which matches it: compare its
-// events/s with BenchmarkReplay's, run one after the other.
+// 1, SECOPS_BENCH_EVENTS or 100,000 events, written by TestMain before a
+// profile starts) with 100 Sigma rules in the shapes of public CloudTrail
+// rules, none of which matches it: compare its events/s with
+// BenchmarkReplay's, run one after the other.
 //
 //	go test ./internal/app -run '^$' -bench 'Replay$|ReplaySigma100' -benchtime 3x -count 5
 func BenchmarkReplaySigma100(b *testing.B) {
-	n := benchEvents(100_000)
-	path := filepath.Join(b.TempDir(), "corpus.jsonl")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
+	if benchCorpora == nil {
+		b.Fatal("no corpora: TestMain writes them when -test.bench is set")
 	}
-	planted, err := corpus.Generate(f, n, 1, corpus.Options{})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := benchCorpora[0]
+	n, path, planted := c.events, c.path, c.planted
 	cfg := benchConfig(b)
 	rules, problems := sigma.Load(sigmatest.Rules(100), []string{"rules"})
 	set, more := detect.CompileSigma(rules)
